@@ -9,6 +9,19 @@ from . import dynamics, solvers
 from .networks import EIRateRNN, NonFiniteRatesError, RateRNN
 from .nonlinearities import Nonlinearity, nonlinearity
 
+# submodules imported on first use (``tr.analysis``, ``tr.training`` …): importing
+# torchrate stays light, and Lightning is loaded only by those who train
+_SUBMODULES = ("analysis", "linear", "plotting", "tasks", "training", "zoo")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'torchrate' has no attribute {name!r}")
+
+
 try:
     __version__ = version("torchrate")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -23,4 +36,5 @@ __all__ = [
     "dynamics",
     "solvers",
     "__version__",
+    *_SUBMODULES,
 ]
