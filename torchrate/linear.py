@@ -1,0 +1,198 @@
+r"""Exact solutions of linear rate networks from their eigenmodes.
+
+.. math::
+    \tau \frac{dv}{dt} = -v + h + M v \quad\Longleftrightarrow\quad
+    \frac{dv}{dt} = A v + \frac{h}{\tau}, \qquad A = \frac{M - I}{\tau}
+
+With ``A = E diag(μ) E⁻¹`` (for a scalar τ, ``μ_i = −(1 − λ_i)/τ`` with ``λ_i`` the
+eigenvalues of ``M`` and ``E`` its eigenvectors) every mode evolves on its own:
+
+.. math::
+    c_i(t) = e^{\mu_i t} c_i(0) + t\,\varphi(\mu_i t)\,\frac{(E^{-1}h)_i}{\tau},
+    \qquad \varphi(z) = \frac{e^z - 1}{z}, \quad \varphi(0) = 1,
+
+which is the lecture's ``c_i(t) = (h·e_i)/(1−λ_i) (1 − e^{−t(1−λ_i)/τ}) + c_i(0) e^{−t(1−λ_i)/τ}``
+written so that it stays exact and continuous through the integrator ``λ_i = 1``
+(``c_i = c_i(0) + t (h·e_i)/τ``) and beyond (``λ_i > 1``, growth). ``v(t) = E c(t)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["solve", "steady_state", "phi1"]
+
+
+def phi1(z: Tensor) -> Tensor:
+    r"""φ(z) = (eᶻ − 1)/z with φ(0) = 1, accurate to rounding for all z, real or complex.
+
+    For complex ``z = a + ib`` the numerator is formed as
+    ``expm1(a)·cos b − 2 sin²(b/2) + i eᵃ sin b`` so no digits cancel near ``z = 0``.
+    """
+    if z.is_complex():
+        a, b = z.real, z.imag
+        num = torch.complex(torch.expm1(a) * torch.cos(b) - 2 * torch.sin(b / 2) ** 2,
+                            torch.exp(a) * torch.sin(b))
+    else:
+        num = torch.expm1(z)
+    zero = z == 0
+    return torch.where(zero, torch.ones_like(num), num / torch.where(zero, torch.ones_like(z), z))
+
+
+def _as_tau(tau: float | Tensor, N: int, like: Tensor) -> Tensor:
+    tau = torch.as_tensor(tau, dtype=like.dtype, device=like.device)
+    if tau.ndim not in (0, 1) or (tau.ndim == 1 and tau.shape[0] != N):
+        raise ValueError(f"tau must be a scalar or of shape ({N},), got shape {tuple(tau.shape)}")
+    if not bool((tau > 0).all()):
+        raise ValueError(f"tau must be positive (ms), got {tau}")
+    return tau
+
+
+def _check_matrix(M: Tensor) -> Tensor:
+    M = torch.as_tensor(M)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"M must be a square matrix (N, N), got shape {tuple(M.shape)}")
+    return M if M.is_floating_point() else M.to(torch.get_default_dtype())
+
+
+def _modes(A: Tensor, cond_max: float) -> tuple[Tensor, Tensor, Tensor] | None:
+    """(μ, E, E⁻¹) of A, real for symmetric A; None if E is too ill-conditioned (defective A)."""
+    if torch.equal(A, A.mT):
+        mu, E = torch.linalg.eigh(A)
+        return mu, E, E.mT
+    mu, E = torch.linalg.eig(A)
+    cond = torch.linalg.cond(E).item()
+    if not cond < cond_max:  # also catches inf / nan for an exactly defective A
+        return None
+    return mu, E, torch.linalg.inv(E)
+
+
+def solve(
+    M: Tensor,
+    h: Tensor,
+    t: Tensor | Sequence[float] | float,
+    *,
+    tau: float | Tensor,
+    v0: Tensor | None = None,
+    method: str = "auto",
+) -> Tensor:
+    r"""Exact rates ``v(t)`` of the linear network τ dv/dt = −v + h + Mv, constant input ``h``.
+
+    Parameters
+    ----------
+    M : Tensor, shape (N, N)
+        Recurrent weights; symmetric (real orthonormal modes, ``eigh``) or any diagonalisable
+        matrix (complex modes; the result is real).
+    h : Tensor, shape (*, N)
+        Constant input(s), batched over leading dimensions.
+    t : Tensor, shape (T,), or sequence or float
+        Times in ms (any order, negative allowed).
+    tau : float or Tensor of shape (N,)
+        Time constant(s) in ms.
+    v0 : Tensor, shape (*, N) broadcastable with ``h``, optional
+        Rates at t = 0 (zeros if None).
+    method : {"auto", "eig", "expm"}
+        ``"eig"``: eigenmodes, raising for a defective (non-diagonalisable) ``M``;
+        ``"expm"``: matrix exponential of the block matrix ``[[A, I], [0, 0]]·t`` (Van Loan),
+        valid for any ``M``; ``"auto"``: eigenmodes unless the eigenvector matrix is too
+        ill-conditioned (``cond(E)·eps > 1e-8``), then ``"expm"``.
+
+    Returns
+    -------
+    Tensor, shape (T, *, N)
+        ``v(t)`` for every time point, real, in the dtype and device of ``M``.
+
+    Examples
+    --------
+    >>> M = torch.tensor([[0.0, 0.8], [0.8, 0.0]], dtype=torch.float64)
+    >>> v = solve(M, torch.tensor([1.0, 1.0], dtype=torch.float64), [0.0, 1e4], tau=10.0)
+    >>> v[-1]   # steady state: gain 5 along (1, 1)
+    tensor([5.0000, 5.0000], dtype=torch.float64)
+    """
+    M = _check_matrix(M)
+    N = M.shape[0]
+    h = torch.as_tensor(h, dtype=M.dtype, device=M.device)
+    if h.ndim == 0 or h.shape[-1] != N:
+        raise ValueError(f"h must have shape (*, {N}) to match M ({N}, {N}), got {tuple(h.shape)}")
+    t = torch.as_tensor(t, dtype=M.dtype, device=M.device).reshape(-1)
+    if v0 is not None:
+        v0 = torch.as_tensor(v0, dtype=M.dtype, device=M.device)
+        if v0.ndim == 0 or v0.shape[-1] != N:
+            raise ValueError(f"v0 must have shape (*, {N}), got {tuple(v0.shape)}")
+        h, v0 = torch.broadcast_tensors(h, v0)
+    if method not in ("auto", "eig", "expm"):
+        raise ValueError(f"method must be 'auto', 'eig' or 'expm', got {method!r}")
+    tau = _as_tau(tau, N, M)
+    eye = torch.eye(N, dtype=M.dtype, device=M.device)
+    A = (M - eye) / (tau[:, None] if tau.ndim else tau)
+    g = h / tau  # (*, N): dv/dt = A v + g
+    tt = t.reshape(-1, *([1] * h.ndim))  # (T, 1…, 1) against (*, N)
+
+    modes = None
+    if method != "expm":
+        cond_max = 1e-8 / torch.finfo(M.dtype).eps
+        modes = _modes(A, cond_max)
+        if modes is None and method == "eig":
+            raise ValueError(
+                f"M is defective (not diagonalisable): its eigenvector matrix has condition number "
+                f"≥ {cond_max:.3g}, so the eigenmode solution would lose all accuracy. "
+                "Use method='expm' (or 'auto'), which works for any M"
+            )
+    if modes is None:
+        # exp([[A, I], [0, 0]] t) = [[e^{At}, ∫₀ᵗ e^{As} ds], [0, I]]   (Van Loan 1978)
+        Z = torch.zeros(2 * N, 2 * N, dtype=M.dtype, device=M.device)
+        Z[:N, :N], Z[:N, N:] = A, eye
+        E = torch.linalg.matrix_exp(t[:, None, None] * Z)  # (T, 2N, 2N)
+        expA = E[:, :N, :N].reshape(len(t), *([1] * (h.ndim - 1)), N, N)
+        intA = E[:, :N, N:].reshape(expA.shape)
+        v = (intA @ g.unsqueeze(-1)).squeeze(-1)
+        return v if v0 is None else v + (expA @ v0.unsqueeze(-1)).squeeze(-1)
+
+    mu, E, Einv = modes
+    cg = g.to(E.dtype) @ Einv.mT  # (*, N) mode coordinates of h/τ
+    z = mu * tt  # (T, 1…, N)
+    c = tt * phi1(z) * cg
+    if v0 is not None:
+        c = c + torch.exp(z) * (v0.to(E.dtype) @ Einv.mT)
+    v = c @ E.mT
+    return v.real if v.is_complex() else v
+
+
+def steady_state(M: Tensor, h: Tensor) -> Tensor:
+    r"""Steady state ``v∞ = (I − M)⁻¹ h = Φ(I − Λ)⁻¹Φᵀ h`` of τ dv/dt = −v + h + Mv.
+
+    Parameters
+    ----------
+    M : Tensor, shape (N, N)
+    h : Tensor, shape (*, N)
+
+    Returns
+    -------
+    Tensor, shape (*, N)
+
+    Raises
+    ------
+    ValueError
+        If any eigenvalue has Re λ ≥ 1: the rates then grow (λ > 1) or integrate (λ = 1)
+        and never settle; the message names the eigenvalue.
+    """
+    from .analysis.spectrum import spectrum  # local: torchrate.analysis imports torch.func
+
+    M = _check_matrix(M)
+    h = torch.as_tensor(h, dtype=M.dtype, device=M.device)
+    if h.ndim == 0 or h.shape[-1] != M.shape[0]:
+        raise ValueError(f"h must have shape (*, {M.shape[0]}), got {tuple(h.shape)}")
+    lam = spectrum(M).eigenvalues
+    re = lam.real if lam.is_complex() else lam
+    i = int(re.argmax())
+    if not re[i] < 1:
+        raise ValueError(
+            f"no steady state: M has eigenvalue λ = {lam[i].item():.6g} with Re λ ≥ 1, so mode {i} "
+            f"{'integrates its input' if abs(re[i].item() - 1) < 1e-12 else 'grows without bound'}; "
+            "use torchrate.linear.solve for v(t)"
+        )
+    eye = torch.eye(M.shape[0], dtype=M.dtype, device=M.device)
+    return torch.linalg.solve(eye - M, h.unsqueeze(-1)).squeeze(-1)
