@@ -1,0 +1,425 @@
+r"""Hand-built networks of the lectures, each an ordinary :class:`~torchrate.RateRNN` or
+:class:`~torchrate.EIRateRNN`.
+
+Every constructor returns a network of τ dv/dt = −v + F(h + M v + b) whose weights are
+written down, not learned, so that its behaviour follows from the mathematics:
+
+=========================  =============================================  ===============
+constructor                recurrent weights M                            F
+=========================  =============================================  ===============
+:func:`autapse`            diag(λ₁ … λ_N): N independent neurons          linear
+:func:`mutual_excitation`  [[0, w], [w, 0]], w = 0.8: gains 5 and 1/1.8    linear
+:func:`mutual_inhibition`  [[0, −w], [−w, 0]]                              linear
+:func:`line_attractor`     Φ Λ Φᵀ with λ = 1 along a chosen direction     linear
+:func:`saturating_autapse` diag(λ), λ > 1: two attractors ±1 per neuron    clip
+:func:`two_attractor`      [[0, −2], [−2, 0]]: attractors (1, −1), (−1, 1) clip
+:func:`winner_take_all`    −β(11ᵀ − I), bias −β(K − 2): K one-hot states  clip
+:func:`hopfield`           Hebbian (1/N) Σ ξξᵀ, zero diagonal             sign (±1)
+:func:`dayan_abbott_ei`    [[1.25, −1], [1, 0]], b = (10, −10) Hz          relu
+=========================  =============================================  ===============
+
+The Hopfield helpers (:func:`hebbian_weights`, :func:`hopfield_energy`,
+:func:`recall_synchronous`, :func:`recall_asynchronous`) work on batches of ±1 states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .networks import EIRateRNN, RateRNN
+from .nonlinearities import Nonlinearity
+
+__all__ = [
+    "SIGN",
+    "weights_from_modes",
+    "basis_with_direction",
+    "autapse",
+    "mutual_pair",
+    "mutual_excitation",
+    "mutual_inhibition",
+    "line_attractor",
+    "saturating_autapse",
+    "winner_take_all",
+    "two_attractor",
+    "hebbian_weights",
+    "hopfield",
+    "hopfield_energy",
+    "Recall",
+    "recall_synchronous",
+    "recall_asynchronous",
+    "dayan_abbott_ei",
+]
+
+
+def _sign(x: Tensor) -> Tensor:
+    # ±1 with sign(0) = +1, so that a rate is always a valid Hopfield state
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+#: binary ±1 threshold F(x) = sign(x) (F(0) = +1); its derivative is 0 almost everywhere
+SIGN = Nonlinearity("sign", _sign, torch.zeros_like)
+
+
+def _factory(dtype: torch.dtype | None, device) -> dict:
+    return {"dtype": dtype or torch.get_default_dtype(), "device": device}
+
+
+# ---------------------------------------------------------------------- linear algebra
+def weights_from_modes(eigenvectors: Tensor, eigenvalues: Tensor | Sequence[float]) -> Tensor:
+    r"""The symmetric weight matrix with given orthonormal modes: M = Φ Λ Φᵀ.
+
+    Parameters
+    ----------
+    eigenvectors : Tensor, shape (N, N)
+        Φ, orthonormal columns f̂_α (ΦᵀΦ = I).
+    eigenvalues : Tensor or sequence, shape (N,)
+        λ_α; M f̂_α = λ_α f̂_α.
+
+    Returns
+    -------
+    Tensor, shape (N, N), in Φ's dtype and device.
+
+    Examples
+    --------
+    >>> Phi = torch.tensor([[1.0, -1.0], [1.0, 1.0]]) / 2 ** 0.5
+    >>> weights_from_modes(Phi, [0.8, -0.8])        # mutual excitation, 0.8
+    tensor([[0.0000, 0.8000],
+            [0.8000, 0.0000]])
+    """
+    Phi = torch.as_tensor(eigenvectors)
+    if Phi.ndim != 2 or Phi.shape[0] != Phi.shape[1]:
+        raise ValueError(f"eigenvectors must be a square (N, N) matrix Φ, got shape {tuple(Phi.shape)}")
+    lam = torch.as_tensor(eigenvalues, dtype=Phi.dtype, device=Phi.device)
+    if lam.shape != (Phi.shape[0],):
+        raise ValueError(f"eigenvalues must have shape ({Phi.shape[0]},), got {tuple(lam.shape)}")
+    eye = torch.eye(Phi.shape[0], dtype=Phi.dtype, device=Phi.device)
+    err = (Phi.T @ Phi - eye).abs().max().item()
+    tol = 100 * torch.finfo(Phi.dtype).eps * Phi.shape[0]
+    if err > tol:
+        raise ValueError(
+            f"eigenvectors must be orthonormal (ΦᵀΦ = I); max |ΦᵀΦ − I| = {err:.3g} > {tol:.3g}. "
+            "Normalise the columns or build Φ with basis_with_direction"
+        )
+    M = (Phi * lam) @ Phi.T
+    return (M + M.T) / 2  # exactly symmetric in floating point
+
+
+def basis_with_direction(direction: Tensor | Sequence[float]) -> Tensor:
+    r"""An orthonormal basis Φ (N, N) whose first column is ``direction / ‖direction‖``.
+
+    The other columns complete it (Householder reflection, so Φ is exactly orthogonal up to
+    rounding). Float input keeps its dtype; integers become the default dtype.
+    """
+    d = torch.as_tensor(direction)
+    if not d.is_floating_point():
+        d = d.to(torch.get_default_dtype())
+    if d.ndim != 1 or d.numel() < 1:
+        raise ValueError(f"direction must be a non-empty vector (N,), got shape {tuple(d.shape)}")
+    norm = torch.linalg.vector_norm(d)
+    if not norm > 0:
+        raise ValueError("direction must be non-zero")
+    d = d / norm
+    # Householder H = I − 2wwᵀ/‖w‖² with w = d − s e₁ maps e₁ to d/s; choosing s = −sign(d₀)
+    # avoids cancellation, and a sign flip of the first column makes it +d
+    e1 = torch.zeros_like(d)
+    e1[0] = 1.0
+    s = -1.0 if d[0] >= 0 else 1.0
+    w = d - s * e1
+    H = torch.eye(d.numel(), dtype=d.dtype, device=d.device) - 2 * torch.outer(w, w) / (w @ w)
+    H[:, 0] = d
+    return H
+
+
+# ---------------------------------------------------------------------- linear networks
+def autapse(lambdas: Tensor | Sequence[float] | float, *, tau: float = 10.0, dt: float = 0.1,
+            nonlinearity="linear", dtype=None, device=None) -> RateRNN:
+    r"""N independent neurons, each exciting (λ > 0) or inhibiting (λ < 0) itself: M = diag(λ).
+
+    τ dv_a/dt = −v_a + F(λ_a v_a + h_a). For linear F and λ_a < 1 neuron ``a`` relaxes to
+    v_∞ = h_a/(1 − λ_a) with time constant τ/(1 − λ_a); λ_a = 1 integrates, λ_a > 1 grows.
+
+    Parameters
+    ----------
+    lambdas : float or sequence, shape (N,)
+        Self-connection strengths λ_a.
+    tau, dt : float
+        Time constant and Euler step (ms).
+    nonlinearity : str or callable
+        F; ``"linear"`` for the lecture's analysis, ``"clip"`` for :func:`saturating_autapse`.
+
+    Examples
+    --------
+    >>> net = autapse([0.0, 0.5, 0.66], tau=10.0)     # gains 1, 2, 2.94
+    """
+    lam = torch.as_tensor(lambdas, **_factory(dtype, device)).reshape(-1)
+    if lam.numel() == 0:
+        raise ValueError("lambdas must hold at least one value")
+    return RateRNN.from_weights(torch.diag(lam), tau=tau, dt=dt, nonlinearity=nonlinearity)
+
+
+def mutual_pair(weight: float, *, tau: float = 10.0, dt: float = 0.1, dtype=None,
+                device=None) -> RateRNN:
+    r"""Two linear neurons coupled symmetrically: M = [[0, w], [w, 0]].
+
+    The modes are f̂₁ = (1, 1)/√2 with λ₁ = w and f̂₂ = (−1, 1)/√2 with λ₂ = −w, so an
+    input along f̂_α is amplified by the gain 1/(1 − λ_α) with time constant τ/(1 − λ_α).
+    """
+    M = torch.tensor([[0.0, weight], [weight, 0.0]], **_factory(dtype, device))
+    return RateRNN.from_weights(M, tau=tau, dt=dt, nonlinearity="linear")
+
+
+def mutual_excitation(weight: float = 0.8, **kwargs) -> RateRNN:
+    """Mutual excitation ``mutual_pair(+weight)``: gains 1/(1−0.8) = 5 along (1, 1), 1/1.8 along (−1, 1)."""
+    if weight < 0:
+        raise ValueError(f"mutual_excitation needs weight ≥ 0, got {weight}; use mutual_inhibition")
+    return mutual_pair(weight, **kwargs)
+
+
+def mutual_inhibition(weight: float = 0.8, **kwargs) -> RateRNN:
+    """Mutual inhibition ``mutual_pair(−weight)``: gains 1/1.8 along (1, 1) and 5 along (−1, 1)."""
+    if weight < 0:
+        raise ValueError(f"mutual_inhibition takes the strength ≥ 0 (M = −weight), got {weight}")
+    return mutual_pair(-weight, **kwargs)
+
+
+def line_attractor(direction: Tensor | Sequence[float], *, eigenvalue: float = 1.0,
+                   other_eigenvalues: float | Sequence[float] = 0.0, tau: float = 10.0,
+                   dt: float = 0.1, dtype=None, device=None) -> RateRNN:
+    r"""Linear integrator: M = Φ Λ Φᵀ with eigenvalue 1 along ``direction``.
+
+    With λ₁ = 1 the mode c₁ = f̂₁·v obeys τ dc₁/dt = f̂₁·h: it integrates its input,
+    c₁(t) = c₁(0) + (1/τ)∫₀ᵗ f̂₁·h dt', and keeps the value when the input is off (a line of
+    fixed points along f̂₁). λ₁ < 1 forgets with time constant τ/(1 − λ₁), λ₁ > 1 explodes.
+
+    Parameters
+    ----------
+    direction : sequence, shape (N,)
+        The remembered direction f̂₁ (normalised here).
+    eigenvalue : float
+        λ₁ (1 for a perfect integrator).
+    other_eigenvalues : float or sequence, shape (N − 1,)
+        λ₂ … λ_N, the other modes (keep them < 1).
+    """
+    d = torch.as_tensor(direction, **_factory(dtype, device))
+    Phi = basis_with_direction(d)
+    N = Phi.shape[0]
+    others = torch.as_tensor(other_eigenvalues, dtype=Phi.dtype, device=Phi.device)
+    others = others.expand(N - 1) if others.ndim == 0 else others
+    if others.shape != (N - 1,):
+        raise ValueError(f"other_eigenvalues must be a float or have shape ({N - 1},), "
+                         f"got {tuple(others.shape)}")
+    lam = torch.cat([others.new_tensor([eigenvalue]), others])
+    return RateRNN.from_weights(weights_from_modes(Phi, lam), tau=tau, dt=dt, nonlinearity="linear")
+
+
+# ---------------------------------------------------------------------- attractor networks
+def saturating_autapse(lambdas: Tensor | Sequence[float] | float = 2.0, **kwargs) -> RateRNN:
+    r"""Self-exciting neurons with the saturating F = clip(x, −1, 1): M = diag(λ), λ > 1.
+
+    For zero input each neuron has two stable states v = ±1 (``clip(±λ) = ±1``) and an
+    unstable one at 0, the extrema of the energy E(v) = −∫₀ᵛ (−s + F(λs)) ds; N such neurons
+    have 2ᴺ attractors.
+    """
+    lam = torch.as_tensor(lambdas, dtype=torch.float64)
+    if not (lam > 1).all():
+        raise ValueError(f"saturating_autapse needs every λ > 1 for two attractors, got {lam.tolist()}")
+    return autapse(lambdas, nonlinearity="clip", **kwargs)
+
+
+def winner_take_all(n_units: int = 2, *, inhibition: float = 2.0, self_excitation: float = 0.0,
+                    tau: float = 10.0, dt: float = 0.1, noise_std: float = 0.0, dtype=None,
+                    device=None) -> RateRNN:
+    r"""K mutually inhibiting saturating neurons whose attractors are the K one-hot states.
+
+    M = α I − β (11ᵀ − I), b = −β (K − 2) 1, F = clip(x, −1, 1). In the winner state
+    (v_w = 1, all others −1) the winner's drive is α + β ≥ 1 and every loser's is
+    −(α + β) ≤ −1, so all K winner states are fixed points and stable (F' = 0 there) when
+    α + β > 1. States with two or no winners are not: their drives are α − β and β − α.
+    For K = 2 this is the lecture's two-attractor network M = [[0, −2], [−2, 0]], b = 0.
+    Inputs h: every difference mode has eigenvalue α + β > 1 in the linear range, so the
+    unit with the largest input wins.
+
+    Parameters
+    ----------
+    n_units : int
+        K ≥ 2.
+    inhibition, self_excitation : float
+        β > 0 and α ≥ 0, with α + β > 1.
+    noise_std : float
+        Private noise σ of each unit (Euler–Maruyama).
+    """
+    if not isinstance(n_units, int) or n_units < 2:
+        raise ValueError(f"n_units must be an int ≥ 2, got {n_units!r}")
+    if not inhibition > 0 or self_excitation < 0 or not inhibition + self_excitation > 1:
+        raise ValueError(
+            f"winner_take_all needs inhibition β > 0, self_excitation α ≥ 0 and α + β > 1 for "
+            f"stable winners; got β = {inhibition}, α = {self_excitation}"
+        )
+    f = _factory(dtype, device)
+    eye = torch.eye(n_units, **f)
+    M = self_excitation * eye - inhibition * (torch.ones(n_units, n_units, **f) - eye)
+    b = torch.full((n_units,), -inhibition * (n_units - 2), **f)
+    return RateRNN.from_weights(M, b=b if n_units > 2 else None, tau=tau, dt=dt,
+                                nonlinearity="clip", noise_std=noise_std)
+
+
+def two_attractor(weight: float = 2.0, **kwargs) -> RateRNN:
+    """The lecture's two-neuron network with two attractors: M = [[0, −w], [−w, 0]], F = clip.
+
+    Stable states (1, −1) and (−1, 1), a saddle at the origin; ``winner_take_all(2)``.
+    """
+    return winner_take_all(2, inhibition=weight, **kwargs)
+
+
+# ---------------------------------------------------------------------- Hopfield
+def _check_pm1(x: Tensor, name: str) -> None:
+    if not ((x == 1) | (x == -1)).all():
+        bad = x[(x != 1) & (x != -1)][0].item()
+        raise ValueError(f"{name} must contain only ±1, found {bad:g}")
+
+
+def hebbian_weights(patterns: Tensor) -> Tensor:
+    r"""Hebbian outer-product rule M = (1/N) Σ_μ ξ^μ ξ^μᵀ with zero diagonal.
+
+    Parameters
+    ----------
+    patterns : Tensor, shape (P, N)
+        P stored patterns of ±1 (floating dtype).
+
+    Returns
+    -------
+    Tensor, shape (N, N)
+    """
+    xi = torch.as_tensor(patterns)
+    if xi.ndim != 2:
+        raise ValueError(f"patterns must have shape (P, N), got {tuple(xi.shape)}")
+    if not xi.is_floating_point():
+        xi = xi.to(torch.get_default_dtype())
+    _check_pm1(xi, "patterns")
+    M = xi.T @ xi / xi.shape[1]
+    return M.fill_diagonal_(0.0)
+
+
+def hopfield(patterns: Tensor, *, tau: float = 1.0) -> RateRNN:
+    r"""Hopfield network storing ±1 ``patterns`` (P, N) with Hebbian weights and F = sign.
+
+    The Euler step is ``dt = τ``, so one step of the network is the synchronous update
+    v ← sign(M v) (``sign(0) = +1``); :func:`recall_asynchronous` updates one unit at a time.
+    """
+    M = hebbian_weights(patterns)
+    return RateRNN.from_weights(M, tau=tau, dt=tau, nonlinearity=SIGN)
+
+
+def hopfield_energy(M: Tensor, states: Tensor, b: Tensor | None = None) -> Tensor:
+    r"""E(s) = −½ sᵀ M s − bᵀ s for states (*, N); never increases under asynchronous updates.
+
+    Returns
+    -------
+    Tensor, shape (*)
+    """
+    E = -0.5 * ((states @ M.T) * states).sum(-1)
+    return E if b is None else E - states @ b
+
+
+class Recall(NamedTuple):
+    """Result of a recall: final ``states`` (B, N), ``steps`` (synchronous steps or sweeps
+    taken) and ``converged`` (B,) bool — the state is a fixed point of the update."""
+
+    states: Tensor
+    steps: int
+    converged: Tensor
+
+
+def _update(field: Tensor, s: Tensor) -> Tensor:
+    # s_i ← sign(field_i), a tie (field exactly 0) keeps the current state
+    return torch.where(field > 0, 1.0, torch.where(field < 0, -1.0, s)).to(s.dtype)
+
+
+def _check_states(M: Tensor, states: Tensor) -> Tensor:
+    s = torch.as_tensor(states, dtype=M.dtype, device=M.device)
+    if s.ndim != 2 or s.shape[1] != M.shape[0]:
+        raise ValueError(f"states must have shape (B, {M.shape[0]}), got {tuple(s.shape)}")
+    _check_pm1(s, "states")
+    return s
+
+
+def recall_synchronous(M: Tensor, states: Tensor, *, max_steps: int = 100) -> Recall:
+    r"""Update all units at once, s ← sign(M s), until no unit changes or ``max_steps``.
+
+    Batched over B states (B, N). Synchronous dynamics can end in a 2-cycle; those states
+    are returned with ``converged = False``.
+    """
+    s = _check_states(M, states)
+    step = 0
+    for step in range(1, max_steps + 1):  # noqa: B007 - the count is returned
+        new = _update(s @ M.T, s)
+        if torch.equal(new, s):
+            return Recall(s, step - 1, torch.ones(s.shape[0], dtype=torch.bool, device=s.device))
+        s = new
+    return Recall(s, step, (_update(s @ M.T, s) == s).all(-1))
+
+
+def recall_asynchronous(M: Tensor, states: Tensor, *, max_sweeps: int = 50,
+                        generator: torch.Generator | None = None) -> Recall:
+    r"""Update one unit at a time, s_i ← sign(Σ_j M_ij s_j), in a fresh random order each sweep.
+
+    Each update lowers or keeps the energy :func:`hopfield_energy` (M symmetric, zero
+    diagonal), so the dynamics stop in a fixed point. Batched: every state of the batch
+    (B, N) updates its own random unit at once; the convergence check is one host sync per
+    sweep of N updates.
+
+    Returns
+    -------
+    Recall
+        ``steps`` is the number of sweeps taken.
+    """
+    s = _check_states(M, states).clone()
+    B, N = s.shape
+    rows = torch.arange(B, device=s.device)
+    field = s @ M.T  # (B, N) local fields, kept up to date incrementally
+    sweep = 0
+    for sweep in range(1, max_sweeps + 1):  # noqa: B007 - the count is returned
+        order = torch.rand(B, N, generator=generator, device=s.device).argsort(-1)
+        changed = torch.zeros(B, dtype=torch.bool, device=s.device)
+        for k in range(N):
+            i = order[:, k]
+            old = s[rows, i]
+            new = _update(field[rows, i], old)
+            delta = new - old  # 0 or ±2
+            s[rows, i] = new
+            field += delta[:, None] * M[:, i].T  # field_j += M_ji δ_i
+            changed |= delta != 0
+        if not bool(changed.any()):
+            return Recall(s, sweep, torch.ones(B, dtype=torch.bool, device=s.device))
+    return Recall(s, sweep, (_update(s @ M.T, s) == s).all(-1))
+
+
+# ---------------------------------------------------------------------- E–I oscillator
+def dayan_abbott_ei(tau_i: float = 30.0, *, tau_e: float = 10.0, dt: float = 0.1, dtype=None,
+                    device=None) -> EIRateRNN:
+    r"""Dayan & Abbott's excitatory–inhibitory pair (Theoretical Neuroscience, §7.5).
+
+    .. math::
+        \tau_E \dot v_E = -v_E + [1.25\,v_E - v_I + 10]^+,\qquad
+        \tau_I \dot v_I = -v_I + [v_E - 10]^+
+
+    i.e. M = [[1.25, −1], [1, 0]], b = −γ = (10, −10) Hz, rectification F = [·]⁺. The fixed
+    point (v_E, v_I) = (80/3, 50/3) Hz has the Jacobian J = [[0.25/τ_E, −1/τ_E],
+    [1/τ_I, −1/τ_I]]: trace 0 at τ_I = 40 ms (τ_E = 10 ms), a Hopf bifurcation — damped
+    oscillations below, a limit cycle above.
+
+    Parameters
+    ----------
+    tau_i : float
+        Inhibitory time constant τ_I (ms), the parameter the lecture varies.
+    tau_e : float
+        Excitatory time constant τ_E (ms).
+    """
+    f = _factory(dtype, device)
+    M = torch.tensor([[1.25, -1.0], [1.0, 0.0]], **f)
+    b = torch.tensor([10.0, -10.0], **f)
+    return EIRateRNN.from_weights(M, n_exc=1, tau_e=tau_e, tau_i=tau_i, b=b, dt=dt, nonlinearity="relu")
