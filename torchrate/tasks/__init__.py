@@ -1,0 +1,18 @@
+"""Cognitive tasks as seedable trial generators.
+
+Every task returns ``(inputs (T, B, I), targets (T, B, O), mask (T, B, O))`` on a grid of
+``dt`` ms (see :class:`Task`), and ``task.evaluate(outputs, targets, mask)`` gives its own
+metrics.
+
+>>> import torch, torchrate as tr
+>>> task = tr.tasks.FlipFlop(n_bits=3, dt=10.0)
+>>> inputs, targets, mask = task.sample(16, generator=torch.Generator().manual_seed(0))
+>>> inputs.shape
+torch.Size([50, 16, 3])
+"""
+
+from .base import Task, Trials
+from .decision import PerceptualDecision, WinnerTakeAll
+from .memory import FlipFlop, Integration
+
+__all__ = ["Task", "Trials", "PerceptualDecision", "Integration", "WinnerTakeAll", "FlipFlop"]

@@ -1,0 +1,155 @@
+"""The trial-generator contract shared by every task.
+
+A task draws a batch of trials ``(inputs (T, B, I), targets (T, B, O), mask (T, B, O))``
+on a grid of ``T`` steps of ``dt`` ms. Step ``t`` holds the input on ``[t·dt, (t+1)·dt)``;
+``targets[t]`` is what the network's output should be after that step, at ``(t+1)·dt`` —
+the time of ``rates[t]`` returned by :class:`torchrate.RateRNN`. ``mask`` weighs each
+output in the loss and the metrics (1 = scored, 0 = free).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = ["Task", "Trials"]
+
+
+class Trials(NamedTuple):
+    """A batch of trials, time-major."""
+
+    inputs: Tensor  # (T, B, I)
+    targets: Tensor  # (T, B, O)
+    mask: Tensor  # (T, B, O)
+
+
+class Task:
+    """Base class of the trial generators.
+
+    Subclasses set ``input_size``, ``output_size`` and ``loss`` (``"mse"`` or
+    ``"cross_entropy"``: the outputs are then logits over ``O`` classes and the mask is the
+    same for every class), store each ``__init__`` argument as an attribute of the same name
+    (that is what :meth:`config` reads back) and implement :meth:`_generate` and
+    :meth:`evaluate`.
+
+    Parameters
+    ----------
+    dt : float
+        Step in ms; every period of the task must be a whole number of steps.
+    """
+
+    input_size: int
+    output_size: int
+    loss: str = "mse"
+
+    def __init__(self, dt: float):
+        if not (isinstance(dt, (int, float)) and dt > 0):
+            raise ValueError(f"dt must be a positive number of ms, got {dt!r}")
+        self.dt = float(dt)
+
+    # ------------------------------------------------------------------ time grid
+    def steps(self, duration: float, name: str) -> int:
+        """Number of ``dt`` steps in ``duration`` ms; raises if it is not a whole number."""
+        n = duration / self.dt
+        if duration < 0 or not math.isclose(n, round(n), rel_tol=0, abs_tol=1e-9):
+            raise ValueError(
+                f"{name} must be a non-negative multiple of dt = {self.dt:g} ms, got {duration:g} ms"
+            )
+        return round(n)
+
+    @property
+    def n_steps(self) -> int:
+        """T, the number of steps of a trial."""
+        raise NotImplementedError
+
+    def times(self, device=None, dtype=None) -> Tensor:
+        """Times (ms) of the targets, ``dt, 2dt, …, T·dt``, shape (T,)."""
+        dtype = dtype or torch.get_default_dtype()
+        return torch.arange(1, self.n_steps + 1, device=device, dtype=dtype) * self.dt
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, batch_size: int, *, generator: torch.Generator | None = None,
+               device=None, dtype=None) -> Trials:
+        """Draw ``batch_size`` trials: ``(inputs (T, B, I), targets (T, B, O), mask (T, B, O))``.
+
+        Random numbers are drawn in float64 on ``generator``'s device (CPU by default), then
+        cast to ``dtype`` and moved to ``device``: one seed gives the same trials everywhere.
+        """
+        return self.generate(batch_size, generator=generator, device=device, dtype=dtype)[0]
+
+    def generate(self, batch_size: int, *, generator: torch.Generator | None = None,
+                 device=None, dtype=None) -> tuple[Trials, dict[str, Tensor]]:
+        """Like :meth:`sample`, also returning the per-trial conditions (each of shape (B,)),
+        e.g. the signed coherence, that :meth:`evaluate` uses for its curves."""
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        dtype = dtype or torch.get_default_dtype()
+        if not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating point type, got {dtype}")
+        # drawn in float64 on the generator's device, then cast and moved: one seed, the same
+        # trials in every dtype and on every device
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        trials, conditions = self._generate(batch_size, generator, gen_device, torch.float64)
+
+        def cast(x: Tensor) -> Tensor:
+            return x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype)
+
+        return Trials(*map(cast, trials)), {k: cast(v) for k, v in conditions.items()}
+
+    def _generate(self, batch_size: int, generator: torch.Generator | None, device: torch.device,
+                  dtype: torch.dtype) -> tuple[Trials, dict[str, Tensor]]:
+        """Draw the trials (float64, on the generator's ``device``); see :meth:`generate`."""
+        raise NotImplementedError
+
+    def evaluate(self, outputs: Tensor, targets: Tensor, mask: Tensor,
+                 conditions: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """The task's own metrics of network ``outputs`` (T, B, O), as 0-d or 1-d tensors."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers
+    def _check_outputs(self, outputs: Tensor, targets: Tensor, mask: Tensor) -> None:
+        if outputs.shape != targets.shape or mask.shape != targets.shape:
+            raise ValueError(
+                f"outputs, targets and mask must all have shape (T, B, {self.output_size}); got "
+                f"{tuple(outputs.shape)}, {tuple(targets.shape)} and {tuple(mask.shape)}"
+            )
+
+    def config(self) -> dict:
+        """``{"class_path": …, "init_args": {…}}`` of plain Python values: what rebuilds this
+        task (``torchrate fit`` YAML, checkpoints loadable with ``weights_only=True``)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        init_args = {name: _plain(getattr(self, name)) for name in names}
+        cls = type(self)
+        return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config()["init_args"].items())
+        return f"{type(self).__name__}({args})"
+
+
+def _plain(value):
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Σ mask·x / Σ mask (NaN when the mask is empty)."""
+    return (x * mask).sum() / mask.sum()
+
+
+def period_mask(n_steps: int, start: int, stop: int, device=None, dtype=None) -> Tensor:
+    """(T,) indicator of steps ``start ≤ t < stop``."""
+    t = torch.arange(n_steps, device=device)
+    return ((t >= start) & (t < stop)).to(dtype or torch.get_default_dtype())
+
+
+def white_noise(shape, std_per_sqrt_ms: float, dt: float, generator, device, dtype) -> Tensor:
+    r"""Gaussian white noise sampled on the ``dt`` grid: per-step std ``σ/√dt``, so that its
+    integral over a window of ``D`` ms has std ``σ√D`` whatever ``dt``."""
+    std = std_per_sqrt_ms / math.sqrt(dt)
+    return torch.randn(shape, generator=generator, device=device, dtype=dtype) * std
