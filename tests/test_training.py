@@ -1,0 +1,213 @@
+"""TaskModule / TaskDataModule: losses against closed forms, plain hyper-parameters, seeded
+splits, exact kill-and-resume, and training to target on the four tasks."""
+
+import json
+import math
+
+import lightning as L
+import pytest
+import torch
+
+import torchrate as tr
+from torchrate.tasks import FlipFlop, Integration, PerceptualDecision, WinnerTakeAll
+from torchrate.training import (
+    AnalysisCallback,
+    RunCheckpoint,
+    TaskDataModule,
+    TaskModule,
+    masked_cross_entropy,
+    masked_mse,
+)
+
+
+def rnn(hidden_size, dt, **kw):
+    return {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": hidden_size, "dt": dt, **kw}}
+
+
+def trainer(root, max_epochs, callbacks=(), **kw):
+    return L.Trainer(max_epochs=max_epochs, default_root_dir=root, accelerator="cpu", devices=1,
+                     logger=False, enable_progress_bar=False, enable_model_summary=False,
+                     callbacks=list(callbacks), **kw)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # small matrices: one thread is fastest, and leaves the other core to the other tests
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------- losses
+def test_masked_mse_closed_form():
+    outputs = torch.tensor([[[1.0, 2.0]], [[3.0, 5.0]]], dtype=torch.float64)  # (T=2, B=1, O=2)
+    targets = torch.zeros_like(outputs)
+    mask = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]], dtype=torch.float64)
+    assert masked_mse(outputs, targets, mask).item() == (1 + 9 + 25) / 3
+
+
+def test_masked_cross_entropy_closed_form():
+    # logits (0, log 3): softmax (1/4, 3/4); target class 1 → −log(3/4); class 0 → log 4
+    logits = torch.tensor([[[0.0, math.log(3.0)], [0.0, math.log(3.0)], [5.0, -5.0]]], dtype=torch.float64)
+    targets = torch.tensor([[[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]], dtype=torch.float64)
+    mask = torch.tensor([[[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]]], dtype=torch.float64)
+    expected = (-math.log(0.75) + math.log(4.0)) / 2
+    assert masked_cross_entropy(logits, targets, mask).item() == pytest.approx(expected, rel=1e-15)
+    # agrees with torch's cross_entropy on class indices
+    ref = torch.nn.functional.cross_entropy(logits[0, :2], torch.tensor([1, 0]))
+    assert masked_cross_entropy(logits, targets, mask).item() == pytest.approx(ref.item(), rel=1e-15)
+
+
+def test_penalties_add_exactly():
+    task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
+    plain = TaskModule(task, rnn(8, 10.0))
+    module = TaskModule(task, rnn(8, 10.0), rate_l2=0.3, weight_l2=0.7)
+    module.load_state_dict(plain.state_dict())
+    inputs, targets, mask = task.sample(4, generator=torch.Generator().manual_seed(0))
+    outputs, rates = module(inputs)
+    total, task_loss = module.loss(outputs, rates, targets, mask)
+    net = module.network
+    expected = masked_mse(outputs, targets, mask) + 0.3 * rates.pow(2).mean() + 0.7 * (
+        net.M.pow(2).mean() + net.W.pow(2).mean())
+    assert torch.equal(task_loss, masked_mse(outputs, targets, mask))
+    torch.testing.assert_close(total, expected, rtol=1e-6, atol=0)
+
+
+# ----------------------------------------------------------------------------- module
+def test_module_shapes_and_plain_hyperparameters(tmp_path):
+    task = PerceptualDecision()
+    module = TaskModule(task.config(), rnn(16, 20.0), lr=3e-3)
+    assert isinstance(module.task, PerceptualDecision) and module.task.config() == task.config()
+    outputs, rates = module(torch.zeros(task.n_steps, 5, 3))
+    assert outputs.shape == (task.n_steps, 5, 2) and rates.shape == (task.n_steps, 5, 16)
+    torch.save(dict(module.hparams), tmp_path / "h.pt")
+    loaded = torch.load(tmp_path / "h.pt", weights_only=True)  # only plain types
+    assert loaded["network"] == rnn(16, 20.0) and loaded["task"] == task.config() and loaded["lr"] == 3e-3
+
+
+def test_module_accepts_an_ei_network():
+    spec = {"class_path": "torchrate.EIRateRNN", "init_args": {"n_exc": 12, "n_inh": 4, "dt": 10.0}}
+    module = TaskModule(FlipFlop(), spec)
+    assert isinstance(module.network, tr.EIRateRNN) and module.network.hidden_size == 16
+    assert module.network.input_size == 3
+
+
+@pytest.mark.parametrize("network, error, match", [
+    (rnn(8, 1.0), ValueError,
+     r"network's dt \(1 ms\) must equal the task's dt \(10 ms\): set network init_args dt: 10"),
+    ({"class_path": "torchrate.tasks.FlipFlop", "init_args": {}}, TypeError,
+     r"is not a torchrate.networks.RateRNN"),
+    ({"class_path": "torchrate.NoSuchNet"}, ImportError, r"cannot import 'torchrate.NoSuchNet'"),
+    ({"class_path": "torchrate.RateRNN", "init_args": {"hiden_size": 8}}, TypeError, r"hiden_size"),
+    ({"class_path": "torchrate.RateRNN", "init": {}}, TypeError, r"unknown keys \['init'\]"),
+    (lambda n: tr.RateRNN(n, 8, dt=10.0), TypeError, r"network must be given as \{'class_path'"),
+])
+def test_module_bad_network_raises_clear_errors(network, error, match):
+    with pytest.raises(error, match=match):
+        TaskModule(FlipFlop(), network)
+
+
+# ----------------------------------------------------------------------------- data
+def test_datamodule_splits_are_seeded_and_disjoint():
+    task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
+    dm = TaskDataModule(task, batch_size=8, train_batches=3, val_trials=20, test_trials=16, seed=7)
+    train = list(dm.train_dataloader())
+    assert len(train) == 3 and train[0][0].shape == (10, 8, 2)
+    again = list(TaskDataModule(task, batch_size=8, train_batches=3, seed=7).train_dataloader())
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(train, again))
+    val, test = list(dm.val_dataloader()), list(dm.test_dataloader())
+    assert [b[0].shape[1] for b in val] == [8, 8, 4] and [b[0].shape[1] for b in test] == [8, 8]
+    firsts = [train[0][0], train[1][0], val[0][0], test[0][0]]
+    assert all(not torch.equal(a, b) for i, a in enumerate(firsts) for b in firsts[i + 1:])
+    other_seed = list(TaskDataModule(task, batch_size=8, train_batches=1, seed=8).train_dataloader())
+    assert not torch.equal(other_seed[0][0], train[0][0])
+
+
+def test_datamodule_bad_arguments():
+    with pytest.raises(ValueError, match=r"batch_size must be a positive int, got 0"):
+        TaskDataModule(FlipFlop(), batch_size=0)
+
+
+# ----------------------------------------------------------------------------- resume
+class _Crash(L.Callback):
+    """Simulates a killed run: raises in the middle of epoch ``epoch``."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == 2:
+            raise RuntimeError("killed")
+
+
+def _fit_flipflop(root, max_epochs, callbacks=(), ckpt_path=None):
+    L.seed_everything(0, verbose=False)
+    task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
+    module = TaskModule(task, rnn(12, 10.0, tau=20.0, noise_std=0.1), lr=1e-2)
+    dm = TaskDataModule(task, batch_size=16, train_batches=4, val_trials=32)
+    t = trainer(root, max_epochs, [RunCheckpoint(), *callbacks])
+    t.fit(module, dm, ckpt_path=ckpt_path)
+    return module, t
+
+
+def test_kill_and_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    straight, _ = _fit_flipflop(tmp_path / "a", 4)
+    with pytest.raises(RuntimeError, match="killed"):
+        _fit_flipflop(tmp_path / "b", 4, [_Crash(epoch=2)])
+    last = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (1, 8)  # killed in epoch 2: last.ckpt is epoch 1's
+    resumed, t = _fit_flipflop(tmp_path / "b", 4, ckpt_path="last")
+    assert t.global_step == 16
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_stop_then_continue_with_more_epochs_matches(tmp_path):
+    straight, _ = _fit_flipflop(tmp_path / "a", 3)
+    _fit_flipflop(tmp_path / "b", 2)
+    resumed, _ = _fit_flipflop(tmp_path / "b", 3, ckpt_path="last")
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+# ----------------------------------------------------------------------------- training to target
+def _train(task, network, tmp_path, epochs, lr=1e-2, batches=50):
+    L.seed_everything(0, verbose=False)
+    module = TaskModule(task, network, lr=lr)
+    dm = TaskDataModule(task, batch_size=64, train_batches=batches, val_trials=256, test_trials=1024)
+    t = trainer(tmp_path, epochs, [AnalysisCallback(out=str(tmp_path / "analysis"), n_trials=1024)],
+                enable_checkpointing=False)
+    t.fit(module, dm)
+    return json.loads((tmp_path / "analysis" / "summary.json").read_text())
+
+
+def test_perceptual_decision_reaches_85_percent_on_held_out_trials(tmp_path):
+    summary = _train(PerceptualDecision(), rnn(64, 20.0, tau=100.0, noise_std=0.05), tmp_path, epochs=6)
+    assert summary["metrics"]["accuracy"] >= 0.85
+    assert summary["n_trials"] == 1024
+    # the psychometric curve rises from "left" to "right"
+    p = summary["curves"]["p_right"]
+    assert p[0] <= 0.05 and p[-1] >= 0.95
+    for name in ("learning_curves", "task_metric", "spectrum", "fixed_points"):
+        assert (tmp_path / "analysis" / f"{name}.png").stat().st_size > 10_000
+
+
+def test_flipflop_reaches_99_percent_bits_with_exactly_8_stable_fixed_points(tmp_path):
+    summary = _train(FlipFlop(n_bits=3, dt=10.0), rnn(64, 10.0, tau=20.0), tmp_path, epochs=10)
+    assert summary["metrics"]["bit_accuracy"] >= 0.99
+    assert summary["fixed_points"]["stable"] == 8
+    assert summary["fixed_points"]["max_residual"] < 1e-20
+
+
+def test_winner_take_all_reaches_95_percent_above_10_percent_difference(tmp_path):
+    summary = _train(WinnerTakeAll(n_inputs=2, dt=10.0), rnn(32, 10.0, tau=20.0), tmp_path, epochs=8)
+    assert summary["metrics"]["accuracy_above_10pct"] >= 0.95
+
+
+def test_integration_learns_a_slowly_drifting_integrator(tmp_path):
+    task = Integration(dt=10.0, stimulus=300.0, hold=300.0)
+    summary = _train(task, rnn(32, 10.0, tau=20.0, nonlinearity="linear"), tmp_path, epochs=6, lr=3e-3)
+    # target variance: pulses at 0.2 per step, each moving y by 0.1 → var ≈ 30·0.2·0.01 at the offset
+    assert summary["metrics"]["mse"] < 0.1 * 30 * 0.2 * 0.01
+    assert summary["metrics"]["drift"] < 0.05

@@ -1,0 +1,109 @@
+"""Callbacks and loggers of the ``torchrate fit`` recipe."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+__all__ = ["RunCheckpoint", "AnalysisCallback", "default_loggers"]
+
+
+def default_loggers(save_dir: str | os.PathLike) -> list:
+    """A CSV logger in ``save_dir/logs/version_k`` — plus TensorBoard in
+    ``save_dir/tensorboard`` when ``tensorboard`` is installed."""
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    loggers = [CSVLogger(save_dir, name="logs")]
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        loggers.append(TensorBoardLogger(save_dir, name="tensorboard"))
+    return loggers
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """:class:`~lightning.pytorch.callbacks.ModelCheckpoint` with ``save_last=True`` whose
+    default ``dirpath`` is ``<trainer.default_root_dir>/checkpoints`` — one folder per run,
+    not per logger version — so that ``--ckpt_path last`` finds the run's ``last.ckpt``
+    after a restart."""
+
+    def __init__(self, dirpath: str | None = None, save_last: bool = True, **kwargs):
+        super().__init__(dirpath=dirpath, save_last=save_last, **kwargs)
+
+    def _use_run_dir(self, trainer: L.Trainer) -> None:
+        if self.dirpath is None:
+            self.dirpath = os.path.realpath(os.path.join(trainer.default_root_dir, "checkpoints"))
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        self._use_run_dir(trainer)
+        super().setup(trainer, pl_module, stage)
+
+    def _find_last_checkpoints(self, trainer) -> set[str]:
+        self._use_run_dir(trainer)
+        return super()._find_last_checkpoints(trainer)
+
+
+class AnalysisCallback(Callback):
+    """Record learning curves during ``fit``; at its end, analyse the trained network.
+
+    Writes to ``out`` (default ``<trainer.default_root_dir>/analysis``), on rank 0:
+    ``learning_curves.png``, ``task_metric.png``, ``spectrum.png``, ``fixed_points.png`` and
+    ``summary.json`` — see :func:`torchrate.training.report.analyze`. The history is part of
+    the checkpoint, so a resumed run draws its whole learning curve.
+
+    Parameters
+    ----------
+    out : str, optional
+        Output folder.
+    n_trials : int
+        Held-out trials (the test split) used for the metrics, trajectories and the
+        initial states of the fixed-point search.
+    """
+
+    def __init__(self, out: str | None = None, n_trials: int = 512):
+        self.out, self.n_trials = out, n_trials
+        self.history: list[dict] = []
+        self._loss_sum: torch.Tensor | None = None
+        self._batches = 0
+
+    # ------------------------------------------------------------------ history
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["task_loss"].detach()  # accumulated on device: no host sync per step
+        self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
+        self._batches += 1
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        # runs before ModelCheckpoint saves at the end of validation, so the row is in the checkpoint
+        if trainer.sanity_checking:
+            return
+        row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        if self._batches:
+            row["train/loss"] = float(self._loss_sum) / self._batches
+        row |= {k: float(v) for k, v in trainer.callback_metrics.items()
+                if k.startswith("val/") and v.ndim == 0}
+        self.history.append(row)
+        self._loss_sum, self._batches = None, 0
+
+    def state_dict(self) -> dict:
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict["history"])
+
+    # ------------------------------------------------------------------ analysis
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        from .report import analyze
+
+        out = Path(self.out) if self.out is not None else Path(trainer.default_root_dir) / "analysis"
+        datamodule = trainer.datamodule
+        trials = datamodule.held_out(self.n_trials) if hasattr(datamodule, "held_out") else None
+        analyze(pl_module, out, trials=trials, history=self.history,
+                extra={"epochs": trainer.current_epoch, "global_step": trainer.global_step})

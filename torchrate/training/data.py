@@ -1,0 +1,116 @@
+"""The LightningDataModule: trials drawn from a task, with seeded, disjoint splits.
+
+* train — a fresh stream every epoch: batch ``i`` of epoch ``e`` on rank ``r`` is drawn with
+  a generator seeded from ``(seed, "train", e, r, i)``, so a resumed run sees exactly the
+  batches an uninterrupted one would, and DDP ranks see different trials;
+* val, test — fixed sets drawn once from ``(seed, "val")`` and ``(seed, "test")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from ..tasks import Task
+from .module import instantiate
+from .seeding import derive_seed
+
+__all__ = ["TaskDataModule", "draw_batch"]
+
+
+def draw_batch(task: Task, batch_size: int, seed: int) -> tuple:
+    """``(inputs, targets, mask, conditions)`` of ``batch_size`` trials drawn with ``seed``."""
+    trials, conditions = task.generate(batch_size, generator=torch.Generator().manual_seed(seed))
+    return (*trials, conditions)
+
+
+class _TrainStream(IterableDataset):
+    """``n_batches`` batches per epoch, each a deterministic function of (seed, epoch, rank, i)."""
+
+    def __init__(self, task: Task, batch_size: int, n_batches: int, seed: int,
+                 where: Callable[[], tuple[int, int]]):
+        self.task, self.batch_size, self.n_batches = task, batch_size, n_batches
+        self.seed, self.where = seed, where  # where() -> (epoch, rank)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self):
+        epoch, rank = self.where()
+        for i in range(self.n_batches):
+            yield draw_batch(self.task, self.batch_size, derive_seed(self.seed, "train", epoch, rank, i))
+
+
+class _Batches(Dataset):
+    def __init__(self, batches: list):
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i):
+        return self.batches[i]
+
+
+class TaskDataModule(L.LightningDataModule):
+    """Trials of ``task`` for fit / validate / test.
+
+    Parameters
+    ----------
+    task : Task or dict
+        The task (on the command line, the YAML block ``data.task``; ``model.task`` is
+        linked to it).
+    batch_size : int
+        Trials per batch.
+    train_batches : int
+        Batches per training epoch (drawn fresh each epoch).
+    val_trials, test_trials : int
+        Size of the fixed validation and test sets (multiples of ``batch_size`` are split
+        into batches of ``batch_size``).
+    seed : int
+        Root seed of the three splits.
+    """
+
+    def __init__(self, task: Task, batch_size: int = 64, train_batches: int = 50, val_trials: int = 512,
+                 test_trials: int = 1024, seed: int = 0):
+        super().__init__()
+        for name, value in (("batch_size", batch_size), ("train_batches", train_batches),
+                            ("val_trials", val_trials), ("test_trials", test_trials)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.save_hyperparameters()
+        self.task = instantiate(task, Task) if isinstance(task, Mapping) else task
+        if not isinstance(self.task, Task):
+            raise TypeError(
+                f"task must be a torchrate.tasks.Task or its config dict, got {type(task).__name__}"
+            )
+        self.hparams["task"] = self.task.config()
+        self.batch_size, self.train_batches, self.seed = batch_size, train_batches, seed
+        self.val_trials, self.test_trials = val_trials, test_trials
+
+    def _where(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.current_epoch, trainer.global_rank) if trainer is not None else (0, 0)
+
+    def _fixed(self, split: str, n_trials: int) -> _Batches:
+        full, rest = divmod(n_trials, self.batch_size)
+        sizes = [self.batch_size] * full + ([rest] if rest else [])
+        return _Batches([draw_batch(self.task, size, derive_seed(self.seed, split, i))
+                         for i, size in enumerate(sizes)])
+
+    def held_out(self, n_trials: int, split: str = "test"):
+        """``(inputs, targets, mask, conditions)`` of ``n_trials`` held-out trials in one batch."""
+        return draw_batch(self.task, n_trials, derive_seed(self.seed, split, "all"))
+
+    def train_dataloader(self):
+        stream = _TrainStream(self.task, self.batch_size, self.train_batches, self.seed, self._where)
+        return DataLoader(stream, batch_size=None)
+
+    def val_dataloader(self):
+        return DataLoader(self._fixed("val", self.val_trials), batch_size=None)
+
+    def test_dataloader(self):
+        return DataLoader(self._fixed("test", self.test_trials), batch_size=None)

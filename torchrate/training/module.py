@@ -1,0 +1,209 @@
+r"""The LightningModule: a torchrate network, a linear readout and a task.
+
+.. math::
+    \tau \dot v = -v + F(W u + M v + b), \qquad y = W_{out} v + b_{out}
+
+trained on ``task`` with the task's loss (masked MSE or masked cross-entropy), optional L2
+penalties on rates and weights, Adam and gradient-norm clipping.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as nnf
+from torch import Tensor, nn
+
+from ..networks import RateRNN
+from ..tasks import Task
+from .seeding import derive_seed
+
+__all__ = ["TaskModule", "masked_mse", "masked_cross_entropy", "instantiate"]
+
+#: ``network`` argument: ``{"class_path": "torchrate.RateRNN", "init_args": {...}}`` (no
+#: ``input_size``: it comes from the task), or a callable ``input_size -> network``
+NetworkSpec = Callable[[int], RateRNN]
+
+
+def masked_mse(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Σ m (y − ŷ)² / Σ m over all (t, b, o)."""
+    return (mask * (outputs - targets) ** 2).sum() / mask.sum()
+
+
+def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    r"""Σ_tb w_tb · (−Σ_o y_tbo log softmax(z_tb)_o) / Σ_tb w_tb, with w_tb the mean of
+    ``mask[t, b, :]`` (the tasks give every class the same mask) and ``targets`` class
+    probabilities (one-hot) along the last dimension."""
+    w = mask.mean(-1)
+    ce = -(targets * nnf.log_softmax(logits, dim=-1)).sum(-1)
+    return (w * ce).sum() / w.sum()
+
+
+_LOSSES = {"mse": masked_mse, "cross_entropy": masked_cross_entropy}
+
+
+def _import(path: str):
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ImportError(f"cannot import {path!r}: {err}") from None
+
+
+def instantiate(spec: Mapping[str, Any], base: type, *args) -> Any:
+    """Build ``class_path(*args, **init_args)`` from a ``{"class_path", "init_args"}`` dict,
+    checking that the class is a ``base``."""
+    if not isinstance(spec, Mapping) or "class_path" not in spec:
+        raise TypeError(f"expected a {{'class_path': ..., 'init_args': {{...}}}} dict for a "
+                        f"{base.__name__}, got {spec!r}")
+    extra = set(spec) - {"class_path", "init_args", "dict_kwargs"}
+    if extra:
+        raise TypeError(f"unknown keys {sorted(extra)} in the {base.__name__} spec; "
+                        f"expected 'class_path' and 'init_args'")
+    cls = _import(spec["class_path"])
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"class_path {spec['class_path']!r} is not a {base.__module__}.{base.__name__}")
+    return cls(*args, **dict(spec.get("init_args") or {}), **dict(spec.get("dict_kwargs") or {}))
+
+
+class TaskModule(L.LightningModule):
+    r"""Train a torchrate network with a linear readout on a :class:`~torchrate.tasks.Task`.
+
+    Parameters
+    ----------
+    task : Task or dict
+        The task, or its :meth:`~torchrate.tasks.Task.config` dict.
+    network : dict or callable
+        ``{"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 64, ...}}`` — any
+        :class:`~torchrate.RateRNN` subclass (:class:`~torchrate.EIRateRNN` too); the
+        ``input_size`` comes from the task and its ``dt`` must equal the task's. On the
+        command line this is the YAML block ``model.network``. Given as a dict, it is stored
+        as is in the checkpoint's hyper-parameters, which therefore load with
+        ``torch.load(weights_only=True)``.
+    lr, weight_decay : float
+        Adam's learning rate and (L2) weight decay.
+    rate_l2 : float
+        Coefficient of the penalty ``mean(v²)`` on the rates.
+    weight_l2 : float
+        Coefficient of ``mean(M²) + mean(W²)``.
+    grad_clip : float or None
+        Clip the gradient's global 2-norm to this value (the Trainer's
+        ``gradient_clip_val``, when set, takes precedence).
+
+    Examples
+    --------
+    >>> module = TaskModule(tr.tasks.FlipFlop(n_bits=3, dt=10.0),
+    ...                     {"class_path": "torchrate.RateRNN",
+    ...                      "init_args": {"hidden_size": 64, "tau": 20.0, "dt": 10.0}})
+    >>> outputs, rates = module(torch.zeros(50, 8, 3))
+    """
+
+    def __init__(self, task: Task, network: NetworkSpec, *, lr: float = 1e-2, weight_decay: float = 0.0,
+                 rate_l2: float = 0.0, weight_l2: float = 0.0, grad_clip: float | None = 1.0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.task = instantiate(task, Task) if isinstance(task, Mapping) else task
+        if not isinstance(self.task, Task):
+            raise TypeError(
+                f"task must be a torchrate.tasks.Task or its config dict, got {type(task).__name__}"
+            )
+        if isinstance(network, Mapping):
+            self.network = instantiate(network, RateRNN, self.task.input_size)
+        else:
+            self.network = network(self.task.input_size)
+            if not isinstance(self.hparams["network"], Mapping):  # a callable given in Python
+                raise TypeError(
+                    "network must be given as {'class_path': ..., 'init_args': {...}} so that checkpoints "
+                    f"hold plain types (loadable with weights_only=True); got {type(network).__name__}"
+                )
+        if not isinstance(self.network, RateRNN):
+            raise TypeError(
+                f"network must build a torchrate.RateRNN (or subclass), got {type(self.network).__name__}"
+            )
+        if self.network.dt != self.task.dt:
+            raise ValueError(
+                f"the network's dt ({self.network.dt:g} ms) must equal the task's dt ({self.task.dt:g} ms): "
+                f"set network init_args dt: {self.task.dt:g}"
+            )
+        for name, value in (("lr", lr), ("weight_decay", weight_decay), ("rate_l2", rate_l2),
+                            ("weight_l2", weight_l2)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be ≥ 0, got {value}")
+        self.hparams["task"] = self.task.config()  # canonical, plain
+        self.readout = nn.Linear(self.network.hidden_size, self.task.output_size,
+                                 dtype=self.network.M.dtype, device=self.network.M.device)
+        self.loss_fn = _LOSSES[self.task.loss]
+
+    # ------------------------------------------------------------------ model
+    def forward(self, inputs: Tensor, v0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``inputs`` (T, B, I) → ``(outputs (T, B, O), rates (T, B, N))``."""
+        rates, _ = self.network(inputs, v0)
+        return self.readout(rates), rates
+
+    def loss(self, outputs: Tensor, rates: Tensor, targets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``(total, task_loss)``: the task loss plus the L2 penalties."""
+        task_loss = self.loss_fn(outputs, targets, mask)
+        total = task_loss
+        if self.hparams.rate_l2:
+            total = total + self.hparams.rate_l2 * rates.pow(2).mean()
+        if self.hparams.weight_l2:
+            net = self.network
+            total = total + self.hparams.weight_l2 * (net.M.pow(2).mean() + net.W.pow(2).mean())
+        return total, task_loss
+
+    # ------------------------------------------------------------------ steps
+    def training_step(self, batch, batch_idx):
+        inputs, targets, mask, _ = batch
+        outputs, rates = self(inputs)
+        total, task_loss = self.loss(outputs, rates, targets, mask)
+        self.log("train/loss", task_loss, on_step=True, on_epoch=True, prog_bar=True,
+                 batch_size=inputs.shape[1])
+        return {"loss": total, "task_loss": task_loss.detach()}
+
+    def _evaluate(self, batch, stage: str) -> None:
+        inputs, targets, mask, conditions = batch
+        outputs, rates = self(inputs)
+        _, task_loss = self.loss(outputs, rates, targets, mask)
+        metrics = self.task.evaluate(outputs, targets, mask, conditions)
+        scalars = {f"{stage}/{k}": v for k, v in metrics.items() if v.ndim == 0}
+        self.log(f"{stage}/loss", task_loss, prog_bar=True, batch_size=inputs.shape[1], sync_dist=True)
+        self.log_dict(scalars, prog_bar=stage == "val", batch_size=inputs.shape[1], sync_dist=True)
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test")
+
+    # ------------------------------------------------------------------ reproducibility
+    def on_fit_start(self) -> None:
+        self._noise_seed = torch.initial_seed()  # the seed of seed_everything
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        # the network's private noise is drawn from the global RNG, which checkpoints do not
+        # keep: re-seed it per step so that a resumed run draws the noise an uninterrupted
+        # one would
+        self._reseed("train", self.global_step)
+
+    def on_validation_batch_start(self, batch, batch_idx, dataloader_idx=0) -> None:
+        self._reseed("val", batch_idx)
+
+    def _reseed(self, *keys) -> None:
+        if self.network.noise_std > 0:
+            torch.manual_seed(derive_seed(getattr(self, "_noise_seed", 0), self.global_rank, *keys))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        if gradient_clip_val is None and self.hparams.grad_clip:
+            gradient_clip_val, gradient_clip_algorithm = self.hparams.grad_clip, "norm"
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # what ``torchrate analyze`` checks before rebuilding the model
+        checkpoint["torchrate"] = {"module": f"{type(self).__module__}.{type(self).__qualname__}"}

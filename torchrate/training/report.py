@@ -1,0 +1,314 @@
+"""The end-of-fit analysis of a trained network: figures and ``summary.json``.
+
+:func:`analyze` is what :class:`~torchrate.training.AnalysisCallback` runs at the end of
+``torchrate fit`` and what ``torchrate analyze CHECKPOINT --out DIR`` runs on a checkpoint
+(:func:`analyze_checkpoint`). It writes
+
+* ``learning_curves.png`` — training and validation loss, and the validation metrics, vs step;
+* ``task_metric.png`` — the task's own figure: psychometric curve (PerceptualDecision),
+  accuracy vs input difference (WinnerTakeAll), output vs target traces (Integration,
+  FlipFlop);
+* ``spectrum.png`` — the eigenvalues λ of M in the complex plane, with the line Re λ = 1;
+* ``fixed_points.png`` — the fixed points of dv/dt at zero input, marked by stability kind,
+  over the first two principal components of the held-out trajectories;
+* ``summary.json`` — the held-out metrics, the spectrum's extremes and the fixed points
+  found (counts by kind).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..tasks import FlipFlop, Integration, PerceptualDecision, Task, WinnerTakeAll
+from .data import draw_batch
+
+__all__ = ["analyze", "analyze_checkpoint", "load_checkpoint", "pca"]
+
+
+# ---------------------------------------------------------------------- pure helpers
+def pca(X: Tensor, k: int = 2) -> tuple[Tensor, Tensor, Tensor]:
+    """Principal components of the rows of ``X`` (S, N).
+
+    Returns ``(mean (N,), components (N, k), explained (k,))``: the projection of ``x`` is
+    ``(x − mean) @ components``, ``explained`` the fraction of variance of each component.
+    """
+    mean = X.mean(0)
+    _, S, Vh = torch.linalg.svd(X - mean, full_matrices=False)
+    var = S**2
+    return mean, Vh[:k].T, var[:k] / var.sum()
+
+
+def _plain(x):
+    """Tensors and floats as JSON values (NaN/inf → None)."""
+    if isinstance(x, Tensor):
+        x = x.tolist()
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+# ---------------------------------------------------------------------- analysis
+def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: int = 0,
+            history: list[dict] | None = None, n_initial: int = 1024, extra: dict | None = None) -> dict:
+    """Analyse a trained :class:`~torchrate.training.TaskModule` and write the figures and
+    ``summary.json`` into ``out``.
+
+    Parameters
+    ----------
+    module : TaskModule
+    out : path
+        Output folder (created).
+    trials : tuple, optional
+        ``(inputs, targets, mask, conditions)`` held-out trials; else ``n_trials`` drawn
+        with ``seed``.
+    history : list of dict, optional
+        Rows ``{"step", "train/loss", "val/…"}`` for the learning curves.
+    n_initial : int
+        Initial states of the fixed-point search, drawn from the held-out trajectories.
+
+    Returns
+    -------
+    dict — the content of ``summary.json``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    import torchrate as tr
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    task: Task = module.task
+    if trials is None:
+        trials = draw_batch(task, n_trials, seed)
+    ref = module.network.M
+    inputs, targets, mask = (x.to(device=ref.device, dtype=ref.dtype) for x in trials[:3])
+    conditions = {k: v.to(ref.device) for k, v in trials[3].items()}
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        outputs, rates = module(inputs)
+    module.train(was_training)
+    metrics = task.evaluate(outputs, targets, mask, conditions)
+
+    # fixed points and spectrum on a float64 CPU copy: Newton converges to q ~ 1e-26 and
+    # the stability of each point is read off exactly
+    net = copy.deepcopy(module.network).to(device="cpu", dtype=torch.float64)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    R = rates.detach().to("cpu", torch.float64)  # (T, B, N)
+    states = R.reshape(-1, R.shape[-1])
+    pick = torch.randperm(states.shape[0], generator=torch.Generator().manual_seed(seed))[:n_initial]
+    u0 = torch.zeros(task.input_size, dtype=torch.float64)
+    fps = tr.analysis.find_fixed_points(net, u0, states[pick])
+    spec = tr.analysis.spectrum(net.M, net.tau)
+
+    figures = {
+        "learning_curves.png": _learning_curves(plt, history or []),
+        "task_metric.png": _task_figure(plt, task, metrics, outputs, targets, mask),
+        "spectrum.png": _spectrum_figure(plt, spec.eigenvalues),
+        "fixed_points.png": _fixed_point_figure(plt, R, fps, targets, mask, task),
+    }
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+
+    kinds = Counter(list(fps.kind))
+    summary = {
+        "task": task.config(),
+        "network": _plain(dict(module.hparams.get("network", {}))) if hasattr(module, "hparams") else None,
+        "metrics": {k: float(v) for k, v in metrics.items() if v.ndim == 0},
+        "curves": {k: v for k, v in metrics.items() if v.ndim == 1},
+        "n_trials": int(inputs.shape[1]),
+        "spectrum": {"max_real": float(spec.eigenvalues.real.max()),
+                     "spectral_radius": float(spec.eigenvalues.abs().max()),
+                     "stable": bool(spec.stable)},
+        "fixed_points": {"input": "zero", "count": int(fps.points.shape[0]),
+                         "stable": int(fps.stable.sum()), "by_kind": dict(sorted(kinds.items())),
+                         "max_residual": float(fps.residuals.max()) if fps.points.shape[0] else None},
+        **(extra or {}),
+    }
+    summary = _plain(summary)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+# ---------------------------------------------------------------------- checkpoints
+def load_checkpoint(path: str | Path, map_location="cpu"):
+    """Rebuild the :class:`~torchrate.training.TaskModule` saved in ``path`` from its plain
+    hyper-parameters (``torch.load(weights_only=True)``: nothing is unpickled).
+
+    Returns ``(module, checkpoint)``. Raises ``ValueError`` naming what was found when the
+    checkpoint was not written by ``torchrate fit`` or its weights do not fit the network
+    class its hyper-parameters name.
+    """
+    from .module import TaskModule
+
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    expected = f"{TaskModule.__module__}.{TaskModule.__qualname__}"
+    written_by = (ckpt.get("torchrate") or {}).get("module")
+    if written_by is None:
+        keys = sorted(ckpt.get("hyper_parameters", {}) or {})
+        raise ValueError(
+            f"{path} was not written by {expected} (`torchrate fit`): it has no 'torchrate' entry "
+            f"(hyper-parameters: {keys}); `torchrate analyze` reads checkpoints of torchrate TaskModules"
+        )
+    if written_by != expected:
+        raise ValueError(f"{path} holds a {written_by}, not a {expected}")
+    hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
+    module = TaskModule(**hparams)
+    missing, unexpected = _state_mismatch(module, ckpt["state_dict"])
+    if missing or unexpected:
+        network = hparams["network"].get("class_path")
+        raise ValueError(
+            f"the weights in {path} do not fit {network} rebuilt from its hyper-parameters "
+            f"(a checkpoint of a different model class?): missing {missing}, unexpected {unexpected}"
+        )
+    module.load_state_dict(ckpt["state_dict"])
+    return module, ckpt
+
+
+def _state_mismatch(module, state_dict) -> tuple[list[str], list[str]]:
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = [k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape]
+    return missing + [f"{k} (shape)" for k in sorted(shapes)], unexpected
+
+
+def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512) -> dict:
+    """``torchrate analyze``: :func:`load_checkpoint`, then :func:`analyze` on held-out
+    trials of the run's test split (same seed as the run's data module)."""
+    from .data import TaskDataModule
+
+    module, ckpt = load_checkpoint(path)
+    data_hparams = ckpt.get("datamodule_hyper_parameters") or {}
+    seed = int(data_hparams.get("seed", 0))
+    trials = TaskDataModule(module.task, seed=seed).held_out(n_trials)
+    callbacks = ckpt.get("callbacks") or {}
+    history = next((s["history"] for k, s in callbacks.items() if "AnalysisCallback" in k), [])
+    extra = {"checkpoint": str(path), "epochs": ckpt.get("epoch"), "global_step": ckpt.get("global_step")}
+    return analyze(module, out, trials=trials, history=history, extra=extra)
+
+
+# ---------------------------------------------------------------------- figures
+def _learning_curves(plt, history: list[dict]):
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(9, 3.4))
+    steps = [row["step"] for row in history]
+    for key, style in (("train/loss", "-"), ("val/loss", "--")):
+        ys = [row.get(key, math.nan) for row in history]
+        if any(math.isfinite(y) for y in ys):
+            ax_loss.plot(steps, ys, style, marker=".", label=key)
+    ax_loss.set(xlabel="optimizer step", ylabel="task loss", title="loss")
+    if history:
+        ax_loss.set_yscale("log")
+    metric_keys = sorted({k for row in history for k in row if k.startswith("val/") and k != "val/loss"})
+    for key in metric_keys:
+        ax_metric.plot(steps, [row.get(key, math.nan) for row in history], marker=".", label=key)
+    ax_metric.set(xlabel="optimizer step", title="validation metrics")
+    for ax in (ax_loss, ax_metric):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _task_figure(plt, task, metrics, outputs, targets, mask):
+    if isinstance(task, PerceptualDecision) and "p_right" in metrics:
+        fig, ax = plt.subplots(figsize=(4.2, 3.4))
+        c, p = metrics["coherence"].cpu() * 100, metrics["p_right"].cpu()
+        ax.plot(c, p, "o-")
+        ax.axhline(0.5, color="0.7", lw=0.8)
+        ax.axvline(0, color="0.7", lw=0.8)
+        ax.set(xlabel="signed coherence (%)", ylabel='fraction of "right" choices', ylim=(-0.02, 1.02),
+               title=f"psychometric curve (accuracy {float(metrics['accuracy']):.1%})")
+    elif isinstance(task, WinnerTakeAll) and "accuracy_by_difference" in metrics:
+        fig, ax = plt.subplots(figsize=(4.2, 3.4))
+        edges = metrics["difference_bins"].cpu() * 100
+        centres = (edges[:-1] + edges[1:]) / 2
+        ax.plot(centres, metrics["accuracy_by_difference"].cpu(), "o-")
+        ax.axhline(1 / task.n_inputs, color="0.7", lw=0.8)
+        ax.set(xlabel="relative difference of the two largest inputs (%)", ylabel="accuracy",
+               ylim=(0, 1.02), title=f"winner-take-all (>10 %: {float(metrics['accuracy_above_10pct']):.1%})")
+    else:
+        fig = _traces(plt, task, outputs, targets, mask)
+    fig.tight_layout()
+    return fig
+
+
+def _traces(plt, task, outputs, targets, mask, n_trials: int = 3):
+    O = outputs.shape[-1]
+    fig, axes = plt.subplots(O, 1, figsize=(7, 1.6 * O + 0.6), sharex=True, squeeze=False)
+    t = task.times()
+    for k, ax in enumerate(axes[:, 0]):
+        for b in range(min(n_trials, outputs.shape[1])):
+            line, = ax.plot(t, outputs[:, b, k].cpu(), lw=1)
+            target = targets[:, b, k].cpu().clone()
+            target[mask[:, b, k].cpu() == 0] = math.nan
+            ax.plot(t, target, "--", color=line.get_color(), lw=1)
+        ax.set_ylabel(f"output {k}")
+    if isinstance(task, FlipFlop):
+        name = f"{task.n_bits}-bit flip-flop"
+    else:
+        name = "integration" if isinstance(task, Integration) else type(task).__name__
+    axes[0, 0].set_title(f"{name}: outputs (solid) and targets (dashed, where scored)")
+    axes[-1, 0].set_xlabel("time (ms)")
+    return fig
+
+
+def _spectrum_figure(plt, eigenvalues: Tensor):
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    lam = eigenvalues.cpu()
+    theta = torch.linspace(0, 2 * math.pi, 200)
+    ax.plot(theta.cos(), theta.sin(), color="0.8", lw=0.8)
+    ax.axvline(1.0, color="tab:red", lw=0.8, ls="--", label="Re λ = 1")
+    ax.scatter(lam.real, lam.imag, s=12)
+    ax.set(xlabel="Re λ", ylabel="Im λ", title="eigenvalues of M", aspect="equal")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+_KIND_STYLE = {
+    "stable node": dict(marker="o", color="tab:green"),
+    "stable spiral": dict(marker="o", color="tab:blue"),
+    "saddle": dict(marker="x", color="tab:red"),
+    "unstable node": dict(marker="o", facecolors="none", edgecolors="tab:red"),
+    "unstable spiral": dict(marker="o", facecolors="none", edgecolors="tab:purple"),
+}
+
+
+def _fixed_point_figure(plt, rates: Tensor, fps, targets: Tensor, mask: Tensor, task, n_trials: int = 40):
+    T, B, N = rates.shape
+    mean, P, explained = pca(rates.reshape(-1, N), 2)
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    Z = (rates[:, :n_trials] - mean) @ P  # (T, b, 2)
+    labels = None
+    if task.loss == "cross_entropy":
+        labels = (targets * mask).sum(0).argmax(-1).cpu()
+    for b in range(Z.shape[1]):
+        color = f"C{int(labels[b]) % 10}" if labels is not None else "0.6"
+        ax.plot(Z[:, b, 0], Z[:, b, 1], color=color, lw=0.6, alpha=0.5)
+    if fps.points.shape[0]:
+        zf = (fps.points.cpu() - mean) @ P
+        for kind in sorted(set(fps.kind)):
+            idx = [i for i, k in enumerate(fps.kind) if k == kind]
+            style = _KIND_STYLE.get(kind, dict(marker="s", color="k"))
+            ax.scatter(zf[idx, 0], zf[idx, 1], s=45, zorder=3, label=f"{kind} ({len(idx)})", **style)
+        ax.legend(fontsize=8)
+    ax.set(xlabel=f"PC 1 ({float(explained[0]):.0%} var.)", ylabel=f"PC 2 ({float(explained[1]):.0%} var.)",
+           title="fixed points at zero input over trajectories")
+    fig.tight_layout()
+    return fig
