@@ -2,7 +2,9 @@
 
 from .fixed_points import FixedPoints, classify, find_fixed_points, sample_states
 from .jacobian import jacobian
+from .phase_plane import PhasePlane, phase_plane
 from .spectrum import Spectrum, spectrum
+from .sweep import Sweep, sweep
 
 __all__ = ["Spectrum", "spectrum", "jacobian", "FixedPoints", "find_fixed_points", "classify",
-           "sample_states"]
+           "sample_states", "PhasePlane", "phase_plane", "Sweep", "sweep"]

@@ -1,0 +1,141 @@
+r"""Phase plane of a two-neuron network: vector field, nullclines, fixed points, trajectories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..networks import RateRNN
+from .fixed_points import FixedPoints, find_fixed_points
+from .jacobian import VectorField, _reference
+
+__all__ = ["PhasePlane", "phase_plane"]
+
+
+@dataclass
+class PhasePlane:
+    """Everything a phase-plane figure shows (tensors on the CPU).
+
+    Attributes
+    ----------
+    x, y : Tensor, shapes (n,), (n,)
+        Grid of rates v₁ (x axis) and v₂ (y axis).
+    velocity : Tensor, shape (n, n, 2)
+        dv/dt at ``(x[j], y[i])`` in ``velocity[i, j]``, rate/ms.
+    nullclines : tuple of two lists of Tensor (k, 2)
+        Curves where dv₁/dt = 0 and where dv₂/dt = 0, as polylines (v₁, v₂).
+    fixed_points : FixedPoints
+        Found from every grid point (and the trajectories' starts).
+    trajectories : Tensor, shape (T + 1, B, 2), or None
+        Rates from the initial states under constant input, t = 0, dt, …, T·dt.
+    dt : float
+        Step of the trajectories in ms.
+    """
+
+    x: Tensor
+    y: Tensor
+    velocity: Tensor
+    nullclines: tuple[list[Tensor], list[Tensor]]
+    fixed_points: FixedPoints
+    trajectories: Tensor | None
+    dt: float
+
+
+def _zero_contours(x: Tensor, y: Tensor, z: Tensor) -> list[Tensor]:
+    """Polylines of the level z = 0 on the grid (marching squares, via contourpy)."""
+    import contourpy  # a matplotlib dependency
+
+    gen = contourpy.contour_generator(x.numpy(), y.numpy(), z.numpy(), line_type="Separate")
+    return [torch.from_numpy(line.copy()) for line in gen.lines(0.0)]
+
+
+@torch.no_grad()
+def _trajectories(net, u: Tensor | None, v0: Tensor, steps: int, dt: float) -> Tensor:
+    if isinstance(net, RateRNN):
+        I = net.input_size
+        drive = (torch.zeros(I, dtype=v0.dtype, device=v0.device) if u is None
+                 else torch.as_tensor(u, dtype=v0.dtype, device=v0.device))
+        rates, _ = net(drive.expand(steps, v0.shape[0], I).contiguous(), v0)
+        return torch.cat([v0[None], rates])
+    field = VectorField(net, u, v0)  # any module: Euler with the given dt
+    out = [v0]
+    for _ in range(steps):
+        out.append(out[-1] + dt * field(out[-1]))
+    return torch.stack(out)
+
+
+def phase_plane(
+    net,
+    u: Tensor | None = None,
+    xlim: tuple[float, float] = (0.0, 1.0),
+    ylim: tuple[float, float] = (0.0, 1.0),
+    *,
+    n: int = 25,
+    resolution: int = 400,
+    initial_states: Tensor | None = None,
+    duration: float = 500.0,
+    dt: float | None = None,
+    **find_options,
+) -> PhasePlane:
+    r"""Vector field, nullclines, fixed points and trajectories of a 2-neuron network.
+
+    Parameters
+    ----------
+    net : RateRNN, EIRateRNN or module with ``vector_field`` and 2 neurons
+    u : Tensor, shape (I,), optional
+        Constant input.
+    xlim, ylim : (float, float)
+        Window in rates v₁ (x) and v₂ (y).
+    n : int
+        Arrows per axis of the vector-field grid (fixed points are searched from these).
+    resolution : int
+        Grid points per axis for the nullclines.
+    initial_states : Tensor, shape (B, 2), optional
+        Starts of trajectories, run for ``duration`` ms with the network's own ``forward``
+        (its solver and ``dt``), or Euler with ``dt`` for other modules.
+    **find_options
+        Passed to :func:`find_fixed_points`.
+
+    Returns
+    -------
+    PhasePlane
+    """
+    ref = _reference(net)
+    dtype = ref.dtype if ref is not None else torch.get_default_dtype()
+    device = ref.device if ref is not None else None
+    N = getattr(net, "hidden_size", 2)
+    if N != 2:
+        raise ValueError(f"phase_plane needs a network of 2 neurons, got hidden_size={N}; "
+                         "for larger networks plot fixed points in PCA space (plot_fixed_points)")
+    kw = {"dtype": dtype, "device": device}
+    like = torch.zeros(1, 2, **kw)
+    field = VectorField(net, u, like)
+
+    def grid(k):
+        x = torch.linspace(*xlim, k, **kw)
+        y = torch.linspace(*ylim, k, **kw)
+        Y, X = torch.meshgrid(y, x, indexing="ij")
+        return x, y, torch.stack([X, Y], -1)  # (k, k, 2): [i, j] = (x[j], y[i])
+
+    with torch.no_grad():
+        x, y, V = grid(n)
+        velocity = field(V)
+        xf, yf, Vf = grid(resolution)
+        vf = field(Vf).double().cpu()
+    xf, yf = xf.double().cpu(), yf.double().cpu()
+    nullclines = (_zero_contours(xf, yf, vf[..., 0]), _zero_contours(xf, yf, vf[..., 1]))
+    starts = V.reshape(-1, 2)
+    if initial_states is not None:
+        initial_states = torch.as_tensor(initial_states, **kw).reshape(-1, 2)
+        starts = torch.cat([starts, initial_states])
+    find_options.setdefault("outlier_scale", None)
+    fps = find_fixed_points(net, u, starts, **find_options)
+    traj = None
+    if initial_states is not None:
+        dt = getattr(net, "dt", None) if dt is None else dt
+        if dt is None:
+            raise ValueError("give dt (ms) for the trajectories of a module without .dt")
+        traj = _trajectories(net, u, initial_states, max(1, round(duration / dt)), dt).cpu()
+    return PhasePlane(x.cpu(), y.cpu(), velocity.cpu(), nullclines, fps, traj, float(dt or 0.0))

@@ -1,0 +1,178 @@
+r"""Eigenvalues of the Jacobian at a fixed point as a parameter varies; Hopf bifurcations.
+
+A Hopf bifurcation is where a complex-conjugate pair of eigenvalues of J crosses Re λ = 0:
+the fixed point turns from a stable into an unstable spiral and oscillations appear (the
+Dayan–Abbott E–I pair at τ_I = 40 ms).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .fixed_points import classify, find_fixed_points
+
+__all__ = ["Sweep", "sweep"]
+
+
+@dataclass
+class Sweep:
+    """Fixed point followed along a parameter.
+
+    Attributes
+    ----------
+    values : Tensor, shape (S,)
+        Parameter values (float64, CPU).
+    points : Tensor, shape (S, N)
+        The fixed point at each value (NaN where none was found).
+    eigenvalues : Tensor, shape (S, N), complex
+        Of the Jacobian there, by decreasing real part.
+    stable : Tensor, shape (S,), bool
+    kind : list of str
+    hopf : list of float
+        Parameter values where a complex pair crosses Re λ = 0, interpolated between grid
+        values and, with ``refine=True``, solved to ``xtol`` by regula falsi.
+    """
+
+    values: Tensor
+    points: Tensor
+    eigenvalues: Tensor
+    stable: Tensor
+    kind: list[str]
+    hopf: list[float]
+
+
+def _nearest(net, u, guess: Tensor, init: Tensor | None, options: dict):
+    """The fixed point of ``net`` closest to ``guess``, with its eigenvalues (or None)."""
+    starts = guess[None] if init is None else torch.cat([guess[None], init.to(guess)])
+    fps = find_fixed_points(net, u, starts, **options)
+    if len(fps) == 0:
+        return None
+    i = int((fps.points - guess.to(fps.points)).norm(dim=-1).argmin())
+    return fps.points[i], fps.eigenvalues[i]
+
+
+def _complex_front(lam: Tensor) -> float:
+    """Largest Re λ among the complex eigenvalues (NaN if all are real)."""
+    tol = math.sqrt(torch.finfo(lam.real.dtype).eps) * max(lam.abs().max().item(), 1e-300)
+    re = lam.real[lam.imag.abs() > tol]
+    return re.max().item() if re.numel() else math.nan
+
+
+def sweep(
+    make_net: Callable[[float], object],
+    values: Sequence[float] | Tensor,
+    u: Tensor | None = None,
+    *,
+    initial_states: Tensor | None = None,
+    refine: bool = True,
+    xtol: float | None = None,
+    **find_options,
+) -> Sweep:
+    r"""Follow a fixed point over parameter ``values`` and locate Hopf bifurcations.
+
+    Parameters
+    ----------
+    make_net : callable ``value -> net``
+        Builds the network for one parameter value, e.g.
+        ``lambda tau_i: EIRateRNN.from_weights(M, 1, tau_e=10, tau_i=tau_i, b=b, dt=0.1)``.
+    values : sequence of float, shape (S,)
+        Parameter values, in order.
+    u : Tensor, shape (I,), optional
+        Constant input.
+    initial_states : Tensor, shape (K, N), optional
+        Where to search at the first value (the point found from most of them is followed);
+        later values start from the previous fixed point (continuation) and these states.
+        Default: the origin.
+    refine : bool
+        Solve each Hopf crossing to ``xtol`` (default ``1e-12·max|value|``) with the Illinois
+        regula falsi, building networks at intermediate values.
+    **find_options
+        Passed to :func:`find_fixed_points`.
+
+    Returns
+    -------
+    Sweep
+    """
+    values = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    if values.numel() < 1:
+        raise ValueError("values must hold at least one parameter value")
+    find_options.setdefault("outlier_scale", None)
+    points, eigs = [], []
+    guess = None
+    for p in values.tolist():
+        net = make_net(p)
+        if guess is None:
+            init = initial_states
+            if init is None:
+                n = getattr(net, "hidden_size", None)
+                if n is None:
+                    raise ValueError("give initial_states (K, N) for a module without hidden_size")
+                init = torch.zeros(1, n, dtype=torch.float64)
+            fps = find_fixed_points(net, u, torch.as_tensor(init), **find_options)
+            if len(fps) == 0:
+                raise ValueError(f"no fixed point found at the first value {p:g}; "
+                                 "give initial_states closer to one")
+            i = int(fps.counts.argmax())
+            found = (fps.points[i], fps.eigenvalues[i])
+        else:
+            found = _nearest(net, u, guess, initial_states, find_options)
+        if found is None:
+            N = points[0].shape[0]
+            found = (torch.full((N,), math.nan, dtype=points[0].dtype, device=points[0].device),
+                     torch.full((N,), complex(math.nan, math.nan), dtype=eigs[0].dtype,
+                                device=eigs[0].device))
+        else:
+            guess = found[0]
+        points.append(found[0])
+        eigs.append(found[1])
+    points = torch.stack(points).cpu()
+    eigenvalues = torch.stack(eigs).cpu()
+    stable, kind = classify(eigenvalues)
+
+    front = [_complex_front(lam) for lam in eigenvalues]
+    xtol = 1e-12 * values.abs().max().item() if xtol is None else xtol
+    hopf = []
+    for k in range(len(values) - 1):
+        g0, g1 = front[k], front[k + 1]
+        if math.isnan(g0) or math.isnan(g1) or (g0 < 0) == (g1 < 0) or g0 == g1:
+            continue
+        a, b = values[k].item(), values[k + 1].item()
+        if refine:
+            hopf.append(_regula_falsi(make_net, u, points[k], initial_states, find_options,
+                                      a, b, g0, g1, xtol))
+        else:
+            hopf.append(a - g0 * (b - a) / (g1 - g0))
+    return Sweep(values, points, eigenvalues, stable, kind, hopf)
+
+
+def _regula_falsi(make_net, u, guess, init, options, a, b, ga, gb, xtol, max_iter=100) -> float:
+    """Illinois regula falsi on g(p) = max Re λ of the complex pair, bracketed by [a, b]."""
+    side = 0
+    c = a - ga * (b - a) / (gb - ga)
+    for _ in range(max_iter):
+        c = a - ga * (b - a) / (gb - ga)
+        found = _nearest(make_net(c), u, guess, init, options)
+        if found is None:
+            break
+        guess, gc = found[0], _complex_front(found[1])
+        if math.isnan(gc) or gc == 0 or abs(b - a) <= xtol:
+            break
+        if (gc < 0) == (gb < 0):
+            b, gb = c, gc
+            if side == -1:
+                ga /= 2
+            side = -1
+        else:
+            a, ga = c, gc
+            if side == 1:
+                gb /= 2
+            side = 1
+        if abs(b - a) <= xtol:
+            c = a - ga * (b - a) / (gb - ga)
+            break
+    return c
