@@ -93,7 +93,7 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     Ms = tr.zoo.hebbian_weights(small)
     states = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=n)), dtype=DTYPE)  # (64, 6)
     E = tr.zoo.hopfield_energy(Ms, states)
-    fixed = ((states @ Ms.T) * states >= 0).all(-1)  # no unit wants to flip (ties keep)
+    fixed = ((states @ Ms.T) * states >= -1e-12).all(-1)  # no unit wants to flip (ties keep)
     final = tr.zoo.recall_asynchronous(Ms, states, generator=gen).states
     targets = torch.cat([small, -small])  # ξ¹, ξ², −ξ¹, −ξ²
     match = (final[:, None, :] == targets[None]).all(-1)  # (64, 4)

@@ -334,9 +334,15 @@ class Recall(NamedTuple):
     converged: Tensor
 
 
-def _update(field: Tensor, s: Tensor) -> Tensor:
-    # s_i ← sign(field_i), a tie (field exactly 0) keeps the current state
-    return torch.where(field > 0, 1.0, torch.where(field < 0, -1.0, s)).to(s.dtype)
+def _tie_tol(M: Tensor) -> float:
+    # a local field is a sum of N weights; within this bound of 0 it is a tie in exact
+    # arithmetic (Hebbian weights make exact ties common), whatever order it was summed in
+    return 8 * M.shape[0] * torch.finfo(M.dtype).eps * max(M.abs().max().item(), 1e-300)
+
+
+def _update(field: Tensor, s: Tensor, tol: float) -> Tensor:
+    # s_i ← sign(field_i); a tie (|field_i| ≤ tol) keeps the current state
+    return torch.where(field > tol, 1.0, torch.where(field < -tol, -1.0, s)).to(s.dtype)
 
 
 def _check_states(M: Tensor, states: Tensor) -> Tensor:
@@ -350,17 +356,19 @@ def _check_states(M: Tensor, states: Tensor) -> Tensor:
 def recall_synchronous(M: Tensor, states: Tensor, *, max_steps: int = 100) -> Recall:
     r"""Update all units at once, s ← sign(M s), until no unit changes or ``max_steps``.
 
-    Batched over B states (B, N). Synchronous dynamics can end in a 2-cycle; those states
-    are returned with ``converged = False``.
+    Batched over B states (B, N); a tie (local field 0 up to rounding) keeps the unit's state.
+    Synchronous dynamics can end in a 2-cycle; those states are returned with
+    ``converged = False``.
     """
     s = _check_states(M, states)
+    tol = _tie_tol(M)
     step = 0
     for step in range(1, max_steps + 1):  # noqa: B007 - the count is returned
-        new = _update(s @ M.T, s)
+        new = _update(s @ M.T, s, tol)
         if torch.equal(new, s):
             return Recall(s, step - 1, torch.ones(s.shape[0], dtype=torch.bool, device=s.device))
         s = new
-    return Recall(s, step, (_update(s @ M.T, s) == s).all(-1))
+    return Recall(s, step, (_update(s @ M.T, s, tol) == s).all(-1))
 
 
 def recall_asynchronous(M: Tensor, states: Tensor, *, max_sweeps: int = 50,
@@ -368,7 +376,8 @@ def recall_asynchronous(M: Tensor, states: Tensor, *, max_sweeps: int = 50,
     r"""Update one unit at a time, s_i ← sign(Σ_j M_ij s_j), in a fresh random order each sweep.
 
     Each update lowers or keeps the energy :func:`hopfield_energy` (M symmetric, zero
-    diagonal), so the dynamics stop in a fixed point. Batched: every state of the batch
+    diagonal), so the dynamics stop in a fixed point. A tie (local field 0 up to rounding)
+    keeps the unit's state. Batched: every state of the batch
     (B, N) updates its own random unit at once; the convergence check is one host sync per
     sweep of N updates.
 
@@ -379,23 +388,24 @@ def recall_asynchronous(M: Tensor, states: Tensor, *, max_sweeps: int = 50,
     """
     s = _check_states(M, states).clone()
     B, N = s.shape
+    tol = _tie_tol(M)
     rows = torch.arange(B, device=s.device)
-    field = s @ M.T  # (B, N) local fields, kept up to date incrementally
     sweep = 0
     for sweep in range(1, max_sweeps + 1):  # noqa: B007 - the count is returned
+        field = s @ M.T  # (B, N) local fields, recomputed each sweep, updated after each flip
         order = torch.rand(B, N, generator=generator, device=s.device).argsort(-1)
         changed = torch.zeros(B, dtype=torch.bool, device=s.device)
         for k in range(N):
             i = order[:, k]
             old = s[rows, i]
-            new = _update(field[rows, i], old)
+            new = _update(field[rows, i], old, tol)
             delta = new - old  # 0 or ±2
             s[rows, i] = new
             field += delta[:, None] * M[:, i].T  # field_j += M_ji δ_i
             changed |= delta != 0
         if not bool(changed.any()):
             return Recall(s, sweep, torch.ones(B, dtype=torch.bool, device=s.device))
-    return Recall(s, sweep, (_update(s @ M.T, s) == s).all(-1))
+    return Recall(s, sweep, (_update(s @ M.T, s, tol) == s).all(-1))
 
 
 # ---------------------------------------------------------------------- E–I oscillator
