@@ -73,6 +73,8 @@ class RateRNN(nn.Module):
         Tolerances of adaptive ODE methods.
     adjoint : bool
         Back-propagate through the ODE with ``torchdiffeq.odeint_adjoint``.
+    ode_options : dict, optional
+        Extra ``options`` for ``torchdiffeq.odeint`` (e.g. ``{"step_size": 0.1}`` for rk4).
     gain : float
         Spectral radius of the initial ``M`` (Gaussian, rescaled exactly). Near 1 the
         network has slow modes; above 1 a tanh network is chaotic at initialisation.
@@ -112,6 +114,7 @@ class RateRNN(nn.Module):
         rtol: float = 1e-6,
         atol: float = 1e-8,
         adjoint: bool = False,
+        ode_options: dict | None = None,
         gain: float = 0.9,
         train_tau: bool = False,
         generator: torch.Generator | None = None,
@@ -121,7 +124,7 @@ class RateRNN(nn.Module):
         super().__init__()
         factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
         self._configure(input_size, hidden_size, nonlinearity, dt, noise_std, batch_first,
-                        solver, rtol, atol, adjoint)
+                        solver, rtol, atol, adjoint, ode_options)
         self.weight_hh = nn.Parameter(_spectral_radius_init(hidden_size, gain, generator, **factory))
         self.weight_ih = nn.Parameter(
             torch.randn(hidden_size, input_size, generator=generator, **factory) / math.sqrt(input_size)
@@ -131,7 +134,7 @@ class RateRNN(nn.Module):
 
     # ------------------------------------------------------------------ construction
     def _configure(self, input_size, hidden_size, nonlinearity_, dt, noise_std, batch_first,
-                   solver, rtol, atol, adjoint):
+                   solver, rtol, atol, adjoint, ode_options=None):
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -154,6 +157,7 @@ class RateRNN(nn.Module):
         self.F: Nonlinearity = nonlinearity(nonlinearity_)
         self.dt, self.noise_std, self.batch_first = float(dt), float(noise_std), batch_first
         self.solver, self.rtol, self.atol, self.adjoint = solver, rtol, atol, adjoint
+        self.ode_options = dict(ode_options or {})
 
     def _set_tau(self, tau, train_tau: bool, **factory):
         tau = torch.as_tensor(tau, **factory).clone()
@@ -193,7 +197,8 @@ class RateRNN(nn.Module):
         net._configure(N if W is None else W.shape[1], N, nonlinearity, dt,
                        kwargs.pop("noise_std", 0.0), kwargs.pop("batch_first", False),
                        kwargs.pop("solver", "euler"), kwargs.pop("rtol", 1e-6),
-                       kwargs.pop("atol", 1e-8), kwargs.pop("adjoint", False))
+                       kwargs.pop("atol", 1e-8), kwargs.pop("adjoint", False),
+                       kwargs.pop("ode_options", None))
         train_tau = kwargs.pop("train_tau", False)
         if kwargs:
             raise TypeError(f"from_weights got unexpected arguments {sorted(kwargs)}")
@@ -256,10 +261,10 @@ class RateRNN(nn.Module):
         if not isinstance(u, Tensor):
             raise TypeError(f"input must be a Tensor, got {type(u).__name__}")
         if u.ndim not in (2, 3):
+            batched_shape = "(B, T, {0}) (batch_first)" if self.batch_first else "(T, B, {0})"
             raise ValueError(
-                f"input must be (T, B, {self.input_size})"
-                f"{' with batch_first=True: (B, T, %d)' % self.input_size if self.batch_first else ''}"
-                f" or unbatched (T, {self.input_size}); got shape {tuple(u.shape)}"
+                f"input must be {batched_shape.format(self.input_size)} or unbatched "
+                f"(T, {self.input_size}); got shape {tuple(u.shape)}"
             )
         if u.shape[-1] != self.input_size:
             raise ValueError(
@@ -307,9 +312,9 @@ class RateRNN(nn.Module):
             rates = euler_rollout(X, v0, M, a, self.F, eta)
         else:
             params = tuple(p for p in self.parameters() if p.requires_grad)
-            rates = ode_rollout(self.vector_field, self.project_input(u), v0, self.dt,
-                                method=self.solver, rtol=self.rtol, atol=self.atol,
-                                adjoint=self.adjoint, adjoint_params=params)
+            rates = ode_rollout(lambda v, u_k: self.vector_field(v, self.project_input(u_k)), u, v0,
+                                self.dt, method=self.solver, rtol=self.rtol, atol=self.atol,
+                                adjoint=self.adjoint, adjoint_params=params, options=self.ode_options)
         self._check_finite(rates)
         if not batched:
             rates = rates.squeeze(1)

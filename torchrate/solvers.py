@@ -128,20 +128,20 @@ def euler_rollout_reference(
 class _PiecewiseConstantField(torch.nn.Module):
     """dv/dt at time t with the input of the dt-bin that contains t (torchdiffeq signature)."""
 
-    def __init__(self, field, H: Tensor, edges: Tensor):
+    def __init__(self, field, U: Tensor, edges: Tensor):
         super().__init__()
-        self.field, self.H, self.edges = field, H, edges
+        self.field, self.U, self.edges = field, U, edges
 
     def forward(self, t: Tensor, v: Tensor) -> Tensor:
         # bin k holds [k·dt, (k+1)·dt); torchdiffeq nudges t to the left or right of a
         # jump with nextafter, so a comparison against the same float edges is exact
         k = torch.searchsorted(self.edges, t.reshape(1), right=True)
-        return self.field(v, self.H.index_select(0, k).squeeze(0))
+        return self.field(v, self.U.index_select(0, k).squeeze(0))
 
 
 def ode_rollout(
     field,
-    H: Tensor,
+    U: Tensor,
     v0: Tensor,
     dt: float,
     *,
@@ -152,24 +152,29 @@ def ode_rollout(
     adjoint_params: tuple[Tensor, ...] = (),
     options: dict | None = None,
 ) -> Tensor:
-    r"""Solve dv/dt = field(v, h(t)) with ``torchdiffeq``, h piecewise constant per dt bin.
+    r"""Solve dv/dt = field(v, u(t)) with ``torchdiffeq``, u piecewise constant per dt bin.
 
-    The input of bin k, ``H[k]``, acts on ``[k·dt, (k+1)·dt)``. Adaptive methods are told
-    the bin edges as ``jump_t`` (their steps restart at each discontinuity) and fixed-grid
+    The input of bin k, ``U[k]``, acts on ``[k·dt, (k+1)·dt)``. Adaptive methods are told
+    the bin edges where the input changes as ``jump_t`` (their steps restart at each
+    discontinuity, with the input of the new bin) and fixed-grid
     methods step exactly on the bin edges with ``perturb`` so that every stage inside a bin
     sees that bin's input.
 
     Parameters
     ----------
-    field : callable (v, h) -> dv/dt
-    H : Tensor, shape (T, B, N)
+    field : callable (v, u) -> dv/dt
+        Computes everything from ``u`` itself (``W u`` included), so that with the adjoint
+        every parameter is reached once, directly, and never also through a precomputed
+        ``W u`` graph.
+    U : Tensor, shape (T, B, I)
     v0 : Tensor, shape (B, N)
     dt : float
         Bin width in ms; rates are reported at t = dt, 2dt, …, T·dt.
     method, rtol, atol, options
         Passed to ``torchdiffeq.odeint``.
     adjoint : bool
-        Use ``odeint_adjoint``; ``adjoint_params`` are the tensors to differentiate.
+        Use ``odeint_adjoint``; ``adjoint_params`` are the tensors ``field`` uses (``U`` is
+        added when it requires grad).
 
     Returns
     -------
@@ -177,21 +182,22 @@ def ode_rollout(
     """
     import torchdiffeq
 
-    T = H.shape[0]
-    times = torch.arange(T + 1, dtype=H.dtype, device=H.device) * dt
+    T = U.shape[0]
+    times = torch.arange(T + 1, dtype=v0.dtype, device=v0.device) * dt
     edges = times[1:-1]
     options = dict(options or {})
     if method in FIXED_GRID_METHODS:
         options.setdefault("perturb", True)
     elif T > 1:
-        options.setdefault("jump_t", edges)
-    func = _PiecewiseConstantField(field, H, edges)
+        # only the edges where the input actually changes are discontinuities
+        changes = (U[1:] != U[:-1]).flatten(1).any(1)
+        options.setdefault("jump_t", edges[changes])
+    func = _PiecewiseConstantField(field, U, edges)
     if adjoint:
-        params = tuple(adjoint_params) + ((H,) if H.requires_grad else ())
-        adjoint_options = dict(options)
+        params = tuple(adjoint_params) + ((U,) if U.requires_grad else ())
         solution = torchdiffeq.odeint_adjoint(
             func, v0, times, rtol=rtol, atol=atol, method=method, options=options,
-            adjoint_options=adjoint_options, adjoint_params=params,
+            adjoint_params=params,
         )
     else:
         solution = torchdiffeq.odeint(
