@@ -173,3 +173,45 @@ def test_hopfield(tmp_path):
     assert by_alpha[0.05] == (1.0, 1.0)  # far below capacity: every stored pattern is stable
     m, frac = by_alpha[0.3]
     assert m < 0.75 and frac < 0.25  # far above: recall fails
+
+
+def test_ei_oscillator(tmp_path):
+    r = run("ei_oscillator", tmp_path)
+    tau_i = r["tau_i_ms"]
+    assert r["max_abs_sweep_vs_closed_form"] < 1e-15
+    assert r["max_abs_fixed_point_error"] < 1e-12  # (80/3, 50/3) Hz at every τ_I
+    assert r["stable"] == [t < 40 for t in tau_i]
+    assert len(r["hopf_ms"]) == 1 and abs(r["hopf_ms"][0] - 40.0) < 1e-6  # brief: within 0.5 ms
+    damped, cycle = r["tau_i=30"], r["tau_i=50"]
+    assert damped["fixed_point_kind"] == ["stable spiral"] and cycle["fixed_point_kind"] == ["unstable spiral"]
+    # 30 ms: no limit cycle — the oscillation dies at the Euler map's rate ln|1 + dt λ|/dt < 0
+    assert damped["decay_rate_theory_per_ms"] == pytest.approx(0.5 * (0.025 - 1 / 30), rel=1e-14)
+    assert damped["envelope_rate_measured_per_ms"] == pytest.approx(damped["decay_rate_euler_per_ms"], rel=1e-3)
+    assert max(damped["late_amplitude_v_e_per_start"]) < 1.0
+    late, last = damped["v_e_amplitude_last_two_windows"]
+    assert last < late < 0.05
+    # 50 ms: one limit cycle — the same amplitude from every start, constant in time, rates ≥ 0
+    amps = cycle["late_amplitude_v_e_per_start"]
+    assert min(amps) > 10 and (max(amps) - min(amps)) / max(amps) < 1e-4
+    a, b = cycle["v_e_amplitude_last_two_windows"]
+    assert abs(a - b) / a < 1e-4
+    assert cycle["v_e_range"][0] >= 0 and math.isfinite(cycle["period_ms"]) and cycle["period_ms"] > 0
+
+
+def test_linear_solution(tmp_path):
+    r = run("linear_solution", tmp_path)
+    designed = sorted([(0.8, 0.3), (0.8, -0.3), (0.5, 0.0), (-0.5, 0.5), (-0.5, -0.5), (-1.0, 0.0)])
+    got = sorted(tuple(x) for x in r["non-symmetric"]["eigenvalues"])
+    assert all(abs(g[0] - d[0]) < 1e-12 and abs(g[1] - d[1]) < 1e-12 for g, d in zip(got, designed))
+    assert [e[0] for e in r["symmetric"]["eigenvalues"]] == pytest.approx([0.9, 0.5, 0.0, -0.5, -1.0, -2.0],
+                                                                        abs=1e-14)
+    for name in ("symmetric", "non-symmetric"):
+        n = r[name]
+        assert n["stable"]
+        assert 0.97 < n["euler_order"] < 1.03  # first order: the error halves with dt
+        errs = n["euler_max_abs_error"]
+        assert all(1.9 < e0 / e1 < 2.1 for e0, e1 in zip(errs, errs[1:]))
+        assert n["dopri5_max_abs_error"] < 1e-8
+        assert n["steady_state_error"] < 1e-12
+    assert r["integrator_max_abs_error"] < 1e-12  # c₁ = t/τ exactly at λ = 1
+    assert r["lambda_0.9_max_abs_error"] < 1e-12 and r["lambda_1.1_max_abs_error"] < 1e-12
