@@ -23,8 +23,14 @@ def _analyze(argv: list[str]) -> int:
     parser.add_argument("checkpoint", help="a .ckpt written by `torchrate fit`")
     parser.add_argument("--out", required=True, help="directory for the figures and summary.json")
     parser.add_argument("--trials", type=int, default=512, help="held-out trials to evaluate (default 512)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch.set_num_threads (default 1: fastest for networks of a few hundred units)")
     args = parser.parse_args(argv)
+    import torch
+
     from .training.report import analyze_checkpoint
+
+    torch.set_num_threads(args.threads)
 
     summary = analyze_checkpoint(args.checkpoint, args.out, n_trials=args.trials)
     print(_describe(summary, args.out))

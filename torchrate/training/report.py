@@ -98,7 +98,9 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     conditions = {k: v.to(ref.device) for k, v in trials[3].items()}
     was_training = module.training
     module.eval()
-    with torch.no_grad():
+    # the network's private noise (if any) from a fixed seed, leaving the global RNG as it was
+    with torch.no_grad(), torch.random.fork_rng(devices=[ref.device] if ref.device.type == "cuda" else []):
+        torch.manual_seed(seed)
         outputs, rates = module(inputs)
     module.train(was_training)
     metrics = task.evaluate(outputs, targets, mask, conditions)
@@ -113,12 +115,12 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     pick = torch.randperm(states.shape[0], generator=torch.Generator().manual_seed(seed))[:n_initial]
     u0 = torch.zeros(task.input_size, dtype=torch.float64)
     fps = tr.analysis.find_fixed_points(net, u0, states[pick])
-    spec = tr.analysis.spectrum(net.M, net.tau)
+    eigenvalues, linear_stable = _spectrum_of_M(net)
 
     figures = {
         "learning_curves.png": _learning_curves(plt, history or []),
         "task_metric.png": _task_figure(plt, task, metrics, outputs, targets, mask),
-        "spectrum.png": _spectrum_figure(plt, spec.eigenvalues),
+        "spectrum.png": _spectrum_figure(plt, eigenvalues),
         "fixed_points.png": _fixed_point_figure(plt, R, fps, targets, mask, task),
     }
     for name, fig in figures.items():
@@ -132,9 +134,9 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
         "metrics": {k: float(v) for k, v in metrics.items() if v.ndim == 0},
         "curves": {k: v for k, v in metrics.items() if v.ndim == 1},
         "n_trials": int(inputs.shape[1]),
-        "spectrum": {"max_real": float(spec.eigenvalues.real.max()),
-                     "spectral_radius": float(spec.eigenvalues.abs().max()),
-                     "stable": bool(spec.stable)},
+        "spectrum": {"max_real": float(eigenvalues.real.max()),
+                     "spectral_radius": float(eigenvalues.abs().max()),
+                     "linear_stable": linear_stable},
         "fixed_points": {"input": "zero", "count": int(fps.points.shape[0]),
                          "stable": int(fps.stable.sum()), "by_kind": dict(sorted(kinds.items())),
                          "max_residual": float(fps.residuals.max()) if fps.points.shape[0] else None},
@@ -143,6 +145,23 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     summary = _plain(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _spectrum_of_M(net) -> tuple[Tensor, bool]:
+    """Eigenvalues λ of M, and whether the linear network τ dv/dt = −v + Mv is stable.
+
+    With one τ that is Re λ < 1 (:func:`torchrate.analysis.spectrum`); with a τ per neuron
+    (E–I networks) the modes are those of diag(1/τ)(M − I), whose real parts must be < 0.
+    """
+    import torchrate as tr
+
+    M, tau = net.M.detach(), net.tau.detach()
+    if tau.ndim == 0:
+        spec = tr.analysis.spectrum(M, tau)
+        return spec.eigenvalues, bool(spec.stable)
+    eigenvalues = tr.analysis.spectrum(M).eigenvalues
+    A = (M - torch.eye(M.shape[0], dtype=M.dtype, device=M.device)) / tau[:, None]
+    return eigenvalues, bool(torch.linalg.eigvals(A).real.max() < 0)
 
 
 # ---------------------------------------------------------------------- checkpoints

@@ -1,0 +1,188 @@
+"""The ``torchrate`` command: fit / analyze end to end on a tiny config, config errors before
+any training, checkpoints that load with ``weights_only=True``, and 2-process CPU DDP."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import lightning as L
+import pytest
+import torch
+import yaml
+
+from torchrate.cli import main
+
+TINY = """
+seed_everything: 0
+threads: 1
+trainer:
+  default_root_dir: {root}
+  max_epochs: 2
+  accelerator: cpu
+  devices: 1
+  enable_progress_bar: false
+  enable_model_summary: false
+model:
+  network:
+    class_path: torchrate.RateRNN
+    init_args: {{hidden_size: 8, tau: 20.0, dt: 10.0, noise_std: 0.05}}
+  lr: 0.01
+data:
+  task:
+    class_path: torchrate.tasks.FlipFlop
+    init_args: {{n_bits: 2, dt: 10.0, duration: 100.0, pulse_rate: 0.02}}
+  batch_size: 16
+  train_batches: 4
+  val_trials: 32
+  test_trials: 32
+"""
+
+
+def tiny_config(tmp_path, **replace) -> str:
+    text = TINY.format(root=tmp_path / "run")
+    for old, new in replace.items():
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    # the configs set threads: 1 (torch.set_num_threads is process-wide)
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("torchrate ")
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """One tiny ``torchrate fit`` shared by the tests that read its run directory."""
+    tmp_path = tmp_path_factory.mktemp("fit")
+    threads = torch.get_num_threads()
+    main(["fit", "--config", tiny_config(tmp_path)])
+    torch.set_num_threads(threads)
+    return tmp_path / "run"
+
+
+def test_fit_writes_the_run_directory(fitted):
+    for path in ("checkpoints/last.ckpt", "checkpoints/epoch=1-step=8.ckpt", "logs/version_0/metrics.csv",
+                 "logs/version_0/config.yaml", "logs/version_0/hparams.yaml", "analysis/summary.json",
+                 "analysis/learning_curves.png", "analysis/task_metric.png", "analysis/spectrum.png",
+                 "analysis/fixed_points.png"):
+        assert (fitted / path).is_file(), path
+    summary = json.loads((fitted / "analysis" / "summary.json").read_text())
+    assert summary["task"]["init_args"]["n_bits"] == 2 and summary["global_step"] == 8
+    assert set(summary["metrics"]) == {"mse", "bit_accuracy"}
+    fp = summary["fixed_points"]
+    assert fp["count"] == sum(fp["by_kind"].values()) and fp["stable"] <= fp["count"]
+    # the task is written once, under data:, and linked into the model
+    config = yaml.safe_load((fitted / "logs" / "version_0" / "config.yaml").read_text())
+    assert config["data"]["task"]["init_args"]["n_bits"] == 2 and "task" not in config["model"]
+    hparams = yaml.safe_load((fitted / "logs" / "version_0" / "hparams.yaml").read_text())
+    assert hparams["task"]["init_args"] == config["data"]["task"]["init_args"]
+
+
+def test_checkpoint_loads_with_weights_only_and_holds_plain_hyperparameters(fitted):
+    ckpt = torch.load(fitted / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["torchrate"]["module"] == "torchrate.training.module.TaskModule"
+    hp = ckpt["hyper_parameters"]
+    assert hp["network"]["class_path"] == "torchrate.RateRNN" and hp["network"]["init_args"]["hidden_size"] == 8
+    assert hp["task"]["class_path"] == "torchrate.tasks.memory.FlipFlop"
+    assert ckpt["datamodule_hyper_parameters"]["batch_size"] == 16
+
+
+def test_analyze_reproduces_the_end_of_fit_analysis(fitted, tmp_path, capsys):
+    assert main(["analyze", str(fitted / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "a")]) == 0
+    assert "fixed points at u = 0" in capsys.readouterr().out
+    fit = json.loads((fitted / "analysis" / "summary.json").read_text())
+    again = json.loads((tmp_path / "a" / "summary.json").read_text())
+    # same weights, same held-out trials (the run's test split), same noise seed: same numbers
+    assert again["metrics"] == fit["metrics"]
+    assert again["fixed_points"]["by_kind"] == fit["fixed_points"]["by_kind"]
+    assert (tmp_path / "a" / "fixed_points.png").is_file()
+
+
+def test_resume_from_last_continues_the_run(tmp_path):
+    run = tmp_path / "run"
+    main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "2"])
+    main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "3", "--ckpt_path", "last"])
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (ckpt["epoch"], ckpt["global_step"]) == (2, 12)  # 2 epochs restored + 1 more
+    history = next(v["history"] for k, v in ckpt["callbacks"].items() if "AnalysisCallback" in k)
+    assert [row["epoch"] for row in history] == [0, 1, 2]  # learning curves span the restart
+
+
+def test_analyze_refuses_a_checkpoint_of_another_model_class(tmp_path):
+    L.seed_everything(0, verbose=False)
+
+    class Other(L.LightningModule):
+        def __init__(self, width: int = 3):
+            super().__init__()
+            self.save_hyperparameters()
+            self.layer = torch.nn.Linear(width, 1)
+
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, max_epochs=0)
+    trainer.strategy.connect(Other())
+    trainer.save_checkpoint(tmp_path / "other.ckpt")
+    with pytest.raises(ValueError, match=r"was not written by torchrate.training.module.TaskModule "
+                                         r"\(`torchrate fit`\).*hyper-parameters: \['width'\]"):
+        main(["analyze", str(tmp_path / "other.ckpt"), "--out", str(tmp_path / "x")])
+
+
+def test_analyze_says_when_weights_do_not_fit_the_named_network(fitted, tmp_path):
+    ckpt = torch.load(fitted / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["hyper_parameters"]["network"] = {"class_path": "torchrate.EIRateRNN",
+                                           "init_args": {"n_exc": 6, "n_inh": 2, "dt": 10.0}}
+    torch.save(ckpt, tmp_path / "mixed.ckpt")
+    with pytest.raises(ValueError, match=r"do not fit torchrate.EIRateRNN .*missing \['network._tau_ei', "
+                                         r"'network.input_mask', 'network.population', 'network.sign'\]"):
+        main(["analyze", str(tmp_path / "mixed.ckpt"), "--out", str(tmp_path / "x")])
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--model.network.init_args.hiden_size", "8"], r"hiden_size"),
+    (["--model.network.init_args.hidden_size", "eight"], r"hidden_size"),
+    (["--data.batch_sise", "8"], r"batch_sise"),
+    (["--model.network.class_path", "torchrate.NoSuchNet"], r"NoSuchNet"),
+])
+def test_bad_config_keys_fail_before_training(tmp_path, capsys, args, match):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", tiny_config(tmp_path), *args])
+    assert exit_info.value.code != 0
+    assert re.search(match, capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()  # nothing was trained or written
+
+
+def test_bad_yaml_key_and_dt_mismatch_fail_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", tiny_config(tmp_path, **{"  lr: 0.01": "  lr: 0.01\n  lrr: 0.1"})])
+    assert "lrr" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"network's dt \(20 ms\) must equal the task's dt \(10 ms\)"):
+        main(["fit", "--config", tiny_config(tmp_path), "--model.network.init_args.dt", "20.0"])
+    assert not (tmp_path / "run").exists()
+
+
+def test_two_process_cpu_ddp_fit(tmp_path):
+    config = tiny_config(tmp_path)
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchrate.cli", "fit", "--config", config, "--trainer.strategy", "ddp",
+         "--trainer.devices", "2", "--trainer.accelerator", "cpu"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in proc.stderr + proc.stdout
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    # each rank ran 4 batches per epoch (its own trials); the optimizer stepped in lockstep
+    assert ckpt["global_step"] == 8
+    summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
+    assert 0.0 <= summary["metrics"]["bit_accuracy"] <= 1.0
