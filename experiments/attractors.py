@@ -10,7 +10,8 @@ system τ dv/dt = −dE/dv with
 the attractors are the minima of E and 0 its maximum. The two-neuron network
 ``tr.zoo.two_attractor()`` (M = [[0, −2], [−2, 0]]) has the attractors (1, −1) and (−1, 1)
 and a saddle at 0: the sign of v₁ − v₂ at the start decides. Checks: final states, the
-energy's extrema against the closed form, the two-neuron outcomes and fixed points.
+energy's extrema against the closed form, the two-neuron outcomes, and the fixed points
+and their kinds found by ``tr.analysis.find_fixed_points``.
 
 Run: ``python experiments/attractors.py [--out DIR] [--fast]``
 """
@@ -60,10 +61,16 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     final = traj[-1]
     expected = torch.stack([torch.sign(v0[:, 0] - v0[:, 1]), -torch.sign(v0[:, 0] - v0[:, 1])], 1)
     spec = tr.analysis.spectrum(pair.M.detach(), tau=TAU)
+    axis = torch.linspace(-1.2, 1.2, 9, dtype=DTYPE)
+    grid_starts = torch.cartesian_prod(axis, axis)
+    fps = tr.analysis.find_fixed_points(pair, torch.zeros(2, dtype=DTYPE), grid_starts)
+    fps_1d = tr.analysis.find_fixed_points(net, torch.zeros(1, dtype=DTYPE), grid[::100, None])
     results = {
         "tau_ms": TAU, "dt_ms": dt, "lambda": LAMBDA, "pulses": PULSES, "final_states": v[-1],
         "energy_minima": minima, "energy_at_minima": [E[torch.argmin((grid - m).abs())] for m in minima],
         "energy_at_minima_theory": E_theory, "energy_argmax_inner": grid[interior][E[interior].argmax()],
+        "fixed_points_1d": fps_1d.points[:, 0], "fixed_point_kinds_1d": fps_1d.kind,
+        "two_neuron_fixed_points": fps.points, "two_neuron_fixed_point_kinds": fps.kind,
         "two_neuron_eigenvalues": spec.eigenvalues,
         "two_neuron_max_abs_final_minus_expected": (final - expected).abs().max(),
         "two_neuron_fraction_attractor_1": (final[:, 0] > 0).double().mean(),
@@ -95,8 +102,10 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
         color = "C0" if final[j, 0] > 0 else "C3"
         ax.plot(traj[:, j, 0], traj[:, j, 1], color=color, lw=0.8, alpha=0.8)
         ax.plot(*v0[j].numpy(), ".", color=color, ms=4)
-    ax.plot([1, -1], [-1, 1], "ko", ms=9, mfc="w", mew=2, label="attractors (1, −1), (−1, 1)")
-    ax.plot(0, 0, "kx", ms=9, mew=2, label="saddle (0, 0)")
+    for kind, style in (("stable node", {"marker": "o", "mfc": "w"}), ("saddle", {"marker": "x"})):
+        pts = fps.points[[k == kind for k in fps.kind]]
+        ax.plot(pts[:, 0], pts[:, 1], "k", ls="none", ms=9, mew=2, **style,
+                label=f"{kind} (tr.analysis.find_fixed_points)")
     ax.axline((0, 0), (1, 1), color="k", lw=0.8, ls=":")
     ax.set(title="two neurons, M = [[0, −2], [−2, 0]], F = clip", xlabel="v₁", ylabel="v₂",
            aspect="equal", xlim=(-1.2, 1.2), ylim=(-1.2, 1.2))

@@ -125,7 +125,7 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     N = 100 if fast else 200
     alphas = (0.05, 0.1, 0.138, 0.2, 0.3) if fast else (0.02, 0.05, 0.08, 0.1, 0.12, 0.138, 0.15,
                                                         0.17, 0.2, 0.25, 0.3)
-    samples = 60 if fast else 150
+    samples = 60 if fast else 100
     overlap, retrieved = [], []
     for alpha in alphas:
         P = max(1, round(alpha * N))

@@ -142,6 +142,10 @@ def test_attractors(tmp_path):
     assert r["energy_at_minima"] == pytest.approx([e_min, e_min], abs=1e-12)
     assert abs(r["energy_argmax_inner"]) < 1e-12
     assert r["two_neuron_eigenvalues"] == pytest.approx([2.0, -2.0], abs=1e-15)
+    found = dict(zip(r["fixed_points_1d"], r["fixed_point_kinds_1d"]))
+    assert found == {0.0: "unstable node", 1.0: "stable node", -1.0: "stable node"}
+    found = {tuple(p): k for p, k in zip(r["two_neuron_fixed_points"], r["two_neuron_fixed_point_kinds"])}
+    assert found == {(0.0, 0.0): "saddle", (1.0, -1.0): "stable node", (-1.0, 1.0): "stable node"}
     assert r["two_neuron_max_abs_final_minus_expected"] < 1e-3
     assert 0.2 < r["two_neuron_fraction_attractor_1"] < 0.8
 
