@@ -223,3 +223,13 @@ def test_zoo_keeps_dtype_and_device(dtype, device):
         assert net.M.dtype == dtype and net.M.device.type == device.type
         rates, _ = net(torch.zeros(5, 2, net.input_size, dtype=dtype, device=device))
         assert rates.dtype == dtype and rates.device.type == device.type
+
+
+def test_recall_on_any_device_with_a_cpu_generator(device):
+    xi = hadamard(16)[[1, 2, 4]].to(device)
+    M = zoo.hebbian_weights(xi)
+    cues = xi.clone()
+    cues[:, :2] *= -1
+    r = zoo.recall_asynchronous(M, cues, generator=torch.Generator().manual_seed(0))
+    assert r.states.device.type == device.type and torch.equal(r.states, xi)
+    assert torch.equal(zoo.recall_synchronous(M, cues).states, xi)

@@ -393,7 +393,9 @@ def recall_asynchronous(M: Tensor, states: Tensor, *, max_sweeps: int = 50,
     sweep = 0
     for sweep in range(1, max_sweeps + 1):  # noqa: B007 - the count is returned
         field = s @ M.T  # (B, N) local fields, recomputed each sweep, updated after each flip
-        order = torch.rand(B, N, generator=generator, device=s.device).argsort(-1)
+        # draw where the generator lives (a CPU generator also serves CUDA states)
+        draw_on = generator.device if generator is not None else s.device
+        order = torch.rand(B, N, generator=generator, device=draw_on).argsort(-1).to(s.device)
         changed = torch.zeros(B, dtype=torch.bool, device=s.device)
         for k in range(N):
             i = order[:, k]
