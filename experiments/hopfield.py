@@ -84,8 +84,8 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     for k, (name, st) in enumerate((("cue", cues), ("recalled", recalled.states), ("stored", xi))):
         ax.bar((x + 0.27 * (k - 1)).numpy(), tr.zoo.hopfield_energy(M, st).numpy(), width=0.27, label=name)
     ax.set(title="energy E = −½ sᵀMs: recall descends to the stored pattern", xlabel="pattern μ",
-           ylabel="E", xticks=x.numpy())
-    ax.legend(fontsize=8)
+           ylabel="E", xticks=x.numpy(), ylim=(1.25 * float(tr.zoo.hopfield_energy(M, xi).min()), 0))
+    ax.legend(fontsize=8, loc="lower center", ncol=3)
 
     # 2. all 2ⁿ states of a small network ------------------------------------------------
     n = 6
@@ -146,7 +146,7 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     ax_cap.axvline(alpha_c, color="C3", lw=1, ls=":")
     ax_cap.text(alpha_c + 0.003, 0.05, f"α_c = {alpha_c:.3f}", color="C3")
     ax_cap.set(title="capacity: recall from a stored pattern vs load α = P/N", xlabel="α = P / N",
-               ylabel="overlap / fraction", ylim=(0, 1.05))
+               ylabel="overlap / fraction", ylim=(-0.03, 1.05))
     ax_cap.legend(fontsize=8, loc="lower left")
     return save(fig, results, out, "hopfield")
 
