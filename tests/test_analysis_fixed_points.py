@@ -206,3 +206,18 @@ def test_fixed_points_cuda():
     assert fps.points.device.type == "cuda" and fps.kind == ["stable spiral"]
     torch.testing.assert_close(fps.points[0].cpu(), torch.tensor([80 / 3, 50 / 3], dtype=F64),
                                rtol=1e-15, atol=1e-13)
+
+
+def test_per_state_loop_gives_the_batched_result():
+    """batch_size=1 runs the same algorithm one state at a time: the same points, counts, kinds."""
+    M = torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=F64)
+    net = tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, nonlinearity="tanh")
+    init = 2 * torch.rand(24, 2, generator=torch.Generator().manual_seed(5), dtype=F64) - 1
+    batched = tr.analysis.find_fixed_points(net, None, init)
+    looped = tr.analysis.find_fixed_points(net, None, init, batch_size=1)
+    chunked = tr.analysis.find_fixed_points(net, None, init, batch_size=7)
+    for other in (looped, chunked):
+        assert other.kind == batched.kind and other.counts.tolist() == batched.counts.tolist()
+        torch.testing.assert_close(other.points, batched.points, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="batch_size must be a positive int or None, got 0"):
+        tr.analysis.find_fixed_points(net, None, init, batch_size=0)

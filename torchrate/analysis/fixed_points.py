@@ -7,8 +7,10 @@ All K initial states are one batch on the network's device:
 2. **Damped Newton** ``d = −J⁻¹ f`` with a batched ``linalg.solve_ex`` and a backtracking
    line search on q (all step lengths ``2⁻ᵏ`` tried at once, the largest with
    ``q(v + αd) ≤ (1 − 2cα) q(v)`` taken; ``∇q·d = −2q`` makes ``d`` a descent direction).
-   Only still-moving states are iterated; the active set is compacted every ``check_every``
-   iterations, the only host synchronisations of the search.
+   A state stops when its step is at rounding level, or when no step (or only one that lowers
+   q by less than 1%) is found: J singular, or a slow point. Only still-moving states are
+   iterated; the active set is compacted every ``check_every`` iterations, the only host
+   synchronisations of the search.
 3. **Post-processing**: keep states with q ≤ ``tol`` (and slow points with q ≤ ``slow_points``
    when asked), drop outliers far from the initial states, de-duplicate with one ``cdist``,
    then Jacobians, eigenvalues and a continuous-time classification (Re λ(J) < 0: stable).
@@ -224,17 +226,31 @@ def _newton(field: VectorField, v: Tensor, max_steps: int, check_every: int, ste
             ok = (info == 0) & torch.isfinite(d).all(-1)
             d = torch.where(ok[:, None], d, torch.zeros_like(d))
             trial = va + alphas[:, None, None] * d  # (L, K, N)
-            accept = field.q(trial) <= q0 * (1 - 2 * _ARMIJO * alphas[:, None])  # (L, K)
+            q_trial = field.q(trial)  # (L, K)
+            accept = q_trial <= q0 * (1 - 2 * _ARMIJO * alphas[:, None])
             first = accept.to(torch.uint8).argmax(0)  # largest accepted step
             moved = accept.any(0) & ok & ~done
             step = torch.where(moved[:, None], alphas[first][:, None] * d, torch.zeros_like(d))
             va = va + step
             small = step.abs().amax(-1) <= step_tol * (1 + va.abs().amax(-1))
-            done = done | ~moved | small
+            # less than 1% decrease of q is no longer Newton-like progress (singular J, slow point)
+            crawling = q_trial.gather(0, first[None])[0] > 0.99 * q0
+            done = done | ~moved | small | crawling
             done_steps += 1
         v[active] = va
         active = active[~done]  # host synchronisation: compact the active set
         progress.update(min(check_every, max_steps), phase="newton", active=active.numel())
+    return v
+
+
+def _search(net, field: VectorField, v: Tensor, opt_steps: int, lr: float, newton_steps: int,
+            check_every: int | None, tol: float | None, bar: _Progress) -> Tensor:
+    """Adam on q, then damped Newton, for one batch of states (K, N)."""
+    if opt_steps > 0:
+        q_tol = _default_tol(net, v) if tol is None else torch.full_like(v[:, 0], tol)
+        v = _adam(field, v, opt_steps, lr, check_every or 50, q_tol, bar)
+    if newton_steps > 0:
+        v = _newton(field, v, newton_steps, check_every or 4, 4 * torch.finfo(v.dtype).eps, bar)
     return v
 
 
@@ -291,6 +307,7 @@ def find_fixed_points(
     slow_points: float | None = None,
     dedup_tol: float | None = None,
     outlier_scale: float | None = 10.0,
+    batch_size: int | None = None,
     progress: bool = False,
 ) -> FixedPoints:
     r"""Fixed points v* (dv/dt = 0) of a network at constant input, from K initial states at once.
@@ -321,6 +338,9 @@ def find_fixed_points(
     outlier_scale : float or None
         Drop points farther from the mean initial state than ``outlier_scale`` times the largest
         distance of an initial state from it (None: keep all).
+    batch_size : int, optional
+        Search the states in chunks of this many (None: all K at once). Bounds the memory of
+        the (K, N, N) Jacobians for large N; ``batch_size=1`` is the per-state loop.
     progress : bool
         Show a progress bar (tqdm), updated only at synchronisation points.
 
@@ -342,20 +362,17 @@ def find_fixed_points(
     field = VectorField(net, u, v)
     if field.h.shape[-1] != N:
         raise ValueError(f"the input drive h = W u has {field.h.shape[-1]} entries, expected {N}")
-    eps = torch.finfo(v.dtype).eps
     center = v.mean(0)
     radius = (v - center).norm(dim=-1).max().item() if K else 0.0
     if lr is None:
         lr = max(1e-2 * v.std().item() if K > 1 else 0.0, 1e-3)
-    adam_every = check_every or 50
-    newton_every = check_every or 4
-    bar = _Progress(progress, opt_steps + newton_steps)
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size}")
+    chunks = v.split(batch_size or max(K, 1))
+    bar = _Progress(progress, len(chunks) * (opt_steps + newton_steps))
     try:
-        if opt_steps > 0 and K:
-            v = _adam(field, v, opt_steps, lr, adam_every, _default_tol(net, v) if tol is None
-                      else torch.as_tensor(tol, dtype=v.dtype, device=v.device), bar)
-        if newton_steps > 0 and K:
-            v = _newton(field, v, newton_steps, newton_every, 4 * eps, bar)
+        v = torch.cat([_search(net, field, c, opt_steps, lr, newton_steps, check_every, tol, bar)
+                       for c in chunks]) if K else v
     finally:
         bar.close()
     return _summarise(net, field, v, tol, slow_points, dedup_tol, outlier_scale, center, radius)
