@@ -4,19 +4,15 @@ r"""Hand-built networks of the lectures, each an ordinary :class:`~torchrate.Rat
 Every constructor returns a network of τ dv/dt = −v + F(h + M v + b) whose weights are
 written down, not learned, so that its behaviour follows from the mathematics:
 
-=========================  =============================================  ===============
-constructor                recurrent weights M                            F
-=========================  =============================================  ===============
-:func:`autapse`            diag(λ₁ … λ_N): N independent neurons          linear
-:func:`mutual_excitation`  [[0, w], [w, 0]], w = 0.8: gains 5 and 1/1.8    linear
-:func:`mutual_inhibition`  [[0, −w], [−w, 0]]                              linear
-:func:`line_attractor`     Φ Λ Φᵀ with λ = 1 along a chosen direction     linear
-:func:`saturating_autapse` diag(λ), λ > 1: two attractors ±1 per neuron    clip
-:func:`two_attractor`      [[0, −2], [−2, 0]]: attractors (1, −1), (−1, 1) clip
-:func:`winner_take_all`    −β(11ᵀ − I), bias −β(K − 2): K one-hot states  clip
-:func:`hopfield`           Hebbian (1/N) Σ ξξᵀ, zero diagonal             sign (±1)
-:func:`dayan_abbott_ei`    [[1.25, −1], [1, 0]], b = (10, −10) Hz          relu
-=========================  =============================================  ===============
+* :func:`autapse` — M = diag(λ₁ … λ_N): N independent neurons, linear F;
+* :func:`mutual_excitation`, :func:`mutual_inhibition` — M = [[0, ±w], [±w, 0]], w = 0.8:
+  gains 5 and 1/1.8 along (1, 1) and (1, −1), linear F;
+* :func:`line_attractor` — M = Φ Λ Φᵀ with λ = 1 along a chosen direction, linear F;
+* :func:`saturating_autapse` — M = diag(λ), λ > 1, F = clip: two attractors ±1 per neuron;
+* :func:`two_attractor` — M = [[0, −2], [−2, 0]], F = clip: attractors (1, −1), (−1, 1);
+* :func:`winner_take_all` — M = αI − β(11ᵀ − I), b = −β(K − 2), F = clip: K one-hot attractors;
+* :func:`hopfield` — Hebbian M = (1/N) Σ ξξᵀ with zero diagonal, F = sign (±1);
+* :func:`dayan_abbott_ei` — M = [[1.25, −1], [1, 0]], b = (10, −10) Hz, F = relu, τ_I free.
 
 The Hopfield helpers (:func:`hebbian_weights`, :func:`hopfield_energy`,
 :func:`recall_synchronous`, :func:`recall_asynchronous`) work on batches of ±1 states.
