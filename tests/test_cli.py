@@ -96,7 +96,7 @@ def test_checkpoint_loads_with_weights_only_and_holds_plain_hyperparameters(fitt
     assert ckpt["torchrate"]["module"] == "torchrate.training.module.TaskModule"
     hp = ckpt["hyper_parameters"]
     assert hp["network"]["class_path"] == "torchrate.RateRNN" and hp["network"]["init_args"]["hidden_size"] == 8
-    assert hp["task"]["class_path"] == "torchrate.tasks.memory.FlipFlop"
+    assert hp["task"]["class_path"] == "torchrate.tasks.FlipFlop"  # as written in the YAML
     assert ckpt["datamodule_hyper_parameters"]["batch_size"] == 16
 
 

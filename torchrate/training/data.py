@@ -8,14 +8,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from ..tasks import Task
-from .module import instantiate
+from .module import as_task
 from .seeding import derive_seed
 
 __all__ = ["TaskDataModule", "draw_batch"]
@@ -81,13 +81,9 @@ class TaskDataModule(L.LightningDataModule):
                             ("val_trials", val_trials), ("test_trials", test_trials)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.task = as_task(task)
+        task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
         self.save_hyperparameters()
-        self.task = instantiate(task, Task) if isinstance(task, Mapping) else task
-        if not isinstance(self.task, Task):
-            raise TypeError(
-                f"task must be a torchrate.tasks.Task or its config dict, got {type(task).__name__}"
-            )
-        self.hparams["task"] = self.task.config()
         self.batch_size, self.train_batches, self.seed = batch_size, train_batches, seed
         self.val_trials, self.test_trials = val_trials, test_trials
 

@@ -22,7 +22,7 @@ from ..networks import RateRNN
 from ..tasks import Task
 from .seeding import derive_seed
 
-__all__ = ["TaskModule", "masked_mse", "masked_cross_entropy", "instantiate"]
+__all__ = ["TaskModule", "masked_mse", "masked_cross_entropy", "instantiate", "as_task"]
 
 #: ``network`` argument: ``{"class_path": "torchrate.RateRNN", "init_args": {...}}`` (no
 #: ``input_size``: it comes from the task), or a callable ``input_size -> network``
@@ -70,6 +70,14 @@ def instantiate(spec: Mapping[str, Any], base: type, *args) -> Any:
     return cls(*args, **dict(spec.get("init_args") or {}), **dict(spec.get("dict_kwargs") or {}))
 
 
+def as_task(task: Task | Mapping[str, Any]) -> Task:
+    """A :class:`~torchrate.tasks.Task` from itself or its ``config()`` dict."""
+    task = instantiate(task, Task) if isinstance(task, Mapping) else task
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a torchrate.tasks.Task or its config dict, got {type(task).__name__}")
+    return task
+
+
 class TaskModule(L.LightningModule):
     r"""Train a torchrate network with a linear readout on a :class:`~torchrate.tasks.Task`.
 
@@ -105,21 +113,19 @@ class TaskModule(L.LightningModule):
     def __init__(self, task: Task, network: NetworkSpec, *, lr: float = 1e-2, weight_decay: float = 0.0,
                  rate_l2: float = 0.0, weight_l2: float = 0.0, grad_clip: float | None = 1.0):
         super().__init__()
+        self.task = as_task(task)
+        task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
         self.save_hyperparameters()
-        self.task = instantiate(task, Task) if isinstance(task, Mapping) else task
-        if not isinstance(self.task, Task):
-            raise TypeError(
-                f"task must be a torchrate.tasks.Task or its config dict, got {type(task).__name__}"
-            )
         if isinstance(network, Mapping):
             self.network = instantiate(network, RateRNN, self.task.input_size)
-        else:
+        elif isinstance(self.hparams["network"], Mapping):
+            # LightningCLI: a callable built from the YAML, whose config the hparams hold
             self.network = network(self.task.input_size)
-            if not isinstance(self.hparams["network"], Mapping):  # a callable given in Python
-                raise TypeError(
-                    "network must be given as {'class_path': ..., 'init_args': {...}} so that checkpoints "
-                    f"hold plain types (loadable with weights_only=True); got {type(network).__name__}"
-                )
+        else:
+            raise TypeError(
+                "network must be given as {'class_path': ..., 'init_args': {...}} so that checkpoints "
+                f"hold plain types (loadable with weights_only=True); got {type(network).__name__}"
+            )
         if not isinstance(self.network, RateRNN):
             raise TypeError(
                 f"network must build a torchrate.RateRNN (or subclass), got {type(self.network).__name__}"
@@ -133,7 +139,6 @@ class TaskModule(L.LightningModule):
                             ("weight_l2", weight_l2)):
             if not value >= 0:
                 raise ValueError(f"{name} must be ≥ 0, got {value}")
-        self.hparams["task"] = self.task.config()  # canonical, plain
         self.readout = nn.Linear(self.network.hidden_size, self.task.output_size,
                                  dtype=self.network.M.dtype, device=self.network.M.device)
         self.loss_fn = _LOSSES[self.task.loss]
