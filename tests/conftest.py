@@ -4,6 +4,8 @@ import pytest
 import torch
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# the test networks are small: one thread avoids oversubscribing a 2-core CI machine
+torch.set_num_threads(1)
 
 DTYPES = [torch.float32, torch.float64]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(

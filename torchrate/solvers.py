@@ -41,12 +41,16 @@ class _EulerRollout(torch.autograd.Function):
         Y = torch.empty_like(X)  # F(x[t]), kept for the backward pass
         V[0] = v0
         MT = M.T
+        # a shared τ (the common case) steps with a Python float: cheaper kernels per step
+        weight = a.item() if a.ndim == 0 else a
+        Xs, Vs, Ys = X.unbind(0), V.unbind(0), Y.unbind(0)  # per-step views, made once
+        etas = eta.unbind(0) if eta is not None else None
         for t in range(T):
-            torch.addmm(X[t], V[t], MT, out=Y[t])
-            F.apply_(Y[t])
-            torch.lerp(V[t], Y[t], a, out=V[t + 1])
-            if eta is not None:
-                V[t + 1] += eta[t]
+            torch.addmm(Xs[t], Vs[t], MT, out=Ys[t])
+            F.apply_(Ys[t])
+            torch.lerp(Vs[t], Ys[t], weight, out=Vs[t + 1])
+            if etas is not None:
+                Vs[t + 1].add_(etas[t])
         ctx.F = F
         ctx.save_for_backward(V, Y, M, a)
         ctx.has_eta = eta is not None
@@ -60,17 +64,21 @@ class _EulerRollout(torch.autograd.Function):
         need_X, need_v0, need_M, need_a, need_eta = ctx.needs_input_grad[:5]
         # dv[t+1]/dx[t] = a F'(x[t]), computed for all steps at once
         gain = ctx.F.derivative_from_output(Y).mul_(a)
-        one_minus_a = 1 - a
         D = torch.empty_like(Y)  # δ[t] = ∂L/∂x[t]
         G = torch.empty_like(Y) if (need_a or need_eta) else None  # ∂L/∂v[t+1]
-        g = grad_rates[T - 1].clone()
+        Ds, gains, direct = D.unbind(0), gain.unbind(0), grad_rates.unbind(0)
+        Gs = G.unbind(0) if G is not None else None
+        shared = a.ndim == 0
+        leak = 1 - (a.item() if shared else a)
+        g = direct[T - 1].clone()
         for t in range(T - 1, -1, -1):
-            if G is not None:
-                G[t] = g
-            torch.mul(g, gain[t], out=D[t])
+            if Gs is not None:
+                Gs[t].copy_(g)
+            torch.mul(g, gains[t], out=Ds[t])
             # ∂L/∂v[t] = (1 − a) ∂L/∂v[t+1] + δ[t] M  (+ the direct gradient of rates[t−1])
-            g = g * one_minus_a if t == 0 else torch.addcmul(grad_rates[t - 1], g, one_minus_a)
-            g.addmm_(D[t], M)
+            g = torch.addmm(g, Ds[t], M, beta=leak) if shared else torch.addmm(g * leak, Ds[t], M)
+            if t > 0:
+                g.add_(direct[t - 1])
         N = M.shape[0]
         grad_M = D.reshape(-1, N).T @ V[:-1].reshape(-1, N) if need_M else None
         grad_a = None
