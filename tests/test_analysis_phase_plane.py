@@ -81,3 +81,11 @@ def test_sweep_finds_hopf_at_40ms(refine):
         ga, gb = re_lambda(34.0), re_lambda(41.0)
         assert sw.hopf[0] == pytest.approx(34.0 - ga * 7.0 / (gb - ga), rel=1e-12)
         assert abs(sw.hopf[0] - 40.0) < 0.2  # Re λ is 1/τ_I-shaped, not linear, between grid points
+
+
+def test_sweep_default_starts_from_visited_states():
+    """Without initial_states the sweep starts from the states the network visits from rest."""
+    sw = tr.analysis.sweep(ei_pair, [25.0, 35.0, 45.0], torch.zeros(2, dtype=F64))
+    torch.testing.assert_close(sw.points, FIXED_POINT.expand(3, 2), rtol=1e-14, atol=1e-13)
+    assert sw.kind == ["stable spiral", "stable spiral", "unstable spiral"]
+    assert sw.hopf[0] == pytest.approx(40.0, abs=1e-9)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..networks import RateRNN
 from .fixed_points import classify, find_fixed_points
 
 __all__ = ["Sweep", "sweep"]
@@ -56,6 +57,18 @@ def _nearest(net, u, guess: Tensor, init: Tensor | None, options: dict):
     return fps.points[i], fps.eigenvalues[i]
 
 
+@torch.no_grad()
+def _visited_states(net, u: Tensor | None, steps: int = 1000, every: int = 20) -> Tensor:
+    """The origin and every ``every``-th state of a ``steps``-step run from it at input ``u``."""
+    if not isinstance(net, RateRNN):
+        raise ValueError("give initial_states (K, N) for a module that is not a RateRNN")
+    ref = net.M
+    drive = (torch.zeros(net.input_size, dtype=ref.dtype, device=ref.device) if u is None
+             else torch.as_tensor(u, dtype=ref.dtype, device=ref.device))
+    rates, _ = net(drive.expand(steps, 1, net.input_size).contiguous())
+    return torch.cat([torch.zeros_like(rates[0]), rates[every - 1::every, 0]])
+
+
 def _complex_front(lam: Tensor) -> float:
     """Largest Re λ among the complex eigenvalues (NaN if all are real)."""
     tol = math.sqrt(torch.finfo(lam.real.dtype).eps) * max(lam.abs().max().item(), 1e-300)
@@ -87,7 +100,7 @@ def sweep(
     initial_states : Tensor, shape (K, N), optional
         Where to search at the first value (the point found from most of them is followed);
         later values start from the previous fixed point (continuation) and these states.
-        Default: the origin.
+        Default: the origin and the states the network visits from it in 1,000 steps.
     refine : bool
         Solve each Hopf crossing to ``xtol`` (default ``1e-12·max|value|``) with the Illinois
         regula falsi, building networks at intermediate values.
@@ -107,12 +120,7 @@ def sweep(
     for p in values.tolist():
         net = make_net(p)
         if guess is None:
-            init = initial_states
-            if init is None:
-                n = getattr(net, "hidden_size", None)
-                if n is None:
-                    raise ValueError("give initial_states (K, N) for a module without hidden_size")
-                init = torch.zeros(1, n, dtype=torch.float64)
+            init = _visited_states(net, u) if initial_states is None else initial_states
             fps = find_fixed_points(net, u, torch.as_tensor(init), **find_options)
             if len(fps) == 0:
                 raise ValueError(f"no fixed point found at the first value {p:g}; "
