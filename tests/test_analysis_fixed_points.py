@@ -221,3 +221,20 @@ def test_per_state_loop_gives_the_batched_result():
         torch.testing.assert_close(other.points, batched.points, rtol=0, atol=1e-15)
     with pytest.raises(ValueError, match="batch_size must be a positive int or None, got 0"):
         tr.analysis.find_fixed_points(net, None, init, batch_size=0)
+
+
+def test_float32_search_agrees_with_float64_on_a_64_unit_network():
+    """The same network in both dtypes: float32 points within ~100 float32 ulps of float64's."""
+    gen = torch.Generator().manual_seed(0)
+    net = tr.RateRNN(1, 64, gain=1.2, generator=gen, dtype=F64)
+    with torch.no_grad():
+        net.bias.normal_(0.0, 0.1, generator=gen)
+        rates, _ = net(torch.zeros(200, 8, 1, dtype=F64), torch.randn(8, 64, generator=gen, dtype=F64))
+    init = tr.analysis.sample_states(rates[50:], 128, 0.05, generator=gen)
+    f64 = tr.analysis.find_fixed_points(net, torch.zeros(1, dtype=F64), init)
+    f32 = tr.analysis.find_fixed_points(net.float(), torch.zeros(1), init.float())
+    assert len(f64) == len(f32) == 1 and f32.points.dtype == torch.float32
+    assert f64.residuals.item() < 1e-30 and f32.residuals.item() < 1e-12
+    torch.testing.assert_close(f32.points.double(), f64.points, rtol=0, atol=1e-5)
+    torch.testing.assert_close(f32.eigenvalues.to(torch.complex128), f64.eigenvalues, rtol=0, atol=1e-5)
+    assert f32.kind == f64.kind

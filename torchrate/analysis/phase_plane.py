@@ -94,7 +94,7 @@ def phase_plane(
         Grid points per axis for the nullclines.
     initial_states : Tensor, shape (B, 2), optional
         Starts of trajectories, run for ``duration`` ms with the network's own ``forward``
-        (its solver and ``dt``), or Euler with ``dt`` for other modules.
+        (its solver and ``dt``), or Euler with step ``dt`` (ms) for other modules.
     **find_options
         Passed to :func:`find_fixed_points`.
 
@@ -134,7 +134,7 @@ def phase_plane(
     fps = find_fixed_points(net, u, starts, **find_options)
     traj = None
     if initial_states is not None:
-        dt = getattr(net, "dt", None) if dt is None else dt
+        dt = net.dt if isinstance(net, RateRNN) else dt  # a RateRNN steps with its own dt
         if dt is None:
             raise ValueError("give dt (ms) for the trajectories of a module without .dt")
         traj = _trajectories(net, u, initial_states, max(1, round(duration / dt)), dt).cpu()
