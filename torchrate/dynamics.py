@@ -73,6 +73,7 @@ def jacobian_of_vector_field(
             "Use torchrate.analysis.jacobian, which differentiates any F with torch.func"
         )
     slope = F.derivative_from_output(F(pre_activation(v, h, M, b)))  # (*, N)
-    eye = torch.eye(M.shape[0], dtype=M.dtype, device=M.device)
     tau = torch.as_tensor(tau, dtype=M.dtype, device=M.device)
-    return (slope.unsqueeze(-1) * M - eye) / (tau.unsqueeze(-1) if tau.ndim else tau)
+    J = slope.unsqueeze(-1) * (M / (tau.unsqueeze(-1) if tau.ndim else tau))  # row i: F'_i M_i· / τ_i
+    J.diagonal(dim1=-2, dim2=-1).sub_(1 / tau)  # in place: no (*, N, N) identity or temporaries
+    return J
