@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -13,6 +14,8 @@ import torch
 import yaml
 
 from torchrate.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 TINY = """
 seed_everything: 0
@@ -98,6 +101,25 @@ def test_checkpoint_loads_with_weights_only_and_holds_plain_hyperparameters(fitt
     assert hp["network"]["class_path"] == "torchrate.RateRNN" and hp["network"]["init_args"]["hidden_size"] == 8
     assert hp["task"]["class_path"] == "torchrate.tasks.FlipFlop"  # as written in the YAML
     assert ckpt["datamodule_hyper_parameters"]["batch_size"] == 16
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_configs_parse(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    task, network = printed["data"]["task"], printed["model"]["network"]
+    assert network["init_args"]["dt"] == task["init_args"]["dt"]  # else TaskModule refuses it
+    assert printed["trainer"]["default_root_dir"] == f"runs/{config.stem}"
+
+
+def test_test_subcommand_evaluates_the_last_checkpoint(fitted, tmp_path, capsys):
+    config = tiny_config(tmp_path)
+    Path(config).write_text(Path(config).read_text().replace(str(tmp_path / "run"), str(fitted)))
+    main(["test", "--config", config, "--ckpt_path", "last"])
+    accuracy = float(re.search(r"test/bit_accuracy\s*│?\s*([0-9.]+)", capsys.readouterr().out).group(1))
+    assert 0.5 < accuracy <= 1.0  # 8 steps of training: better than chance on the 32 test trials
 
 
 def test_analyze_reproduces_the_end_of_fit_analysis(fitted, tmp_path, capsys):

@@ -211,3 +211,39 @@ def test_integration_learns_a_slowly_drifting_integrator(tmp_path):
     # target variance: pulses at 0.2 per step, each moving y by 0.1 → var ≈ 30·0.2·0.01 at the offset
     assert summary["metrics"]["mse"] < 0.1 * 30 * 0.2 * 0.01
     assert summary["metrics"]["drift"] < 0.05
+
+
+# ----------------------------------------------------------------------------- precision and devices
+def test_float64_training_step_matches_a_hand_written_step(tmp_path):
+    """One Lightning step in float64 ("64-true") equals Adam on the same loss by hand."""
+    task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
+    L.seed_everything(0, verbose=False)
+    module = TaskModule(task, rnn(8, 10.0, tau=20.0), lr=1e-2, grad_clip=None)
+    reference = TaskModule(task, rnn(8, 10.0, tau=20.0), lr=1e-2, grad_clip=None).double()
+    reference.load_state_dict(module.state_dict())
+    dm = TaskDataModule(task, batch_size=8, train_batches=1, val_trials=8)
+    trainer(tmp_path, 1, precision="64-true", limit_val_batches=0, enable_checkpointing=False).fit(module, dm)
+    # the same first batch (epoch 0) from a data module that is not attached to a trainer
+    fresh = TaskDataModule(task, batch_size=8, train_batches=1)
+    inputs, targets, mask, _ = next(iter(fresh.train_dataloader()))
+    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    outputs, rates = reference(inputs.double())
+    reference.loss(outputs, rates, targets.double(), mask.double())[0].backward()
+    optimizer.step()
+    assert module.network.M.dtype == torch.float64
+    for (name, a), b in zip(module.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14, msg=name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_fit_and_analysis_on_cuda(tmp_path):
+    L.seed_everything(0, verbose=False)
+    task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
+    module = TaskModule(task, rnn(16, 10.0, tau=20.0, noise_std=0.05))
+    dm = TaskDataModule(task, batch_size=16, train_batches=4, val_trials=32)
+    t = L.Trainer(max_epochs=2, default_root_dir=tmp_path, accelerator="gpu", devices=1, logger=False,
+                  enable_progress_bar=False, callbacks=[AnalysisCallback(out=str(tmp_path / "a"))])
+    t.fit(module, dm)
+    assert module.network.M.device.type == "cuda"
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["global_step"] == 8 and 0 <= summary["metrics"]["bit_accuracy"] <= 1
