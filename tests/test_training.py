@@ -214,12 +214,14 @@ def test_integration_learns_a_slowly_drifting_integrator(tmp_path):
 
 
 # ----------------------------------------------------------------------------- precision and devices
-def test_float64_training_step_matches_a_hand_written_step(tmp_path):
-    """One Lightning step in float64 ("64-true") equals Adam on the same loss by hand."""
+@pytest.mark.parametrize("grad_clip", [None, 0.01])
+def test_float64_training_step_matches_a_hand_written_step(tmp_path, grad_clip):
+    """One Lightning step in float64 ("64-true") equals Adam on the same loss by hand,
+    with the gradient's global norm clipped to ``grad_clip``."""
     task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
     L.seed_everything(0, verbose=False)
-    module = TaskModule(task, rnn(8, 10.0, tau=20.0), lr=1e-2, grad_clip=None)
-    reference = TaskModule(task, rnn(8, 10.0, tau=20.0), lr=1e-2, grad_clip=None).double()
+    module = TaskModule(task, rnn(8, 10.0, tau=20.0), lr=1e-2, grad_clip=grad_clip)
+    reference = TaskModule(task, rnn(8, 10.0, tau=20.0), lr=1e-2).double()
     reference.load_state_dict(module.state_dict())
     dm = TaskDataModule(task, batch_size=8, train_batches=1, val_trials=8)
     trainer(tmp_path, 1, precision="64-true", limit_val_batches=0, enable_checkpointing=False).fit(module, dm)
@@ -229,6 +231,9 @@ def test_float64_training_step_matches_a_hand_written_step(tmp_path):
     optimizer = torch.optim.Adam(reference.parameters(), lr=1e-2)
     outputs, rates = reference(inputs.double())
     reference.loss(outputs, rates, targets.double(), mask.double())[0].backward()
+    if grad_clip is not None:
+        norm = torch.nn.utils.clip_grad_norm_(reference.parameters(), grad_clip)
+        assert norm > 10 * grad_clip  # the clip is active
     optimizer.step()
     assert module.network.M.dtype == torch.float64
     for (name, a), b in zip(module.state_dict().items(), reference.state_dict().values()):

@@ -37,8 +37,9 @@ class PerceptualDecision(Task):
     Outputs (O = 2): logits of choice 0 (c > 0) and 1 (c < 0), scored by cross-entropy in the
     decision period only. A trial with ``c = 0`` has a random (fair coin) target.
 
-    Metrics: ``accuracy`` (trials with c ≠ 0), ``coherence`` (the signed levels) and
-    ``p_right`` (fraction of choice 0 at each level: the psychometric curve).
+    Metrics: ``accuracy`` (trials with c ≠ 0; all trials when ``evaluate`` is not given the
+    conditions), ``coherence`` (the signed levels) and ``p_right`` (fraction of choice 0 at
+    each level: the psychometric curve).
 
     Parameters
     ----------
