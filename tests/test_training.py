@@ -124,6 +124,15 @@ def test_datamodule_splits_are_seeded_and_disjoint():
     assert not torch.equal(other_seed[0][0], train[0][0])
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": -1.0}, r"lr must be ≥ 0, got -1.0"),
+    ({"grad_clip": 0.0}, r"grad_clip must be a positive gradient norm or None \(no clipping\), got 0.0"),
+])
+def test_module_bad_hyperparameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TaskModule(FlipFlop(), rnn(8, 10.0), **kwargs)
+
+
 def test_datamodule_bad_arguments():
     with pytest.raises(ValueError, match=r"batch_size must be a positive int, got 0"):
         TaskDataModule(FlipFlop(), batch_size=0)

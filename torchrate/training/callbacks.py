@@ -74,7 +74,8 @@ class AnalysisCallback(Callback):
 
     # ------------------------------------------------------------------ history
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = outputs["task_loss"].detach()  # accumulated on device: no host sync per step
+        # TaskModule returns the task loss without penalties; any other module its "loss"
+        loss = outputs.get("task_loss", outputs["loss"]).detach()  # summed on device: no host sync
         self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
         self._batches += 1
 

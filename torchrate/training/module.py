@@ -139,6 +139,8 @@ class TaskModule(L.LightningModule):
                             ("weight_l2", weight_l2)):
             if not value >= 0:
                 raise ValueError(f"{name} must be ≥ 0, got {value}")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"grad_clip must be a positive gradient norm or None (no clipping), got {grad_clip}")
         self.readout = nn.Linear(self.network.hidden_size, self.task.output_size,
                                  dtype=self.network.M.dtype, device=self.network.M.device)
         self.loss_fn = _LOSSES[self.task.loss]
