@@ -81,11 +81,6 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     -------
     dict — the content of ``summary.json``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     import torchrate as tr
 
     out = Path(out)
@@ -118,14 +113,13 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     eigenvalues, linear_stable = _spectrum_of_M(net)
 
     figures = {
-        "learning_curves.png": _learning_curves(plt, history or []),
-        "task_metric.png": _task_figure(plt, task, metrics, outputs, targets, mask),
-        "spectrum.png": _spectrum_figure(plt, eigenvalues),
-        "fixed_points.png": _fixed_point_figure(plt, R, fps, targets, mask, task),
+        "learning_curves.png": _learning_curves(history or []),
+        "task_metric.png": _task_figure(task, metrics, outputs, targets, mask),
+        "spectrum.png": _spectrum_figure(eigenvalues),
+        "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task),
     }
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120, bbox_inches="tight")
-        plt.close(fig)
 
     kinds = Counter(list(fps.kind))
     summary = {
@@ -223,8 +217,16 @@ def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512
 
 
 # ---------------------------------------------------------------------- figures
-def _learning_curves(plt, history: list[dict]):
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(9, 3.4))
+def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+    """A matplotlib Figure without pyplot: no global backend or figure registry is touched."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _learning_curves(history: list[dict]):
+    fig, (ax_loss, ax_metric) = _subplots(1, 2, figsize=(9, 3.4))
     steps = [row["step"] for row in history]
     for key, style in (("train/loss", "-"), ("val/loss", "--")):
         ys = [row.get(key, math.nan) for row in history]
@@ -244,9 +246,9 @@ def _learning_curves(plt, history: list[dict]):
     return fig
 
 
-def _task_figure(plt, task, metrics, outputs, targets, mask):
+def _task_figure(task, metrics, outputs, targets, mask):
     if isinstance(task, PerceptualDecision) and "p_right" in metrics:
-        fig, ax = plt.subplots(figsize=(4.2, 3.4))
+        fig, ax = _subplots(figsize=(4.2, 3.4))
         c, p = metrics["coherence"].cpu() * 100, metrics["p_right"].cpu()
         ax.plot(c, p, "o-")
         ax.axhline(0.5, color="0.7", lw=0.8)
@@ -254,7 +256,7 @@ def _task_figure(plt, task, metrics, outputs, targets, mask):
         ax.set(xlabel="signed coherence (%)", ylabel='fraction of "right" choices', ylim=(-0.02, 1.02),
                title=f"psychometric curve (accuracy {float(metrics['accuracy']):.1%})")
     elif isinstance(task, WinnerTakeAll) and "accuracy_by_difference" in metrics:
-        fig, ax = plt.subplots(figsize=(4.2, 3.4))
+        fig, ax = _subplots(figsize=(4.2, 3.4))
         edges = metrics["difference_bins"].cpu() * 100
         centres = (edges[:-1] + edges[1:]) / 2
         ax.plot(centres, metrics["accuracy_by_difference"].cpu(), "o-")
@@ -262,14 +264,14 @@ def _task_figure(plt, task, metrics, outputs, targets, mask):
         ax.set(xlabel="relative difference of the two largest inputs (%)", ylabel="accuracy",
                ylim=(0, 1.02), title=f"winner-take-all (>10 %: {float(metrics['accuracy_above_10pct']):.1%})")
     else:
-        fig = _traces(plt, task, outputs, targets, mask)
+        fig = _traces(task, outputs, targets, mask)
     fig.tight_layout()
     return fig
 
 
-def _traces(plt, task, outputs, targets, mask, n_trials: int = 3):
+def _traces(task, outputs, targets, mask, n_trials: int = 3):
     O = outputs.shape[-1]
-    fig, axes = plt.subplots(O, 1, figsize=(7, 1.6 * O + 0.6), sharex=True, squeeze=False)
+    fig, axes = _subplots(O, 1, figsize=(7, 1.6 * O + 0.6), sharex=True, squeeze=False)
     t = task.times()
     for k, ax in enumerate(axes[:, 0]):
         for b in range(min(n_trials, outputs.shape[1])):
@@ -287,8 +289,8 @@ def _traces(plt, task, outputs, targets, mask, n_trials: int = 3):
     return fig
 
 
-def _spectrum_figure(plt, eigenvalues: Tensor):
-    fig, ax = plt.subplots(figsize=(4.2, 4))
+def _spectrum_figure(eigenvalues: Tensor):
+    fig, ax = _subplots(figsize=(4.2, 4))
     lam = eigenvalues.cpu()
     theta = torch.linspace(0, 2 * math.pi, 200)
     ax.plot(theta.cos(), theta.sin(), color="0.8", lw=0.8)
@@ -309,10 +311,10 @@ _KIND_STYLE = {
 }
 
 
-def _fixed_point_figure(plt, rates: Tensor, fps, targets: Tensor, mask: Tensor, task, n_trials: int = 40):
+def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task, n_trials: int = 40):
     T, B, N = rates.shape
     mean, P, explained = pca(rates.reshape(-1, N), 2)
-    fig, ax = plt.subplots(figsize=(5, 4.4))
+    fig, ax = _subplots(figsize=(5, 4.4))
     Z = (rates[:, :n_trials] - mean) @ P  # (T, b, 2)
     labels = None
     if task.loss == "cross_entropy":
