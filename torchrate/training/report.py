@@ -279,6 +279,8 @@ def _traces(task, outputs, targets, mask, n_trials: int = 3):
             target = targets[:, b, k].cpu().clone()
             target[mask[:, b, k].cpu() == 0] = math.nan
             ax.plot(t, target, "--", color=line.get_color(), lw=1)
+        if isinstance(task, Integration):
+            ax.axvline(task.stimulus, color="0.6", ls=":", lw=1)  # input off: hold from here
         ax.set_ylabel(f"output {k}")
     if isinstance(task, FlipFlop):
         name = f"{task.n_bits}-bit flip-flop"
