@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import scipy.linalg
 import torch
 
 import torchrate as tr
@@ -85,9 +86,8 @@ def test_euler_converges_at_first_order(nl):
 # ----------------------------------------------------------------------------- ODE path
 def piecewise_exact(M, h_bins, v0, tau, dt):
     """Exact solution of the linear network with input constant per bin (scipy expm)."""
-    scipy_linalg = pytest.importorskip("scipy.linalg")
     A = ((M - torch.eye(len(M), dtype=F64)) / tau).numpy()
-    E = torch.from_numpy(scipy_linalg.expm(A * dt))
+    E = torch.from_numpy(scipy.linalg.expm(A * dt))
     # ∫_0^dt e^{As} ds h / τ = A⁻¹(e^{A dt} − I) h / τ
     P = torch.linalg.solve(torch.from_numpy(A), E - torch.eye(len(M), dtype=F64)) / tau
     v, out = v0, []
@@ -362,6 +362,7 @@ def test_trainable_tau_stays_positive_and_gets_gradients():
         (lambda: tr.RateRNN(3, 4, solver="rk45"), None, ValueError, "unknown solver 'rk45'"),
         (lambda: tr.RateRNN(3, 4, tau=torch.ones(3)), None, ValueError, r"shape \(4,\)"),
         (lambda: tr.RateRNN(3, 4, tau=-1.0), None, ValueError, "tau must be positive"),
+        (lambda: tr.EIRateRNN(3, 4, 1, tau=5.0), None, TypeError, "pass tau_e and tau_i"),
     ],
 )
 def test_clear_errors(build, call, error, match):

@@ -339,6 +339,11 @@ class RateRNN(nn.Module):
         )
 
 
+def _refuse_shared_tau(kwargs: dict) -> None:
+    if "tau" in kwargs:
+        raise TypeError("EIRateRNN has one time constant per population: pass tau_e and tau_i (ms), not tau")
+
+
 class EIRateRNN(RateRNN):
     r"""Excitatory–inhibitory rate RNN obeying Dale's law, with per-population τ.
 
@@ -368,6 +373,7 @@ class EIRateRNN(RateRNN):
                  dtype=None, **kwargs):
         if n_exc < 0 or n_inh < 0 or n_exc + n_inh < 1:
             raise ValueError(f"n_exc and n_inh must be ≥ 0 with at least one neuron, got {n_exc}, {n_inh}")
+        _refuse_shared_tau(kwargs)
         super().__init__(input_size, n_exc + n_inh, nonlinearity=nonlinearity, gain=gain,
                          generator=generator, device=device, dtype=dtype, **kwargs)
         factory = {"device": self.weight_hh.device, "dtype": self.weight_hh.dtype}
@@ -447,6 +453,7 @@ class EIRateRNN(RateRNN):
         ValueError
             Naming the first entry ``M[i, j]`` whose sign breaks Dale's law.
         """
+        _refuse_shared_tau(kwargs)
         M = torch.as_tensor(M)
         if not M.is_floating_point():
             M = M.to(torch.get_default_dtype())
