@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "build_cli"]
 
 
 def _analyze(argv: list[str]) -> int:
@@ -43,7 +43,14 @@ def _describe(summary: dict, out: str) -> str:
     return f"{metrics}\nfixed points at u = 0: {kinds}\nwritten to {out}"
 
 
-def _lightning_cli(args: list[str]) -> None:
+def build_cli(args: list[str], run: bool = True):
+    """The ``LightningCLI`` of ``torchrate fit|validate|test``.
+
+    With ``run=False`` (no subcommand in ``args``) it only builds ``cli.trainer``,
+    ``cli.model`` and ``cli.datamodule`` exactly as ``torchrate fit`` would — what
+    ``experiments/benchmarks/training.py`` times.
+    """
+    from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
     from lightning.pytorch.cli import LightningCLI
 
     from .training import AnalysisCallback, RunCheckpoint, TaskDataModule, TaskModule, default_loggers
@@ -58,7 +65,7 @@ def _lightning_cli(args: list[str]) -> None:
         def before_instantiate_classes(self) -> None:
             import torch
 
-            threads = self.config[self.subcommand].threads
+            threads = (self.config[self.subcommand] if self.subcommand else self.config).threads
             if threads is not None:
                 if threads < 1:
                     raise ValueError(f"--threads must be ≥ 1, got {threads}")
@@ -67,10 +74,15 @@ def _lightning_cli(args: list[str]) -> None:
         def _instantiate_trainer(self, config, callbacks):
             if config.get("logger") in (None, True):
                 config["logger"] = default_loggers(config.get("default_root_dir") or ".")
+            given = list(config.get("callbacks") or []) + list(callbacks)
+            if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
+                # Lightning's bar redraws every step by default (~0.5 ms, 10 % of a small
+                # network's step); the shown loss changes every log_every_n_steps anyway
+                callbacks = [*callbacks, TQDMProgressBar(refresh_rate=config.get("log_every_n_steps") or 50)]
             return super()._instantiate_trainer(config, callbacks)
 
-    TorchrateCLI(
-        TaskModule, TaskDataModule, args=args, seed_everything_default=0,
+    return TorchrateCLI(
+        TaskModule, TaskDataModule, args=args, run=run, seed_everything_default=0,
         trainer_defaults={"callbacks": [RunCheckpoint(), AnalysisCallback()]},
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"description": "Train torchrate networks on tasks (LightningCLI)."},
@@ -87,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args and args[0] == "analyze":
         return _analyze(args[1:])
-    _lightning_cli(args)
+    build_cli(args)
     return 0
 
 

@@ -1,28 +1,36 @@
-"""Steps per second of Lightning training (the ``torchrate fit`` recipe) against a bare
-PyTorch loop on the same model, data and batch size.
+"""Steps per second of ``torchrate fit`` (Lightning) against a bare PyTorch loop on the same
+model, data and batch size.
 
-Both contenders train the same :class:`~torchrate.training.TaskModule` (network + readout,
-the task's loss, Adam, gradient-norm clipping at 1) on the same batches from the same
-:class:`~torchrate.training.TaskDataModule` train stream:
+Both contenders are built by the ``torchrate fit`` command line itself
+(:func:`torchrate.cli.build_cli` on a config of ``configs/``, i.e. the same
+:class:`~torchrate.training.TaskModule` — network + readout, the task's loss and
+penalties, Adam, gradient-norm clipping — and the same
+:class:`~torchrate.training.TaskDataModule` train stream):
 
-* ``bare``      — ``for batch in loader: zero_grad; loss.backward(); clip_grad_norm_; step``;
-* ``Lightning`` — ``lightning.Trainer`` as ``torchrate fit`` builds it: CSV logger,
-  checkpoints every epoch (:class:`~torchrate.training.RunCheckpoint`), ``self.log`` of the
-  loss every step; validation, the progress bar and the end-of-fit analysis off (they are
-  not training steps).
+* ``bare``      — ``for batch in loader: re-seed the noise; zero_grad; forward; loss;
+  backward; clip_grad_norm_; Adam step`` on the same batches (epoch by epoch);
+* ``Lightning`` — ``cli.trainer.fit`` exactly as ``torchrate fit`` runs it: CSV logger,
+  progress bar, checkpoints every epoch, the learning-curve hooks of
+  :class:`~torchrate.training.AnalysisCallback`, ``self.log`` of the loss. Left out, as
+  they are not training steps: validation (``limit_val_batches 0``) and the end-of-fit
+  analysis. The progress bar is written to ``os.devnull``.
 
+Both end with bit-identical weights (checked, ``max |Δw|`` printed): they do the same work.
 The first epoch of each run is a warm-up; the steps of the remaining epochs are timed.
 Runs are interleaved (bare, Lightning, bare, …) so both see the same machine load; the
 median and the best (least disturbed by other processes) of the repeats are reported.
 Overhead = 1 − (Lightning steps/s) / (bare steps/s).
 
-Usage: ``python experiments/benchmarks/training.py [--repeats 5] [--epochs 4] [--out experiments/out]``
+Usage: ``python experiments/benchmarks/training.py [--repeats 9] [--epochs 4] [--out experiments/out]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import os
 import statistics
 import tempfile
 import time
@@ -31,46 +39,52 @@ from pathlib import Path
 import lightning as L
 import torch
 
-import torchrate as tr
-from torchrate.training import RunCheckpoint, TaskDataModule, TaskModule
+from torchrate.cli import build_cli
+from torchrate.training import AnalysisCallback
 
-# (name, task, network spec): the default configs' sizes
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+# (name, config, overrides): the default configs, and a 4× wider flip-flop network
 CASES = [
-    ("PerceptualDecision N=64 T=40", lambda: tr.tasks.PerceptualDecision(),
-     {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 64, "tau": 100.0, "dt": 20.0}}),
-    ("FlipFlop(3) N=64 T=50", lambda: tr.tasks.FlipFlop(n_bits=3, dt=10.0),
-     {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 64, "tau": 20.0, "dt": 10.0}}),
-    ("FlipFlop(3) N=256 T=50", lambda: tr.tasks.FlipFlop(n_bits=3, dt=10.0),
-     {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 256, "tau": 20.0, "dt": 10.0}}),
+    ("PerceptualDecision N=64 T=50", "perceptual_decision.yaml", []),
+    ("FlipFlop(3) N=64 T=50", "flipflop.yaml", []),
+    ("FlipFlop(3) N=256 T=50", "flipflop.yaml", ["--model.network.init_args.hidden_size", "256"]),
 ]
-BATCH, BATCHES_PER_EPOCH = 64, 50
 
 
-def _setup(make_task, network):
-    L.seed_everything(0, verbose=False)
-    task = make_task()
-    return TaskModule(task, network, lr=1e-3, grad_clip=1.0), TaskDataModule(task, batch_size=BATCH,
-                                                                             train_batches=BATCHES_PER_EPOCH)
+def _cli(config: str, overrides: list[str], epochs: int, root: str):
+    args = ["--config", str(CONFIGS / config), "--trainer.default_root_dir", root,
+            "--trainer.max_epochs", str(epochs), "--trainer.limit_val_batches", "0", *overrides]
+    with contextlib.redirect_stderr(open(os.devnull, "w")):
+        return build_cli(args, run=False)
 
 
-def bare(make_task, network, epochs: int) -> float:
-    """Steps/s of a plain PyTorch training loop (epochs 1…epochs−1 timed)."""
-    module, dm = _setup(make_task, network)
+def _weights(module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def bare(config: str, overrides: list[str], epochs: int) -> tuple[float, torch.Tensor]:
+    """Steps/s of a plain PyTorch training loop (epochs 1…epochs−1 timed), final weights."""
+    with tempfile.TemporaryDirectory() as root:
+        cli = _cli(config, overrides, epochs, root)
+    module, dm = cli.model, cli.datamodule
     optimizer = module.configure_optimizers()
-    loader = dm.train_dataloader()
-    start, steps = None, 0
+    clip = module.hparams.grad_clip
+    module.on_fit_start()  # the noise seed, as in fit
+    epoch, step, start = 0, 0, None
+    dm._where = lambda: (epoch, 0)  # the batches of (epoch, rank 0), as the Trainer draws them
     for epoch in range(epochs):
         if epoch == 1:
-            start = time.perf_counter()
-        for inputs, targets, mask, _ in loader:
+            start, step0 = time.perf_counter(), step
+        for inputs, targets, mask, _ in dm.train_dataloader():
+            module._reseed("train", step)
             optimizer.zero_grad(set_to_none=True)
             outputs, rates = module(inputs)
             loss, _ = module.loss(outputs, rates, targets, mask)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
             optimizer.step()
-            steps += epoch >= 1
-    return steps / (time.perf_counter() - start)
+            step += 1
+    return (step - step0) / (time.perf_counter() - start), _weights(module)
 
 
 class _Clock(L.Callback):
@@ -82,39 +96,44 @@ class _Clock(L.Callback):
         self.steps_per_s = (trainer.global_step - self.step0) / (time.perf_counter() - self.start)
 
 
-def lightning(make_task, network, epochs: int) -> float:
-    """Steps/s of ``lightning.Trainer.fit`` as ``torchrate fit`` configures it."""
-    module, dm = _setup(make_task, network)
-    clock = _Clock()
+def lightning(config: str, overrides: list[str], epochs: int) -> tuple[float, torch.Tensor]:
+    """Steps/s of ``trainer.fit`` as ``torchrate fit`` builds it, final weights."""
     with tempfile.TemporaryDirectory() as root:
-        trainer = L.Trainer(max_epochs=epochs, default_root_dir=root, accelerator="cpu", devices=1,
-                            logger=tr.training.default_loggers(root), callbacks=[RunCheckpoint(), clock],
-                            limit_val_batches=0, enable_progress_bar=False, enable_model_summary=False,
-                            log_every_n_steps=10)
-        trainer.fit(module, dm)
-    return clock.steps_per_s
+        cli = _cli(config, overrides, epochs, root)
+        clock = _Clock()
+        cli.trainer.callbacks.append(clock)
+        for cb in cli.trainer.callbacks:
+            if isinstance(cb, AnalysisCallback):
+                cb.on_fit_end = lambda trainer, pl_module: None  # the analysis is no training step
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+            cli.trainer.fit(cli.model, cli.datamodule)
+    return clock.steps_per_s, _weights(cli.model)
 
 
-def main(repeats: int = 5, epochs: int = 4, out: Path = Path("experiments/out")) -> list[dict]:
-    torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, lightning {L.__version__}, 1 thread, float32 CPU, batch {BATCH}, "
-          f"{BATCHES_PER_EPOCH} steps/epoch, {epochs - 1} timed epochs, median of {repeats}")
+def main(repeats: int = 9, epochs: int = 4, out: Path = Path("experiments/out")) -> list[dict]:
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banners between the rows
+    print(f"torch {torch.__version__}, lightning {L.__version__}, the configs' settings (1 thread, float32 "
+          f"CPU, batch 64, 50 steps/epoch), {epochs - 1} timed epochs, median of {repeats}")
     print(f"{'case':<30} | {'bare steps/s':>12} {'Lightning steps/s':>17} | {'overhead':>8} | "
-          f"{'best bare':>9} {'best Lightning':>14} | {'overhead':>8} | {'added ms/step':>13}")
+          f"{'best bare':>9} {'best Lightning':>14} | {'overhead':>8} | {'added ms/step':>13} | max |Δw|")
     rows = []
-    for name, make_task, network in CASES:
-        runs = {"bare": [], "Lightning": []}
+    for name, config, overrides in CASES:
+        runs, diff = {"bare": [], "Lightning": []}, 0.0
         for _ in range(repeats):  # interleaved: the same load for both
-            runs["bare"].append(bare(make_task, network, epochs))
-            runs["Lightning"].append(lightning(make_task, network, epochs))
+            b, wb = bare(config, overrides, epochs)
+            lt, wl = lightning(config, overrides, epochs)
+            runs["bare"].append(b)
+            runs["Lightning"].append(lt)
+            diff = max(diff, (wb - wl).abs().max().item())
         b, lt = statistics.median(runs["bare"]), statistics.median(runs["Lightning"])
         bb, lb = max(runs["bare"]), max(runs["Lightning"])
         row = {"case": name, "bare steps/s": b, "Lightning steps/s": lt, "overhead": 1 - lt / b,
                "best bare steps/s": bb, "best Lightning steps/s": lb, "best overhead": 1 - lb / bb,
-               "added ms/step (best)": 1e3 * (1 / lb - 1 / bb), "runs": runs}
+               "added ms/step (best)": 1e3 * (1 / lb - 1 / bb), "max |Δw|": diff, "runs": runs}
         rows.append(row)
         print(f"{name:<30} | {b:>12.1f} {lt:>17.1f} | {row['overhead']:>8.1%} | "
-              f"{bb:>9.1f} {lb:>14.1f} | {row['best overhead']:>8.1%} | {row['added ms/step (best)']:>13.2f}")
+              f"{bb:>9.1f} {lb:>14.1f} | {row['best overhead']:>8.1%} | "
+              f"{row['added ms/step (best)']:>13.2f} | {diff:.1e}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark_training.json").write_text(json.dumps(rows, indent=2))
     plot(rows, out / "benchmark_training.png")
@@ -144,7 +163,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--out", type=Path, default=Path("experiments/out"))
     args = parser.parse_args()
