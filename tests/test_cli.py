@@ -82,6 +82,8 @@ def test_fit_writes_the_run_directory(fitted):
                  "analysis/learning_curves.png", "analysis/task_metric.png", "analysis/spectrum.png",
                  "analysis/fixed_points.png"):
         assert (fitted / path).is_file(), path
+    # last.ckpt links to the checkpoint just written (one save per epoch, not two)
+    assert os.readlink(fitted / "checkpoints" / "last.ckpt") == "epoch=1-step=8.ckpt"
     summary = json.loads((fitted / "analysis" / "summary.json").read_text())
     assert summary["task"]["init_args"]["n_bits"] == 2 and summary["global_step"] == 8
     assert set(summary["metrics"]) == {"mse", "bit_accuracy"}
