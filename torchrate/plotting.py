@@ -30,6 +30,10 @@ _STYLE = {  # kind -> (marker, filled, colour)
 }
 
 
+# trajectory colours by group, distinct from the fixed-point markers' colours above
+_GROUP_COLOURS = ("tab:cyan", "tab:pink", "tab:olive", "tab:brown", "tab:gray")
+
+
 def _axes(ax: Axes | None, figsize=(4.5, 4.0)) -> tuple[Figure, Axes]:
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
@@ -41,12 +45,13 @@ def _np(x: Tensor) -> np.ndarray:
     return x.detach().cpu().numpy()
 
 
-def _mark(ax: Axes, xy: np.ndarray, kinds: list[str], size: float = 60) -> None:
-    """Scatter points (P, 2) with one legend entry per kind."""
+def _mark(ax: Axes, xy: np.ndarray, kinds: list[str], size: float = 60, counts: bool = False) -> None:
+    """Scatter points (P, 2) with one legend entry per kind (``"saddle (19)"`` with ``counts``)."""
     for kind in dict.fromkeys(kinds):
         marker, filled, colour = _STYLE[kind]
         sel = np.array([k == kind for k in kinds])
-        ax.scatter(xy[sel, 0], xy[sel, 1], s=size, marker=marker, zorder=5, label=kind,
+        label = f"{kind} ({sel.sum()})" if counts else kind
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=size, marker=marker, zorder=5, label=label,
                    facecolors=colour if filled else "white", edgecolors=colour, linewidths=1.8)
 
 
@@ -115,16 +120,26 @@ def plot_phase_plane(pp: PhasePlane, ax: Axes | None = None, *, title: str | Non
     return fig
 
 
-def pca(data: Tensor, k: int = 2) -> tuple[Tensor, Tensor]:
-    """Mean (N,) and the top-``k`` principal axes (k, N) of ``data`` (*, N), via SVD."""
+def pca(data: Tensor, k: int = 2) -> tuple[Tensor, Tensor, Tensor]:
+    """Principal components of ``data`` (*, N), via SVD.
+
+    Returns
+    -------
+    mean : Tensor (N,)
+    axes : Tensor (k', N), k' = min(k, number of axes): the top principal axes; the projection
+        of ``x`` is ``(x − mean) @ axes.T``
+    explained : Tensor (k',), the fraction of the variance along each axis
+    """
     flat = data.detach().reshape(-1, data.shape[-1]).double()
     mean = flat.mean(0)
-    _, _, Vh = torch.linalg.svd(flat - mean, full_matrices=False)
-    return mean, Vh[:k]
+    _, S, Vh = torch.linalg.svd(flat - mean, full_matrices=False)
+    var = S.square()
+    return mean, Vh[:k], var[:k] / var.sum().clamp_min(torch.finfo(var.dtype).tiny)
 
 
 def plot_fixed_points(fps: FixedPoints, trajectories: Tensor | None = None, ax: Axes | None = None,
-                      *, title: str | None = None, max_trajectories: int = 20) -> Figure:
+                      *, title: str | None = None, max_trajectories: int = 20,
+                      groups: Tensor | None = None) -> Figure:
     r"""Fixed points projected on the first two principal components of the trajectories.
 
     Parameters
@@ -133,22 +148,25 @@ def plot_fixed_points(fps: FixedPoints, trajectories: Tensor | None = None, ax: 
     trajectories : Tensor, shape (T, B, N), optional
         Rates the network visits (e.g. ``net(u)[0]``); they define the PCA and are drawn
         (at most ``max_trajectories``). Without them the PCA of the fixed points is used.
+    groups : Tensor of ints, shape (B,), optional
+        Colour trajectory ``b`` by ``groups[b]`` (e.g. the correct choice of a trial).
     """
     fig, ax = _axes(ax)
     source = fps.points if trajectories is None else trajectories
-    mean, axes = pca(source.cpu(), 2)
+    mean, axes, explained = pca(source.cpu(), 2)
     if axes.shape[0] < 2:  # a single point or a 1-D cloud: pad with a zero axis
         axes = torch.cat([axes, torch.zeros(2 - axes.shape[0], axes.shape[1], dtype=axes.dtype)])
     project = lambda x: _np((x.detach().cpu().double() - mean) @ axes.T)  # noqa: E731
     if trajectories is not None:
         tr_ = project(trajectories)
         for b in range(min(tr_.shape[1], max_trajectories)):
-            ax.plot(tr_[:, b, 0], tr_[:, b, 1], color="0.6", lw=0.8,
-                    label="trajectories" if b == 0 else None)
+            colour = "0.6" if groups is None else _GROUP_COLOURS[int(groups[b]) % len(_GROUP_COLOURS)]
+            ax.plot(tr_[:, b, 0], tr_[:, b, 1], color=colour, lw=0.8, alpha=0.6,
+                    label="trajectories" if b == 0 and groups is None else None)
     if len(fps):
-        _mark(ax, project(fps.points), fps.kind)
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
+        _mark(ax, project(fps.points), fps.kind, counts=True)
+    for i, axis in enumerate((ax.set_xlabel, ax.set_ylabel)):
+        axis(f"PC {i + 1}" + (f" ({float(explained[i]):.0%} var.)" if i < len(explained) else ""))
     ax.set_title(title or f"{len(fps)} fixed points")
     ax.legend(fontsize=7, loc="best")
     return fig

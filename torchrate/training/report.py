@@ -29,22 +29,10 @@ from torch import Tensor
 from ..tasks import FlipFlop, Integration, PerceptualDecision, Task, WinnerTakeAll
 from .data import draw_batch
 
-__all__ = ["analyze", "analyze_checkpoint", "load_checkpoint", "pca"]
+__all__ = ["analyze", "analyze_checkpoint", "load_checkpoint"]
 
 
 # ---------------------------------------------------------------------- pure helpers
-def pca(X: Tensor, k: int = 2) -> tuple[Tensor, Tensor, Tensor]:
-    """Principal components of the rows of ``X`` (S, N).
-
-    Returns ``(mean (N,), components (N, k), explained (k,))``: the projection of ``x`` is
-    ``(x − mean) @ components``, ``explained`` the fraction of variance of each component.
-    """
-    mean = X.mean(0)
-    _, S, Vh = torch.linalg.svd(X - mean, full_matrices=False)
-    var = S**2
-    return mean, Vh[:k].T, var[:k] / var.sum()
-
-
 def _plain(x):
     """Tensors and floats as JSON values (NaN/inf → None)."""
     if isinstance(x, Tensor):
@@ -292,46 +280,24 @@ def _traces(task, outputs, targets, mask, n_trials: int = 3):
 
 
 def _spectrum_figure(eigenvalues: Tensor):
+    import torchrate as tr
+
     fig, ax = _subplots(figsize=(4.2, 4))
-    lam = eigenvalues.cpu()
     theta = torch.linspace(0, 2 * math.pi, 200)
-    ax.plot(theta.cos(), theta.sin(), color="0.8", lw=0.8)
-    ax.axvline(1.0, color="tab:red", lw=0.8, ls="--", label="Re λ = 1")
-    ax.scatter(lam.real, lam.imag, s=12)
-    ax.set(xlabel="Re λ", ylabel="Im λ", title="eigenvalues of M", aspect="equal")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.plot(theta.cos(), theta.sin(), color="0.8", lw=0.8)  # the spectral radius 1 circle
+    tr.plotting.plot_spectrum(eigenvalues.cpu(), ax, boundary=1.0, title="eigenvalues of M")
+    ax.set(xlabel="Re λ", ylabel="Im λ", aspect="equal")
     fig.tight_layout()
     return fig
 
 
-_KIND_STYLE = {
-    "stable node": dict(marker="o", color="tab:green"),
-    "stable spiral": dict(marker="o", color="tab:blue"),
-    "saddle": dict(marker="x", color="tab:red"),
-    "unstable node": dict(marker="o", facecolors="none", edgecolors="tab:red"),
-    "unstable spiral": dict(marker="o", facecolors="none", edgecolors="tab:purple"),
-}
-
-
 def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task, n_trials: int = 40):
-    T, B, N = rates.shape
-    mean, P, explained = pca(rates.reshape(-1, N), 2)
+    import torchrate as tr
+
     fig, ax = _subplots(figsize=(5, 4.4))
-    Z = (rates[:, :n_trials] - mean) @ P  # (T, b, 2)
-    labels = None
-    if task.loss == "cross_entropy":
-        labels = (targets * mask).sum(0).argmax(-1).cpu()
-    for b in range(Z.shape[1]):
-        color = f"C{int(labels[b]) % 10}" if labels is not None else "0.6"
-        ax.plot(Z[:, b, 0], Z[:, b, 1], color=color, lw=0.6, alpha=0.5)
-    if fps.points.shape[0]:
-        zf = (fps.points.cpu() - mean) @ P
-        for kind in sorted(set(fps.kind)):
-            idx = [i for i, k in enumerate(fps.kind) if k == kind]
-            style = _KIND_STYLE.get(kind, dict(marker="s", color="k"))
-            ax.scatter(zf[idx, 0], zf[idx, 1], s=45, zorder=3, label=f"{kind} ({len(idx)})", **style)
-        ax.legend(fontsize=8)
-    ax.set(xlabel=f"PC 1 ({float(explained[0]):.0%} var.)", ylabel=f"PC 2 ({float(explained[1]):.0%} var.)",
-           title="fixed points at zero input over trajectories")
+    # decision tasks: colour each trial by its correct choice
+    groups = (targets * mask).sum(0).argmax(-1).cpu() if task.loss == "cross_entropy" else None
+    tr.plotting.plot_fixed_points(fps, rates, ax, max_trajectories=n_trials, groups=groups,
+                                  title="fixed points at zero input over trajectories")
     fig.tight_layout()
     return fig
