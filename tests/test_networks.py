@@ -371,11 +371,23 @@ def test_clear_errors(build, call, error, match):
         call(net)
 
 
-def test_blow_up_is_reported_with_step_and_spectrum():
-    net = tr.RateRNN.from_weights(torch.diag(torch.tensor([3.0, 0.5])), tau=1.0, dt=1.0)
-    with pytest.raises(tr.NonFiniteRatesError,
-                       match=r"non-finite at step \d+ .*largest real part of M's spectrum is 3"):
-        net(torch.ones(2000, 1, 2))
+def test_finite_rates_whose_sum_overflows_pass_the_check():
+    net = tr.RateRNN.from_weights(torch.zeros(2, 2), tau=1.0, dt=1.0)  # dt = τ, M = 0: v_k = u_k
+    rates, _ = net(torch.full((3, 1, 2), 3e38))  # each rate finite in float32, their sum is not
+    torch.testing.assert_close(rates, torch.full((3, 1, 2), 3e38))
+    assert torch.isfinite(rates[0]).all() and not torch.isfinite(rates.sum())
+
+
+@pytest.mark.parametrize("lam, dt, hint", [
+    (3.0, 1.0, "spectrum is 3 > 1: linear dynamics grow"),
+    (-2.0, 10.0, "the Euler step amplifies a mode by 29 per step"),  # |1 + (dt/τ)(λ − 1)| = 29
+    (0.5, 1.0, "the dynamics are stable, so the inputs"),
+])
+def test_blow_up_is_reported_with_step_and_spectrum(lam, dt, hint):
+    net = tr.RateRNN.from_weights(torch.diag(torch.tensor([lam, 0.0])), tau=1.0, dt=dt)
+    u = torch.full((2000, 1, 2), 3e38 if lam == 0.5 else 1.0)  # v∞ = 6e38 overflows
+    with pytest.raises(tr.NonFiniteRatesError, match=r"non-finite at step \d+ .*" + hint):
+        net(u)
 
 
 # ----------------------------------------------------------------------------- devices
