@@ -85,7 +85,8 @@ def build_cli(args: list[str], run: bool = True):
         TaskModule, TaskDataModule, args=args, run=run, seed_everything_default=0,
         trainer_defaults={"callbacks": [RunCheckpoint(), AnalysisCallback()]},
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"description": "Train torchrate networks on tasks (LightningCLI)."},
+        parser_kwargs={"description": "Train torchrate networks on tasks (LightningCLI). Also: "
+                                      "`torchrate analyze CHECKPOINT --out DIR` (see its --help)."},
     )
 
 
