@@ -43,7 +43,7 @@ def _describe(summary: dict, out: str) -> str:
     return f"{metrics}\nfixed points at u = 0: {kinds}\nwritten to {out}"
 
 
-def build_cli(args: list[str], run: bool = True):
+def build_cli(args: list[str] | None, run: bool = True):
     """The ``LightningCLI`` of ``torchrate fit|validate|test``.
 
     With ``run=False`` (no subcommand in ``args``) it only builds ``cli.trainer``,
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args and args[0] == "analyze":
         return _analyze(args[1:])
-    build_cli(args)
+    build_cli(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
     return 0
 
 
