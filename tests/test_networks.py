@@ -333,6 +333,17 @@ def test_batch_first_unbatched_and_v0(dtype):
     assert rates.dtype == dtype and torch.equal(last, rates[-1])
 
 
+def test_networks_pickle_and_deepcopy_with_the_same_behaviour():
+    import copy
+    import pickle
+
+    for net in (tr.RateRNN(2, 5, nonlinearity="softplus"), tr.EIRateRNN(2, 3, 2, tau_e=20.0, tau_i=5.0)):
+        u = torch.randn(6, 3, 2)
+        for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+            assert clone.F is net.F  # named nonlinearities come back as the registered one
+            torch.testing.assert_close(clone(u)[0], net(u)[0], rtol=0, atol=0)
+
+
 def test_from_weights_identity_input_and_properties():
     M = torch.tensor([[0.0, 0.8], [0.8, 0.0]])
     net = tr.RateRNN.from_weights(M, tau=10.0, dt=0.5)

@@ -41,6 +41,13 @@ class Nonlinearity:
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
 
+    def __reduce__(self):
+        # a named nonlinearity pickles as its name (its lambdas cannot be pickled): networks
+        # survive torch.save(module), deepcopy and multiprocessing
+        if NONLINEARITIES.get(self.name) is self:
+            return nonlinearity, (self.name,)
+        return Nonlinearity, (self.name, self.fn, self.derivative_from_output, self.inplace)
+
     def apply_(self, x: Tensor) -> Tensor:
         """``x ← F(x)`` in place (a copy where F has no in-place form)."""
         return self.inplace(x) if self.inplace is not None else x.copy_(self.fn(x))
