@@ -88,6 +88,8 @@ class RateRNN(nn.Module):
         network has slow modes; above 1 a tanh network is chaotic at initialisation.
     train_tau : bool
         Learn τ (parametrised as log τ so it stays positive).
+    generator : torch.Generator, optional
+        CPU generator for the initial weights (reproducible initialisation).
     device, dtype
         Factory arguments, as in ``torch.nn``.
 
