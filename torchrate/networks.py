@@ -136,9 +136,9 @@ class RateRNN(nn.Module):
         self._configure(input_size, hidden_size, nonlinearity, dt, noise_std, batch_first,
                         solver, rtol, atol, adjoint, ode_options)
         self.weight_hh = nn.Parameter(_spectral_radius_init(hidden_size, gain, generator, **factory))
-        self.weight_ih = nn.Parameter(
-            torch.randn(hidden_size, input_size, generator=generator, **factory) / math.sqrt(input_size)
-        )
+        # drawn on the CPU (where the generator lives), then moved: the same weights on any device
+        W = torch.randn(hidden_size, input_size, generator=generator, dtype=factory["dtype"])
+        self.weight_ih = nn.Parameter((W / math.sqrt(input_size)).to(factory["device"]))
         self.bias = nn.Parameter(torch.zeros(hidden_size, **factory)) if bias else None
         self._set_tau(tau, train_tau, **factory)
 
