@@ -1,0 +1,220 @@
+r"""Argument checks shared by the whole library: one rule, one message, written once.
+
+Every check raises (never ``assert``, so it holds under ``python -O``) a ``TypeError`` for a
+value of the wrong kind and a ``ValueError`` for a value of the right kind outside its range.
+Messages follow one pattern: ``"<name> must be <rule>, got <received>"`` plus, where one
+exists, the fix (``fix=`` argument), e.g.::
+
+    tau must be a positive finite number (ms), got -1.0
+
+The checks run on the host, on arguments, before any computation; none is meant to run
+inside ``vmap`` / ``torch.compile`` traced code (a data-dependent branch breaks them).
+
+Examples
+--------
+>>> as_float("tau", 10)
+10.0
+>>> check_positive("tau", float("nan"))
+Traceback (most recent call last):
+    ...
+ValueError: tau must be a positive finite number, got nan
+>>> as_int("n", 2.5)
+Traceback (most recent call last):
+    ...
+TypeError: n must be an integer, got 2.5
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "as_float",
+    "as_int",
+    "check_positive",
+    "check_nonnegative",
+    "check_finite_tensor",
+    "as_real_tensor",
+    "check_shape",
+    "check_choice",
+]
+
+
+def _fix(fix: str | None) -> str:
+    return f"; {fix}" if fix else ""
+
+
+def _show(value) -> str:
+    """The received value as it should appear in a message (short, with its type if odd)."""
+    if isinstance(value, Tensor):
+        if value.numel() <= 6:
+            return f"{value.tolist()!r} (tensor, {value.dtype})"
+        return f"a tensor of shape {tuple(value.shape)} ({value.dtype})"
+    if isinstance(value, (bool, str)) or not isinstance(value, numbers.Number):
+        text = repr(value)
+        return f"{text[:60]}… ({type(value).__name__})" if len(text) > 60 else f"{text} ({type(value).__name__})"
+    return repr(value)
+
+
+def as_float(name: str, value, *, finite: bool = True, fix: str | None = None) -> float:
+    """``value`` as a Python float: a real number, a NumPy scalar or a one-element real tensor.
+
+    Refuses strings, booleans, complex numbers, tensors of more than one element (TypeError)
+    and, with ``finite=True``, NaN and ±inf (ValueError).
+
+    Parameters
+    ----------
+    name : str
+        Argument name, used in the message.
+    value : object
+    finite : bool
+        Also refuse NaN and ±inf.
+    fix : str, optional
+        How to fix it, appended to the message.
+
+    Returns
+    -------
+    float
+    """
+    x = value
+    if isinstance(x, Tensor):
+        if x.numel() != 1 or x.is_complex() or x.dtype == torch.bool:
+            raise TypeError(f"{name} must be a real number, got {_show(value)}{_fix(fix)}")
+        x = x.item()
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_show(value)}{_fix(fix)}")
+    x = float(x)
+    if finite and not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite number, got {x!r}{_fix(fix)}")
+    return x
+
+
+def as_int(name: str, value, *, minimum: int | None = None, fix: str | None = None) -> int:
+    """``value`` as a Python int (an ``int``, NumPy integer or integral one-element tensor;
+    not a float, even ``2.0``, nor a bool), at least ``minimum`` if given.
+
+    Examples
+    --------
+    >>> as_int("resolution", 1, minimum=2)
+    Traceback (most recent call last):
+        ...
+    ValueError: resolution must be an integer ≥ 2, got 1
+    """
+    x = value
+    if isinstance(x, Tensor) and x.numel() == 1 and not x.is_floating_point() and not x.is_complex() \
+            and x.dtype != torch.bool:
+        x = x.item()
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_show(value)}{_fix(fix)}")
+    x = int(x)
+    if minimum is not None and x < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {x}{_fix(fix)}")
+    return x
+
+
+def check_positive(name: str, value, *, fix: str | None = None) -> float:
+    """``value`` as a float, which must be finite and > 0 (NaN and inf refused)."""
+    x = as_float(name, value, finite=False, fix=fix)
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {x!r}{_fix(fix)}")
+    return x
+
+
+def check_nonnegative(name: str, value, *, fix: str | None = None) -> float:
+    """``value`` as a float, which must be finite and ≥ 0 (NaN and inf refused)."""
+    x = as_float(name, value, finite=False, fix=fix)
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {x!r}{_fix(fix)}")
+    return x
+
+
+def check_finite_tensor(name: str, t: Tensor, *, fix: str | None = None) -> Tensor:
+    """Raise ``ValueError`` naming ``name``, the count and the first index of any NaN / ±inf
+    in ``t``; return ``t``. One reduction (and a host sync) when all entries are finite."""
+    if t.numel() == 0 or (not t.is_floating_point() and not t.is_complex()):
+        return t
+    if bool(torch.isfinite(t).all()):
+        return t
+    bad = ~torch.isfinite(t)
+    first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+    value = t[first].item()
+    raise ValueError(f"{name} must be finite, got {int(bad.sum())} non-finite entr"
+                     f"{'y' if int(bad.sum()) == 1 else 'ies'} of {t.numel()} (first: {name}{list(first)} = "
+                     f"{value}){_fix(fix)}")
+
+
+def as_real_tensor(name: str, value, *, dtype: torch.dtype | None = None, device=None,
+                   fix: str | None = None) -> Tensor:
+    """``value`` (tensor, NumPy array, nested list of numbers) as a real floating tensor.
+
+    Integer input is cast to ``dtype`` (default: the default dtype); complex, boolean and
+    non-numeric input is refused with a ``TypeError`` (``torch.as_tensor`` would drop the
+    imaginary part silently on a later cast, or fail with a message that names nothing).
+
+    Parameters
+    ----------
+    name : str
+    value : Tensor, array-like
+    dtype : torch.dtype, optional
+        Cast to this floating dtype (default: keep a floating tensor's dtype).
+    device : torch.device, optional
+    fix : str, optional
+    """
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real tensor or array of numbers, got {_show(value)}{_fix(fix)}")
+    if isinstance(value, Tensor):
+        t = value
+    else:
+        try:
+            t = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"{name} must be a real tensor or array of numbers, got {_show(value)} "
+                            f"({err}){_fix(fix)}") from None
+    if t.is_complex():
+        raise TypeError(f"{name} must be real, got a complex tensor ({t.dtype}); pass its .real part "
+                        f"if the imaginary part is meant to be dropped{_fix(fix)}")
+    if t.dtype == torch.bool:
+        raise TypeError(f"{name} must be a real tensor of numbers, got a bool tensor{_fix(fix)}")
+    if dtype is not None:
+        if not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating point dtype, got {dtype}")
+        t = t.to(dtype=dtype)
+    elif not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    return t if device is None else t.to(device)
+
+
+def check_shape(name: str, t: Tensor, shape: Sequence[int | None | str], *, fix: str | None = None) -> Tensor:
+    """Require ``t.shape`` to match ``shape``, whose entries are sizes, ``None`` (any size) or
+    a symbol (any size, shown in the message: ``("B", 3)`` reads "(B, 3)"); return ``t``.
+
+    Examples
+    --------
+    >>> check_shape("u", torch.zeros(2, 4), ("B", 3))
+    Traceback (most recent call last):
+        ...
+    ValueError: u must have shape (B, 3), got (2, 4)
+    """
+    ok = t.ndim == len(shape) and all(
+        not isinstance(s, int) or s == n for s, n in zip(shape, t.shape)
+    )
+    if not ok:
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {want}, got {tuple(t.shape)}{_fix(fix)}")
+    return t
+
+
+def check_choice(name: str, value, choices: Sequence, *, fix: str | None = None):
+    """Require ``value`` to be one of ``choices``; return it."""
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable value against a set
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {_show(value)}{_fix(fix)}")
+    return value
