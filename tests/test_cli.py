@@ -229,3 +229,202 @@ def test_progress_bar_refreshes_every_log_every_n_steps(tmp_path):
     assert bars("--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate", "3") == \
         [(TQDMProgressBar, 3)]
     assert bars("--trainer.enable_progress_bar", "false") == []
+
+
+# ---------------------------------------------------------------------- checkpoints and run directories
+class _Exploit:
+    """Pickles as a call of os.system: loading it with weights_only=False runs the command."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _copy_run(fitted, tmp_path) -> Path:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(fitted, run, symlinks=True)
+    return run
+
+
+def _rooted_config(tmp_path, run) -> str:
+    config = tiny_config(tmp_path)
+    Path(config).write_text(Path(config).read_text().replace(str(tmp_path / "run"), str(run)))
+    return config
+
+
+@pytest.mark.parametrize("how", ["last", "file", "weights_only_false", "analyze"])
+def test_a_malicious_pickle_is_refused_even_when_the_environment_forces_unsafe_loads(
+        fitted, tmp_path, monkeypatch, how):
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    run = _copy_run(fitted, tmp_path)
+    marker = tmp_path / "pwned"
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["payload"] = _Exploit(marker)
+    evil = run / "checkpoints" / "evil.ckpt"
+    torch.save(ckpt, evil)
+    (run / "checkpoints" / "last.ckpt").unlink()
+    os.symlink("evil.ckpt", run / "checkpoints" / "last.ckpt")
+    torch.load(evil, weights_only=False)  # the control: an unsafe load runs the payload
+    assert marker.exists()
+    marker.unlink()
+    config = _rooted_config(tmp_path, run)
+    args = {"last": ["fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", "last"],
+            "file": ["fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", str(evil)],
+            "weights_only_false": ["fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", "last",
+                                   "--weights_only", "false"],
+            "analyze": ["analyze", str(evil), "--out", str(tmp_path / "a")]}[how]
+    with pytest.raises(ValueError, match=r"refusing to load checkpoint .*(evil|last)\.ckpt.*weights_only=True"):
+        main(args)
+    assert not marker.exists()
+
+
+def _flip_a_tensor_byte(path: Path) -> None:
+    """Flip one byte inside the first tensor record of a torch.save zip archive."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if "/data/" in i.filename and i.file_size >= 16)
+    data = bytearray(path.read_bytes())
+    # the record's data start after its 30-byte local header, name and extra field
+    name_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little")
+    extra_len = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    data[info.header_offset + 30 + name_len + extra_len + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["fit", "analyze"])
+def test_a_corrupted_checkpoint_is_refused_naming_the_file(fitted, tmp_path, how):
+    run = _copy_run(fitted, tmp_path)
+    target = run / "checkpoints" / "epoch=1-step=8.ckpt"
+    _flip_a_tensor_byte(target)
+    torch.load(target, weights_only=True)  # the control: torch itself loads it silently
+    args = (["fit", "--config", _rooted_config(tmp_path, run), "--trainer.max_epochs", "3", "--ckpt_path", "last"]
+            if how == "fit" else ["analyze", str(target), "--out", str(tmp_path / "a")])
+    with pytest.raises(ValueError, match=r"checkpoint '.*(epoch=1-step=8|last)\.ckpt' is corrupted: member "
+                                         r"'.*/data/\d+' fails its CRC-32 check"):
+        main(args)
+
+
+_HIDDEN_16 = r"network\.init_args\.hidden_size: checkpoint 8, config 16"
+
+
+@pytest.mark.parametrize("ckpt, override, key", [
+    ("file", ["--model.network.init_args.hidden_size", "16"], _HIDDEN_16),
+    ("last", ["--model.network.init_args.hidden_size", "16"], _HIDDEN_16),
+    ("last", ["--model.network.init_args.tau", "30.0"], r"network\.init_args\.tau: checkpoint 20\.0, config 30\.0"),
+    ("file", ["--data.task.init_args.n_bits", "3"], r"task\.init_args\.n_bits: checkpoint 2, config 3"),
+    ("last", ["--model.lr", "0.1"], r"lr: checkpoint 0\.01, config 0\.1"),
+])
+def test_a_checkpoint_config_disagreement_is_refused_naming_the_keys(fitted, tmp_path, ckpt, override, key):
+    run = _copy_run(fitted, tmp_path)
+    path = "last" if ckpt == "last" else str(run / "checkpoints" / "epoch=1-step=8.ckpt")
+    before = (run / "checkpoints" / "epoch=1-step=8.ckpt").read_bytes()
+    with pytest.raises(ValueError, match=rf"disagrees? with the configuration: .*{key}"):
+        main(["fit", "--config", _rooted_config(tmp_path, run), "--trainer.max_epochs", "3",
+              "--ckpt_path", path, *override])
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch=1-step=8.ckpt", "last.ckpt"]
+    assert (run / "checkpoints" / "epoch=1-step=8.ckpt").read_bytes() == before
+
+
+def test_an_interrupted_save_leaves_the_previous_checkpoint_usable(tmp_path, monkeypatch):
+    import errno
+
+    from torchrate.training import checkpoints
+
+    run = tmp_path / "run"
+    main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "1"])
+    good = run / "checkpoints" / "epoch=0-step=4.ckpt"
+    before = good.read_bytes()
+    real_save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):  # half the archive reaches the disk, then ENOSPC
+        import io
+
+        buffer = io.BytesIO()
+        real_save(obj, buffer)
+        f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoints.save_checkpoint_file({"x": torch.ones(3)}, good)
+    assert good.read_bytes() == before
+    assert sorted(p.name for p in good.parent.iterdir()) == ["epoch=0-step=4.ckpt", "last.ckpt"]  # no temp left
+    with pytest.raises(OSError, match="No space left"):
+        main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    monkeypatch.undo()
+    assert sorted(p.name for p in good.parent.iterdir()) == ["epoch=0-step=4.ckpt", "last.ckpt"]
+    assert good.read_bytes() == before and os.readlink(good.parent / "last.ckpt") == good.name
+    main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    assert torch.load(good.parent / "last.ckpt", weights_only=True)["global_step"] == 8
+
+
+def test_a_second_concurrent_fit_into_one_run_directory_is_refused(tmp_path):
+    from torchrate.training.checkpoints import RunDirectoryInUseError, RunLock
+
+    with RunLock(tmp_path / "run"):  # the first fit, still running
+        with pytest.raises(RunDirectoryInUseError, match=rf"run directory '{tmp_path / 'run'}' is in use by another "
+                                                         rf"`torchrate fit` \(pid {os.getpid()}\)"):
+            main(["fit", "--config", tiny_config(tmp_path)])
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "1"])  # released: runs
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_last_ckpt_is_the_latest_after_the_run_directory_was_moved(tmp_path):
+    main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "2"])
+    moved = tmp_path / "moved"
+    os.rename(tmp_path / "run", moved)
+    main(["fit", "--config", _rooted_config(tmp_path, moved), "--trainer.max_epochs", "3", "--ckpt_path", "last"])
+    names = sorted(p.name for p in (moved / "checkpoints").iterdir())
+    assert names == ["epoch=1-step=8.ckpt", "epoch=2-step=12.ckpt", "last.ckpt"]
+    assert os.readlink(moved / "checkpoints" / "last.ckpt") == "epoch=2-step=12.ckpt"
+    assert torch.load(moved / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 12
+
+
+# ---------------------------------------------------------------------- process-wide state
+def _global_state():
+    import random
+
+    import numpy as np
+
+    return (torch.get_rng_state(), torch.get_num_threads(), random.getstate(),
+            np.random.get_state()[1].copy(), os.environ.get("PL_GLOBAL_SEED"))  # noqa: NPY002
+
+
+def _assert_same_state(before, after):
+    assert torch.equal(before[0], after[0]) and before[1:3] == after[1:3]
+    assert (before[3] == after[3]).all() and before[4] == after[4]
+
+
+def test_build_cli_fit_and_analyze_leave_rng_and_threads_unchanged(fitted, tmp_path):
+    from torchrate.cli import build_cli
+
+    torch.set_num_threads(2)
+    torch.manual_seed(1234)
+    before = _global_state()
+    cli = build_cli(["--config", tiny_config(tmp_path)], run=False)  # threads: 1, seed_everything: 0
+    assert cli.threads == 1 and cli.model is not None
+    _assert_same_state(before, _global_state())
+    main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "1"])
+    _assert_same_state(before, _global_state())
+    main(["analyze", str(fitted / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "a"), "--threads", "1"])
+    _assert_same_state(before, _global_state())
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--trials", "0"], r"argument --trials: expected an integer ≥ 1, got 0"),
+    (["--trials", "-3"], r"argument --trials: expected an integer ≥ 1, got -3"),
+    (["--trials", "many"], r"argument --trials: expected an integer ≥ 1, got 'many'"),
+    (["--threads", "0"], r"argument --threads: expected an integer ≥ 1, got 0"),
+])
+def test_analyze_refuses_bad_counts_before_loading(fitted, tmp_path, capsys, args, match):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analyze", str(fitted / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "a"), *args])
+    assert exit_info.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert not (tmp_path / "a").exists()

@@ -9,6 +9,8 @@ CHECKPOINT --out DIR`` re-runs the end-of-fit analysis on a saved checkpoint.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 
 __all__ = ["main", "build_cli"]
@@ -22,19 +24,60 @@ def _analyze(argv: list[str]) -> int:
     )
     parser.add_argument("checkpoint", help="a .ckpt written by `torchrate fit`")
     parser.add_argument("--out", required=True, help="directory for the figures and summary.json")
-    parser.add_argument("--trials", type=int, default=512, help="held-out trials to evaluate (default 512)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads (default 1: fastest for networks of a few hundred units)")
+    parser.add_argument("--trials", type=_positive_int, default=512,
+                        help="held-out trials to evaluate, ≥ 1 (default 512)")
+    parser.add_argument("--threads", type=_positive_int, default=1,
+                        help="torch.set_num_threads for this command, ≥ 1 (default 1: fastest for networks of a "
+                             "few hundred units); restored afterwards")
     args = parser.parse_args(argv)
-    import torch
-
     from .training.report import analyze_checkpoint
 
-    torch.set_num_threads(args.threads)
-
-    summary = analyze_checkpoint(args.checkpoint, args.out, n_trials=args.trials)
+    with _process_state_kept(threads=args.threads):
+        summary = analyze_checkpoint(args.checkpoint, args.out, n_trials=args.trials)
     print(_describe(summary, args.out))
     return 0
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {value}")
+    return value
+
+
+@contextlib.contextmanager
+def _process_state_kept(threads: int | None = None):
+    """Run the block with ``threads`` torch threads (if given), then restore the process-wide
+    state a command may change: torch's thread count and CPU/CUDA RNGs, Python's and NumPy's
+    RNGs, and the ``PL_GLOBAL_SEED*`` variables of ``seed_everything``."""
+    import random
+
+    import numpy as np
+    import torch
+
+    saved_threads = torch.get_num_threads()
+    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002 (what seed_everything sets)
+    env = {k: os.environ.get(k) for k in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")}
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() \
+        else []
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            if threads is not None:
+                torch.set_num_threads(threads)
+            yield
+    finally:
+        torch.set_num_threads(saved_threads)
+        random.setstate(py_state)
+        np.random.set_state(np_state)  # noqa: NPY002
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _describe(summary: dict, out: str) -> str:
@@ -49,13 +92,31 @@ def build_cli(args: list[str] | None, run: bool = True):
     With ``run=False`` (no subcommand in ``args``) it only builds ``cli.trainer``,
     ``cli.model`` and ``cli.datamodule`` exactly as ``torchrate fit`` would — what
     ``experiments/benchmarks/training.py`` times.
+
+    Neither form leaves process-wide state changed: the seed (``seed_everything``) and the
+    ``threads`` of the config apply while the CLI builds and runs, and the RNGs and the thread
+    count are restored when it returns. With ``run=False`` the configured thread count is
+    ``cli.threads`` (None: PyTorch's choice), for the caller to apply.
+
+    ``fit`` holds a lock on the run directory (``trainer.default_root_dir``): a second fit
+    into it while the first runs is refused (:class:`~torchrate.training.checkpoints.RunDirectoryInUseError`).
+    Checkpoints load CRC-verified and with ``weights_only=True`` always, and ``--ckpt_path``
+    whose network or task (or, for ``fit``, optimiser settings) disagree with the config is
+    refused with the keys named.
     """
+    with _process_state_kept():
+        return _build_cli(args, run)
+
+
+def _build_cli(args: list[str] | None, run: bool):
     from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
     from lightning.pytorch.cli import LightningCLI
 
     from .training import AnalysisCallback, RunCheckpoint, TaskDataModule, TaskModule, default_loggers
 
     class TorchrateCLI(LightningCLI):
+        threads: int | None = None  # the config's thread count (set before instantiation)
+
         def add_arguments_to_parser(self, parser) -> None:
             parser.add_argument("--threads", type=int | None, default=None,
                                 help="torch.set_num_threads for this run (default: PyTorch's choice)")
@@ -67,9 +128,44 @@ def build_cli(args: list[str] | None, run: bool = True):
 
             threads = (self.config[self.subcommand] if self.subcommand else self.config).threads
             if threads is not None:
-                if threads < 1:
-                    raise ValueError(f"--threads must be ≥ 1, got {threads}")
-                torch.set_num_threads(threads)
+                if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                    raise ValueError(f"--threads must be an integer ≥ 1 (or null: PyTorch's choice), got {threads!r}")
+                torch.set_num_threads(threads)  # restored by build_cli when it returns
+            self.threads = threads
+
+        def _parse_ckpt_path(self) -> None:
+            # Lightning merges the checkpoint's hyper-parameters over the config (so a config's
+            # hidden_size: 16 silently trains the checkpoint's 8) and loads it without checking
+            # it: here the file is verified and any disagreement refused instead
+            from .training.checkpoints import hparams_differences, load_checkpoint_file
+
+            sub = self.config.get("subcommand")
+            if not sub:
+                return
+            ckpt_path = self.config[sub].get("ckpt_path")
+            if not ckpt_path or not os.path.isfile(ckpt_path):
+                return  # "last", "best" or a missing file: resolved (and checked) by the Trainer
+            ckpt = load_checkpoint_file(ckpt_path)
+            config = self.config[sub]
+            current = {"network": _as_dict(config.model.get("network")), "task": _as_dict(config.data.get("task"))}
+            keys = ("network", "task")
+            if sub == "fit":
+                keys += ("lr", "weight_decay", "rate_l2", "weight_l2", "grad_clip")
+                current |= {k: config.model.get(k) for k in keys[2:]}
+            diff = hparams_differences(ckpt.get("hyper_parameters") or {}, current, keys)
+            if diff:
+                raise ValueError(
+                    f"checkpoint {ckpt_path!r} disagrees with the configuration: " + "; ".join(diff)
+                    + ". Use the checkpoint's values in the config, or start a new run (no --ckpt_path)"
+                )
+
+        def _run_subcommand(self, subcommand: str) -> None:
+            if subcommand != "fit" or not _is_rank_zero_process():
+                return super()._run_subcommand(subcommand)
+            from .training.checkpoints import RunLock
+
+            with RunLock(self.trainer.default_root_dir):
+                super()._run_subcommand(subcommand)
 
         def _instantiate_trainer(self, config, callbacks):
             if config.get("logger") in (None, True):
@@ -79,7 +175,11 @@ def build_cli(args: list[str] | None, run: bool = True):
                 # Lightning's bar redraws every step by default (~0.5 ms, 10 % of a small
                 # network's step); the shown loss changes every log_every_n_steps anyway
                 callbacks = [*callbacks, TQDMProgressBar(refresh_rate=config.get("log_every_n_steps") or 50)]
-            return super()._instantiate_trainer(config, callbacks)
+            trainer = super()._instantiate_trainer(config, callbacks)
+            from .training.checkpoints import install_safe_checkpoint_io
+
+            install_safe_checkpoint_io(trainer)  # atomic saves; CRC-verified, weights_only=True loads
+            return trainer
 
     return TorchrateCLI(
         TaskModule, TaskDataModule, args=args, run=run, seed_everything_default=0,
@@ -88,6 +188,18 @@ def build_cli(args: list[str] | None, run: bool = True):
         parser_kwargs={"description": "Train torchrate networks on tasks (LightningCLI). Also: "
                                       "`torchrate analyze CHECKPOINT --out DIR` (see its --help)."},
     )
+
+
+def _as_dict(value):
+    """A jsonargparse Namespace (or a dict) as nested plain dicts."""
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    return value
+
+
+def _is_rank_zero_process() -> bool:
+    """False in the processes of ranks > 0 (launched by Lightning, torchrun or SLURM)."""
+    return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
 def main(argv: list[str] | None = None) -> int:

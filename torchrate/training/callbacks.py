@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -36,6 +37,11 @@ class RunCheckpoint(ModelCheckpoint):
     ``last.ckpt`` is a symbolic link to the checkpoint just written (``save_last="link"``;
     a copy where links are not allowed): one save per epoch instead of two, ~0.1 ms per
     training step of a small network. ``save_last=True`` writes it as a file of its own.
+
+    Reliability: ``last.ckpt`` always names the latest checkpoint — it is replaced atomically
+    (never ``last-v1.ckpt``, also after the run directory was moved); checkpoints are written
+    to a temporary file and renamed, and loaded CRC-verified with ``weights_only=True``
+    (:class:`~torchrate.training.checkpoints.SafeCheckpointIO`, installed in ``setup``).
     """
 
     def __init__(self, dirpath: str | None = None, save_last: bool | str = "link", **kwargs):
@@ -46,8 +52,42 @@ class RunCheckpoint(ModelCheckpoint):
             self.dirpath = os.path.realpath(os.path.join(trainer.default_root_dir, "checkpoints"))
 
     def setup(self, trainer, pl_module, stage) -> None:
+        from .checkpoints import install_safe_checkpoint_io
+
+        install_safe_checkpoint_io(trainer)  # before Lightning restores --ckpt_path
         self._use_run_dir(trainer)
         super().setup(trainer, pl_module, stage)
+
+    def _save_last_checkpoint(self, trainer, monitor_candidates) -> None:
+        # always <dirpath>/last.ckpt: Lightning's version counter would write last-v1.ckpt
+        # whenever last_model_path was not restored (a moved run directory)
+        if not self.save_last:
+            return
+        filepath = self.format_checkpoint_name(monitor_candidates, self.CHECKPOINT_NAME_LAST)
+        previous, self.last_model_path = self.last_model_path, filepath
+        if self.save_last == "link" and self._last_checkpoint_saved and self.save_top_k != 0:
+            self._link_checkpoint(trainer, self._last_checkpoint_saved, filepath)
+        else:
+            self._save_checkpoint(trainer, filepath)
+        if previous and self._should_remove_checkpoint(trainer, previous, filepath):
+            self._remove_checkpoint(trainer, previous)
+
+    @staticmethod
+    def _link_checkpoint(trainer, filepath: str, linkpath: str) -> None:
+        # Lightning's version removes the link, then creates it: a crash in between leaves no
+        # last.ckpt. Here a new link (or copy) is made beside it and renamed over it.
+        if trainer.is_global_zero and os.path.abspath(filepath) != os.path.abspath(linkpath):
+            tmp = os.path.join(os.path.dirname(linkpath), f".{os.path.basename(linkpath)}.tmp-{os.getpid()}")
+            if os.path.lexists(tmp):
+                os.remove(tmp)
+            try:
+                os.symlink(os.path.relpath(filepath, os.path.dirname(linkpath)), tmp)
+            except OSError:  # links refused (e.g. Windows without the privilege): a copy
+                shutil.copy(filepath, tmp)
+            if os.path.isdir(linkpath) and not os.path.islink(linkpath):
+                shutil.rmtree(linkpath)
+            os.replace(tmp, linkpath)
+        trainer.strategy.barrier()
 
     def _find_last_checkpoints(self, trainer) -> set[str]:
         self._use_run_dir(trainer)

@@ -104,10 +104,13 @@ class TaskModule(L.LightningModule):
 
     Examples
     --------
+    >>> import torch, torchrate as tr
     >>> module = TaskModule(tr.tasks.FlipFlop(n_bits=3, dt=10.0),
     ...                     {"class_path": "torchrate.RateRNN",
     ...                      "init_args": {"hidden_size": 64, "tau": 20.0, "dt": 10.0}})
     >>> outputs, rates = module(torch.zeros(50, 8, 3))
+    >>> outputs.shape, rates.shape
+    (torch.Size([50, 8, 3]), torch.Size([50, 8, 64]))
     """
 
     def __init__(self, task: Task, network: NetworkSpec, *, lr: float = 1e-2, weight_decay: float = 0.0,
@@ -216,3 +219,20 @@ class TaskModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # what ``torchrate analyze`` checks before rebuilding the model
         checkpoint["torchrate"] = {"module": f"{type(self).__module__}.{type(self).__qualname__}"}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # a checkpoint whose network or task differs from this module's (built from the config)
+        # would silently train or evaluate something else: refuse, naming the keys
+        from .checkpoints import hparams_differences
+
+        saved = checkpoint.get("hyper_parameters") or {}
+        keys = ("network", "task")
+        if self._trainer is not None and self._trainer.state.fn == "fit":
+            # on resume Adam's saved state would override a new lr / weight_decay
+            keys += ("lr", "weight_decay", "rate_l2", "weight_l2", "grad_clip")
+        diff = hparams_differences(saved, dict(self.hparams), keys)
+        if diff:
+            raise ValueError(
+                "the checkpoint's hyper-parameters disagree with the configuration: " + "; ".join(diff)
+                + ". Use the checkpoint's values in the config, or start a new run (no --ckpt_path)"
+            )

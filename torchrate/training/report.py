@@ -153,11 +153,14 @@ def load_checkpoint(path: str | Path, map_location="cpu"):
 
     Returns ``(module, checkpoint)``. Raises ``ValueError`` naming what was found when the
     checkpoint was not written by ``torchrate fit`` or its weights do not fit the network
-    class its hyper-parameters name.
+    class its hyper-parameters name, and :class:`~torchrate.training.checkpoints.CheckpointError`
+    (a ``ValueError``) naming the file when it is corrupted (a zip CRC fails) or would unpickle
+    code (it is always loaded with ``weights_only=True``, whatever the environment says).
     """
+    from .checkpoints import load_checkpoint_file
     from .module import TaskModule
 
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = load_checkpoint_file(path, map_location=map_location)
     expected = f"{TaskModule.__module__}.{TaskModule.__qualname__}"
     written_by = (ckpt.get("torchrate") or {}).get("module")
     if written_by is None:

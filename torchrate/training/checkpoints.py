@@ -1,0 +1,272 @@
+r"""Checkpoints that cannot run code or lie, and run directories that cannot be corrupted.
+
+* :func:`load_checkpoint_file` — verifies the zip archive (every member's CRC-32) and loads
+  with ``torch.load(weights_only=True)`` **always**: a torchrate checkpoint holds only
+  tensors and plain Python values, so neither ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``,
+  ``--weights_only false`` nor Lightning's ``weights_only=None`` can make it unpickle code.
+* :func:`save_checkpoint_file` — writes to a temporary file in the same folder, ``fsync``\ s
+  it and renames it over the target: an interrupted save (full disk, kill -9) leaves the
+  previous checkpoint intact.
+* :class:`SafeCheckpointIO` — both, as the Lightning ``CheckpointIO`` that ``torchrate fit``
+  (and :class:`~torchrate.training.RunCheckpoint`) install.
+* :func:`hparams_differences` — what differs between a checkpoint's network / task and a
+  config's, as ``"network.init_args.hidden_size: checkpoint 8, config 16"``.
+* :class:`RunLock` — an exclusive lock on a run directory: a second ``torchrate fit`` into
+  the same directory is refused while the first runs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+__all__ = ["CheckpointError", "load_checkpoint_file", "save_checkpoint_file", "SafeCheckpointIO",
+           "hparams_differences", "RunLock", "RunDirectoryInUseError"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is corrupted, not a torchrate checkpoint, or unsafe to load."""
+
+
+def verify_archive(path: str | os.PathLike) -> None:
+    """Raise :class:`CheckpointError` naming ``path`` unless it is a complete zip archive whose
+    members all match their CRC-32 (what ``torch.save`` writes since PyTorch 1.6).
+
+    Reads the whole file once (~1 ms per MB)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint {os.fspath(path)!r} is not a complete torch.save archive ({err}): the file is "
+            "truncated or corrupted; resume from an earlier checkpoint of the run"
+        ) from None
+    except Exception as err:  # zlib errors inside a damaged member
+        raise CheckpointError(f"checkpoint {os.fspath(path)!r} is corrupted ({type(err).__name__}: {err}); "
+                              "resume from an earlier checkpoint of the run") from None
+    if bad is not None:
+        raise CheckpointError(
+            f"checkpoint {os.fspath(path)!r} is corrupted: member {bad!r} fails its CRC-32 check "
+            "(a changed byte); resume from an earlier checkpoint of the run"
+        )
+
+
+def load_checkpoint_file(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+    """Verify ``path`` (:func:`verify_archive`) and load it with ``weights_only=True``, whatever
+    the environment says.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    CheckpointError
+        If the archive is corrupted, or holds anything but tensors and plain Python values
+        (e.g. a pickled object that would run code when loaded).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint file not found: {path!r}")
+    verify_archive(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(
+            f"refusing to load checkpoint {path!r}: it holds Python objects that loading would execute "
+            f"or import ({first}). torchrate checkpoints hold only tensors and plain values and always load "
+            "with weights_only=True; do not load this file from an untrusted source"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"checkpoint {path!r} holds a {type(ckpt).__name__}, not a checkpoint dict")
+    return ckpt
+
+
+def save_checkpoint_file(checkpoint: Any, path: str | os.PathLike) -> None:
+    """``torch.save(checkpoint, path)`` atomically: a temporary file in the same folder, flushed
+    to disk, then renamed over ``path`` (``os.replace``). On any error the temporary file is
+    removed and ``path`` is left as it was."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _is_local(path) -> bool:
+    return "://" not in str(path) or str(path).startswith("file://")
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning ``CheckpointIO`` with :func:`save_checkpoint_file` (atomic) and
+    :func:`load_checkpoint_file` (CRC-verified, ``weights_only=True`` always) for local files.
+
+    A request for ``weights_only=False`` is ignored with a warning: torchrate checkpoints never
+    need it.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if storage_options is not None or not _is_local(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        save_checkpoint_file(checkpoint, str(path).removeprefix("file://"))
+
+    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None) -> dict:
+        if weights_only is False:
+            warnings.warn("weights_only=False is ignored: torchrate checkpoints hold only tensors and plain "
+                          "values and always load with weights_only=True", UserWarning, stacklevel=2)
+        if not _is_local(path):
+            return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+        return load_checkpoint_file(str(path).removeprefix("file://"), map_location=map_location)
+
+
+def install_safe_checkpoint_io(trainer) -> None:
+    """Make ``trainer`` save and load through :class:`SafeCheckpointIO` (idempotent)."""
+    strategy = trainer.strategy
+    if not isinstance(strategy.checkpoint_io, SafeCheckpointIO):
+        strategy.checkpoint_io = SafeCheckpointIO()
+
+
+# ---------------------------------------------------------------------- config agreement
+def _flatten(value, prefix: str) -> dict[str, Any]:
+    if isinstance(value, Mapping) or hasattr(value, "items") and callable(value.items):
+        out = {}
+        for k, v in value.items():
+            out |= _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(value, (list, tuple)):
+        return {prefix: [_plain(v) for v in value]}
+    return {prefix: _plain(value)}
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping) or hasattr(value, "items") and callable(value.items):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # 20 and 20.0 agree
+    return value
+
+
+def hparams_differences(saved: Mapping, current: Mapping, keys=("network", "task")) -> list[str]:
+    """The entries under ``keys`` whose values differ between the checkpoint's hyper-parameters
+    ``saved`` and the ``current`` config, as ``"network.init_args.hidden_size: checkpoint 8,
+    config 16"``. Entries present on one side only (an argument added to a class since the
+    checkpoint was written) are not compared.
+
+    Examples
+    --------
+    >>> hparams_differences({"network": {"init_args": {"hidden_size": 8, "tau": 20.0}}},
+    ...                     {"network": {"init_args": {"hidden_size": 16, "tau": 20}}})
+    ['network.init_args.hidden_size: checkpoint 8, config 16']
+    """
+    out = []
+    for key in keys:
+        if key not in saved or key not in current or saved[key] is None or current[key] is None:
+            continue
+        a, b = _flatten(saved[key], key), _flatten(current[key], key)
+        for name in sorted(set(a) & set(b)):
+            if a[name] != b[name] and not (name.endswith("class_path") and _same_class(a[name], b[name])):
+                out.append(f"{name}: checkpoint {_show(saved, name)}, config {_show(current, name)}")
+    return out
+
+
+def _same_class(a, b) -> bool:
+    """``torchrate.tasks.FlipFlop`` and ``torchrate.tasks.memory.FlipFlop`` name one class."""
+    import importlib
+
+    def resolve(path):
+        module, _, name = str(path).rpartition(".")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError):
+            return path
+
+    return resolve(a) is resolve(b)
+
+
+def _show(tree, dotted: str):
+    value = tree
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+# ---------------------------------------------------------------------- run directory lock
+class RunDirectoryInUseError(RuntimeError):
+    """Another process is training into this run directory."""
+
+
+class RunLock:
+    """Exclusive lock on a run directory (``<dir>/.torchrate.lock``, ``fcntl.flock``), held while
+    a ``fit`` writes into it; released on :meth:`release`, at exit, or when the process dies
+    (the kernel drops it, so a killed run never leaves a stale lock).
+
+    Raises
+    ------
+    RunDirectoryInUseError
+        If another process (or another lock in this one) holds it; the message names the
+        directory and the holder's pid.
+    """
+
+    name = ".torchrate.lock"
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self._file = None
+
+    def acquire(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return self
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / self.name
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise RunDirectoryInUseError(
+                f"run directory {str(self.directory)!r} is in use by another `torchrate fit` (pid {holder}); "
+                "wait for it to finish, or give this run its own --trainer.default_root_dir"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the file drops the flock
+            self._file = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
