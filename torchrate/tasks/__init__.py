@@ -2,7 +2,8 @@
 
 Every task returns ``(inputs (T, B, I), targets (T, B, O), mask (T, B, O))`` on a grid of
 ``dt`` ms (see :class:`Task`), and ``task.evaluate(outputs, targets, mask)`` gives its own
-metrics.
+metrics. :class:`NeuroGym` wraps any trial-based NeuroGym environment (optional extra
+``torchrate[neurogym]``).
 
 >>> import torch, torchrate as tr
 >>> task = tr.tasks.FlipFlop(n_bits=3, dt=10.0)
@@ -14,5 +15,6 @@ torch.Size([50, 16, 3])
 from .base import Task, Trials
 from .decision import PerceptualDecision, WinnerTakeAll
 from .memory import FlipFlop, Integration
+from .neurogym import NeuroGym  # neurogym itself is imported when a NeuroGym task is built
 
-__all__ = ["Task", "Trials", "PerceptualDecision", "Integration", "WinnerTakeAll", "FlipFlop"]
+__all__ = ["Task", "Trials", "PerceptualDecision", "Integration", "WinnerTakeAll", "FlipFlop", "NeuroGym"]

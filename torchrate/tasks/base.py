@@ -110,6 +110,50 @@ class Task:
         """The task's own metrics of network ``outputs`` (T, B, O), as 0-d or 1-d tensors."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ figure
+    def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor):
+        """The task's own figure of a trained network (a matplotlib ``Figure``, made without
+        pyplot): what ``torchrate fit``'s analysis saves as ``task_metric.png``.
+
+        ``metrics`` is :meth:`evaluate`'s result on ``outputs`` (T, B, O). This default draws
+        the outputs (solid) against the targets (dashed, where scored) of three trials;
+        tasks with curves (psychometric, chronometric, …) override it.
+        """
+        fig = self._draw_traces(outputs, targets, mask)
+        fig.tight_layout()
+        return fig
+
+    def _draw_traces(self, outputs: Tensor, targets: Tensor, mask: Tensor, n_trials: int = 3,
+                     title: str | None = None):
+        O = outputs.shape[-1]
+        fig, axes = figure(O, 1, figsize=(7, 1.6 * O + 0.6), sharex=True, squeeze=False)
+        t = (torch.arange(outputs.shape[0], dtype=torch.float64) + 1) * self.dt
+        for k, ax in enumerate(axes[:, 0]):
+            for b in range(min(n_trials, outputs.shape[1])):
+                line, = ax.plot(t, outputs[:, b, k].detach().cpu(), lw=1)
+                target = targets[:, b, k].detach().cpu().clone()
+                target[mask[:, b, k].cpu() == 0] = math.nan
+                ax.plot(t, target, "--", color=line.get_color(), lw=1)
+            ax.set_ylabel(f"output {k}")
+        name = title or type(self).__name__
+        axes[0, 0].set_title(f"{name}: outputs (solid) and targets (dashed, where scored)")
+        axes[-1, 0].set_xlabel("time (ms)")
+        return fig
+
+    # ------------------------------------------------------------------ curricula
+    def update(self, **init_args) -> None:
+        """Re-initialise this task in place with some ``__init__`` arguments changed (a
+        curriculum stage), e.g. ``task.update(coherences=[0.512])``. The arguments are
+        checked by ``__init__``; the object (shared by the data and the model) stays the same.
+        """
+        current = self.config()["init_args"]
+        unknown = sorted(set(init_args) - set(current))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no argument(s) {unknown}; expected some of {sorted(current)}")
+        fresh = type(self)(**{**current, **init_args})
+        self.__dict__.clear()
+        self.__dict__.update(fresh.__dict__)
+
     # ------------------------------------------------------------------ helpers
     def _check_outputs(self, outputs: Tensor, targets: Tensor, mask: Tensor) -> None:
         if outputs.shape != targets.shape or mask.shape != targets.shape:
@@ -135,6 +179,15 @@ def _plain(value):
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     return value
+
+
+def figure(nrows: int = 1, ncols: int = 1, **kwargs):
+    """``(fig, axes)``: a matplotlib ``Figure`` without pyplot (no global backend or figure
+    registry is touched); ``kwargs`` go to ``Figure.subplots`` (``figsize`` to ``Figure``)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .base import Task, Trials, period_mask, white_noise
+from .base import Task, Trials, figure, period_mask, white_noise
 
 __all__ = ["PerceptualDecision", "WinnerTakeAll", "choices"]
 
@@ -119,6 +119,19 @@ class PerceptualDecision(Task):
         metrics["p_right"] = (at_level * right[:, None]).sum(0) / at_level.sum(0)
         return metrics
 
+    def draw(self, metrics, outputs, targets, mask):
+        """The psychometric curve (fraction of "right" choices vs signed coherence)."""
+        if "p_right" not in metrics:
+            return super().draw(metrics, outputs, targets, mask)
+        fig, ax = figure(figsize=(4.2, 3.4))
+        ax.plot(metrics["coherence"].cpu() * 100, metrics["p_right"].cpu(), "o-")
+        ax.axhline(0.5, color="0.7", lw=0.8)
+        ax.axvline(0, color="0.7", lw=0.8)
+        ax.set(xlabel="signed coherence (%)", ylabel='fraction of "right" choices', ylim=(-0.02, 1.02),
+               title=f"psychometric curve (accuracy {float(metrics['accuracy']):.1%})")
+        fig.tight_layout()
+        return fig
+
 
 class WinnerTakeAll(Task):
     r"""Signal which of K inputs is largest, and keep signalling it after they are removed.
@@ -199,3 +212,16 @@ class WinnerTakeAll(Task):
             metrics["difference_bins"] = edges
             metrics["accuracy_by_difference"] = (in_bin * correct[:, None]).sum(0) / in_bin.sum(0)
         return metrics
+
+    def draw(self, metrics, outputs, targets, mask):
+        """Accuracy vs the relative difference of the two largest inputs."""
+        if "accuracy_by_difference" not in metrics:
+            return super().draw(metrics, outputs, targets, mask)
+        fig, ax = figure(figsize=(4.2, 3.4))
+        edges = metrics["difference_bins"].cpu() * 100
+        ax.plot((edges[:-1] + edges[1:]) / 2, metrics["accuracy_by_difference"].cpu(), "o-")
+        ax.axhline(1 / self.n_inputs, color="0.7", lw=0.8)
+        ax.set(xlabel="relative difference of the two largest inputs (%)", ylabel="accuracy", ylim=(0, 1.02),
+               title=f"winner-take-all (>10 %: {float(metrics['accuracy_above_10pct']):.1%})")
+        fig.tight_layout()
+        return fig

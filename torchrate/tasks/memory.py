@@ -81,6 +81,14 @@ class Integration(Task):
         drift = (outputs[-1] - outputs[self._stim - 1]).abs().mean()
         return {"mse": masked_mean((outputs - targets) ** 2, mask), "drift": drift}
 
+    def draw(self, metrics, outputs, targets, mask):
+        """Output vs target traces, with the input offset marked (the hold starts there)."""
+        fig = self._draw_traces(outputs, targets, mask, title="integration")
+        for ax in fig.axes:
+            ax.axvline(self.stimulus, color="0.6", ls=":", lw=1)
+        fig.tight_layout()
+        return fig
+
 
 class FlipFlop(Task):
     r"""n-bit flip-flop memory (Sussillo & Barak 2013).
@@ -141,3 +149,9 @@ class FlipFlop(Task):
         correct = (torch.sign(outputs) == targets).to(outputs.dtype)
         mse = masked_mean((outputs - targets) ** 2, mask)
         return {"mse": mse, "bit_accuracy": masked_mean(correct, mask)}
+
+    def draw(self, metrics, outputs, targets, mask):
+        """Output vs target traces of each bit."""
+        fig = self._draw_traces(outputs, targets, mask, title=f"{self.n_bits}-bit flip-flop")
+        fig.tight_layout()
+        return fig
