@@ -5,9 +5,9 @@
 (:func:`analyze_checkpoint`). It writes
 
 * ``learning_curves.png`` — training and validation loss, and the validation metrics, vs step;
-* ``task_metric.png`` — the task's own figure: psychometric curve (PerceptualDecision),
-  accuracy vs input difference (WinnerTakeAll), output vs target traces (Integration,
-  FlipFlop);
+* ``task_metric.png`` — the task's own figure, :meth:`Task.draw <torchrate.tasks.Task.draw>`:
+  psychometric curve (PerceptualDecision, NeuroGym), accuracy vs input difference
+  (WinnerTakeAll), output vs target traces (Integration, FlipFlop, the default);
 * ``spectrum.png`` — the eigenvalues λ of M in the complex plane, with the line Re λ = 1;
 * ``fixed_points.png`` — the fixed points of dv/dt at zero input, marked by stability kind,
   over the first two principal components of the held-out trajectories;
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..tasks import FlipFlop, Integration, PerceptualDecision, Task, WinnerTakeAll
+from ..tasks import Task
 from .data import draw_batch
 
 __all__ = ["analyze", "analyze_checkpoint", "load_checkpoint"]
@@ -102,7 +102,7 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
 
     figures = {
         "learning_curves.png": _learning_curves(history or []),
-        "task_metric.png": _task_figure(task, metrics, outputs, targets, mask),
+        "task_metric.png": task.draw(metrics, outputs, targets, mask),  # each task draws its own
         "spectrum.png": _spectrum_figure(eigenvalues),
         "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task),
     }
@@ -234,51 +234,6 @@ def _learning_curves(history: list[dict]):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.tight_layout()
-    return fig
-
-
-def _task_figure(task, metrics, outputs, targets, mask):
-    if isinstance(task, PerceptualDecision) and "p_right" in metrics:
-        fig, ax = _subplots(figsize=(4.2, 3.4))
-        c, p = metrics["coherence"].cpu() * 100, metrics["p_right"].cpu()
-        ax.plot(c, p, "o-")
-        ax.axhline(0.5, color="0.7", lw=0.8)
-        ax.axvline(0, color="0.7", lw=0.8)
-        ax.set(xlabel="signed coherence (%)", ylabel='fraction of "right" choices', ylim=(-0.02, 1.02),
-               title=f"psychometric curve (accuracy {float(metrics['accuracy']):.1%})")
-    elif isinstance(task, WinnerTakeAll) and "accuracy_by_difference" in metrics:
-        fig, ax = _subplots(figsize=(4.2, 3.4))
-        edges = metrics["difference_bins"].cpu() * 100
-        centres = (edges[:-1] + edges[1:]) / 2
-        ax.plot(centres, metrics["accuracy_by_difference"].cpu(), "o-")
-        ax.axhline(1 / task.n_inputs, color="0.7", lw=0.8)
-        ax.set(xlabel="relative difference of the two largest inputs (%)", ylabel="accuracy",
-               ylim=(0, 1.02), title=f"winner-take-all (>10 %: {float(metrics['accuracy_above_10pct']):.1%})")
-    else:
-        fig = _traces(task, outputs, targets, mask)
-    fig.tight_layout()
-    return fig
-
-
-def _traces(task, outputs, targets, mask, n_trials: int = 3):
-    O = outputs.shape[-1]
-    fig, axes = _subplots(O, 1, figsize=(7, 1.6 * O + 0.6), sharex=True, squeeze=False)
-    t = task.times()
-    for k, ax in enumerate(axes[:, 0]):
-        for b in range(min(n_trials, outputs.shape[1])):
-            line, = ax.plot(t, outputs[:, b, k].cpu(), lw=1)
-            target = targets[:, b, k].cpu().clone()
-            target[mask[:, b, k].cpu() == 0] = math.nan
-            ax.plot(t, target, "--", color=line.get_color(), lw=1)
-        if isinstance(task, Integration):
-            ax.axvline(task.stimulus, color="0.6", ls=":", lw=1)  # input off: hold from here
-        ax.set_ylabel(f"output {k}")
-    if isinstance(task, FlipFlop):
-        name = f"{task.n_bits}-bit flip-flop"
-    else:
-        name = "integration" if isinstance(task, Integration) else type(task).__name__
-    axes[0, 0].set_title(f"{name}: outputs (solid) and targets (dashed, where scored)")
-    axes[-1, 0].set_xlabel("time (ms)")
     return fig
 
 
