@@ -1,0 +1,153 @@
+"""Curricula: step a task through difficulty stages as the network learns.
+
+:class:`Curriculum` is a Lightning callback. Each stage is a dict of the task's ``__init__``
+arguments (applied with :meth:`Task.update <torchrate.tasks.Task.update>`, so it works with
+every torchrate task, NeuroGym ones included); after each validation it compares a
+validation metric with the stage's threshold and, once passed ``patience`` times in a row,
+moves to the next stage. In ``torchrate fit``'s YAML::
+
+    trainer:
+      callbacks:
+        - class_path: torchrate.training.curriculum.Curriculum
+          init_args:
+            monitor: val/accuracy
+            threshold: 0.9
+            stages:
+              - {coherences: [0.512]}
+              - {coherences: [0.128, 0.256, 0.512]}
+              - {coherences: [0.0, 0.032, 0.064, 0.128, 0.256, 0.512]}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info
+
+__all__ = ["Curriculum", "passes"]
+
+_MODES = ("max", "min")
+
+
+def passes(value: float, threshold: float, mode: str) -> bool:
+    """Whether a metric ``value`` reaches ``threshold`` (``mode="max"``: ≥, ``"min"``: ≤); NaN never does."""
+    if not math.isfinite(value):
+        return False
+    return value >= threshold if mode == "max" else value <= threshold
+
+
+class Curriculum(Callback):
+    """Advance the task through ``stages`` when ``monitor`` passes ``threshold``.
+
+    The stage is applied to the model's task and to the data module's task (the training
+    stream draws its next batch from it; the validation set is drawn anew for the new
+    stage), logged as ``curriculum/stage`` and announced on rank 0. The callback's state
+    (stage, passes, history, and the task's arguments at that stage) is saved in
+    checkpoints: a resumed run continues at its stage. The checkpoint's hyper-parameters keep
+    the task as configured, so ``--ckpt_path`` resumes with the same YAML.
+
+    Parameters
+    ----------
+    stages : sequence of dict
+        ``__init__`` arguments of the task at each stage (``{}``: as configured). Stage 0 is
+        applied when fitting starts.
+    monitor : str
+        A validation metric logged by the module (``val/accuracy``, ``val/loss``, …).
+    threshold : float or sequence of float
+        The value to reach to leave each stage: one for all, or one per stage but the last.
+    mode : {"max", "min"}
+        ``max``: the metric must be ≥ threshold (accuracy); ``min``: ≤ (loss).
+    patience : int
+        Consecutive validations that must pass before the next stage.
+    """
+
+    def __init__(self, stages: Sequence[Mapping[str, Any]], monitor: str = "val/accuracy",
+                 threshold: float | Sequence[float] = 0.9, mode: str = "max", patience: int = 1):
+        if isinstance(stages, Mapping) or not isinstance(stages, Sequence) or len(stages) == 0:
+            raise ValueError(f"stages must be a non-empty list of dicts of task arguments, got {stages!r}")
+        for i, stage in enumerate(stages):
+            if not isinstance(stage, Mapping):
+                raise TypeError(f"stages[{i}] must be a dict of task arguments, got {stage!r}")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        thresholds = [threshold] * (len(stages) - 1) if isinstance(threshold, (int, float)) else list(threshold)
+        if len(thresholds) != len(stages) - 1 or not all(isinstance(t, (int, float)) for t in thresholds):
+            raise ValueError(f"threshold must be a number or {len(stages) - 1} numbers (one per stage but the "
+                             f"last), got {threshold!r}")
+        if not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be a positive int, got {patience!r}")
+        self.stages = [dict(s) for s in stages]
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.thresholds = [float(t) for t in thresholds]
+        self.stage = 0
+        self.passed = 0
+        self.history: list[dict] = []  # {"stage", "step", "epoch", monitor: value} at each change
+        self._task_configs: list[dict] = []  # the tasks' config() at the current stage
+
+    # ------------------------------------------------------------------ tasks
+    @staticmethod
+    def _tasks(trainer, pl_module) -> list:
+        tasks = []
+        for owner in (pl_module, getattr(trainer, "datamodule", None)):
+            task = getattr(owner, "task", None)
+            if task is not None and all(task is not t for t in tasks):
+                tasks.append(task)
+        if not tasks:
+            raise TypeError("Curriculum needs a model or data module with a `task` attribute (a torchrate Task)")
+        return tasks
+
+    def _apply(self, trainer, pl_module) -> None:
+        stage = self.stages[self.stage]
+        self._task_configs = []
+        for task in self._tasks(trainer, pl_module):
+            task.update(**stage)
+            self._task_configs.append(task.config())
+
+    # ------------------------------------------------------------------ hooks
+    def on_fit_start(self, trainer, pl_module) -> None:
+        # after a resume, self.stage was restored by load_state_dict
+        self._apply(trainer, pl_module)
+        self._log(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or self.stage == len(self.stages) - 1:
+            return
+        if self.monitor not in trainer.callback_metrics:
+            available = sorted(k for k in trainer.callback_metrics if k.startswith("val"))
+            raise KeyError(f"Curriculum monitor {self.monitor!r} was not logged; validation metrics: {available}")
+        value = float(trainer.callback_metrics[self.monitor])
+        threshold = self.thresholds[self.stage]
+        self.passed = self.passed + 1 if passes(value, threshold, self.mode) else 0
+        if self.passed < self.patience:
+            return
+        self.stage += 1
+        self.passed = 0
+        self.history.append({"stage": self.stage, "step": trainer.global_step, "epoch": trainer.current_epoch,
+                             self.monitor: value})
+        self._apply(trainer, pl_module)
+        # the validation set was drawn from the previous stage: draw it again
+        trainer.fit_loop.epoch_loop.val_loop._combined_loader = None
+        sign = "≥" if self.mode == "max" else "≤"
+        rank_zero_info(f"Curriculum: stage {self.stage} of {len(self.stages) - 1} at step {trainer.global_step} "
+                       f"({self.monitor} = {value:.4g} {sign} {threshold:g}): {self.stages[self.stage]}")
+        self._log(trainer)
+
+    def _log(self, trainer) -> None:
+        for logger in trainer.loggers:
+            logger.log_metrics({"curriculum/stage": float(self.stage)}, step=trainer.global_step)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {"stage": self.stage, "passed": self.passed, "history": list(self.history),
+                "tasks": list(self._task_configs)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        stage = int(state_dict["stage"])
+        if not 0 <= stage < len(self.stages):
+            raise ValueError(f"the checkpoint's curriculum stage {stage} does not exist in this curriculum of "
+                             f"{len(self.stages)} stages")
+        self.stage, self.passed = stage, int(state_dict.get("passed", 0))
+        self.history = list(state_dict.get("history", []))
