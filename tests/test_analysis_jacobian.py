@@ -90,7 +90,8 @@ def test_jacobian_is_differentiable_in_the_weights():
 
 def test_jacobian_errors():
     net = tr.RateRNN(2, 3)
-    with pytest.raises(ValueError, match=r"v must have shape \(B, N\) or \(N,\), got \(1, 2, 3\)"):
+    with pytest.raises(ValueError, match=r"v must have shape \(B, 3\) or \(3,\) \(one rate per neuron\), "
+                                         r"got \(1, 2, 3\)"):
         tr.analysis.jacobian(net, torch.zeros(1, 2, 3), torch.zeros(2))
     with pytest.raises(TypeError, match="vector_field"):
         tr.analysis.jacobian(object(), torch.zeros(3))

@@ -226,11 +226,11 @@ def test_flipflop_metrics():
     (lambda: PerceptualDecision(dt=20.0, stimulus=510.0),
      r"stimulus must be a non-negative multiple of dt = 20 ms, got 510 ms"),
     (lambda: PerceptualDecision(coherences=(0.5, 1.5)), r"coherences must be .* in \[0, 1\]"),
-    (lambda: PerceptualDecision(dt=0.0), r"dt must be a positive number of ms, got 0.0"),
-    (lambda: FlipFlop(n_bits=0), r"n_bits must be a positive int, got 0"),
+    (lambda: PerceptualDecision(dt=0.0), r"dt must be a positive finite number, got 0.0; the step in ms"),
+    (lambda: FlipFlop(n_bits=0), r"n_bits must be an integer ≥ 1, got 0"),
     (lambda: FlipFlop(dt=10.0, pulse_rate=0.2),
      r"pulse_rate·dt must be a probability in \[0, 1\], got 0.2/ms × 10 ms = 2"),
-    (lambda: WinnerTakeAll(n_inputs=1), r"n_inputs must be an int ≥ 2, got 1"),
+    (lambda: WinnerTakeAll(n_inputs=1), r"n_inputs must be an integer ≥ 2, got 1"),
     (lambda: WinnerTakeAll(amplitude_range=(1.0, 0.5)), r"0 ≤ a_min < a_max"),
     (lambda: Integration(hold=0.0), r"stimulus and hold must last at least dt"),
 ])
@@ -241,7 +241,7 @@ def test_bad_arguments_raise_clear_errors(make, match):
 
 def test_bad_batch_and_outputs_raise_clear_errors():
     task = FlipFlop()
-    with pytest.raises(ValueError, match=r"batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer ≥ 1, got 0"):
         task.sample(0)
     _, targets, mask = task.sample(2)
     with pytest.raises(ValueError, match=r"must all have shape \(T, B, 3\); got \(50, 2, 2\)"):

@@ -125,8 +125,9 @@ def test_datamodule_splits_are_seeded_and_disjoint():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"lr": -1.0}, r"lr must be ≥ 0, got -1.0"),
-    ({"grad_clip": 0.0}, r"grad_clip must be a positive gradient norm or None \(no clipping\), got 0.0"),
+    ({"lr": -1.0}, r"lr must be a finite number ≥ 0, got -1.0"),
+    ({"grad_clip": 0.0}, r"grad_clip must be a positive finite number, got 0.0; a gradient norm, or None for no "
+                         r"clipping"),
 ])
 def test_module_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):

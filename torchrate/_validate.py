@@ -42,6 +42,9 @@ __all__ = [
     "as_real_tensor",
     "check_shape",
     "check_choice",
+    "check_vector",
+    "check_interval",
+    "check_square_matrix",
 ]
 
 
@@ -218,3 +221,65 @@ def check_choice(name: str, value, choices: Sequence, *, fix: str | None = None)
     if not ok:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {_show(value)}{_fix(fix)}")
     return value
+
+
+def check_vector(name: str, value, size: int | None, *, dtype: torch.dtype | None = None, device=None,
+                 batch: bool = False, what: str = "entries", fix: str | None = None) -> Tensor:
+    """A finite real tensor of shape ``(size,)`` (or ``(B, size)`` with ``batch=True``), e.g. a
+    constant input ``u`` of ``input_size`` entries; ``size=None`` accepts any width.
+
+    Examples
+    --------
+    >>> check_vector("u", [0.0, 1.0, 2.0], 2, what="inputs")
+    Traceback (most recent call last):
+        ...
+    ValueError: u must have shape (2,) (one value per inputs), got (3,)
+    """
+    t = as_real_tensor(name, value, dtype=dtype, device=device, fix=fix)
+    ok_ndim = t.ndim == 1 or (batch and t.ndim == 2)
+    if not ok_ndim or (size is not None and t.shape[-1] != size):
+        n = "N" if size is None else str(size)
+        want = f"({n},) or (B, {n})" if batch else f"({n},)"
+        raise ValueError(f"{name} must have shape {want} (one value per {what}), got {tuple(t.shape)}{_fix(fix)}")
+    return check_finite_tensor(name, t, fix=fix)
+
+
+def check_interval(name: str, value, *, fix: str | None = None) -> tuple[float, float]:
+    """``(lo, hi)``: two finite real numbers with ``lo < hi``.
+
+    Examples
+    --------
+    >>> check_interval("xlim", (1.0, 0.0))
+    Traceback (most recent call last):
+        ...
+    ValueError: xlim must be (lo, hi) with lo < hi, got (1.0, 0.0)
+    """
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a pair (lo, hi) of numbers, got {_show(value)}{_fix(fix)}")
+    if len(value) != 2:
+        raise ValueError(f"{name} must be a pair (lo, hi), got {len(value)} values: {tuple(value)!r}{_fix(fix)}")
+    lo, hi = (as_float(f"{name}[{i}]", v, finite=False, fix=fix) for i, v in enumerate(value))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} must be finite (lo, hi), got {(lo, hi)}{_fix(fix)}")
+    if not lo < hi:
+        raise ValueError(f"{name} must be (lo, hi) with lo < hi, got {(lo, hi)}{_fix(fix)}")
+    return lo, hi
+
+
+def check_square_matrix(name: str, M, *, fix: str | None = None) -> Tensor:
+    """``M`` as a finite, real, non-empty square floating tensor (integers cast to the default
+    dtype), e.g. recurrent weights.
+
+    Examples
+    --------
+    >>> check_square_matrix("M", torch.zeros(0, 0))
+    Traceback (most recent call last):
+        ...
+    ValueError: M must have at least one neuron, got shape (0, 0)
+    """
+    M = as_real_tensor(name, M, fix=fix or "recurrent weights are real")
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"{name} must be a square matrix (N, N), got shape {tuple(M.shape)}{_fix(fix)}")
+    if M.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one neuron, got shape (0, 0){_fix(fix)}")
+    return check_finite_tensor(name, M, fix=fix)

@@ -197,6 +197,29 @@ def _as_dict(value):
     return value
 
 
+def _check_config_files(args: list[str]) -> None:
+    """Refuse an empty ``--config`` file, or one that is not a YAML mapping, naming the file
+    (jsonargparse says only "Unexpected config")."""
+    import yaml
+
+    paths = [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    paths += [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("--config", "-c")]
+    for path in paths:
+        if not os.path.isfile(path):
+            continue  # jsonargparse names a missing file itself
+        with open(path) as f:
+            try:
+                content = yaml.safe_load(f)
+            except yaml.YAMLError:
+                continue  # jsonargparse reports the YAML error with its position
+        if content is None:
+            raise ValueError(f"config {path!r} is empty (no YAML keys): give at least model.network and data.task; "
+                             "see configs/*.yaml or `torchrate fit --print_config`")
+        if not isinstance(content, dict):
+            raise ValueError(f"config {path!r} must be a YAML mapping of sections (trainer:, model:, data:), got a "
+                             f"{type(content).__name__}")
+
+
 def _is_rank_zero_process() -> bool:
     """False in the processes of ranks > 0 (launched by Lightning, torchrun or SLURM)."""
     return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
@@ -212,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args and args[0] == "analyze":
         return _analyze(args[1:])
+    _check_config_files(args)
     build_cli(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
     return 0
 

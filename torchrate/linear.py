@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from . import _validate
+
 __all__ = ["solve", "steady_state", "phi1"]
 
 
@@ -43,19 +45,26 @@ def phi1(z: Tensor) -> Tensor:
 
 
 def _as_tau(tau: float | Tensor, N: int, like: Tensor) -> Tensor:
-    tau = torch.as_tensor(tau, dtype=like.dtype, device=like.device)
+    if not isinstance(tau, Tensor) or tau.numel() == 1 and tau.ndim == 0:
+        return torch.tensor(_validate.check_positive("tau", tau, fix="a time constant in ms"),
+                            dtype=like.dtype, device=like.device)
+    tau = _validate.as_real_tensor("tau", tau, dtype=like.dtype, device=like.device)
     if tau.ndim not in (0, 1) or (tau.ndim == 1 and tau.shape[0] != N):
         raise ValueError(f"tau must be a scalar or of shape ({N},), got shape {tuple(tau.shape)}")
-    if not bool((tau > 0).all()):
-        raise ValueError(f"tau must be positive (ms), got {tau}")
+    if not bool((torch.isfinite(tau) & (tau > 0)).all()):
+        raise ValueError(f"tau must be positive and finite (ms), got {tau.tolist()}")
     return tau
 
 
 def _check_matrix(M: Tensor) -> Tensor:
-    M = torch.as_tensor(M)
-    if M.ndim != 2 or M.shape[0] != M.shape[1]:
-        raise ValueError(f"M must be a square matrix (N, N), got shape {tuple(M.shape)}")
-    return M if M.is_floating_point() else M.to(torch.get_default_dtype())
+    return _validate.check_square_matrix("M", M)
+
+
+def _check_rates(name: str, x, N: int, M: Tensor) -> Tensor:
+    x = _validate.as_real_tensor(name, x, dtype=M.dtype, device=M.device)
+    if x.ndim == 0 or x.shape[-1] != N:
+        raise ValueError(f"{name} must have shape (*, {N}) to match M ({N}, {N}), got {tuple(x.shape)}")
+    return _validate.check_finite_tensor(name, x)
 
 
 def _modes(A: Tensor, cond_max: float) -> tuple[Tensor, Tensor, Tensor] | None:
@@ -114,14 +123,11 @@ def solve(
     """
     M = _check_matrix(M)
     N = M.shape[0]
-    h = torch.as_tensor(h, dtype=M.dtype, device=M.device)
-    if h.ndim == 0 or h.shape[-1] != N:
-        raise ValueError(f"h must have shape (*, {N}) to match M ({N}, {N}), got {tuple(h.shape)}")
-    t = torch.as_tensor(t, dtype=M.dtype, device=M.device).reshape(-1)
+    h = _check_rates("h", h, N, M)
+    t = _validate.check_finite_tensor("t", _validate.as_real_tensor("t", t, dtype=M.dtype, device=M.device)
+                                      .reshape(-1))
     if v0 is not None:
-        v0 = torch.as_tensor(v0, dtype=M.dtype, device=M.device)
-        if v0.ndim == 0 or v0.shape[-1] != N:
-            raise ValueError(f"v0 must have shape (*, {N}), got {tuple(v0.shape)}")
+        v0 = _check_rates("v0", v0, N, M)
         h, v0 = torch.broadcast_tensors(h, v0)
     if method not in ("auto", "eig", "expm"):
         raise ValueError(f"method must be 'auto', 'eig' or 'expm', got {method!r}")
@@ -182,9 +188,7 @@ def steady_state(M: Tensor, h: Tensor) -> Tensor:
     from .analysis.spectrum import spectrum  # local: torchrate.analysis imports torch.func
 
     M = _check_matrix(M)
-    h = torch.as_tensor(h, dtype=M.dtype, device=M.device)
-    if h.ndim == 0 or h.shape[-1] != M.shape[0]:
-        raise ValueError(f"h must have shape (*, {M.shape[0]}), got {tuple(h.shape)}")
+    h = _check_rates("h", h, M.shape[0], M)
     lam = spectrum(M).eigenvalues
     re = lam.real if lam.is_complex() else lam
     i = int(re.argmax())

@@ -2,11 +2,14 @@ r"""Matplotlib figures for the analysis: spectra, phase planes, fixed points in 
 
 Every function draws into ``ax`` when given (else a new figure) and returns the ``Figure``.
 Stable fixed points are filled markers, unstable ones open; saddles are triangles.
+
+A new figure is a plain :class:`matplotlib.figure.Figure`, not registered with ``pyplot``:
+nothing is left open in pyplot's figure list (no memory growth in loops, no "More than 20
+figures" warning). Save it with ``fig.savefig``; in Jupyter it displays as the cell's value.
 """
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
@@ -36,9 +39,16 @@ _GROUP_COLOURS = ("tab:cyan", "tab:pink", "tab:olive", "tab:brown", "tab:gray")
 
 def _axes(ax: Axes | None, figsize=(4.5, 4.0)) -> tuple[Figure, Axes]:
     if ax is None:
-        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-        return fig, ax
+        fig = Figure(figsize=figsize, layout="constrained")  # not pyplot: nothing left open
+        return fig, fig.add_subplot()
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (or None: a new figure), got {type(ax).__name__}")
     return ax.figure, ax
+
+
+def _require(name: str, value, cls: type, what: str) -> None:
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
 
 
 def _np(x: Tensor) -> np.ndarray:
@@ -67,6 +77,9 @@ def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = N
     boundary : float, optional
         Overrides the vertical line: 1 for ``M``, 0 for ``J``.
     """
+    if not isinstance(spectrum, (Spectrum, FixedPoints, Tensor, np.ndarray, list, tuple)):
+        raise TypeError("spectrum must be a Spectrum, FixedPoints or a tensor of eigenvalues, got "
+                        f"{type(spectrum).__name__}")
     fig, ax = _axes(ax)
     if isinstance(spectrum, Spectrum):
         lam, line, what = spectrum.eigenvalues, 1.0, "M"
@@ -91,6 +104,7 @@ def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = N
 def plot_phase_plane(pp: PhasePlane, ax: Axes | None = None, *, title: str | None = None,
                      labels: tuple[str, str] = ("$v_1$", "$v_2$")) -> Figure:
     """Vector field (arrows), nullclines, fixed points and trajectories of a 2-neuron network."""
+    _require("pp", pp, PhasePlane, "a PhasePlane (from torchrate.analysis.phase_plane)")
     fig, ax = _axes(ax)
     X, Y = np.meshgrid(_np(pp.x), _np(pp.y))
     U, V = _np(pp.velocity[..., 0]), _np(pp.velocity[..., 1])
@@ -151,6 +165,7 @@ def plot_fixed_points(fps: FixedPoints, trajectories: Tensor | None = None, ax: 
     groups : Tensor of ints, shape (B,), optional
         Colour trajectory ``b`` by ``groups[b]`` (e.g. the correct choice of a trial).
     """
+    _require("fps", fps, FixedPoints, "FixedPoints (from torchrate.analysis.find_fixed_points)")
     fig, ax = _axes(ax)
     source = fps.points if trajectories is None else trajectories
     mean, axes, explained = pca(source.cpu(), 2)
@@ -176,6 +191,7 @@ def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter
                title: str | None = None) -> Figure:
     """Re λ (solid) and Im λ (dashed) of the Jacobian at the fixed point versus the parameter,
     with the Hopf points marked."""
+    _require("sw", sw, Sweep, "a Sweep (from torchrate.analysis.sweep)")
     fig, ax = _axes(ax, figsize=(5.0, 3.6))
     p = _np(sw.values)
     lam = _np(sw.eigenvalues)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .. import _validate as check
 from ..networks import RateRNN
 from .fixed_points import FixedPoints, find_fixed_points
 from .jacobian import VectorField, _reference
@@ -101,7 +102,18 @@ def phase_plane(
     Returns
     -------
     PhasePlane
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument: a network without ``vector_field`` or not of 2 neurons; limits
+        that are not two finite numbers ``lo < hi``; ``n`` or ``resolution`` below 2;
+        ``initial_states`` not of shape (B, 2) or not finite; ``u`` not of shape
+        (input_size,) or not finite; a ``duration`` or ``dt`` that is not positive and finite.
     """
+    if net is None or not (hasattr(net, "vector_field") or callable(net)):
+        raise TypeError(f"net must be a network with vector_field(v, h) (RateRNN, EIRateRNN, …) or a callable "
+                        f"f(v, h) -> dv/dt, got {type(net).__name__}")
     ref = _reference(net)
     dtype = ref.dtype if ref is not None else torch.get_default_dtype()
     device = ref.device if ref is not None else None
@@ -109,6 +121,21 @@ def phase_plane(
     if N != 2:
         raise ValueError(f"phase_plane needs a network of 2 neurons, got hidden_size={N}; "
                          "for larger networks plot fixed points in PCA space (plot_fixed_points)")
+    xlim, ylim = check.check_interval("xlim", xlim), check.check_interval("ylim", ylim)
+    n = check.as_int("n", n, minimum=2)
+    resolution = check.as_int("resolution", resolution, minimum=2, fix="nullclines need a grid of ≥ 2×2 points")
+    if u is not None:
+        u = check.check_vector("u", u, getattr(net, "input_size", 2), dtype=dtype, device=device, what="input")
+    if initial_states is not None:
+        initial_states = check.as_real_tensor("initial_states", initial_states, dtype=dtype, device=device)
+        check.check_shape("initial_states", initial_states, ("B", 2),
+                          fix="one row (v₁, v₂) per trajectory; a single start is initial_states[None]")
+        check.check_finite_tensor("initial_states", initial_states)
+        duration = check.check_positive("duration", duration, fix="the trajectories' length in ms")
+        if not isinstance(net, RateRNN):
+            if dt is None:
+                raise ValueError("give dt (ms) for the trajectories of a module without .dt")
+            dt = check.check_positive("dt", dt, fix="the Euler step of the trajectories in ms")
     kw = {"dtype": dtype, "device": device}
     like = torch.zeros(1, 2, **kw)
     field = VectorField(net, u, like)
@@ -128,14 +155,11 @@ def phase_plane(
     nullclines = (_zero_contours(xf, yf, vf[..., 0]), _zero_contours(xf, yf, vf[..., 1]))
     starts = V.reshape(-1, 2)
     if initial_states is not None:
-        initial_states = torch.as_tensor(initial_states, **kw).reshape(-1, 2)
         starts = torch.cat([starts, initial_states])
     find_options.setdefault("outlier_scale", None)
     fps = find_fixed_points(net, u, starts, **find_options)
     traj = None
     if initial_states is not None:
         dt = net.dt if isinstance(net, RateRNN) else dt  # a RateRNN steps with its own dt
-        if dt is None:
-            raise ValueError("give dt (ms) for the trajectories of a module without .dt")
         traj = _trajectories(net, u, initial_states, max(1, round(duration / dt)), dt).cpu()
     return PhasePlane(x.cpu(), y.cpu(), velocity.cpu(), nullclines, fps, traj, float(dt or 0.0))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .. import _validate
+
 __all__ = ["Spectrum", "spectrum"]
 
 
@@ -84,7 +86,10 @@ class Spectrum:
     def project(self, h: Tensor) -> Tensor:
         r"""Mode coordinates of ``h`` (*, N): ``h · e_i`` for a symmetric ``M``, ``w_i · h``
         (left eigenvectors) otherwise, so that ``h = Σ_i c_i e_i`` either way."""
-        h = torch.as_tensor(h, device=self.eigenvectors.device)
+        N = self.eigenvectors.shape[0]
+        h = _validate.as_real_tensor("h", h, device=self.eigenvectors.device)
+        if h.ndim == 0 or h.shape[-1] != N:
+            raise ValueError(f"h must have shape (*, {N}) to match M ({N}, {N}), got {tuple(h.shape)}")
         W = self.left_eigenvectors
         return (h.to(W.dtype) if W.is_complex() else h) @ W.mT
 
@@ -125,18 +130,17 @@ def spectrum(M: Tensor, tau: float | Tensor = 1.0, *, tol: float | None = None) 
     >>> s.eigenvalues, s.gains      # mutual excitation: gains 5 and 1/1.8
     (tensor([ 0.8000, -0.8000]), tensor([5.0000, 0.5556]))
     """
-    M = torch.as_tensor(M)
-    if M.ndim != 2 or M.shape[0] != M.shape[1]:
-        raise ValueError(f"M must be a square matrix (N, N), got shape {tuple(M.shape)}")
-    if not M.is_floating_point():
-        M = M.to(torch.get_default_dtype())
-    tau = torch.as_tensor(tau, dtype=M.dtype, device=M.device)
-    if tau.numel() != 1 or not tau.item() > 0:
+    M = _validate.check_square_matrix("M", M)
+    if isinstance(tau, Tensor) and tau.numel() != 1 or isinstance(tau, (list, tuple)):
         raise ValueError(
-            f"tau must be one positive time constant (ms), got shape {tuple(tau.shape)}; with a τ "
+            f"tau must be one positive time constant (ms), got shape {tuple(torch.as_tensor(tau).shape)}; with a τ "
             "per neuron the modes of M are not those of the dynamics: use "
             "torchrate.analysis.jacobian(net, v, u) and its eigenvalues"
         )
+    tau = torch.tensor(_validate.check_positive("tau", tau, fix="one time constant in ms"),
+                       dtype=M.dtype, device=M.device)
+    if tol is not None:
+        tol = _validate.check_nonnegative("tol", tol, fix="|λ − 1| below which a mode is an integrator")
     symmetric = torch.equal(M, M.mT)
     if symmetric:
         lam, E = torch.linalg.eigh(M)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .. import _validate
 from ..networks import RateRNN
 from .fixed_points import classify, find_fixed_points
+from .jacobian import _reference
 
 __all__ = ["Sweep", "sweep"]
 
@@ -111,14 +113,35 @@ def sweep(
     -------
     Sweep
     """
-    values = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    if not callable(make_net) or isinstance(make_net, torch.nn.Module):
+        raise TypeError(f"make_net must be a function value -> network, got {type(make_net).__name__}; e.g. "
+                        "make_net=lambda tau_i: EIRateRNN.from_weights(M, 1, tau_e=10, tau_i=tau_i, dt=0.1)")
+    values = _validate.as_real_tensor("values", values, dtype=torch.float64)
+    if values.ndim > 1:
+        raise ValueError(f"values must be a 1-D sequence of parameter values, got shape {tuple(values.shape)}")
+    values = values.reshape(-1)
     if values.numel() < 1:
-        raise ValueError("values must hold at least one parameter value")
+        raise ValueError("values must hold at least one parameter value, got none")
+    _validate.check_finite_tensor("values", values)
+    if not isinstance(refine, bool):
+        raise TypeError(f"refine must be True or False, got {refine!r}")
+    if xtol is not None:
+        xtol = _validate.check_positive("xtol", xtol, fix="the tolerance on the Hopf value")
+    if initial_states is not None:
+        initial_states = _validate.as_real_tensor("initial_states", initial_states)
     find_options.setdefault("outlier_scale", None)
     points, eigs = [], []
     guess = None
     for p in values.tolist():
-        net = make_net(p)
+        net = _build(make_net, p)
+        if initial_states is not None and guess is None:
+            N = getattr(net, "hidden_size", initial_states.shape[-1])
+            _validate.check_shape("initial_states", initial_states, ("K", N))
+            _validate.check_finite_tensor("initial_states", initial_states)
+        if u is not None and guess is None:
+            ref = _reference(net)
+            u = _validate.check_vector("u", u, getattr(net, "input_size", None), what="input",
+                                       dtype=None if ref is None else ref.dtype)
         if guess is None:
             init = _visited_states(net, u) if initial_states is None else initial_states
             fps = find_fixed_points(net, u, torch.as_tensor(init), **find_options)
@@ -158,13 +181,22 @@ def sweep(
     return Sweep(values, points, eigenvalues, stable, kind, hopf)
 
 
+def _build(make_net, value: float):
+    """``make_net(value)``, refusing what is not a network."""
+    net = make_net(value)
+    if net is None or not (hasattr(net, "vector_field") or callable(net)):
+        raise TypeError(f"make_net({value:g}) returned {type(net).__name__}; make_net must return a network "
+                        "(RateRNN, EIRateRNN, or a module with vector_field(v, h)) for each value")
+    return net
+
+
 def _regula_falsi(make_net, u, guess, init, options, a, b, ga, gb, xtol, max_iter=100) -> float:
     """Illinois regula falsi on g(p) = max Re λ of the complex pair, bracketed by [a, b]."""
     side = 0
     c = a - ga * (b - a) / (gb - ga)
     for _ in range(max_iter):
         c = a - ga * (b - a) / (gb - ga)
-        found = _nearest(make_net(c), u, guess, init, options)
+        found = _nearest(_build(make_net, c), u, guess, init, options)
         if found is None:
             break
         guess, gc = found[0], _complex_front(found[1])

@@ -16,6 +16,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .. import _validate
+
 __all__ = ["Task", "Trials"]
 
 
@@ -47,15 +49,14 @@ class Task:
     loss: str = "mse"
 
     def __init__(self, dt: float):
-        if not (isinstance(dt, (int, float)) and dt > 0):
-            raise ValueError(f"dt must be a positive number of ms, got {dt!r}")
-        self.dt = float(dt)
+        self.dt = _validate.check_positive("dt", dt, fix="the step in ms")
 
     # ------------------------------------------------------------------ time grid
     def steps(self, duration: float, name: str) -> int:
         """Number of ``dt`` steps in ``duration`` ms; raises if it is not a whole number."""
+        duration = _validate.check_nonnegative(name, duration, fix=f"a duration in ms, a multiple of dt = {self.dt:g}")
         n = duration / self.dt
-        if duration < 0 or not math.isclose(n, round(n), rel_tol=0, abs_tol=1e-9):
+        if not math.isclose(n, round(n), rel_tol=0, abs_tol=1e-9):
             raise ValueError(
                 f"{name} must be a non-negative multiple of dt = {self.dt:g} ms, got {duration:g} ms"
             )
@@ -85,11 +86,13 @@ class Task:
                  device=None, dtype=None) -> tuple[Trials, dict[str, Tensor]]:
         """Like :meth:`sample`, also returning the per-trial conditions (each of shape (B,)),
         e.g. the signed coherence, that :meth:`evaluate` uses for its curves."""
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = _validate.as_int("batch_size", batch_size, minimum=1)
         dtype = dtype or torch.get_default_dtype()
-        if not dtype.is_floating_point:
-            raise TypeError(f"dtype must be a floating point type, got {dtype}")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating point torch.dtype (torch.float32, torch.float64), got {dtype!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
+                            "e.g. torch.Generator().manual_seed(0)")
         # drawn in float64 on the generator's device, then cast and moved: one seed, the same
         # trials in every dtype and on every device
         gen_device = generator.device if generator is not None else torch.device("cpu")
@@ -161,6 +164,13 @@ class Task:
                 f"outputs, targets and mask must all have shape (T, B, {self.output_size}); got "
                 f"{tuple(outputs.shape)}, {tuple(targets.shape)} and {tuple(mask.shape)}"
             )
+        # an empty mask scores nothing: accuracies would be argmax(0) == argmax(0), i.e. 1.0
+        if not bool(torch.isfinite(mask).all() & (mask >= 0).all()):
+            raise ValueError("mask must hold finite weights ≥ 0 (1 = scored, 0 = free), got negative or non-finite "
+                             "entries")
+        if not bool(mask.sum() > 0):
+            raise ValueError("mask scores no output (all zero): the metrics of no scored entries are undefined; "
+                             "evaluate trials whose mask is 1 somewhere (e.g. from task.sample)")
 
     def config(self) -> dict:
         """``{"class_path": …, "init_args": {…}}`` of plain Python values: what rebuilds this

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from .. import _validate
 from .base import Task, Trials, figure, period_mask, white_noise
 
 __all__ = ["PerceptualDecision", "WinnerTakeAll", "choices"]
@@ -69,12 +70,13 @@ class PerceptualDecision(Task):
         if self._edges[4] == self._edges[3] or self._edges[2] == self._edges[1]:
             raise ValueError(f"stimulus and decision must last at least dt = {self.dt:g} ms, "
                              f"got {stimulus:g} and {decision:g} ms")
-        coherences = tuple(float(c) for c in coherences)
+        if isinstance(coherences, (str, bytes)) or not isinstance(coherences, Sequence):
+            raise TypeError(f"coherences must be a sequence of values in [0, 1], got {coherences!r}")
+        coherences = tuple(_validate.as_float(f"coherences[{i}]", c, finite=False) for i, c in enumerate(coherences))
         if not coherences or not all(0.0 <= c <= 1.0 for c in coherences):
             raise ValueError(f"coherences must be a non-empty sequence of values in [0, 1], got {coherences}")
-        if input_noise < 0:
-            raise ValueError(f"input_noise must be ≥ 0, got {input_noise}")
-        self.coherences, self.input_noise = coherences, float(input_noise)
+        input_noise = _validate.check_nonnegative("input_noise", input_noise, fix="σ of the evidence noise per √ms")
+        self.coherences, self.input_noise = coherences, input_noise
 
     @property
     def n_steps(self) -> int:
@@ -164,17 +166,19 @@ class WinnerTakeAll(Task):
                  memory: float = 200.0, amplitude_range: Sequence[float] = (0.2, 1.0),
                  input_noise: float = 0.05):
         super().__init__(dt)
-        if not isinstance(n_inputs, int) or n_inputs < 2:
-            raise ValueError(f"n_inputs must be an int ≥ 2, got {n_inputs!r}")
-        lo, hi = (float(a) for a in amplitude_range)
-        if not 0 <= lo < hi:
+        n_inputs = _validate.as_int("n_inputs", n_inputs, minimum=2)
+        if isinstance(amplitude_range, (str, bytes)) or not isinstance(amplitude_range, Sequence):
+            raise TypeError(f"amplitude_range must be a pair (a_min, a_max), got {amplitude_range!r}")
+        if len(amplitude_range) != 2:
+            raise ValueError(f"amplitude_range must be a pair (a_min, a_max), got {len(amplitude_range)} values")
+        lo, hi = (_validate.as_float(f"amplitude_range[{i}]", a, finite=False) for i, a in enumerate(amplitude_range))
+        if not (0 <= lo < hi < float("inf")):
             raise ValueError(
                 f"amplitude_range must be (a_min, a_max) with 0 ≤ a_min < a_max, got {amplitude_range}"
             )
-        if input_noise < 0:
-            raise ValueError(f"input_noise must be ≥ 0, got {input_noise}")
+        input_noise = _validate.check_nonnegative("input_noise", input_noise, fix="σ of the input noise per √ms")
         self.n_inputs, self.stimulus, self.memory = n_inputs, stimulus, memory
-        self.amplitude_range, self.input_noise = (lo, hi), float(input_noise)
+        self.amplitude_range, self.input_noise = (lo, hi), input_noise
         self._stim = self.steps(stimulus, "stimulus")
         self._mem = self.steps(memory, "memory")
         if self._stim == 0 or self._mem == 0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import _validate
 from .base import Task, Trials, masked_mean, period_mask, white_noise
 
 __all__ = ["Integration", "FlipFlop"]
@@ -52,16 +53,16 @@ class Integration(Task):
     def __init__(self, dt: float = 10.0, stimulus: float = 500.0, hold: float = 500.0,
                  pulse_rate: float = 0.02, gain: float = 0.01, input_noise: float = 0.1):
         super().__init__(dt)
-        self.stimulus, self.hold, self.pulse_rate = stimulus, hold, float(pulse_rate)
-        self.gain, self.input_noise = float(gain), float(input_noise)
+        self.stimulus, self.hold = stimulus, hold
+        self.pulse_rate = _validate.check_nonnegative("pulse_rate", pulse_rate, fix="pulses per ms")
+        self.gain = _validate.as_float("gain", gain, fix="the target's change per pulse and ms")
+        self.input_noise = _validate.check_nonnegative("input_noise", input_noise, fix="σ of the input noise per √ms")
         self._stim, self._hold = self.steps(stimulus, "stimulus"), self.steps(hold, "hold")
         if self._stim == 0 or self._hold == 0:
             raise ValueError(f"stimulus and hold must last at least dt = {self.dt:g} ms")
         if not 0 <= self.pulse_rate * self.dt <= 1:
             raise ValueError(f"pulse_rate·dt must be a probability in [0, 1], got "
                              f"{self.pulse_rate:g}/ms × {self.dt:g} ms = {self.pulse_rate * self.dt:g}")
-        if input_noise < 0:
-            raise ValueError(f"input_noise must be ≥ 0, got {input_noise}")
 
     @property
     def n_steps(self) -> int:
@@ -117,10 +118,9 @@ class FlipFlop(Task):
     def __init__(self, n_bits: int = 3, dt: float = 10.0, duration: float = 500.0,
                  pulse_rate: float = 0.01, grace: float = 20.0):
         super().__init__(dt)
-        if not isinstance(n_bits, int) or n_bits < 1:
-            raise ValueError(f"n_bits must be a positive int, got {n_bits!r}")
+        n_bits = _validate.as_int("n_bits", n_bits, minimum=1)
         self.n_bits, self.duration, self.grace = n_bits, duration, grace
-        self.pulse_rate = float(pulse_rate)
+        self.pulse_rate = _validate.check_nonnegative("pulse_rate", pulse_rate, fix="pulses per ms")
         self._T = self.steps(duration, "duration")
         self._grace = self.steps(grace, "grace")
         if self._T == 0:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor, nn
 
+from .. import _validate
 from ..networks import RateRNN
 from ..tasks import Task
 from .seeding import derive_seed
@@ -140,18 +141,17 @@ class TaskModule(L.LightningModule):
             )
         for name, value in (("lr", lr), ("weight_decay", weight_decay), ("rate_l2", rate_l2),
                             ("weight_l2", weight_l2)):
-            if not value >= 0:
-                raise ValueError(f"{name} must be ≥ 0, got {value}")
-        if grad_clip is not None and not grad_clip > 0:
-            raise ValueError(f"grad_clip must be a positive gradient norm or None (no clipping), got {grad_clip}")
+            _validate.check_nonnegative(name, value)
+        if grad_clip is not None:
+            _validate.check_positive("grad_clip", grad_clip, fix="a gradient norm, or None for no clipping")
         self.readout = nn.Linear(self.network.hidden_size, self.task.output_size,
                                  dtype=self.network.M.dtype, device=self.network.M.device)
         self.loss_fn = _LOSSES[self.task.loss]
 
     # ------------------------------------------------------------------ model
-    def forward(self, inputs: Tensor, v0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``inputs`` (T, B, I) → ``(outputs (T, B, O), rates (T, B, N))``."""
-        rates, _ = self.network(inputs, v0)
+    def forward(self, inputs: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``inputs`` (T, B, I), initial rates ``hx`` (1, B, N) → ``(outputs (T, B, O), rates (T, B, N))``."""
+        rates, _ = self.network(inputs, hx)
         return self.readout(rates), rates
 
     def loss(self, outputs: Tensor, rates: Tensor, targets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,631 @@
+"""Adversarial inputs across the public API: every bad input is a clear error, never a silent
+result or a hang.
+
+Each case is ``(id, call, error type, pattern)``: ``call()`` must raise ``error type`` (an
+exception, not an ``assert``: also under ``python -O``) whose message matches ``pattern``,
+which names the argument. A per-case alarm turns a hang into a failure.
+
+``python tests/test_bad_inputs.py`` classifies every case — clear (right type, names the
+argument), unclear (raises, but another type or the argument not named), silent (no error)
+or hang — and prints the counts quoted in the README's reliability section.
+
+Sections: analysis, linear, plotting, tasks, training and CLI here; ``# ---- models`` is
+the network modules' (RateRNN, EIRateRNN, …).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import sys
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import torchrate as tr
+from torchrate import _validate
+
+NAN, INF = float("nan"), float("inf")
+F64 = torch.float64
+HANG_SECONDS = 30
+
+
+def _ei_pair(tau_i: float = 50.0):
+    return tr.EIRateRNN.from_weights(torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=F64), n_exc=1,
+                                     tau_e=10.0, tau_i=tau_i, b=torch.tensor([10.0, -10.0], dtype=F64), dt=0.5)
+
+
+EI = _ei_pair()
+U2 = torch.zeros(2, dtype=F64)
+NET3 = tr.RateRNN(3, 4, tau=10.0, dt=1.0)  # float32, 3 inputs, 4 neurons
+M2 = torch.tensor([[0.0, 0.8], [0.8, 0.0]])
+H2 = torch.tensor([1.0, 0.2])
+T = torch.linspace(0, 10, 5)
+V = torch.zeros(1, 4)
+U3 = torch.zeros(3)
+
+
+def pp(**kw):
+    """phase_plane of the E–I pair, small grids; ``kw`` overrides."""
+    args = {"net": EI, "u": U2, "xlim": (0, 60), "ylim": (0, 40), "n": 3, "resolution": 8}
+    args |= kw
+    return lambda: tr.analysis.phase_plane(args.pop("net"), args.pop("u"), args.pop("xlim"), args.pop("ylim"),
+                                           **args)
+
+
+def sweep(**kw):
+    args = {"make_net": _ei_pair, "values": [30.0, 35.0], "u": U2,
+            "initial_states": torch.tensor([[20.0, 10.0]], dtype=F64)}
+    args |= kw
+    return lambda: tr.analysis.sweep(args.pop("make_net"), args.pop("values"), args.pop("u"), **args)
+
+
+def task_call(cls_name, **kw):
+    return lambda: getattr(tr.tasks, cls_name)(**kw)
+
+
+def _flipflop_eval(mask_value: float):
+    task = tr.tasks.FlipFlop(n_bits=2, dt=10.0, duration=100.0)
+    x, y, m = task.sample(4, generator=torch.Generator().manual_seed(0))
+    return lambda: task.evaluate(y, y, torch.full_like(m, mask_value))
+
+
+def _decision_eval(mask_value: float, conditions: bool):
+    task = tr.tasks.PerceptualDecision()
+    (x, y, m), c = task.generate(4, generator=torch.Generator().manual_seed(0))
+    return lambda: task.evaluate(y, y, torch.full_like(m, mask_value), c if conditions else None)
+
+
+def _wta_eval():
+    task = tr.tasks.WinnerTakeAll()
+    (x, y, m), c = task.generate(4, generator=torch.Generator().manual_seed(0))
+    return lambda: task.evaluate(y, y, torch.zeros_like(m), c)
+
+
+def _integration_eval():
+    task = tr.tasks.Integration()
+    x, y, m = task.sample(4, generator=torch.Generator().manual_seed(0))
+    return lambda: task.evaluate(y, y, torch.zeros_like(m))
+
+
+def _sample(task_kw=None, **kw):
+    task = tr.tasks.FlipFlop(**(task_kw or {}))
+    return lambda: task.sample(**kw) if "batch_size" in kw else task.sample(2, **kw)
+
+
+def _module(**kw):
+    from torchrate.training import TaskModule
+
+    args = {"task": tr.tasks.FlipFlop(n_bits=2, dt=10.0, duration=100.0),
+            "network": {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 10.0}}}
+    args |= kw
+    return lambda: TaskModule(args.pop("task"), args.pop("network"), **args)
+
+
+def _fig(fn, *args, **kw):
+    return lambda: getattr(tr.plotting, fn)(*args, **kw)
+
+
+def _spectrum_result():
+    return tr.analysis.spectrum(M2, tau=10.0)
+
+
+CASES = [
+    # ---------------------------------------------------------------- analysis.phase_plane
+    ("phase_plane duration=-1", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=-1.0),
+     ValueError, r"duration"),
+    ("phase_plane duration=nan", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=NAN),
+     ValueError, r"duration"),
+    ("phase_plane duration=inf", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=INF),
+     ValueError, r"duration"),
+    ("phase_plane duration=0", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=0.0),
+     ValueError, r"duration"),
+    ("phase_plane duration='500'", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration="500"),
+     TypeError, r"duration"),
+    ("phase_plane xlim=(0, nan)", pp(xlim=(0.0, NAN)), ValueError, r"xlim"),
+    ("phase_plane xlim=(nan, 1)", pp(xlim=(NAN, 1.0)), ValueError, r"xlim"),
+    ("phase_plane xlim=(0, inf)", pp(xlim=(0.0, INF)), ValueError, r"xlim"),
+    ("phase_plane xlim=(60, 0)", pp(xlim=(60.0, 0.0)), ValueError, r"xlim"),
+    ("phase_plane xlim=(5, 5)", pp(xlim=(5.0, 5.0)), ValueError, r"xlim"),
+    ("phase_plane xlim 3 values", pp(xlim=(0.0, 30.0, 60.0)), ValueError, r"xlim"),
+    ("phase_plane xlim 1 value", pp(xlim=(60.0,)), ValueError, r"xlim"),
+    ("phase_plane xlim scalar", pp(xlim=60.0), TypeError, r"xlim"),
+    ("phase_plane xlim string", pp(xlim="0,60"), TypeError, r"xlim"),
+    ("phase_plane ylim=(0, nan)", pp(ylim=(0.0, NAN)), ValueError, r"ylim"),
+    ("phase_plane ylim=(40, -40)", pp(ylim=(40.0, -40.0)), ValueError, r"ylim"),
+    ("phase_plane ylim 3 values", pp(ylim=(0.0, 1.0, 2.0)), ValueError, r"ylim"),
+    ("phase_plane ylim complex", pp(ylim=(0.0, 1j)), TypeError, r"ylim"),
+    ("phase_plane resolution=1", pp(resolution=1), ValueError, r"resolution"),
+    ("phase_plane resolution=0", pp(resolution=0), ValueError, r"resolution"),
+    ("phase_plane resolution=-5", pp(resolution=-5), ValueError, r"resolution"),
+    ("phase_plane resolution=2.5", pp(resolution=2.5), TypeError, r"resolution"),
+    ("phase_plane n=0", pp(n=0), ValueError, r"\bn\b"),
+    ("phase_plane n=1", pp(n=1), ValueError, r"\bn\b"),
+    ("phase_plane n=3.0", pp(n=3.0), TypeError, r"\bn\b"),
+    ("phase_plane initial_states (2, 4)", pp(initial_states=torch.zeros(2, 4, dtype=F64)), ValueError,
+     r"initial_states"),
+    ("phase_plane initial_states (2, 2, 2)", pp(initial_states=torch.zeros(2, 2, 2, dtype=F64)), ValueError,
+     r"initial_states"),
+    ("phase_plane initial_states (4,)", pp(initial_states=torch.zeros(4, dtype=F64)), ValueError,
+     r"initial_states"),
+    ("phase_plane initial_states (2, 1)", pp(initial_states=torch.zeros(2, 1, dtype=F64)), ValueError,
+     r"initial_states"),
+    ("phase_plane initial_states NaN", pp(initial_states=torch.tensor([[NAN, 1.0]], dtype=F64)), ValueError,
+     r"initial_states"),
+    ("phase_plane initial_states complex", pp(initial_states=torch.zeros(1, 2, dtype=torch.complex128)),
+     TypeError, r"initial_states"),
+    ("phase_plane initial_states string", pp(initial_states="start"), TypeError, r"initial_states"),
+    ("phase_plane u width 3", pp(u=torch.zeros(3, dtype=F64)), ValueError, r"\bu\b"),
+    ("phase_plane u 2-D", pp(u=torch.zeros(2, 2, dtype=F64)), ValueError, r"\bu\b"),
+    ("phase_plane u NaN", pp(u=torch.tensor([NAN, 0.0], dtype=F64)), ValueError, r"\bu\b"),
+    ("phase_plane u string", pp(u="zero"), TypeError, r"\bu\b"),
+    ("phase_plane 4-neuron net", pp(net=NET3, u=U3), ValueError, r"hidden_size"),
+    ("phase_plane net=None", pp(net=None), TypeError, r"net"),
+    ("phase_plane dt=-1 for a callable", pp(net=lambda v, h: -v + h, initial_states=torch.zeros(1, 2), dt=-1.0,
+                                            u=torch.zeros(2)), ValueError, r"\bdt\b"),
+    ("phase_plane dt=nan for a callable", pp(net=lambda v, h: -v + h, initial_states=torch.zeros(1, 2), dt=NAN,
+                                             u=torch.zeros(2)), ValueError, r"\bdt\b"),
+    # ---------------------------------------------------------------- analysis.jacobian
+    ("jacobian v width 3", lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 3), U3), ValueError, r"\bv\b"),
+    ("jacobian v width 5 (1-D)", lambda: tr.analysis.jacobian(NET3, torch.zeros(5), U3), ValueError, r"\bv\b"),
+    ("jacobian v 3-D", lambda: tr.analysis.jacobian(NET3, torch.zeros(2, 1, 4), U3), ValueError, r"\bv\b"),
+    ("jacobian v 0-D", lambda: tr.analysis.jacobian(NET3, torch.tensor(1.0), U3), ValueError, r"\bv\b"),
+    ("jacobian v float64 for a float32 net", lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 4, dtype=F64), U3),
+     TypeError, r"\bv\b.*float64"),
+    ("jacobian v complex", lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 4, dtype=torch.complex64), U3),
+     TypeError, r"\bv\b"),
+    ("jacobian v bool", lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 4, dtype=torch.bool), U3),
+     TypeError, r"\bv\b"),
+    ("jacobian v string", lambda: tr.analysis.jacobian(NET3, "rates", U3), TypeError, r"\bv\b"),
+    ("jacobian v None", lambda: tr.analysis.jacobian(NET3, None, U3), TypeError, r"\bv\b"),
+    ("jacobian v NaN", lambda: tr.analysis.jacobian(NET3, torch.full((1, 4), NAN), U3), ValueError, r"\bv\b"),
+    ("jacobian v inf", lambda: tr.analysis.jacobian(NET3, torch.full((1, 4), INF), U3), ValueError, r"\bv\b"),
+    ("jacobian u width 2", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(2)), ValueError, r"\bu\b"),
+    ("jacobian u width 4", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(4)), ValueError, r"\bu\b"),
+    ("jacobian u batch 3 vs v batch 1", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(3, 3)), ValueError,
+     r"\bu\b"),
+    ("jacobian u 3-D", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(1, 1, 3)), ValueError, r"\bu\b"),
+    ("jacobian u string", lambda: tr.analysis.jacobian(NET3, V, "zero"), TypeError, r"\bu\b"),
+    ("jacobian u complex", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(3, dtype=torch.complex64)),
+     TypeError, r"\bu\b"),
+    ("jacobian u NaN", lambda: tr.analysis.jacobian(NET3, V, torch.full((3,), NAN)), ValueError, r"\bu\b"),
+    ("jacobian net=42", lambda: tr.analysis.jacobian(42, V, U3), TypeError, r"net"),
+    ("jacobian net=None", lambda: tr.analysis.jacobian(None, V, U3), TypeError, r"net"),
+    # ---------------------------------------------------------------- analysis.spectrum
+    ("spectrum complex M", lambda: tr.analysis.spectrum(M2.to(torch.complex64)), TypeError, r"\bM\b"),
+    ("spectrum (0, 0) M", lambda: tr.analysis.spectrum(torch.zeros(0, 0)), ValueError, r"\bM\b"),
+    ("spectrum NaN M", lambda: tr.analysis.spectrum(torch.tensor([[NAN, 0.0], [0.0, 0.5]])), ValueError, r"\bM\b"),
+    ("spectrum NaN M (not symmetric)", lambda: tr.analysis.spectrum(torch.tensor([[0.1, NAN], [0.0, 0.5]])),
+     ValueError, r"\bM\b"),
+    ("spectrum inf M", lambda: tr.analysis.spectrum(torch.tensor([[INF, 0.0], [0.0, 0.5]])), ValueError, r"\bM\b"),
+    ("spectrum 1-D M", lambda: tr.analysis.spectrum(torch.zeros(3)), ValueError, r"\bM\b"),
+    ("spectrum (2, 3) M", lambda: tr.analysis.spectrum(torch.zeros(2, 3)), ValueError, r"\bM\b"),
+    ("spectrum 0-D M", lambda: tr.analysis.spectrum(torch.tensor(0.5)), ValueError, r"\bM\b"),
+    ("spectrum string M", lambda: tr.analysis.spectrum("M"), TypeError, r"\bM\b"),
+    ("spectrum bool M", lambda: tr.analysis.spectrum(torch.eye(2, dtype=torch.bool)), TypeError, r"\bM\b"),
+    ("spectrum tau=0", lambda: tr.analysis.spectrum(M2, tau=0.0), ValueError, r"tau"),
+    ("spectrum tau=-10", lambda: tr.analysis.spectrum(M2, tau=-10.0), ValueError, r"tau"),
+    ("spectrum tau=nan", lambda: tr.analysis.spectrum(M2, tau=NAN), ValueError, r"tau"),
+    ("spectrum tau=inf", lambda: tr.analysis.spectrum(M2, tau=INF), ValueError, r"tau"),
+    ("spectrum tau='10'", lambda: tr.analysis.spectrum(M2, tau="10"), TypeError, r"tau"),
+    ("spectrum tau complex", lambda: tr.analysis.spectrum(M2, tau=10j), TypeError, r"tau"),
+    ("spectrum tau per neuron", lambda: tr.analysis.spectrum(M2, tau=torch.tensor([10.0, 20.0])), ValueError,
+     r"tau"),
+    ("spectrum tol=-1", lambda: tr.analysis.spectrum(M2, tol=-1.0), ValueError, r"tol"),
+    ("spectrum tol=nan", lambda: tr.analysis.spectrum(M2, tol=NAN), ValueError, r"tol"),
+    ("spectrum tol='x'", lambda: tr.analysis.spectrum(M2, tol="x"), TypeError, r"tol"),
+    ("Spectrum.project h width 3", lambda: _spectrum_result().project(torch.zeros(3)), ValueError, r"\bh\b"),
+    ("Spectrum.steady_state h width 3", lambda: _spectrum_result().steady_state(torch.zeros(3)), ValueError,
+     r"\bh\b"),
+    # ---------------------------------------------------------------- analysis.sweep
+    ("sweep make_net returns None", sweep(make_net=lambda p: None), TypeError, r"make_net"),
+    ("sweep make_net returns a string", sweep(make_net=lambda p: "net"), TypeError, r"make_net"),
+    ("sweep make_net a network", sweep(make_net=EI), TypeError, r"make_net"),
+    ("sweep make_net=42", sweep(make_net=42), TypeError, r"make_net"),
+    ("sweep values empty", sweep(values=[]), ValueError, r"values"),
+    ("sweep values NaN", sweep(values=[30.0, NAN]), ValueError, r"values"),
+    ("sweep values inf", sweep(values=[30.0, INF]), ValueError, r"values"),
+    ("sweep values string", sweep(values="30,40"), TypeError, r"values"),
+    ("sweep values 2-D", sweep(values=[[30.0, 35.0], [40.0, 45.0]]), ValueError, r"values"),
+    ("sweep values complex", sweep(values=[30.0, 35j]), TypeError, r"values"),
+    ("sweep u width 3", sweep(u=torch.zeros(3, dtype=F64)), ValueError, r"\bu\b"),
+    ("sweep u 2-D", sweep(u=torch.zeros(2, 2, dtype=F64)), ValueError, r"\bu\b"),
+    ("sweep u string", sweep(u="zero"), TypeError, r"\bu\b"),
+    ("sweep u NaN", sweep(u=torch.tensor([NAN, 0.0], dtype=F64)), ValueError, r"\bu\b"),
+    ("sweep initial_states width 3", sweep(initial_states=torch.zeros(1, 3, dtype=F64)), ValueError,
+     r"initial_states"),
+    ("sweep initial_states string", sweep(initial_states="here"), TypeError, r"initial_states"),
+    ("sweep xtol=-1", sweep(xtol=-1.0), ValueError, r"xtol"),
+    ("sweep xtol=nan", sweep(xtol=NAN), ValueError, r"xtol"),
+    ("sweep refine='yes'", sweep(refine="yes"), TypeError, r"refine"),
+    # ---------------------------------------------------------------- linear
+    ("linear.solve complex M", lambda: tr.linear.solve(M2.to(torch.complex64), H2, T, tau=10.0), TypeError,
+     r"\bM\b"),
+    ("linear.solve NaN M", lambda: tr.linear.solve(torch.tensor([[NAN, 0.0], [0.0, 0.1]]), H2, T, tau=10.0),
+     ValueError, r"\bM\b"),
+    ("linear.solve (0, 0) M", lambda: tr.linear.solve(torch.zeros(0, 0), torch.zeros(0), T, tau=10.0), ValueError,
+     r"\bM\b"),
+    ("linear.solve (2, 3) M", lambda: tr.linear.solve(torch.zeros(2, 3), H2, T, tau=10.0), ValueError, r"\bM\b"),
+    ("linear.solve string M", lambda: tr.linear.solve("M", H2, T, tau=10.0), TypeError, r"\bM\b"),
+    ("linear.solve h width 3", lambda: tr.linear.solve(M2, torch.zeros(3), T, tau=10.0), ValueError, r"\bh\b"),
+    ("linear.solve h 0-D", lambda: tr.linear.solve(M2, torch.tensor(1.0), T, tau=10.0), ValueError, r"\bh\b"),
+    ("linear.solve h NaN", lambda: tr.linear.solve(M2, torch.tensor([NAN, 0.0]), T, tau=10.0), ValueError,
+     r"\bh\b"),
+    ("linear.solve h complex", lambda: tr.linear.solve(M2, H2.to(torch.complex64), T, tau=10.0), TypeError,
+     r"\bh\b"),
+    ("linear.solve h string", lambda: tr.linear.solve(M2, "h", T, tau=10.0), TypeError, r"\bh\b"),
+    ("linear.solve t NaN", lambda: tr.linear.solve(M2, H2, [0.0, NAN], tau=10.0), ValueError, r"\bt\b"),
+    ("linear.solve t inf", lambda: tr.linear.solve(M2, H2, [0.0, INF], tau=10.0), ValueError, r"\bt\b"),
+    ("linear.solve t string", lambda: tr.linear.solve(M2, H2, "0..10", tau=10.0), TypeError, r"\bt\b"),
+    ("linear.solve t complex", lambda: tr.linear.solve(M2, H2, [0.0, 1j], tau=10.0), TypeError, r"\bt\b"),
+    ("linear.solve tau=0", lambda: tr.linear.solve(M2, H2, T, tau=0.0), ValueError, r"tau"),
+    ("linear.solve tau=-1", lambda: tr.linear.solve(M2, H2, T, tau=-1.0), ValueError, r"tau"),
+    ("linear.solve tau=nan", lambda: tr.linear.solve(M2, H2, T, tau=NAN), ValueError, r"tau"),
+    ("linear.solve tau=inf", lambda: tr.linear.solve(M2, H2, T, tau=INF), ValueError, r"tau"),
+    ("linear.solve tau shape (3,)", lambda: tr.linear.solve(M2, H2, T, tau=torch.ones(3)), ValueError, r"tau"),
+    ("linear.solve tau='10'", lambda: tr.linear.solve(M2, H2, T, tau="10"), TypeError, r"tau"),
+    ("linear.solve v0 width 3", lambda: tr.linear.solve(M2, H2, T, tau=10.0, v0=torch.zeros(3)), ValueError,
+     r"v0"),
+    ("linear.solve v0 NaN", lambda: tr.linear.solve(M2, H2, T, tau=10.0, v0=torch.tensor([NAN, 0.0])),
+     ValueError, r"v0"),
+    ("linear.solve v0 list of strings", lambda: tr.linear.solve(M2, H2, T, tau=10.0, v0=["a", "b"]), TypeError,
+     r"v0"),
+    ("linear.solve method='rk4'", lambda: tr.linear.solve(M2, H2, T, tau=10.0, method="rk4"), ValueError,
+     r"method"),
+    ("linear.steady_state complex M", lambda: tr.linear.steady_state(M2.to(torch.complex64), H2), TypeError,
+     r"\bM\b"),
+    ("linear.steady_state NaN M", lambda: tr.linear.steady_state(torch.tensor([[NAN, 0.0], [0.0, 0.1]]), H2),
+     ValueError, r"\bM\b"),
+    ("linear.steady_state h width 3", lambda: tr.linear.steady_state(M2, torch.zeros(3)), ValueError, r"\bh\b"),
+    ("linear.steady_state h NaN", lambda: tr.linear.steady_state(M2, torch.tensor([NAN, 1.0])), ValueError,
+     r"\bh\b"),
+    ("linear.steady_state unstable M", lambda: tr.linear.steady_state(2 * torch.eye(2), H2), ValueError, r"λ"),
+    # ---------------------------------------------------------------- plotting
+    ("plot_spectrum string", _fig("plot_spectrum", "eigenvalues"), TypeError, r"spectrum"),
+    ("plot_spectrum None", _fig("plot_spectrum", None), TypeError, r"spectrum"),
+    ("plot_spectrum ax='left'", _fig("plot_spectrum", _spectrum_result(), "left"), TypeError, r"\bax\b"),
+    ("plot_phase_plane None", _fig("plot_phase_plane", None), TypeError, r"\bpp\b"),
+    ("plot_phase_plane a Spectrum", _fig("plot_phase_plane", _spectrum_result()), TypeError, r"\bpp\b"),
+    ("plot_fixed_points None", _fig("plot_fixed_points", None), TypeError, r"fps"),
+    ("plot_sweep None", _fig("plot_sweep", None), TypeError, r"\bsw\b"),
+    # ---------------------------------------------------------------- tasks: constructors
+    ("PerceptualDecision input_noise=nan", task_call("PerceptualDecision", input_noise=NAN), ValueError,
+     r"input_noise"),
+    ("PerceptualDecision input_noise=inf", task_call("PerceptualDecision", input_noise=INF), ValueError,
+     r"input_noise"),
+    ("PerceptualDecision input_noise=-1", task_call("PerceptualDecision", input_noise=-1.0), ValueError,
+     r"input_noise"),
+    ("PerceptualDecision input_noise='0.5'", task_call("PerceptualDecision", input_noise="0.5"), TypeError,
+     r"input_noise"),
+    ("PerceptualDecision dt=nan", task_call("PerceptualDecision", dt=NAN), ValueError, r"\bdt\b"),
+    ("PerceptualDecision dt=inf", task_call("PerceptualDecision", dt=INF), ValueError, r"\bdt\b"),
+    ("PerceptualDecision dt=0", task_call("PerceptualDecision", dt=0.0), ValueError, r"\bdt\b"),
+    ("PerceptualDecision dt='20'", task_call("PerceptualDecision", dt="20"), TypeError, r"\bdt\b"),
+    ("PerceptualDecision dt=True", task_call("PerceptualDecision", dt=True), TypeError, r"\bdt\b"),
+    ("PerceptualDecision stimulus=nan", task_call("PerceptualDecision", stimulus=NAN), ValueError, r"stimulus"),
+    ("PerceptualDecision stimulus=inf", task_call("PerceptualDecision", stimulus=INF), ValueError, r"stimulus"),
+    ("PerceptualDecision stimulus=0", task_call("PerceptualDecision", stimulus=0.0), ValueError, r"stimulus"),
+    ("PerceptualDecision stimulus=510 (not k·dt)", task_call("PerceptualDecision", stimulus=510.0), ValueError,
+     r"stimulus"),
+    ("PerceptualDecision fixation=-20", task_call("PerceptualDecision", fixation=-20.0), ValueError, r"fixation"),
+    ("PerceptualDecision delay='0'", task_call("PerceptualDecision", delay="0"), TypeError, r"delay"),
+    ("PerceptualDecision decision=0", task_call("PerceptualDecision", decision=0.0), ValueError, r"decision"),
+    ("PerceptualDecision coherences=()", task_call("PerceptualDecision", coherences=()), ValueError,
+     r"coherences"),
+    ("PerceptualDecision coherences=(1.5,)", task_call("PerceptualDecision", coherences=(1.5,)), ValueError,
+     r"coherences"),
+    ("PerceptualDecision coherences=(nan,)", task_call("PerceptualDecision", coherences=(NAN,)), ValueError,
+     r"coherences"),
+    ("PerceptualDecision coherences='0.5'", task_call("PerceptualDecision", coherences="0.5"), TypeError,
+     r"coherences"),
+    ("PerceptualDecision coherences=0.5", task_call("PerceptualDecision", coherences=0.5), TypeError,
+     r"coherences"),
+    ("WinnerTakeAll n_inputs=1", task_call("WinnerTakeAll", n_inputs=1), ValueError, r"n_inputs"),
+    ("WinnerTakeAll n_inputs=2.5", task_call("WinnerTakeAll", n_inputs=2.5), TypeError, r"n_inputs"),
+    ("WinnerTakeAll n_inputs=True", task_call("WinnerTakeAll", n_inputs=True), TypeError, r"n_inputs"),
+    ("WinnerTakeAll amplitude_range=(1, 0)", task_call("WinnerTakeAll", amplitude_range=(1.0, 0.0)), ValueError,
+     r"amplitude_range"),
+    ("WinnerTakeAll amplitude_range=(0, nan)", task_call("WinnerTakeAll", amplitude_range=(0.0, NAN)),
+     ValueError, r"amplitude_range"),
+    ("WinnerTakeAll amplitude_range=(0, inf)", task_call("WinnerTakeAll", amplitude_range=(0.0, INF)),
+     ValueError, r"amplitude_range"),
+    ("WinnerTakeAll amplitude_range 3 values", task_call("WinnerTakeAll", amplitude_range=(0.0, 0.5, 1.0)),
+     ValueError, r"amplitude_range"),
+    ("WinnerTakeAll amplitude_range=0.5", task_call("WinnerTakeAll", amplitude_range=0.5), TypeError,
+     r"amplitude_range"),
+    ("WinnerTakeAll input_noise=nan", task_call("WinnerTakeAll", input_noise=NAN), ValueError, r"input_noise"),
+    ("WinnerTakeAll memory=0", task_call("WinnerTakeAll", memory=0.0), ValueError, r"memory"),
+    ("WinnerTakeAll stimulus=nan", task_call("WinnerTakeAll", stimulus=NAN), ValueError, r"stimulus"),
+    ("Integration pulse_rate=nan", task_call("Integration", pulse_rate=NAN), ValueError, r"pulse_rate"),
+    ("Integration pulse_rate=-0.01", task_call("Integration", pulse_rate=-0.01), ValueError, r"pulse_rate"),
+    ("Integration pulse_rate=1 (p·dt > 1)", task_call("Integration", pulse_rate=1.0), ValueError, r"pulse_rate"),
+    ("Integration gain=nan", task_call("Integration", gain=NAN), ValueError, r"gain"),
+    ("Integration gain=inf", task_call("Integration", gain=INF), ValueError, r"gain"),
+    ("Integration gain='x'", task_call("Integration", gain="x"), TypeError, r"gain"),
+    ("Integration input_noise=nan", task_call("Integration", input_noise=NAN), ValueError, r"input_noise"),
+    ("Integration input_noise=-1", task_call("Integration", input_noise=-1.0), ValueError, r"input_noise"),
+    ("Integration hold=0", task_call("Integration", hold=0.0), ValueError, r"hold"),
+    ("Integration stimulus=-10", task_call("Integration", stimulus=-10.0), ValueError, r"stimulus"),
+    ("FlipFlop n_bits=0", task_call("FlipFlop", n_bits=0), ValueError, r"n_bits"),
+    ("FlipFlop n_bits=2.5", task_call("FlipFlop", n_bits=2.5), TypeError, r"n_bits"),
+    ("FlipFlop n_bits='3'", task_call("FlipFlop", n_bits="3"), TypeError, r"n_bits"),
+    ("FlipFlop pulse_rate=nan", task_call("FlipFlop", pulse_rate=NAN), ValueError, r"pulse_rate"),
+    ("FlipFlop pulse_rate=inf", task_call("FlipFlop", pulse_rate=INF), ValueError, r"pulse_rate"),
+    ("FlipFlop duration=nan", task_call("FlipFlop", duration=NAN), ValueError, r"duration"),
+    ("FlipFlop duration=0", task_call("FlipFlop", duration=0.0), ValueError, r"duration"),
+    ("FlipFlop grace=-10", task_call("FlipFlop", grace=-10.0), ValueError, r"grace"),
+    ("FlipFlop grace=nan", task_call("FlipFlop", grace=NAN), ValueError, r"grace"),
+    ("FlipFlop dt=-10", task_call("FlipFlop", dt=-10.0), ValueError, r"\bdt\b"),
+    # ---------------------------------------------------------------- tasks: sample / evaluate
+    ("Task.sample batch_size=0", _sample(batch_size=0), ValueError, r"batch_size"),
+    ("Task.sample batch_size=-1", _sample(batch_size=-1), ValueError, r"batch_size"),
+    ("Task.sample batch_size=2.5", _sample(batch_size=2.5), TypeError, r"batch_size"),
+    ("Task.sample batch_size='4'", _sample(batch_size="4"), TypeError, r"batch_size"),
+    ("Task.sample batch_size=True", _sample(batch_size=True), TypeError, r"batch_size"),
+    ("Task.sample dtype=int64", _sample(dtype=torch.int64), TypeError, r"dtype"),
+    ("Task.sample dtype=complex64", _sample(dtype=torch.complex64), TypeError, r"dtype"),
+    ("Task.sample dtype='float32'", _sample(dtype="float32"), TypeError, r"dtype"),
+    ("Task.sample generator=0", _sample(generator=0), TypeError, r"generator"),
+    ("FlipFlop.evaluate all-zero mask", _flipflop_eval(0.0), ValueError, r"mask"),
+    ("FlipFlop.evaluate negative mask", _flipflop_eval(-1.0), ValueError, r"mask"),
+    ("FlipFlop.evaluate NaN mask", _flipflop_eval(NAN), ValueError, r"mask"),
+    ("PerceptualDecision.evaluate all-zero mask", _decision_eval(0.0, True), ValueError, r"mask"),
+    ("PerceptualDecision.evaluate all-zero mask, no conditions", _decision_eval(0.0, False), ValueError, r"mask"),
+    ("WinnerTakeAll.evaluate all-zero mask", _wta_eval(), ValueError, r"mask"),
+    ("Integration.evaluate all-zero mask", _integration_eval(), ValueError, r"mask"),
+    ("FlipFlop.evaluate shape mismatch",
+     lambda: tr.tasks.FlipFlop(n_bits=2).evaluate(torch.zeros(5, 2, 3), torch.zeros(5, 2, 2), torch.ones(5, 2, 2)),
+     ValueError, r"outputs"),
+    # ---------------------------------------------------------------- training
+    ("TaskModule lr=-1", _module(lr=-1.0), ValueError, r"\blr\b"),
+    ("TaskModule lr=nan", _module(lr=NAN), ValueError, r"\blr\b"),
+    ("TaskModule lr=inf", _module(lr=INF), ValueError, r"\blr\b"),
+    ("TaskModule lr='0.1'", _module(lr="0.1"), TypeError, r"\blr\b"),
+    ("TaskModule weight_decay=nan", _module(weight_decay=NAN), ValueError, r"weight_decay"),
+    ("TaskModule rate_l2=-1", _module(rate_l2=-1.0), ValueError, r"rate_l2"),
+    ("TaskModule weight_l2=inf", _module(weight_l2=INF), ValueError, r"weight_l2"),
+    ("TaskModule grad_clip=0", _module(grad_clip=0.0), ValueError, r"grad_clip"),
+    ("TaskModule grad_clip=nan", _module(grad_clip=NAN), ValueError, r"grad_clip"),
+    ("TaskModule grad_clip='1'", _module(grad_clip="1"), TypeError, r"grad_clip"),
+    ("TaskModule task='flipflop'", _module(task="flipflop"), TypeError, r"task"),
+    ("TaskModule network=None", _module(network=None), TypeError, r"network"),
+    ("TaskModule network dt mismatch",
+     _module(network={"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 20.0}}),
+     ValueError, r"dt"),
+    ("TaskModule network unknown class",
+     _module(network={"class_path": "torchrate.NoSuchNet", "init_args": {}}), ImportError, r"NoSuchNet"),
+    ("TaskModule network extra key",
+     _module(network={"class_path": "torchrate.RateRNN", "init_args": {}, "args": 1}), TypeError, r"'args'"),
+]
+
+
+def _cli_cases():
+    """CLI cases need files: built lazily in tmp directories."""
+    import tempfile
+    from pathlib import Path
+
+    from torchrate.cli import main
+
+    def run(args):
+        return lambda: main(args)
+
+    def with_file(text, args_of):
+        def call():
+            with tempfile.TemporaryDirectory() as d:
+                path = Path(d) / "config.yaml"
+                path.write_text(text)
+                main(args_of(str(path), d))
+        return call
+
+    def checkpoint(content: bytes):
+        def call():
+            with tempfile.TemporaryDirectory() as d:
+                path = Path(d) / "run.ckpt"
+                path.write_bytes(content)
+                main(["analyze", str(path), "--out", str(Path(d) / "a")])
+        return call
+
+    return [
+        ("fit empty config", with_file("", lambda p, d: ["fit", "--config", p]), ValueError, r"config.*empty"),
+        ("fit config of comments only", with_file("# nothing\n", lambda p, d: ["fit", "--config", p]), ValueError,
+         r"config.*empty"),
+        ("fit config a YAML list", with_file("- 1\n- 2\n", lambda p, d: ["fit", "--config", p]), ValueError,
+         r"config.*mapping"),
+        ("analyze missing checkpoint", run(["analyze", "/nonexistent/x.ckpt", "--out", "/tmp/x"]),
+         FileNotFoundError, r"x\.ckpt"),
+        ("analyze a text file", checkpoint(b"not a checkpoint"), ValueError, r"run\.ckpt"),
+        ("analyze an empty file", checkpoint(b""), ValueError, r"run\.ckpt"),
+        ("analyze a truncated zip", checkpoint(b"PK\x03\x04" + b"\0" * 40), ValueError, r"run\.ckpt"),
+    ]
+
+
+CLI_ARGPARSE = [  # argparse errors: SystemExit(2), the option named on stderr
+    ("analyze --trials 0", ["analyze", "x.ckpt", "--out", "o", "--trials", "0"], r"--trials"),
+    ("analyze --trials -1", ["analyze", "x.ckpt", "--out", "o", "--trials", "-1"], r"--trials"),
+    ("analyze --trials 1.5", ["analyze", "x.ckpt", "--out", "o", "--trials", "1.5"], r"--trials"),
+    ("analyze --threads 0", ["analyze", "x.ckpt", "--out", "o", "--threads", "0"], r"--threads"),
+    ("analyze --threads -2", ["analyze", "x.ckpt", "--out", "o", "--threads", "-2"], r"--threads"),
+    ("analyze without --out", ["analyze", "x.ckpt"], r"--out"),
+]
+
+ALL_CASES = CASES + _cli_cases()
+
+
+# ---- models
+# (the network modules' cases: RateRNN, EIRateRNN, from_weights, forward, step …)
+
+
+# ---------------------------------------------------------------------- the tests
+@contextmanager
+def _no_hang(seconds: int = HANG_SECONDS):
+    """Turn a hang into an error (SIGALRM; POSIX main thread only, else no limit)."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def timeout(signum, frame):
+        raise TimeoutError(f"no answer in {seconds} s: a hang")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    yield
+
+
+@pytest.mark.parametrize("call, error, pattern", [c[1:] for c in ALL_CASES], ids=[c[0] for c in ALL_CASES])
+def test_bad_input_is_a_clear_error(call, error, pattern):
+    with _no_hang(), pytest.raises(error) as info:
+        call()
+    assert re.search(pattern, str(info.value)), f"the message does not name the argument: {info.value}"
+
+
+@pytest.mark.parametrize("args, option", [c[1:] for c in CLI_ARGPARSE], ids=[c[0] for c in CLI_ARGPARSE])
+def test_bad_cli_option_is_refused_naming_it(args, option, capsys):
+    from torchrate.cli import main
+
+    with _no_hang(), pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert re.search(option, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("threads", ["0", "-1"])
+def test_fit_threads_below_one_is_refused_before_training(tmp_path, threads):
+    from test_cli import tiny_config  # tests/ is on sys.path (pytest's rootdir conftest)
+
+    from torchrate.cli import main
+
+    with _no_hang(), pytest.raises(ValueError, match=rf"--threads must be an integer ≥ 1 .*got {threads}"):
+        main(["fit", "--config", tiny_config(tmp_path), "--threads", threads])
+    assert not (tmp_path / "run").exists()
+
+
+def test_case_count_meets_the_target():
+    assert len(ALL_CASES) + len(CLI_ARGPARSE) >= 150
+
+
+# ---------------------------------------------------------------------- properties (hypothesis)
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+finite = st.floats(-1e3, 1e3, allow_nan=False)
+bad_positive = st.one_of(st.just(NAN), st.just(INF), st.just(-INF), st.floats(-1e6, 0.0))
+
+
+@FAST
+@given(value=bad_positive)
+def test_check_positive_refuses_every_non_positive_or_non_finite_number(value):
+    with pytest.raises(ValueError, match=r"^tau must be a positive finite number, got"):
+        _validate.check_positive("tau", value)
+
+
+@FAST
+@given(n=st.integers(1, 5), data=st.data())
+def test_spectrum_of_random_real_matrices_reconstructs_M(n, data):
+    entries = data.draw(st.lists(finite, min_size=n * n, max_size=n * n))
+    M = torch.tensor(entries, dtype=F64).reshape(n, n)
+    s = tr.analysis.spectrum(M, tau=10.0)
+    assert torch.isfinite(s.eigenvalues).all()
+    E, lam = s.eigenvectors.to(torch.complex128), s.eigenvalues.to(torch.complex128)
+    scale = max(1.0, M.abs().max().item())
+    cond = torch.linalg.cond(E).item()
+    if math.isfinite(cond) and cond < 1e6:  # diagonalisable to working precision: M E = E Λ
+        torch.testing.assert_close(M.to(torch.complex128) @ E, E * lam, rtol=0, atol=1e-9 * scale * cond)
+
+
+@FAST
+@given(noise=st.floats(0.0, 2.0), coherence=st.one_of(st.just(0.0), st.floats(1e-3, 1.0)),
+       seed=st.integers(0, 2**31 - 1))
+def test_random_valid_decision_tasks_give_finite_trials_and_bounded_metrics(noise, coherence, seed):
+    task = tr.tasks.PerceptualDecision(dt=20.0, coherences=(coherence,), input_noise=noise)
+    (x, y, m), c = task.generate(8, generator=torch.Generator().manual_seed(seed))
+    assert torch.isfinite(x).all() and torch.isfinite(y).all() and bool(((m == 0) | (m == 1)).all())
+    metrics = task.evaluate(y, y, m, c)
+    if coherence > 0:  # the targets themselves choose right on every informative trial
+        assert metrics["accuracy"].item() == 1.0
+
+
+@FAST
+@given(lo=st.floats(-100, 100), width=st.floats(1e-3, 100), bad=st.sampled_from([NAN, INF, -INF]),
+       side=st.integers(0, 1))
+def test_phase_plane_refuses_any_non_finite_limit(lo, width, bad, side):
+    lim = [lo, lo + width]
+    lim[side] = bad
+    with pytest.raises(ValueError, match=r"xlim must be"):
+        tr.analysis.phase_plane(EI, U2, tuple(lim), (0, 40), n=2, resolution=2)
+
+
+@FAST
+@given(tau=st.floats(0.1, 100.0), n=st.integers(1, 4), seed=st.integers(0, 1000))
+def test_linear_solve_of_random_stable_networks_is_finite_and_settles(tau, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(n, n, generator=g, dtype=F64)
+    M = 0.5 * A / max(torch.linalg.matrix_norm(A, 2).item(), 1e-12)  # ‖M‖ ≤ 0.5: every Re λ ≤ 0.5
+    h = torch.randn(n, generator=g, dtype=F64)
+    v = tr.linear.solve(M, h, [0.0, 200 * tau], tau=tau)
+    assert torch.isfinite(v).all()
+    # after 200 τ the slowest mode (rate ≥ 0.5/τ) has decayed by e^{-100}
+    torch.testing.assert_close(v[-1], tr.linear.steady_state(M, h), rtol=1e-9, atol=1e-9)
+
+
+# ---------------------------------------------------------------------- counting
+def classify(call, error, pattern, seconds: int = HANG_SECONDS) -> str:
+    """``"clear"``, ``"unnamed"`` (raised, but the argument is not named or the type is not the
+    expected one), ``"silent"`` (no error) or ``"hang"``."""
+    try:
+        with _no_hang(seconds):
+            call()
+    except TimeoutError:
+        return "hang"
+    except SystemExit as err:  # argparse / jsonargparse: the message went to stderr
+        return "clear" if error is SystemExit or err.code == 2 else "unnamed"
+    except BaseException as err:  # noqa: BLE001 - counting every outcome
+        return "clear" if isinstance(err, error) and re.search(pattern, str(err)) else "unnamed"
+    return "silent"
+
+
+def count(cases=None) -> dict[str, list[str]]:
+    import contextlib
+    import io
+
+    outcomes: dict[str, list[str]] = {"clear": [], "unnamed": [], "silent": [], "hang": []}
+    for name, call, error, pattern in cases or ALL_CASES:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            outcomes[classify(call, error, pattern)].append(name)
+    for name, args, option in CLI_ARGPARSE:
+        from torchrate.cli import main
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            try:
+                main(args)
+                outcomes["silent"].append(name)
+                continue
+            except SystemExit:
+                pass
+        outcomes["clear" if re.search(option, err.getvalue()) else "unnamed"].append(name)
+    return outcomes
+
+
+if __name__ == "__main__":  # pragma: no cover
+    np.seterr(all="ignore")
+    result = count()
+    total = sum(len(v) for v in result.values())
+    print(f"cases tried: {total}")
+    for k, v in result.items():
+        print(f"{k}: {len(v)}" + ("" if k == "clear" or not v else "\n  " + "\n  ".join(v)))
+    sys.exit(0 if not (result["silent"] or result["hang"]) else 1)
