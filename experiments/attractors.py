@@ -57,7 +57,7 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     v0 = (torch.rand(24 if fast else 60, 2, generator=gen, dtype=DTYPE) * 2 - 1) * 0.9
     n2 = round(150.0 / dt)
     with torch.no_grad():
-        traj = pair(torch.zeros(n2, v0.shape[0], 2, dtype=DTYPE), v0=v0)[0]  # (T, B, 2)
+        traj = pair(torch.zeros(n2, v0.shape[0], 2, dtype=DTYPE), v0[None])[0]  # (T, B, 2)
     final = traj[-1]
     expected = torch.stack([torch.sign(v0[:, 0] - v0[:, 1]), -torch.sign(v0[:, 0] - v0[:, 1])], 1)
     spec = tr.analysis.spectrum(pair.M.detach(), tau=TAU)

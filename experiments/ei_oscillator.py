@@ -93,7 +93,7 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
                                   labels=("v_E", "v_I"))
         axes[1, col].set(xlabel="v_E (Hz)", ylabel="v_I (Hz)")
         with torch.no_grad():
-            v = net(torch.zeros(n, starts.shape[0], 2, dtype=DTYPE), v0=starts)[0].numpy()  # (n, 3, 2)
+            v = net(torch.zeros(n, starts.shape[0], 2, dtype=DTYPE), starts[None])[0].numpy()  # (n, 3, 2)
         late = v[n // 2:]  # the last 1500 ms
         period, lo, hi = cycle(late[:, 0, 0], dt)
         # envelope of v_E − v_E*: peaks of the distance, fitted as e^{rate·t} (where it is > 1e-9)

@@ -59,7 +59,7 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     recalled = tr.zoo.recall_asynchronous(M, cues, generator=gen)
     sync = tr.zoo.recall_synchronous(M, cues)
     with torch.no_grad():  # the network's own Euler step (dt = τ) is the synchronous update
-        rollout = net(torch.zeros(sync.steps + 1, P, side * side, dtype=DTYPE), v0=cues)[0][-1]
+        rollout = net(torch.zeros(sync.steps + 1, P, side * side, dtype=DTYPE), cues[None])[0][-1]
     results["recall"] = {
         "N": side * side, "patterns": P, "flipped_fraction": flip.double().mean(),
         "cue_overlap": (cues * xi).mean(1), "async_overlap": (recalled.states * xi).mean(1),

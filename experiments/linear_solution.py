@@ -58,13 +58,13 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
             n = round(T_END / dt)
             t = torch.arange(1, n + 1, dtype=DTYPE) * dt
             with torch.no_grad():
-                rates = net(h.expand(n, N), v0=v0)[0]
+                rates = net(h.expand(n, N), v0[None])[0]
             errors.append((rates - tr.linear.solve(M, h, t, tau=TAU, v0=v0)).abs().max().item())
         order = np.polyfit(np.log(dts), np.log(errors), 1)[0]
         ode = tr.RateRNN.from_weights(M, tau=TAU, dt=1.0, solver="dopri5", rtol=1e-10, atol=1e-12)
         t = torch.arange(1, int(T_END) + 1, dtype=DTYPE)
         with torch.no_grad():
-            rates = ode(h.expand(len(t), N), v0=v0)[0]
+            rates = ode(h.expand(len(t), N), v0[None])[0]
         exact = tr.linear.solve(M, h, t, tau=TAU, v0=v0)
         results[name] = {
             "eigenvalues": torch.view_as_real(spec.eigenvalues.to(torch.complex128)),

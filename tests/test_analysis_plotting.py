@@ -64,7 +64,7 @@ def test_plot_phase_plane_and_sweep():
 def test_plot_fixed_points_in_pca_space():
     M = torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=F64)
     net = tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, nonlinearity="tanh")
-    rates, _ = net(torch.zeros(200, 6, 2, dtype=F64), torch.randn(6, 2, generator=torch.Generator()
+    rates, _ = net(torch.zeros(200, 6, 2, dtype=F64), torch.randn(1, 6, 2, generator=torch.Generator()
                                                                    .manual_seed(0), dtype=F64))
     init = tr.analysis.sample_states(rates[:20], 64, 0.3, generator=torch.Generator().manual_seed(1))
     fps = tr.analysis.find_fixed_points(net, None, init)

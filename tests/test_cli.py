@@ -167,8 +167,9 @@ def test_analyze_says_when_weights_do_not_fit_the_named_network(fitted, tmp_path
     ckpt["hyper_parameters"]["network"] = {"class_path": "torchrate.EIRateRNN",
                                            "init_args": {"n_exc": 6, "n_inh": 2, "dt": 10.0}}
     torch.save(ckpt, tmp_path / "mixed.ckpt")
-    with pytest.raises(ValueError, match=r"do not fit torchrate.EIRateRNN .*missing \['network._tau_ei', "
-                                         r"'network.input_mask', 'network.population', 'network.sign'\]"):
+    with pytest.raises(ValueError, match=r"do not fit torchrate.EIRateRNN .*missing \["
+                                         r"'network.parametrizations.weight_hh_l0.0.sign', .*unexpected \["
+                                         r"'network.weight_hh_l0', 'network.weight_ih_l0'\]"):
         main(["analyze", str(tmp_path / "mixed.ckpt"), "--out", str(tmp_path / "x")])
 
 

@@ -7,7 +7,7 @@ import scipy.linalg
 import torch
 
 import torchrate as tr
-from torchrate.solvers import euler_rollout, euler_rollout_reference
+from torchrate._rollout import euler_rollout, euler_rollout_reference
 
 F64 = torch.float64
 NAMED = ["linear", "relu", "tanh", "sigmoid", "softplus", "clip"]
@@ -28,16 +28,16 @@ def test_autapse_dopri5_matches_closed_form_float64():
     net = tr.RateRNN.from_weights(torch.diag(LAMBDAS), tau=tau, dt=dt, solver="dopri5",
                                   rtol=1e-11, atol=1e-12)
     h = torch.linspace(0.5, 2.0, len(LAMBDAS), dtype=F64)
-    rates, v_last = net(h.expand(T, 1, -1).contiguous())
+    rates, h_n = net(h.expand(T, 1, -1).contiguous())
     t = dt * torch.arange(1, T + 1, dtype=F64)[:, None]
     exact = autapse_closed_form(LAMBDAS, h, t, tau)
     torch.testing.assert_close(rates[:, 0], exact, rtol=0, atol=1e-7)
-    torch.testing.assert_close(v_last[0], exact[-1], rtol=0, atol=1e-7)
+    torch.testing.assert_close(h_n[0, 0], exact[-1], rtol=0, atol=1e-7)
     # steady states h/(1−λ) for the stable ones, reached after many τ/(1−λ)
     stable = LAMBDAS < 1
     long_net = tr.RateRNN.from_weights(torch.diag(LAMBDAS[stable]), tau=tau, dt=50.0, solver="dopri5",
                                        rtol=1e-11, atol=1e-12)
-    v_inf = long_net(h[stable].expand(40, 1, -1).contiguous())[1][0]
+    v_inf = long_net(h[stable].expand(40, 1, -1).contiguous())[1][0, 0]
     torch.testing.assert_close(v_inf, h[stable] / (1 - LAMBDAS[stable]), rtol=1e-9, atol=0)
 
 
@@ -73,12 +73,12 @@ def test_euler_converges_at_first_order(nl):
     v0 = torch.rand(3, N, dtype=F64)
     T_ms = 20.0
     ref = tr.RateRNN.from_weights(M, W, b, tau=5.0, dt=T_ms, nonlinearity=nl, solver="dopri5",
-                                  rtol=1e-12, atol=1e-13)(u, v0)[1]
+                                  rtol=1e-12, atol=1e-13)(u, v0[None])[0][-1]
     errors = []
     for dt in (0.4, 0.2, 0.1, 0.05):
         net = tr.RateRNN.from_weights(M, W, b, tau=5.0, dt=dt, nonlinearity=nl)
         steps = round(T_ms / dt)
-        errors.append((net(u.expand(steps, -1, -1), v0)[1] - ref).abs().max().item())
+        errors.append((net(u.expand(steps, -1, -1), v0[None])[0][-1] - ref).abs().max().item())
     orders = [math.log2(e0 / e1) for e0, e1 in zip(errors, errors[1:])]
     assert all(abs(p - 1) < 0.1 for p in orders), (errors, orders)
 
@@ -111,7 +111,7 @@ def test_ode_piecewise_constant_input_is_exact(method, options):
     v0 = torch.randn(3, N, dtype=F64)
     net = tr.RateRNN.from_weights(M, tau=tau, dt=dt, solver=method, rtol=1e-11, atol=1e-12,
                                   ode_options=options)
-    rates, _ = net(u, v0)
+    rates, _ = net(u, v0[None])
     exact = piecewise_exact(M, u, v0, tau, dt)
     # rk4 with h = 0.125 ms: global error ~ (h/τ)^4 · t/τ · |v| ≈ 1e-9
     torch.testing.assert_close(rates, exact, rtol=0, atol=1e-8)
@@ -123,7 +123,7 @@ def test_rk4_is_fourth_order_on_piecewise_input():
     M = 0.8 * torch.randn(N, N, dtype=F64) / math.sqrt(N)
     u, v0 = torch.randn(T, 2, N, dtype=F64), torch.randn(2, N, dtype=F64)
     exact = piecewise_exact(M, u, v0, tau, dt)
-    errors = [(tr.RateRNN.from_weights(M, tau=tau, dt=dt, solver="rk4", ode_options={"step_size": h})(u, v0)[0]
+    errors = [(tr.RateRNN.from_weights(M, tau=tau, dt=dt, solver="rk4", ode_options={"step_size": h})(u, v0[None])[0]
                - exact).abs().max().item() for h in (1.0, 0.5)]
     assert math.log2(errors[0] / errors[1]) == pytest.approx(4, abs=0.2)
 
@@ -191,7 +191,7 @@ def test_gradcheck_through_module_with_trainable_tau_and_noise():
     u = torch.randn(8, 2, 2, dtype=F64, requires_grad=True)
 
     def run(u, *params):
-        torch.manual_seed(0)  # the same noise at every evaluation
+        net.generator = torch.Generator().manual_seed(0)  # the same noise at every evaluation
         with torch.nn.utils.stateless._reparametrize_module(
                 net, dict(zip([n for n, _ in net.named_parameters()], params))):
             return net(u)[0]
@@ -205,7 +205,7 @@ def test_user_callable_nonlinearity_uses_the_reference_loop():
     v = torch.zeros(1, 3, dtype=F64)
     for t in range(5):
         v = net.step(v, u[t])
-    torch.testing.assert_close(net(u)[1], v, rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(net(u)[1][0], v, rtol=1e-14, atol=1e-14)
 
 
 def test_step_and_vector_field_are_the_forward_cell(dtype):
@@ -229,11 +229,12 @@ def test_noise_is_reproducible_and_has_the_ou_stationary_variance():
     sigma, tau, dt = 0.5, 10.0, 1.0
     net = tr.RateRNN.from_weights(torch.zeros(1, 1, dtype=F64), tau=tau, dt=dt, noise_std=sigma)
     u = torch.zeros(4000, 500, 1, dtype=F64)
-    torch.manual_seed(7)
+    net.generator = torch.Generator().manual_seed(7)
     r1, _ = net(u)
-    torch.manual_seed(7)
+    net.generator = torch.Generator().manual_seed(7)
+    state = torch.get_rng_state()
     r2, _ = net(u)
-    assert torch.equal(r1, r2)
+    assert torch.equal(r1, r2) and torch.equal(torch.get_rng_state(), state)  # the global RNG untouched
     a = dt / tau
     var = r1[500:].var().item()  # after 50 τ the initial condition is forgotten
     # 1.75M correlated samples (correlation time τ/dt = 10 steps): standard error of var ≈ 0.5%
@@ -256,13 +257,13 @@ def test_dayan_abbott_pair_settles_at_30ms_and_oscillates_at_50ms():
     fixed_point = torch.tensor([80 / 3, 50 / 3], dtype=F64)
     v0 = (fixed_point + torch.tensor([5.0, -3.0], dtype=F64))[None]
     T = 4000  # 4 s at dt = 1 ms
-    settled = dayan_abbott(30.0)(torch.zeros(T, 1, 2, dtype=F64), v0)[0][:, 0]
+    settled = dayan_abbott(30.0)(torch.zeros(T, 1, 2, dtype=F64), v0[None])[0][:, 0]
     assert (settled[-1] - fixed_point).abs().max() < 1e-6
     # the fixed point is exact: dv/dt = 0 there
     assert dayan_abbott(30.0).vector_field(fixed_point[None], torch.zeros(1, 2, dtype=F64)).abs().max() < 1e-14
 
     with torch.no_grad():
-        cycling = dayan_abbott(50.0)(torch.zeros(T, 1, 2, dtype=F64), v0)[0][:, 0, 0]
+        cycling = dayan_abbott(50.0)(torch.zeros(T, 1, 2, dtype=F64), v0[None])[0][:, 0, 0]
     late, later = cycling[2000:3000], cycling[3000:]  # each window holds ≥ 5 periods
     amplitude = later.max() - later.min()
     assert amplitude > 20  # a large limit cycle in v_E (Hz)
@@ -317,20 +318,25 @@ def test_ei_input_mask_and_from_weights_checks_dale():
 
 
 # ----------------------------------------------------------------------------- interface
-def test_batch_first_unbatched_and_v0(dtype):
+def test_batch_first_unbatched_and_hx(dtype):
     net = tr.RateRNN(3, 5, dtype=dtype)
     u = torch.randn(7, 4, 3, dtype=dtype)
-    v0 = torch.rand(4, 5, dtype=dtype)
-    rates, last = net(u, v0)
+    hx = torch.rand(1, 4, 5, dtype=dtype)
+    rates, h_n = net(u, hx)
+    assert h_n.shape == (1, 4, 5)
     net.batch_first = True
-    rates_bf, last_bf = net(u.transpose(0, 1), v0)
+    rates_bf, h_n_bf = net(u.transpose(0, 1), hx)
     torch.testing.assert_close(rates_bf, rates.transpose(0, 1))
-    torch.testing.assert_close(last_bf, last)
+    torch.testing.assert_close(h_n_bf, h_n)
     net.batch_first = False
-    rates_1, last_1 = net(u[:, 1], v0[1])
-    assert rates_1.shape == (7, 5) and last_1.shape == (5,)
+    rates_1, h_n_1 = net(u[:, 1], hx[:, 1])
+    assert rates_1.shape == (7, 5) and h_n_1.shape == (1, 5)
     torch.testing.assert_close(rates_1, rates[:, 1])
-    assert rates.dtype == dtype and torch.equal(last, rates[-1])
+    assert rates.dtype == dtype and torch.equal(h_n[0], rates[-1])
+    with torch.no_grad():  # h_n is its own tensor, not a view of the rates: editing one leaves the other
+        rates, h_n = net(u)
+        h_n.zero_()
+        assert rates[-1].abs().sum() > 0
 
 
 def test_networks_pickle_and_deepcopy_with_the_same_behaviour():
@@ -356,8 +362,10 @@ def test_trainable_tau_stays_positive_and_gets_gradients():
     net = tr.RateRNN(2, 3, tau=torch.tensor([5.0, 10.0, 20.0]), train_tau=True)
     torch.testing.assert_close(net.tau, torch.tensor([5.0, 10.0, 20.0]))
     net(torch.randn(10, 2, 2))[0].sum().backward()
-    assert net.log_tau.grad is not None and net.log_tau.grad.abs().sum() > 0
-    assert "log_tau" not in dict(tr.RateRNN(2, 3).named_parameters())
+    log_tau = net.parametrizations.tau.original
+    assert log_tau.grad is not None and log_tau.grad.abs().sum() > 0
+    torch.testing.assert_close(log_tau.detach(), net.tau.detach().log())
+    assert not any("tau" in name for name, _ in tr.RateRNN(2, 3).named_parameters())
 
 
 @pytest.mark.parametrize(
@@ -365,9 +373,10 @@ def test_trainable_tau_stays_positive_and_gets_gradients():
     [
         (lambda: tr.RateRNN(3, 4), lambda n: n(torch.randn(5, 2, 4)), ValueError, "Expected 3, got 4"),
         (lambda: tr.RateRNN(3, 4), lambda n: n(torch.randn(5, 2, 1, 3)), ValueError, r"\(T, B, 3\)"),
-        (lambda: tr.RateRNN(3, 4), lambda n: n(torch.full((5, 2, 3), float("nan"))), ValueError, "NaN"),
+        (lambda: tr.RateRNN(3, 4), lambda n: n(torch.full((5, 2, 3), float("nan"))), tr.NonFiniteRatesError,
+         "the input contains NaN"),
         (lambda: tr.RateRNN(3, 4), lambda n: n(torch.randn(5, 2, 3), torch.zeros(3, 4)), ValueError,
-         r"v0 must have shape \(2, 4\)"),
+         r"hx must have shape \(num_layers·D, B, N\) = \(1, 2, 4\)"),
         (lambda: tr.RateRNN(3, 4), lambda n: n(torch.randn(5, 2, 3, dtype=F64)), TypeError, "float64"),
         (lambda: tr.RateRNN(3, 4, nonlinearity="rectify"), None, ValueError, "known names are"),
         (lambda: tr.RateRNN(3, 4, solver="rk45"), None, ValueError, "unknown solver 'rk45'"),
@@ -409,7 +418,7 @@ def test_runs_on_device_and_dtype(device, dtype, solver):
     rates, last = net(u)
     assert rates.device.type == device.type and rates.dtype == dtype
     rates.sum().backward()
-    assert net.weight_hh.grad.device.type == device.type
+    assert net.parametrizations.weight_hh_l0.original.grad.device.type == device.type
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

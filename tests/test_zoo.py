@@ -178,7 +178,7 @@ def test_orthogonal_patterns_are_recalled_exactly_both_ways():
     # the network's own Euler step with dt = τ is the synchronous update sign(M v)
     net = zoo.hopfield(xi)
     with torch.no_grad():
-        step = net(torch.zeros(1, 3, 16, dtype=F64), v0=cues)[0][0]
+        step = net(torch.zeros(1, 3, 16, dtype=F64), cues[None])[0][0]
     assert torch.equal(step, torch.where(cues @ M.T >= 0, 1.0, -1.0).to(F64))
 
 

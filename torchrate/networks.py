@@ -7,44 +7,92 @@ The state is the vector of firing rates ``v``, ``F`` sits inside. Models that pu
 the state (PsychRNN, pycog: ``τ dx/dt = −x + M F(x) + W u + b``, rates ``r = F(x)``) are the
 same network in another coordinate: with invertible ``M``, ``x = M v + W u + b`` maps one
 onto the other for constant input, and both have the same fixed points ``v* = F(x*)``.
+
+With ``τ = dt`` the Euler step is ``v_{t+1} = F(W u_t + M v_t + b)``: exactly the Elman
+network of ``torch.nn.RNN`` (:meth:`RateRNN.from_rnn` converts one, every layer and direction).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import dynamics
-from .nonlinearities import Nonlinearity, nonlinearity
-from .solvers import ADAPTIVE_METHODS, FIXED_GRID_METHODS, euler_rollout, ode_rollout
+from ._rollout import euler_rollout, transforms_active
+from .nonlinearities import Nonlinearity
+from .nonlinearities import nonlinearity as as_nonlinearity
+from .parametrizations import DaleSign, Mask, PerGroup, Positive, check_positive
+from .solvers import ODE_METHODS, ode_rollout
 
 __all__ = ["RateRNN", "EIRateRNN", "NonFiniteRatesError"]
-
-_ODE_METHODS = ADAPTIVE_METHODS | FIXED_GRID_METHODS
 
 
 class NonFiniteRatesError(FloatingPointError):
     """Rates became NaN or infinite during a rollout."""
 
 
-def _all_finite(x: Tensor) -> bool:
-    """No NaN or Inf in ``x``, with one host sync: a NaN or Inf anywhere makes the sum non-finite
-    (one reduction, ~20× cheaper than ``isfinite(x).all()``); only a sum that overflows is
-    checked elementwise."""
-    x = x.detach()
-    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+# --------------------------------------------------------------------------- argument checks
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
 
 
-def _spectral_radius_init(n: int, gain: float, generator=None, **factory) -> Tensor:
-    """Gaussian N×N matrix rescaled so its spectral radius is exactly ``gain``."""
-    R = torch.randn(n, n, generator=generator, dtype=torch.float64)
-    radius = torch.linalg.eigvals(R).abs().max()
-    return (R * (gain / radius)).to(**factory)
+def _real(name: str, value, *, low: float = 0.0, strict: bool = True, high: float = math.inf) -> float:
+    """``value`` as a float in (low, high) (``[low, high)`` with ``strict=False``), else an error naming it."""
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    ok = (value > low if strict else value >= low) and value < high and math.isfinite(value)
+    if not ok:
+        rng = f"{'(' if strict else '['}{low:g}, {high:g})"
+        raise ValueError(f"{name} must be finite and in {rng}, got {value!r}")
+    return value
 
 
+def _weights(name: str, value, shape: tuple[int | None, ...], like: Tensor | None = None,
+             finite: bool = True) -> Tensor:
+    """A real, finite floating tensor of ``shape`` (None: any size), in ``like``'s dtype/device."""
+    if not isinstance(value, Tensor):
+        try:  # nested lists and NumPy arrays of numbers are welcome
+            value = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be a Tensor (or an array of numbers), got {type(value).__name__}") from None
+        if not value.is_floating_point() and not value.is_complex() and value.dtype != torch.bool:
+            value = value.to(torch.get_default_dtype())
+    if value.is_complex() or not (value.is_floating_point() or like is not None):
+        raise TypeError(f"{name} must be a real floating-point tensor, got {value.dtype}")
+    if value.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, value.shape)):
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {want}, got {tuple(value.shape)}")
+    if 0 in value.shape:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
+    if like is not None:
+        value = value.to(dtype=like.dtype, device=like.device)
+    if finite and not torch.isfinite(value).all():
+        i = tuple(int(k) for k in (~torch.isfinite(value)).nonzero()[0])
+        raise ValueError(f"{name} must be finite, got {name}{list(i)} = {value[i].item()}")
+    return value
+
+
+def _spectral_radius_init(M: Tensor, gain: float | None) -> Tensor:
+    """``M`` rescaled so that its spectral radius is exactly ``gain`` (unchanged for ``None`` or radius 0)."""
+    if gain is None:
+        return M
+    radius = torch.linalg.eigvals(M).abs().max()
+    return M * (gain / radius) if radius > 0 else M
+
+
+# --------------------------------------------------------------------------- RateRNN
 class RateRNN(nn.Module):
     r"""Firing-rate RNN, τ dv/dt = −v + F(W u + M v + b), as an Euler cell or an ODE.
 
@@ -53,323 +101,573 @@ class RateRNN(nn.Module):
         \;[+\; \sigma\sqrt{2\,dt/\tau}\;\xi_t]
 
     with ``solver="euler"``; with a ``torchdiffeq`` method the ODE is solved with ``u_t``
-    held constant on ``[t·dt, (t+1)·dt)``. Time is in ms.
+    held constant on ``[t·dt, (t+1)·dt)``. Time is in ms. The signature is ``torch.nn.RNN``'s,
+    plus the rate-model arguments after ``*``: a model written for ``nn.RNN`` runs with only
+    its constructor line changed. Layers are stacked rate networks (layer ``k > 0`` is driven
+    by the rates of layer ``k − 1``); ``bidirectional`` adds a network running backwards in
+    time. With ``τ = dt`` it is exactly ``nn.RNN`` (see :meth:`from_rnn`).
 
     Parameters
     ----------
     input_size : int
         I, features of ``u``.
     hidden_size : int
-        N, number of neurons.
-    tau : float or Tensor of shape (N,)
-        Time constant(s) in ms.
-    dt : float
-        Step in ms.
+        N, neurons per layer and direction.
+    num_layers : int
+        L, stacked rate networks.
     nonlinearity : str or callable
         ``"linear"``, ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softplus"``, ``"clip"``,
         ``"step"`` or any callable Tensor → Tensor.
     bias : bool
-        Learn a bias ``b``.
-    noise_std : float
-        σ of the private noise; per step the rates get ``σ·sqrt(2·dt/τ)·ξ``, ξ ~ N(0, 1).
-        Euler only.
+        Learn a bias ``b`` (one per layer and direction: ``nn.RNN``'s two biases summed).
     batch_first : bool
-        Input (B, T, I) and rates (B, T, N) instead of (T, B, ·).
+        Input and output (B, T, ·) instead of (T, B, ·); ``h_n`` keeps (L·D, B, N).
+    dropout : float
+        Dropout on the rates between layers during training, as ``nn.RNN``.
+    bidirectional : bool
+        D = 2 directions; outputs concatenated to D·N features.
+    tau : float or Tensor of shape (N,)
+        Time constant(s) in ms (shared by every layer), positive (a parametrization: ``exp`` of
+        the stored ``log τ``).
+    dt : float
+        Step in ms.
+    noise_std : float
+        σ of the private noise; per step the rates get ``σ·sqrt(2·dt/τ)·ξ``, ξ ~ N(0, 1), drawn
+        from ``generator``. Euler only.
     solver : str
-        ``"euler"`` or a torchdiffeq method (``"dopri5"``, ``"rk4"``, …).
+        ``"euler"`` or a torchdiffeq method (``"dopri5"``, ``"rk4"``, …; :data:`~torchrate.solvers.ODE_METHODS`).
     rtol, atol : float
         Tolerances of adaptive ODE methods.
     adjoint : bool
         Back-propagate through the ODE with ``torchdiffeq.odeint_adjoint``.
     ode_options : dict, optional
-        Extra ``options`` for ``torchdiffeq.odeint`` (e.g. ``{"step_size": 0.1}`` for rk4).
-    gain : float
-        Spectral radius of the initial ``M`` (Gaussian, rescaled exactly). Near 1 the
-        network has slow modes; above 1 a tanh network is chaotic at initialisation.
+        Extra ``options`` for ``torchdiffeq.odeint`` (``{"step_size": 0.1}`` for rk4;
+        ``{"max_evals": n}`` bounds the vector-field evaluations).
+    gain : float or None
+        Spectral radius of the initial ``M`` (Gaussian, rescaled exactly); ``None``: no
+        rescaling (entries of variance 1/N). Near 1 the network has slow modes.
     train_tau : bool
-        Learn τ (parametrised as log τ so it stays positive).
+        Learn τ.
+    connectivity : bool Tensor (N, N), optional
+        Allowed connections: masked-out entries of ``M`` are exactly 0, always (a parametrization).
     generator : torch.Generator, optional
-        CPU generator for the initial weights (reproducible initialisation).
+        The network's own random stream: initial weights (:meth:`reset_parameters`), noise and
+        dropout. ``None`` uses PyTorch's global RNG, as ``torch.nn`` does.
     device, dtype
         Factory arguments, as in ``torch.nn``.
 
-    Inputs: ``input, v0``
-        * **input** (T, B, I), (B, T, I) with ``batch_first``, or unbatched (T, I).
-        * **v0** (B, N) or (N,), the initial rates; zeros if ``None``.
+    Inputs: ``input, hx``
+        * **input** (T, B, I), (B, T, I) with ``batch_first``, unbatched (T, I), or a
+          ``PackedSequence``.
+        * **hx** (L·D, B, N) or unbatched (L·D, N): initial rates; zeros if ``None``.
 
-    Outputs: ``rates, v_last``
-        * **rates** (T, B, N): v at t = dt, 2dt, …, T·dt.
-        * **v_last** (B, N): the rates at T·dt.
+    Outputs: ``output, h_n``
+        * **output** (T, B, D·N): the last layer's rates at t = dt, 2dt, …, T·dt (a
+          ``PackedSequence`` for packed input).
+        * **h_n** (L·D, B, N): every layer's rates at each sequence's last step.
+
+    Attributes
+    ----------
+    weight_ih_l[k], weight_hh_l[k], bias_l[k] (``_reverse`` for the backward direction)
+        ``W`` (N, I or D·N), ``M`` (N, N) and ``b`` (N,) of layer ``k``.
+    check_finite : bool
+        Raise :class:`NonFiniteRatesError` when rates become NaN/Inf (one check after the
+        rollout, in eager mode; skipped under compile, export and ``torch.func``).
 
     Examples
     --------
     >>> net = RateRNN(3, 64, tau=10.0, dt=1.0)
-    >>> rates, v_last = net(torch.randn(100, 8, 3))
-    >>> rates.shape
-    torch.Size([100, 8, 64])
+    >>> rates, h_n = net(torch.randn(100, 8, 3))
+    >>> rates.shape, h_n.shape
+    (torch.Size([100, 8, 64]), torch.Size([1, 8, 64]))
     """
+
+    check_finite: bool = True
 
     def __init__(
         self,
         input_size: int,
         hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str | Callable[[Tensor], Tensor] = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
         *,
         tau: float | Tensor = 10.0,
         dt: float = 1.0,
-        nonlinearity: str | Callable[[Tensor], Tensor] = "tanh",
-        bias: bool = True,
         noise_std: float = 0.0,
-        batch_first: bool = False,
         solver: str = "euler",
         rtol: float = 1e-6,
         atol: float = 1e-8,
         adjoint: bool = False,
         ode_options: dict | None = None,
-        gain: float = 0.9,
+        gain: float | None = 0.9,
         train_tau: bool = False,
+        connectivity: Tensor | None = None,
         generator: torch.Generator | None = None,
         device=None,
         dtype=None,
     ):
         super().__init__()
-        factory = {"device": device, "dtype": dtype or torch.get_default_dtype()}
-        self._configure(input_size, hidden_size, nonlinearity, dt, noise_std, batch_first,
-                        solver, rtol, atol, adjoint, ode_options)
-        self.weight_hh = nn.Parameter(_spectral_radius_init(hidden_size, gain, generator, **factory))
-        # drawn on the CPU (where the generator lives), then moved: the same weights on any device
-        W = torch.randn(hidden_size, input_size, generator=generator, dtype=factory["dtype"])
-        self.weight_ih = nn.Parameter((W / math.sqrt(input_size)).to(factory["device"]))
-        self.bias = nn.Parameter(torch.zeros(hidden_size, **factory)) if bias else None
+        self.input_size = _positive_int("input_size", input_size)
+        self.hidden_size = N = _positive_int("hidden_size", hidden_size)
+        self.num_layers = _positive_int("num_layers", num_layers)
+        for name, flag in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional),
+                           ("adjoint", adjoint), ("train_tau", train_tau)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        self.batch_first, self.bidirectional = batch_first, bidirectional
+        self.dropout = _real("dropout", dropout, strict=False, high=1.0)
+        self.F: Nonlinearity = as_nonlinearity(nonlinearity)
+        self.dt = _real("dt", dt)
+        self.noise_std = _real("noise_std", noise_std, strict=False)
+        self.gain = None if gain is None else _real("gain", gain)
+        self._configure_solver(solver, rtol, atol, adjoint, ode_options)
+        dtype = dtype if dtype is not None else torch.get_default_dtype()
+        if not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a real floating-point dtype (float32, float64, …), got {dtype}")
+        factory = {"device": device, "dtype": dtype}
+        self.generator = generator
+        self._directions = ("", "_reverse") if bidirectional else ("",)
+        self.register_buffer("connectivity", None if connectivity is None
+                             else self._mask("connectivity", connectivity, (N, N)).to(device), persistent=False)
+        for k in range(self.num_layers):
+            width = self.input_size if k == 0 else N * len(self._directions)
+            for d in self._directions:
+                # zeros, valid under every constraint; reset_parameters draws the weights
+                self.register_parameter(f"weight_ih_l{k}{d}", nn.Parameter(torch.zeros(N, width, **factory)))
+                self.register_parameter(f"weight_hh_l{k}{d}", nn.Parameter(torch.zeros(N, N, **factory)))
+                self.register_parameter(f"bias_l{k}{d}", nn.Parameter(torch.zeros(N, **factory)) if bias else None)
+                for name in (f"weight_ih_l{k}{d}", f"weight_hh_l{k}{d}"):
+                    for p in self._weight_constraints(name):
+                        parametrize.register_parametrization(self, name, p)
         self._set_tau(tau, train_tau, **factory)
+        self._warn_unstable_step()
+        self.reset_parameters(generator)
 
-    # ------------------------------------------------------------------ construction
-    def _configure(self, input_size, hidden_size, nonlinearity_, dt, noise_std, batch_first,
-                   solver, rtol, atol, adjoint, ode_options=None):
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not dt > 0:
-            raise ValueError(f"dt must be positive (ms), got {dt}")
-        if noise_std < 0:
-            raise ValueError(f"noise_std must be ≥ 0, got {noise_std}")
-        if solver != "euler" and solver not in _ODE_METHODS:
+    def __reduce_ex__(self, protocol):
+        # torch.nn.utils.parametrize refuses to pickle parametrized modules; a network's state is
+        # plain tensors and its parametrizations small modules, so it pickles as its base class and
+        # __dict__, and the parametrized class is rebuilt on load (torch.save(net), multiprocessing)
+        base = type(self).__bases__[0] if parametrize.is_parametrized(self) else type(self)
+        return _unpickle_network, (base, self.__dict__)
+
+    # ------------------------------------------------------------------ construction hooks
+    def _configure_solver(self, solver, rtol, atol, adjoint, ode_options) -> None:
+        if solver != "euler" and solver not in ODE_METHODS:
+            raise ValueError(f"unknown solver {solver!r}; use 'euler' or a torchdiffeq method: {sorted(ODE_METHODS)}")
+        if self.noise_std > 0 and solver != "euler":
             raise ValueError(
-                f"unknown solver {solver!r}; use 'euler' or a torchdiffeq method: {sorted(_ODE_METHODS)}"
-            )
-        if noise_std > 0 and solver != "euler":
-            raise ValueError(
-                f"noise_std={noise_std} needs solver='euler' (Euler–Maruyama); the ODE solver "
-                f"{solver!r} integrates deterministic dynamics. Set noise_std=0 or solver='euler'"
+                f"noise_std={self.noise_std} needs solver='euler' (Euler–Maruyama); the ODE solver {solver!r} "
+                "integrates deterministic dynamics. Set noise_std=0 or solver='euler'"
             )
         if adjoint and solver == "euler":
             raise ValueError("adjoint=True applies to torchdiffeq solvers; the Euler path has its own fast backward")
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.F: Nonlinearity = nonlinearity(nonlinearity_)
-        self.dt, self.noise_std, self.batch_first = float(dt), float(noise_std), batch_first
-        self.solver, self.rtol, self.atol, self.adjoint = solver, rtol, atol, adjoint
-        self.ode_options = dict(ode_options or {})
+        if ode_options is not None and not isinstance(ode_options, dict):
+            raise TypeError(f"ode_options must be a dict of torchdiffeq options or None, got {ode_options!r}")
+        self.solver, self.adjoint, self.ode_options = solver, adjoint, dict(ode_options or {})
+        self.rtol, self.atol = _real("rtol", rtol), _real("atol", atol)
 
-    def _set_tau(self, tau, train_tau: bool, **factory):
-        tau = torch.as_tensor(tau, **factory).clone()
+    def _mask(self, name: str, mask, shape: tuple[int, ...]) -> Tensor:
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+            raise TypeError(f"{name} must be a bool Tensor of shape {shape}, got "
+                            f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
+        if tuple(mask.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(mask.shape)}")
+        return mask
+
+    def _weight_constraints(self, name: str) -> list[nn.Module]:
+        """Parametrizations of weight ``name``, applied in order (subclasses add theirs)."""
+        if name.startswith("weight_hh") and self.connectivity is not None:
+            return [Mask(self.connectivity, "M")]
+        return []
+
+    def _tau_constraints(self) -> list[nn.Module]:
+        """Parametrizations of a trainable ``tau``, raw → τ, applied in order (a fixed τ is stored as is)."""
+        return [Positive("tau")]
+
+    def _set_tau(self, tau, train_tau: bool, **factory) -> None:
+        if isinstance(tau, Tensor):
+            if tau.is_complex() or tau.dtype == torch.bool:
+                raise TypeError(f"tau must be real (ms), got a {tau.dtype} tensor")
+            tau = tau.detach().to(**factory).clone()
+        elif isinstance(tau, numbers.Real) and not isinstance(tau, bool):
+            tau = torch.tensor(float(tau), **factory)
+        else:
+            raise TypeError(f"tau must be a number or a tensor of shape ({self.hidden_size},) (ms), "
+                            f"got {type(tau).__name__} {tau!r}")
         if tau.ndim not in (0, 1) or (tau.ndim == 1 and tau.shape[0] != self.hidden_size):
             raise ValueError(f"tau must be a scalar or of shape ({self.hidden_size},), got shape {tuple(tau.shape)}")
-        if not (tau > 0).all():
-            raise ValueError(f"tau must be positive (ms), got {tau}")
-        if train_tau:
-            self.log_tau = nn.Parameter(tau.log())
-        else:
-            self.register_buffer("_tau", tau)
+        check_positive("tau", tau)
+        if not train_tau:  # stored exactly (exp ∘ log would move it by an ulp)
+            self.register_buffer("tau", tau)
+            return
+        self.tau = nn.Parameter(torch.ones_like(tau))
+        for p in self._tau_constraints():
+            parametrize.register_parametrization(self, "tau", p, unsafe=True)
+        self.tau = tau  # through the parametrizations' right_inverse: log τ, one value per group
 
+    def _warn_unstable_step(self) -> None:
+        ratio = self.dt / self.tau.detach().min().item()
+        if self.solver == "euler" and ratio > 1:
+            warnings.warn(
+                f"dt/τ = {ratio:g} > 1 (dt = {self.dt:g} ms, smallest τ = {self.dt / ratio:g} ms): the Euler step "
+                "overshoots and can diverge; use dt ≤ τ (dt = τ is nn.RNN's Elman update)",
+                stacklevel=3,
+            )
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw the initial weights: ``M`` Gaussian rescaled to spectral radius ``gain`` (masked by
+        ``connectivity``), ``W`` with entries N(0, 1/I), ``b = 0``.
+
+        Drawn on the CPU in float64 from ``generator`` (default: the network's own, else the
+        global RNG), then cast and moved: the same weights on every device and dtype.
+        """
+        generator = generator if generator is not None else self.generator
+        with torch.no_grad():
+            for k, d in self._layer_keys():
+                M = torch.randn(self.hidden_size, self.hidden_size, generator=generator, dtype=torch.float64)
+                M = M / math.sqrt(self.hidden_size)
+                if self.connectivity is not None:
+                    M = M * self.connectivity.cpu()
+                self._assign(f"weight_hh_l{k}{d}", _spectral_radius_init(M, self.gain))
+                W = getattr(self, f"weight_ih_l{k}{d}")
+                self._assign(f"weight_ih_l{k}{d}", torch.randn(W.shape, generator=generator, dtype=torch.float64)
+                             / math.sqrt(W.shape[1]))
+                if getattr(self, f"bias_l{k}{d}") is not None:
+                    getattr(self, f"bias_l{k}{d}").zero_()
+
+    def _assign(self, name: str, value: Tensor) -> None:
+        """Set weight ``name`` to ``value`` (its constrained form), through its parametrizations."""
+        ref = getattr(self, name)
+        value = value.to(dtype=ref.dtype, device=ref.device)
+        with torch.no_grad():
+            if parametrize.is_parametrized(self, name):
+                setattr(self, name, value)
+            else:
+                ref.copy_(value)
+
+    def _layer_keys(self):
+        return [(k, d) for k in range(self.num_layers) for d in self._directions]
+
+    # ------------------------------------------------------------------ alternative constructors
     @classmethod
     def from_weights(cls, M: Tensor, W: Tensor | None = None, b: Tensor | None = None, *,
                      tau: float | Tensor, dt: float, nonlinearity="linear", **kwargs) -> RateRNN:
         """A hand-built network with recurrent weights ``M`` (N, N), input weights ``W`` (N, I)
         and bias ``b`` (N,). ``W=None`` means identity input: ``input_size = N`` and ``u`` is ``h``.
 
-        Tensors are copied into parameters of ``M``'s dtype and device.
+        Tensors are copied into parameters of ``M``'s dtype and device; ``kwargs`` as the
+        constructor's (``solver``, ``noise_std``, ``train_tau``, ``connectivity``, …).
 
         Examples
         --------
         >>> autapse = RateRNN.from_weights(torch.diag(torch.tensor([0.5, -1.0])), tau=10.0, dt=0.1)
         """
-        M = torch.as_tensor(M)
-        if not M.is_floating_point():
-            M = M.to(torch.get_default_dtype())
+        M = _weights("M", M, (None, None))
         N = M.shape[0]
         if M.shape != (N, N):
             raise ValueError(f"M must be square (N, N), got shape {tuple(M.shape)}")
-        factory = {"dtype": M.dtype, "device": M.device}
-        W = None if W is None else torch.as_tensor(W, **factory)
-        if W is not None and (W.ndim != 2 or W.shape[0] != N):
-            raise ValueError(f"W must have shape ({N}, input_size), got {tuple(W.shape)}")
-        net = cls.__new__(cls)
-        nn.Module.__init__(net)
-        net._configure(N if W is None else W.shape[1], N, nonlinearity, dt,
-                       kwargs.pop("noise_std", 0.0), kwargs.pop("batch_first", False),
-                       kwargs.pop("solver", "euler"), kwargs.pop("rtol", 1e-6),
-                       kwargs.pop("atol", 1e-8), kwargs.pop("adjoint", False),
-                       kwargs.pop("ode_options", None))
-        train_tau = kwargs.pop("train_tau", False)
-        if kwargs:
-            raise TypeError(f"from_weights got unexpected arguments {sorted(kwargs)}")
-        net.weight_hh = nn.Parameter(M.clone())
-        net.weight_ih = None if W is None else nn.Parameter(W.clone())
-        net.bias = None if b is None else nn.Parameter(torch.as_tensor(b, **factory).clone().reshape(N))
-        net._set_tau(tau, train_tau, **factory)
+        W = None if W is None else _weights("W", W, (N, None), like=M)
+        net = cls(N if W is None else W.shape[1], N, nonlinearity=nonlinearity, bias=b is not None, tau=tau, dt=dt,
+                  gain=None, generator=torch.Generator().manual_seed(0), dtype=M.dtype, device=M.device, **kwargs)
+        net._load_weights(M, W, b)
+        if W is None:
+            net.weight_ih_l0 = None  # identity input: u is h
         return net
 
-    # ------------------------------------------------------------------ parameters
+    def _load_weights(self, M: Tensor, W: Tensor | None, b: Tensor | None, suffix: str = "_l0") -> None:
+        self._assign("weight_hh" + suffix, M)
+        if W is not None:
+            self._assign("weight_ih" + suffix, W)
+        if b is not None:
+            self._assign("bias" + suffix, _weights("b", b, (self.hidden_size,), like=M))
+
+    @classmethod
+    def from_rnn(cls, rnn: nn.RNN, **kwargs) -> RateRNN:
+        r"""The rate network equal to a trained ``torch.nn.RNN`` (tanh or relu, any layers, bidirectional).
+
+        With τ = dt the Euler step is ``v_{t+1} = F(W u_t + M v_t + b)``, the Elman update
+        ``h_t = F(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})``: so ``M = W_hh``, ``W = W_ih``,
+        ``b = b_ih + b_hh``, and the outputs equal ``nn.RNN``'s to rounding. Every analysis in
+        torchrate then applies to the ``nn.RNN`` model (time in steps: τ = dt = 1).
+
+        Examples
+        --------
+        >>> rnn = torch.nn.RNN(3, 16, num_layers=2)
+        >>> net = RateRNN.from_rnn(rnn)
+        >>> x = torch.randn(20, 4, 3)
+        >>> torch.allclose(net(x)[0], rnn(x)[0], atol=1e-6)
+        True
+        """
+        if not isinstance(rnn, nn.RNN):
+            raise TypeError(f"rnn must be a torch.nn.RNN, got {type(rnn).__name__}")
+        if getattr(rnn, "proj_size", 0):
+            raise ValueError(f"rnn has proj_size={rnn.proj_size}; a rate network has no output projection")
+        ref = rnn.weight_hh_l0
+        net = cls(rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.nonlinearity, rnn.bias, rnn.batch_first,
+                  rnn.dropout, rnn.bidirectional, tau=1.0, dt=1.0, gain=None,
+                  generator=torch.Generator().manual_seed(0), dtype=ref.dtype, device=ref.device, **kwargs)
+        for k, d in net._layer_keys():
+            sfx = f"_l{k}{d}"
+            b = (getattr(rnn, "bias_ih" + sfx) + getattr(rnn, "bias_hh" + sfx)) if rnn.bias else None
+            net._load_weights(getattr(rnn, "weight_hh" + sfx).detach(), getattr(rnn, "weight_ih" + sfx).detach(),
+                              None if b is None else b.detach(), sfx)
+        return net
+
+    def layer(self, k: int = 0, reverse: bool = False) -> RateRNN:
+        """Layer ``k`` (its backward direction with ``reverse``) as a single-layer network (a copy),
+        driven by its own input: to analyse one layer of a stacked network."""
+        if not 0 <= k < self.num_layers or (reverse and not self.bidirectional):
+            raise ValueError(f"no layer {k}{' (reverse)' if reverse else ''} in a {self.num_layers}-layer "
+                             f"{'bi' if self.bidirectional else 'uni'}directional network")
+        sfx = f"_l{k}{'_reverse' if reverse else ''}"
+        M, W, b = (getattr(self, n + sfx) for n in ("weight_hh", "weight_ih", "bias"))
+        W, b = (None if t is None else t.detach() for t in (W, b))
+        return RateRNN.from_weights(M.detach(), W, b,
+                                    tau=self.tau.detach(), dt=self.dt, nonlinearity=self.F)
+
+    # ------------------------------------------------------------------ parameters (layer 0)
     @property
     def M(self) -> Tensor:
-        """Effective recurrent weights (N, N); ``M[i, j]`` is the weight from ``j`` to ``i``."""
-        return self.weight_hh
+        """Effective recurrent weights (N, N) of layer 0; ``M[i, j]`` is the weight from ``j`` to ``i``."""
+        return self.weight_hh_l0
 
     @property
     def W(self) -> Tensor:
-        """Input weights (N, I); the identity for ``from_weights(..., W=None)``."""
-        if self.weight_ih is None:
+        """Input weights (N, I) of layer 0; the identity for ``from_weights(..., W=None)``."""
+        if self.weight_ih_l0 is None:
             return torch.eye(self.hidden_size, dtype=self.M.dtype, device=self.M.device)
-        return self.weight_ih
+        return self.weight_ih_l0
 
     @property
     def b(self) -> Tensor | None:
-        """Bias (N,) or None."""
-        return self.bias
-
-    @property
-    def tau(self) -> Tensor:
-        """Time constant(s) in ms, shape () or (N,)."""
-        return self.log_tau.exp() if hasattr(self, "log_tau") else self._tau
+        """Bias (N,) of layer 0, or None."""
+        return self.bias_l0
 
     @property
     def nonlinearity(self) -> Nonlinearity:
         return self.F
 
+    def flatten_parameters(self) -> None:
+        """No-op, for code written for ``nn.RNN`` (the weights need no cuDNN layout)."""
+
     def extra_repr(self) -> str:
-        tau = self.tau
+        tau = self.tau.detach()
         tau_s = f"{tau.item():g}" if tau.ndim == 0 else f"({tau.numel()},)"
-        s = (f"{self.input_size}, {self.hidden_size}, tau={tau_s}, dt={self.dt:g}, "
-             f"nonlinearity={self.F.name!r}, solver={self.solver!r}")
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers > 1:
+            s += f", num_layers={self.num_layers}"
+        s += f", tau={tau_s}, dt={self.dt:g}, nonlinearity={self.F.name!r}, solver={self.solver!r}"
+        for name in ("batch_first", "bidirectional"):
+            if getattr(self, name):
+                s += f", {name}=True"
+        s += f", dropout={self.dropout:g}" if self.dropout else ""
         return s + (f", noise_std={self.noise_std:g}" if self.noise_std else "")
 
-    # ------------------------------------------------------------------ dynamics
+    # ------------------------------------------------------------------ dynamics (layer 0)
     def project_input(self, u: Tensor) -> Tensor:
-        """h = W u, shape (*, N)."""
-        return u if self.weight_ih is None else u @ self.W.T
+        """h = W u of layer 0, shape (*, N)."""
+        return u if self.weight_ih_l0 is None else u @ self.W.T
 
     def vector_field(self, v: Tensor, h: Tensor) -> Tensor:
-        """dv/dt = (−v + F(h + Mv + b))/τ for rates ``v`` and projected input ``h`` (*, N)."""
+        """dv/dt = (−v + F(h + Mv + b))/τ of layer 0 for rates ``v`` and projected input ``h`` (*, N)."""
         return dynamics.vector_field(v, h, self.M, self.b, self.tau, self.F)
 
     def step(self, v: Tensor, u: Tensor) -> Tensor:
-        """One Euler step from rates ``v`` (B, N) with input ``u`` (B, I): the cell."""
+        """One Euler step of layer 0 from rates ``v`` (B, N) with input ``u`` (B, I): the cell."""
         return v + self.dt * self.vector_field(v, self.project_input(u))
 
     # ------------------------------------------------------------------ forward
-    def _check_input(self, u: Tensor, v0: Tensor | None) -> tuple[Tensor, Tensor | None, bool]:
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None):
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            u, lengths = pad_packed_sequence(packed)  # (T, B, I), original batch order
+            lengths = lengths.to(u.device)
+            batched = True
+        else:
+            u, batched = self._check_input(input), input.ndim == 3
+            lengths = None
+            u = u.unsqueeze(1) if not batched else (u.transpose(0, 1) if self.batch_first else u)
+        v0 = self._check_hx(hx, u, batched)
+        out, h_n, layer_outputs = u, [], []
+        for k in range(self.num_layers):
+            if k > 0 and self.dropout and self.training:
+                out = self._dropout(out)
+            rates = []
+            for i, d in enumerate(self._directions):
+                x = out if not d else _reverse_time(out, lengths)
+                r = self._run_layer(f"_l{k}{d}", x, v0[len(self._directions) * k + i])
+                h_n.append(_last_step(r, lengths, v0[len(self._directions) * k + i]))
+                rates.append(r if not d else _reverse_time(r, lengths))
+            out = torch.cat(rates, -1) if len(rates) > 1 else rates[0]
+            layer_outputs.append(out)
+        h_n = torch.stack(h_n) if h_n else v0
+        if self.check_finite and not torch.compiler.is_compiling() and not transforms_active():
+            self._check_finite(layer_outputs, u)
+        if packed is not None:
+            return _repack(out, lengths, packed), h_n
+        if not batched:
+            return out.squeeze(1), h_n.squeeze(1)
+        return (out.transpose(0, 1) if self.batch_first else out), h_n
+
+    def _check_input(self, u) -> Tensor:
         ref = self.M
         if not isinstance(u, Tensor):
-            raise TypeError(f"input must be a Tensor, got {type(u).__name__}")
+            raise TypeError(f"input must be a Tensor or PackedSequence, got {type(u).__name__}")
         if u.ndim not in (2, 3):
             batched_shape = "(B, T, {0}) (batch_first)" if self.batch_first else "(T, B, {0})"
-            raise ValueError(
-                f"input must be {batched_shape.format(self.input_size)} or unbatched "
-                f"(T, {self.input_size}); got shape {tuple(u.shape)}"
-            )
+            raise ValueError(f"input must be {batched_shape.format(self.input_size)} or unbatched "
+                             f"(T, {self.input_size}); got shape {tuple(u.shape)}")
         if u.shape[-1] != self.input_size:
-            raise ValueError(
-                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {u.shape[-1]}"
-            )
-        if u.dtype != ref.dtype:
+            raise ValueError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                             f"got {u.shape[-1]}")
+        autocast = torch.is_autocast_enabled(u.device.type) and u.dtype == torch.get_autocast_dtype(u.device.type)
+        if u.dtype != ref.dtype and not autocast:
             raise TypeError(f"input dtype {u.dtype} does not match the network's {ref.dtype}; "
-                            f"use net.to({u.dtype}) or input.to({ref.dtype})")
+                            f"use net.to({u.dtype}) or input.to({ref.dtype}) (or run under torch.autocast)")
         if u.device != ref.device:
             raise ValueError(f"input is on {u.device} but the network is on {ref.device}")
-        if not _all_finite(u):
-            raise ValueError("input contains NaN or Inf")
-        batched = u.ndim == 3
-        if not batched:
-            u = u.unsqueeze(1)
-        elif self.batch_first:
-            u = u.transpose(0, 1)
-        if v0 is not None:
-            expected = (u.shape[1], self.hidden_size) if batched else (self.hidden_size,)
-            if tuple(v0.shape) != expected:
-                raise ValueError(f"v0 must have shape {expected}, got {tuple(v0.shape)}")
-            if v0.dtype != ref.dtype or v0.device != ref.device:
-                raise TypeError(f"v0 must be {ref.dtype} on {ref.device}, got {v0.dtype} on {v0.device}")
-            v0 = v0 if batched else v0.unsqueeze(0)
-        return u, v0, batched
+        return u
 
-    def forward(self, input: Tensor, v0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        u, v0, batched = self._check_input(input, v0)
-        T, B = u.shape[:2]
-        M, tau = self.M, self.tau
-        if v0 is None:
-            v0 = u.new_zeros(B, self.hidden_size)
-        if self.solver == "euler":
-            # W u_t + b for all steps in one matmul
-            if self.weight_ih is None:
-                X = u if self.bias is None else u + self.bias
-            elif self.bias is None:
-                X = u @ self.W.T
-            else:
-                X = torch.addmm(self.bias, u.reshape(T * B, -1), self.W.T).reshape(T, B, -1)
-            a = (self.dt / tau).expand(self.hidden_size) if tau.ndim else self.dt / tau
-            eta = None
-            if self.noise_std > 0:
-                eta = torch.randn_like(X) * (self.noise_std * torch.sqrt(2 * a))
-            rates = euler_rollout(X, v0, M, a, self.F, eta)
-        else:
+    def _check_hx(self, hx, u: Tensor, batched: bool) -> Tensor:
+        LD, B, N = self.num_layers * len(self._directions), u.shape[1], self.hidden_size
+        if hx is None:
+            return u.new_zeros(LD, B, N, dtype=self.M.dtype)
+        if not isinstance(hx, Tensor):
+            raise TypeError(f"hx must be a Tensor of shape {(LD, B, N) if batched else (LD, N)}, "
+                            f"got {type(hx).__name__}")
+        expected = (LD, B, N) if batched else (LD, N)
+        if tuple(hx.shape) != expected:
+            raise ValueError(f"hx must have shape (num_layers·D, B, N) = {expected}, got {tuple(hx.shape)}")
+        if hx.device != self.M.device:
+            raise ValueError(f"hx is on {hx.device} but the network is on {self.M.device}")
+        if hx.dtype != self.M.dtype and hx.dtype != u.dtype:
+            raise TypeError(f"hx dtype {hx.dtype} does not match the network's {self.M.dtype}")
+        return hx if batched else hx.unsqueeze(1)
+
+    def _run_layer(self, sfx: str, x: Tensor, v0: Tensor) -> Tensor:
+        """Rates (T, B, N) of the layer/direction ``sfx`` driven by ``x`` (T, B, I_k) from ``v0`` (B, N)."""
+        if self.solver != "euler":
             params = tuple(p for p in self.parameters() if p.requires_grad)
-            rates = ode_rollout(lambda v, u_k: self.vector_field(v, self.project_input(u_k)), u, v0,
-                                self.dt, method=self.solver, rtol=self.rtol, atol=self.atol,
-                                adjoint=self.adjoint, adjoint_params=params, options=self.ode_options)
-        self._check_finite(rates)
-        if not batched:
-            rates = rates.squeeze(1)
-        elif self.batch_first:
-            rates = rates.transpose(0, 1)
-        return rates, (rates[-1] if not self.batch_first or not batched else rates[:, -1])
 
-    def _check_finite(self, rates: Tensor) -> None:
-        if _all_finite(rates):
+            def field(v, u):  # weights read at every evaluation: the adjoint reaches each parameter once
+                W, M, b = (getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias"))
+                return dynamics.vector_field(v, u if W is None else u @ W.T, M, b, self.tau, self.F)
+
+            return ode_rollout(field, x, v0, self.dt, method=self.solver, rtol=self.rtol, atol=self.atol,
+                               adjoint=self.adjoint, adjoint_params=params, options=self.ode_options)
+        W, M, b = (getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias"))
+        T, B = x.shape[:2]
+        if W is None:
+            X = x if b is None else x + b
+        elif b is None:
+            X = x @ W.T
+        else:  # W u_t + b for all steps in one matmul
+            X = torch.addmm(b, x.reshape(T * B, -1), W.T).reshape(T, B, -1)
+        tau = self.tau
+        a = self.dt / tau
+        eta = None
+        if self.noise_std > 0:
+            eta = self._randn(X) * (self.noise_std * torch.sqrt(2 * a))
+        return euler_rollout(X, v0, M, a, self.F, eta)
+
+    def _randn(self, like: Tensor) -> Tensor:
+        g = self.generator
+        if g is None or g.device == like.device:
+            return torch.randn(like.shape, generator=g, dtype=like.dtype, device=like.device)
+        return torch.randn(like.shape, generator=g, dtype=like.dtype, device=g.device).to(like.device)
+
+    def _dropout(self, x: Tensor) -> Tensor:
+        if self.generator is None:
+            return nn.functional.dropout(x, self.dropout, training=True)
+        u = torch.rand(x.shape, generator=self.generator, dtype=x.dtype, device=self.generator.device).to(x.device)
+        return x * (u >= self.dropout) / (1 - self.dropout)
+
+    def _check_finite(self, layer_outputs: list[Tensor], u: Tensor) -> None:
+        # one reduction and one host sync for the whole rollout: any NaN/Inf makes the sum
+        # non-finite; only a sum that overflows is checked elementwise
+        total = sum(r.detach().sum() for r in layer_outputs)
+        if bool(torch.isfinite(total)) or all(bool(torch.isfinite(r).all()) for r in layer_outputs):
             return
-        finite = torch.isfinite(rates.detach()).flatten(1).all(1)  # (T,)
+        k = next(i for i, r in enumerate(layer_outputs) if not torch.isfinite(r).all())
+        finite = torch.isfinite(layer_outputs[k].detach()).flatten(1).all(1)  # (T,)
         step = int((~finite).nonzero()[0]) + 1
-        eig = torch.linalg.eigvals(self.M.detach().double().cpu())
+        where = f" in layer {k}" if self.num_layers > 1 else ""
+        raise NonFiniteRatesError(f"rates became non-finite{where} at step {step} (t = {step * self.dt:g} ms); "
+                                  f"{self._blow_up_hint(k, u)}")
+
+    def _blow_up_hint(self, k: int, u: Tensor) -> str:
+        if not torch.isfinite(u).all():
+            return "the input contains NaN or Inf"
+        M = getattr(self, f"weight_hh_l{k}").detach()
+        if not torch.isfinite(M).all():
+            return "the recurrent weights M contain NaN or Inf"
+        eig = torch.linalg.eigvals(M.double().cpu())
         top = eig.real.max().item()
         # the Euler map multiplies mode λ by 1 + (dt/τ)(λ − 1) per step (linear regime)
         euler_factor = (1 + (self.dt / self.tau.detach().double().cpu().min()) * (eig - 1)).abs().max().item()
         hint = f"the largest real part of M's spectrum is {top:.4g}"
         if top > 1:
-            hint += (" > 1: linear dynamics grow like exp((Re λ − 1)·t/τ); reduce the recurrent gain or use"
-                     " a saturating nonlinearity")
-        elif self.solver == "euler" and euler_factor > 1:
-            hint += (f", but the Euler step amplifies a mode by {euler_factor:.3g} per step: dt/τ is too"
-                     " large for this spectrum, reduce dt")
-        elif top > 1 - 1e-9:
-            hint += ": a λ = 1 mode integrates its input without decay, so a long or large input grows"
-            hint += " without bound"
-        else:
-            hint += ": the dynamics are stable, so the inputs, weights or bias exceed the floating-point range"
-        raise NonFiniteRatesError(
-            f"rates became non-finite at step {step} (t = {step * self.dt:g} ms); {hint}"
-        )
+            return hint + (" > 1: linear dynamics grow like exp((Re λ − 1)·t/τ); reduce the recurrent gain or use"
+                           " a saturating nonlinearity")
+        if self.solver == "euler" and euler_factor > 1:
+            return hint + (f", but the Euler step amplifies a mode by {euler_factor:.3g} per step: dt/τ is too"
+                           " large for this spectrum, reduce dt")
+        if top > 1 - 1e-9:
+            return hint + (": a λ = 1 mode integrates its input without decay, so a long or large input grows"
+                           " without bound")
+        return hint + ": the dynamics are stable, so the inputs, weights or bias exceed the floating-point range"
 
 
-def _refuse_shared_tau(kwargs: dict) -> None:
-    if "tau" in kwargs:
-        raise TypeError("EIRateRNN has one time constant per population: pass tau_e and tau_i (ms), not tau")
+def _unpickle_network(base: type, state: dict) -> RateRNN:
+    net = base.__new__(base)
+    net.__dict__.update(state)
+    if "parametrizations" in state["_modules"]:
+        parametrize._inject_new_class(net)
+        for name in net.parametrizations:
+            parametrize._inject_property(net, name)
+    return net
 
 
+def _reverse_time(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """``x`` (T, B, ·) with each sequence's first ``lengths[b]`` steps reversed (all T without lengths)."""
+    if lengths is None:
+        return x.flip(0)
+    T = x.shape[0]
+    t = torch.arange(T, device=x.device).unsqueeze(1)  # (T, 1)
+    index = torch.where(t < lengths, lengths - 1 - t, t)  # (T, B); padding stays in place
+    return x.gather(0, index.unsqueeze(-1).expand_as(x))
+
+
+def _last_step(rates: Tensor, lengths: Tensor | None, v0: Tensor) -> Tensor:
+    """Rates (B, N) at each sequence's last valid step (``v0`` for T = 0): a new tensor, never a view."""
+    if lengths is None:
+        return rates[-1].clone() if rates.shape[0] else v0.clone()
+    index = (lengths - 1).clamp(min=0).view(1, -1, 1).expand(1, *rates.shape[1:])
+    return rates.gather(0, index).squeeze(0)
+
+
+def _repack(out: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
+    """``out`` (T, B, ·), in the original batch order, packed with ``like``'s batch sizes and sort order."""
+    order = like.sorted_indices
+    sorted_out = out if order is None else out.index_select(1, order)
+    sorted_lengths = lengths if order is None else lengths.index_select(0, order)
+    data = pack_padded_sequence(sorted_out, sorted_lengths.cpu(), enforce_sorted=True).data
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+# --------------------------------------------------------------------------- EIRateRNN
 class EIRateRNN(RateRNN):
     r"""Excitatory–inhibitory rate RNN obeying Dale's law, with per-population τ.
 
     Neurons ``0 … n_exc−1`` are excitatory, the next ``n_inh`` inhibitory. Dale's law is a
-    parametrisation: ``M = |R| · S`` with ``S[:, j] = +1`` for E and ``−1`` for I, so column
-    ``j`` (the outgoing weights of neuron ``j``) is ≥ 0 for E and ≤ 0 for I after any
-    optimiser step. τ is ``tau_e`` for E neurons and ``tau_i`` for I neurons.
+    parametrization (:class:`~torchrate.parametrizations.DaleSign`): ``M = |R| · S`` with
+    ``S[:, j] = +1`` for E and ``−1`` for I, so column ``j`` (the outgoing weights of neuron
+    ``j``) is ≥ 0 for E and ≤ 0 for I after any optimiser step. τ is ``tau_e`` for E neurons
+    and ``tau_i`` for I neurons (:class:`~torchrate.parametrizations.PerGroup`).
 
     Parameters
     ----------
@@ -379,122 +677,110 @@ class EIRateRNN(RateRNN):
     tau_e, tau_i : float
         Time constants (ms) of E and I neurons.
     input_mask : "exc", "all" or bool Tensor (N,)
-        Which neurons receive input (default: all).
+        Which neurons receive input (default: all); the other rows of ``W`` are exactly 0.
+    connectivity : bool Tensor (N, N), optional
+        Allowed connections, composed with Dale's sign.
     **kwargs
-        As :class:`RateRNN` (``dt``, ``nonlinearity="relu"``, ``gain``, ``noise_std``, …).
+        As :class:`RateRNN` (``dt``, ``bias``, ``gain``, ``noise_std``, ``solver``, ``generator``, …).
         At initialisation the inhibitory weights are scaled by n_exc/n_inh so that the mean
         input to each neuron is balanced, then ``M`` is rescaled to spectral radius ``gain``.
+        One layer, one direction.
     """
 
-    def __init__(self, input_size: int, n_exc: int, n_inh: int, *, tau_e: float = 10.0,
-                 tau_i: float = 10.0, nonlinearity="relu", input_mask="all",
-                 train_tau: bool = False, gain: float = 0.9, generator=None, device=None,
-                 dtype=None, **kwargs):
-        if n_exc < 0 or n_inh < 0 or n_exc + n_inh < 1:
-            raise ValueError(f"n_exc and n_inh must be ≥ 0 with at least one neuron, got {n_exc}, {n_inh}")
-        _refuse_shared_tau(kwargs)
-        super().__init__(input_size, n_exc + n_inh, nonlinearity=nonlinearity, gain=gain,
-                         generator=generator, device=device, dtype=dtype, **kwargs)
-        factory = {"device": self.weight_hh.device, "dtype": self.weight_hh.dtype}
-        self._set_populations(n_exc, n_inh, input_mask, **factory)
-        raw = torch.randn(self.hidden_size, self.hidden_size, generator=generator,
-                          dtype=torch.float64).abs()
-        raw[:, n_exc:] *= n_exc / max(n_inh, 1)
-        M = raw * self.sign.double().cpu()
-        radius = torch.linalg.eigvals(M).abs().max()
-        with torch.no_grad():
-            self.weight_hh.copy_((raw * (gain / radius)).to(**factory))
-        self._set_ei_tau(tau_e, tau_i, train_tau, **factory)
+    def __init__(self, input_size: int, n_exc: int, n_inh: int, *, tau_e: float = 10.0, tau_i: float = 10.0,
+                 nonlinearity="relu", input_mask="all", **kwargs):
+        for name, value in (("n_exc", n_exc), ("n_inh", n_inh)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ValueError(f"{name} must be an int ≥ 0, got {value!r}")
+        if n_exc + n_inh < 1:
+            raise ValueError(f"n_exc + n_inh must be ≥ 1 neuron, got {n_exc} + {n_inh}")
+        for name in ("tau", "num_layers", "bidirectional", "dropout"):
+            if name in kwargs:
+                raise TypeError(f"EIRateRNN got {name!r}: it is one layer in one direction with one time constant "
+                                "per population (pass tau_e and tau_i, in ms)")
+        tau_e, tau_i = _real("tau_e", tau_e), _real("tau_i", tau_i)
+        self.n_exc, self.n_inh = int(n_exc), int(n_inh)
+        N = self.n_exc + self.n_inh
+        self._population = (torch.arange(N) >= self.n_exc).long()  # 0 = E, 1 = I
+        self._input_mask = input_mask
+        tau = torch.tensor([tau_e, tau_i], dtype=torch.float64)[self._population]
+        super().__init__(input_size, N, nonlinearity=nonlinearity, tau=tau, **kwargs)
 
-    def _set_populations(self, n_exc, n_inh, input_mask, **factory):
-        self.n_exc, self.n_inh = n_exc, n_inh
-        N = n_exc + n_inh
-        sign = torch.ones(N, **factory)
-        sign[n_exc:] = -1
-        self.register_buffer("sign", sign)  # sign of each neuron's outgoing weights
-        if isinstance(input_mask, str):
-            if input_mask not in ("all", "exc"):
-                raise ValueError(f"input_mask must be 'all', 'exc' or a bool tensor ({N},), got {input_mask!r}")
-            input_mask = sign > 0 if input_mask == "exc" else torch.ones(N, dtype=torch.bool, device=sign.device)
-        input_mask = torch.as_tensor(input_mask, device=sign.device)
-        if input_mask.shape != (N,):
-            raise ValueError(f"input_mask must have shape ({N},), got {tuple(input_mask.shape)}")
-        self.register_buffer("input_mask", input_mask.to(factory["dtype"]))
+    def _weight_constraints(self, name: str) -> list[nn.Module]:
+        N, sign = self.hidden_size, 1.0 - 2.0 * self._population
+        if name.startswith("weight_hh"):
+            return [DaleSign(sign.to(self.weight_hh_l0.dtype)), *super()._weight_constraints(name)]
+        mask = self._input_mask
+        if isinstance(mask, str):
+            if mask not in ("all", "exc"):
+                raise ValueError(f"input_mask must be 'all', 'exc' or a bool tensor ({N},), got {mask!r}")
+            mask = self._population == 0 if mask == "exc" else torch.ones(N, dtype=torch.bool)
+        mask = self._mask("input_mask", mask, (N,))
+        W = getattr(self, name)
+        return [Mask(mask[:, None].expand(W.shape).to(W.device), "W")]
 
-    def _set_ei_tau(self, tau_e, tau_i, train_tau, **factory):
-        for name, value in (("tau_e", tau_e), ("tau_i", tau_i)):
-            if not value > 0:
-                raise ValueError(f"{name} must be positive (ms), got {value}")
-        for attr in ("log_tau", "_tau"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        populations = torch.tensor([tau_e, tau_i], **factory)
-        if train_tau:
-            self.log_tau_ei = nn.Parameter(populations.log())
-        else:
-            self.register_buffer("_tau_ei", populations)
-        self.register_buffer("population", (self.sign < 0).long())  # 0 = E, 1 = I
+    def _tau_constraints(self) -> list[nn.Module]:
+        return [PerGroup(self._population, ("log tau_e", "log tau_i")), Positive("tau")]
 
     @property
-    def tau(self) -> Tensor:
-        """Per-neuron τ (N,): ``tau_e`` for E neurons, ``tau_i`` for I neurons."""
-        ei = self.log_tau_ei.exp() if hasattr(self, "log_tau_ei") else self._tau_ei
-        return ei[self.population]
+    def input_mask(self) -> Tensor:
+        """Which neurons receive input, bool (N,)."""
+        return self.parametrizations.weight_ih_l0[0].mask[:, 0]
 
     @property
-    def M(self) -> Tensor:
-        """Dale-constrained recurrent weights ``|R| · sign`` (column j has the sign of neuron j)."""
-        return self.weight_hh.abs() * self.sign
+    def sign(self) -> Tensor:
+        """Sign (N,) of each neuron's outgoing weights: +1 excitatory, −1 inhibitory."""
+        return self.parametrizations.weight_hh_l0[0].sign
 
     @property
-    def W(self) -> Tensor:
-        """Input weights (N, I), rows of neurons outside ``input_mask`` zero."""
-        return super().W * self.input_mask[:, None]
+    def tau_e(self) -> Tensor:
+        return self.tau[0] if self.n_exc else self.tau.new_tensor(float("nan"))
 
-    def project_input(self, u: Tensor) -> Tensor:
-        return u @ self.W.T
+    @property
+    def tau_i(self) -> Tensor:
+        return self.tau[-1] if self.n_inh else self.tau.new_tensor(float("nan"))
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Balanced Dale init: ``|R|`` half-normal with inhibitory columns scaled by n_exc/n_inh,
+        signed, masked, rescaled to spectral radius ``gain``; ``W`` N(0, 1/I) on ``input_mask`` rows; ``b = 0``."""
+        generator = generator if generator is not None else self.generator
+        N = self.hidden_size
+        raw = torch.randn(N, N, generator=generator, dtype=torch.float64).abs() / math.sqrt(N)
+        raw[:, self.n_exc:] *= self.n_exc / max(self.n_inh, 1)
+        M = raw * (1.0 - 2.0 * self._population).double()
+        if self.connectivity is not None:
+            M = M * self.connectivity.cpu()
+        self._assign("weight_hh_l0", _spectral_radius_init(M, self.gain))
+        W = torch.randn(N, self.input_size, generator=generator, dtype=torch.float64) / math.sqrt(self.input_size)
+        self._assign("weight_ih_l0", W * self.input_mask.cpu()[:, None])
+        if self.bias_l0 is not None:
+            with torch.no_grad():
+                self.bias_l0.zero_()
 
     def extra_repr(self) -> str:
-        tau = self.tau
-        return (f"{self.input_size}, n_exc={self.n_exc}, n_inh={self.n_inh}, "
-                f"tau_e={tau[0].item() if self.n_exc else float('nan'):g}, "
-                f"tau_i={tau[-1].item() if self.n_inh else float('nan'):g}, dt={self.dt:g}, "
-                f"nonlinearity={self.F.name!r}, solver={self.solver!r}")
+        return (f"{self.input_size}, n_exc={self.n_exc}, n_inh={self.n_inh}, tau_e={self.tau_e.item():g}, "
+                f"tau_i={self.tau_i.item():g}, dt={self.dt:g}, nonlinearity={self.F.name!r}, solver={self.solver!r}")
 
     @classmethod
-    def from_weights(cls, M: Tensor, n_exc: int, *, tau_e: float, tau_i: float,
-                     b: Tensor | None = None, W: Tensor | None = None, dt: float,
-                     nonlinearity="relu", input_mask="all", **kwargs) -> EIRateRNN:
+    def from_weights(cls, M: Tensor, n_exc: int, *, tau_e: float, tau_i: float, b: Tensor | None = None,
+                     W: Tensor | None = None, dt: float, nonlinearity="relu", **kwargs) -> EIRateRNN:
         """A hand-built E–I network; ``M`` must obey Dale's law for E neurons ``0…n_exc−1``.
+        ``W=None`` means identity input (``input_size = N``).
 
         Raises
         ------
         ValueError
-            Naming the first entry ``M[i, j]`` whose sign breaks Dale's law.
+            Naming the first entry ``M[i, j]`` whose sign breaks Dale's law (or that is NaN/Inf).
         """
-        _refuse_shared_tau(kwargs)
-        M = torch.as_tensor(M)
-        if not M.is_floating_point():
-            M = M.to(torch.get_default_dtype())
+        M = _weights("M", M, (None, None), finite=False)  # non-finite entries: named by DaleSign
         N = M.shape[0]
-        if not 0 <= n_exc <= N:
-            raise ValueError(f"n_exc must be in [0, {N}], got {n_exc}")
-        sign = torch.ones(N, dtype=M.dtype, device=M.device)
-        sign[n_exc:] = -1
-        bad = (M * sign) < 0
-        if bad.any():
-            i, j = (int(k) for k in bad.nonzero()[0])
-            kind = "excitatory" if j < n_exc else "inhibitory"
-            raise ValueError(
-                f"M breaks Dale's law: M[{i}, {j}] = {M[i, j].item():g}, but neuron {j} is {kind} "
-                f"(neurons 0..{n_exc - 1} are excitatory), so column {j} must be "
-                f"{'≥ 0' if j < n_exc else '≤ 0'}"
-            )
-        net = super().from_weights(M.abs(), W, b, tau=1.0, dt=dt, nonlinearity=nonlinearity, **{
-            k: v for k, v in kwargs.items() if k != "train_tau"})
-        factory = {"dtype": M.dtype, "device": M.device}
-        if W is None:
-            net.weight_ih = nn.Parameter(torch.eye(N, **factory))
-        net._set_populations(n_exc, N - n_exc, input_mask, **factory)
-        net._set_ei_tau(tau_e, tau_i, kwargs.get("train_tau", False), **factory)
+        if M.shape != (N, N):
+            raise ValueError(f"M must be square (N, N), got shape {tuple(M.shape)}")
+        if isinstance(n_exc, bool) or not isinstance(n_exc, numbers.Integral) or not 0 <= n_exc <= N:
+            raise ValueError(f"n_exc must be an int in [0, {N}], got {n_exc!r}")
+        W = torch.eye(N, dtype=M.dtype, device=M.device) if W is None else _weights("W", W, (N, None), like=M)
+        net = cls(W.shape[1], n_exc, N - n_exc, tau_e=tau_e, tau_i=tau_i, dt=dt, nonlinearity=nonlinearity,
+                  bias=b is not None, gain=None, generator=torch.Generator().manual_seed(0), dtype=M.dtype,
+                  device=M.device, **kwargs)
+        net._load_weights(M, W, b)  # Dale's law checked by DaleSign.right_inverse
         return net

@@ -8,14 +8,11 @@ For torchrate's networks J = (−I + diag(F′(x)) M)/τ with x = h + Mv + b
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import torch
 from torch import Tensor, nn
-from torch.func import jacrev, vjp, vmap
+from torch.func import jacrev, vmap
 
-from .. import _validate, dynamics
-from ..networks import RateRNN
+from .. import _validate
+from ..dynamics import VectorField, _field_fn, input_drive  # noqa: F401 - re-exported for the analysis
 
 __all__ = ["jacobian", "input_drive"]
 
@@ -27,26 +24,6 @@ def _reference(net) -> Tensor | None:
             if t.is_floating_point():
                 return t
     return None
-
-
-def input_drive(net, u: Tensor | None, like: Tensor) -> Tensor:
-    """h = ``net.project_input(u)`` (``u`` itself for a module without ``project_input``);
-    zeros of ``like``'s last dimension for ``u=None``."""
-    if u is None:
-        return like.new_zeros(like.shape[-1])
-    u = torch.as_tensor(u, dtype=like.dtype, device=like.device)
-    return net.project_input(u) if hasattr(net, "project_input") else u
-
-
-def _field_fn(net) -> Callable[[Tensor, Tensor], Tensor]:
-    if hasattr(net, "vector_field"):
-        return net.vector_field
-    if callable(net):
-        return net
-    raise TypeError(
-        f"expected a network with a vector_field(v, h) method (RateRNN, EIRateRNN, …) or a "
-        f"callable f(v, h) -> dv/dt, got {type(net).__name__}"
-    )
 
 
 def jacobian(net, v: Tensor, u: Tensor | None = None) -> Tensor:
@@ -94,55 +71,3 @@ def jacobian(net, v: Tensor, u: Tensor | None = None) -> Tensor:
     if v.ndim == 1:
         return jacrev(f)(v, h)
     return vmap(jacrev(f), in_dims=(0, 0 if h.ndim == 2 else None))(v, h)
-
-
-
-class VectorField:
-    """dv/dt of a network at a fixed input, with ∇q = Jᵀ f and J for batches of states.
-
-    For :class:`~torchrate.RateRNN`-family networks with a named nonlinearity the Jacobian
-    and the gradient of q = ½‖f‖² are analytic (``J = (diag(F′)M − I)/τ``, ``Jᵀf =
-    (F′ ⊙ f/τ) M − f/τ``); otherwise they come from ``torch.func``. Parameters are detached:
-    nothing here builds a graph through, or changes, the network.
-    """
-
-    def __init__(self, net, u: Tensor | None, like: Tensor):
-        self.net = net
-        with torch.no_grad():
-            self.h = input_drive(net, u, like).detach()
-        self.analytic = (isinstance(net, RateRNN) and type(net).vector_field is RateRNN.vector_field
-                         and net.F.derivative_from_output is not None)
-        if self.analytic:
-            with torch.no_grad():
-                self.M, self.tau = net.M.detach(), net.tau.detach()
-                self.b = None if net.b is None else net.b.detach()
-            self.F = net.F
-        self._f = _field_fn(net)
-
-    def __call__(self, v: Tensor) -> Tensor:
-        """dv/dt at states ``v`` (*, N)."""
-        if self.analytic:
-            return dynamics.vector_field(v, self.h, self.M, self.b, self.tau, self.F)
-        with torch.no_grad():
-            return self._f(v, self.h)
-
-    def q(self, v: Tensor) -> Tensor:
-        """q = ½‖dv/dt‖², shape (*,)."""
-        return 0.5 * self(v).square().sum(-1)
-
-    def q_and_grad(self, v: Tensor) -> tuple[Tensor, Tensor]:
-        """q (K,) and ∇q = Jᵀ f (K, N)."""
-        if self.analytic:
-            y = self.F(dynamics.pre_activation(v, self.h, self.M, self.b))
-            f = (y - v) / self.tau
-            w = f / self.tau
-            return 0.5 * f.square().sum(-1), (self.F.derivative_from_output(y) * w) @ self.M - w
-        f, pullback = vjp(lambda x: self._f(x, self.h), v)
-        return 0.5 * f.square().sum(-1), pullback(f)[0]
-
-    def jacobian(self, v: Tensor) -> Tensor:
-        """J at states ``v`` (K, N) → (K, N, N)."""
-        if self.analytic:
-            return dynamics.jacobian_of_vector_field(v, self.h, self.M, self.b, self.tau, self.F)
-        with torch.no_grad():
-            return vmap(jacrev(lambda x: self._f(x, self.h)))(v)

@@ -58,7 +58,7 @@ def _trajectories(net, u: Tensor | None, v0: Tensor, steps: int, dt: float) -> T
         I = net.input_size
         drive = (torch.zeros(I, dtype=v0.dtype, device=v0.device) if u is None
                  else torch.as_tensor(u, dtype=v0.dtype, device=v0.device))
-        rates, _ = net(drive.expand(steps, v0.shape[0], I).contiguous(), v0)
+        rates, _ = net(drive.expand(steps, v0.shape[0], I).contiguous(), v0[None])
         return torch.cat([v0[None], rates])
     field = VectorField(net, u, v0)  # any module: Euler with the given dt
     out = [v0]

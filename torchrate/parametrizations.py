@@ -1,0 +1,139 @@
+r"""Constraints as small ``nn.Module`` parametrizations (``torch.nn.utils.parametrize``).
+
+Each maps an unconstrained tensor (what the optimiser steps) to a valid one, and back with
+``right_inverse`` (what ``module.weight = value`` and ``from_weights`` go through, checking
+the value first). They compose: ``register_parametrization`` stacks them in order.
+
+==================  ==================================  ==========================================
+class               forward (raw → constrained)         right_inverse (constrained → raw)
+==================  ==================================  ==========================================
+:class:`Positive`   ``exp(raw)`` (τ > 0)                ``log(τ)``, refusing τ ≤ 0, NaN or ∞
+:class:`DaleSign`   ``|R| · s`` (column j has sign s_j)  ``|M|``, refusing an entry of wrong sign
+:class:`Mask`       ``R · mask`` (exact zeros)           ``M``, refusing non-zero masked entries
+:class:`PerGroup`   ``raw[group]`` (one value a group)   one value a group, refusing mixed groups
+==================  ==================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Positive", "DaleSign", "Mask", "PerGroup", "check_positive"]
+
+
+def _first_bad(bad: Tensor) -> tuple[int, ...]:
+    return tuple(int(k) for k in bad.nonzero()[0])
+
+
+class Positive(nn.Module):
+    """τ = exp(raw): a time constant that stays positive under any optimiser step.
+
+    Parameters
+    ----------
+    name : str
+        Named in errors (``"tau"``).
+    """
+
+    def __init__(self, name: str = "tau"):
+        super().__init__()
+        self.name = name
+
+    def forward(self, raw: Tensor) -> Tensor:
+        return raw.exp()
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        return check_positive(self.name, value).log()
+
+
+def check_positive(name: str, value: Tensor) -> Tensor:
+    """``value`` if every entry is positive and finite, else a ValueError naming the first bad entry."""
+    bad = ~(torch.isfinite(value) & (value > 0))
+    if bad.any():
+        index = _first_bad(bad) if value.ndim else ()
+        raise ValueError(f"{name} must be positive and finite (ms), got {name}"
+                         f"{list(index) if index else ''} = {value[index].item():g}")
+    return value
+
+
+class DaleSign(nn.Module):
+    """Dale's law, ``M = |R| · s``: column ``j`` (neuron ``j``'s outgoing weights) has sign ``s_j``.
+
+    Parameters
+    ----------
+    sign : Tensor, shape (N,)
+        +1 for excitatory, −1 for inhibitory neurons.
+    """
+
+    def __init__(self, sign: Tensor):
+        super().__init__()
+        self.register_buffer("sign", sign)
+
+    def forward(self, raw: Tensor) -> Tensor:
+        return raw.abs() * self.sign
+
+    def right_inverse(self, M: Tensor) -> Tensor:
+        bad = ~torch.isfinite(M) | (M * self.sign < 0)
+        if bad.any():
+            i, j = _first_bad(bad)
+            kind = "excitatory" if self.sign[j] > 0 else "inhibitory"
+            rule = "≥ 0" if self.sign[j] > 0 else "≤ 0"
+            raise ValueError(f"M breaks Dale's law: M[{i}, {j}] = {M[i, j].item():g}, but neuron {j} is {kind}, "
+                             f"so column {j} (its outgoing weights) must be finite and {rule}")
+        return M.abs()
+
+
+class Mask(nn.Module):
+    """Fixed zeros, ``M = R · mask``: masked-out entries are exactly 0 after any optimiser step.
+
+    Parameters
+    ----------
+    mask : bool Tensor, same shape as the weight
+    name : str
+        Named in errors (``"M"``, ``"W"``).
+    """
+
+    def __init__(self, mask: Tensor, name: str = "M"):
+        super().__init__()
+        self.register_buffer("mask", mask.bool())
+        self.name = name
+
+    def forward(self, raw: Tensor) -> Tensor:
+        return raw * self.mask
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        bad = (value != 0) & ~self.mask
+        if bad.any():
+            index = _first_bad(bad)
+            raise ValueError(f"{self.name}{list(index)} = {value[index].item():g} is outside the connectivity "
+                             f"mask, where {self.name} must be exactly 0")
+        return value
+
+
+class PerGroup(nn.Module):
+    """One value per group broadcast to its members, ``τ_i = raw[group_i]`` (τ_E, τ_I).
+
+    Parameters
+    ----------
+    group : LongTensor, shape (N,)
+        Group index of each neuron (0 = E, 1 = I).
+    names : tuple of str
+        The group values' names, for errors (``("tau_e", "tau_i")``).
+    """
+
+    def __init__(self, group: Tensor, names: tuple[str, ...]):
+        super().__init__()
+        self.register_buffer("group", group)
+        self.names = names
+
+    def forward(self, raw: Tensor) -> Tensor:
+        return raw[self.group]
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        value = value.expand(self.group.shape)
+        raw = value.new_zeros(len(self.names)).index_copy(0, self.group, value)  # one member's value a group
+        if not torch.equal(raw[self.group], value):
+            i = _first_bad(raw[self.group] != value)[0]
+            raise ValueError(f"{self.names[int(self.group[i])]} is one value for its whole population; "
+                             f"neuron {i} has {value[i].item():g}, another member {raw[self.group[i]].item():g}")
+        return raw
