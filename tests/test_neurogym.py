@@ -309,6 +309,24 @@ def test_config_parses(ngym, path, capsys, monkeypatch):
     assert 0.5 < _target(path) <= 1.0
 
 
+def test_fit_ends_with_where_the_run_and_its_analysis_are(ngym, tmp_path, capsys, monkeypatch):
+    from torchrate.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["torchrate"])
+    config = ROOT / "configs" / "neurogym" / "gonogo.yaml"
+    main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path}",
+          "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1",
+          "--data.train_batches=5", "--data.val_trials=64", "--data.test_trials=64"])
+    last = capsys.readouterr().out.strip().splitlines()[-5:]
+    summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
+    assert last[0] == f"run directory: {tmp_path}"
+    assert last[1].startswith(f"checkpoints:   {tmp_path / 'checkpoints'}")
+    assert last[2].startswith(f"analysis:      {tmp_path / 'analysis'} (summary.json")
+    assert last[3] == f"held-out:      accuracy = {summary['metrics']['accuracy']:.4g}"
+    kinds = ", ".join(f"{n} {k}" for k, n in summary["fixed_points"]["by_kind"].items())
+    assert last[4] == f"fixed points at u = 0: {kinds}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["gonogo", "perceptual_decision_making", "context_decision_making"])
 def test_config_trains_to_target(ngym, name, tmp_path, monkeypatch):

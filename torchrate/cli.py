@@ -86,6 +86,34 @@ def _describe(summary: dict, out: str) -> str:
     return f"{metrics}\nfixed points at u = 0: {kinds}\nwritten to {out}"
 
 
+def _fit_report(trainer) -> str:
+    """What ``torchrate fit`` prints at its end: where the run, its checkpoints and its analysis
+    are, the held-out metrics and the fixed points found."""
+    import json
+
+    from .training import AnalysisCallback
+
+    root = os.path.abspath(trainer.default_root_dir)
+    lines = [f"run directory: {root}"]
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and getattr(checkpoint, "dirpath", None):
+        lines.append(f"checkpoints:   {checkpoint.dirpath} (resume with --ckpt_path last)")
+    analysis = next((c for c in trainer.callbacks if isinstance(c, AnalysisCallback)), None)
+    out = None
+    if analysis is not None:
+        out = os.path.abspath(analysis.out or os.path.join(root, "analysis"))
+    if out is None or not os.path.isfile(os.path.join(out, "summary.json")):
+        lines.append("analysis:      none written (no AnalysisCallback, or fit was interrupted)")
+        return "\n".join(lines)
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    lines.append(f"analysis:      {out} (summary.json, task_metric.png, fixed_points.png, spectrum.png, "
+                 "learning_curves.png)")
+    metrics, fixed_points, _ = _describe(summary, out).split("\n")
+    lines += [f"held-out:      {metrics}", f"{fixed_points}"]
+    return "\n".join(lines)
+
+
 def build_cli(args: list[str] | None, run: bool = True):
     """The ``LightningCLI`` of ``torchrate fit|validate|test``.
 
@@ -166,6 +194,11 @@ def _build_cli(args: list[str] | None, run: bool):
 
             with RunLock(self.trainer.default_root_dir):
                 super()._run_subcommand(subcommand)
+
+        def after_fit(self) -> None:
+            # the last lines of a run: where its directory and analysis are, and the headline numbers
+            if self.trainer.is_global_zero:
+                print(_fit_report(self.trainer), flush=True)
 
         def _instantiate_trainer(self, config, callbacks):
             if config.get("logger") in (None, True):
