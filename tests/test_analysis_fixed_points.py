@@ -112,7 +112,7 @@ def test_hopfield_stores_patterns_as_stable_fixed_points():
 
 def test_network_is_not_modified():
     net = tr.RateRNN(2, 8, tau=10.0, generator=torch.Generator().manual_seed(0), dtype=F64)
-    net.weight_ih.requires_grad_(False)  # a user's choice the finder must keep
+    next(net.parameters()).requires_grad_(False)  # a user's choice the finder must keep
     before = {k: v.clone() for k, v in net.state_dict().items()}
     flags = {k: p.requires_grad for k, p in net.named_parameters()}
     net.train()
@@ -145,10 +145,13 @@ def test_outliers_are_dropped():
     net = tr.RateRNN.from_weights(torch.tensor([[0.5]], dtype=F64), tau=10.0, dt=1.0)
     init = torch.linspace(-1, 1, 8, dtype=F64)[:, None]
     u = torch.tensor([100.0], dtype=F64)
-    assert len(tr.analysis.find_fixed_points(net, u, init)) == 0
+    with pytest.warns(UserWarning, match="8 of 8 converged states lie farther than outlier_scale=10"):
+        dropped = tr.analysis.find_fixed_points(net, u, init)
+    assert len(dropped) == 0 and dropped.outliers.all() and (dropped.assignment == -1).all()
+    assert dropped.final_states.flatten().tolist() == pytest.approx([200.0] * 8, rel=1e-15)
     fps = tr.analysis.find_fixed_points(net, u, init, outlier_scale=None)
     assert len(fps) == 1 and fps.points.item() == pytest.approx(200.0, rel=1e-15)
-    assert fps.counts.item() == 8
+    assert fps.counts.item() == 8 and not fps.outliers.any()
 
 
 def test_any_module_with_a_vector_field():
@@ -226,10 +229,15 @@ def test_per_state_loop_gives_the_batched_result():
 def test_float32_search_agrees_with_float64_on_a_64_unit_network():
     """The same network in both dtypes: float32 points within ~100 float32 ulps of float64's."""
     gen = torch.Generator().manual_seed(0)
-    net = tr.RateRNN(1, 64, gain=1.2, generator=gen, dtype=F64)
-    with torch.no_grad():
-        net.bias.normal_(0.0, 0.1, generator=gen)
-        rates, _ = net(torch.zeros(200, 8, 1, dtype=F64), torch.randn(8, 64, generator=gen, dtype=F64))
+    M = 1.2 * torch.randn(64, 64, generator=gen, dtype=F64) / 8
+    b = 0.1 * torch.randn(64, generator=gen, dtype=F64)
+    net = tr.RateRNN.from_weights(M, torch.ones(64, 1, dtype=F64), b, tau=10.0, dt=1.0,
+                                  nonlinearity="tanh")
+    v, traj = torch.randn(8, 64, generator=gen, dtype=F64), []
+    for _ in range(200):  # the network's own Euler trajectories at u = 0
+        v = tr.dynamics.euler_step(v, torch.zeros(64, dtype=F64), M, b, 10.0, net.F, 1.0)
+        traj.append(v)
+    rates = torch.stack(traj)
     init = tr.analysis.sample_states(rates[50:], 128, 0.05, generator=gen)
     f64 = tr.analysis.find_fixed_points(net, torch.zeros(1, dtype=F64), init)
     f32 = tr.analysis.find_fixed_points(net.float(), torch.zeros(1), init.float())

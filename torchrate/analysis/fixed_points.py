@@ -1,19 +1,34 @@
-r"""Batched fixed-point search: minimise q = ½‖dv/dt‖², then damped Newton (Sussillo & Barak 2013).
+r"""Batched fixed-point search whose cost grows with the number of distinct points, not of starts.
 
-All K initial states are one batch on the network's device:
+Fixed points of τ dv/dt = −v + F(h + Mv + b) at a constant input are the zeros of
+f(v) = dv/dt, and the minima q = 0 of q(v) = ½‖f(v)‖² (Sussillo & Barak 2013). From K initial
+states (K, N), all on the network's device:
 
-1. **Adam on q** (optional warm-up, ``opt_steps``): moves states towards fixed points and slow
-   points; the gradient ``∇q = Jᵀ f`` is analytic for torchrate's networks.
-2. **Damped Newton** ``d = −J⁻¹ f`` with a batched ``linalg.solve_ex`` and a backtracking
-   line search on q (all step lengths ``2⁻ᵏ`` tried at once, the largest with
-   ``q(v + αd) ≤ (1 − 2cα) q(v)`` taken; ``∇q·d = −2q`` makes ``d`` a descent direction).
-   A state stops when its step is at rounding level, or when no step (or only one that lowers
-   q by less than 1%) is found: J singular, or a slow point. Only still-moving states are
-   iterated; the active set is compacted every ``check_every`` iterations, the only host
-   synchronisations of the search.
-3. **Post-processing**: keep states with q ≤ ``tol`` (and slow points with q ≤ ``slow_points``
-   when asked), drop outliers far from the initial states, de-duplicate with one ``cdist``,
-   then Jacobians, eigenvalues and a continuous-time classification (Re λ(J) < 0: stable).
+1. **Warm-up** (``opt_steps`` of Adam on q, every state on its own): moves states towards
+   fixed points, saddles included (they are minima of q too), and towards slow points. The
+   gradient ∇q = Jᵀf is analytic for torchrate's networks. The step is a fraction of the robust
+   (median-based) spread of the finite starts, so an extreme start changes nothing.
+2. **Placement in rounds.** The unplaced states are clustered, exactly and greedily (lowest q
+   first, a new leader when no leader is within the radius). Only the leaders run a batched
+   damped Newton, d = −J⁻¹f with a line search on q, to q ≈ rounding level. Every other state
+   then runs the *chord* iteration v ← v − J(p)⁻¹ f(v) towards its nearest point p found so
+   far, with the one LU factorisation of J(p) shared by all of them (J at the solution itself,
+   so the convergence is quadratic, like Newton's). A state is placed when its own q falls below
+   ``tol``; one that does not converge is left unplaced, back at its warm-up position, for the
+   next round, whose radius is four times smaller. The last round runs Newton on every state
+   still unplaced: the per-state search, so nothing a per-state search would find is lost.
+   Cost: about (leaders × N³/3) instead of (K × N³/3) per Newton iteration.
+3. **Summary.** Converged states (q ≤ ``tol``; slow points with q ≤ ``slow_points`` if asked)
+   farther than ``outlier_scale`` times the starts' radius are flagged as outliers (a warning
+   names how many). The rest are de-duplicated by the same exact leader clustering with
+   ``dedup_tol``: every kept state is represented by exactly one returned point, so
+   ``counts.sum()`` equals the number of kept states. Then Jacobians, eigenvalues and the
+   continuous-time classification (Re λ(J) < 0: stable).
+
+Linear solves are checked (finite, LAPACK ``info`` = 0, small residual ‖Jd + f‖). MKL's batched
+LU can return garbage when torch runs two or more threads (invalid pivots, or valid pivots and a
+wrong solution in float32), so on a multi-threaded CPU, factorisations of N > 128 run one matrix
+at a time (each one multi-threaded), and any failed batched solve is redone one matrix at a time.
 
 The network is never modified: parameters are read detached, ``requires_grad`` untouched.
 """
@@ -21,8 +36,11 @@ The network is never modified: parameters are read detached, ``requires_grad`` u
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -55,7 +73,18 @@ class FixedPoints:
     converged : Tensor, shape (P,), bool
         q ≤ ``tol``: a fixed point; ``False`` for slow points.
     counts : Tensor, shape (P,), long
-        Number of initial states that ended at each point.
+        Number of initial states that ended at each point: ``counts.sum()`` is the number of
+        kept states, ``(assignment >= 0).sum()``.
+    assignment : Tensor, shape (K,), long
+        For each initial state, the index of the point it ended at, or −1 (not converged, a
+        non-finite start, or an outlier).
+    final_states : Tensor, shape (K, N)
+        Where each initial state ended (its own converged state, not its point's).
+    final_residuals : Tensor, shape (K,)
+        q at ``final_states`` (NaN for non-finite starts).
+    outliers : Tensor, shape (K,), bool
+        States that converged (or reached a kept slow point) but lie farther from the starts than
+        ``outlier_scale`` allows: reported here, not in ``points``.
     """
 
     points: Tensor
@@ -66,18 +95,27 @@ class FixedPoints:
     kind: list[str]
     converged: Tensor
     counts: Tensor
+    assignment: Tensor
+    final_states: Tensor
+    final_residuals: Tensor
+    outliers: Tensor
 
     def __len__(self) -> int:
         return self.points.shape[0]
 
     def __getitem__(self, index) -> FixedPoints:
-        """Select points with an int, slice, index tensor or bool mask (P,)."""
+        """Select points with an int, slice, index tensor or bool mask (P,); states whose point
+        is not selected get ``assignment`` −1."""
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
         idx = torch.arange(len(self), device=self.points.device)[index].reshape(-1)
+        new = torch.full((len(self) + 1,), -1, dtype=torch.long, device=idx.device)
+        new[idx] = torch.arange(len(idx), device=idx.device)
+        assignment = new[self.assignment]  # −1 indexes the last entry, which stays −1
         return FixedPoints(self.points[idx], self.residuals[idx], self.jacobians[idx],
                            self.eigenvalues[idx], self.stable[idx],
-                           [self.kind[i] for i in idx.tolist()], self.converged[idx], self.counts[idx])
+                           [self.kind[i] for i in idx.tolist()], self.converged[idx], self.counts[idx],
+                           assignment, self.final_states, self.final_residuals, self.outliers)
 
     def __repr__(self) -> str:
         N = self.points.shape[-1]
@@ -165,13 +203,63 @@ def sample_states(trajectories: Tensor, n: int, noise_std: float = 0.0, *,
     return states
 
 
-# ----------------------------------------------------------------------------- the search
-# line-search step lengths 1, 1/2, …, 1/128: a shorter step lowers q by less than 1%,
-# (1 − α)² > 0.99, which the search treats as no progress anyway
-_ALPHAS = 2.0 ** -torch.arange(8)
-_ARMIJO = 1e-4
+# ----------------------------------------------------------------------------- linear solves
+# MKL's batched LU (torch runs the batch in parallel, each getrf possibly threaded too) returned
+# invalid pivots for N ≥ 256 in float64, and valid pivots with a wrong solution in float32, with
+# 2 threads (torch 2.13, MKL); N ≤ 128 was right. Above this size a multi-threaded CPU
+# factorises one matrix at a time.
+_BATCHED_LU_MAX_N_THREADED = 128
 
 
+def _solved(J: Tensor, x: Tensor, rhs: Tensor) -> Tensor:
+    r"""Whether ``x`` (B, N) solves ``J x = rhs``: finite, and ‖Jx − rhs‖∞ ≤ √eps (‖J‖∞‖x‖∞ + ‖rhs‖∞).
+
+    A backward-stable solve leaves a residual of order N·eps relative to that scale, however
+    ill-conditioned J is; a corrupted factorisation leaves one of order 1.
+    """
+    r = (J @ x.unsqueeze(-1)).squeeze(-1) - rhs
+    scale = J.abs().sum(-1).amax(-1) * x.abs().amax(-1) + rhs.abs().amax(-1)
+    return torch.isfinite(x).all(-1) & (r.abs().amax(-1) <= math.sqrt(torch.finfo(x.dtype).eps) * scale)
+
+
+def _solve_one(J: Tensor, rhs: Tensor) -> Tensor | None:
+    """x with J x = rhs for one (N, N) matrix, or None if the solve fails its check."""
+    try:
+        x, info = torch.linalg.solve_ex(J, rhs)
+    except RuntimeError:
+        return None
+    return x if int(info) == 0 and bool(_solved(J[None], x[None], rhs[None])[0]) else None
+
+
+def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
+    r"""x = J⁻¹ rhs for a batch J (B, N, N), rhs (B, N), and ``ok`` (B,): solved and checked.
+
+    Batched ``solve_ex`` first (unless a multi-threaded CPU with N > 128, see above); rows that
+    fail (exception, ``info`` ≠ 0, non-finite, or on a multi-threaded CPU a residual too large)
+    are solved one at a time, and checked.
+    Rows that still fail (J singular) have ``ok`` False and x = 0.
+    """
+    B, N = rhs.shape
+    x, ok = torch.zeros_like(rhs), torch.zeros(B, dtype=torch.bool, device=rhs.device)
+    threaded_cpu = J.device.type == "cpu" and torch.get_num_threads() > 1
+    if B > 1 and not (threaded_cpu and N > _BATCHED_LU_MAX_N_THREADED):
+        try:
+            xb, info = torch.linalg.solve_ex(J, rhs)
+            ok = (info == 0) & torch.isfinite(xb).all(-1)
+            if threaded_cpu:  # the batched driver is only suspect when torch runs threads
+                ok &= _solved(J, xb, rhs)
+            x = torch.where(ok[:, None], xb, x)
+        except RuntimeError:
+            pass
+    if not bool(ok.all()):  # a host synchronisation, once per Newton iteration
+        for i in (~ok).nonzero()[:, 0].tolist():
+            xi = _solve_one(J[i], rhs[i])
+            if xi is not None:
+                x[i], ok[i] = xi, True
+    return x, ok
+
+
+# ----------------------------------------------------------------------------- warm-up
 class _Progress:
     """A tqdm bar updated only at synchronisation points (a no-op when disabled)."""
 
@@ -192,24 +280,62 @@ class _Progress:
             self.bar.close()
 
 
+def _grad_q(field: VectorField) -> Callable[[Tensor], Tensor]:
+    r"""v ↦ ∇q = Jᵀf (K, N): for torchrate's networks ``(F′ ⊙ w) M − w`` with w = f/τ, in
+    in-place steps; otherwise ``field.q_and_grad``."""
+    if not field.analytic:
+        return lambda v: field.q_and_grad(v)[1]
+    hb = field.h if field.b is None else field.h + field.b
+    hb, MT, tau2, F = hb.expand(1, -1), field.M.T, field.tau.square(), field.F
+
+    def grad(v: Tensor) -> Tensor:
+        y = F(torch.addmm(hb, v, MT))
+        w = (y - v).div_(tau2)
+        return torch.addmm(w, F.derivative_from_output(y).mul_(w), MT.T, beta=-1)
+
+    return grad
+
+
 def _adam(field: VectorField, v: Tensor, steps: int, lr: float, check_every: int, q_tol: Tensor,
           progress: _Progress) -> Tensor:
-    """Adam on q(v) for all states at once (elementwise, so each state is optimised on its own)."""
+    """Adam on q(v) for all states at once (elementwise, so each state is optimised on its own).
+
+    Stops early when every state has q ≤ ``q_tol`` (checked every ``check_every`` steps, the
+    only host synchronisations).
+    """
     b1, b2, eps = 0.9, 0.999, 1e-8
+    v = v.clone()
     m, s = torch.zeros_like(v), torch.zeros_like(v)
+    grad = _grad_q(field)
     for it in range(1, steps + 1):
-        q, g = field.q_and_grad(v)
+        g = grad(v)
         m.lerp_(g, 1 - b1)
-        s.lerp_(g * g, 1 - b2)
-        v = v - lr * (m / (1 - b1**it)) / ((s / (1 - b2**it)).sqrt() + eps)
+        s.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = s.div(1 - b2**it).sqrt_().add_(eps)
+        v.addcdiv_(m, denom, value=-lr / (1 - b1**it))
         if it % check_every == 0 or it == steps:
-            done = bool((q <= q_tol).all())  # the only host synchronisation, every check_every
+            q = field.q(v)
+            done = bool((q <= q_tol).all())
             progress.update(check_every if it % check_every == 0 else it % check_every,
-                            phase="adam", q_max=f"{q.max().item():.2e}")
+                            phase="warm-up", q_max=f"{q.max().item():.2e}")
             if done:
                 break
     return v
 
+
+def _robust_spread(v: Tensor) -> float:
+    """1.4826 × the median absolute deviation of the entries of ``v`` (K, N) from their
+    per-coordinate median: the standard deviation for Gaussian starts, unmoved by a minority of
+    extreme ones. Falls back to 1e-3 (1 + median |v|) when the starts coincide."""
+    spread = 1.4826 * (v - v.median(0).values).abs().median().item()
+    return spread if spread > 0 else 1e-3 * (1 + v.abs().median().item())
+
+
+# ----------------------------------------------------------------------------- Newton
+# line-search step lengths 1, 1/2, …, 1/128: a shorter step lowers q by less than 1%,
+# (1 − α)² > 0.99, which the search treats as no progress anyway
+_ALPHAS = 2.0 ** -torch.arange(8)
+_ARMIJO = 1e-4
 
 # Jacobians are formed and factorised in chunks of at most this many bytes: on a CPU a chunk
 # that stays in cache is formed ~5× faster than one (K, N, N) tensor (the LU costs the same);
@@ -219,16 +345,19 @@ _JACOBIAN_BYTES_CUDA = 2 * 2**30
 
 
 def _newton_direction(field: VectorField, v: Tensor, f: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
-    """d = −J⁻¹f and LAPACK's info (0: solved), Jacobians formed ``chunk`` states at a time."""
-    if v.shape[0] <= chunk:
-        return torch.linalg.solve_ex(field.jacobian(v), -f)
-    parts = [torch.linalg.solve_ex(field.jacobian(vc), -fc) for vc, fc in zip(v.split(chunk), f.split(chunk))]
+    """d = −J⁻¹f (K, N) and ``ok`` (K,), Jacobians formed ``chunk`` states at a time."""
+    parts = [_solve(field.jacobian(vc), -fc) for vc, fc in zip(v.split(chunk), f.split(chunk))]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def _newton(field: VectorField, v: Tensor, max_steps: int, check_every: int, step_tol: float,
             progress: _Progress) -> Tensor:
-    """Batched damped Newton on f(v) = 0; returns the refined states."""
+    """Batched damped Newton on f(v) = 0 with a line search on q; returns the refined states.
+
+    A state stops when its step is at rounding level, or when no step (or only one that lowers
+    q by less than 1%) is found: J singular, or a slow point. Only still-moving states are
+    iterated; the active set is compacted every ``check_every`` iterations.
+    """
     v = v.clone()
     N = v.shape[-1]
     budget = _JACOBIAN_BYTES_CUDA if v.device.type == "cuda" else _JACOBIAN_BYTES_CPU
@@ -242,9 +371,7 @@ def _newton(field: VectorField, v: Tensor, max_steps: int, check_every: int, ste
         for _ in range(min(check_every, max_steps - done_steps)):
             f = field(va)
             q0 = 0.5 * f.square().sum(-1)
-            d, info = _newton_direction(field, va, f, chunk)
-            ok = (info == 0) & torch.isfinite(d).all(-1)
-            d = torch.where(ok[:, None], d, torch.zeros_like(d))
+            d, ok = _newton_direction(field, va, f, chunk)
             trial = va + alphas[:, None, None] * d  # (L, K, N)
             q_trial = field.q(trial)  # (L, K)
             accept = q_trial <= q0 * (1 - 2 * _ARMIJO * alphas[:, None])
@@ -263,32 +390,224 @@ def _newton(field: VectorField, v: Tensor, max_steps: int, check_every: int, ste
     return v
 
 
-def _search(net, field: VectorField, v: Tensor, opt_steps: int, lr: float, newton_steps: int,
-            check_every: int | None, tol: float | None, bar: _Progress) -> Tensor:
-    """Adam on q, then damped Newton, for one batch of states (K, N)."""
-    if opt_steps > 0:
-        q_tol = _default_tol(net, v) if tol is None else torch.full_like(v[:, 0], tol)
-        v = _adam(field, v, opt_steps, lr, check_every or 50, q_tol, bar)
-    if newton_steps > 0:
-        v = _newton(field, v, newton_steps, check_every or 2, 4 * torch.finfo(v.dtype).eps, bar)
+# ----------------------------------------------------------------------------- clustering
+_BLOCK = 128  # states clustered per host synchronisation
+
+
+def _distances(a: Tensor, b: Tensor) -> Tensor:
+    """Exact Euclidean distances (A, B) from direct differences.
+
+    ``torch.cdist``'s default matrix-product mode, ‖a‖² + ‖b‖² − 2a·b, loses ~1e-7 to
+    cancellation at N = 512 in float64, as much as a de-duplication tolerance: a point would not
+    be within tolerance of itself.
+    """
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _leaders(x: Tensor, order: Tensor, radius: float) -> tuple[Tensor, Tensor]:
+    r"""Greedy leader clustering of the rows of ``x`` (K, N), taken in ``order`` (K,).
+
+    A row becomes a leader when no leader so far is within ``radius`` of it; otherwise it joins
+    the nearest leader within ``radius``. Exact distances, so every row has exactly one leader,
+    at distance ≤ ``radius``, and leaders are their own leaders. No chaining: a cluster's
+    diameter is at most 2·radius.
+
+    Returns
+    -------
+    leaders : Tensor (L,) long
+        Row indices of the leaders, in ``order``.
+    assign : Tensor (K,) long
+        Index into ``leaders`` of each row's leader.
+    """
+    K = x.shape[0]
+    assign = torch.full((K,), -1, dtype=torch.long, device=x.device)
+    leaders = torch.zeros(0, dtype=torch.long, device=x.device)
+    for block in order.split(_BLOCK):
+        if leaders.numel():
+            dist, nearest = _distances(x[block], x[leaders]).min(1)
+            near = dist <= radius
+            assign[block[near]] = nearest[near]
+            block = block[~near]
+        if not block.numel():
+            continue
+        close = (_distances(x[block], x[block]) <= radius).cpu().numpy()  # one synchronisation
+        free = np.ones(len(block), dtype=bool)
+        local = np.empty(len(block), dtype=np.int64)
+        new = []
+        for i in range(len(block)):  # greedy, in order; each new leader takes its free neighbours
+            if free[i]:
+                members = close[i] & free
+                members[i] = True
+                local[members] = leaders.numel() + len(new)
+                free &= ~members
+                new.append(i)
+        assign[block] = torch.from_numpy(local).to(x.device)
+        leaders = torch.cat([leaders, block[torch.tensor(new, dtype=torch.long, device=x.device)]])
+    return leaders, assign
+
+
+# ----------------------------------------------------------------------------- placement
+@dataclass
+class _Options:
+    """The search settings shared by its phases (see :func:`find_fixed_points`)."""
+
+    opt_steps: int
+    lr: float
+    newton_steps: int
+    adam_every: int
+    newton_every: int
+    tol: float | None
+    slow_points: float | None
+    dedup_tol: float | None
+    cluster: bool
+    radius: float
+    net: object
+
+    def q_tol(self, v: Tensor) -> Tensor:
+        """The convergence threshold on q for each state (K,)."""
+        return _default_tol(self.net, v) if self.tol is None else torch.full_like(v[:, 0], self.tol)
+
+
+def _relax(field: VectorField, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
+    """Warm-up (Adam on q), then damped Newton, for every state of ``v`` (K, N)."""
+    if opt.opt_steps > 0:
+        v = _adam(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar)
+    if opt.newton_steps > 0:
+        v = _newton(field, v, opt.newton_steps, opt.newton_every, 4 * torch.finfo(v.dtype).eps, bar)
     return v
 
 
-def _dedup(points: Tensor, q: Tensor, tol: float) -> tuple[Tensor, Tensor]:
-    """Indices of unique points (lowest q first) and, per input point, its representative."""
-    order = q.argsort()
-    if len(order) == 0:
-        return order, order
-    p = points[order]
-    close = torch.cdist(p, p) <= tol  # (P, P)
-    # representative of i: the first (lowest-q) point within tol of it
-    rep_sorted = close.to(torch.uint8).argmax(1)
-    keep = rep_sorted == torch.arange(len(p), device=p.device)
-    rep = torch.empty_like(order)
-    rep[order] = order[rep_sorted]
-    return order[keep], rep
+def _place(field: VectorField, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
+    """Rounds of leaders' warm-up and Newton + everyone else's chord; the last round relaxes
+    every state still unplaced (the per-state search).
+
+    Round r takes at most ``max(4^(r+1), 2²⁰/N²)`` leaders, lowest q first, with the
+    clustering radius divided by 4 each round. Below N = 128 every state is warmed up first
+    (cheap there, and it steers states into saddles' basins); above, only leaders are.
+    ``opt.dedup_tol`` (None: ``10·sqrt(eps)·(1 + ‖p‖∞)`` of the points
+    found so far) merges the points found and bounds how far a chord-placed state may end from
+    its point.
+    """
+    eps = torch.finfo(v.dtype).eps
+    N = v.shape[1]
+    warm_all = N < _WARM_LEADERS_MIN_N
+    v = _adam(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar) if warm_all else v.clone()
+    leader_opt = replace(opt, opt_steps=0) if warm_all else opt
+    unplaced = torch.isfinite(v).all(-1).nonzero()[:, 0]
+    points = v.new_zeros(0, N)
+    tol_p, radius = opt.dedup_tol, opt.radius
+    for r in range(_ROUNDS):
+        if not unplaced.numel():
+            break
+        vu = v[unplaced]
+        last = r == _ROUNDS - 1
+        if last:
+            leaders = torch.arange(len(unplaced), device=v.device)  # the per-state fallback
+        else:
+            cap = max(4 ** (r + 1), _LEADER_ENTRIES // N**2)
+            leaders = _leaders(vu, field.q(vu).argsort(), radius)[0][:cap]
+            radius /= 4
+        vl = _relax(field, vu[leaders], leader_opt, bar)
+        v[unplaced[leaders]] = vl
+        found = vl[field.q(vl) <= opt.q_tol(vl)]
+        rest = torch.ones(len(unplaced), dtype=torch.bool, device=v.device)
+        rest[leaders] = False
+        unplaced = unplaced[rest]
+        if last or not unplaced.numel():
+            break
+        if found.numel():
+            points = torch.cat([points, found])
+            if opt.dedup_tol is None:
+                tol_p = 10 * math.sqrt(eps) * (1 + points.abs().max().item())
+            points = points[_leaders(points, field.q(points).argsort(), tol_p)[0]]
+        if not points.numel():
+            continue
+        vu = v[unplaced]
+        target = _distances(vu, points).argmin(1)
+        vu, ok = _chord(field, vu, points, target, _CHORD_STEPS, opt.q_tol(vu), 4 * eps, tol_p)
+        v[unplaced] = vu
+        unplaced = unplaced[~ok]
+    return v
 
 
+_ROUNDS = 4
+_CHORD_STEPS = 12
+_SLOW_POINT_STEPS = 200  # Adam steps that refine slow points (minima of q > 0)
+# Below this N, a Newton iteration on every state costs less than the clustering's bookkeeping
+_CLUSTER_MIN_N = 0
+_WARM_LEADERS_MIN_N = 128  # from this N on, only leaders are warmed up
+_LEADER_ENTRIES = 2**20  # leaders per round: at least this many Jacobian entries' worth
+_RADIUS_SCALE = 0.25  # first clustering radius: this × robust spread × √N
+# default Adam step: this fraction of the robust spread of the starts
+_LR_SCALE = 0.02
+
+
+def _chord(field: VectorField, v: Tensor, points: Tensor, target: Tensor, steps: int,
+           q_tol: Tensor, step_tol: float, dedup_tol: float) -> tuple[Tensor, Tensor]:
+    r"""Chord iteration v ← v − J(p)⁻¹ f(v) of each state towards its point p = ``points[target]``.
+
+    One LU factorisation of J(p) per point, shared by all its states (one (N, N) matrix at a
+    time: safe with any thread count). J is taken at the solution, so near p the error is
+    squared each step, like Newton's. A state is placed only if it behaves so — every step at
+    most half the previous one — and ends within ``dedup_tol`` of p with q ≤ ``q_tol``: a state
+    that would be carried from a saddle's neighbourhood to an attractor (the chord iteration
+    with J at a stable point is close to the network's own dynamics) is refused, not placed.
+
+    Returns the iterated states (failed ones unchanged) and ``ok`` (S,).
+    """
+    out = v.clone()
+    ok = torch.zeros(v.shape[0], dtype=torch.bool, device=v.device)
+    for sel, solve in _chord_solvers(field, points, target):
+        w = v[sel]
+        newton_like = torch.ones(len(sel), dtype=torch.bool, device=v.device)
+        last = torch.full((len(sel),), math.inf, dtype=v.dtype, device=v.device)
+        for it in range(steps):
+            d = solve(field(w))  # (S, N)
+            w = w - d
+            size = d.abs().amax(-1)
+            rounding = size <= step_tol * (1 + w.abs().amax(-1))
+            newton_like &= (size <= 0.5 * last) | rounding
+            last = size
+            if it % 2 == 1 and bool((rounding | ~newton_like).all()):
+                break
+        good = (newton_like & (field.q(w) <= q_tol[sel]) & torch.isfinite(w).all(-1)
+                & ((w - points[target[sel]]).norm(dim=-1) <= dedup_tol))
+        out[sel[good]] = w[good]
+        ok[sel[good]] = True
+    return out, ok
+
+
+def _chord_solvers(field: VectorField, points: Tensor, target: Tensor):
+    """(states, f ↦ J(p)⁻¹f) pairs for the chord iteration.
+
+    Small N (≤ 64): one group, with the inverses of every J(p) formed at once (checked) and
+    applied per state as one batched product. Larger N: one group per point, with its LU
+    factorisation (one (N, N) matrix at a time). States whose J(p) is singular get no solver.
+    """
+    N = points.shape[1]
+    if N <= _CHORD_INVERSE_MAX_N:
+        J = field.jacobian(points)
+        inv, info = torch.linalg.inv_ex(J)
+        eye = torch.eye(N, dtype=J.dtype, device=J.device)
+        err = (J @ inv - eye).abs().amax((-2, -1))
+        good = (info == 0) & torch.isfinite(inv).flatten(1).all(-1) & (
+            err <= math.sqrt(torch.finfo(J.dtype).eps) * (1 + J.abs().sum(-1).amax(-1) * inv.abs().sum(-1).amax(-1)))
+        sel = good[target].nonzero()[:, 0]
+        gathered = inv[target[sel]]  # (S, N, N)
+        yield sel, lambda f: (gathered @ f.unsqueeze(-1)).squeeze(-1)
+        return
+    for p in target.unique().tolist():
+        sel = (target == p).nonzero()[:, 0]
+        LU, pivots, info = torch.linalg.lu_factor_ex(field.jacobian(points[p:p + 1])[0])
+        if int(info) != 0 or not bool(((pivots >= 1) & (pivots <= N)).all()):
+            continue  # J(p) singular (or the factorisation failed): Newton will handle these
+        yield sel, lambda f, LU=LU, pivots=pivots: torch.linalg.lu_solve(LU, pivots, f.T).T
+
+
+_CHORD_INVERSE_MAX_N = 64
+
+
+# ----------------------------------------------------------------------------- inputs
 def _resolve_net(net, initial_states: Tensor) -> Tensor:
     ref = _reference(net)
     states = torch.as_tensor(initial_states)
@@ -305,6 +624,32 @@ def _resolve_net(net, initial_states: Tensor) -> Tensor:
     return states.detach()
 
 
+def _check_finite(net, u, field: VectorField) -> None:
+    """Clear errors for NaN/Inf in ``u`` or in the network's parameters and buffers."""
+    if u is not None and not bool(torch.isfinite(torch.as_tensor(u)).all()):
+        raise ValueError(f"u must be finite, got {int((~torch.isfinite(torch.as_tensor(u))).sum())} "
+                         f"NaN/Inf entries in u of shape {tuple(torch.as_tensor(u).shape)}")
+    if isinstance(net, torch.nn.Module):
+        for name, t in (*net.named_parameters(), *net.named_buffers()):
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise ValueError(f"the network's {name} has {int((~torch.isfinite(t)).sum())} NaN/Inf "
+                                 f"entries (of {t.numel()}): its fixed points are undefined")
+    if not bool(torch.isfinite(field.h).all()):
+        raise ValueError("the input drive h = W u is not finite although u is: check the input weights")
+
+
+def _finite_starts(v: Tensor) -> Tensor:
+    """Mask (K,) of finite starts; warns naming how many are not, raises if none is."""
+    finite = torch.isfinite(v).all(-1)
+    bad = int((~finite).sum())
+    if bad and bad == v.shape[0]:
+        raise ValueError(f"all {bad} initial states contain NaN or Inf: give finite starting rates")
+    if bad:
+        warnings.warn(f"{bad} of {v.shape[0]} initial states contain NaN or Inf and were dropped "
+                      "(their assignment is −1)", stacklevel=4)
+    return finite
+
+
 def _default_tol(net, v: Tensor) -> Tensor:
     """q ≤ ½ N (1000 eps (1 + ‖v‖∞)/τ_min)²: dv/dt within ~1000 rounding errors of 0."""
     tau = getattr(net, "tau", None)
@@ -313,13 +658,24 @@ def _default_tol(net, v: Tensor) -> Tensor:
     return 0.5 * v.shape[-1] * scale.square()
 
 
-@torch.no_grad()
+def _search(field: VectorField, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
+    """The whole search for one batch of finite states (K, N); returns their final states."""
+    v = _place(field, v, opt, bar) if opt.cluster else _relax(field, v, opt, bar)
+    if opt.slow_points is not None and opt.opt_steps > 0:
+        q = field.q(v)
+        slow = ((q > opt.q_tol(v)) & (q <= opt.slow_points) & torch.isfinite(v).all(-1)).nonzero()[:, 0]
+        if slow.numel():  # Newton cannot pin a minimum of q > 0: more warm-up steps there
+            v[slow] = _adam(field, v[slow], _SLOW_POINT_STEPS, opt.lr, opt.adam_every,
+                            torch.zeros_like(q[slow]), bar)
+    return v
+
+
 def find_fixed_points(
     net,
     u: Tensor | None,
     initial_states: Tensor,
     *,
-    opt_steps: int = 200,
+    opt_steps: int = 100,
     lr: float | None = None,
     newton_steps: int = 50,
     check_every: int | None = None,
@@ -328,46 +684,63 @@ def find_fixed_points(
     dedup_tol: float | None = None,
     outlier_scale: float | None = 10.0,
     batch_size: int | None = None,
+    cluster: bool | None = None,
     progress: bool = False,
 ) -> FixedPoints:
     r"""Fixed points v* (dv/dt = 0) of a network at constant input, from K initial states at once.
+
+    Solves f(v) = (−v + F(h + Mv + b))/τ = 0 with h = W u: a warm-up on q = ½‖f‖², then Newton
+    on cluster leaders and the chord iteration for the other states (see the module docstring).
+    Every returned point has q ≤ ``tol``, every kept state is counted once (``counts.sum() ==
+    (assignment >= 0).sum()``), and the same points come out with any thread count.
 
     Parameters
     ----------
     net : RateRNN, EIRateRNN, or any module with ``vector_field(v, h)``
         Not modified (no ``requires_grad`` change, no graph built through its parameters).
+        Non-finite parameters raise ``ValueError``.
     u : Tensor, shape (I,), or None
-        Constant input (``h = net.project_input(u)``; zeros for None).
+        Constant input (``h = net.project_input(u)``; zeros for None). Must be finite.
     initial_states : Tensor, shape (K, N)
         Starting rates, e.g. from :func:`sample_states`; moved to the network's device/dtype.
+        Starts with NaN/Inf are dropped with a warning (all of them: ``ValueError``).
     opt_steps : int
-        Adam iterations on q = ½‖dv/dt‖² before Newton (0: Newton only).
+        Adam iterations on q before Newton (0: Newton only; saddles with small Newton basins
+        may then be missed).
     lr : float, optional
-        Adam step (rate units); default 1% of the spread of the initial states (at least 1e-3).
+        Adam step (rate units); default 2% of the robust spread of the finite starts
+        (1.4826 × median absolute deviation), so extreme starts do not set it.
     newton_steps : int
-        Maximum damped-Newton iterations.
+        Maximum damped-Newton iterations per state.
     check_every : int, optional
-        Iterations between host synchronisations (convergence checks): default 50 for Adam,
+        Iterations between host synchronisations (convergence checks): default 25 for Adam,
         2 for Newton (the active set is compacted at each check).
     tol : float, optional
         q below which a state is a fixed point; default ``½N(1000·eps·(1+‖v‖∞)/τ_min)²``.
     slow_points : float, optional
         Also return slow points: unconverged states with q ≤ ``slow_points`` (``converged`` False).
     dedup_tol : float, optional
-        Distance below which two points are one; default ``10·sqrt(eps)·(1 + max‖v*‖∞)``.
+        Distance below which two states are one point; default ``10·sqrt(eps)·(1 + max‖v*‖∞)``.
+        Distances are exact (no ``cdist`` matrix-product cancellation) in any N and dtype.
     outlier_scale : float or None
-        Drop points farther from the mean initial state than ``outlier_scale`` times the largest
-        distance of an initial state from it (None: keep all).
+        Flag states farther from the mean start than ``outlier_scale`` times the largest
+        distance of a start from it (None: keep all); flagged states are reported in
+        ``outliers`` with a warning, not returned as points.
     batch_size : int, optional
-        Search the states in chunks of this many (None: all K at once). Bounds the memory of
-        the (K, N, N) Jacobians for large N; ``batch_size=1`` is the per-state loop.
+        Search the states in chunks of this many (None: all K at once). ``batch_size=1`` is the
+        per-state loop (warm-up and Newton on every state).
+    cluster : bool, optional
+        Warm up and Newton only cluster leaders, and place the other states by the chord
+        iteration (True), or warm up and Newton every state (False). Default: True for
+        N ≥ 64, where the (K, N, N) factorisations dominate.
     progress : bool
         Show a progress bar (tqdm), updated only at synchronisation points.
 
     Returns
     -------
     FixedPoints
-        Unique points with residuals, Jacobians, eigenvalues, stability and kind.
+        Unique points with residuals, Jacobians, eigenvalues, stability, kind and counts, and
+        per start its point (``assignment``), final state and residual.
 
     Examples
     --------
@@ -378,48 +751,75 @@ def find_fixed_points(
     >>> sorted(fps.kind)      # (0, 0) and ±(a, a) with a = tanh(2a)
     ['saddle', 'stable node', 'stable node']
     """
-    v = _resolve_net(net, initial_states)
-    K, N = v.shape
-    field = VectorField(net, u, v)
-    if field.h.shape[-1] != N:
-        raise ValueError(f"the input drive h = W u has {field.h.shape[-1]} entries, expected {N}")
-    center = v.mean(0)
-    radius = (v - center).norm(dim=-1).max().item() if K else 0.0
-    if lr is None:
-        lr = max(1e-2 * v.std().item() if K > 1 else 0.0, 1e-3)
+    with torch.no_grad():
+        return _find(net, u, initial_states, opt_steps, lr, newton_steps, check_every, tol,
+                     slow_points, dedup_tol, outlier_scale, batch_size, cluster, progress)
+
+
+def _find(net, u, initial_states, opt_steps, lr, newton_steps, check_every, tol, slow_points,
+          dedup_tol, outlier_scale, batch_size, cluster, progress) -> FixedPoints:
+    """The body of :func:`find_fixed_points` (under ``torch.no_grad``)."""
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size}")
-    chunks = v.split(batch_size or max(K, 1))
+    v0 = _resolve_net(net, initial_states)
+    K, N = v0.shape
+    field = VectorField(net, u, v0)
+    if field.h.shape[-1] != N:
+        raise ValueError(f"the input drive h = W u has {field.h.shape[-1]} entries, expected {N}")
+    _check_finite(net, u, field)
+    v = v0.clone()
+    finite = _finite_starts(v0) if K else torch.zeros(0, dtype=torch.bool, device=v0.device)
+    good = v0[finite]
+    center = good.mean(0) if len(good) else v0.new_zeros(N)
+    radius = (good - center).norm(dim=-1).max().item() if len(good) else 0.0
+    spread = _robust_spread(good) if len(good) else 1.0
+    opt = _Options(opt_steps, _LR_SCALE * spread if lr is None else lr, newton_steps,
+                   check_every or 25, check_every or 2, tol, slow_points, dedup_tol,
+                   N >= _CLUSTER_MIN_N if cluster is None else bool(cluster),
+                   _RADIUS_SCALE * spread * math.sqrt(N), net)
+    chunks = good.split(batch_size or max(len(good), 1))
     bar = _Progress(progress, len(chunks) * (opt_steps + newton_steps))
     try:
-        v = torch.cat([_search(net, field, c, opt_steps, lr, newton_steps, check_every, tol, bar)
-                       for c in chunks]) if K else v
+        if len(good):
+            v[finite] = torch.cat([_search(field, c, opt, bar) for c in chunks])
     finally:
         bar.close()
-    return _summarise(net, field, v, tol, slow_points, dedup_tol, outlier_scale, center, radius)
+    return _summarise(net, field, v, finite, tol, slow_points, dedup_tol, outlier_scale, center, radius)
 
 
-def _summarise(net, field: VectorField, v: Tensor, tol, slow_points, dedup_tol, outlier_scale,
-               center: Tensor, radius: float) -> FixedPoints:
-    """Filter, de-duplicate and characterise the final states of a search."""
+def _summarise(net, field: VectorField, v: Tensor, finite: Tensor, tol, slow_points, dedup_tol,
+               outlier_scale, center: Tensor, radius: float) -> FixedPoints:
+    """Flag outliers, de-duplicate exactly and characterise the final states of a search."""
+    K, N = v.shape
     eps = torch.finfo(v.dtype).eps
-    q = field.q(v)
-    q_tol = _default_tol(net, v) if tol is None else torch.full_like(q, tol)
-    converged = q <= q_tol
-    keep = converged | (q <= slow_points) if slow_points is not None else converged.clone()
-    keep &= torch.isfinite(v).all(-1)
+    q_all = field.q(v)
+    q_tol = _default_tol(net, v) if tol is None else torch.full_like(q_all, tol)
+    converged_all = (q_all <= q_tol) & finite
+    kept = converged_all | (q_all <= slow_points) & finite if slow_points is not None else converged_all
+    outliers = torch.zeros_like(kept)
     if outlier_scale is not None and radius > 0:
-        keep &= (v - center).norm(dim=-1) <= outlier_scale * radius
-    v, q, converged = v[keep], q[keep], converged[keep]
+        outliers = kept & ((v - center).norm(dim=-1) > outlier_scale * radius)
+        n_out = int(outliers.sum())
+        if n_out:
+            warnings.warn(f"{n_out} of {int(kept.sum())} converged states lie farther than "
+                          f"outlier_scale={outlier_scale:g} × the radius of the initial states and "
+                          "are reported in .outliers, not returned as points; pass "
+                          "outlier_scale=None to keep them", stacklevel=4)
+        kept = kept & ~outliers
+    idx = kept.nonzero()[:, 0]
+    vk, qk = v[idx], q_all[idx]
     if dedup_tol is None:
-        dedup_tol = 10 * math.sqrt(eps) * (1 + (v.abs().max().item() if len(v) else 0.0))
-    unique, rep = _dedup(v, q, dedup_tol)
-    counts = torch.zeros(len(v), dtype=torch.long, device=v.device).index_add_(
-        0, rep, torch.ones_like(rep))[unique]
-    points = v[unique]
-    jac = field.jacobian(points) if len(points) else v.new_zeros(0, v.shape[-1], v.shape[-1])
-    lam = torch.linalg.eigvals(jac) if len(points) else jac.new_zeros(0, v.shape[-1]).to(
+        dedup_tol = 10 * math.sqrt(eps) * (1 + (vk.abs().max().item() if len(vk) else 0.0))
+    leaders, assign = _leaders(vk, qk.argsort(), dedup_tol)
+    counts = torch.bincount(assign, minlength=len(leaders))
+    # points sorted by residual: leaders come in q order, so this is already sorted
+    points = vk[leaders]
+    assignment = torch.full((K,), -1, dtype=torch.long, device=v.device)
+    assignment[idx] = assign
+    jac = field.jacobian(points) if len(points) else v.new_zeros(0, N, N)
+    lam = torch.linalg.eigvals(jac) if len(points) else jac.new_zeros(0, N).to(
         torch.promote_types(v.dtype, torch.complex64))
     lam = sort_eigenvalues(lam)
     stable, kind = classify(lam)
-    return FixedPoints(points, q[unique], jac, lam, stable, kind, converged[unique], counts)
+    return FixedPoints(points, qk[leaders], jac, lam, stable, kind, converged_all[idx][leaders],
+                       counts, assignment, v, q_all, outliers)
