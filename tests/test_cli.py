@@ -210,7 +210,8 @@ def test_two_process_cpu_ddp_fit(tmp_path):
     # each rank ran 4 batches per epoch (its own trials); the optimizer stepped in lockstep
     assert ckpt["global_step"] == 8
     summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
-    assert 0.0 <= summary["metrics"]["bit_accuracy"] <= 1.0
+    # chance is 0.5; 8 steps lift it above, as in the one-process test run on the same config
+    assert summary["metrics"]["bit_accuracy"] > 0.5
 
 
 def test_progress_bar_refreshes_every_log_every_n_steps(tmp_path):

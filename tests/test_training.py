@@ -261,4 +261,49 @@ def test_fit_and_analysis_on_cuda(tmp_path):
     t.fit(module, dm)
     assert module.network.M.device.type == "cuda"
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
-    assert summary["global_step"] == 8 and 0 <= summary["metrics"]["bit_accuracy"] <= 1
+    # chance is 0.5; the same 8 steps on the CPU reach 0.92 (float32, seed 0)
+    assert summary["global_step"] == 8 and summary["metrics"]["bit_accuracy"] > 0.75
+
+
+@pytest.mark.xfail(strict=False, reason="pending module rebuild: TaskModule re-seeds the global RNG per batch "
+                                        "for its network noise (to come from an explicit torch.Generator); and "
+                                        "each DataLoader iterator draws its base seed from the global RNG unless "
+                                        "TaskDataModule passes it a generator")
+def test_trainer_fit_leaves_the_global_rng_and_threads_unchanged(tmp_path):
+    task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
+    module = TaskModule(task, rnn(8, 10.0, tau=20.0, noise_std=0.05))
+    dm = TaskDataModule(task, batch_size=8, train_batches=2, val_trials=8)
+    trainer = L.Trainer(max_epochs=1, default_root_dir=tmp_path, accelerator="cpu", devices=1, logger=False,
+                        enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
+    torch.manual_seed(1234)
+    state, threads = torch.get_rng_state(), torch.get_num_threads()
+    trainer.fit(module, dm)
+    assert torch.get_num_threads() == threads
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_analysis_functions_leave_the_global_rng_and_threads_unchanged():
+    import torchrate as tr
+
+    net = tr.EIRateRNN.from_weights(torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=torch.float64), n_exc=1,
+                                    tau_e=10.0, tau_i=50.0, b=torch.tensor([10.0, -10.0], dtype=torch.float64),
+                                    dt=0.5)
+    u = torch.zeros(2, dtype=torch.float64)
+    torch.manual_seed(99)
+    state, threads = torch.get_rng_state(), torch.get_num_threads()
+    M = net.M.detach()
+    tr.analysis.spectrum(M, tau=10.0)
+    tr.linear.solve(torch.tensor([[0.0, 0.8], [0.8, 0.0]]), torch.ones(2), [0.0, 10.0], tau=10.0)
+    tr.analysis.jacobian(net, torch.tensor([[20.0, 10.0]], dtype=torch.float64), u)
+    tr.analysis.find_fixed_points(net, u, torch.tensor([[20.0, 10.0], [5.0, 5.0]], dtype=torch.float64))
+    pp = tr.analysis.phase_plane(net, u, (0, 60), (0, 40), n=3, resolution=8,
+                                 initial_states=torch.tensor([[30.0, 20.0]], dtype=torch.float64), duration=10.0)
+    sw = tr.analysis.sweep(lambda t: net if t == 50.0 else net, [50.0], u,
+                           initial_states=torch.tensor([[20.0, 10.0]], dtype=torch.float64))
+    import matplotlib.pyplot as plt
+
+    open_before = plt.get_fignums()
+    tr.plotting.plot_phase_plane(pp), tr.plotting.plot_sweep(sw), tr.plotting.plot_spectrum(tr.analysis.spectrum(M))
+    assert plt.get_fignums() == open_before  # no pyplot figure left open
+    assert torch.get_num_threads() == threads
+    assert torch.equal(torch.get_rng_state(), state)
