@@ -265,10 +265,6 @@ def test_fit_and_analysis_on_cuda(tmp_path):
     assert summary["global_step"] == 8 and summary["metrics"]["bit_accuracy"] > 0.75
 
 
-@pytest.mark.xfail(strict=False, reason="pending module rebuild: TaskModule re-seeds the global RNG per batch "
-                                        "for its network noise (to come from an explicit torch.Generator); and "
-                                        "each DataLoader iterator draws its base seed from the global RNG unless "
-                                        "TaskDataModule passes it a generator")
 def test_trainer_fit_leaves_the_global_rng_and_threads_unchanged(tmp_path):
     task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
     module = TaskModule(task, rnn(8, 10.0, tau=20.0, noise_std=0.05))

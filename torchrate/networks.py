@@ -575,16 +575,15 @@ class RateRNN(nn.Module):
         return euler_rollout(X, v0, M, a, self.F, eta)
 
     def _randn(self, like: Tensor) -> Tensor:
-        g = self.generator
-        if g is None or g.device == like.device:
-            return torch.randn(like.shape, generator=g, dtype=like.dtype, device=like.device)
-        return torch.randn(like.shape, generator=g, dtype=like.dtype, device=g.device).to(like.device)
+        """ξ ~ N(0, 1) shaped like ``like``, from the network's generator (the global RNG without one)."""
+        if self.generator is None:
+            return torch.randn_like(like)
+        return _draw(torch.randn, like, self.generator)
 
     def _dropout(self, x: Tensor) -> Tensor:
         if self.generator is None:
             return nn.functional.dropout(x, self.dropout, training=True)
-        u = torch.rand(x.shape, generator=self.generator, dtype=x.dtype, device=self.generator.device).to(x.device)
-        return x * (u >= self.dropout) / (1 - self.dropout)
+        return x * (_draw(torch.rand, x, self.generator) >= self.dropout) / (1 - self.dropout)
 
     def _check_finite(self, layer_outputs: list[Tensor], u: Tensor) -> None:
         # one reduction and one host sync for the whole rollout: any NaN/Inf makes the sum
@@ -630,6 +629,13 @@ def _unpickle_network(base: type, state: dict) -> RateRNN:
         for name in net.parametrizations:
             parametrize._inject_property(net, name)
     return net
+
+
+@torch.compiler.disable  # dynamo cannot trace a torch.Generator: one graph break (none without a generator)
+def _draw(sample, like: Tensor, generator: torch.Generator) -> Tensor:
+    """``sample`` (torch.randn, torch.rand) shaped like ``like``, drawn on the generator's device."""
+    out = sample(like.shape, generator=generator, dtype=like.dtype, device=generator.device)
+    return out.to(like.device)
 
 
 def _reverse_time(x: Tensor, lengths: Tensor | None) -> Tensor:

@@ -101,12 +101,16 @@ class TaskDataModule(L.LightningDataModule):
         """``(inputs, targets, mask, conditions)`` of ``n_trials`` held-out trials in one batch."""
         return draw_batch(self.task, n_trials, derive_seed(self.seed, split, "all"))
 
+    # each loader gets a generator of its own: a DataLoader iterator otherwise draws its base seed
+    # from the global RNG (the batches themselves are seeded from (seed, split, …) above)
     def train_dataloader(self):
         stream = _TrainStream(self.task, self.batch_size, self.train_batches, self.seed, self._where)
-        return DataLoader(stream, batch_size=None)
+        return DataLoader(stream, batch_size=None, generator=torch.Generator().manual_seed(self.seed))
 
     def val_dataloader(self):
-        return DataLoader(self._fixed("val", self.val_trials), batch_size=None)
+        return DataLoader(self._fixed("val", self.val_trials), batch_size=None,
+                          generator=torch.Generator().manual_seed(self.seed))
 
     def test_dataloader(self):
-        return DataLoader(self._fixed("test", self.test_trials), batch_size=None)
+        return DataLoader(self._fixed("test", self.test_trials), batch_size=None,
+                          generator=torch.Generator().manual_seed(self.seed))

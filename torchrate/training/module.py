@@ -196,17 +196,22 @@ class TaskModule(L.LightningModule):
         self._noise_seed = torch.initial_seed()  # the seed of seed_everything
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
-        # the network's private noise is drawn from the global RNG, which checkpoints do not
-        # keep: re-seed it per step so that a resumed run draws the noise an uninterrupted
-        # one would
+        # the network's noise and dropout come from a generator of this module's, re-seeded per
+        # step from (seed, rank, step): a resumed run draws what an uninterrupted one would, and
+        # the global RNG is never touched
         self._reseed("train", self.global_step)
 
     def on_validation_batch_start(self, batch, batch_idx, dataloader_idx=0) -> None:
         self._reseed("val", batch_idx)
 
     def _reseed(self, *keys) -> None:
-        if self.network.noise_std > 0:
-            torch.manual_seed(derive_seed(getattr(self, "_noise_seed", 0), self.global_rank, *keys))
+        net = self.network
+        if net.noise_std > 0 or getattr(net, "dropout", 0) > 0:
+            device = net.M.device
+            if getattr(self, "_generator", None) is None or self._generator.device != device:
+                self._generator = torch.Generator(device)
+            self._generator.manual_seed(derive_seed(getattr(self, "_noise_seed", 0), self.global_rank, *keys))
+            net.generator = self._generator
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
