@@ -1,4 +1,6 @@
-"""Benchmark: the batched fixed-point finder versus a per-state loop of the same algorithm.
+"""Benchmark: the batched fixed-point finder versus a per-state loop, and versus FixedPointFinder.
+
+Part 1, per-state loop.
 
 Random tanh networks (N = 64 and 256 units, spectral radius 1.2 and 1.5, small bias; at 1.5
 the network is chaotic and many initial states end at slow points rather than fixed points),
@@ -11,8 +13,27 @@ check that they find the same fixed points from the same states. Both use ``--th
 torch threads (default 1: on a small shared machine, oversubscribed intra-op threads make
 timings meaningless).
 
-    python experiments/benchmarks/fixed_points.py            # table to stdout
+Part 2, FixedPointFinder (Golub & Sussillo, github.com/mattgolub/fixed-point-finder, its
+torch version), run only when ``TORCHRATE_FPF_PATH`` points to a checkout of it (never copied
+here). Both find the fixed points of the same map: FixedPointFinder those of a
+``torch.nn.RNN``, h = tanh(W_ih u + b + W_hh h), torchrate those of the rate network with
+M = W_hh, W = W_ih, b = b_ih + b_hh, whose fixed points v = tanh(Mv + Wu + b) are the same.
+
+* its 3-bit flip-flop example: the 16-unit tanh RNN trained by its ``examples/torch`` code
+  (seeded), 1,024 starts sampled by its ``sample_states`` with noise 0.5, its example's
+  settings (``max_iters=10000, lr_init=1, outlier_distance_scale=10``);
+* rank-one networks M = m nᵀ/N (N = 512, n = 2m, input weights w = m + x), 256 starts from the
+  network's own trajectories, at inputs with three roots and with one root of the exact scalar
+  equation κ = ⟨n, tanh(κm + uw)⟩/N (brentq): every root must be found; FixedPointFinder
+  with its defaults.
+
+Both run in this process, warm, on one thread, repeats interleaved (A, B, A, B, …) and the
+best of ``--repeats`` kept: other jobs share the machine. FixedPointFinder computes in
+float32 (its default); torchrate is timed in float32 and float64.
+
+    python experiments/benchmarks/fixed_points.py            # both parts, tables to stdout
     python experiments/benchmarks/fixed_points.py --sizes 64 --loop-states 1024
+    TORCHRATE_FPF_PATH=/work/peers/fixed-point-finder python experiments/benchmarks/fixed_points.py --only-peer
 
 Writes experiments/out/fixed_points_benchmark.{json,png}.
 """
@@ -20,8 +41,13 @@ Writes experiments/out/fixed_points_benchmark.{json,png}.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
+import io
 import json
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +55,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import torchrate as tr  # noqa: E402
@@ -37,12 +64,23 @@ OUT = Path(__file__).resolve().parents[1] / "out"
 
 
 def make_network(N: int, gain: float, seed: int) -> tr.RateRNN:
+    """tanh network, M with i.i.d. N(0, gain²/N) entries, bias N(0, 0.1²), τ = 10 ms."""
     gen = torch.Generator().manual_seed(seed)
-    net = tr.RateRNN(1, N, tau=10.0, dt=1.0, gain=gain, nonlinearity="tanh", generator=gen,
-                     dtype=torch.float64)
-    with torch.no_grad():
-        net.bias.normal_(0.0, 0.1, generator=gen)
-    return net
+    M = gain * torch.randn(N, N, generator=gen, dtype=torch.float64) / N**0.5
+    b = 0.1 * torch.randn(N, generator=gen, dtype=torch.float64)
+    return tr.RateRNN.from_weights(M, torch.ones(N, 1, dtype=torch.float64), b, tau=10.0, dt=1.0,
+                                   nonlinearity="tanh")
+
+
+def trajectories(net: tr.RateRNN, u: torch.Tensor, v0: torch.Tensor, steps: int) -> torch.Tensor:
+    """Euler trajectories (steps, B, N) of ``net`` at constant input ``u`` from rates ``v0``."""
+    h = net.project_input(u).detach()
+    M, b, tau = net.M.detach(), None if net.b is None else net.b.detach(), net.tau.detach()
+    out, v = [], v0
+    for _ in range(steps):
+        v = tr.dynamics.euler_step(v, h, M, b, tau, net.F, net.dt)
+        out.append(v)
+    return torch.stack(out)
 
 
 def initial_states(net: tr.RateRNN, K: int, seed: int) -> torch.Tensor:
@@ -50,7 +88,7 @@ def initial_states(net: tr.RateRNN, K: int, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     v0 = torch.randn(32, net.hidden_size, generator=gen, dtype=torch.float64)
     with torch.no_grad():
-        rates, _ = net(torch.zeros(500, 32, 1, dtype=torch.float64), v0)
+        rates = trajectories(net, torch.zeros(1, dtype=torch.float64), v0, 500)
     return tr.analysis.sample_states(rates[100:], K, 0.05, generator=gen)
 
 
@@ -75,6 +113,7 @@ def same_points(a: tr.analysis.FixedPoints, b: tr.analysis.FixedPoints) -> float
 
 
 def run(N: int, gain: float, K: int, loop_states: int, repeats: int, seed: int) -> dict:
+    """Part 1: batched search versus ``batch_size=1`` on one random network."""
     net = make_network(N, gain, seed)
     u = torch.zeros(1, dtype=torch.float64)
     init = initial_states(net, K, seed + 1)
@@ -106,6 +145,155 @@ def run(N: int, gain: float, K: int, loop_states: int, repeats: int, seed: int) 
     }
 
 
+# ----------------------------------------------------------------------------- part 2: FixedPointFinder
+def load_fpf(path: str):
+    """FixedPointFinder's torch class and its flip-flop example modules, from a checkout."""
+    for sub in ("", "examples/helper", "examples/torch"):
+        sys.path.insert(0, str(Path(path) / sub))
+    from FixedPointFinderTorch import FixedPointFinderTorch  # noqa: PLC0415 (optional peer)
+
+    return FixedPointFinderTorch
+
+
+def quiet(fn):
+    """``fn()`` with its prints swallowed (FixedPointFinder prints even when not verbose)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn()
+
+
+def rate_network(rnn: torch.nn.RNN, dtype: torch.dtype) -> tr.RateRNN:
+    """The rate network with the fixed points of a one-layer tanh ``nn.RNN``: v = tanh(Mv + Wu + b)."""
+    sd = {k: t.detach().to(dtype) for k, t in rnn.state_dict().items()}
+    b = sd["bias_ih_l0"] + sd["bias_hh_l0"] if "bias_ih_l0" in sd else None
+    return tr.RateRNN.from_weights(sd["weight_hh_l0"], sd["weight_ih_l0"], b, tau=1.0, dt=1.0,
+                                   nonlinearity="tanh")
+
+
+def flip_flop(path: str):
+    """FixedPointFinder's 3-bit flip-flop example, trained by its own code (seeded): the RNN and
+    its 1,024 starts (its ``sample_states``, noise 0.5)."""
+    fpf_cls = load_fpf(path)
+    import FlipFlopData as ffd  # noqa: PLC0415 (from the peer checkout)
+    from FlipFlop import FlipFlop  # noqa: PLC0415
+
+    ffd.FlipFlopData.plot_trials = staticmethod(lambda *a, **k: None)  # no figures while training
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        data = ffd.FlipFlopData(random_seed=0)
+        train, valid = data.generate_data(512), data.generate_data(128)
+        model = FlipFlop(3, 16, 3, rnn_type="tanh")
+        quiet(lambda: model.train(train, valid, learning_rate=1 / 128**0.5, batch_size=128))
+    hidden = model.predict(valid)["hidden"]
+    fpf = fpf_cls(model.rnn, max_iters=10000, lr_init=1.0, outlier_distance_scale=10.0,
+                  verbose=False, super_verbose=False)
+    return model.rnn, fpf, fpf.sample_states(hidden, n_inits=1024, noise_scale=0.5), np.zeros((1, 3))
+
+
+def rank_one(N: int, seed: int):
+    """M = m nᵀ/N with n = 2m, input weights w = m + x (m, x ~ N(0, 1)), as an ``nn.RNN``."""
+    gen = torch.Generator().manual_seed(seed)
+    m, x = torch.randn(N, generator=gen, dtype=torch.float64), torch.randn(N, generator=gen, dtype=torch.float64)
+    n, w = 2 * m, m + x
+    rnn = torch.nn.RNN(1, N, bias=False, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(torch.outer(m, n) / N)
+        rnn.weight_ih_l0.copy_(w[:, None])
+    return rnn, m, n, w
+
+
+def kappa_roots(m, n, w, u: float) -> list[float]:
+    """Every root of g(κ) = ⟨n, tanh(κm + uw)⟩/N − κ: sign changes on a fine grid, then brentq."""
+    from scipy.optimize import brentq  # noqa: PLC0415
+
+    m, n, w = (t.numpy() for t in (m, n, w))
+    g = lambda k: float(n @ np.tanh(k * m + u * w)) / len(m) - k  # noqa: E731
+    bound = np.abs(n).mean() + 1  # |κ| ≤ ⟨|n|⟩ since |tanh| ≤ 1
+    grid = np.linspace(-bound, bound, 40001)
+    vals = np.array([g(k) for k in grid])
+    return [brentq(g, grid[i], grid[i + 1], xtol=1e-15) for i in np.nonzero(np.diff(np.sign(vals)))[0]]
+
+
+def rank_one_starts(rnn, m, w, u: float, K: int, seed: int) -> torch.Tensor:
+    """K states from 32 trajectories (200 ms, τ = 10 ms) of the rate network started at
+    tanh(c m + u w) + noise, c evenly in [−2, 2]: they pass near every fixed point."""
+    gen = torch.Generator().manual_seed(seed)
+    net = tr.RateRNN.from_weights(rnn.weight_hh_l0.detach(), rnn.weight_ih_l0.detach(), tau=10.0,
+                                  dt=1.0, nonlinearity="tanh")
+    c = torch.linspace(-2, 2, 32, dtype=torch.float64)[:, None]
+    v0 = torch.tanh(c * m + u * w) + 0.1 * torch.randn(32, len(m), generator=gen, dtype=torch.float64)
+    rates = trajectories(net, torch.tensor([u], dtype=torch.float64), v0, 200)
+    return tr.analysis.sample_states(rates, K, generator=gen)
+
+
+def matched(ours: torch.Tensor, theirs: torch.Tensor, tol: float = 1e-3) -> tuple[int, int]:
+    """(points of theirs with one of ours within tol, points of ours with one of theirs within tol)."""
+    if not len(ours) or not len(theirs):
+        return 0, 0
+    d = torch.cdist(theirs.double(), ours.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    return int((d.min(1).values <= tol).sum()), int((d.min(0).values <= tol).sum())
+
+
+def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repeats: int,
+               roots: list[float] | None = None, n_vec=None) -> dict:
+    """Time FixedPointFinder and torchrate (float32, float64) interleaved; best of ``repeats``."""
+    u = torch.as_tensor(inputs[0])
+    contenders = {"fpf": lambda: quiet(lambda: fpf.find_fixed_points(starts, inputs))[0]}
+    for dtype in (torch.float32, torch.float64):
+        net = rate_network(rnn, dtype)
+        contenders[str(dtype)[6:]] = (lambda net=net, dtype=dtype: tr.analysis.find_fixed_points(
+            net, u.to(dtype), torch.as_tensor(starts, dtype=dtype)))
+    best, result = {k: float("inf") for k in contenders}, {}
+    for rep in range(repeats + 1):  # round 0 warms every contender up and is not counted
+        for key, fn in contenders.items():
+            t0 = time.perf_counter()
+            result[key] = fn()
+            if rep:
+                best[key] = min(best[key], time.perf_counter() - t0)
+    theirs = torch.as_tensor(result["fpf"].xstar)
+    row = {"case": name, "fpf_s": best["fpf"], "fpf_points": len(theirs)}
+    for key in ("float32", "float64"):
+        fps = result[key]
+        found, extra = matched(fps.points, theirs)
+        row[key] = {"s": best[key], "speedup": best["fpf"] / best[key], "points": len(fps),
+                    "fpf_points_found": found, "points_fpf_found": extra,
+                    "kinds": {k: fps.kind.count(k) for k in set(fps.kind)}}
+        if roots is not None:
+            kappa = fps.points.double() @ n_vec / len(n_vec)
+            row[key]["roots"] = len(roots)
+            row[key]["roots_found"] = sum(bool(((kappa - r).abs() < 1e-4).any()) for r in roots)
+    if roots is not None:
+        kappa = theirs.double() @ n_vec / len(n_vec)
+        row["fpf_roots_found"] = sum(bool(((kappa - r).abs() < 1e-3).any()) for r in roots)
+        row["roots"] = [round(r, 6) for r in roots]
+    return row
+
+
+def peer_rows(path: str, repeats: int) -> list[dict]:
+    fpf_cls = load_fpf(path)
+    rows = [versus_fpf("3-bit flip-flop, N = 16, 1,024 starts", *flip_flop(path), repeats)]
+    for u in (0.2, 0.4):
+        rnn, m, n, w = rank_one(512, seed=0)
+        starts = rank_one_starts(rnn, m, w, u, 256, seed=1)
+        fpf = fpf_cls(copy.deepcopy(rnn).float(), verbose=False, super_verbose=False)
+        roots = kappa_roots(m, n, w, u)
+        rows.append(versus_fpf(f"rank one, N = 512, u = {u:g}, 256 trajectory starts", rnn, fpf,
+                               starts.numpy(), np.array([[u]]), repeats, roots, n))
+    return rows
+
+
+def print_peer(rows: list[dict]) -> None:
+    print("| network | FixedPointFinder (s) | torchrate float32 (s) | speed-up | torchrate float64 (s) "
+          "| speed-up | FPF's points found (f32 / f64) | points |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        a, b = r["float32"], r["float64"]
+        extra = (f" (roots {a['roots_found']}/{a['roots']} / {b['roots_found']}/{b['roots']}; "
+                 f"FPF {r['fpf_roots_found']}/{a['roots']})" if "roots" in a else "")
+        print(f"| {r['case']} | {r['fpf_s']:.3f} | {a['s']:.3f} | {a['speedup']:.1f}× | {b['s']:.3f} | "
+              f"{b['speedup']:.1f}× | {a['fpf_points_found']}/{r['fpf_points']} / "
+              f"{b['fpf_points_found']}/{r['fpf_points']}{extra} | {a['points']} / {b['points']} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
@@ -116,12 +304,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for both versions (1: reproducible on a shared machine)")
+    parser.add_argument("--only-peer", action="store_true", help="part 2 only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}")
+    peer = os.environ.get("TORCHRATE_FPF_PATH")
+    if peer and Path(peer).is_dir():
+        p_rows = peer_rows(peer, args.repeats)
+        print_peer(p_rows)
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "fixed_points_vs_fpf.json").write_text(json.dumps(
+            {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": p_rows}, indent=2))
+    else:
+        print("TORCHRATE_FPF_PATH is not set to a FixedPointFinder checkout: part 2 skipped")
+    if args.only_peer:
+        return
     rows = [run(N, g, args.states, min(args.loop_states, args.states), args.repeats, args.seed)
             for N in args.sizes for g in args.gains]
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}")
     print("| N | gain | states | batched (s) | batched states/s | loop states/s | speed-up "
           "| Adam / Newton speed-up | fixed points | states converged | max q | loop vs batched |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
