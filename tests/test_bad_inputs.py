@@ -9,8 +9,8 @@ which names the argument. A per-case alarm turns a hang into a failure.
 argument), unclear (raises, but another type or the argument not named), silent (no error)
 or hang — and prints the counts quoted in the README's reliability section.
 
-Sections: analysis, linear, plotting, tasks, training and CLI here; ``# ---- models`` is
-the network modules' (RateRNN, EIRateRNN, …).
+Sections: analysis, linear, plotting, tasks, training, CLI, and the network modules
+(``# ---- models``: RateRNN, EIRateRNN, from_weights, forward, step, ODE solvers).
 """
 
 from __future__ import annotations
@@ -453,11 +453,145 @@ CLI_ARGPARSE = [  # argparse errors: SystemExit(2), the option named on stderr
     ("analyze without --out", ["analyze", "x.ckpt"], r"--out"),
 ]
 
-ALL_CASES = CASES + _cli_cases()
-
-
 # ---- models
-# (the network modules' cases: RateRNN, EIRateRNN, from_weights, forward, step …)
+def net(*args, **kw):
+    return lambda: tr.RateRNN(*(args or (3, 4)), **kw)
+
+
+def ei(*args, **kw):
+    return lambda: tr.EIRateRNN(*(args or (2, 3, 1)), **kw)
+
+
+def fw(M, **kw):
+    kw = {"tau": 10.0, "dt": 1.0} | kw
+    return lambda: tr.RateRNN.from_weights(M, **kw)
+
+
+def eifw(M, n_exc=1, **kw):
+    kw = {"tau_e": 10.0, "tau_i": 5.0, "dt": 1.0} | kw
+    return lambda: tr.EIRateRNN.from_weights(M, n_exc, **kw)
+
+
+def call(u, hx=None, network=NET3):
+    return lambda: network(u, hx) if hx is not None else network(u)
+
+
+def _nan_weights_dopri5():
+    network = tr.RateRNN(2, 3, solver="dopri5")
+    with torch.no_grad():
+        network.weight_hh_l0[0, 0] = NAN
+    return network(torch.zeros(5, 2, 2))
+
+
+Z2 = torch.zeros(2, 2)
+MODEL_CASES = [
+    # ---------------------------------------------------------------- RateRNN(...)
+    ("RateRNN tau=inf", net(tau=INF), ValueError, r"tau must be positive and finite"),
+    ("RateRNN tau=nan", net(tau=NAN), ValueError, r"tau must be positive and finite"),
+    ("RateRNN tau=0", net(tau=0.0), ValueError, r"tau must be positive"),
+    ("RateRNN tau=-1", net(tau=-1.0), ValueError, r"tau must be positive"),
+    ("RateRNN tau='10'", net(tau="10"), TypeError, r"tau must be a number"),
+    ("RateRNN tau list of 2", net(tau=[1.0, 2.0]), TypeError, r"tau must be a number or a tensor"),
+    ("RateRNN tau of wrong shape", net(tau=torch.ones(3)), ValueError, r"tau must be a scalar or of shape \(4,\)"),
+    ("RateRNN tau (N,) with a zero", net(tau=torch.tensor([1.0, 0.0, 1.0, 1.0])), ValueError, r"tau\[1\] = 0"),
+    ("RateRNN tau complex", net(tau=torch.ones(4, dtype=torch.complex64)), TypeError, r"tau must be real"),
+    ("RateRNN dt=0", net(dt=0.0), ValueError, r"dt must be finite and in \(0"),
+    ("RateRNN dt=-1", net(dt=-1.0), ValueError, r"dt must be"),
+    ("RateRNN dt=nan", net(dt=NAN), ValueError, r"dt must be"),
+    ("RateRNN dt=inf", net(dt=INF), ValueError, r"dt must be"),
+    ("RateRNN dt='1'", net(dt="1"), TypeError, r"dt must be a real number"),
+    ("RateRNN noise_std=nan", net(noise_std=NAN), ValueError, r"noise_std must be"),
+    ("RateRNN noise_std=-1", net(noise_std=-1.0), ValueError, r"noise_std must be"),
+    ("RateRNN noise_std=inf", net(noise_std=INF), ValueError, r"noise_std must be"),
+    ("RateRNN gain=-1", net(gain=-1.0), ValueError, r"gain must be"),
+    ("RateRNN gain=0", net(gain=0.0), ValueError, r"gain must be"),
+    ("RateRNN gain=nan", net(gain=NAN), ValueError, r"gain must be"),
+    ("RateRNN rtol=-1", net(rtol=-1.0, solver="dopri5"), ValueError, r"rtol must be"),
+    ("RateRNN atol=0", net(atol=0.0, solver="dopri5"), ValueError, r"atol must be"),
+    ("RateRNN rtol=nan", net(rtol=NAN), ValueError, r"rtol must be"),
+    ("RateRNN input_size=0", net(0, 4), ValueError, r"input_size must be a positive int"),
+    ("RateRNN input_size=2.5", net(2.5, 4), ValueError, r"input_size must be a positive int"),
+    ("RateRNN input_size=True", net(True, 4), ValueError, r"input_size must be a positive int"),
+    ("RateRNN hidden_size=0", net(3, 0), ValueError, r"hidden_size must be a positive int"),
+    ("RateRNN hidden_size=-2", net(3, -2), ValueError, r"hidden_size must be a positive int"),
+    ("RateRNN num_layers=0", net(3, 4, 0), ValueError, r"num_layers must be a positive int"),
+    ("RateRNN dropout=1", net(3, 4, 2, dropout=1.0), ValueError, r"dropout must be finite and in \[0, 1\)"),
+    ("RateRNN dropout=-0.1", net(3, 4, 2, dropout=-0.1), ValueError, r"dropout must be"),
+    ("RateRNN dropout=nan", net(3, 4, 2, dropout=NAN), ValueError, r"dropout must be"),
+    ("RateRNN bias='yes'", net(bias="yes"), TypeError, r"bias must be True or False"),
+    ("RateRNN bidirectional=1", net(bidirectional=1), TypeError, r"bidirectional must be True or False"),
+    ("RateRNN train_tau=None", net(train_tau=None), TypeError, r"train_tau must be True or False"),
+    ("RateRNN nonlinearity='rectify'", net(nonlinearity="rectify"), ValueError, r"unknown nonlinearity 'rectify'"),
+    ("RateRNN nonlinearity=3", net(nonlinearity=3), TypeError, r"nonlinearity must be a name or a callable"),
+    ("RateRNN solver='rk45'", net(solver="rk45"), ValueError, r"unknown solver 'rk45'"),
+    ("RateRNN noise with dopri5", net(noise_std=0.1, solver="dopri5"), ValueError, r"noise_std=0.1 needs solver"),
+    ("RateRNN adjoint with euler", net(adjoint=True), ValueError, r"adjoint=True applies to torchdiffeq"),
+    ("RateRNN ode_options='x'", net(solver="rk4", ode_options="x"), TypeError, r"ode_options must be a dict"),
+    ("RateRNN dtype=int64", net(dtype=torch.int64), TypeError, r"dtype must be a real floating-point dtype"),
+    ("RateRNN dtype=complex64", net(dtype=torch.complex64), TypeError, r"dtype must be a real floating-point"),
+    ("RateRNN connectivity float", net(connectivity=torch.ones(4, 4)), TypeError, r"connectivity must be a bool"),
+    ("RateRNN connectivity (3, 3)", net(connectivity=torch.ones(3, 3, dtype=torch.bool)), ValueError,
+     r"connectivity must have shape \(4, 4\)"),
+    # ---------------------------------------------------------------- forward / step
+    ("forward input list", call([[0.0] * 3] * 5), TypeError, r"input must be a Tensor or PackedSequence"),
+    ("forward input 4-D", call(torch.zeros(5, 2, 1, 3)), ValueError, r"input must be \(T, B, 3\)"),
+    ("forward input 1-D", call(torch.zeros(3)), ValueError, r"input must be \(T, B, 3\)"),
+    ("forward input width 4", call(torch.zeros(5, 2, 4)), ValueError, r"input.size\(-1\) must be equal to input_size"),
+    ("forward input float64", call(torch.zeros(5, 2, 3, dtype=F64)), TypeError, r"input dtype torch.float64"),
+    ("forward input int", call(torch.zeros(5, 2, 3, dtype=torch.long)), TypeError, r"input dtype torch.int64"),
+    ("forward input NaN", call(torch.full((5, 2, 3), NAN)), tr.NonFiniteRatesError, r"the input contains NaN"),
+    ("forward hx list", call(torch.zeros(5, 2, 3), [[0.0] * 4] * 2), TypeError, r"hx must be a Tensor"),
+    ("forward hx (B, N)", call(torch.zeros(5, 2, 3), torch.zeros(2, 4)), ValueError, r"hx must have shape"),
+    ("forward hx wrong N", call(torch.zeros(5, 2, 3), torch.zeros(1, 2, 5)), ValueError, r"hx must have shape"),
+    ("forward hx float64", call(torch.zeros(5, 2, 3), torch.zeros(1, 2, 4, dtype=F64)), TypeError,
+     r"hx dtype torch.float64"),
+    ("forward hx unbatched wrong", call(torch.zeros(5, 3), torch.zeros(2, 4)), ValueError, r"hx must have shape"),
+    ("step v wrong width", lambda: NET3.step(torch.zeros(2, 5), torch.zeros(2, 3)), ValueError, r"v must be"),
+    ("step u wrong width", lambda: NET3.step(torch.zeros(2, 4), torch.zeros(2, 2)), ValueError, r"u must be"),
+    ("step u list", lambda: NET3.step(torch.zeros(2, 4), [0.0, 0.0, 0.0]), ValueError, r"u must be a Tensor"),
+    # ---------------------------------------------------------------- ODE solvers
+    ("dopri5 NaN weights", _nan_weights_dopri5, ValueError, r"weight_hh_l0 contains NaN"),
+    ("dopri5 NaN hx", call(torch.zeros(5, 2, 3), torch.full((1, 2, 4), NAN), tr.RateRNN(3, 4, solver="dopri5")),
+     ValueError, r"hx contains NaN"),
+    ("dopri5 tau=1e-5", call(torch.randn(3, 2, 3), network=tr.RateRNN(3, 4, tau=1e-5, solver="dopri5")),
+     tr.solvers.SolverBudgetError, r"too stiff .*max_evals"),
+    # ---------------------------------------------------------------- from_weights
+    ("from_weights M complex", fw(torch.eye(2, dtype=torch.complex64)), TypeError, r"M must be a real floating"),
+    ("from_weights M 0-d", fw(torch.tensor(1.0)), ValueError, r"M must have shape \(\*, \*\)"),
+    ("from_weights M (0, 0)", fw(torch.zeros(0, 0)), ValueError, r"M must not be empty"),
+    ("from_weights M (2, 3)", fw(torch.zeros(2, 3)), ValueError, r"M must be square"),
+    ("from_weights M NaN", fw(torch.tensor([[0.0, NAN], [0.0, 0.0]])), ValueError, r"M must be finite, got M\[0, 1\]"),
+    ("from_weights M string", fw("eye"), TypeError, r"M must be a real floating-point tensor|M must be a Tensor"),
+    ("from_weights b wrong length", fw(Z2, b=torch.zeros(3)), ValueError, r"b must have shape \(2,\)"),
+    ("from_weights b NaN", fw(Z2, b=torch.tensor([0.0, NAN])), ValueError, r"b must be finite"),
+    ("from_weights W wrong rows", fw(Z2, W=torch.zeros(3, 1)), ValueError, r"W must have shape \(2, \*\)"),
+    ("from_weights W NaN", fw(Z2, W=torch.tensor([[NAN], [0.0]])), ValueError, r"W must be finite"),
+    ("from_weights tau=0", fw(Z2, tau=0.0), ValueError, r"tau must be positive"),
+    ("from_weights unknown kwarg", fw(Z2, speed=2), TypeError, r"speed"),
+    ("from_rnn of an LSTM", lambda: tr.RateRNN.from_rnn(torch.nn.LSTM(2, 3)), TypeError, r"rnn must be a torch.nn.RNN"),
+    ("layer(5)", lambda: NET3.layer(5), ValueError, r"no layer 5"),
+    # ---------------------------------------------------------------- EIRateRNN
+    ("EIRateRNN n_exc=2.5", ei(2, 2.5, 1), ValueError, r"n_exc must be an int ≥ 0"),
+    ("EIRateRNN n_exc=-1", ei(2, -1, 1), ValueError, r"n_exc must be an int ≥ 0"),
+    ("EIRateRNN n_inh=-1", ei(2, 3, -1), ValueError, r"n_inh must be an int ≥ 0"),
+    ("EIRateRNN no neurons", ei(2, 0, 0), ValueError, r"n_exc \+ n_inh must be ≥ 1"),
+    ("EIRateRNN tau_e=0", ei(tau_e=0.0), ValueError, r"tau_e must be"),
+    ("EIRateRNN tau_i=nan", ei(tau_i=NAN), ValueError, r"tau_i must be"),
+    ("EIRateRNN tau=5", ei(tau=5.0), TypeError, r"pass tau_e and tau_i"),
+    ("EIRateRNN num_layers=2", ei(num_layers=2), TypeError, r"one layer in one direction"),
+    ("EIRateRNN input_mask='some'", ei(input_mask="some"), ValueError, r"input_mask must be 'all', 'exc'"),
+    ("EIRateRNN input_mask (3,)", ei(input_mask=torch.ones(3, dtype=torch.bool)), ValueError,
+     r"input_mask must have shape \(4,\)"),
+    ("EI from_weights breaks Dale", eifw(torch.tensor([[0.0, 0.5], [0.0, 0.0]])), ValueError,
+     r"M\[0, 1\] = 0.5, but neuron 1 is inhibitory"),
+    ("EI from_weights NaN in M", eifw(torch.tensor([[0.0, -1.0], [NAN, 0.0]])), ValueError, r"M\[1, 0\] = nan"),
+    ("EI from_weights n_exc=3 of 2", eifw(Z2, 3), ValueError, r"n_exc must be an int in \[0, 2\]"),
+    ("EI from_weights n_exc=0.5", eifw(Z2, 0.5), ValueError, r"n_exc must be an int"),
+    ("EI from_weights M complex", eifw(torch.eye(2, dtype=torch.complex64)), TypeError, r"M must be a real"),
+    ("EI from_weights M (2, 3)", eifw(torch.zeros(2, 3)), ValueError, r"M must be square"),
+]
+
+ALL_CASES = CASES + MODEL_CASES + _cli_cases()
 
 
 # ---------------------------------------------------------------------- the tests

@@ -429,3 +429,25 @@ def test_cuda_matches_cpu_float64():
     cpu = net(u)[0]
     gpu = net.to("cuda")(u.cuda())[0].cpu()
     torch.testing.assert_close(gpu, cpu, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["euler", "dopri5"])
+def test_empty_batches_and_sequences_give_empty_results(solver):
+    net = tr.RateRNN(2, 3, solver=solver)
+    out, h_n = net(torch.zeros(5, 0, 2))
+    assert out.shape == (5, 0, 3) and h_n.shape == (1, 0, 3)
+    hx = torch.rand(1, 4, 3)
+    out, h_n = net(torch.zeros(0, 4, 2), hx)
+    assert out.shape == (0, 4, 3) and torch.equal(h_n, hx)  # no step taken: the initial rates
+
+
+@pytest.mark.parametrize("dtype, T", [(torch.bfloat16, 300), (torch.float16, 3000)])
+def test_low_precision_ode_runs_on_a_float64_time_grid(dtype, T):
+    """In bf16 the times k·dt stop increasing past 256 steps; the grid is built in float64."""
+    net = tr.RateRNN.from_weights(torch.zeros(1, 1), tau=10.0, dt=1.0, solver="rk4").to(dtype)
+    rates, _ = net(torch.ones(T, 1, 1, dtype=dtype))
+    assert rates.dtype == dtype
+    # v(t) = 1 − e^{−t/τ}, to the dtype's precision: near 1 a bf16 step of (dt/τ)(1 − v) below half an
+    # ulp (2⁻⁸) is lost, so v stalls within 2⁻⁸·τ/dt ≈ 0.04 of 1; fp16's ulp there is 2⁻¹¹
+    tolerance = 0.04 if dtype == torch.bfloat16 else 0.005
+    assert rates[-1, 0, 0].item() == pytest.approx(1 - math.exp(-T / 10.0), abs=tolerance)

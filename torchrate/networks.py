@@ -14,6 +14,7 @@ network of ``torch.nn.RNN`` (:meth:`RateRNN.from_rnn` converts one, every layer 
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
@@ -31,7 +32,7 @@ from .nonlinearities import nonlinearity as as_nonlinearity
 from .parametrizations import DaleSign, Mask, PerGroup, Positive, check_positive
 from .solvers import ODE_METHODS, ode_rollout
 
-__all__ = ["RateRNN", "EIRateRNN", "NonFiniteRatesError"]
+__all__ = ["RateRNN", "EIRateRNN", "LowRankRateRNN", "Ensemble", "NonFiniteRatesError"]
 
 
 class NonFiniteRatesError(FloatingPointError):
@@ -478,6 +479,10 @@ class RateRNN(nn.Module):
 
     def step(self, v: Tensor, u: Tensor) -> Tensor:
         """One Euler step of layer 0 from rates ``v`` (B, N) with input ``u`` (B, I): the cell."""
+        for name, x, width in (("v", v, self.hidden_size), ("u", u, self.input_size)):
+            if not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != width:
+                got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+                raise ValueError(f"{name} must be a Tensor of shape (B, {width}) or ({width},), got {got}")
         return v + self.dt * self.vector_field(v, self.project_input(u))
 
     # ------------------------------------------------------------------ forward
@@ -513,8 +518,13 @@ class RateRNN(nn.Module):
             return out.squeeze(1), h_n.squeeze(1)
         return (out.transpose(0, 1) if self.batch_first else out), h_n
 
+    def _reference(self) -> Tensor:
+        """A parameter in the network's dtype and on its device, for checks (cheap to read: no
+        parametrization evaluated where a subclass's ``M`` is costly to form)."""
+        return self.M
+
     def _check_input(self, u) -> Tensor:
-        ref = self.M
+        ref = self._reference()
         if not isinstance(u, Tensor):
             raise TypeError(f"input must be a Tensor or PackedSequence, got {type(u).__name__}")
         if u.ndim not in (2, 3):
@@ -534,23 +544,28 @@ class RateRNN(nn.Module):
 
     def _check_hx(self, hx, u: Tensor, batched: bool) -> Tensor:
         LD, B, N = self.num_layers * len(self._directions), u.shape[1], self.hidden_size
+        ref = self._reference()
         if hx is None:
-            return u.new_zeros(LD, B, N, dtype=self.M.dtype)
+            return u.new_zeros(LD, B, N, dtype=ref.dtype)
         if not isinstance(hx, Tensor):
             raise TypeError(f"hx must be a Tensor of shape {(LD, B, N) if batched else (LD, N)}, "
                             f"got {type(hx).__name__}")
         expected = (LD, B, N) if batched else (LD, N)
         if tuple(hx.shape) != expected:
             raise ValueError(f"hx must have shape (num_layers·D, B, N) = {expected}, got {tuple(hx.shape)}")
-        if hx.device != self.M.device:
-            raise ValueError(f"hx is on {hx.device} but the network is on {self.M.device}")
-        if hx.dtype != self.M.dtype and hx.dtype != u.dtype:
-            raise TypeError(f"hx dtype {hx.dtype} does not match the network's {self.M.dtype}")
+        if hx.device != ref.device:
+            raise ValueError(f"hx is on {hx.device} but the network is on {ref.device}")
+        if hx.dtype != ref.dtype and hx.dtype != u.dtype:
+            raise TypeError(f"hx dtype {hx.dtype} does not match the network's {ref.dtype}")
         return hx if batched else hx.unsqueeze(1)
 
     def _run_layer(self, sfx: str, x: Tensor, v0: Tensor) -> Tensor:
         """Rates (T, B, N) of the layer/direction ``sfx`` driven by ``x`` (T, B, I_k) from ``v0`` (B, N)."""
         if self.solver != "euler":
+            # torchdiffeq guards its inputs with asserts (gone under python -O, where NaN then hangs)
+            for name, t in (("hx", v0), ("input", x), *self.named_parameters()):
+                if not torch.isfinite(t).all():
+                    raise ValueError(f"{name} contains NaN or Inf: the ODE solver {self.solver!r} cannot step it")
             params = tuple(p for p in self.parameters() if p.requires_grad)
 
             def field(v, u):  # weights read at every evaluation: the adjoint reaches each parameter once
@@ -566,7 +581,7 @@ class RateRNN(nn.Module):
         elif b is None:
             X = x @ W.T
         else:  # W u_t + b for all steps in one matmul
-            X = torch.addmm(b, x.reshape(T * B, -1), W.T).reshape(T, B, -1)
+            X = torch.addmm(b, x.reshape(T * B, x.shape[-1]), W.T).reshape(T, B, W.shape[0])
         tau = self.tau
         a = self.dt / tau
         eta = None
@@ -790,3 +805,349 @@ class EIRateRNN(RateRNN):
                   device=M.device, **kwargs)
         net._load_weights(M, W, b)  # Dale's law checked by DaleSign.right_inverse
         return net
+
+
+# --------------------------------------------------------------------------- LowRankRateRNN
+class LowRankRateRNN(RateRNN):
+    r"""Rate RNN with low-rank recurrent weights ``M = m nᵀ / N``, trainable factors m, n (N, r).
+
+    .. math::
+        \tau \frac{dv}{dt} = -v + F(W u + m\,\kappa + b), \qquad \kappa = \frac{n^\top v}{N} \in \mathbb{R}^r
+
+    The convention of the low-rank literature (Mastrogiuseppe & Ostojic 2018; Valente et al.
+    2022). The recurrent drive ``M v = m κ`` costs O(N r) a step: the Euler rollout never forms
+    ``M`` (:func:`torchrate._lowrank.lowrank_rollout`). ``net.M`` forms it on request (N, N),
+    so every analysis of :class:`RateRNN` applies; :mod:`torchrate.analysis.lowrank` does the
+    exact latent analysis in r dimensions (fixed points, stability, flow fields).
+
+    ``M`` is ``weight_hh_l0`` under the parametrization
+    :class:`~torchrate._lowrank.LowRankFactors`; ``net.m`` and ``net.n`` are its two trainable
+    tensors (``parametrizations.weight_hh_l0.original0`` / ``original1`` in the state dict).
+
+    Parameters
+    ----------
+    input_size : int
+        I.
+    hidden_size : int
+        N.
+    rank : int
+        r, 1 ≤ r ≤ N.
+    tau, dt, nonlinearity
+        As :class:`RateRNN` (ms; default ``"tanh"``).
+    **kwargs
+        As :class:`RateRNN` (``bias``, ``batch_first``, ``noise_std``, ``solver``, ``train_tau``,
+        ``generator``, ``device``, ``dtype``, …). One layer, one direction, no connectivity mask.
+
+    Initialisation: m, n with entries N(0, 1) (so ``nᵀm/N`` is O(1/√N)), ``W`` N(0, 1/I), ``b = 0``.
+
+    Examples
+    --------
+    >>> net = LowRankRateRNN(3, 512, rank=2, tau=10.0, dt=1.0)
+    >>> rates, h_n = net(torch.randn(50, 4, 3))
+    >>> rates.shape, net.m.shape
+    (torch.Size([50, 4, 512]), torch.Size([512, 2]))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, rank: int, *, tau: float | Tensor = 10.0,
+                 dt: float = 1.0, nonlinearity="tanh", **kwargs):
+        for name in ("num_layers", "bidirectional", "dropout", "connectivity", "gain"):
+            if name in kwargs:
+                raise TypeError(f"LowRankRateRNN got {name!r}: it is one layer in one direction with M = m nᵀ/N "
+                                "(no connectivity mask; the factors' scale sets the gain)")
+        N = _positive_int("hidden_size", hidden_size)
+        self.rank = _positive_int("rank", rank)
+        if self.rank > N:
+            raise ValueError(f"rank must be ≤ hidden_size = {N}, got {rank}")
+        super().__init__(input_size, N, nonlinearity=nonlinearity, tau=tau, dt=dt, gain=None, **kwargs)
+
+    def _weight_constraints(self, name: str) -> list[nn.Module]:
+        from ._lowrank import LowRankFactors
+
+        return [LowRankFactors(self.rank)] if name.startswith("weight_hh") else []
+
+    def _reference(self) -> Tensor:
+        return self.m  # forming M (N, N) just to read its dtype would cost O(N² r)
+
+    @property
+    def m(self) -> Tensor:
+        """Left factor m (N, r): the output directions of the recurrent drive (a Parameter)."""
+        return self.parametrizations.weight_hh_l0.original0
+
+    @property
+    def n(self) -> Tensor:
+        """Right factor n (N, r): the input-selection vectors, κ = nᵀv/N (a Parameter)."""
+        return self.parametrizations.weight_hh_l0.original1
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """m, n with entries N(0, 1), ``W`` N(0, 1/I), ``b = 0``; drawn on the CPU in float64 from
+        ``generator`` (default: the network's own, else the global RNG), then cast and moved."""
+        generator = generator if generator is not None else self.generator
+        N, r = self.hidden_size, self.rank
+        with torch.no_grad():
+            for p in (self.m, self.n):
+                p.copy_(torch.randn(N, r, generator=generator, dtype=torch.float64))
+            W = self.weight_ih_l0
+            W.copy_(torch.randn(W.shape, generator=generator, dtype=torch.float64) / math.sqrt(W.shape[1]))
+            if self.bias_l0 is not None:
+                self.bias_l0.zero_()
+
+    def extra_repr(self) -> str:
+        return super().extra_repr().replace(f"{self.hidden_size}, ", f"{self.hidden_size}, rank={self.rank}, ", 1)
+
+    def _run_layer(self, sfx: str, x: Tensor, v0: Tensor) -> Tensor:
+        from ._lowrank import lowrank_rollout
+
+        W, b, F, N = self.weight_ih_l0, self.bias_l0, self.F, self.hidden_size
+        if self.solver != "euler":
+            params = tuple(p for p in self.parameters() if p.requires_grad)
+
+            def field(v, u):  # O(N r): M v = m (nᵀ v / N)
+                x = (u if W is None else u @ self.weight_ih_l0.T) + (v @ self.n) @ self.m.T / N
+                return (F(x if self.bias_l0 is None else x + self.bias_l0) - v) / self.tau
+
+            return ode_rollout(field, x, v0, self.dt, method=self.solver, rtol=self.rtol, atol=self.atol,
+                               adjoint=self.adjoint, adjoint_params=params, options=self.ode_options)
+        T, B = x.shape[:2]
+        if W is None:
+            X = x if b is None else x + b
+        elif b is None:
+            X = x @ W.T
+        else:
+            X = torch.addmm(b, x.reshape(T * B, -1), W.T).reshape(T, B, -1)
+        a = self.dt / self.tau
+        eta = None if self.noise_std == 0 else self._randn(X) * (self.noise_std * torch.sqrt(2 * a))
+        return lowrank_rollout(X, v0, self.m, self.n, a, F, eta)
+
+    @classmethod
+    def from_factors(cls, m: Tensor, n: Tensor, W: Tensor | None = None, b: Tensor | None = None, *,
+                     tau: float | Tensor, dt: float, nonlinearity="tanh", **kwargs) -> LowRankRateRNN:
+        r"""A hand-built low-rank network, ``M = m nᵀ/N`` with ``m, n`` (N, r).
+
+        ``W`` (N, I) input weights (``None``: identity, ``input_size = N``); ``b`` (N,). Tensors are
+        copied into parameters of ``m``'s dtype and device; ``kwargs`` as the constructor's.
+
+        Examples
+        --------
+        >>> m = torch.randn(200, 1, dtype=torch.float64)
+        >>> net = LowRankRateRNN.from_factors(m, 2 * m, tau=10.0, dt=1.0)
+        >>> net.rank, net.M.shape
+        (1, torch.Size([200, 200]))
+        """
+        m = _weights("m", m, (None, None))
+        N, r = m.shape
+        n = _weights("n", n, (N, r), like=m)
+        W = None if W is None else _weights("W", W, (N, None), like=m)
+        net = cls(N if W is None else W.shape[1], N, r, tau=tau, dt=dt, nonlinearity=nonlinearity,
+                  bias=b is not None, generator=torch.Generator().manual_seed(0), dtype=m.dtype,
+                  device=m.device, **kwargs)
+        with torch.no_grad():
+            net.m.copy_(m)
+            net.n.copy_(n)
+            if W is not None:
+                net.weight_ih_l0.copy_(W)
+            if b is not None:
+                net.bias_l0.copy_(_weights("b", b, (N,), like=m))
+        if W is None:
+            net.weight_ih_l0 = None  # identity input: u is h
+        return net
+
+    @classmethod
+    def from_weights(cls, M, *args, **kwargs):
+        """Refused: a low-rank network is built from its factors (:meth:`from_factors`)."""
+        raise TypeError("LowRankRateRNN.from_weights: build a low-rank network from its factors with "
+                        "LowRankRateRNN.from_factors(m, n, ...), M = m nᵀ/N; for the best rank-r approximation "
+                        "of a full M use torchrate.analysis.low_rank_approximation(net, rank)")
+
+    @classmethod
+    def from_rnn(cls, rnn, **kwargs):
+        """Refused: an ``nn.RNN``'s full-rank weights have no exact low-rank form."""
+        raise TypeError("LowRankRateRNN.from_rnn: convert with RateRNN.from_rnn(rnn), then "
+                        "torchrate.analysis.low_rank_approximation(net, rank)")
+
+
+# --------------------------------------------------------------------------- Ensemble
+class Ensemble(nn.Module):
+    r"""K networks of the same shape run as one batched computation (``vmap`` over stacked weights).
+
+    Member k's parameters and buffers are the k-th slices of stacked tensors (K, …) held by
+    the ensemble, so one optimiser steps all K, and a loss that is a sum of member losses gives
+    each member exactly its own gradient. The forward pass is ``torch.func.vmap`` of the
+    members' own forward over those slices (``functional_call``): every operation runs once,
+    batched over K — no Python loop over members.
+
+    Parameters
+    ----------
+    nets : sequence of RateRNN
+        K ≥ 1 networks of one class and one configuration (sizes, τ, dt, F, solver, noise)
+        — different weights, masks or seeds. Copied: later changes to ``nets`` do not reach the
+        ensemble. Each member's ``generator`` is kept for its private noise.
+
+    Inputs: ``input, hx``
+        * **input** (T, B, I) shared by all members, or (K, T, B, I) one per member
+          (``batch_first``: (B, T, I) / (K, B, T, I)).
+        * **hx** (K, L·D, B, N), optional.
+
+    Outputs: ``output, h_n``
+        * **output** (K, T, B, D·N): each member's rates.
+        * **h_n** (K, L·D, B, N).
+
+    Noise: member k draws its noise from its own generator, exactly the draws its own forward
+    would make, so ``ens(u)[0][k]`` equals ``ens[k](u)[0]`` also with ``noise_std > 0``.
+
+    Examples
+    --------
+    >>> nets = [RateRNN(3, 16, generator=torch.Generator().manual_seed(k)) for k in range(4)]
+    >>> ens = Ensemble(nets)
+    >>> rates, h_n = ens(torch.randn(20, 8, 3))
+    >>> rates.shape, h_n.shape, ens[2].hidden_size
+    (torch.Size([4, 20, 8, 16]), torch.Size([4, 1, 8, 16]), 16)
+    """
+
+    def __init__(self, nets):
+        super().__init__()
+        nets = list(nets)
+        if not nets or not all(isinstance(n, RateRNN) for n in nets):
+            raise TypeError("nets must be a non-empty sequence of torchrate networks (RateRNN, EIRateRNN, "
+                            f"LowRankRateRNN), got {[type(n).__name__ for n in nets] or 'nothing'}")
+        first = nets[0]
+        for k, net in enumerate(nets[1:], 1):
+            self._check_same(first, net, k)
+        if first.dropout > 0:
+            raise ValueError("Ensemble runs networks without dropout between layers; got dropout="
+                             f"{first.dropout:g}")
+        from torch.func import stack_module_state
+
+        params, buffers = stack_module_state(nets)
+        # nn.Module names cannot hold '.': stacked tensors are registered under '__'-joined names
+        self._param_names = {name: name.replace(".", "__") for name in params}
+        self._buffer_names = {name: name.replace(".", "__") for name in buffers}
+        for name, flat in self._param_names.items():
+            self.register_parameter(flat, nn.Parameter(params[name], requires_grad=params[name].requires_grad))
+        for name, flat in self._buffer_names.items():
+            self.register_buffer(flat, buffers[name])
+        template = copy.deepcopy(first)
+        template.generator = None
+        self._template = [template]  # in a list: its own tensors are placeholders, not the ensemble's
+        self.generators = [net.generator for net in nets]
+
+    @staticmethod
+    def _check_same(first: RateRNN, net: RateRNN, k: int) -> None:
+        if type(net) is not type(first):
+            raise TypeError(f"every member must be a {type(first).__name__}; member {k} is a {type(net).__name__}")
+        keys = ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first", "dt", "noise_std",
+                "solver", "rtol", "atol", "adjoint", "dropout", "rank")
+        for key in keys:
+            if getattr(net, key, None) != getattr(first, key, None):
+                raise ValueError(f"member {k} has {key}={getattr(net, key)!r} but member 0 has "
+                                 f"{getattr(first, key)!r}: an ensemble's members share their configuration")
+        if net.F.name != first.F.name:
+            raise ValueError(f"member {k} has nonlinearity {net.F.name!r} but member 0 has {first.F.name!r}")
+        a = {n: (t.shape, t.dtype, t.device) for n, t in (*first.named_parameters(), *first.named_buffers())}
+        b = {n: (t.shape, t.dtype, t.device) for n, t in (*net.named_parameters(), *net.named_buffers())}
+        if a != b:
+            diff = sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
+            raise ValueError(f"member {k}'s parameters differ from member 0's in shape, dtype or device: {diff}")
+
+    # ------------------------------------------------------------------ members
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    @property
+    def template(self) -> RateRNN:
+        """The members' common structure (its own weights are member 0's at construction)."""
+        return self._template[0]
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name in ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first", "dt",
+                        "noise_std", "solver", "F", "rank", "dropout"):
+                return getattr(self._template[0], name)
+            raise
+
+    def stacked(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The stacked parameters and buffers (K, …), under the members' own names."""
+        return ({name: getattr(self, flat) for name, flat in self._param_names.items()},
+                {name: getattr(self, flat) for name, flat in self._buffer_names.items()})
+
+    def __getitem__(self, k: int) -> RateRNN:
+        """Member ``k`` as an ordinary network: a copy with its weights, buffers and generator."""
+        K = len(self)
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not -K <= k < K:
+            raise IndexError(f"member index must be an int in [-{K}, {K}), got {k!r}")
+        params, buffers = self.stacked()
+        net = copy.deepcopy(self.template)
+        ref = next(iter(params.values()))
+        net.to(device=ref.device)
+        with torch.no_grad():
+            for name, t in (*net.named_parameters(), *net.named_buffers()):
+                source = params.get(name, buffers.get(name))
+                t.copy_(source[k])
+                if isinstance(t, nn.Parameter):
+                    t.requires_grad_(source.requires_grad)
+        net.generator = self.generators[k]
+        return net
+
+    def members(self) -> list[RateRNN]:
+        """Every member as an ordinary network (copies)."""
+        return [self[k] for k in range(len(self))]
+
+    def extra_repr(self) -> str:
+        return f"{len(self)} × {self.template.__class__.__name__}({self.template.extra_repr()})"
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        from torch.func import functional_call, vmap
+
+        K, net = len(self), self.template
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input must be a Tensor (T, B, I) or (K, T, B, I), got {type(input).__name__}")
+        if input.ndim == 4:
+            if input.shape[0] != K:
+                raise ValueError(f"per-member input must have shape (K, T, B, I) with K = {K}, "
+                                 f"got {tuple(input.shape)}")
+            u_dim = 0
+        elif input.ndim == 3:
+            u_dim = None
+        else:
+            raise ValueError(f"input must be (T, B, I) shared by the members or (K, T, B, I) one per member, "
+                             f"got shape {tuple(input.shape)}")
+        if hx is not None and (not isinstance(hx, Tensor) or hx.ndim != 4 or hx.shape[0] != K):
+            raise ValueError(f"hx must have shape (K, L·D, B, N) with K = {K}, got "
+                             f"{tuple(hx.shape) if isinstance(hx, Tensor) else type(hx).__name__}")
+        params, buffers = self.stacked()
+        etas = self._noise(input if u_dim is None else input[0]) if net.noise_std > 0 else None
+
+        def member(p, b, u, h, eta):
+            if eta is not None:  # this member's pre-drawn noise, consumed in the network's draw order
+                queue = list(eta.unbind(0))
+                net._randn = lambda like: queue.pop(0)
+            try:
+                return functional_call(net, (p, b), (u, h))
+            finally:
+                net.__dict__.pop("_randn", None)
+
+        rates, h_n = vmap(member, in_dims=(0, 0, u_dim, None if hx is None else 0, None if etas is None else 0),
+                          randomness="error")(params, buffers, input, hx, etas)
+        if net.check_finite and not torch.compiler.is_compiling() and not transforms_active():
+            finite = torch.isfinite(rates.detach().flatten(1).sum(1))
+            if not bool(finite.all()):
+                bad = (~finite).nonzero()[:, 0].tolist()
+                raise NonFiniteRatesError(f"rates of member(s) {bad} became non-finite; run ensemble[{bad[0]}] "
+                                          "alone for the step and a hint")
+        return rates, h_n
+
+    def _noise(self, u: Tensor) -> Tensor:
+        """(K, L·D, T, B, N): each member's noise draws of one forward, from its own generator."""
+        net, ref = self.template, next(iter(self.stacked()[0].values()))
+        T, B = (u.shape[1], u.shape[0]) if net.batch_first else u.shape[:2]
+        shape = (net.num_layers * len(net._directions), T, B, net.hidden_size)
+        out = []
+        for g in self.generators:
+            if g is None:
+                out.append(torch.randn(shape, dtype=ref.dtype, device=ref.device))
+            else:
+                out.append(torch.stack([torch.randn(shape[1:], generator=g, dtype=ref.dtype, device=g.device)
+                                        for _ in range(shape[0])]).to(ref.device))
+        return torch.stack(out)

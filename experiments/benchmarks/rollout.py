@@ -3,7 +3,9 @@
 All contenders run interleaved in one process on the same (batch, hidden, steps), so the
 ratios are robust to the machine's load; absolute times are printed for reference.
 
-* ``RateRNN``   — torchrate's Euler path (one custom autograd.Function).
+* ``RateRNN``   — torchrate's Euler path (one fused ``torch.library`` op, eager).
+* ``compiled``  — the same network under ``torch.compile(fullgraph=True, dynamic=True)``: the
+  rollout stays one opaque op, so this measures what compile adds or saves around it.
 * ``nn.RNN``    — ``torch.nn.RNN(nonlinearity="tanh")``, the reference.
 * ``naive``     — the same Euler rollout as a Python loop of ``net.step`` under autograd.
 * ``matmuls``   — the bare matrix products any such rollout must do: T recurrent matmuls
@@ -60,8 +62,10 @@ def contenders(B, N, T):
             V[t] @ M  # backward δ M
         return V.reshape(-1, N).T @ V.reshape(-1, N)
 
+    compiled = torch.compile(net, fullgraph=True, dynamic=True)
     return {
         "RateRNN": fwd_bwd(lambda: net(u)[0], params),
+        "compiled": fwd_bwd(lambda: compiled(u)[0], params),
         "nn.RNN": fwd_bwd(lambda: rnn(u)[0], list(rnn.parameters())),
         "naive": fwd_bwd(naive, params),
         "matmuls": matmuls,
@@ -83,19 +87,22 @@ def measure(calls: dict, repeats: int) -> dict[str, float]:
 def main(repeats: int = 7, out: Path = Path("experiments/out")) -> list[dict]:
     torch.manual_seed(0)
     rows = []
-    header = f"{'batch':>5} {'hidden':>6} {'steps':>5} | {'RateRNN ms':>10} {'nn.RNN ms':>9} {'naive ms':>9} " \
-             f"{'matmuls ms':>10} | {'RateRNN/nn.RNN':>14} {'RateRNN/matmuls':>15} {'naive/RateRNN':>13}"
+    header = f"{'batch':>5} {'hidden':>6} {'steps':>5} | {'RateRNN ms':>10} {'compiled ms':>11} {'nn.RNN ms':>9} " \
+             f"{'naive ms':>9} {'matmuls ms':>10} | {'RateRNN/nn.RNN':>14} {'compiled/RateRNN':>16} " \
+             f"{'RateRNN/matmuls':>15} {'naive/RateRNN':>13}"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, forward+backward, float32 CPU")
     print(header)
     for B, N, T in SIZES:
         t = measure(contenders(B, N, T), repeats)
         row = {"batch": B, "hidden": N, "steps": T, **{f"{k} s": v for k, v in t.items()},
                "RateRNN / nn.RNN": t["RateRNN"] / t["nn.RNN"],
+               "compiled / RateRNN": t["compiled"] / t["RateRNN"],
                "RateRNN / matmuls": t["RateRNN"] / t["matmuls"],
                "naive / RateRNN": t["naive"] / t["RateRNN"]}
         rows.append(row)
-        print(f"{B:>5} {N:>6} {T:>5} | {1e3 * t['RateRNN']:>10.1f} {1e3 * t['nn.RNN']:>9.1f} "
-              f"{1e3 * t['naive']:>9.1f} {1e3 * t['matmuls']:>10.1f} | {row['RateRNN / nn.RNN']:>14.2f} "
+        print(f"{B:>5} {N:>6} {T:>5} | {1e3 * t['RateRNN']:>10.1f} {1e3 * t['compiled']:>11.1f} "
+              f"{1e3 * t['nn.RNN']:>9.1f} {1e3 * t['naive']:>9.1f} {1e3 * t['matmuls']:>10.1f} | "
+              f"{row['RateRNN / nn.RNN']:>14.2f} {row['compiled / RateRNN']:>16.2f} "
               f"{row['RateRNN / matmuls']:>15.2f} {row['naive / RateRNN']:>13.2f}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark_rollout.json").write_text(json.dumps(rows, indent=2))
@@ -110,17 +117,17 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     labels = [f"B={r['batch']}\nN={r['hidden']}\nT={r['steps']}" for r in rows]
-    names = ["RateRNN", "nn.RNN", "naive", "matmuls"]
+    names = ["RateRNN", "compiled", "nn.RNN", "naive", "matmuls"]
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    width = 0.2
+    width = 0.16
     for i, name in enumerate(names):
-        ax.bar([k + (i - 1.5) * width for k in range(len(rows))],
+        ax.bar([k + (i - 2) * width for k in range(len(rows))],
                [r[f"{name} s"] / r["nn.RNN s"] for r in rows], width, label=name)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xticks(range(len(rows)), labels)
     ax.set_ylabel("time / nn.RNN (forward+backward)")
     ax.set_title("Euler rollout on CPU: lower is faster")
-    ax.legend(ncol=4, fontsize=8)
+    ax.legend(ncol=5, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

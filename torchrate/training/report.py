@@ -81,11 +81,16 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     conditions = {k: v.to(ref.device) for k, v in trials[3].items()}
     was_training = module.training
     module.eval()
-    # the network's private noise (if any) from a fixed seed, leaving the global RNG as it was
-    with torch.no_grad(), torch.random.fork_rng(devices=[ref.device] if ref.device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        outputs, rates = module(inputs)
-    module.train(was_training)
+    # the network's noise (if any) from a generator seeded with ``seed``: the same analysis at the
+    # end of a fit and from ``torchrate analyze``, and the global RNG untouched
+    network, generator = module.network, module.network.generator
+    network.generator = torch.Generator(ref.device).manual_seed(seed)
+    try:
+        with torch.no_grad():
+            outputs, rates = module(inputs)
+    finally:
+        network.generator = generator
+        module.train(was_training)
     metrics = task.evaluate(outputs, targets, mask, conditions)
 
     # fixed points and spectrum on a float64 CPU copy: Newton converges to q ~ 1e-26 and
