@@ -1,10 +1,9 @@
 """Repository-level pytest configuration: which docstring examples are collected.
 
-``--doctest-modules`` (pyproject) runs the examples in ``torchrate/``. Modules listed here are
-skipped for now, each with its reason; remove an entry once its examples run.
+``--doctest-modules`` (pyproject) runs the examples in ``torchrate/``; the NeuroGym example
+needs the optional ``neurogym`` package (in the ``test`` extra) and is skipped without it.
 """
 
-collect_ignore = [
-    # NeuroGym example: needs the optional `neurogym` package and imports `tr` it never defines
-    "torchrate/tasks/neurogym.py",
-]
+import importlib.util
+
+collect_ignore = [] if importlib.util.find_spec("neurogym") else ["torchrate/tasks/neurogym.py"]

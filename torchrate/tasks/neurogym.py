@@ -126,6 +126,7 @@ class NeuroGym(Task):
 
     Examples
     --------
+    >>> import torchrate as tr
     >>> task = tr.tasks.NeuroGym("GoNogo-v0", dt=100)
     >>> inputs, targets, mask = task.sample(32, generator=torch.Generator().manual_seed(0))
     >>> inputs.shape, targets.shape
