@@ -112,6 +112,7 @@ def lightning(config: str, overrides: list[str], epochs: int) -> tuple[float, to
 
 def main(repeats: int = 9, epochs: int = 4, out: Path = Path("experiments/out")) -> list[dict]:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banners between the rows
+    torch.set_num_threads(1)  # the configs' threads: 1 (build_cli(run=False) applies no process-wide setting)
     print(f"torch {torch.__version__}, lightning {L.__version__}, the configs' settings (1 thread, float32 "
           f"CPU, batch 64, 50 steps/epoch), {epochs - 1} timed epochs, median of {repeats}")
     print(f"{'case':<30} | {'bare steps/s':>12} {'Lightning steps/s':>17} | {'overhead':>8} | "
