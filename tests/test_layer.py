@@ -287,3 +287,31 @@ def test_reset_parameters_is_seeded_and_leaves_the_global_rng_alone():
 def test_euler_step_larger_than_tau_warns_with_both_values():
     with pytest.warns(UserWarning, match=r"dt/τ = 3 > 1 \(dt = 3 ms, smallest τ = 1 ms\)"):
         tr.RateRNN(2, 3, tau=1.0, dt=3.0)
+
+
+# ----------------------------------------------------------------------------- CUDA (skip without a GPU)
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@cuda
+def test_cuda_from_rnn_equals_cudnn_rnn_and_fp16_autocast():
+    torch.manual_seed(10)
+    rnn = torch.nn.RNN(3, 64, num_layers=2, bidirectional=True).cuda().double()
+    net = tr.RateRNN.from_rnn(rnn)
+    x = torch.randn(30, 4, 3, device="cuda", dtype=F64)
+    torch.testing.assert_close(net(x)[0], rnn(x)[0], rtol=0, atol=1e-10)
+    net, x = net.float(), x.float()
+    with torch.autocast("cuda", torch.float16):
+        out, _ = net(x)
+    assert out.dtype == torch.float16 and (out.float() - net(x)[0]).abs().max() < 0.02
+
+
+@cuda
+def test_cuda_compile_and_noise_generator_on_device():
+    net = tr.RateRNN(3, 32, noise_std=0.1).cuda()
+    compiled = torch.compile(net, fullgraph=True, dynamic=True)
+    assert compiled(torch.randn(20, 4, 3, device="cuda"))[0].is_cuda
+    net.generator = torch.Generator("cuda").manual_seed(0)
+    a = net(torch.zeros(20, 4, 3, device="cuda"))[0]
+    net.generator.manual_seed(0)
+    assert torch.equal(a, net(torch.zeros(20, 4, 3, device="cuda"))[0])
