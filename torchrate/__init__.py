@@ -6,7 +6,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from . import dynamics, solvers
-from .networks import EIRateRNN, NonFiniteRatesError, RateRNN
+from .networks import EIRateRNN, Ensemble, LowRankRateRNN, NonFiniteRatesError, RateRNN
 from .nonlinearities import Nonlinearity, nonlinearity
 
 # submodules imported on first use (``tr.analysis``, ``tr.training`` …): importing
@@ -30,6 +30,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "RateRNN",
     "EIRateRNN",
+    "LowRankRateRNN",
+    "Ensemble",
     "NonFiniteRatesError",
     "Nonlinearity",
     "nonlinearity",

@@ -1015,9 +1015,15 @@ class Ensemble(nn.Module):
         if first.dropout > 0:
             raise ValueError("Ensemble runs networks without dropout between layers; got dropout="
                              f"{first.dropout:g}")
-        from torch.func import stack_module_state
-
-        params, buffers = stack_module_state(nets)
+        if first.solver != "euler":
+            raise ValueError(f"Ensemble needs solver='euler', got {first.solver!r}: adaptive ODE solvers choose "
+                             "their steps per member (data-dependent control flow), which cannot be batched")
+        # stacked copies (K, …) under the members' names (torch.func.stack_module_state wants one
+        # class, and each parametrized module has a class of its own)
+        each = [(dict(n.named_parameters()), dict(n.named_buffers())) for n in nets]
+        params = {name: torch.stack([p[name].detach() for p, _ in each]).requires_grad_(t.requires_grad)
+                  for name, t in each[0][0].items()}
+        buffers = {name: torch.stack([b[name] for _, b in each]) for name in each[0][1]}
         # nn.Module names cannot hold '.': stacked tensors are registered under '__'-joined names
         self._param_names = {name: name.replace(".", "__") for name in params}
         self._buffer_names = {name: name.replace(".", "__") for name in buffers}
@@ -1032,8 +1038,11 @@ class Ensemble(nn.Module):
 
     @staticmethod
     def _check_same(first: RateRNN, net: RateRNN, k: int) -> None:
-        if type(net) is not type(first):
-            raise TypeError(f"every member must be a {type(first).__name__}; member {k} is a {type(net).__name__}")
+        def cls(n):  # parametrized modules get a class of their own per instance
+            return type(n).__bases__[0] if parametrize.is_parametrized(n) else type(n)
+
+        if cls(net) is not cls(first):
+            raise TypeError(f"every member must be a {cls(first).__name__}; member {k} is a {cls(net).__name__}")
         keys = ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first", "dt", "noise_std",
                 "solver", "rtol", "atol", "adjoint", "dropout", "rank")
         for key in keys:
@@ -1081,11 +1090,11 @@ class Ensemble(nn.Module):
         ref = next(iter(params.values()))
         net.to(device=ref.device)
         with torch.no_grad():
-            for name, t in (*net.named_parameters(), *net.named_buffers()):
-                source = params.get(name, buffers.get(name))
-                t.copy_(source[k])
-                if isinstance(t, nn.Parameter):
-                    t.requires_grad_(source.requires_grad)
+            for name, t in net.named_parameters():
+                t.copy_(params[name][k])
+            for name in dict(net.named_buffers()):
+                owner, _, attr = name.rpartition(".")
+                setattr(net.get_submodule(owner), attr, buffers[name][k].clone())  # buffers may be views
         net.generator = self.generators[k]
         return net
 
@@ -1094,11 +1103,12 @@ class Ensemble(nn.Module):
         return [self[k] for k in range(len(self))]
 
     def extra_repr(self) -> str:
-        return f"{len(self)} × {self.template.__class__.__name__}({self.template.extra_repr()})"
+        net = self.template
+        name = (type(net).__bases__[0] if parametrize.is_parametrized(net) else type(net)).__name__
+        return f"{len(self)} × {name}({net.extra_repr()})"
 
     # ------------------------------------------------------------------ forward
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        from torch.func import functional_call, vmap
 
         K, net = len(self), self.template
         if not isinstance(input, Tensor):
@@ -1118,6 +1128,74 @@ class Ensemble(nn.Module):
                              f"{tuple(hx.shape) if isinstance(hx, Tensor) else type(hx).__name__}")
         params, buffers = self.stacked()
         etas = self._noise(input if u_dim is None else input[0]) if net.noise_std > 0 else None
+        if self._fusable(input):
+            rates, h_n = self._fused(params, buffers, input, hx, etas)
+        else:
+            rates, h_n = self._vmapped(params, buffers, input, u_dim, hx, etas)
+        if net.check_finite and not torch.compiler.is_compiling() and not transforms_active():
+            finite = torch.isfinite(rates.detach().flatten(1).sum(1))
+            if not bool(finite.all()):
+                bad = (~finite).nonzero()[:, 0].tolist()
+                raise NonFiniteRatesError(f"rates of member(s) {bad} became non-finite; run ensemble[{bad[0]}] "
+                                          "alone for the step and a hint")
+        return rates, h_n
+
+    def _fusable(self, u: Tensor) -> bool:
+        """One Euler layer of RateRNN's own rollout with a named F, outside transforms/compile/autocast."""
+        net = self.template
+        return (net.solver == "euler" and net.num_layers == 1 and not net.bidirectional
+                and type(net)._run_layer is RateRNN._run_layer and net.F.derivative_from_output is not None
+                and not transforms_active() and not torch.compiler.is_compiling()
+                and not torch.is_autocast_enabled(u.device.type))
+
+    def _fused(self, params, buffers, u, hx, etas) -> tuple[Tensor, Tensor]:
+        """Every member's weights formed at once (vmap over the parametrizations), then one
+        batched Euler loop (:func:`torchrate._ensemble.ensemble_rollout`)."""
+        from torch.func import vmap
+
+        from ._ensemble import ensemble_rollout
+
+        net = self.template
+
+        def weights(p, b):
+            with torch.nn.utils.stateless._reparametrize_module(net, {**p, **b}):
+                out = {"M": net.weight_hh_l0, "tau": net.tau}
+                if net.weight_ih_l0 is not None:
+                    out["W"] = net.weight_ih_l0
+                if net.bias_l0 is not None:
+                    out["b"] = net.bias_l0
+                return out
+
+        w = vmap(weights)(params, buffers)
+        M, K, N = w["M"], len(self), net.hidden_size
+        if net.batch_first:
+            u = u.transpose(-3, -2)
+        T, B, I = u.shape[-3:]
+        if hx is not None:
+            hx = hx.to(M.dtype)
+        v0 = hx[:, 0] if hx is not None else M.new_zeros(K, B, N)
+        if u.ndim == 3:
+            X = u.reshape(T * B, I) @ w["W"].transpose(1, 2) if "W" in w else u.reshape(1, T * B, I).expand(K, -1, -1)
+        else:
+            X = torch.bmm(u.reshape(K, T * B, I), w["W"].transpose(1, 2)) if "W" in w else u.reshape(K, T * B, I)
+        if "b" in w:
+            X = X + w["b"].unsqueeze(1)
+        X = X.reshape(K, T, B, N).transpose(0, 1).contiguous()  # (T, K, B, N): each step's slice contiguous
+        tau = w["tau"]
+        a = (net.dt / tau).reshape(K, 1, -1)  # (K, 1, 1) or (K, 1, N)
+        eta = None
+        if etas is not None:
+            eta = (etas[:, 0] * (net.noise_std * torch.sqrt(2 * a)).unsqueeze(1)).transpose(0, 1).contiguous()
+        V = ensemble_rollout(X, v0, M, a, net.F, eta)  # (T, K, B, N)
+        rates = V.transpose(0, 1)
+        h_n = (V[-1] if T else v0).unsqueeze(1).clone()
+        return (rates.transpose(1, 2) if net.batch_first else rates), h_n
+
+    def _vmapped(self, params, buffers, input, u_dim, hx, etas) -> tuple[Tensor, Tensor]:
+        """vmap of the members' own forward over their stacked weights (any network, solver, layers)."""
+        from torch.func import functional_call, vmap
+
+        net = self.template
 
         def member(p, b, u, h, eta):
             if eta is not None:  # this member's pre-drawn noise, consumed in the network's draw order
@@ -1128,15 +1206,8 @@ class Ensemble(nn.Module):
             finally:
                 net.__dict__.pop("_randn", None)
 
-        rates, h_n = vmap(member, in_dims=(0, 0, u_dim, None if hx is None else 0, None if etas is None else 0),
-                          randomness="error")(params, buffers, input, hx, etas)
-        if net.check_finite and not torch.compiler.is_compiling() and not transforms_active():
-            finite = torch.isfinite(rates.detach().flatten(1).sum(1))
-            if not bool(finite.all()):
-                bad = (~finite).nonzero()[:, 0].tolist()
-                raise NonFiniteRatesError(f"rates of member(s) {bad} became non-finite; run ensemble[{bad[0]}] "
-                                          "alone for the step and a hint")
-        return rates, h_n
+        return vmap(member, in_dims=(0, 0, u_dim, None if hx is None else 0, None if etas is None else 0),
+                    randomness="error")(params, buffers, input, hx, etas)
 
     def _noise(self, u: Tensor) -> Tensor:
         """(K, L·D, T, B, N): each member's noise draws of one forward, from its own generator."""

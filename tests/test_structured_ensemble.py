@@ -1,0 +1,108 @@
+"""Ensembles: each member's forward, gradients and trained weights equal its own sequential run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import torchrate as tr
+from torchrate._ensemble import ensemble_rollout, ensemble_rollout_reference
+
+F64 = torch.float64
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+BUILDERS = {
+    "rate": lambda k: tr.RateRNN(3, 12, tau=10.0, dtype=F64, generator=_gen(k)),
+    "rate-noise": lambda k: tr.RateRNN(3, 12, tau=10.0, noise_std=0.2, dtype=F64, generator=_gen(k)),
+    "ei-train-tau": lambda k: tr.EIRateRNN(3, 8, 4, train_tau=True, dtype=F64, generator=_gen(k)),
+    "lowrank": lambda k: tr.LowRankRateRNN(3, 12, 2, dtype=F64, generator=_gen(k)),
+    "two-layers": lambda k: tr.RateRNN(3, 6, num_layers=2, dtype=F64, generator=_gen(k)),
+}
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+@pytest.mark.parametrize("per_member", [False, True], ids=["shared-input", "per-member-input"])
+def test_members_equal_their_own_forward_and_gradients(kind, per_member):
+    K = 3
+    nets = [BUILDERS[kind](k) for k in range(K)]
+    ens = tr.Ensemble(nets)
+    for k, net in enumerate(nets):  # the same noise stream for the ensemble and the sequential run
+        net.generator, ens.generators[k] = _gen(100 + k), _gen(100 + k)
+    u = torch.randn(K, 9, 4, 3, dtype=F64) if per_member else torch.randn(9, 4, 3, dtype=F64)
+    hx = torch.rand(K, nets[0].num_layers, 4, nets[0].hidden_size, dtype=F64)
+    rates, h_n = ens(u, hx)
+    assert rates.shape == (K, 9, 4, nets[0].hidden_size) and h_n.shape == hx.shape
+    targets = torch.randn_like(rates)
+    ((rates - targets) ** 2).sum().backward()  # sum of member losses
+    stacked, _ = ens.stacked()
+    for k, net in enumerate(nets):
+        r, h = net(u[k] if per_member else u, hx[k])
+        torch.testing.assert_close(rates[k], r, rtol=0, atol=1e-12)
+        torch.testing.assert_close(h_n[k], h, rtol=0, atol=1e-12)
+        ((r - targets[k]) ** 2).sum().backward()
+        for name, p in net.named_parameters():
+            torch.testing.assert_close(stacked[name].grad[k], p.grad, rtol=1e-10, atol=1e-10, msg=name)
+
+
+def test_member_access_and_refusals():
+    nets = [tr.EIRateRNN(2, 4, 2, dtype=F64, generator=_gen(k)) for k in range(2)]
+    ens = tr.Ensemble(nets)
+    member = ens[1]
+    assert type(member).__name__ == "ParametrizedEIRateRNN" and member.n_exc == 4
+    torch.testing.assert_close(member.M, nets[1].M, rtol=0, atol=0)
+    torch.testing.assert_close(ens[-1].M, nets[1].M, rtol=0, atol=0)
+    assert len(ens) == 2 and ens.hidden_size == 6
+    with pytest.raises(IndexError, match=r"member index must be an int in \[-2, 2\), got 2"):
+        ens[2]
+    with pytest.raises(ValueError, match="member 1 has hidden_size=5 but member 0 has 4"):
+        tr.Ensemble([tr.RateRNN(2, 4), tr.RateRNN(2, 5)])
+    with pytest.raises(TypeError, match="every member must be a RateRNN; member 1 is a EIRateRNN"):
+        tr.Ensemble([tr.RateRNN(2, 4), tr.EIRateRNN(2, 2, 2)])
+    with pytest.raises(ValueError, match="solver='euler'"):
+        tr.Ensemble([tr.RateRNN(2, 4, solver="dopri5")])
+    with pytest.raises(ValueError, match=r"per-member input must have shape \(K, T, B, I\) with K = 2"):
+        ens(torch.zeros(3, 5, 1, 2, dtype=F64))
+
+
+def test_fused_ensemble_rollout_equals_its_reference_and_gradchecks():
+    torch.manual_seed(0)
+    K, T, B, N = 3, 7, 2, 4
+    X, v0 = torch.randn(T, K, B, N, dtype=F64), torch.randn(K, B, N, dtype=F64)
+    M = torch.randn(K, N, N, dtype=F64) / 2
+    a = torch.rand(K, 1, N, dtype=F64) * 0.5
+    eta = 0.1 * torch.randn(T, K, B, N, dtype=F64)
+    F = tr.nonlinearity("tanh")
+    torch.testing.assert_close(ensemble_rollout(X, v0, M, a, F, eta), ensemble_rollout_reference(X, v0, M, a, F, eta),
+                               rtol=0, atol=1e-14)
+    args = tuple(t.clone().requires_grad_() for t in (X, v0, M, a, eta))
+    assert torch.autograd.gradcheck(lambda *x: ensemble_rollout(*x[:4], F, x[4]), args)
+    assert torch.autograd.gradgradcheck(lambda *x: ensemble_rollout(*x[:4], F, x[4]), args)
+
+
+def test_trained_ensemble_equals_sequential_training():
+    """200 Adam steps of the ensemble (sum of member losses, one optimiser) against each member
+    trained alone with its own Adam: the same weights in float64 to 1e-8."""
+    K, steps = 3, 200
+    nets = [tr.RateRNN(2, 10, tau=5.0, dtype=F64, generator=_gen(k)) for k in range(K)]
+    ens = tr.Ensemble(nets)
+    g = _gen(9)
+    batches = [(torch.randn(12, 6, 2, generator=g, dtype=F64), torch.randn(12, 6, 10, generator=g, dtype=F64))
+               for _ in range(steps)]
+    opt = torch.optim.Adam(ens.parameters(), lr=1e-2)
+    for u, y in batches:
+        opt.zero_grad()
+        ((ens(u)[0] - y) ** 2).mean((1, 2, 3)).sum().backward()
+        opt.step()
+    for k, net in enumerate(nets):
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        for u, y in batches:
+            opt.zero_grad()
+            ((net(u)[0] - y) ** 2).mean().backward()
+            opt.step()
+        member = ens[k]
+        for name, p in net.named_parameters():
+            torch.testing.assert_close(dict(member.named_parameters())[name], p, rtol=0, atol=1e-8, msg=name)
