@@ -1151,22 +1151,10 @@ class Ensemble(nn.Module):
     def _fused(self, params, buffers, u, hx, etas) -> tuple[Tensor, Tensor]:
         """Every member's weights formed at once (vmap over the parametrizations), then one
         batched Euler loop (:func:`torchrate._ensemble.ensemble_rollout`)."""
-        from torch.func import vmap
-
         from ._ensemble import ensemble_rollout
 
         net = self.template
-
-        def weights(p, b):
-            with torch.nn.utils.stateless._reparametrize_module(net, {**p, **b}):
-                out = {"M": net.weight_hh_l0, "tau": net.tau}
-                if net.weight_ih_l0 is not None:
-                    out["W"] = net.weight_ih_l0
-                if net.bias_l0 is not None:
-                    out["b"] = net.bias_l0
-                return out
-
-        w = vmap(weights)(params, buffers)
+        w = self.effective_weights(params, buffers)
         M, K, N = w["M"], len(self), net.hidden_size
         if net.batch_first:
             u = u.transpose(-3, -2)
@@ -1190,6 +1178,26 @@ class Ensemble(nn.Module):
         rates = V.transpose(0, 1)
         h_n = (V[-1] if T else v0).unsqueeze(1).clone()
         return (rates.transpose(1, 2) if net.batch_first else rates), h_n
+
+    def effective_weights(self, params=None, buffers=None) -> dict[str, Tensor]:
+        """Every member's layer-0 weights after their constraints, stacked: ``"M"`` (K, N, N),
+        ``"tau"`` (K,) or (K, N), and where present ``"W"`` (K, N, I) and ``"b"`` (K, N)."""
+        from torch.func import vmap
+
+        net = self.template
+        if params is None:
+            params, buffers = self.stacked()
+
+        def weights(p, b):
+            with torch.nn.utils.stateless._reparametrize_module(net, {**p, **b}):
+                out = {"M": net.weight_hh_l0, "tau": net.tau}
+                if net.weight_ih_l0 is not None:
+                    out["W"] = net.weight_ih_l0
+                if net.bias_l0 is not None:
+                    out["b"] = net.bias_l0
+                return out
+
+        return vmap(weights)(params, buffers)
 
     def _vmapped(self, params, buffers, input, u_dim, hx, etas) -> tuple[Tensor, Tensor]:
         """vmap of the members' own forward over their stacked weights (any network, solver, layers)."""

@@ -19,7 +19,7 @@ import torch.nn.functional as nnf
 from torch import Tensor, nn
 
 from .. import _validate
-from ..networks import RateRNN
+from ..networks import Ensemble, RateRNN
 from ..tasks import Task
 from .seeding import derive_seed
 
@@ -101,7 +101,19 @@ class TaskModule(L.LightningModule):
         Coefficient of ``mean(M²) + mean(W²)``.
     grad_clip : float or None
         Clip the gradient's global 2-norm to this value (the Trainer's
-        ``gradient_clip_val``, when set, takes precedence).
+        ``gradient_clip_val``, when set, takes precedence). In an ensemble each member's
+        gradient is clipped by its own norm.
+    ensemble : int, optional
+        Train K networks at once (:class:`~torchrate.Ensemble`, one batched computation), each
+        with its own readout, initialisation and noise seed ``seed + k``. The loss is the sum of
+        the member losses, so each member's gradient (and Adam step) is its own: member k ends
+        as the single network trained with ``seed: seed + k`` would. Outputs and rates get a
+        leading member dimension K; logged losses and metrics are member means; the seeds are
+        stored in the checkpoint (buffer ``member_seeds``).
+    seed : int, optional
+        Seed of the initial weights (network and readout) and of the network's noise; ``None``:
+        the single network is drawn from the global RNG (seeded by ``seed_everything``) and an
+        ensemble's seeds start at ``torch.initial_seed()`` (``seed_everything``'s seed).
 
     Examples
     --------
@@ -115,25 +127,27 @@ class TaskModule(L.LightningModule):
     """
 
     def __init__(self, task: Task, network: NetworkSpec, *, lr: float = 1e-2, weight_decay: float = 0.0,
-                 rate_l2: float = 0.0, weight_l2: float = 0.0, grad_clip: float | None = 1.0):
+                 rate_l2: float = 0.0, weight_l2: float = 0.0, grad_clip: float | None = 1.0,
+                 ensemble: int | None = None, seed: int | None = None):
         super().__init__()
         self.task = as_task(task)
         task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
         self.save_hyperparameters()
-        if isinstance(network, Mapping):
-            self.network = instantiate(network, RateRNN, self.task.input_size)
-        elif isinstance(self.hparams["network"], Mapping):
-            # LightningCLI: a callable built from the YAML, whose config the hparams hold
-            self.network = network(self.task.input_size)
-        else:
+        if not isinstance(network, Mapping) and not isinstance(self.hparams["network"], Mapping):
             raise TypeError(
                 "network must be given as {'class_path': ..., 'init_args': {...}} so that checkpoints "
                 f"hold plain types (loadable with weights_only=True); got {type(network).__name__}"
             )
-        if not isinstance(self.network, RateRNN):
-            raise TypeError(
-                f"network must build a torchrate.RateRNN (or subclass), got {type(self.network).__name__}"
-            )
+        if ensemble is not None:
+            _validate.as_int("ensemble", ensemble, minimum=1)
+        if seed is not None:
+            _validate.as_int("seed", seed, minimum=0)
+        base = (torch.initial_seed() if seed is None else seed) if ensemble is not None else seed
+        seeds = [base + k for k in range(ensemble)] if ensemble is not None else ([] if seed is None else [seed])
+        generators = [torch.Generator().manual_seed(s) for s in seeds] or [None]
+        nets = [self._build_network(network, g) for g in generators]
+        self.network = nets[0] if ensemble is None else Ensemble(nets)
+        self.register_buffer("member_seeds", torch.tensor(seeds, dtype=torch.long))
         if self.network.dt != self.task.dt:
             raise ValueError(
                 f"the network's dt ({self.network.dt:g} ms) must equal the task's dt ({self.task.dt:g} ms): "
@@ -144,9 +158,32 @@ class TaskModule(L.LightningModule):
             _validate.check_nonnegative(name, value)
         if grad_clip is not None:
             _validate.check_positive("grad_clip", grad_clip, fix="a gradient norm, or None for no clipping")
-        self.readout = nn.Linear(self.network.hidden_size, self.task.output_size,
-                                 dtype=self.network.M.dtype, device=self.network.M.device)
+        ref = nets[0].weight_hh_l0
+        if ensemble is None:
+            self.readout = nn.Linear(nets[0].hidden_size, self.task.output_size, dtype=ref.dtype, device=ref.device)
+            if seed is not None:
+                _seeded_linear_init(self.readout.weight, self.readout.bias, generators[0])
+        else:
+            self.readout = StackedLinear(ensemble, nets[0].hidden_size, self.task.output_size, generators,
+                                         dtype=ref.dtype, device=ref.device)
         self.loss_fn = _LOSSES[self.task.loss]
+
+    def _build_network(self, network, generator) -> RateRNN:
+        """One network from the spec (dict) or LightningCLI's callable, with ``generator`` for its
+        initial weights (None: the network's default, the global RNG)."""
+        extra = {} if generator is None else {"generator": generator}
+        if isinstance(network, Mapping):
+            net = instantiate({**network, "init_args": {**dict(network.get("init_args") or {}), **extra}},
+                              RateRNN, self.task.input_size)
+        else:  # LightningCLI: a callable built from the YAML, whose config the hparams hold
+            net = network(self.task.input_size, **extra)
+        if not isinstance(net, RateRNN):
+            raise TypeError(f"network must build a torchrate.RateRNN (or subclass), got {type(net).__name__}")
+        return net
+
+    @property
+    def is_ensemble(self) -> bool:
+        return isinstance(self.network, Ensemble)
 
     # ------------------------------------------------------------------ model
     def forward(self, inputs: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -155,7 +192,10 @@ class TaskModule(L.LightningModule):
         return self.readout(rates), rates
 
     def loss(self, outputs: Tensor, rates: Tensor, targets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """``(total, task_loss)``: the task loss plus the L2 penalties."""
+        """``(total, task_loss)``: the task loss plus the L2 penalties (an ensemble: the sum of the
+        member totals, and the member mean of the task losses)."""
+        if self.is_ensemble:
+            return self._ensemble_loss(outputs, rates, targets, mask)
         task_loss = self.loss_fn(outputs, targets, mask)
         total = task_loss
         if self.hparams.rate_l2:
@@ -164,6 +204,20 @@ class TaskModule(L.LightningModule):
             net = self.network
             total = total + self.hparams.weight_l2 * (net.M.pow(2).mean() + net.W.pow(2).mean())
         return total, task_loss
+
+    def _ensemble_loss(self, outputs, rates, targets, mask) -> tuple[Tensor, Tensor]:
+        from torch.func import vmap
+
+        task_losses = vmap(self.loss_fn, in_dims=(0, None, None))(outputs, targets, mask)  # (K,)
+        total = task_losses
+        if self.hparams.rate_l2:
+            total = total + self.hparams.rate_l2 * rates.pow(2).mean((1, 2, 3))
+        if self.hparams.weight_l2:
+            w = self.network.effective_weights()
+            W = w.get("W")
+            penalty = w["M"].pow(2).mean((1, 2)) + (W.pow(2).mean((1, 2)) if W is not None else 0.0)
+            total = total + self.hparams.weight_l2 * penalty
+        return total.sum(), task_losses.mean()
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch, batch_idx):
@@ -180,7 +234,11 @@ class TaskModule(L.LightningModule):
         inputs, targets, mask, conditions = batch
         outputs, rates = self(inputs)
         _, task_loss = self.loss(outputs, rates, targets, mask)
-        metrics = self.task.evaluate(outputs, targets, mask, conditions)
+        if self.is_ensemble:  # member means of the task's metrics
+            each = [self.task.evaluate(o, targets, mask, conditions) for o in outputs]
+            metrics = {k: torch.stack([m[k] for m in each]).mean(0) for k in each[0] if each[0][k].ndim == 0}
+        else:
+            metrics = self.task.evaluate(outputs, targets, mask, conditions)
         scalars = {f"{stage}/{k}": v for k, v in metrics.items() if v.ndim == 0}
         self.log(f"{stage}/loss", task_loss, prog_bar=True, batch_size=inputs.shape[1], sync_dist=True)
         self.log_dict(scalars, prog_bar=stage == "val", batch_size=inputs.shape[1], sync_dist=True)
@@ -193,7 +251,8 @@ class TaskModule(L.LightningModule):
 
     # ------------------------------------------------------------------ reproducibility
     def on_fit_start(self) -> None:
-        self._noise_seed = torch.initial_seed()  # the seed of seed_everything
+        # the seed of seed_everything, unless the module has its own
+        self._noise_seed = torch.initial_seed() if self.hparams.get("seed") is None else self.hparams.seed
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # the network's noise and dropout come from a generator of this module's, re-seeded per
@@ -206,6 +265,12 @@ class TaskModule(L.LightningModule):
 
     def _reseed(self, *keys) -> None:
         net = self.network
+        if self.is_ensemble:  # member k: the stream a single network with seed_k would draw
+            if net.noise_std > 0:
+                device = self.member_seeds.device
+                net.generators = [torch.Generator(device).manual_seed(derive_seed(int(s), self.global_rank, *keys))
+                                  for s in self.member_seeds.tolist()]
+            return
         if net.noise_std > 0 or getattr(net, "dropout", 0) > 0:
             device = net.M.device
             if getattr(self, "_generator", None) is None or self._generator.device != device:
@@ -219,11 +284,16 @@ class TaskModule(L.LightningModule):
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         if gradient_clip_val is None and self.hparams.grad_clip:
             gradient_clip_val, gradient_clip_algorithm = self.hparams.grad_clip, "norm"
+        if self.is_ensemble and gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
+            clip_members_(self.parameters(), len(self.network), gradient_clip_val)
+            return
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # what ``torchrate analyze`` checks before rebuilding the model
         checkpoint["torchrate"] = {"module": f"{type(self).__module__}.{type(self).__qualname__}"}
+        if self.member_seeds.numel():  # also in the state dict (buffer member_seeds)
+            checkpoint["torchrate"]["member_seeds"] = self.member_seeds.tolist()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # a checkpoint whose network or task differs from this module's (built from the config)
@@ -241,3 +311,60 @@ class TaskModule(L.LightningModule):
                 "the checkpoint's hyper-parameters disagree with the configuration: " + "; ".join(diff)
                 + ". Use the checkpoint's values in the config, or start a new run (no --ckpt_path)"
             )
+
+
+# ---------------------------------------------------------------------- ensembles
+def _seeded_linear_init(weight: Tensor, bias: Tensor | None, generator: torch.Generator) -> None:
+    """``nn.Linear``'s default initialisation, U(−1/√fan_in, 1/√fan_in), drawn from ``generator``
+    (CPU, float64, then cast): the same weights on every device and dtype."""
+    bound = 1 / weight.shape[-1] ** 0.5
+    with torch.no_grad():
+        for t in (weight, bias):
+            if t is not None:
+                draw = torch.rand(t.shape, generator=generator, dtype=torch.float64) * (2 * bound) - bound
+                t.copy_(draw)
+
+
+class StackedLinear(nn.Module):
+    """K linear readouts at once: ``y_k = W_k v_k + b_k``, weight (K, O, N), bias (K, O).
+
+    Member k is initialised as ``nn.Linear(N, O)`` with :func:`_seeded_linear_init` from
+    ``generators[k]``; ``self[k]`` is member k as an ``nn.Linear`` (a copy).
+    """
+
+    def __init__(self, K: int, in_features: int, out_features: int, generators, *, dtype=None, device=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(K, out_features, in_features, dtype=dtype, device=device))
+        self.bias = nn.Parameter(torch.empty(K, out_features, dtype=dtype, device=device))
+        for k, g in enumerate(generators):
+            _seeded_linear_init(self.weight[k], self.bias[k], g)
+
+    def forward(self, rates: Tensor) -> Tensor:
+        """rates (K, T, B, N) → outputs (K, T, B, O)."""
+        K, *lead, N = rates.shape
+        out = torch.baddbmm(self.bias.unsqueeze(1), rates.reshape(K, -1, N), self.weight.transpose(1, 2))
+        return out.reshape(K, *lead, -1)
+
+    def __getitem__(self, k: int) -> nn.Linear:
+        lin = nn.Linear(self.weight.shape[2], self.weight.shape[1], dtype=self.weight.dtype,
+                        device=self.weight.device)
+        with torch.no_grad():
+            lin.weight.copy_(self.weight[k])
+            lin.bias.copy_(self.bias[k])
+        return lin
+
+
+def clip_members_(parameters, K: int, max_norm: float) -> Tensor:
+    r"""Clip each member's gradient by its own 2-norm, as ``clip_grad_norm_`` would clip it alone.
+
+    Every parameter's leading dimension is the member (K, …). Member k's norm is over its slices
+    of all gradients; they are scaled by ``min(1, max_norm / (norm_k + 1e-6))``. Returns the K norms.
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(K)
+    norms = torch.stack([g.reshape(K, -1).square().sum(1) for g in grads]).sum(0).sqrt()
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.reshape(K, *[1] * (g.ndim - 1)))
+    return norms

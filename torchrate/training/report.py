@@ -76,6 +76,8 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     task: Task = module.task
     if trials is None:
         trials = draw_batch(task, n_trials, seed)
+    if getattr(module, "is_ensemble", False):
+        return _analyze_ensemble(module, out, trials, seed, history, n_initial, extra)
     ref = module.network.M
     inputs, targets, mask = (x.to(device=ref.device, dtype=ref.dtype) for x in trials[:3])
     conditions = {k: v.to(ref.device) for k, v in trials[3].items()}
@@ -262,5 +264,119 @@ def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task,
     groups = (targets * mask).sum(0).argmax(-1).cpu() if task.loss == "cross_entropy" else None
     tr.plotting.plot_fixed_points(fps, rates, ax, max_trajectories=n_trials, groups=groups,
                                   title="fixed points at zero input over trajectories")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------- ensembles
+def _headline(metrics: dict) -> tuple[str, bool]:
+    """The metric that ranks members (an accuracy if the task has one) and whether higher is better."""
+    keys = [k for k, v in metrics.items() if v.ndim == 0]
+    acc = [k for k in keys if "accuracy" in k]
+    return (acc[0], True) if acc else (keys[0], False)
+
+
+def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: int, extra) -> dict:
+    """An ensemble's analysis: every member's metrics and fixed points at zero input (a table
+    ``members.md`` and a figure ``members.png``), and the usual figures of the best member.
+
+    The rollouts of all members are one batched computation; the fixed-point search runs member
+    by member (each on its own float64 CPU copy, from ``n_initial`` of its own states).
+    """
+    import torchrate as tr
+
+    from .seeding import derive_seed
+
+    task: Task = module.task
+    ens = module.network
+    ref = next(ens.parameters())
+    inputs, targets, mask = (x.to(device=ref.device, dtype=ref.dtype) for x in trials[:3])
+    conditions = {k: v.to(ref.device) for k, v in trials[3].items()}
+    was_training, generators = module.training, list(ens.generators)
+    module.eval()
+    ens.generators = [torch.Generator(ref.device).manual_seed(derive_seed(seed, k)) for k in range(len(ens))]
+    try:
+        with torch.no_grad():
+            outputs, rates = module(inputs)  # (K, T, B, O), (K, T, B, N): one batched rollout
+    finally:
+        ens.generators = generators
+        module.train(was_training)
+    seeds = module.member_seeds.tolist()
+    rows, per_member = [], []
+    u0 = torch.zeros(task.input_size, dtype=torch.float64)
+    for k in range(len(ens)):
+        metrics = task.evaluate(outputs[k], targets, mask, conditions)
+        net = ens[k].to(device="cpu", dtype=torch.float64)
+        for p in net.parameters():
+            p.requires_grad_(False)
+        R = rates[k].detach().to("cpu", torch.float64)
+        states = R.reshape(-1, R.shape[-1])
+        pick = torch.randperm(states.shape[0], generator=torch.Generator().manual_seed(seed))[:n_initial]
+        fps = tr.analysis.find_fixed_points(net, u0, states[pick])
+        kinds = Counter(list(fps.kind))
+        rows.append({"member": k, "seed": seeds[k] if k < len(seeds) else None,
+                     **{name: float(v) for name, v in metrics.items() if v.ndim == 0},
+                     "fixed_points": len(fps), "stable": int(fps.stable.sum()), "saddles": kinds.get("saddle", 0)})
+        per_member.append((metrics, net, R, fps, kinds))
+    key, higher = _headline(per_member[0][0])
+    scores = [row[key] for row in rows]
+    best = max(range(len(rows)), key=lambda k: scores[k] if higher else -scores[k])
+    metrics, net, R, fps, kinds = per_member[best]
+    eigenvalues, linear_stable = _spectrum_of_M(net)
+    figures = {
+        "learning_curves.png": _learning_curves(history or []),
+        "task_metric.png": task.draw(metrics, outputs[best], targets, mask),
+        "spectrum.png": _spectrum_figure(eigenvalues),
+        "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task),
+        "members.png": _members_figure(rows, key),
+    }
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=120, bbox_inches="tight")
+    (out / "members.md").write_text(_members_table(rows))
+    means = {name: sum(row[name] for row in rows) / len(rows) for name in rows[0]
+             if name not in ("member", "seed", "fixed_points", "stable", "saddles")}
+    summary = _plain({
+        "task": task.config(),
+        "network": _plain(dict(module.hparams.get("network", {}))),
+        "ensemble": len(ens),
+        "metrics": means,
+        "members": rows,
+        "best_member": best,
+        "n_trials": int(inputs.shape[1]),
+        "spectrum": {"member": best, "max_real": float(eigenvalues.real.max()),
+                     "spectral_radius": float(eigenvalues.abs().max()), "linear_stable": linear_stable},
+        "fixed_points": {"input": "zero", "member": best, "count": len(fps), "stable": int(fps.stable.sum()),
+                         "by_kind": dict(sorted(kinds.items())),
+                         "max_residual": float(fps.residuals.max()) if len(fps) else None},
+        **(extra or {}),
+    })
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _members_table(rows: list[dict]) -> str:
+    """A Markdown table, one row per member."""
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(row[c]) for c in cols) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _members_figure(rows: list[dict], key: str):
+    """Across members: the headline metric, and the numbers of stable points and saddles."""
+    fig, (ax_m, ax_f) = _subplots(1, 2, figsize=(10, 3.4))
+    k = [row["member"] for row in rows]
+    ax_m.bar(k, [row[key] for row in rows], color="tab:blue")
+    ax_m.set(xlabel="member", ylabel=key, title=f"{key} of each member")
+    lo = min(row[key] for row in rows)
+    if "accuracy" in key:
+        ax_m.set_ylim(max(0.0, lo - 0.05), 1.0)
+    width = 0.4
+    ax_f.bar([x - width / 2 for x in k], [row["stable"] for row in rows], width, label="stable", color="tab:blue")
+    ax_f.bar([x + width / 2 for x in k], [row["saddles"] for row in rows], width, label="saddles",
+             color="tab:orange")
+    ax_f.set(xlabel="member", ylabel="fixed points at u = 0", title="stable points and saddles")
+    ax_f.legend(fontsize=8)
     fig.tight_layout()
     return fig
