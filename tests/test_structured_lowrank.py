@@ -211,3 +211,22 @@ def test_low_rank_approximation_is_the_truncated_svd():
     fit = rank_fidelity(net, torch.randn(30, 4, 2, dtype=F64), ranks=[1, 5, 20, 40])
     assert fit.rates_error[-1] < 1e-12
     assert (fit.rates_error[:-1] > fit.rates_error[-1]).all()
+
+
+# ----------------------------------------------------------------------------- figures
+@pytest.mark.parametrize("rank", [1, 2])
+def test_latent_flow_figure_marks_every_fixed_point(rank):
+    import numpy as np
+
+    net = _bistable(rank, N=64, seed=7)
+    fig = tr.plotting.plot_latent_flow(net)
+    ax = fig.axes[0]
+    marked = np.concatenate([c.get_offsets() for c in ax.collections if c.get_offsets().shape[1] == 2
+                             and len(c.get_offsets()) <= 9 and c.get_label() in ("stable node", "saddle")])
+    expected = latent_fixed_points(net).kappas.numpy()
+    if rank == 1:
+        expected = np.stack([expected[:, 0], np.zeros(len(expected))], 1)
+    assert len(marked) == len(expected) == 3
+    assert np.abs(np.sort(marked, 0) - np.sort(expected, 0)).max() < 1e-12
+    with pytest.raises(ValueError, match="rank-1 and rank-2"):
+        tr.plotting.plot_latent_flow(tr.LowRankRateRNN(1, 8, 3))

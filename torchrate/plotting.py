@@ -21,7 +21,7 @@ from .analysis.phase_plane import PhasePlane
 from .analysis.spectrum import Spectrum
 from .analysis.sweep import Sweep
 
-__all__ = ["plot_spectrum", "plot_phase_plane", "plot_fixed_points", "plot_sweep"]
+__all__ = ["plot_spectrum", "plot_phase_plane", "plot_fixed_points", "plot_sweep", "plot_latent_flow"]
 
 _STYLE = {  # kind -> (marker, filled, colour)
     "stable node": ("o", True, "tab:blue"),
@@ -204,5 +204,86 @@ def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter
     ax.set_xlabel(parameter)
     ax.set_ylabel("λ (1/ms)")
     ax.set_title(title or "eigenvalues of J at the fixed point")
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def plot_latent_flow(net, u: Tensor | None = None, ax: Axes | None = None, *, fixed_points=None,
+                     extent: tuple[float, ...] | None = None, resolution: int = 25,
+                     trajectories: Tensor | None = None, title: str | None = None) -> Figure:
+    r"""The κ-space flow of a rank-1 or rank-2 :class:`~torchrate.LowRankRateRNN` at constant input.
+
+    κ = nᵀv/N obeys τ dκ/dt = −κ + nᵀF(mκ + Wu + b)/N exactly (one τ). Rank 1: dκ/dt against κ
+    (the fixed points are its zeros). Rank 2: streamlines coloured by speed, the two nullclines
+    dκ₁/dt = 0 and dκ₂/dt = 0, and the fixed points (filled stable, open unstable, triangles saddles).
+
+    Parameters
+    ----------
+    net : LowRankRateRNN
+        Rank 1 or 2.
+    u : Tensor (I,), optional
+        Constant input (zeros if None).
+    fixed_points : LatentFixedPoints, optional
+        Default: :func:`~torchrate.analysis.lowrank.latent_fixed_points` (``net``, ``u``).
+    extent : (lo, hi) for rank 1, (lo₁, hi₁, lo₂, hi₂) for rank 2, optional
+        Default: 1.3 × the range of the fixed points, at least ±0.5.
+    resolution : int
+        Grid points per axis (rank 1: 20 × as many).
+    trajectories : Tensor (T, B, N), optional
+        Rates from ``net(u)``, drawn as κ(t) = nᵀv(t)/N (rank 2).
+    """
+    from .analysis.lowrank import latent_fixed_points, latent_velocity
+
+    rank = getattr(net, "rank", None)
+    if rank not in (1, 2):
+        raise ValueError(f"plot_latent_flow draws rank-1 and rank-2 LowRankRateRNNs, got rank {rank!r}")
+    fps = latent_fixed_points(net, u) if fixed_points is None else fixed_points
+    k = fps.kappas.detach().cpu().double()
+    if extent is None:
+        lo = (k.min(0).values if len(k) else torch.zeros(rank, dtype=torch.float64))
+        hi = (k.max(0).values if len(k) else torch.zeros(rank, dtype=torch.float64))
+        half = torch.clamp(0.65 * (hi - lo), min=0.5)
+        mid = 0.5 * (hi + lo)
+        extent = tuple(x for i in range(rank) for x in (float(mid[i] - half[i]), float(mid[i] + half[i])))
+    if len(extent) != 2 * rank:
+        raise ValueError(f"extent must have {2 * rank} numbers for rank {rank}, got {len(extent)}")
+    fig, ax = _axes(ax, figsize=(4.5, 3.2) if rank == 1 else (4.8, 4.2))
+    dtype, device = net.m.dtype, net.m.device
+    if rank == 1:
+        x = torch.linspace(extent[0], extent[1], 20 * resolution, dtype=dtype, device=device)
+        dk = latent_velocity(net, u, x[:, None])[:, 0]
+        ax.plot(_np(x), _np(dk), color="k", lw=1.5, label="dκ/dt")
+        ax.axhline(0, color="0.6", lw=0.8)
+        if len(fps):
+            _mark(ax, np.stack([_np(k[:, 0]), np.zeros(len(k))], 1), fps.kind)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_xlabel("κ")
+        ax.set_ylabel("dκ/dt (1/ms)")
+    else:
+        g1 = torch.linspace(extent[0], extent[1], resolution, dtype=dtype, device=device)
+        g2 = torch.linspace(extent[2], extent[3], resolution, dtype=dtype, device=device)
+        K1, K2 = torch.meshgrid(g1, g2, indexing="xy")
+        vel = _np(latent_velocity(net, u, torch.stack([K1, K2], -1)))
+        speed = np.hypot(vel[..., 0], vel[..., 1])
+        X, Y = _np(K1), _np(K2)
+        stream = ax.streamplot(X, Y, vel[..., 0], vel[..., 1], color=speed, cmap="Greys", density=1.1,
+                               linewidth=0.8, arrowsize=0.8)
+        fig.colorbar(stream.lines, ax=ax, label="speed |dκ/dt| (1/ms)", shrink=0.8)
+        ax.contour(X, Y, vel[..., 0], levels=[0], colors="tab:red", linewidths=1.5)
+        ax.contour(X, Y, vel[..., 1], levels=[0], colors="tab:blue", linewidths=1.5)
+        ax.plot([], [], color="tab:red", label="dκ₁/dt = 0")
+        ax.plot([], [], color="tab:blue", label="dκ₂/dt = 0")
+        if trajectories is not None:
+            kt = _np(trajectories.detach() @ net.n.detach() / net.hidden_size)
+            for b in range(min(kt.shape[1], 20)):
+                ax.plot(kt[:, b, 0], kt[:, b, 1], color="tab:green", lw=1, alpha=0.7,
+                        label="trajectories" if b == 0 else None)
+        if len(fps):
+            _mark(ax, _np(k), fps.kind)
+        ax.set_xlim(extent[0], extent[1])
+        ax.set_ylim(extent[2], extent[3])
+        ax.set_xlabel("κ₁")
+        ax.set_ylabel("κ₂")
+    ax.set_title(title or f"latent flow, rank {rank}: {len(fps)} fixed points")
     ax.legend(fontsize=7, loc="best")
     return fig

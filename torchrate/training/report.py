@@ -377,6 +377,11 @@ def _members_figure(rows: list[dict], key: str):
     ax_f.bar([x + width / 2 for x in k], [row["saddles"] for row in rows], width, label="saddles",
              color="tab:orange")
     ax_f.set(xlabel="member", ylabel="fixed points at u = 0", title="stable points and saddles")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_m, ax_f):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_f.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax_f.legend(fontsize=8)
     fig.tight_layout()
     return fig
