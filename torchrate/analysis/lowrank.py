@@ -92,8 +92,18 @@ class _Latent:
 
     def latent_jacobian(self, kappa: Tensor) -> Tensor:
         """nᵀ diag(F′(mκ + c)) m / N (K, r, r); ∂g/∂κ is this minus I."""
-        s = self.slope(self.pre(kappa))  # (K, N)
-        return torch.einsum("ni,kn,nj->kij", self.n, s, self.m) / self.N
+        return self._jacobian_from_slope(self.slope(self.pre(kappa)))
+
+    def _jacobian_from_slope(self, s: Tensor) -> Tensor:
+        return torch.matmul(self.n.T / self.N, s.unsqueeze(-1) * self.m)  # (r, N) @ (K, N, r)
+
+    def g_and_jacobian(self, kappa: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """g(κ) (K, r), nᵀ diag(F′) m / N (K, r, r) and max|F| (K,), from one evaluation of F."""
+        x = self.pre(kappa)
+        y = self.F(x)
+        dF = getattr(self.F, "derivative_from_output", None)
+        s = dF(y) if dF is not None else self.slope(x)
+        return y @ self.n / self.N - kappa, self._jacobian_from_slope(s), y.abs().amax(-1)
 
     def full_jacobian(self, kappa: Tensor) -> Tensor:
         """J = (−I + diag(F′) m nᵀ/N)/τ at v* = F(mκ + c) (P, N, N): formed only on request."""
@@ -193,7 +203,7 @@ def _default_starts(lat: _Latent, name: str) -> Tensor:
         raise ValueError(f"latent_fixed_points needs initial_states or initial_kappas for the unbounded "
                          f"nonlinearity {name!r} (the roots of g are only boxed in for a bounded F)")
     bound = lat.n.abs().sum(0) * _BOUNDED[name] / lat.N * 1.05 + 1e-12  # (r,)
-    per_dim = {1: 2001, 2: 65}.get(r, max(3, round(4096 ** (1 / r))))
+    per_dim = {1: 2001, 2: 33}.get(r, max(3, round(1024 ** (1 / r))))
     axes = [torch.linspace(-1, 1, per_dim, dtype=lat.m.dtype, device=lat.m.device) * b for b in bound]
     return torch.cartesian_prod(*axes).reshape(-1, r)
 
@@ -211,33 +221,46 @@ _ALPHAS = 2.0 ** -torch.arange(12)
 
 
 def _newton(lat: _Latent, kappa: Tensor, steps: int) -> Tensor:
-    r"""Batched damped Newton on g(κ) = 0 with r × r systems ``(J_lat − I) d = −g``, a
-    backtracking line search on ½‖g‖², all states at once (cost O(K N r²) an iteration)."""
+    r"""Batched damped Newton on g(κ) = 0 with r × r systems ``(J_lat − I) d = −g``, all states at
+    once (cost O(K N r²) an iteration).
+
+    The full step is tried first; only states where it does not lower ½‖g‖² (Armijo) backtrack
+    (step 1/2 … 1/2048). A state stops when ‖g‖∞ reaches the rounding level of evaluating g,
+    ``8·eps·(‖κ‖∞ + max_k Σ_i |n_ik| sup|F| / N)`` (the dot product nᵀF/N is exact to
+    ~eps·Σ|n_i F_i|/N), or when no step lowers ½‖g‖².
+    """
     r = kappa.shape[1]
     eye = torch.eye(r, dtype=kappa.dtype, device=kappa.device)
-    alphas = _ALPHAS.to(kappa)
-    active = torch.ones(kappa.shape[0], dtype=torch.bool, device=kappa.device)
+    alphas = _ALPHAS.to(kappa)[1:]
     eps = torch.finfo(kappa.dtype).eps
+    scale = (lat.n.abs().sum(0) / lat.N).max()  # Σ|n_i|/N: with |F| ≤ 1 the size of nᵀF/N's terms
+    active = torch.arange(kappa.shape[0], device=kappa.device)
     for _ in range(steps):
-        idx = active.nonzero()[:, 0]
-        if not idx.numel():
+        if not active.numel():
             break
-        k = kappa[idx]
-        g = lat.g(k)
-        G = lat.latent_jacobian(k) - eye
+        k = kappa[active]
+        g, A, F_sup = lat.g_and_jacobian(k)
+        tiny = g.abs().amax(-1) <= 8 * eps * (k.abs().amax(-1) + scale * F_sup.clamp_min(1.0))
+        G = A - eye
         d, info = torch.linalg.solve_ex(G, -g)
-        ok = (info == 0) & torch.isfinite(d).all(-1)
-        d = torch.where(ok[:, None], d, -g)  # singular G: a plain fixed-point step instead
+        d = torch.where(((info == 0) & torch.isfinite(d).all(-1))[:, None], d, -g)  # singular: a plain step
         q0 = 0.5 * g.square().sum(-1)
-        trial = k.unsqueeze(0) + alphas[:, None, None] * d  # (L, K, r)
-        q = 0.5 * lat.g(trial.reshape(-1, r)).reshape(len(alphas), -1, r).square().sum(-1)
-        accept = q <= q0 * (1 - 2e-4 * alphas[:, None])
-        first = accept.to(torch.uint8).argmax(0)
-        moved = accept.any(0)
-        step = torch.where(moved[:, None], alphas[first][:, None] * d, torch.zeros_like(d))
-        kappa[idx] = k + step
-        small = step.abs().amax(-1) <= 4 * eps * (1 + k.abs().amax(-1))
-        active[idx] = moved & ~small & (q0 > 0)
+        q1 = 0.5 * lat.g(k + d).square().sum(-1)
+        full = q1 <= q0 * (1 - 2e-4)
+        step = torch.where(full[:, None], d, torch.zeros_like(d))
+        moved = full.clone()
+        back = (~full & ~tiny).nonzero()[:, 0]
+        if back.numel():  # backtracking, for the few states whose full step fails
+            kb, db, qb = k[back], d[back], q0[back]
+            trial = kb.unsqueeze(0) + alphas[:, None, None] * db  # (L, S, r)
+            q = 0.5 * lat.g(trial.reshape(-1, r)).reshape(len(alphas), -1, r).square().sum(-1)
+            accept = q <= qb * (1 - 2e-4 * alphas[:, None])
+            first = accept.to(torch.uint8).argmax(0)
+            ok = accept.any(0)
+            step[back] = torch.where(ok[:, None], alphas[first][:, None] * db, torch.zeros_like(db))
+            moved[back] = ok
+        kappa[active] = k + step
+        active = active[moved & ~tiny]
     return kappa
 
 
@@ -276,7 +299,7 @@ def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | N
     initial_kappas : Tensor (K, r), optional
         Latent starts instead. Without either: for a bounded F, a grid over the box
         ``|κ_k| ≤ Σ_i |n_ik| sup|F| / N`` that holds every root — for r = 1, 2001 points whose
-        sign changes of g bracket every root the grid resolves; for r = 2, 65 × 65 starts.
+        sign changes of g bracket every root the grid resolves; for r = 2, 33 × 33 starts.
     newton_steps : int
         Maximum Newton iterations.
     tol : float, optional
