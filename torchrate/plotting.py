@@ -16,12 +16,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from .analysis.bifurcation import Bifurcation
 from .analysis.fixed_points import FixedPoints
 from .analysis.phase_plane import PhasePlane
 from .analysis.spectrum import Spectrum
 from .analysis.sweep import Sweep
 
-__all__ = ["plot_spectrum", "plot_phase_plane", "plot_fixed_points", "plot_sweep", "plot_latent_flow"]
+__all__ = ["plot_spectrum", "plot_phase_plane", "plot_fixed_points", "plot_sweep", "plot_latent_flow",
+           "plot_bifurcation"]
 
 _STYLE = {  # kind -> (marker, filled, colour)
     "stable node": ("o", True, "tab:blue"),
@@ -204,6 +206,69 @@ def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter
     ax.set_xlabel(parameter)
     ax.set_ylabel("λ (1/ms)")
     ax.set_title(title or "eigenvalues of J at the fixed point")
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def _coordinate(coordinate, N: int):
+    """v (…, N) -> y (…,): "norm" ‖v‖, an int (a neuron's rate), or a direction d (N,): ⟨d, v⟩."""
+    if isinstance(coordinate, str):
+        if coordinate != "norm":
+            raise ValueError(f'coordinate must be "norm", a neuron index or a direction (N,), got {coordinate!r}')
+        return (lambda v: v.norm(dim=-1)), "‖v‖"
+    if isinstance(coordinate, (int, np.integer)) and not isinstance(coordinate, bool):
+        if not -N <= int(coordinate) < N:
+            raise ValueError(f"coordinate must be a neuron index in [0, {N}), got {coordinate}")
+        return (lambda v: v[..., int(coordinate)]), f"v[{int(coordinate)}]"
+    if isinstance(coordinate, Tensor) and coordinate.shape == (N,) and not coordinate.is_complex():
+        return (lambda v: v @ coordinate.to(v)), "⟨d, v⟩"
+    raise ValueError(f'coordinate must be "norm", a neuron index or a real direction of shape ({N},), '
+                     f"got {coordinate!r}")
+
+
+def plot_bifurcation(bif: Bifurcation, ax: Axes | None = None, *, coordinate="norm",
+                     parameter: str = "parameter", ylabel: str | None = None,
+                     title: str | None = None) -> Figure:
+    """Bifurcation diagram: the parameter on x, a coordinate of each fixed point on y.
+
+    Stable stretches of a branch are solid, unstable ones dashed; folds are black circles,
+    Hopf points red squares.
+
+    Parameters
+    ----------
+    bif : Bifurcation
+        From :func:`torchrate.analysis.bifurcation`.
+    coordinate : "norm", int or Tensor (N,)
+        ‖v‖, the rate of one neuron, or the projection ⟨d, v⟩ onto a direction d (e.g. a
+        readout row, or the difference of two rows).
+    parameter, ylabel, title : str
+        Axis labels and title.
+    """
+    _require("bif", bif, Bifurcation, "a Bifurcation (from torchrate.analysis.bifurcation)")
+    fig, ax = _axes(ax, figsize=(5.2, 3.8))
+    N = bif.branches[0].points.shape[-1] if bif.branches else 1
+    y_of, default_label = _coordinate(coordinate, N)
+    for i, br in enumerate(bif.branches):
+        p, y, st = _np(br.values), _np(y_of(br.points)), _np(br.stable)
+        colour = f"C{i % 10}"
+        start = 0
+        for k in range(1, len(p) + 1):
+            if k == len(p) or st[k] != st[start]:
+                stop = min(k + 1, len(p))  # share the end point: no gap at a change of stability
+                ax.plot(p[start:stop], y[start:stop], color=colour, lw=1.8 if st[start] else 1.2,
+                        ls="-" if st[start] else "--")
+                start = k
+    if bif.folds:
+        pts = torch.stack([f.point for f in bif.folds])
+        ax.plot([f.value for f in bif.folds], _np(y_of(pts)), "o", color="k", ms=6, label="fold")
+    if bif.hopf:
+        pts = torch.stack([h.point for h in bif.hopf])
+        ax.plot([h.value for h in bif.hopf], _np(y_of(pts)), "s", color="tab:red", ms=6, label="Hopf")
+    ax.plot([], [], "k-", lw=1.8, label="stable")
+    ax.plot([], [], "k--", lw=1.2, label="unstable")
+    ax.set_xlabel(parameter)
+    ax.set_ylabel(ylabel or default_label)
+    ax.set_title(title or f"{len(bif.branches)} branches, {len(bif.folds)} folds, {len(bif.hopf)} Hopf")
     ax.legend(fontsize=7, loc="best")
     return fig
 

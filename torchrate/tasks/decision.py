@@ -87,6 +87,15 @@ class PerceptualDecision(Task):
         c = torch.tensor(self.coherences, dtype=torch.float64)
         return torch.unique(torch.cat([-c, c])) + 0.0  # + 0.0: no −0
 
+    def evidence_input(self, coherence: float) -> Tensor:
+        """The signed evidence of coherence c alone, fixation cue off: ``[0, c/2, −c/2]`` (float64,
+        shape (3,)) — the stimulus mean ``[(1 + c)/2, (1 − c)/2]`` less its coherence-free common
+        drive ``[½, ½]``. The training report's bifurcation diagram follows the network's fixed
+        points in c at this input: at c = 0 it is the decision period's input, where the choice
+        attractors live, and it shows how much sustained evidence removes each of them."""
+        c = float(coherence)
+        return torch.tensor([0.0, c / 2, -c / 2], dtype=torch.float64)
+
     def _generate(self, B, generator, device, dtype):
         T, (_, s0, s1, d0, _) = self.n_steps, self._edges
         level = torch.randint(len(self.coherences), (B,), generator=generator, device=device)

@@ -11,8 +11,15 @@
 * ``spectrum.png`` — the eigenvalues λ of M in the complex plane, with the line Re λ = 1;
 * ``fixed_points.png`` — the fixed points of dv/dt at zero input, marked by stability kind,
   over the first two principal components of the held-out trajectories;
-* ``summary.json`` — the held-out metrics, the spectrum's extremes and the fixed points
-  found (counts by kind).
+* ``bifurcation.png`` — decision tasks (those with ``task.evidence_input(c)``): the fixed
+  points followed across the signed coherence c ∈ [−1, 1] at the input ``evidence_input(c)``
+  (PerceptualDecision: the evidence c·(1, −1)/2 alone, the fixation cue off)
+  (:func:`torchrate.analysis.bifurcation`), projected on the readout's choice axis, stable
+  solid and unstable dashed, folds marked: where a fold ends a stable branch, that choice's
+  attractor disappears (see docs/bifurcation.md);
+* ``summary.json`` — the held-out metrics, the spectrum's extremes, the fixed points
+  found (counts by kind) and, for decision tasks, a ``bifurcation`` entry: the fixed points
+  at c = 0 and the folds, with the choice whose attractor disappears at each.
 """
 
 from __future__ import annotations
@@ -113,6 +120,12 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
         "spectrum.png": _spectrum_figure(eigenvalues),
         "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task),
     }
+    bifurcation_entry = None
+    evidence = getattr(task, "evidence_input", None)  # decision tasks: the input as a function of c
+    if evidence is not None:
+        readout = getattr(module, "readout", None)
+        bif, bifurcation_entry = _bifurcation(net, evidence, states[pick[:256]], readout)
+        figures["bifurcation.png"] = _bifurcation_figure(bif, readout)
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120, bbox_inches="tight")
 
@@ -129,11 +142,70 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
         "fixed_points": {"input": "zero", "count": int(fps.points.shape[0]),
                          "stable": int(fps.stable.sum()), "by_kind": dict(sorted(kinds.items())),
                          "max_residual": float(fps.residuals.max()) if fps.points.shape[0] else None},
+        **({"bifurcation": bifurcation_entry} if bifurcation_entry is not None else {}),
         **(extra or {}),
     }
     summary = _plain(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _choice_axis(readout, N: int) -> Tensor | None:
+    """Readout row 0 minus row 1 (float64, CPU): the "choice 0 vs choice 1" direction."""
+    weight = getattr(readout, "weight", None)
+    if not isinstance(weight, Tensor) or weight.ndim != 2 or weight.shape[0] < 2 or weight.shape[1] != N:
+        return None
+    w = weight.detach().to("cpu", torch.float64)
+    return w[0] - w[1]
+
+
+def _bifurcation(net, evidence, starts: Tensor, readout, n_values: int = 101):
+    """Fixed points of the float64 copy ``net`` followed across the signed coherence c ∈ [−1, 1]
+    at input ``evidence(c)``; returns the Bifurcation and the ``summary.json`` entry."""
+    import torchrate as tr
+
+    values = torch.linspace(-1.0, 1.0, n_values, dtype=torch.float64)
+    bif = tr.analysis.bifurcation(lambda c: (net, evidence(c)), values, initial_states=starts)
+    at_zero = bif.at(0.0)
+    weight = getattr(readout, "weight", None)
+    bias = getattr(readout, "bias", None)
+
+    def choice(point: Tensor):
+        if not isinstance(weight, Tensor) or weight.ndim != 2 or weight.shape[1] != point.shape[-1]:
+            return None
+        logits = weight.detach().to("cpu", torch.float64) @ point.cpu()
+        if isinstance(bias, Tensor):
+            logits = logits + bias.detach().to("cpu", torch.float64)
+        return int(logits.argmax())
+
+    folds = sorted(bif.folds, key=lambda f: f.value)
+    stable_zero = at_zero.points[at_zero.stable]
+    entry = {
+        "parameter": "signed coherence c (input task.evidence_input(c) = [0, c/2, -c/2]: fixation off)",
+        "range": [-1.0, 1.0],
+        "branches": len(bif.branches),
+        "at_zero_coherence": {"points": len(at_zero), "stable": int(at_zero.stable.sum()),
+                              "stable_choices": sorted(c for c in map(choice, stable_zero) if c is not None)},
+        "folds": [{"coherence": f.value, "choice": choice(f.point), "refined": f.refined} for f in folds],
+        "hopf": [{"coherence": h.value, "frequency_per_ms": h.frequency} for h in bif.hopf],
+        # a fold where a stable branch meets the saddle: past it that choice's attractor is gone
+        "choice_attractor_disappears_at": {str(choice(f.point)): f.value for f in folds
+                                           if choice(f.point) is not None},
+    }
+    return bif, entry
+
+
+def _bifurcation_figure(bif, readout):
+    import torchrate as tr
+
+    fig, ax = _subplots(figsize=(5.2, 3.8))
+    axis = _choice_axis(readout, bif.branches[0].points.shape[-1]) if bif.branches else None
+    tr.plotting.plot_bifurcation(bif, ax, coordinate="norm" if axis is None else axis,
+                                 parameter="signed coherence c (fixation off)",
+                                 ylabel="‖v‖" if axis is None else "readout: choice 0 − choice 1",
+                                 title="fixed points vs coherence")
+    fig.tight_layout()
+    return fig
 
 
 def _spectrum_of_M(net) -> tuple[Tensor, bool]:
@@ -330,6 +402,12 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
         "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task),
         "members.png": _members_figure(rows, key),
     }
+    bifurcation_entry = None
+    evidence = getattr(task, "evidence_input", None)  # decision tasks: the input as a function of c
+    if evidence is not None:
+        readout = getattr(module, "readout", None)
+        bif, bifurcation_entry = _bifurcation(net, evidence, states[pick[:256]], readout)
+        figures["bifurcation.png"] = _bifurcation_figure(bif, readout)
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120, bbox_inches="tight")
     (out / "members.md").write_text(_members_table(rows))
@@ -348,6 +426,7 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
         "fixed_points": {"input": "zero", "member": best, "count": len(fps), "stable": int(fps.stable.sum()),
                          "by_kind": dict(sorted(kinds.items())),
                          "max_residual": float(fps.residuals.max()) if len(fps) else None},
+        **({"bifurcation": bifurcation_entry} if bifurcation_entry is not None else {}),
         **(extra or {}),
     })
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
