@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..nonlinearities import NONLINEARITIES
 from .jacobian import VectorField, _reference
 
 __all__ = ["FixedPoints", "find_fixed_points", "classify", "sample_states"]
@@ -248,10 +249,12 @@ def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
             ok = (info == 0) & torch.isfinite(xb).all(-1)
             if threaded_cpu:  # the batched driver is only suspect when torch runs threads
                 ok &= _solved(J, xb, rhs)
+            if bool(ok.all()):  # a host synchronisation, once per Newton iteration
+                return xb, ok
             x = torch.where(ok[:, None], xb, x)
         except RuntimeError:
             pass
-    if not bool(ok.all()):  # a host synchronisation, once per Newton iteration
+    if not bool(ok.all()):
         for i in (~ok).nonzero()[:, 0].tolist():
             xi = _solve_one(J[i], rhs[i])
             if xi is not None:
@@ -281,19 +284,53 @@ class _Progress:
 
 
 def _grad_q(field: VectorField) -> Callable[[Tensor], Tensor]:
-    r"""v ↦ ∇q = Jᵀf (K, N): for torchrate's networks ``(F′ ⊙ w) M − w`` with w = f/τ, in
-    in-place steps; otherwise ``field.q_and_grad``."""
+    r"""v ↦ ∇q = Jᵀf (K, N): for torchrate's networks ``(F′ ⊙ w) M − w`` with w = f/τ, two
+    matrix products and a few in-place steps; otherwise ``field.q_and_grad``.
+
+    For tanh it uses tanh x = 2σ(2x) − 1 (σ is ~3× faster than tanh on some CPU builds; the
+    absolute error is ~eps). Only the warm-up uses this gradient: it steers, and Newton, the
+    chord iteration and every q that decides anything use the exact field.
+    """
     if not field.analytic:
         return lambda v: field.q_and_grad(v)[1]
     hb = field.h if field.b is None else field.h + field.b
-    hb, MT, tau2, F = hb.expand(1, -1), field.M.T, field.tau.square(), field.F
+    hb, M, c, F = hb.expand(1, -1), field.M, field.tau.square().reciprocal(), field.F
+    if F is NONLINEARITIES["tanh"]:
+        hb2, MT2, M4, c2 = 2 * hb, 2 * M.T, 4 * M, 2 * c
+
+        def grad_tanh(v: Tensor) -> Tensor:
+            s = torch.addmm(hb2, v, MT2).sigmoid_()  # σ(2x): y = F(x) = 2s − 1, F′(x) = 4s(1 − s)
+            w = torch.sub(s, v, alpha=0.5).sub_(0.5).mul_(c2)  # (y − v)/τ² = f/τ
+            return torch.addmm(w, torch.addcmul(s, s, s, value=-1).mul_(w), M4, beta=-1)
+
+        return grad_tanh
+    MT = M.T
 
     def grad(v: Tensor) -> Tensor:
         y = F(torch.addmm(hb, v, MT))
-        w = (y - v).div_(tau2)
-        return torch.addmm(w, F.derivative_from_output(y).mul_(w), MT.T, beta=-1)
+        w = (y - v).mul_(c)
+        return torch.addmm(w, F.derivative_from_output(y).mul_(w), M, beta=-1)
 
     return grad
+
+
+_FUSED_ADAM: dict[tuple[str, torch.dtype], bool] = {}
+
+
+def _has_fused_adam(v: Tensor) -> bool:
+    """Whether torch's fused Adam kernel (the one ``torch.optim.Adam(fused=True)`` runs) exists
+    for ``v``'s device type and dtype: tried once on a one-element tensor, then remembered."""
+    key = (v.device.type, v.dtype)
+    if key not in _FUSED_ADAM:
+        t = [torch.zeros(1, dtype=v.dtype, device=v.device) for _ in range(4)]
+        try:
+            torch._fused_adam_(t[:1], t[1:2], t[2:3], t[3:], [], [torch.ones((), dtype=torch.float32, device=v.device)],
+                               lr=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8,
+                               amsgrad=False, maximize=False)
+            _FUSED_ADAM[key] = bool(torch.isfinite(t[0]).all())
+        except (AttributeError, RuntimeError, NotImplementedError):
+            _FUSED_ADAM[key] = False
+    return _FUSED_ADAM[key]
 
 
 def _adam(field: VectorField, v: Tensor, steps: int, lr: float, check_every: int, q_tol: Tensor,
@@ -301,18 +338,26 @@ def _adam(field: VectorField, v: Tensor, steps: int, lr: float, check_every: int
     """Adam on q(v) for all states at once (elementwise, so each state is optimised on its own).
 
     Stops early when every state has q ≤ ``q_tol`` (checked every ``check_every`` steps, the
-    only host synchronisations).
+    only host synchronisations). The update is torch's fused Adam kernel where the device and
+    dtype have one (one kernel instead of seven), else the same formula in place.
     """
     b1, b2, eps = 0.9, 0.999, 1e-8
     v = v.clone()
-    m, s = torch.zeros_like(v), torch.zeros_like(v)
+    m, s, denom = torch.zeros_like(v), torch.zeros_like(v), torch.empty_like(v)
+    step = torch.zeros((), dtype=torch.float32, device=v.device)
+    fused = _has_fused_adam(v)
     grad = _grad_q(field)
     for it in range(1, steps + 1):
         g = grad(v)
-        m.lerp_(g, 1 - b1)
-        s.mul_(b2).addcmul_(g, g, value=1 - b2)
-        denom = s.div(1 - b2**it).sqrt_().add_(eps)
-        v.addcdiv_(m, denom, value=-lr / (1 - b1**it))
+        if fused:
+            torch._fused_adam_([v], [g], [m], [s], [], [step.add_(1)], lr=lr, beta1=b1, beta2=b2,
+                               weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
+        else:
+            m.lerp_(g, 1 - b1)
+            s.mul_(b2).addcmul_(g, g, value=1 - b2)
+            c2 = math.sqrt(1 - b2**it)  # √(s/c2²) + eps = (√s + eps·c2)/c2
+            torch.sqrt(s, out=denom).add_(eps * c2)
+            v.addcdiv_(m, denom, value=-lr * c2 / (1 - b1**it))
         if it % check_every == 0 or it == steps:
             q = field.q(v)
             done = bool((q <= q_tol).all())
@@ -344,9 +389,31 @@ _JACOBIAN_BYTES_CPU = 16 * 2**20
 _JACOBIAN_BYTES_CUDA = 2 * 2**30
 
 
-def _newton_direction(field: VectorField, v: Tensor, f: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+def _jacobian_fn(field: VectorField) -> Callable[[Tensor], Tensor]:
+    r"""v (K, N) ↦ J(v) (K, N, N) = (diag(F′) M − I)/τ, stored column by column (``J.mT`` is
+    contiguous): LAPACK factorises that layout without a transposing copy (an LU at N = 256 is
+    15–30% faster). ``field.jacobian`` (torch.func) for networks without the analytic form."""
+    if not field.analytic:
+        return field.jacobian
+    hb = (field.h if field.b is None else field.h + field.b).expand(1, -1)
+    tau, MT, F = field.tau, field.M.T, field.F
+    MtauT = (field.M / (tau[:, None] if tau.ndim else tau)).T.contiguous()  # [j, i] = M_ij/τ_i
+    inv_tau = tau.reciprocal()
+
+    def jacobian(v: Tensor) -> Tensor:
+        Jt = F.derivative_from_output(F(torch.addmm(hb, v, MT))).unsqueeze(1) * MtauT  # Jᵀ
+        Jt.diagonal(dim1=-2, dim2=-1).sub_(inv_tau)
+        return Jt.mT
+
+    return jacobian
+
+
+def _newton_direction(jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor,
+                      chunk: int) -> tuple[Tensor, Tensor]:
     """d = −J⁻¹f (K, N) and ``ok`` (K,), Jacobians formed ``chunk`` states at a time."""
-    parts = [_solve(field.jacobian(vc), -fc) for vc, fc in zip(v.split(chunk), f.split(chunk))]
+    if v.shape[0] <= chunk:
+        return _solve(jacobian(v), -f)
+    parts = [_solve(jacobian(vc), -fc) for vc, fc in zip(v.split(chunk), f.split(chunk))]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
@@ -354,9 +421,12 @@ def _newton(field: VectorField, v: Tensor, max_steps: int, check_every: int, ste
             progress: _Progress) -> Tensor:
     """Batched damped Newton on f(v) = 0 with a line search on q; returns the refined states.
 
-    A state stops when its step is at rounding level, or when no step (or only one that lowers
-    q by less than 1%) is found: J singular, or a slow point. Only still-moving states are
-    iterated; the active set is compacted every ``check_every`` iterations.
+    Each state takes the largest step α d, α = 1, 1/2, …, 1/128, that lowers q by the Armijo
+    fraction; the full step is tried first, and the shorter ones only for the states it does
+    not suit (near a solution, none). A state stops when its step is at rounding level, or
+    when no step (or only one that lowers q by less than 1%) is found: J singular, or a slow
+    point. Only still-moving states are iterated; the active set is compacted every
+    ``check_every`` iterations.
     """
     v = v.clone()
     N = v.shape[-1]
@@ -364,30 +434,56 @@ def _newton(field: VectorField, v: Tensor, max_steps: int, check_every: int, ste
     chunk = max(1, budget // (N * N * v.element_size()))
     active = torch.arange(v.shape[0], device=v.device)
     alphas = _ALPHAS.to(dtype=v.dtype, device=v.device)
+    armijo = 1 - 2 * _ARMIJO * alphas  # accept α d when ‖f(v + αd)‖² ≤ this × ‖f(v)‖²
+    jacobian = _jacobian_fn(field)
     done_steps = 0
     while done_steps < max_steps and active.numel():
         va = v[active]
+        f = field(va)
+        s0 = f.square().sum(-1)  # 2q
         done = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)
         for _ in range(min(check_every, max_steps - done_steps)):
-            f = field(va)
-            q0 = 0.5 * f.square().sum(-1)
-            d, ok = _newton_direction(field, va, f, chunk)
-            trial = va + alphas[:, None, None] * d  # (L, K, N)
-            q_trial = field.q(trial)  # (L, K)
-            accept = q_trial <= q0 * (1 - 2 * _ARMIJO * alphas[:, None])
-            first = accept.to(torch.uint8).argmax(0)  # largest accepted step
-            moved = accept.any(0) & ok & ~done
-            step = torch.where(moved[:, None], alphas[first][:, None] * d, torch.zeros_like(d))
-            va = va + step
-            small = step.abs().amax(-1) <= step_tol * (1 + va.abs().amax(-1))
+            d, ok = _newton_direction(jacobian, va, f, chunk)
+            trial = va + d
+            f1 = field(trial)
+            s1 = f1.square().sum(-1)
+            accept = ok & (s1 <= armijo[0] * s0)
+            small = d.abs().amax(-1) <= step_tol * (1 + trial.abs().amax(-1))
+            retry = ok & ~(accept | done | small)  # a rounding-level step is not shortened
+            if bool(retry.any()):  # host synchronisation: shorter steps for the states that need them
+                trial, f1, s1, accept = _backtrack(field, va, d, s0, trial, f1, s1, accept, retry,
+                                                   alphas[1:], armijo[1:])
+                small = (trial - va).abs().amax(-1) <= step_tol * (1 + trial.abs().amax(-1))
+            moved = accept & ~done
             # less than 1% decrease of q is no longer Newton-like progress (singular J, slow point)
-            crawling = q_trial.gather(0, first[None])[0] > 0.99 * q0
+            crawling = s1 > 0.99 * s0
+            keep = ~moved[:, None]
+            va, f = torch.where(keep, va, trial), torch.where(keep, f, f1)
+            s0 = torch.where(moved, s1, s0)
             done = done | ~moved | small | crawling
             done_steps += 1
         v[active] = va
         active = active[~done]  # host synchronisation: compact the active set
         progress.update(min(check_every, max_steps), phase="newton", active=active.numel())
     return v
+
+
+def _backtrack(field: VectorField, v: Tensor, d: Tensor, s0: Tensor, trial: Tensor,
+               f1: Tensor, s1: Tensor, accept: Tensor, retry: Tensor, alphas: Tensor,
+               armijo: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The line search's shorter steps α d (all ``alphas`` at once) for the ``retry`` states: each
+    takes the largest accepted one; where none is, the full step's values stay (not accepted)."""
+    idx = retry.nonzero()[:, 0]
+    tr = v[idx] + alphas[:, None, None] * d[idx]  # (L, R, N)
+    fr = field(tr)
+    sr = fr.square().sum(-1)  # (L, R)
+    ok = sr <= armijo[:, None] * s0[idx]
+    first = ok.to(torch.uint8).argmax(0)  # largest accepted step
+    pick = first[None, :, None].expand(1, -1, v.shape[1])
+    trial, f1, s1, accept = trial.clone(), f1.clone(), s1.clone(), accept.clone()
+    trial[idx], f1[idx] = tr.gather(0, pick)[0], fr.gather(0, pick)[0]
+    s1[idx], accept[idx] = sr.gather(0, first[None])[0], ok.any(0)
+    return trial, f1, s1, accept
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -496,15 +592,19 @@ def _place(field: VectorField, v: Tensor, opt: _Options, bar: _Progress) -> Tens
     unplaced = torch.isfinite(v).all(-1).nonzero()[:, 0]
     points = v.new_zeros(0, N)
     tol_p, radius = opt.dedup_tol, opt.radius
+    chord_pays = True
     for r in range(_ROUNDS):
         if not unplaced.numel():
             break
         vu = v[unplaced]
-        last = r == _ROUNDS - 1
+        cap = max(4 ** (r + 1), _LEADER_ENTRIES // N**2)
+        # the per-state search: in the last round, as soon as the unplaced states fit in a
+        # round's leader budget, or once the chord iteration has stopped paying (it placed
+        # fewer than half of the states it was given: they are far from every point so far)
+        last = r == _ROUNDS - 1 or not chord_pays or (r > 0 and len(unplaced) <= cap)
         if last:
             leaders = torch.arange(len(unplaced), device=v.device)  # the per-state fallback
         else:
-            cap = max(4 ** (r + 1), _LEADER_ENTRIES // N**2)
             leaders = _leaders(vu, field.q(vu).argsort(), radius)[0][:cap]
             radius /= 4
         vl = _relax(field, vu[leaders], leader_opt, bar)
@@ -527,6 +627,7 @@ def _place(field: VectorField, v: Tensor, opt: _Options, bar: _Progress) -> Tens
         vu, ok = _chord(field, vu, points, target, _CHORD_STEPS, opt.q_tol(vu), 4 * eps, tol_p)
         v[unplaced] = vu
         unplaced = unplaced[~ok]
+        chord_pays = 2 * len(unplaced) < len(ok)
     return v
 
 
@@ -560,16 +661,24 @@ def _chord(field: VectorField, v: Tensor, points: Tensor, target: Tensor, steps:
     for sel, solve in _chord_solvers(field, points, target):
         w = v[sel]
         newton_like = torch.ones(len(sel), dtype=torch.bool, device=v.device)
+        # the states still iterating: every second step, those at rounding level or no longer
+        # Newton-like drop out (a host synchronisation)
+        act, wa, nl = torch.arange(len(sel), device=v.device), w, newton_like
         last = torch.full((len(sel),), math.inf, dtype=v.dtype, device=v.device)
         for it in range(steps):
-            d = solve(field(w))  # (S, N)
-            w = w - d
+            d = solve(field(wa))  # (S, N)
+            wa = wa - d
             size = d.abs().amax(-1)
-            rounding = size <= step_tol * (1 + w.abs().amax(-1))
-            newton_like &= (size <= 0.5 * last) | rounding
+            rounding = size <= step_tol * (1 + wa.abs().amax(-1))
+            nl = nl & ((size <= 0.5 * last) | rounding)
             last = size
-            if it % 2 == 1 and bool((rounding | ~newton_like).all()):
-                break
+            if it % 2 == 1 or it == steps - 1:
+                w[act], newton_like[act] = wa, nl
+                go = nl & ~rounding
+                if not bool(go.any()):
+                    break
+                act, wa, nl, last = act[go], wa[go], nl[go], last[go]
+                solve.keep(go)
         good = (newton_like & (field.q(w) <= q_tol[sel]) & torch.isfinite(w).all(-1)
                 & ((w - points[target[sel]]).norm(dim=-1) <= dedup_tol))
         out[sel[good]] = w[good]
@@ -577,31 +686,58 @@ def _chord(field: VectorField, v: Tensor, points: Tensor, target: Tensor, steps:
     return out, ok
 
 
+class _PerStateInverse:
+    """f ↦ J(p)⁻¹f with one (N, N) inverse per state (S, N, N), as one batched product."""
+
+    def __init__(self, inv: Tensor):
+        self.inv = inv
+
+    def __call__(self, f: Tensor) -> Tensor:
+        return (self.inv @ f.unsqueeze(-1)).squeeze(-1)
+
+    def keep(self, rows: Tensor) -> None:
+        """Keep only the states ``rows`` (a mask or indices)."""
+        self.inv = self.inv[rows]
+
+
+class _SharedLU:
+    """f ↦ J(p)⁻¹f for states that share one point p: one LU factorisation."""
+
+    def __init__(self, LU: Tensor, pivots: Tensor):
+        self.LU, self.pivots = LU, pivots
+
+    def __call__(self, f: Tensor) -> Tensor:
+        return torch.linalg.lu_solve(self.LU, self.pivots, f.T).T
+
+    def keep(self, rows: Tensor) -> None:
+        pass
+
+
 def _chord_solvers(field: VectorField, points: Tensor, target: Tensor):
-    """(states, f ↦ J(p)⁻¹f) pairs for the chord iteration.
+    """(states, solver) pairs for the chord iteration, a solver applying f ↦ J(p)⁻¹f.
 
     Small N (≤ 64): one group, with the inverses of every J(p) formed at once (checked) and
     applied per state as one batched product. Larger N: one group per point, with its LU
     factorisation (one (N, N) matrix at a time). States whose J(p) is singular get no solver.
     """
     N = points.shape[1]
+    jacobian = _jacobian_fn(field)
     if N <= _CHORD_INVERSE_MAX_N:
-        J = field.jacobian(points)
+        J = jacobian(points)
         inv, info = torch.linalg.inv_ex(J)
         eye = torch.eye(N, dtype=J.dtype, device=J.device)
         err = (J @ inv - eye).abs().amax((-2, -1))
         good = (info == 0) & torch.isfinite(inv).flatten(1).all(-1) & (
             err <= math.sqrt(torch.finfo(J.dtype).eps) * (1 + J.abs().sum(-1).amax(-1) * inv.abs().sum(-1).amax(-1)))
         sel = good[target].nonzero()[:, 0]
-        gathered = inv[target[sel]]  # (S, N, N)
-        yield sel, lambda f: (gathered @ f.unsqueeze(-1)).squeeze(-1)
+        yield sel, _PerStateInverse(inv[target[sel]])  # (S, N, N)
         return
     for p in target.unique().tolist():
         sel = (target == p).nonzero()[:, 0]
-        LU, pivots, info = torch.linalg.lu_factor_ex(field.jacobian(points[p:p + 1])[0])
+        LU, pivots, info = torch.linalg.lu_factor_ex(jacobian(points[p:p + 1])[0])
         if int(info) != 0 or not bool(((pivots >= 1) & (pivots <= N)).all()):
             continue  # J(p) singular (or the factorisation failed): Newton will handle these
-        yield sel, lambda f, LU=LU, pivots=pivots: torch.linalg.lu_solve(LU, pivots, f.T).T
+        yield sel, _SharedLU(LU, pivots)
 
 
 _CHORD_INVERSE_MAX_N = 64
