@@ -230,3 +230,17 @@ def test_latent_flow_figure_marks_every_fixed_point(rank):
     assert np.abs(np.sort(marked, 0) - np.sort(expected, 0)).max() < 1e-12
     with pytest.raises(ValueError, match="rank-1 and rank-2"):
         tr.plotting.plot_latent_flow(tr.LowRankRateRNN(1, 8, 3))
+
+
+def test_find_fixed_points_on_a_low_rank_network_uses_the_latent_search():
+    net = _bistable(2, N=128, seed=8)
+    starts = _full_space_starts(net, 7, 0.05, 2)
+    auto = tr.analysis.find_fixed_points(net, None, starts)
+    full = tr.analysis.find_fixed_points(net, None, starts, latent=False)
+    assert isinstance(auto, tr.analysis.FixedPoints) and len(auto) == len(full) == 3
+    d = torch.cdist(auto.points, full.points, compute_mode="donot_use_mm_for_euclid_dist")
+    assert d.min(1).values.max() < 1e-10
+    assert auto.jacobians.shape == (3, 128, 128) and int(auto.counts.sum()) == int((auto.assignment >= 0).sum())
+    torch.testing.assert_close(auto.eigenvalues, full.eigenvalues[d.argmin(1)], rtol=0, atol=1e-12)
+    with pytest.raises(TypeError, match="latent=True needs a torchrate.LowRankRateRNN"):
+        tr.analysis.find_fixed_points(tr.RateRNN(1, 4), None, torch.zeros(2, 4), latent=True)

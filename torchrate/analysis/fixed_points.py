@@ -822,6 +822,7 @@ def find_fixed_points(
     batch_size: int | None = None,
     cluster: bool | None = None,
     progress: bool = False,
+    latent: bool | None = None,
 ) -> FixedPoints:
     r"""Fixed points v* (dv/dt = 0) of a network at constant input, from K initial states at once.
 
@@ -871,6 +872,12 @@ def find_fixed_points(
         N ≥ 64, where the (K, N, N) factorisations dominate.
     progress : bool
         Show a progress bar (tqdm), updated only at synchronisation points.
+    latent : bool, optional
+        For a :class:`~torchrate.LowRankRateRNN` (the default there, None): the exact search in
+        its r latent dimensions, :func:`~torchrate.analysis.lowrank.latent_fixed_points` (r × r
+        Newton from κ = nᵀv/N of each start, eigenvalues from the r × r formula; ``newton_steps``
+        and ``tol`` apply, the other options are those of the full-space search). ``False``: the
+        full-space search on the formed M.
 
     Returns
     -------
@@ -887,6 +894,16 @@ def find_fixed_points(
     >>> sorted(fps.kind)      # (0, 0) and ±(a, a) with a = tanh(2a)
     ['saddle', 'stable node', 'stable node']
     """
+    if latent is None or latent:
+        from ..networks import LowRankRateRNN  # networks builds on analysis' dependencies
+
+        if isinstance(net, LowRankRateRNN):
+            from .lowrank import latent_fixed_points
+
+            return latent_fixed_points(net, u, initial_states, newton_steps=max(newton_steps, 100),
+                                       tol=tol).to_fixed_points()
+        if latent:
+            raise TypeError(f"latent=True needs a torchrate.LowRankRateRNN, got {type(net).__name__}")
     with torch.no_grad():
         return _find(net, u, initial_states, opt_steps, lr, newton_steps, check_every, tol,
                      slow_points, dedup_tol, outlier_scale, batch_size, cluster, progress)
