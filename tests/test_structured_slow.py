@@ -47,7 +47,7 @@ def test_sixteen_flipflop_seeds_trained_as_one_ensemble(tmp_path):
     """16 seeds of the 3-bit flip-flop (configs/flipflop_ensemble.yaml): measured 16 of 16 at ≥ 99 % bit
     accuracy, each with exactly 8 stable points (and 19 saddles) at zero input."""
     spec = {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 64, "tau": 20.0, "dt": 10.0}}
-    summary = _fit(FlipFlop(n_bits=3, dt=10.0), spec, tmp_path, epochs=10, ensemble=16, seed=0)
+    summary = _fit(FlipFlop(n_bits=3, dt=10.0), spec, tmp_path, epochs=10, ensemble=16, network_seed=0)
     members = summary["members"]
     assert [row["seed"] for row in members] == list(range(16))
     good = [row for row in members if row["bit_accuracy"] >= 0.99]

@@ -40,9 +40,9 @@ def _train(module: TaskModule, batches) -> None:
 def test_ensemble_members_equal_their_sequential_runs_after_training():
     task, K, seed = _task(), 3, 11
     batches = [draw_batch(task, 8, 100 + i) for i in range(30)]
-    ens = TaskModule(task, SPEC, ensemble=K, seed=seed, lr=0.02, grad_clip=0.5)
+    ens = TaskModule(task, SPEC, ensemble=K, network_seed=seed, lr=0.02, grad_clip=0.5)
     assert ens.member_seeds.tolist() == [11, 12, 13]
-    singles = [TaskModule(task, SPEC, seed=seed + k, lr=0.02, grad_clip=0.5) for k in range(K)]
+    singles = [TaskModule(task, SPEC, network_seed=seed + k, lr=0.02, grad_clip=0.5) for k in range(K)]
     # the same initial weights and readouts
     for k, single in enumerate(singles):
         torch.testing.assert_close(ens.network[k].M, single.network.M, rtol=0, atol=0)
@@ -60,7 +60,7 @@ def test_ensemble_members_equal_their_sequential_runs_after_training():
     # the clipping acts at this scale (members' raw norms above 0.5): per-member clipping was tested
     from torchrate.training.module import clip_members_
 
-    fresh = TaskModule(task, SPEC, ensemble=K, seed=seed, lr=0.02, grad_clip=0.5)
+    fresh = TaskModule(task, SPEC, ensemble=K, network_seed=seed, lr=0.02, grad_clip=0.5)
     u, y, m, _ = batches[0]
     outputs, rates = fresh(u.to(F64))
     fresh.loss(outputs, rates, y.to(F64), m.to(F64))[0].backward()
@@ -75,7 +75,7 @@ def test_ensemble_fit_writes_the_members_report(tmp_path):
     task = _task()
     spec = {"class_path": "torchrate.LowRankRateRNN", "init_args": {"hidden_size": 16, "rank": 2, "tau": 20.0,
                                                                      "dt": 10.0}}
-    module = TaskModule(task, spec, ensemble=3, seed=0)
+    module = TaskModule(task, spec, ensemble=3, network_seed=0)
     data = TaskDataModule(task, batch_size=16, train_batches=5, val_trials=32, test_trials=32)
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=True, default_root_dir=tmp_path,
                         enable_progress_bar=False, callbacks=[AnalysisCallback(n_trials=32)],

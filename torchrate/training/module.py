@@ -105,12 +105,12 @@ class TaskModule(L.LightningModule):
         gradient is clipped by its own norm.
     ensemble : int, optional
         Train K networks at once (:class:`~torchrate.Ensemble`, one batched computation), each
-        with its own readout, initialisation and noise seed ``seed + k``. The loss is the sum of
+        with its own readout, initialisation and noise seed ``network_seed + k``. The loss is the sum of
         the member losses, so each member's gradient (and Adam step) is its own: member k ends
-        as the single network trained with ``seed: seed + k`` would. Outputs and rates get a
+        as the single network trained with ``network_seed: network_seed + k`` would. Outputs and rates get a
         leading member dimension K; logged losses and metrics are member means; the seeds are
         stored in the checkpoint (buffer ``member_seeds``).
-    seed : int, optional
+    network_seed : int, optional
         Seed of the initial weights (network and readout) and of the network's noise; ``None``:
         the single network is drawn from the global RNG (seeded by ``seed_everything``) and an
         ensemble's seeds start at ``torch.initial_seed()`` (``seed_everything``'s seed).
@@ -128,7 +128,7 @@ class TaskModule(L.LightningModule):
 
     def __init__(self, task: Task, network: NetworkSpec, *, lr: float = 1e-2, weight_decay: float = 0.0,
                  rate_l2: float = 0.0, weight_l2: float = 0.0, grad_clip: float | None = 1.0,
-                 ensemble: int | None = None, seed: int | None = None):
+                 ensemble: int | None = None, network_seed: int | None = None):
         super().__init__()
         self.task = as_task(task)
         task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
@@ -140,8 +140,10 @@ class TaskModule(L.LightningModule):
             )
         if ensemble is not None:
             _validate.as_int("ensemble", ensemble, minimum=1)
+        # not "seed": Lightning refuses a hyper-parameter that the data module also has with another value
+        seed = network_seed
         if seed is not None:
-            _validate.as_int("seed", seed, minimum=0)
+            _validate.as_int("network_seed", seed, minimum=0)
         base = (torch.initial_seed() if seed is None else seed) if ensemble is not None else seed
         seeds = [base + k for k in range(ensemble)] if ensemble is not None else ([] if seed is None else [seed])
         generators = [torch.Generator().manual_seed(s) for s in seeds] or [None]
@@ -252,7 +254,7 @@ class TaskModule(L.LightningModule):
     # ------------------------------------------------------------------ reproducibility
     def on_fit_start(self) -> None:
         # the seed of seed_everything, unless the module has its own
-        self._noise_seed = torch.initial_seed() if self.hparams.get("seed") is None else self.hparams.seed
+        self._noise_seed = torch.initial_seed() if self.hparams.get("network_seed") is None else self.hparams.network_seed
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # the network's noise and dropout come from a generator of this module's, re-seeded per
