@@ -2,7 +2,7 @@
 
 1. **Ensemble training.** K = 32 3-bit flip-flop networks (RateRNN, N = 64, τ = 20 ms,
    dt = 10 ms, batch 64, T = 50) trained for ``--steps`` steps as one ``TaskModule(ensemble=32)``
-   against 32 single ``TaskModule(seed=k)`` fits of the same steps on the same batches (each
+   against 32 single ``TaskModule(network_seed=k)`` fits of the same steps on the same batches (each
    member ends equal to its single fit: checked). A step is what Lightning's is: re-seed the
    noise, forward, loss, backward, clip, Adam. Batches are drawn beforehand (each single fit
    would draw its own: the time to draw one is reported apart). Also at batch 8, where a step's
@@ -81,11 +81,11 @@ def bench_ensemble(K: int, steps: int, repeats: int, B: int = 64) -> dict:
     state = {}
 
     def ensemble():
-        state["ens"] = TaskModule(task, spec, ensemble=K, seed=0)
+        state["ens"] = TaskModule(task, spec, ensemble=K, network_seed=0)
         train(state["ens"], batches)
 
     def sequential():
-        state["singles"] = [TaskModule(task, spec, seed=k) for k in range(K)]
+        state["singles"] = [TaskModule(task, spec, network_seed=k) for k in range(K)]
         for single in state["singles"]:
             train(single, batches)
 
@@ -162,7 +162,7 @@ def fidelity(steps: int = 500) -> dict:
     """A flip-flop network (N = 64, seed 0) trained ``steps`` steps, then its rank-r approximations."""
     task = tr.tasks.FlipFlop(n_bits=3, dt=10.0, duration=500.0, pulse_rate=0.01, grace=20.0)
     spec = {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 64, "tau": 20.0, "dt": 10.0}}
-    module = TaskModule(task, spec, seed=0)
+    module = TaskModule(task, spec, network_seed=0)
     train(module, [draw_batch(task, 64, 2000 + i) for i in range(steps)])
     u, y, m, _ = draw_batch(task, 1024, 7)
     metric = lambda out: float(task.evaluate(out, y, m)["bit_accuracy"])  # noqa: E731
@@ -193,9 +193,13 @@ def flow_figures() -> None:
 
 def summary_figure(res: dict) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    e = res["ensemble"]
-    axes[0].bar(["32 sequential", "ensemble of 32"], [e["sequential_s"], e["ensemble_s"]], color=["0.6", "tab:blue"])
-    axes[0].set(ylabel=f"s for {e['steps']} steps", title=f"flip-flop training, N = 64: {e['speedup']:.2f}×")
+    cases = [res[k] for k in ("ensemble", "ensemble_batch8") if k in res]
+    x = range(len(cases))
+    axes[0].bar([i - 0.2 for i in x], [e["sequential_s"] for e in cases], 0.4, color="0.6", label="32 sequential fits")
+    axes[0].bar([i + 0.2 for i in x], [e["ensemble_s"] for e in cases], 0.4, color="tab:blue", label="ensemble of 32")
+    axes[0].set_xticks(list(x), [f"batch {e['B']}: {e['speedup']:.1f}×" for e in cases])
+    axes[0].set(ylabel=f"s for {cases[0]['steps']} steps", title="flip-flop training, N = 64, K = 32")
+    axes[0].legend(fontsize=8)
     r = res["lowrank_rollout"]
     axes[1].bar(["full rank", "rank 2"], [r["full_ms"], r["lowrank_ms"]], color=["0.6", "tab:blue"])
     axes[1].set(ylabel="ms (forward + backward)", yscale="log",

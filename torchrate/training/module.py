@@ -105,11 +105,11 @@ class TaskModule(L.LightningModule):
         gradient is clipped by its own norm.
     ensemble : int, optional
         Train K networks at once (:class:`~torchrate.Ensemble`, one batched computation), each
-        with its own readout, initialisation and noise seed ``network_seed + k``. The loss is the sum of
-        the member losses, so each member's gradient (and Adam step) is its own: member k ends
-        as the single network trained with ``network_seed: network_seed + k`` would. Outputs and rates get a
-        leading member dimension K; logged losses and metrics are member means; the seeds are
-        stored in the checkpoint (buffer ``member_seeds``).
+        with its own readout, initialisation and noise seed ``network_seed + k``. The loss is the
+        sum of the member losses, so each member's gradient (and Adam step) is its own: member k
+        ends as the single network trained with ``network_seed + k`` would. Outputs and rates
+        get a leading member dimension K; logged losses and metrics are member means; the seeds
+        are stored in the checkpoint (buffer ``member_seeds``).
     network_seed : int, optional
         Seed of the initial weights (network and readout) and of the network's noise; ``None``:
         the single network is drawn from the global RNG (seeded by ``seed_everything``) and an
@@ -254,7 +254,8 @@ class TaskModule(L.LightningModule):
     # ------------------------------------------------------------------ reproducibility
     def on_fit_start(self) -> None:
         # the seed of seed_everything, unless the module has its own
-        self._noise_seed = torch.initial_seed() if self.hparams.get("network_seed") is None else self.hparams.network_seed
+        seed = self.hparams.get("network_seed")
+        self._noise_seed = torch.initial_seed() if seed is None else seed
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # the network's noise and dropout come from a generator of this module's, re-seeded per
