@@ -240,8 +240,8 @@ CASES = [
     ("sweep initial_states width 3", sweep(initial_states=torch.zeros(1, 3, dtype=F64)), ValueError,
      r"initial_states"),
     ("sweep initial_states string", sweep(initial_states="here"), TypeError, r"initial_states"),
-    ("sweep xtol=-1", sweep(xtol=-1.0), ValueError, r"xtol"),
-    ("sweep xtol=nan", sweep(xtol=NAN), ValueError, r"xtol"),
+    ("sweep unknown option xtol", sweep(xtol=1e-9), TypeError, r"xtol"),  # Hopf points are solved by Newton
+    ("sweep refine=None", sweep(refine=None), TypeError, r"refine"),
     ("sweep refine='yes'", sweep(refine="yes"), TypeError, r"refine"),
     # ---------------------------------------------------------------- linear
     ("linear.solve complex M", lambda: tr.linear.solve(M2.to(torch.complex64), H2, T, tau=10.0), TypeError,
