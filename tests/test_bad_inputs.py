@@ -65,6 +65,12 @@ def sweep(**kw):
     return lambda: tr.analysis.sweep(args.pop("make_net"), args.pop("values"), args.pop("u"), **args)
 
 
+def bif(**kw):
+    args = {"system": lambda p: (EI, U2), "values": [0.0, 1.0]}
+    args |= kw
+    return lambda: tr.analysis.bifurcation(args.pop("system"), args.pop("values"), **args)
+
+
 def task_call(cls_name, **kw):
     return lambda: getattr(tr.tasks, cls_name)(**kw)
 
@@ -243,6 +249,22 @@ CASES = [
     ("sweep unknown option xtol", sweep(xtol=1e-9), TypeError, r"xtol"),  # Hopf points are solved by Newton
     ("sweep refine=None", sweep(refine=None), TypeError, r"refine"),
     ("sweep refine='yes'", sweep(refine="yes"), TypeError, r"refine"),
+    # ---------------------------------------------------------------- analysis.bifurcation
+    ("bifurcation system=None", bif(system=None), TypeError, r"system must be a function"),
+    ("bifurcation system returns None", bif(system=lambda p: None), TypeError, r"system\(0\) must return"),
+    ("bifurcation system returns a net", bif(system=lambda p: EI), TypeError, r"system\(0\) must return"),
+    ("bifurcation one value", bif(values=[1.0]), ValueError, r"values must hold at least two"),
+    ("bifurcation values NaN", bif(values=[0.0, NAN]), ValueError, r"values must be finite"),
+    ("bifurcation max_step=-1", bif(max_step=-1.0), ValueError, r"max_step"),
+    ("bifurcation max_turn=0", bif(max_turn=0.0), ValueError, r"max_turn"),
+    ("bifurcation max_points=1", bif(max_points=1), ValueError, r"max_points"),
+    ("bifurcation seeds=0", bif(seeds=0), ValueError, r"seeds"),
+    ("bifurcation seeds outside values", bif(seeds=[5.0]), ValueError, r"seeds must lie within"),
+    ("bifurcation initial_states width 3", bif(initial_states=torch.zeros(1, 3, dtype=F64)), ValueError,
+     r"initial_states must have shape \(K, 2\)"),
+    ("bifurcation refine='yes'", bif(refine="yes"), TypeError, r"refine"),
+    ("bifurcation u width 3", bif(system=lambda p: (EI, torch.zeros(3, dtype=F64))), ValueError, r"\bu must"),
+    ("plot_bifurcation of a string", _fig("plot_bifurcation", "bif"), TypeError, r"bif must be a Bifurcation"),
     # ---------------------------------------------------------------- linear
     ("linear.solve complex M", lambda: tr.linear.solve(M2.to(torch.complex64), H2, T, tau=10.0), TypeError,
      r"\bM\b"),

@@ -254,6 +254,10 @@ class _Family:
         if net is None or not (hasattr(net, "vector_field") or callable(net)) or isinstance(net, (str, bytes)):
             raise TypeError(f"system({p:g}) returned {type(net).__name__} as the network; it must return "
                             "(net, u) with a RateRNN, EIRateRNN or a module with vector_field(v, h)")
+        if u is not None:
+            ref = _reference(net)
+            u = _validate.check_vector("u", u, getattr(net, "input_size", None), what="input",
+                                       dtype=None if ref is None else ref.dtype)
         if len(self._cache) > 16:
             self._cache.pop(next(iter(self._cache)))
         self._cache[p] = (net, u)
