@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import torchrate as tr
-from torchrate._ensemble import ensemble_rollout, ensemble_rollout_reference
+from torchrate._rollout import euler_rollout, euler_rollout_reference
 
 F64 = torch.float64
 
@@ -76,11 +76,11 @@ def test_fused_ensemble_rollout_equals_its_reference_and_gradchecks():
     a = torch.rand(K, 1, N, dtype=F64) * 0.5
     eta = 0.1 * torch.randn(T, K, B, N, dtype=F64)
     F = tr.nonlinearity("tanh")
-    torch.testing.assert_close(ensemble_rollout(X, v0, M, a, F, eta), ensemble_rollout_reference(X, v0, M, a, F, eta),
+    torch.testing.assert_close(euler_rollout(X, v0, M, a, F, eta), euler_rollout_reference(X, v0, M, a, F, eta),
                                rtol=0, atol=1e-14)
     args = tuple(t.clone().requires_grad_() for t in (X, v0, M, a, eta))
-    assert torch.autograd.gradcheck(lambda *x: ensemble_rollout(*x[:4], F, x[4]), args)
-    assert torch.autograd.gradgradcheck(lambda *x: ensemble_rollout(*x[:4], F, x[4]), args)
+    assert torch.autograd.gradcheck(lambda *x: euler_rollout(*x[:4], F, x[4]), args)
+    assert torch.autograd.gradgradcheck(lambda *x: euler_rollout(*x[:4], F, x[4]), args)
 
 
 def test_trained_ensemble_equals_sequential_training():

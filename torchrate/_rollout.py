@@ -40,18 +40,19 @@ def transforms_active() -> bool:
 # --------------------------------------------------------------------------- fused kernels
 def _forward_kernel(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, eta: Tensor | None,
                     F: Nonlinearity) -> tuple[Tensor, Tensor]:
-    """V (T+1, B, N) with V[0] = v0, and Y[t] = F(X[t] + V[t] Mᵀ) (T, B, N) for the backward."""
+    """V (T+1, *, B, N) with V[0] = v0, and Y[t] = F(X[t] + V[t] Mᵀ) (T, *, B, N) for the backward."""
     T = X.shape[0]
     V = X.new_empty((T + 1, *v0.shape))
     Y = torch.empty_like(X)
     V[0] = v0
-    MT = M.T
+    MT = M.mT
+    mm = torch.addmm if M.ndim == 2 else torch.baddbmm  # one network, or K members at once
     # a shared τ steps with a Python float (cheaper kernels); on the CPU this is no device sync
     weight = a.item() if a.ndim == 0 and a.device.type == "cpu" else a
     Xs, Vs, Ys = X.unbind(0), V.unbind(0), Y.unbind(0)  # per-step views, made once
     etas = eta.unbind(0) if eta is not None else None
     for t in range(T):
-        torch.addmm(Xs[t], Vs[t], MT, out=Ys[t])
+        mm(Xs[t], Vs[t], MT, out=Ys[t])
         F.apply_(Ys[t])
         torch.lerp(Vs[t], Ys[t], weight, out=Vs[t + 1])
         if etas is not None:
@@ -63,6 +64,7 @@ def _backward_kernel(grad_V: Tensor, V: Tensor, Y: Tensor, M: Tensor, a: Tensor,
                      need_G: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Gradients (∂X, ∂v0, ∂M, ∂a, ∂η) of L given ∂L/∂V (T+1, B, N); ∂η = ∂L/∂v[t+1]."""
     T = Y.shape[0]
+    mm = torch.addmm if M.ndim == 2 else torch.baddbmm
     gain = F.derivative_from_output(Y).mul_(a)  # dv[t+1]/dx[t] = a F'(x[t]), all steps at once
     D = torch.empty_like(Y)  # δ[t] = ∂L/∂x[t]
     G = torch.empty_like(Y) if need_G else None  # ∂L/∂v[t+1]
@@ -76,12 +78,19 @@ def _backward_kernel(grad_V: Tensor, V: Tensor, Y: Tensor, M: Tensor, a: Tensor,
             G[t].copy_(g)
         torch.mul(g, gains[t], out=Ds[t])
         # ∂L/∂v[t] = (1 − a) ∂L/∂v[t+1] + δ[t] M + the direct gradient of V[t]
-        g = torch.addmm(g, Ds[t], M, beta=leak) if scalar_leak else torch.addmm(g * leak, Ds[t], M)
+        g = mm(g, Ds[t], M, beta=leak) if scalar_leak else mm(g * leak, Ds[t], M)
         g.add_(direct[t])
-    N = M.shape[0]
-    grad_M = D.reshape(-1, N).T @ V[:-1].reshape(-1, N)
+    # the weight gradient, one matmul over all steps (a batched one for K members)
+    grad_M = _steps_last(D, M.ndim).mT @ _steps_last(V[:-1], M.ndim)
     grad_a = (G * (Y - V[:-1])).sum_to_size(a.shape) if G is not None else torch.zeros_like(a)
     return D, g, grad_M, grad_a, (G if G is not None else torch.zeros_like(Y))
+
+
+def _steps_last(Z: Tensor, m_ndim: int) -> Tensor:
+    """(T, B, N) → (T·B, N); with K members (T, K, B, N) → (K, T·B, N)."""
+    if m_ndim == 2:
+        return Z.reshape(-1, Z.shape[-1])
+    return Z.transpose(0, 1).reshape(Z.shape[1], -1, Z.shape[-1])
 
 
 # --------------------------------------------------------------------------- the op
@@ -153,19 +162,20 @@ def euler_rollout(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,
 
     Parameters
     ----------
-    X : Tensor, shape (T, B, N)
+    X : Tensor, shape (T, B, N), or (T, K, B, N) for K networks at once
         Input drive plus bias, ``W u_t + b``, for every step.
-    v0 : Tensor, shape (B, N)
-    M : Tensor, shape (N, N)
-    a : Tensor, shape () or (N,)
+    v0 : Tensor, shape (B, N) or (K, B, N)
+    M : Tensor, shape (N, N) or (K, N, N)
+        With a leading K, each member steps with its own M (batched matmuls, :class:`~torchrate.Ensemble`).
+    a : Tensor, shape () or (N,); (K, 1, 1) or (K, 1, N) with K members
         ``dt / τ``.
     F : Nonlinearity
-    eta : Tensor, shape (T, B, N), optional
+    eta : Tensor, shaped like X, optional
         Additive noise for each step (Euler–Maruyama).
 
     Returns
     -------
-    Tensor, shape (T, B, N): ``v_1 … v_T``.
+    Tensor, shaped like X: ``v_1 … v_T``.
     """
     device = X.device.type
     if torch.is_autocast_enabled(device):
@@ -187,7 +197,7 @@ def euler_rollout_reference(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonl
     """The plain loop :func:`euler_rollout` is equivalent to, one ``lerp`` a step (same arguments)."""
     v, rates = v0, []
     for t in range(X.shape[0]):
-        v = torch.lerp(v, F(X[t] + v @ M.T), a)
+        v = torch.lerp(v, F(X[t] + v @ M.mT), a)
         if eta is not None:
             v = v + eta[t]
         rates.append(v)

@@ -1150,9 +1150,7 @@ class Ensemble(nn.Module):
 
     def _fused(self, params, buffers, u, hx, etas) -> tuple[Tensor, Tensor]:
         """Every member's weights formed at once (vmap over the parametrizations), then one
-        batched Euler loop (:func:`torchrate._ensemble.ensemble_rollout`)."""
-        from ._ensemble import ensemble_rollout
-
+        batched Euler loop (:func:`torchrate._rollout.euler_rollout` with a leading member dimension)."""
         net = self.template
         w = self.effective_weights(params, buffers)
         M, K, N = w["M"], len(self), net.hidden_size
@@ -1174,7 +1172,7 @@ class Ensemble(nn.Module):
         eta = None
         if etas is not None:
             eta = (etas[:, 0] * (net.noise_std * torch.sqrt(2 * a)).unsqueeze(1)).transpose(0, 1).contiguous()
-        V = ensemble_rollout(X, v0, M, a, net.F, eta)  # (T, K, B, N)
+        V = euler_rollout(X, v0, M, a, net.F, eta)  # (T, K, B, N)
         rates = V.transpose(0, 1)
         h_n = (V[-1] if T else v0).unsqueeze(1).clone()
         return (rates.transpose(1, 2) if net.batch_first else rates), h_n
