@@ -98,3 +98,16 @@ def test_ensemble_fit_writes_the_members_report(tmp_path):
 def test_ensemble_argument_refusals():
     with pytest.raises(ValueError, match="ensemble"):
         TaskModule(_task(), SPEC, ensemble=0)
+
+
+def test_ensemble_report_reads_choices_with_the_best_members_readout(tmp_path):
+    """The bifurcation entry of a decision-task ensemble names choices through member best's own
+    readout (the stacked readout's row), not None."""
+    from torchrate.training.report import analyze
+
+    task = tr.tasks.PerceptualDecision()
+    spec = {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 16, "dt": task.dt, "tau": 50.0}}
+    summary = analyze(TaskModule(task, spec, ensemble=2, network_seed=0), tmp_path, n_trials=32)
+    at_zero = summary["bifurcation"]["at_zero_coherence"]
+    assert at_zero["stable"] >= 1 and len(at_zero["stable_choices"]) == at_zero["stable"]
+    assert (tmp_path / "bifurcation.png").exists() and (tmp_path / "members.png").exists()

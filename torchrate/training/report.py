@@ -29,6 +29,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch import Tensor
@@ -112,22 +113,9 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     pick = torch.randperm(states.shape[0], generator=torch.Generator().manual_seed(seed))[:n_initial]
     u0 = torch.zeros(task.input_size, dtype=torch.float64)
     fps = tr.analysis.find_fixed_points(net, u0, states[pick])
-    eigenvalues, linear_stable = _spectrum_of_M(net)
-
-    figures = {
-        "learning_curves.png": _learning_curves(history or []),
-        "task_metric.png": task.draw(metrics, outputs, targets, mask),  # each task draws its own
-        "spectrum.png": _spectrum_figure(eigenvalues),
-        "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task),
-    }
-    bifurcation_entry = None
-    evidence = getattr(task, "evidence_input", None)  # decision tasks: the input as a function of c
-    if evidence is not None:
-        readout = getattr(module, "readout", None)
-        bif, bifurcation_entry = _bifurcation(net, evidence, states[pick[:256]], readout)
-        figures["bifurcation.png"] = _bifurcation_figure(bif, readout)
-    for name, fig in figures.items():
-        fig.savefig(out / name, dpi=120, bbox_inches="tight")
+    eigenvalues, linear_stable, bifurcation_entry = _write_figures(
+        out, task, net, R, fps, (metrics, outputs, targets, mask), getattr(module, "readout", None),
+        states[pick[:256]], history)
 
     kinds = Counter(list(fps.kind))
     summary = {
@@ -389,27 +377,15 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
         rows.append({"member": k, "seed": seeds[k] if k < len(seeds) else None,
                      **{name: float(v) for name, v in metrics.items() if v.ndim == 0},
                      "fixed_points": len(fps), "stable": int(fps.stable.sum()), "saddles": kinds.get("saddle", 0)})
-        per_member.append((metrics, net, R, fps, kinds))
+        per_member.append((metrics, net, R, fps, kinds, states[pick]))
     key, higher = _headline(per_member[0][0])
     scores = [row[key] for row in rows]
     best = max(range(len(rows)), key=lambda k: scores[k] if higher else -scores[k])
-    metrics, net, R, fps, kinds = per_member[best]
-    eigenvalues, linear_stable = _spectrum_of_M(net)
-    figures = {
-        "learning_curves.png": _learning_curves(history or []),
-        "task_metric.png": task.draw(metrics, outputs[best], targets, mask),
-        "spectrum.png": _spectrum_figure(eigenvalues),
-        "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task),
-        "members.png": _members_figure(rows, key),
-    }
-    bifurcation_entry = None
-    evidence = getattr(task, "evidence_input", None)  # decision tasks: the input as a function of c
-    if evidence is not None:
-        readout = getattr(module, "readout", None)
-        bif, bifurcation_entry = _bifurcation(net, evidence, states[pick[:256]], readout)
-        figures["bifurcation.png"] = _bifurcation_figure(bif, readout)
-    for name, fig in figures.items():
-        fig.savefig(out / name, dpi=120, bbox_inches="tight")
+    metrics, net, R, fps, kinds, starts = per_member[best]
+    readout = SimpleNamespace(weight=module.readout.weight[best], bias=module.readout.bias[best])  # member best's
+    eigenvalues, linear_stable, bifurcation_entry = _write_figures(
+        out, task, net, R, fps, (metrics, outputs[best], targets, mask), readout, starts[:256], history,
+        {"members.png": _members_figure(rows, key)})
     (out / "members.md").write_text(_members_table(rows))
     means = {name: sum(row[name] for row in rows) / len(rows) for name in rows[0]
              if name not in ("member", "seed", "fixed_points", "stable", "saddles")}
@@ -431,6 +407,30 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
     })
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _write_figures(out: Path, task: Task, net, R: Tensor, fps, evaluated: tuple, readout, starts: Tensor,
+                   history, extra: dict | None = None) -> tuple[Tensor, bool, dict | None]:
+    """Save one network's figures in ``out`` (learning curves, the task's own figure, spectrum,
+    fixed points, and for decision tasks the bifurcation diagram along the evidence, followed from
+    ``starts``); returns M's eigenvalues, their linear stability and the bifurcation entry."""
+    metrics, outputs, targets, mask = evaluated
+    eigenvalues, linear_stable = _spectrum_of_M(net)
+    figures = {
+        "learning_curves.png": _learning_curves(history or []),
+        "task_metric.png": task.draw(metrics, outputs, targets, mask),  # each task draws its own
+        "spectrum.png": _spectrum_figure(eigenvalues),
+        "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task),
+        **(extra or {}),
+    }
+    bifurcation_entry = None
+    evidence = getattr(task, "evidence_input", None)  # decision tasks: the input as a function of c
+    if evidence is not None:
+        bif, bifurcation_entry = _bifurcation(net, evidence, starts, readout)
+        figures["bifurcation.png"] = _bifurcation_figure(bif, readout)
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=120, bbox_inches="tight")
+    return eigenvalues, linear_stable, bifurcation_entry
 
 
 def _members_table(rows: list[dict]) -> str:
