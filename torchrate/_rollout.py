@@ -83,7 +83,7 @@ def _backward_kernel(grad_V: Tensor, V: Tensor, Y: Tensor, M: Tensor, a: Tensor,
     # the weight gradient, one matmul over all steps (a batched one for K members)
     grad_M = _steps_last(D, M.ndim).mT @ _steps_last(V[:-1], M.ndim)
     grad_a = (G * (Y - V[:-1])).sum_to_size(a.shape) if G is not None else torch.zeros_like(a)
-    return D, g, grad_M, grad_a, (G if G is not None else torch.zeros_like(Y))
+    return D, g, grad_M, grad_a, (G if G is not None else Y.new_empty(0))  # nothing to fill when unused
 
 
 def _steps_last(Z: Tensor, m_ndim: int) -> Tensor:
@@ -114,7 +114,7 @@ def _euler_backward_op(grad_V: Tensor, V: Tensor, Y: Tensor, M: Tensor, a: Tenso
 @_euler_backward_op.register_fake
 def _(grad_V, V, Y, M, a, nonlinearity, need_G):
     return (torch.empty_like(Y), torch.empty_like(V[0]), torch.empty_like(M), torch.empty_like(a),
-            torch.empty_like(Y))
+            torch.empty_like(Y) if need_G else Y.new_empty(0))
 
 
 def _setup_context(ctx, inputs, output):
