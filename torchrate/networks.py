@@ -725,7 +725,10 @@ class EIRateRNN(RateRNN):
         self._population = (torch.arange(N) >= self.n_exc).long()  # 0 = E, 1 = I
         self._input_mask = input_mask
         tau = torch.tensor([tau_e, tau_i], dtype=torch.float64)[self._population]
-        super().__init__(input_size, N, nonlinearity=nonlinearity, tau=tau, **kwargs)
+        # one layer, one direction, τ from tau_e/tau_i: passed explicitly, so that LightningCLI (jsonargparse)
+        # does not offer them as arguments of EIRateRNN
+        super().__init__(input_size, N, num_layers=1, nonlinearity=nonlinearity, dropout=0.0, bidirectional=False,
+                         tau=tau, **kwargs)
 
     def _weight_constraints(self, name: str) -> list[nn.Module]:
         N, sign = self.hidden_size, 1.0 - 2.0 * self._population
