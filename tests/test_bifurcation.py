@@ -291,3 +291,13 @@ def test_trained_decision_network_has_two_choice_attractors_that_end_at_folds(tr
         assert abs(n[0] - n[1]) == 2
         J = tr.analysis.jacobian(net, f.point, module.task.evidence_input(f.value))
         assert (J @ f.eigenvector).abs().max() < 1e-10
+
+
+def test_extended_newton_reports_a_singular_jacobian_instead_of_crashing():
+    """A singular extended Jacobian (met at a ReLU kink of a trained E–I network) leaves the point
+    unrefined (reported, with a warning, by bifurcation) rather than raising from LAPACK."""
+    from torchrate.analysis.bifurcation import _newton
+
+    y0 = torch.zeros(2, dtype=torch.float64)
+    y, ok = _newton(lambda y: y.square(), y0, lambda y: torch.diag(2 * y), p_index=1)
+    assert not ok and torch.equal(y, y0)

@@ -107,8 +107,8 @@ def _fit_report(trainer) -> str:
         return "\n".join(lines)
     with open(os.path.join(out, "summary.json")) as f:
         summary = json.load(f)
-    lines.append(f"analysis:      {out} (summary.json, task_metric.png, fixed_points.png, spectrum.png, "
-                 "learning_curves.png)")
+    written = ["summary.json"] + sorted(n for n in os.listdir(out) if n.endswith((".png", ".md")))  # as written
+    lines.append(f"analysis:      {out} ({', '.join(written)})")
     metrics, fixed_points, _ = _describe(summary, out).split("\n")
     lines += [f"held-out:      {metrics}", f"{fixed_points}"]
     return "\n".join(lines)

@@ -525,8 +525,9 @@ def _newton(G: Callable[[Tensor], Tensor], y: Tensor, jac: Callable[[Tensor], Te
         if gtol is None:
             gtol = 1e3 * eps * (1 + g.abs().max().item())
         A = jac(y)
-        dy = torch.linalg.solve(A, -g)
-        if not torch.isfinite(dy).all():
+        dy, info = torch.linalg.solve_ex(A, -g)
+        if info.item() != 0 or not torch.isfinite(dy).all():
+            # a singular extended Jacobian (e.g. a ReLU unit at its kink): not refined, reported as such
             return y, False
         y = y + dy
         if abs(dy[p_index].item()) <= ptol * max(1.0, abs(y[p_index].item())) and \
