@@ -315,3 +315,18 @@ def test_cuda_compile_and_noise_generator_on_device():
     a = net(torch.zeros(20, 4, 3, device="cuda"))[0]
     net.generator.manual_seed(0)
     assert torch.equal(a, net(torch.zeros(20, 4, 3, device="cuda"))[0])
+
+
+@pytest.mark.parametrize("build", [
+    lambda: tr.RateRNN(2, 6, num_layers=2, bidirectional=True, connectivity=torch.rand(6, 6) < 0.5, train_tau=True),
+    lambda: tr.EIRateRNN(2, 4, 2, input_mask="exc", connectivity=torch.rand(6, 6) < 0.5, train_tau=True),
+    lambda: tr.LowRankRateRNN(2, 6, 2),
+], ids=["rate", "ei", "lowrank"])
+def test_state_dict_round_trip_into_a_fresh_network(build):
+    """What resuming a run and ``torchrate analyze`` do: load a state dict into a new network (an
+    expanded-view mask buffer once made this fail for every EIRateRNN)."""
+    torch.manual_seed(11)
+    net, fresh = build(), build()
+    fresh.load_state_dict(net.state_dict())
+    u = torch.randn(5, 3, 2)
+    torch.testing.assert_close(fresh(u)[0], net(u)[0], rtol=0, atol=0)

@@ -67,7 +67,7 @@ class DaleSign(nn.Module):
 
     def __init__(self, sign: Tensor):
         super().__init__()
-        self.register_buffer("sign", sign)
+        self.register_buffer("sign", sign.clone())
 
     def forward(self, raw: Tensor) -> Tensor:
         return raw.abs() * self.sign
@@ -95,7 +95,7 @@ class Mask(nn.Module):
 
     def __init__(self, mask: Tensor, name: str = "M"):
         super().__init__()
-        self.register_buffer("mask", mask.bool())
+        self.register_buffer("mask", mask.bool().clone())  # its own memory: loadable, and not the caller's tensor
         self.name = name
 
     def forward(self, raw: Tensor) -> Tensor:
@@ -123,7 +123,7 @@ class PerGroup(nn.Module):
 
     def __init__(self, group: Tensor, names: tuple[str, ...]):
         super().__init__()
-        self.register_buffer("group", group)
+        self.register_buffer("group", group.clone())
         self.names = names
 
     def forward(self, raw: Tensor) -> Tensor:
