@@ -246,3 +246,13 @@ def test_float32_search_agrees_with_float64_on_a_64_unit_network():
     torch.testing.assert_close(f32.points.double(), f64.points, rtol=0, atol=1e-5)
     torch.testing.assert_close(f32.eigenvalues.to(torch.complex128), f64.eigenvalues, rtol=0, atol=1e-5)
     assert f32.kind == f64.kind
+
+
+def test_a_network_without_fixed_points_returns_none_and_says_why():
+    """τ dv/dt = −v + (v + h) = h (an integrator driven by h ≠ 0) has no fixed point."""
+    net = tr.RateRNN.from_weights(torch.eye(2, dtype=torch.float64), tau=10.0, dt=1.0)
+    starts = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    # dv/dt = h/τ everywhere: q = ½‖h/τ‖² = 0.005 at every state
+    with pytest.warns(UserWarning, match=r"none of the 16 states converged .*smallest q = ½‖dv/dt‖² = 0.005\)"):
+        fps = tr.analysis.find_fixed_points(net, torch.tensor([1.0, 0.0], dtype=torch.float64), starts)
+    assert len(fps) == 0 and int(fps.counts.sum()) == 0

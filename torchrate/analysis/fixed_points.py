@@ -959,6 +959,11 @@ def _summarise(net, field: VectorField, v: Tensor, finite: Tensor, tol, slow_poi
                           "are reported in .outliers, not returned as points; pass "
                           "outlier_scale=None to keep them", stacklevel=4)
         kept = kept & ~outliers
+    if K and not bool(converged_all.any()):  # an empty result is an answer, but say why it is empty
+        q_min = q_all[finite].min().item() if bool(finite.any()) else math.nan
+        warnings.warn(f"none of the {K} states converged to a fixed point (smallest q = ½‖dv/dt‖² = {q_min:.3g}): "
+                      "there may be none near these starts (trajectories from them diverge, cycle or drift); "
+                      "try other initial_states, or slow_points=q to see the slowest states", stacklevel=4)
     idx = kept.nonzero()[:, 0]
     vk, qk = v[idx], q_all[idx]
     if dedup_tol is None:
