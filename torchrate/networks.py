@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from . import dynamics
+from . import _validate, dynamics
 from ._rollout import euler_rollout, transforms_active
 from .nonlinearities import Nonlinearity
 from .nonlinearities import nonlinearity as as_nonlinearity
@@ -39,50 +39,11 @@ class NonFiniteRatesError(FloatingPointError):
     """Rates became NaN or infinite during a rollout."""
 
 
-# --------------------------------------------------------------------------- argument checks
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _real(name: str, value, *, low: float = 0.0, strict: bool = True, high: float = math.inf) -> float:
-    """``value`` as a float in (low, high) (``[low, high)`` with ``strict=False``), else an error naming it."""
-    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    ok = (value > low if strict else value >= low) and value < high and math.isfinite(value)
-    if not ok:
-        rng = f"{'(' if strict else '['}{low:g}, {high:g})"
-        raise ValueError(f"{name} must be finite and in {rng}, got {value!r}")
-    return value
-
-
-def _weights(name: str, value, shape: tuple[int | None, ...], like: Tensor | None = None,
-             finite: bool = True) -> Tensor:
-    """A real, finite floating tensor of ``shape`` (None: any size), in ``like``'s dtype/device."""
-    if not isinstance(value, Tensor):
-        try:  # nested lists and NumPy arrays of numbers are welcome
-            value = torch.as_tensor(value)
-        except (TypeError, ValueError, RuntimeError):
-            raise TypeError(f"{name} must be a Tensor (or an array of numbers), got {type(value).__name__}") from None
-        if not value.is_floating_point() and not value.is_complex() and value.dtype != torch.bool:
-            value = value.to(torch.get_default_dtype())
-    if value.is_complex() or not (value.is_floating_point() or like is not None):
-        raise TypeError(f"{name} must be a real floating-point tensor, got {value.dtype}")
-    if value.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, value.shape)):
-        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-        raise ValueError(f"{name} must have shape {want}, got {tuple(value.shape)}")
-    if 0 in value.shape:
-        raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
-    if like is not None:
-        value = value.to(dtype=like.dtype, device=like.device)
-    if finite and not torch.isfinite(value).all():
-        i = tuple(int(k) for k in (~torch.isfinite(value)).nonzero()[0])
-        raise ValueError(f"{name} must be finite, got {name}{list(i)} = {value[i].item()}")
-    return value
+def _weights(name: str, value, shape: tuple[int | str, ...], like: Tensor | None = None) -> Tensor:
+    """``value`` as a finite real floating tensor of ``shape`` (a str: any size), in ``like``'s dtype/device."""
+    t = _validate.as_real_tensor(name, value, dtype=None if like is None else like.dtype,
+                                 device=None if like is None else like.device)
+    return _validate.check_finite_tensor(name, _validate.check_shape(name, t, shape))
 
 
 def _spectral_radius_init(M: Tensor, gain: float | None) -> Tensor:
@@ -212,19 +173,21 @@ class RateRNN(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        self.input_size = _positive_int("input_size", input_size)
-        self.hidden_size = N = _positive_int("hidden_size", hidden_size)
-        self.num_layers = _positive_int("num_layers", num_layers)
+        self.input_size = _validate.as_int("input_size", input_size, minimum=1)
+        self.hidden_size = N = _validate.as_int("hidden_size", hidden_size, minimum=1)
+        self.num_layers = _validate.as_int("num_layers", num_layers, minimum=1)
         for name, flag in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional),
                            ("adjoint", adjoint), ("train_tau", train_tau)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.batch_first, self.bidirectional = batch_first, bidirectional
-        self.dropout = _real("dropout", dropout, strict=False, high=1.0)
+        self.dropout = _validate.check_nonnegative("dropout", dropout)
+        if self.dropout >= 1:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
         self.F: Nonlinearity = as_nonlinearity(nonlinearity)
-        self.dt = _real("dt", dt)
-        self.noise_std = _real("noise_std", noise_std, strict=False)
-        self.gain = None if gain is None else _real("gain", gain)
+        self.dt = _validate.check_positive("dt", dt, fix="the Euler step in ms")
+        self.noise_std = _validate.check_nonnegative("noise_std", noise_std)
+        self.gain = None if gain is None else _validate.check_positive("gain", gain, fix="a spectral radius, or None")
         self._configure_solver(solver, rtol, atol, adjoint, ode_options)
         dtype = dtype if dtype is not None else torch.get_default_dtype()
         if not dtype.is_floating_point:
@@ -269,7 +232,7 @@ class RateRNN(nn.Module):
         if ode_options is not None and not isinstance(ode_options, dict):
             raise TypeError(f"ode_options must be a dict of torchdiffeq options or None, got {ode_options!r}")
         self.solver, self.adjoint, self.ode_options = solver, adjoint, dict(ode_options or {})
-        self.rtol, self.atol = _real("rtol", rtol), _real("atol", atol)
+        self.rtol, self.atol = _validate.check_positive("rtol", rtol), _validate.check_positive("atol", atol)
 
     def _mask(self, name: str, mask, shape: tuple[int, ...]) -> Tensor:
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
@@ -367,11 +330,9 @@ class RateRNN(nn.Module):
         --------
         >>> autapse = RateRNN.from_weights(torch.diag(torch.tensor([0.5, -1.0])), tau=10.0, dt=0.1)
         """
-        M = _weights("M", M, (None, None))
+        M = _validate.check_square_matrix("M", M)
         N = M.shape[0]
-        if M.shape != (N, N):
-            raise ValueError(f"M must be square (N, N), got shape {tuple(M.shape)}")
-        W = None if W is None else _weights("W", W, (N, None), like=M)
+        W = None if W is None else _weights("W", W, (N, "I"), like=M)
         net = cls(N if W is None else W.shape[1], N, nonlinearity=nonlinearity, bias=b is not None, tau=tau, dt=dt,
                   gain=None, generator=torch.Generator().manual_seed(0), dtype=M.dtype, device=M.device, **kwargs)
         net._load_weights(M, W, b)
@@ -710,16 +671,14 @@ class EIRateRNN(RateRNN):
 
     def __init__(self, input_size: int, n_exc: int, n_inh: int, *, tau_e: float = 10.0, tau_i: float = 10.0,
                  nonlinearity="relu", input_mask="all", **kwargs):
-        for name, value in (("n_exc", n_exc), ("n_inh", n_inh)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-                raise ValueError(f"{name} must be an int ≥ 0, got {value!r}")
+        n_exc, n_inh = _validate.as_int("n_exc", n_exc, minimum=0), _validate.as_int("n_inh", n_inh, minimum=0)
         if n_exc + n_inh < 1:
             raise ValueError(f"n_exc + n_inh must be ≥ 1 neuron, got {n_exc} + {n_inh}")
         for name in ("tau", "num_layers", "bidirectional", "dropout"):
             if name in kwargs:
                 raise TypeError(f"EIRateRNN got {name!r}: it is one layer in one direction with one time constant "
                                 "per population (pass tau_e and tau_i, in ms)")
-        tau_e, tau_i = _real("tau_e", tau_e), _real("tau_i", tau_i)
+        tau_e, tau_i = _validate.check_positive("tau_e", tau_e), _validate.check_positive("tau_i", tau_i)
         self.n_exc, self.n_inh = int(n_exc), int(n_inh)
         N = self.n_exc + self.n_inh
         self._population = (torch.arange(N) >= self.n_exc).long()  # 0 = E, 1 = I
@@ -796,13 +755,11 @@ class EIRateRNN(RateRNN):
         ValueError
             Naming the first entry ``M[i, j]`` whose sign breaks Dale's law (or that is NaN/Inf).
         """
-        M = _weights("M", M, (None, None), finite=False)  # non-finite entries: named by DaleSign
+        M = _validate.check_square_matrix("M", M)
         N = M.shape[0]
-        if M.shape != (N, N):
-            raise ValueError(f"M must be square (N, N), got shape {tuple(M.shape)}")
-        if isinstance(n_exc, bool) or not isinstance(n_exc, numbers.Integral) or not 0 <= n_exc <= N:
-            raise ValueError(f"n_exc must be an int in [0, {N}], got {n_exc!r}")
-        W = torch.eye(N, dtype=M.dtype, device=M.device) if W is None else _weights("W", W, (N, None), like=M)
+        if _validate.as_int("n_exc", n_exc, minimum=0) > N:
+            raise ValueError(f"n_exc must be an integer in [0, {N}] (the neurons of M), got {n_exc}")
+        W = torch.eye(N, dtype=M.dtype, device=M.device) if W is None else _weights("W", W, (N, "I"), like=M)
         net = cls(W.shape[1], n_exc, N - n_exc, tau_e=tau_e, tau_i=tau_i, dt=dt, nonlinearity=nonlinearity,
                   bias=b is not None, gain=None, generator=torch.Generator().manual_seed(0), dtype=M.dtype,
                   device=M.device, **kwargs)
@@ -857,8 +814,8 @@ class LowRankRateRNN(RateRNN):
             if name in kwargs:
                 raise TypeError(f"LowRankRateRNN got {name!r}: it is one layer in one direction with M = m nᵀ/N "
                                 "(no connectivity mask; the factors' scale sets the gain)")
-        N = _positive_int("hidden_size", hidden_size)
-        self.rank = _positive_int("rank", rank)
+        N = _validate.as_int("hidden_size", hidden_size, minimum=1)
+        self.rank = _validate.as_int("rank", rank, minimum=1)
         if self.rank > N:
             raise ValueError(f"rank must be ≤ hidden_size = {N}, got {rank}")
         super().__init__(input_size, N, nonlinearity=nonlinearity, tau=tau, dt=dt, gain=None, **kwargs)
@@ -936,10 +893,10 @@ class LowRankRateRNN(RateRNN):
         >>> net.rank, net.M.shape
         (1, torch.Size([200, 200]))
         """
-        m = _weights("m", m, (None, None))
+        m = _weights("m", m, ("N", "r"))
         N, r = m.shape
         n = _weights("n", n, (N, r), like=m)
-        W = None if W is None else _weights("W", W, (N, None), like=m)
+        W = None if W is None else _weights("W", W, (N, "I"), like=m)
         net = cls(N if W is None else W.shape[1], N, r, tau=tau, dt=dt, nonlinearity=nonlinearity,
                   bias=b is not None, generator=torch.Generator().manual_seed(0), dtype=m.dtype,
                   device=m.device, **kwargs)
