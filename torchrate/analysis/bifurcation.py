@@ -831,6 +831,17 @@ def _on_branches(bif_like: Bifurcation, value: float, pts: Tensor) -> Tensor:
 
 
 # ============================================================================ the entry point
+def parameter_values(values) -> Tensor:
+    """``values`` as a finite 1-D float64 CPU tensor of at least one parameter value (errors name it)."""
+    values = _validate.as_real_tensor("values", values, dtype=torch.float64)
+    if values.ndim > 1:
+        raise ValueError(f"values must be a 1-D sequence of parameter values, got shape {tuple(values.shape)}")
+    values = values.reshape(-1)
+    if values.numel() < 1:
+        raise ValueError("values must hold at least one parameter value, got none")
+    return _validate.check_finite_tensor("values", values)
+
+
 def bifurcation(
     system: Callable[[float], tuple],
     values: Sequence[float] | Tensor,
@@ -899,11 +910,7 @@ def bifurcation(
     if not callable(system) or isinstance(system, torch.nn.Module):
         raise TypeError(f"system must be a function value -> (net, u), got {type(system).__name__}; e.g. "
                         "system=lambda c: (net, torch.tensor([0.0, (1 + c) / 2, (1 - c) / 2]))")
-    values = _validate.as_real_tensor("values", values, dtype=torch.float64)
-    if values.ndim > 1:
-        raise ValueError(f"values must be a 1-D sequence of parameter values, got shape {tuple(values.shape)}")
-    values = values.reshape(-1)
-    _validate.check_finite_tensor("values", values)
+    values = parameter_values(values)
     if values.numel() < 2 or values.min() == values.max():
         raise ValueError(f"values must hold at least two different parameter values, got {values.tolist()}")
     if not isinstance(refine, bool):

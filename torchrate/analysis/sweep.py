@@ -86,18 +86,12 @@ def sweep(
     -------
     Sweep
     """
-    from .bifurcation import _complex_front, _eigenvalues, _visited_states, bifurcation
+    from .bifurcation import _complex_front, _eigenvalues, _visited_states, bifurcation, parameter_values
 
     if not callable(make_net) or isinstance(make_net, torch.nn.Module):
         raise TypeError(f"make_net must be a function value -> network, got {type(make_net).__name__}; e.g. "
                         "make_net=lambda tau_i: EIRateRNN.from_weights(M, 1, tau_e=10, tau_i=tau_i, dt=0.1)")
-    values = _validate.as_real_tensor("values", values, dtype=torch.float64)
-    if values.ndim > 1:
-        raise ValueError(f"values must be a 1-D sequence of parameter values, got shape {tuple(values.shape)}")
-    values = values.reshape(-1)
-    if values.numel() < 1:
-        raise ValueError("values must hold at least one parameter value, got none")
-    _validate.check_finite_tensor("values", values)
+    values = parameter_values(values)
     if not isinstance(refine, bool):
         raise TypeError(f"refine must be True or False, got {refine!r}")
     net = _build(make_net, values[0].item())
