@@ -242,5 +242,5 @@ def test_find_fixed_points_on_a_low_rank_network_uses_the_latent_search():
     assert d.min(1).values.max() < 1e-10
     assert auto.jacobians.shape == (3, 128, 128) and int(auto.counts.sum()) == int((auto.assignment >= 0).sum())
     torch.testing.assert_close(auto.eigenvalues, full.eigenvalues[d.argmin(1)], rtol=0, atol=1e-12)
-    with pytest.raises(TypeError, match="latent=True needs a torchrate.LowRankRateRNN"):
+    with pytest.raises(TypeError, match=r"latent=True needs a low-rank network \(torchrate.LowRankRateRNN\)"):
         tr.analysis.find_fixed_points(tr.RateRNN(1, 4), None, torch.zeros(2, 4), latent=True)

@@ -438,6 +438,26 @@ class RateRNN(nn.Module):
         """dv/dt = (−v + F(h + Mv + b))/τ of layer 0 for rates ``v`` and projected input ``h`` (*, N)."""
         return dynamics.vector_field(v, h, self.M, self.b, self.tau, self.F)
 
+    def system(self, time: str | None = None):
+        r"""The dynamical system this network runs (:mod:`torchrate.systems`), for every analysis.
+
+        An Euler network is both its ODE, ``dv/dt = f(v, u)`` (``time="continuous"``), and the map
+        ``v' = v + dt·f(v, u)`` it runs (``time="discrete"``); default (None): the map when
+        dt/τ ≥ 0.5 (``from_rnn``'s τ = dt included), the flow otherwise. A network solved as an
+        ODE is its flow. A stacked network's state is every layer's rates (L·N); a
+        bidirectional one is refused (its backward direction is not a causal system).
+        """
+        from .systems import rate_system, stacked
+
+        if self.bidirectional:
+            raise ValueError("a bidirectional network is not a dynamical system (its backward direction runs from "
+                             "the end of the sequence); analyse one direction: net.layer(k) or net.layer(k, reverse=True)")
+        dt = self.dt if self.solver == "euler" else None
+        layers = [rate_system(getattr(self, f"weight_hh_l{k}"), getattr(self, f"weight_ih_l{k}"),
+                              getattr(self, f"bias_l{k}"), self.tau, self.F, dt=dt, time=time)
+                  for k in range(self.num_layers)]
+        return layers[0] if len(layers) == 1 else stacked(layers)
+
     def step(self, v: Tensor, u: Tensor) -> Tensor:
         """One Euler step of layer 0 from rates ``v`` (B, N) with input ``u`` (B, I): the cell."""
         for name, x, width in (("v", v, self.hidden_size), ("u", u, self.input_size)):
@@ -824,6 +844,14 @@ class LowRankRateRNN(RateRNN):
         from ._lowrank import LowRankFactors
 
         return [LowRankFactors(self.rank)] if name.startswith("weight_hh") else []
+
+    def system(self, time: str | None = None):
+        """As :meth:`RateRNN.system`, with the factors m, n: the finder searches in κ-space."""
+        from .systems import rate_system
+
+        dt = self.dt if self.solver == "euler" else None
+        return rate_system(None, self.weight_ih_l0, self.bias_l0, self.tau, self.F, dt=dt, time=time,
+                           factors=(self.m, self.n))
 
     def _reference(self) -> Tensor:
         return self.m  # forming M (N, N) just to read its dtype would cost O(N² r)

@@ -47,9 +47,9 @@ from torch import Tensor
 from torch.func import jacfwd, jvp
 
 from .. import _validate
-from ..dynamics import _field_fn, _is_rate_network, input_drive
-from .fixed_points import classify, find_fixed_points, sort_eigenvalues
-from .jacobian import _reference
+from ..systems import as_system
+from .fixed_points import find_fixed_points
+from .stability import classify, sort_eigenvalues
 
 __all__ = ["Bifurcation", "Branch", "Fold", "Hopf", "bifurcation"]
 
@@ -184,6 +184,11 @@ class Bifurcation:
     scale: tuple[float, float]
     _family: object = field(default=None, repr=False)
 
+    @property
+    def time(self) -> str:
+        """The system's time ("continuous" or "discrete"), which sets ``stable`` along branches."""
+        return self._family.time
+
     def __repr__(self) -> str:
         return (f"Bifurcation({len(self.branches)} branches, {len(self.folds)} folds at "
                 f"{[round(f.value, 6) for f in self.folds]}, {len(self.hopf)} Hopf at "
@@ -217,13 +222,13 @@ class _Family:
     def __init__(self, system: Callable, p_lo: float, p_hi: float):
         self.system = system
         self._cache: dict[float, tuple] = {}
-        net, u = self._call(p_lo)
-        ref = _reference(net)
-        if ref is None:
+        sys0, u = self._call(p_lo)
+        if sys0.dtype is None:
             raise TypeError(f"system({p_lo:g}) returned a network without floating-point parameters; "
-                            "bifurcation needs a torchrate network (RateRNN, EIRateRNN, …)")
-        self.dtype, self.device = ref.dtype, ref.device
-        self.N = int(net.hidden_size) if hasattr(net, "hidden_size") else int(input_drive(net, u, ref).shape[-1])
+                            "bifurcation needs a network or a Flow/Map with a dtype")
+        self.dtype, self.device = sys0.dtype, sys0.device
+        self.time = sys0.time
+        self.N = int(sys0.state_size)
         self.p0 = p_lo
         self.analytic = False
         params = [self._params(*self._call(p)) for p in (p_lo, p_hi, p_lo + 0.3819660112501051 * (p_hi - p_lo))]
@@ -243,6 +248,7 @@ class _Family:
 
     # ---------------------------------------------------------------- construction
     def _call(self, p: float):
+        """(system, u) at p, u a tensor (I,) (zeros for None); cached for the last 16 values."""
         p = float(p)
         if p in self._cache:
             return self._cache[p]
@@ -251,29 +257,34 @@ class _Family:
             raise TypeError(f"system({p:g}) must return (net, u), got {type(out).__name__}; e.g. "
                             "system=lambda c: (net, torch.tensor([0.0, (1 + c) / 2, (1 - c) / 2]))")
         net, u = out
-        if net is None or not (hasattr(net, "vector_field") or callable(net)) or isinstance(net, (str, bytes)):
-            raise TypeError(f"system({p:g}) returned {type(net).__name__} as the network; it must return "
-                            "(net, u) with a RateRNN, EIRateRNN or a module with vector_field(v, h)")
-        if u is not None:
-            ref = _reference(net)
-            u = _validate.check_vector("u", u, getattr(net, "input_size", None), what="input",
-                                       dtype=None if ref is None else ref.dtype)
+        try:
+            sys_ = as_system(net)
+        except TypeError as e:
+            raise TypeError(f"system({p:g}) returned {type(net).__name__} as the network; it must return (net, u) "
+                            f"with a RateRNN, EIRateRNN, torch RNN, Flow/Map or a module with vector_field(v, h) ({e})") from None
+        if sys_.state_size is None:
+            raise TypeError(f"system({p:g}) returned a system of unknown size: give a torchrate.systems.Flow or Map "
+                            "with state_size and input_size")
+        I = sys_.input_size if sys_.input_size is not None else sys_.state_size
+        kw = {"dtype": sys_.dtype or torch.get_default_dtype(), "device": sys_.device}
+        u = torch.zeros(I, **kw) if u is None else _validate.check_vector("u", u, I, what="input", **kw)
         if len(self._cache) > 16:
             self._cache.pop(next(iter(self._cache)))
-        self._cache[p] = (net, u)
-        return net, u
+        self._cache[p] = (sys_, u)
+        return sys_, u
 
     @staticmethod
-    def _params(net, u):
-        """(dict of h, M, b, τ as (N,)/(N, N) tensors, F) for an analytic network, else None."""
-        if not (_is_rate_network(net) and net.F.derivative_from_output is not None):
+    def _params(system, u):
+        """(dict of h, M, b, τ′ as (N,)/(N, N) tensors, F) for an analytic rate system, else None
+        (τ′: the residual's time constant, τ for a flow and τ/dt for an Euler map)."""
+        if not getattr(system, "analytic", False):
             return None
         with torch.no_grad():
-            M = net.M.detach()
-            h = input_drive(net, u, M[0]).detach()
-            b = torch.zeros_like(h) if net.b is None else net.b.detach()
-            tau = torch.as_tensor(net.tau, dtype=M.dtype, device=M.device).detach().expand(M.shape[0])
-        return {"h": h, "M": M, "b": b, "tau": tau}, net.F
+            M = system.M.detach()
+            h = system.drive(u).detach()
+            b = torch.zeros_like(h) if system.b is None else system.b.detach()
+            tau = system.residual_tau().detach().expand(M.shape[0])
+        return {"h": h, "M": M, "b": b, "tau": tau}, system.F
 
     # ---------------------------------------------------------------- evaluation
     def _x_tau(self, v: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
@@ -290,21 +301,20 @@ class _Family:
         return x, tau
 
     def f(self, v: Tensor, p: Tensor) -> Tensor:
-        """dv/dt at v (K, N), p (K,)."""
+        """The residual g (dv/dt of a flow, F(v) − v of a map) at v (K, N), p (K,)."""
         if self.analytic:
             x, tau = self._x_tau(v, p)
             return (self.F(x) - v) / tau
         return torch.stack([self._generic(float(pk))[0](vk) for vk, pk in zip(v, p)])
 
     def _generic(self, p: float):
-        net, u = self._call(p)
-        with torch.no_grad():
-            h = input_drive(net, u, torch.zeros(self.N, dtype=self.dtype, device=self.device))
-        fn = _field_fn(net)
-        return (lambda x: fn(x, h)), net
+        """(v (N,) ↦ the residual g at p, the system at p), differentiable in v."""
+        sys_, u = self._call(p)
+        field_ = sys_.at(u)
+        return (lambda x: field_.g(x[None])[0]), sys_
 
     def jacobian(self, v: Tensor, p: Tensor) -> Tensor:
-        """J = ∂f/∂v (K, N, N)."""
+        """J = ∂g/∂v (K, N, N) (for a map, its Jacobian minus I)."""
         if self.analytic:
             x, tau = self._x_tau(v, p)
             slope = self.F.derivative_from_output(self.F(x))
@@ -614,9 +624,11 @@ def _complex_front(lam: Tensor) -> Tensor:
 
 
 def _eigenvalues(fam: _Family, v: Tensor, p: Tensor, chunk: int = 64) -> Tensor:
+    """Eigenvalues of the system's Jacobian (flow: of ∂f/∂v; map: μ = 1 + eig(∂g/∂v)), sorted."""
     out = []
     for i in range(0, v.shape[0], chunk):
-        out.append(sort_eigenvalues(torch.linalg.eigvals(fam.jacobian(v[i:i + chunk], p[i:i + chunk]))))
+        lam = torch.linalg.eigvals(fam.jacobian(v[i:i + chunk], p[i:i + chunk]))
+        out.append(sort_eigenvalues(lam + 1 if fam.time == "discrete" else lam, fam.time))
     return torch.cat(out) if out else torch.zeros(0, fam.N, dtype=torch.complex128)
 
 
@@ -645,7 +657,19 @@ def _detect(fam: _Family, br: Branch, index: int, folds: list, hopfs: list, refi
         zr = z(pt, pv)
         return min((zr - za).norm().item(), (zr - zb).norm().item()) <= 2 * h + 1e-12
 
-    front = _complex_front(br.eigenvalues)
+    # Hopf points are where a complex pair of a flow crosses Re λ = 0; a map's stability changes
+    # at μ = −1 (flip) and |μ| = 1 (Neimark–Sacker), which are not located: said, not hidden
+    front = _complex_front(br.eigenvalues) if fam.time == "continuous" else \
+        torch.full((len(br),), math.nan, dtype=br.eigenvalues.real.dtype)
+    if fam.time == "discrete":
+        turns = {k for k in range(len(br) - 1) if (tp[k] > 0) != (tp[k + 1] > 0)}
+        changes = [k for k in range(len(br) - 1) if bool(br.stable[k]) != bool(br.stable[k + 1])
+                   and not ({k - 1, k, k + 1} & turns)]
+        if changes:
+            warnings.warn(f"bifurcation: the map's stability changes {len(changes)} time(s) along branch {index} away "
+                          f"from folds (near p = {', '.join(f'{br.values[k].item():.6g}' for k in changes)}): flip "
+                          "(μ = −1) or Neimark–Sacker (|μ| = 1) points, which bifurcation does not locate for "
+                          "discrete-time systems; branch.stable is right on either side", stacklevel=3)
     for k in range(len(br) - 1):
         if (tp[k] > 0) != (tp[k + 1] > 0) and tp[k] != 0 and tp[k + 1] != 0:
             j = k if tp[k].abs() < tp[k + 1].abs() else k + 1
@@ -805,17 +829,19 @@ def _newton_fixed_p(fam: _Family, v: Tensor, p: Tensor, iters: int = 20) -> tupl
 
 # ============================================================================ seeds
 @torch.no_grad()
-def _visited_states(net, u, steps: int = 1000, every: int = 20) -> Tensor:
-    """The origin and every ``every``-th state of a ``steps``-step run from it at input ``u``."""
-    from ..networks import RateRNN
-
-    if not isinstance(net, RateRNN):
-        raise ValueError("give initial_states (K, N) for a module that is not a RateRNN")
-    ref = net.M
-    drive = (torch.zeros(net.input_size, dtype=ref.dtype, device=ref.device) if u is None
-             else torch.as_tensor(u, dtype=ref.dtype, device=ref.device))
-    rates, _ = net(drive.expand(steps, 1, net.input_size).contiguous())
-    return torch.cat([torch.zeros_like(rates[0]), rates[every - 1::every, 0]])
+def _visited_states(system, u: Tensor, steps: int = 1000, every: int = 20) -> Tensor:
+    """The origin and every ``every``-th state of a ``steps``-step run from it at input ``u``: the
+    map iterated, or a flow stepped by its network's Euler dt."""
+    if system.time == "continuous" and system.euler_dt is None:
+        raise ValueError("give initial_states (K, N): this flow has no step (dt) to run it from the origin")
+    v = torch.zeros(1, system.state_size, dtype=system.dtype, device=system.device)
+    U = u.expand(1, -1)
+    out = [v]
+    for k in range(1, steps + 1):
+        v = system(v, U) if system.time == "discrete" else v + system.euler_dt * system(v, U)
+        if k % every == 0:
+            out.append(v)
+    return torch.cat(out)
 
 
 def _on_branches(bif_like: Bifurcation, value: float, pts: Tensor) -> Tensor:
@@ -944,9 +970,9 @@ def bifurcation(
     # ---- seeds at the first value
     found = []
     for s in seed_values:
-        net, u = fam._call(s)
-        init = _visited_states(net, u) if initial_states is None else initial_states
-        fps = find_fixed_points(net, u, init, **find_options)
+        sys_, u = fam._call(s)
+        init = _visited_states(sys_, u) if initial_states is None else initial_states
+        fps = find_fixed_points(sys_, u, init, **find_options)
         found.append((s, fps.points[fps.converged]))
     if found[0][1].shape[0] == 0:
         raise ValueError(f"no fixed point found at the first value {first:g}; give initial_states closer to one")
@@ -980,7 +1006,7 @@ def _branch(fam: _Family, zs: Tensor, ts: Tensor, closed: bool, L: float, P: flo
     v = zs[:, :-1] * L
     p = lo + P * zs[:, -1]
     lam = _eigenvalues(fam, v, p)
-    stable, _ = classify(lam)
+    stable, _ = classify(lam, time=fam.time)
     return Branch(p.detach().to("cpu", torch.float64), v.detach(), lam.detach(), stable.cpu(), ts.detach(), closed)
 
 

@@ -24,11 +24,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 from torch import Tensor
 
-from .fixed_points import FixedPoints, classify, sort_eigenvalues
+from ..systems import Residual, System, as_system
+from . import _search
+from .stability import classify, sort_eigenvalues
 
 __all__ = ["LatentFixedPoints", "latent_fixed_points", "latent_velocity", "low_rank_approximation",
            "RankFidelity", "rank_fidelity"]
@@ -37,36 +40,34 @@ _BOUNDED = {"tanh": 1.0, "sigmoid": 1.0, "clip": 1.0, "step": 1.0}  # sup |F| of
 
 
 # ----------------------------------------------------------------------------- the latent system
-@dataclass
-class _Latent:
-    """m, n (N, r), c = W u + b (N,), τ and F of a low-rank network at a constant input (detached)."""
+class _Latent(Residual):
+    """g(κ) = −κ + nᵀF(mκ + c)/N (K, r) of a low-rank rate system at a constant input, with its
+    r × r Jacobian: the residual the search engine iterates (m, n (N, r), c = W u + b, τ, F)."""
 
-    m: Tensor
-    n: Tensor
-    c: Tensor
-    tau: Tensor
-    F: Callable
+    def __init__(self, m: Tensor, n: Tensor, c: Tensor, tau: Tensor, F: Callable):
+        self.m, self.n, self.c, self.tau, self.F = m, n, c, tau, F
+        self.scale = 1.0
 
     @classmethod
     def of(cls, net, u) -> _Latent:
-        from ..networks import LowRankRateRNN
-
-        if not isinstance(net, LowRankRateRNN):
+        system = as_system(net, time="continuous") if not isinstance(net, System) else net
+        factors = getattr(system, "factors", None)
+        if factors is None:
             raise TypeError(f"net must be a torchrate.LowRankRateRNN, got {type(net).__name__}; for a full-rank "
                             "network use torchrate.analysis.low_rank_approximation(net, rank) first")
         with torch.no_grad():
-            m, n = net.m.detach(), net.n.detach()
+            m, n = (t.detach() for t in factors)
             if u is None:
                 h = m.new_zeros(m.shape[0])
             else:
                 u = torch.as_tensor(u, dtype=m.dtype, device=m.device)
-                if u.shape != (net.input_size,):
-                    raise ValueError(f"u must be a constant input of shape ({net.input_size},), got {tuple(u.shape)}")
+                if u.shape != (system.input_size,):
+                    raise ValueError(f"u must be a constant input of shape ({system.input_size},), got {tuple(u.shape)}")
                 if not bool(torch.isfinite(u).all()):
                     raise ValueError("u must be finite")
-                h = net.project_input(u).detach()
-            c = h if net.b is None else h + net.b.detach()
-        return cls(m, n, c, net.tau.detach(), net.F)
+                h = system.drive(u).detach()
+            c = h if system.b is None else h + system.b.detach()
+        return cls(m, n, c, system.tau.detach(), system.F)
 
     @property
     def N(self) -> int:
@@ -74,11 +75,20 @@ class _Latent:
 
     def pre(self, kappa: Tensor) -> Tensor:
         """x = m κ + c (K, N)."""
-        return torch.addmm(self.c.expand(kappa.shape[0], -1), kappa, self.m.T)
+        return kappa @ self.m.T + self.c
 
     def g(self, kappa: Tensor) -> Tensor:
         """g(κ) = −κ + nᵀF(mκ + c)/N (K, r): zero exactly at fixed points."""
         return self.F(self.pre(kappa)) @ self.n / self.N - kappa
+
+    def __call__(self, kappa: Tensor) -> Tensor:
+        return self.g(kappa)  # no graph: the latent tensors are detached
+
+    def jacobian(self, kappa: Tensor) -> Tensor:
+        """∂g/∂κ = nᵀ diag(F′) m / N − I (K, r, r)."""
+        A = self.latent_jacobian(kappa)
+        A.diagonal(dim1=-2, dim2=-1).sub_(1)
+        return A
 
     def slope(self, x: Tensor) -> Tensor:
         """F′(x), elementwise (the named derivative, else autograd)."""
@@ -92,18 +102,7 @@ class _Latent:
 
     def latent_jacobian(self, kappa: Tensor) -> Tensor:
         """nᵀ diag(F′(mκ + c)) m / N (K, r, r); ∂g/∂κ is this minus I."""
-        return self._jacobian_from_slope(self.slope(self.pre(kappa)))
-
-    def _jacobian_from_slope(self, s: Tensor) -> Tensor:
-        return torch.matmul(self.n.T / self.N, s.unsqueeze(-1) * self.m)  # (r, N) @ (K, N, r)
-
-    def g_and_jacobian(self, kappa: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """g(κ) (K, r), nᵀ diag(F′) m / N (K, r, r) and max|F| (K,), from one evaluation of F."""
-        x = self.pre(kappa)
-        y = self.F(x)
-        dF = getattr(self.F, "derivative_from_output", None)
-        s = dF(y) if dF is not None else self.slope(x)
-        return y @ self.n / self.N - kappa, self._jacobian_from_slope(s), y.abs().amax(-1)
+        return torch.matmul(self.n.T / self.N, self.slope(self.pre(kappa)).unsqueeze(-1) * self.m)
 
     def full_jacobian(self, kappa: Tensor) -> Tensor:
         """J = (−I + diag(F′) m nᵀ/N)/τ at v* = F(mκ + c) (P, N, N): formed only on request."""
@@ -183,16 +182,12 @@ class LatentFixedPoints:
         """The full Jacobians (P, N, N) at the points, formed on request (O(P N²) memory)."""
         return self._latent.full_jacobian(self.kappas)
 
-    def to_fixed_points(self) -> FixedPoints:
-        """The same points as a :class:`~torchrate.analysis.FixedPoints`: full Jacobians formed
-        (P, N, N), eigenvalues from the r × r formula; each start's ``final_states`` is
-        v = F(mκ + c) of its final κ."""
+    def final_states(self) -> tuple[Tensor, Tensor]:
+        """Each start's final state v = F(mκ + c) of its final κ (K, N), and q = ½‖dv/dt‖² there (K,)."""
         lat = self._latent
         final = lat.F(lat.pre(self.final_kappas))
         f = (lat.F(lat.pre(final @ lat.n / lat.N)) - final) / lat.tau
-        return FixedPoints(self.points, self.residuals, self.jacobians(), self.eigenvalues, self.stable,
-                           list(self.kind), torch.ones_like(self.stable), self.counts, self.assignment, final,
-                           0.5 * f.square().sum(-1), torch.zeros_like(self.assignment, dtype=torch.bool))
+        return final, 0.5 * f.square().sum(-1)
 
 
 # ----------------------------------------------------------------------------- the search
@@ -217,64 +212,9 @@ def _roots_1d(lat: _Latent, grid: Tensor) -> Tensor:
     return torch.cat([0.5 * (grid[change] + grid[change + 1]), grid[zero]])
 
 
-_ALPHAS = 2.0 ** -torch.arange(12)
-
-
 def _newton(lat: _Latent, kappa: Tensor, steps: int) -> Tensor:
-    r"""Batched damped Newton on g(κ) = 0 with r × r systems ``(J_lat − I) d = −g``, all states at
-    once (cost O(K N r²) an iteration).
-
-    The full step is tried first; only states where it does not lower ½‖g‖² (Armijo) backtrack
-    (step 1/2 … 1/2048). A state stops when ‖g‖∞ reaches the rounding level of evaluating g,
-    ``8·eps·(‖κ‖∞ + max_k Σ_i |n_ik| sup|F| / N)`` (the dot product nᵀF/N is exact to
-    ~eps·Σ|n_i F_i|/N), or when no step lowers ½‖g‖².
-    """
-    r = kappa.shape[1]
-    eye = torch.eye(r, dtype=kappa.dtype, device=kappa.device)
-    alphas = _ALPHAS.to(kappa)[1:]
-    eps = torch.finfo(kappa.dtype).eps
-    scale = (lat.n.abs().sum(0) / lat.N).max()  # Σ|n_i|/N: with |F| ≤ 1 the size of nᵀF/N's terms
-    active = torch.arange(kappa.shape[0], device=kappa.device)
-    for _ in range(steps):
-        if not active.numel():
-            break
-        k = kappa[active]
-        g, A, F_sup = lat.g_and_jacobian(k)
-        tiny = g.abs().amax(-1) <= 8 * eps * (k.abs().amax(-1) + scale * F_sup.clamp_min(1.0))
-        G = A - eye
-        d, info = torch.linalg.solve_ex(G, -g)
-        d = torch.where(((info == 0) & torch.isfinite(d).all(-1))[:, None], d, -g)  # singular: a plain step
-        q0 = 0.5 * g.square().sum(-1)
-        q1 = 0.5 * lat.g(k + d).square().sum(-1)
-        full = q1 <= q0 * (1 - 2e-4)
-        step = torch.where(full[:, None], d, torch.zeros_like(d))
-        moved = full.clone()
-        back = (~full & ~tiny).nonzero()[:, 0]
-        if back.numel():  # backtracking, for the few states whose full step fails
-            kb, db, qb = k[back], d[back], q0[back]
-            trial = kb.unsqueeze(0) + alphas[:, None, None] * db  # (L, S, r)
-            q = 0.5 * lat.g(trial.reshape(-1, r)).reshape(len(alphas), -1, r).square().sum(-1)
-            accept = q <= qb * (1 - 2e-4 * alphas[:, None])
-            first = accept.to(torch.uint8).argmax(0)
-            ok = accept.any(0)
-            step[back] = torch.where(ok[:, None], alphas[first][:, None] * db, torch.zeros_like(db))
-            moved[back] = ok
-        kappa[active] = k + step
-        active = active[moved & ~tiny]
-    return kappa
-
-
-def _leaders(x: Tensor, order: Tensor, radius: float) -> tuple[Tensor, Tensor]:
-    """Greedy exact clustering of rows of ``x`` (K, r) in ``order``: (leaders (P,), assign (K,))."""
-    assign = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
-    leaders = []
-    for i in order.tolist():
-        if assign[i] >= 0:
-            continue
-        near = ((x - x[i]).norm(dim=-1) <= radius) & (assign < 0)
-        assign[near] = len(leaders)
-        leaders.append(i)
-    return torch.tensor(leaders, dtype=torch.long, device=x.device), assign
+    """The search engine's damped Newton on g(κ) = 0 (r × r systems, O(K N r²) an iteration)."""
+    return _search._newton(lat, kappa, steps, 2, 4 * torch.finfo(kappa.dtype).eps, _search._Progress(False, 0))
 
 
 def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | None = None, *,
@@ -334,13 +274,29 @@ def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | N
                 raise ValueError(f"initial_states must have shape (K, {N}), got {tuple(v0.shape)}")
             k0 = v0 @ lat.n / N
         else:
-            grid = _default_starts(lat, getattr(net.F, "name", ""))
+            grid = _default_starts(lat, getattr(lat.F, "name", ""))
             k0 = _roots_1d(lat, grid) if r == 1 else grid
             if r == 1 and not k0.numel():
                 k0 = grid[lat.g(grid).abs()[:, 0].argmin()].reshape(1, 1)
         finite = torch.isfinite(k0).all(-1)
         kappa = _newton(lat, torch.where(finite[:, None], k0, torch.zeros_like(k0)), newton_steps)
         return _summarise(lat, kappa, finite, tol, dedup_tol)
+
+
+def latent_search(system: System, u: Tensor, initial_states: Tensor, *, newton_steps: int,
+                  tol: float | None) -> SimpleNamespace:
+    """:func:`latent_fixed_points` for the fixed-point finder, in the units of ``system``'s time:
+    points, residuals q of its own residual, counts, assignment, final states and residuals, and
+    eigenvalues (of the flow's Jacobian, or μ = 1 + dt·λ of its Euler map)."""
+    discrete = system.time == "discrete"
+    flow_tol = tol if tol is None or not discrete else tol / system.dt**2
+    res = latent_fixed_points(system, u, initial_states, newton_steps=newton_steps, tol=flow_tol)
+    field = system.at(u)
+    final, _ = res.final_states()
+    lam = 1 + system.dt * res.eigenvalues if discrete else res.eigenvalues
+    return SimpleNamespace(points=res.points, residuals=field.q(res.points), counts=res.counts,
+                           assignment=res.assignment, final_states=final, final_residuals=field.q(final),
+                           eigenvalues=lam)
 
 
 def _summarise(lat: _Latent, kappa: Tensor, finite: Tensor, tol, dedup_tol) -> LatentFixedPoints:
@@ -359,7 +315,7 @@ def _summarise(lat: _Latent, kappa: Tensor, finite: Tensor, tol, dedup_tol) -> L
     kk = kappa[idx]
     if dedup_tol is None:
         dedup_tol = 10 * math.sqrt(eps) * (1 + (kk.abs().max().item() if len(kk) else 0.0))
-    leaders, assign = _leaders(kk, q[idx].argsort(), dedup_tol)
+    leaders, assign = _search._leaders(kk, q[idx].argsort(), dedup_tol)
     counts = torch.bincount(assign, minlength=len(leaders))
     assignment = torch.full((kappa.shape[0],), -1, dtype=torch.long, device=kappa.device)
     assignment[idx] = assign

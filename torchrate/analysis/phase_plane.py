@@ -8,9 +8,8 @@ import torch
 from torch import Tensor
 
 from .. import _validate as check
-from ..networks import RateRNN
-from .fixed_points import FixedPoints, find_fixed_points
-from .jacobian import VectorField, _reference
+from ..systems import System, as_system
+from .fixed_points import FixedPoints, constant_input, find_fixed_points
 
 __all__ = ["PhasePlane", "phase_plane"]
 
@@ -52,18 +51,24 @@ def _zero_contours(x: Tensor, y: Tensor, z: Tensor) -> list[Tensor]:
     return [torch.from_numpy(line.copy()) for line in gen.lines(0.0)]
 
 
+def _runs_itself(net, system: System) -> bool:
+    """A network with its own forward and dt (its solver, its step) whose flow is analysed."""
+    return system.time == "continuous" and isinstance(getattr(net, "dt", None), float) and callable(
+        getattr(net, "forward", None))
+
+
 @torch.no_grad()
-def _trajectories(net, u: Tensor | None, v0: Tensor, steps: int, dt: float) -> Tensor:
-    if isinstance(net, RateRNN):
-        I = net.input_size
-        drive = (torch.zeros(I, dtype=v0.dtype, device=v0.device) if u is None
-                 else torch.as_tensor(u, dtype=v0.dtype, device=v0.device))
-        rates, _ = net(drive.expand(steps, v0.shape[0], I).contiguous(), v0[None])
+def _trajectories(net, system: System, u: Tensor, v0: Tensor, steps: int, dt: float) -> Tensor:
+    """States (steps + 1, B, 2) from ``v0``: the network's own forward where it has one (its solver and
+    dt), the map iterated, or Euler steps of ``dt`` on a flow."""
+    if _runs_itself(net, system):
+        rates, _ = net(u.expand(steps, v0.shape[0], -1).contiguous(), v0[None])
         return torch.cat([v0[None], rates])
-    field = VectorField(net, u, v0)  # any module: Euler with the given dt
     out = [v0]
+    U = u.expand(v0.shape[0], -1)
     for _ in range(steps):
-        out.append(out[-1] + dt * field(out[-1]))
+        v = out[-1]
+        out.append(system(v, U) if system.time == "discrete" else v + dt * system(v, U))
     return torch.stack(out)
 
 
@@ -78,13 +83,14 @@ def phase_plane(
     initial_states: Tensor | None = None,
     duration: float = 500.0,
     dt: float | None = None,
+    time: str | None = None,
     **find_options,
 ) -> PhasePlane:
     r"""Vector field, nullclines, fixed points and trajectories of a 2-neuron network.
 
     Parameters
     ----------
-    net : RateRNN, EIRateRNN or module with ``vector_field`` and 2 neurons
+    net : anything :func:`~torchrate.systems.as_system` takes, with 2 state variables
     u : Tensor, shape (I,), optional
         Constant input.
     xlim, ylim : (float, float)
@@ -96,6 +102,10 @@ def phase_plane(
     initial_states : Tensor, shape (B, 2), optional
         Starts of trajectories, run for ``duration`` ms with the network's own ``forward``
         (its solver and ``dt``), or Euler with step ``dt`` (ms) for other modules.
+    time : {"continuous", "discrete"}, optional
+        For an Euler network: its ODE or the map it runs (see
+        :func:`~torchrate.systems.as_system`). For a map, ``velocity`` is the step F(v) − v and
+        the nullclines are where it vanishes; trajectories are iterations (``duration`` in steps).
     **find_options
         Passed to :func:`find_fixed_points`.
 
@@ -111,34 +121,34 @@ def phase_plane(
         ``initial_states`` not of shape (B, 2) or not finite; ``u`` not of shape
         (input_size,) or not finite; a ``duration`` or ``dt`` that is not positive and finite.
     """
-    if net is None or not (hasattr(net, "vector_field") or callable(net)):
-        raise TypeError(f"net must be a network with vector_field(v, h) (RateRNN, EIRateRNN, …) or a callable "
-                        f"f(v, h) -> dv/dt, got {type(net).__name__}")
-    ref = _reference(net)
-    dtype = ref.dtype if ref is not None else torch.get_default_dtype()
-    device = ref.device if ref is not None else None
-    N = getattr(net, "hidden_size", 2)
+    system = as_system(net, time=time)
+    dtype = system.dtype or torch.get_default_dtype()
+    device = system.device
+    N = system.state_size if system.state_size is not None else 2
     if N != 2:
         raise ValueError(f"phase_plane needs a network of 2 neurons, got hidden_size={N}; "
                          "for larger networks plot fixed points in PCA space (plot_fixed_points)")
     xlim, ylim = check.check_interval("xlim", xlim), check.check_interval("ylim", ylim)
     n = check.as_int("n", n, minimum=2)
     resolution = check.as_int("resolution", resolution, minimum=2, fix="nullclines need a grid of ≥ 2×2 points")
+    kw = {"dtype": dtype, "device": device}
+    own_dt = net.dt if _runs_itself(net, system) else 1.0 if system.time == "discrete" else None
     if u is not None:
-        u = check.check_vector("u", u, getattr(net, "input_size", 2), dtype=dtype, device=device, what="input")
+        u = check.check_vector("u", u, system.input_size if system.input_size is not None else 2, what="input", **kw)
+    u = constant_input(system, u, torch.zeros(2, **kw))
     if initial_states is not None:
-        initial_states = check.as_real_tensor("initial_states", initial_states, dtype=dtype, device=device)
+        initial_states = check.as_real_tensor("initial_states", initial_states, **kw)
         check.check_shape("initial_states", initial_states, ("B", 2),
                           fix="one row (v₁, v₂) per trajectory; a single start is initial_states[None]")
         check.check_finite_tensor("initial_states", initial_states)
-        duration = check.check_positive("duration", duration, fix="the trajectories' length in ms")
-        if not isinstance(net, RateRNN):
+        duration = check.check_positive("duration", duration, fix="the trajectories' length in ms (steps for a map)")
+        if own_dt is None:
             if dt is None:
                 raise ValueError("give dt (ms) for the trajectories of a module without .dt")
             dt = check.check_positive("dt", dt, fix="the Euler step of the trajectories in ms")
-    kw = {"dtype": dtype, "device": device}
-    like = torch.zeros(1, 2, **kw)
-    field = VectorField(net, u, like)
+        else:
+            dt = own_dt
+    field = system.at(u)
 
     def grid(k):
         x = torch.linspace(*xlim, k, **kw)
@@ -157,9 +167,8 @@ def phase_plane(
     if initial_states is not None:
         starts = torch.cat([starts, initial_states])
     find_options.setdefault("outlier_scale", None)
-    fps = find_fixed_points(net, u, starts, **find_options)
+    fps = find_fixed_points(system, u, starts, **find_options)
     traj = None
     if initial_states is not None:
-        dt = net.dt if isinstance(net, RateRNN) else dt  # a RateRNN steps with its own dt
-        traj = _trajectories(net, u, initial_states, max(1, round(duration / dt)), dt).cpu()
+        traj = _trajectories(net, system, u, initial_states, max(1, round(duration / dt)), dt).cpu()
     return PhasePlane(x.cpu(), y.cpu(), velocity.cpu(), nullclines, fps, traj, float(dt or 0.0))

@@ -15,8 +15,9 @@ import torch
 from torch import Tensor
 
 from .. import _validate
-from .fixed_points import classify, find_fixed_points
-from .jacobian import _reference
+from ..systems import as_system
+from .fixed_points import find_fixed_points
+from .stability import classify
 
 __all__ = ["Sweep", "sweep"]
 
@@ -94,19 +95,17 @@ def sweep(
     values = parameter_values(values)
     if not isinstance(refine, bool):
         raise TypeError(f"refine must be True or False, got {refine!r}")
-    net = _build(make_net, values[0].item())
+    system = as_system(_build(make_net, values[0].item()))
     if initial_states is not None:
         initial_states = _validate.as_real_tensor("initial_states", initial_states)
-        _validate.check_shape("initial_states", initial_states, ("K", getattr(net, "hidden_size",
-                                                                           initial_states.shape[-1])))
+        _validate.check_shape("initial_states", initial_states, ("K", system.state_size or initial_states.shape[-1]))
         _validate.check_finite_tensor("initial_states", initial_states)
-    if u is not None:
-        ref = _reference(net)
-        u = _validate.check_vector("u", u, getattr(net, "input_size", None), what="input",
-                                   dtype=None if ref is None else ref.dtype)
+    kw = {"dtype": system.dtype or torch.get_default_dtype(), "device": system.device}
+    I = system.input_size if system.input_size is not None else system.state_size
+    u = torch.zeros(I, **kw) if u is None else _validate.check_vector("u", u, I, what="input", **kw)
     find_options.setdefault("outlier_scale", None)
-    init = _visited_states(net, u) if initial_states is None else initial_states
-    fps = find_fixed_points(net, u, torch.as_tensor(init), **find_options)
+    init = _visited_states(system, u) if initial_states is None else initial_states
+    fps = find_fixed_points(system, u, torch.as_tensor(init), **find_options)
     if len(fps) == 0:
         raise ValueError(f"no fixed point found at the first value {values[0].item():g}; "
                          "give initial_states closer to one")
@@ -115,7 +114,7 @@ def sweep(
         S = values.numel()
         points = start.expand(S, -1).cpu()
         eigenvalues = fps.eigenvalues[int(fps.counts.argmax())].expand(S, -1).cpu()
-        stable, kind = classify(eigenvalues)
+        stable, kind = classify(eigenvalues, time=system.time)
         return Sweep(values, points, eigenvalues, stable, kind, [])
 
     bif = bifurcation(lambda p: (_build(make_net, p), u), values, initial_states=start[None], seeds=1,
@@ -140,9 +139,9 @@ def sweep(
         p = values.to(points.device, points.dtype)[found]
         eigenvalues[found.cpu()] = _eigenvalues(bif._family, points[found], p).cpu().to(eigenvalues.dtype)
     points = points.cpu()
-    stable, kind = classify(eigenvalues)
+    stable, kind = classify(eigenvalues, time=system.time)
 
-    if refine:
+    if refine or system.time == "discrete":
         hopf = sorted(h.value for h in bif.hopf if h.branch == branch)
     else:
         front = _complex_front(eigenvalues).tolist()
@@ -158,7 +157,8 @@ def sweep(
 def _build(make_net, value: float):
     """``make_net(value)``, refusing what is not a network."""
     net = make_net(value)
-    if net is None or not (hasattr(net, "vector_field") or callable(net)):
+    if net is None or isinstance(net, (str, bytes)) or not (hasattr(net, "system") or hasattr(net, "vector_field")
+                                                            or callable(net)):
         raise TypeError(f"make_net({value:g}) returned {type(net).__name__}; make_net must return a network "
                         "(RateRNN, EIRateRNN, or a module with vector_field(v, h)) for each value")
     return net

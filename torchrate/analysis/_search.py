@@ -1,0 +1,562 @@
+r"""The fixed-point search engine: batched warm-up, damped Newton, chord iteration and exact
+clustering on any :class:`~torchrate.systems.Residual` g(v) (zero at fixed points).
+
+One Newton, one clustering, one progress meter for every analysis (the full-space finder,
+the low-rank latent search, continuation). See :func:`torchrate.analysis.find_fixed_points`
+for the algorithm; nothing here knows what network the residual came from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..systems import Residual
+
+def default_tol(scale: float, v: Tensor) -> Tensor:
+    """q ≤ ½ N (1000 eps (1 + ‖v‖∞) · scale)²: the residual within ~1000 rounding errors of 0
+    (``scale``: the residual's size per unit of v, 1/τ_min for a rate flow)."""
+    s = 1e3 * torch.finfo(v.dtype).eps * (1 + v.abs().amax(-1)) * scale
+    return 0.5 * v.shape[-1] * s.square()
+
+
+# ----------------------------------------------------------------------------- linear solves
+# MKL's batched LU (torch runs the batch in parallel, each getrf possibly threaded too) returned
+# invalid pivots for N ≥ 256 in float64, and valid pivots with a wrong solution in float32, with
+# 2 threads (torch 2.13, MKL); N ≤ 128 was right. Above this size a multi-threaded CPU
+# factorises one matrix at a time.
+_BATCHED_LU_MAX_N_THREADED = 128
+
+
+def _solved(J: Tensor, x: Tensor, rhs: Tensor) -> Tensor:
+    r"""Whether ``x`` (B, N) solves ``J x = rhs``: finite, and ‖Jx − rhs‖∞ ≤ √eps (‖J‖∞‖x‖∞ + ‖rhs‖∞).
+
+    A backward-stable solve leaves a residual of order N·eps relative to that scale, however
+    ill-conditioned J is; a corrupted factorisation leaves one of order 1.
+    """
+    r = (J @ x.unsqueeze(-1)).squeeze(-1) - rhs
+    scale = J.abs().sum(-1).amax(-1) * x.abs().amax(-1) + rhs.abs().amax(-1)
+    return torch.isfinite(x).all(-1) & (r.abs().amax(-1) <= math.sqrt(torch.finfo(x.dtype).eps) * scale)
+
+
+def _solve_one(J: Tensor, rhs: Tensor) -> Tensor | None:
+    """x with J x = rhs for one (N, N) matrix, or None if the solve fails its check."""
+    try:
+        x, info = torch.linalg.solve_ex(J, rhs)
+    except RuntimeError:
+        return None
+    return x if int(info) == 0 and bool(_solved(J[None], x[None], rhs[None])[0]) else None
+
+
+def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
+    r"""x = J⁻¹ rhs for a batch J (B, N, N), rhs (B, N), and ``ok`` (B,): solved and checked.
+
+    Batched ``solve_ex`` first (unless a multi-threaded CPU with N > 128, see above); rows that
+    fail (exception, ``info`` ≠ 0, non-finite, or on a multi-threaded CPU a residual too large)
+    are solved one at a time, and checked.
+    Rows that still fail (J singular) have ``ok`` False and x = 0.
+    """
+    B, N = rhs.shape
+    x, ok = torch.zeros_like(rhs), torch.zeros(B, dtype=torch.bool, device=rhs.device)
+    threaded_cpu = J.device.type == "cpu" and torch.get_num_threads() > 1
+    if B > 1 and not (threaded_cpu and N > _BATCHED_LU_MAX_N_THREADED):
+        try:
+            xb, info = torch.linalg.solve_ex(J, rhs)
+            ok = (info == 0) & torch.isfinite(xb).all(-1)
+            if threaded_cpu:  # the batched driver is only suspect when torch runs threads
+                ok &= _solved(J, xb, rhs)
+            if bool(ok.all()):  # a host synchronisation, once per Newton iteration
+                return xb, ok
+            x = torch.where(ok[:, None], xb, x)
+        except RuntimeError:
+            pass
+    if not bool(ok.all()):
+        for i in (~ok).nonzero()[:, 0].tolist():
+            xi = _solve_one(J[i], rhs[i])
+            if xi is not None:
+                x[i], ok[i] = xi, True
+    return x, ok
+
+
+# ----------------------------------------------------------------------------- warm-up
+class _Progress:
+    """A tqdm bar updated only at synchronisation points (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="fixed points", unit="it")
+
+    def update(self, n: int, **postfix) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+            self.bar.set_postfix(postfix, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+
+_FUSED_ADAM: dict[tuple[str, torch.dtype], bool] = {}
+
+
+def _has_fused_adam(v: Tensor) -> bool:
+    """Whether torch's fused Adam kernel (the one ``torch.optim.Adam(fused=True)`` runs) exists
+    for ``v``'s device type and dtype: tried once on a one-element tensor, then remembered."""
+    key = (v.device.type, v.dtype)
+    if key not in _FUSED_ADAM:
+        t = [torch.zeros(1, dtype=v.dtype, device=v.device) for _ in range(4)]
+        try:
+            torch._fused_adam_(t[:1], t[1:2], t[2:3], t[3:], [], [torch.ones((), dtype=torch.float32, device=v.device)],
+                               lr=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8,
+                               amsgrad=False, maximize=False)
+            _FUSED_ADAM[key] = bool(torch.isfinite(t[0]).all())
+        except (AttributeError, RuntimeError, NotImplementedError):
+            _FUSED_ADAM[key] = False
+    return _FUSED_ADAM[key]
+
+
+def _adam(field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q_tol: Tensor,
+          progress: _Progress) -> Tensor:
+    """Adam on q(v) for all states at once (elementwise, so each state is optimised on its own).
+
+    Stops early when every state has q ≤ ``q_tol`` (checked every ``check_every`` steps, the
+    only host synchronisations). The update is torch's fused Adam kernel where the device and
+    dtype have one (one kernel instead of seven), else the same formula in place.
+    """
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    v = v.clone()
+    m, s, denom = torch.zeros_like(v), torch.zeros_like(v), torch.empty_like(v)
+    step = torch.zeros((), dtype=torch.float32, device=v.device)
+    fused = _has_fused_adam(v)
+    grad = field.grad_q
+    for it in range(1, steps + 1):
+        g = grad(v)
+        if fused:
+            torch._fused_adam_([v], [g], [m], [s], [], [step.add_(1)], lr=lr, beta1=b1, beta2=b2,
+                               weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
+        else:
+            m.lerp_(g, 1 - b1)
+            s.mul_(b2).addcmul_(g, g, value=1 - b2)
+            c2 = math.sqrt(1 - b2**it)  # √(s/c2²) + eps = (√s + eps·c2)/c2
+            torch.sqrt(s, out=denom).add_(eps * c2)
+            v.addcdiv_(m, denom, value=-lr * c2 / (1 - b1**it))
+        if it % check_every == 0 or it == steps:
+            q = field.q(v)
+            done = bool((q <= q_tol).all())
+            progress.update(check_every if it % check_every == 0 else it % check_every,
+                            phase="warm-up", q_max=f"{q.max().item():.2e}")
+            if done:
+                break
+    return v
+
+
+def _robust_spread(v: Tensor) -> float:
+    """1.4826 × the median absolute deviation of the entries of ``v`` (K, N) from their
+    per-coordinate median: the standard deviation for Gaussian starts, unmoved by a minority of
+    extreme ones. Falls back to 1e-3 (1 + median |v|) when the starts coincide."""
+    spread = 1.4826 * (v - v.median(0).values).abs().median().item()
+    return spread if spread > 0 else 1e-3 * (1 + v.abs().median().item())
+
+
+# ----------------------------------------------------------------------------- Newton
+# line-search step lengths 1, 1/2, …, 1/128: a shorter step lowers q by less than 1%,
+# (1 − α)² > 0.99, which the search treats as no progress anyway
+_ALPHAS = 2.0 ** -torch.arange(8)
+_ARMIJO = 1e-4
+
+# Jacobians are formed and factorised in chunks of at most this many bytes: on a CPU a chunk
+# that stays in cache is formed ~5× faster than one (K, N, N) tensor (the LU costs the same);
+# on a GPU the bound only caps memory.
+_JACOBIAN_BYTES_CPU = 16 * 2**20
+_JACOBIAN_BYTES_CUDA = 2 * 2**30
+
+
+
+def _newton_direction(jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor,
+                      chunk: int) -> tuple[Tensor, Tensor]:
+    """d = −J⁻¹f (K, N) and ``ok`` (K,), Jacobians formed ``chunk`` states at a time."""
+    if v.shape[0] <= chunk:
+        return _solve(jacobian(v), -f)
+    parts = [_solve(jacobian(vc), -fc) for vc, fc in zip(v.split(chunk), f.split(chunk))]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_tol: float,
+            progress: _Progress) -> Tensor:
+    """Batched damped Newton on f(v) = 0 with a line search on q; returns the refined states.
+
+    Each state takes the largest step α d, α = 1, 1/2, …, 1/128, that lowers q by the Armijo
+    fraction; the full step is tried first, and the shorter ones only for the states it does
+    not suit (near a solution, none). A state stops when its step is at rounding level, or
+    when no step (or only one that lowers q by less than 1%) is found: J singular, or a slow
+    point. Only still-moving states are iterated; the active set is compacted every
+    ``check_every`` iterations.
+    """
+    v = v.clone()
+    N = v.shape[-1]
+    budget = _JACOBIAN_BYTES_CUDA if v.device.type == "cuda" else _JACOBIAN_BYTES_CPU
+    chunk = max(1, budget // (N * N * v.element_size()))
+    active = torch.arange(v.shape[0], device=v.device)
+    alphas = _ALPHAS.to(dtype=v.dtype, device=v.device)
+    armijo = 1 - 2 * _ARMIJO * alphas  # accept α d when ‖f(v + αd)‖² ≤ this × ‖f(v)‖²
+    jacobian = field.jacobian
+    done_steps = 0
+    while done_steps < max_steps and active.numel():
+        va = v[active]
+        f = field(va)
+        s0 = f.square().sum(-1)  # 2q
+        done = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)
+        for _ in range(min(check_every, max_steps - done_steps)):
+            d, ok = _newton_direction(jacobian, va, f, chunk)
+            trial = va + d
+            f1 = field(trial)
+            s1 = f1.square().sum(-1)
+            accept = ok & (s1 <= armijo[0] * s0)
+            small = ok & (d.abs().amax(-1) <= step_tol * (1 + trial.abs().amax(-1)))
+            retry = ok & ~(accept | done | small)  # a rounding-level step is not shortened
+            if bool(retry.any()):  # host synchronisation: shorter steps for the states that need them
+                trial, f1, s1, accept = _backtrack(field, va, d, s0, trial, f1, s1, accept, retry,
+                                                   alphas[1:], armijo[1:])
+                small = ok & ((trial - va).abs().amax(-1) <= step_tol * (1 + trial.abs().amax(-1)))
+            stuck = ~(accept | done | small)
+            if bool(stuck.any()):  # host synchronisation: J singular, or its Newton step useless
+                trial, f1, s1, accept = _damped(field, va, f, s0, trial, f1, s1, accept, stuck, armijo[0])
+            moved = accept & ~done
+            # less than 1% decrease of q is no longer Newton-like progress (singular J, slow point)
+            crawling = s1 > 0.99 * s0
+            keep = ~moved[:, None]
+            va, f = torch.where(keep, va, trial), torch.where(keep, f, f1)
+            s0 = torch.where(moved, s1, s0)
+            done = done | ~moved | small | crawling
+            done_steps += 1
+        v[active] = va
+        active = active[~done]  # host synchronisation: compact the active set
+        progress.update(min(check_every, max_steps), phase="newton", active=active.numel())
+    return v
+
+
+def _damped(field: Residual, v: Tensor, f: Tensor, s0: Tensor, trial: Tensor, f1: Tensor, s1: Tensor,
+            accept: Tensor, stuck: Tensor, armijo: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""Levenberg–Marquardt steps d = −(JᵀJ + μI)⁻¹Jᵀg, μ = √eps·max diag(JᵀJ), for the ``stuck``
+    states: where J is singular (a line or ring of fixed points: J has a null direction along
+    it) or its Newton step fails the line search. With g in the range of J this is the
+    minimum-norm Newton step to the nearest point of the set, to within μ/σ², so states converge
+    onto a continuous attractor instead of stalling beside it."""
+    idx = stuck.nonzero()[:, 0]
+    J = field.jacobian(v[idx]).contiguous()
+    Jt = J.mT
+    A = Jt @ J
+    mu = math.sqrt(torch.finfo(v.dtype).eps) * A.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(torch.finfo(v.dtype).tiny)
+    A.diagonal(dim1=-2, dim2=-1).add_(mu[:, None])
+    d, info = torch.linalg.solve_ex(A, -(Jt @ f[idx].unsqueeze(-1)).squeeze(-1))
+    usable = (info == 0) & torch.isfinite(d).all(-1)
+    t = v[idx] + torch.where(usable[:, None], d, torch.zeros_like(d))
+    ft = field(t)
+    st = ft.square().sum(-1)
+    good = usable & (st <= armijo * s0[idx])
+    trial, f1, s1, accept = trial.clone(), f1.clone(), s1.clone(), accept.clone()
+    keep = good[:, None]
+    trial[idx] = torch.where(keep, t, trial[idx])
+    f1[idx] = torch.where(keep, ft, f1[idx])
+    s1[idx] = torch.where(good, st, s1[idx])
+    accept[idx] = good
+    return trial, f1, s1, accept
+
+
+def _backtrack(field: Residual, v: Tensor, d: Tensor, s0: Tensor, trial: Tensor,
+               f1: Tensor, s1: Tensor, accept: Tensor, retry: Tensor, alphas: Tensor,
+               armijo: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The line search's shorter steps α d (all ``alphas`` at once) for the ``retry`` states: each
+    takes the largest accepted one; where none is, the full step's values stay (not accepted)."""
+    idx = retry.nonzero()[:, 0]
+    tr = v[idx] + alphas[:, None, None] * d[idx]  # (L, R, N)
+    fr = field(tr)
+    sr = fr.square().sum(-1)  # (L, R)
+    ok = sr <= armijo[:, None] * s0[idx]
+    first = ok.to(torch.uint8).argmax(0)  # largest accepted step
+    pick = first[None, :, None].expand(1, -1, v.shape[1])
+    trial, f1, s1, accept = trial.clone(), f1.clone(), s1.clone(), accept.clone()
+    trial[idx], f1[idx] = tr.gather(0, pick)[0], fr.gather(0, pick)[0]
+    s1[idx], accept[idx] = sr.gather(0, first[None])[0], ok.any(0)
+    return trial, f1, s1, accept
+
+
+# ----------------------------------------------------------------------------- clustering
+_BLOCK = 128  # states clustered per host synchronisation
+
+
+def _distances(a: Tensor, b: Tensor) -> Tensor:
+    """Exact Euclidean distances (A, B) from direct differences.
+
+    ``torch.cdist``'s default matrix-product mode, ‖a‖² + ‖b‖² − 2a·b, loses ~1e-7 to
+    cancellation at N = 512 in float64, as much as a de-duplication tolerance: a point would not
+    be within tolerance of itself.
+    """
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _leaders(x: Tensor, order: Tensor, radius: float) -> tuple[Tensor, Tensor]:
+    r"""Greedy leader clustering of the rows of ``x`` (K, N), taken in ``order`` (K,).
+
+    A row becomes a leader when no leader so far is within ``radius`` of it; otherwise it joins
+    the nearest leader within ``radius``. Exact distances, so every row has exactly one leader,
+    at distance ≤ ``radius``, and leaders are their own leaders. No chaining: a cluster's
+    diameter is at most 2·radius.
+
+    Returns
+    -------
+    leaders : Tensor (L,) long
+        Row indices of the leaders, in ``order``.
+    assign : Tensor (K,) long
+        Index into ``leaders`` of each row's leader.
+    """
+    K = x.shape[0]
+    assign = torch.full((K,), -1, dtype=torch.long, device=x.device)
+    leaders = torch.zeros(0, dtype=torch.long, device=x.device)
+    for block in order.split(_BLOCK):
+        if leaders.numel():
+            dist, nearest = _distances(x[block], x[leaders]).min(1)
+            near = dist <= radius
+            assign[block[near]] = nearest[near]
+            block = block[~near]
+        if not block.numel():
+            continue
+        close = (_distances(x[block], x[block]) <= radius).cpu().numpy()  # one synchronisation
+        free = np.ones(len(block), dtype=bool)
+        local = np.empty(len(block), dtype=np.int64)
+        new = []
+        for i in range(len(block)):  # greedy, in order; each new leader takes its free neighbours
+            if free[i]:
+                members = close[i] & free
+                members[i] = True
+                local[members] = leaders.numel() + len(new)
+                free &= ~members
+                new.append(i)
+        assign[block] = torch.from_numpy(local).to(x.device)
+        leaders = torch.cat([leaders, block[torch.tensor(new, dtype=torch.long, device=x.device)]])
+    return leaders, assign
+
+
+# ----------------------------------------------------------------------------- placement
+@dataclass
+class _Options:
+    """The search settings shared by its phases (see :func:`find_fixed_points`)."""
+
+    opt_steps: int
+    lr: float
+    newton_steps: int
+    adam_every: int
+    newton_every: int
+    tol: float | None
+    slow_points: float | None
+    dedup_tol: float | None
+    cluster: bool
+    radius: float
+    scale: float
+
+    def q_tol(self, v: Tensor) -> Tensor:
+        """The convergence threshold on q for each state (K,)."""
+        return default_tol(self.scale, v) if self.tol is None else torch.full_like(v[:, 0], self.tol)
+
+
+def _relax(field: Residual, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
+    """Warm-up (Adam on q), then damped Newton, for every state of ``v`` (K, N)."""
+    if opt.opt_steps > 0:
+        v = _adam(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar)
+    if opt.newton_steps > 0:
+        v = _newton(field, v, opt.newton_steps, opt.newton_every, 4 * torch.finfo(v.dtype).eps, bar)
+    return v
+
+
+def _place(field: Residual, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
+    """Rounds of leaders' warm-up and Newton + everyone else's chord; the last round relaxes
+    every state still unplaced (the per-state search).
+
+    Round r takes at most ``max(4^(r+1), 2²⁰/N²)`` leaders, lowest q first, with the
+    clustering radius divided by 4 each round. Below N = 128 every state is warmed up first
+    (cheap there, and it steers states into saddles' basins); above, only leaders are.
+    ``opt.dedup_tol`` (None: ``10·sqrt(eps)·(1 + ‖p‖∞)`` of the points
+    found so far) merges the points found and bounds how far a chord-placed state may end from
+    its point.
+    """
+    eps = torch.finfo(v.dtype).eps
+    N = v.shape[1]
+    warm_all = N < _WARM_LEADERS_MIN_N
+    v = _adam(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar) if warm_all else v.clone()
+    leader_opt = replace(opt, opt_steps=0) if warm_all else opt
+    unplaced = torch.isfinite(v).all(-1).nonzero()[:, 0]
+    points = v.new_zeros(0, N)
+    tol_p, radius = opt.dedup_tol, opt.radius
+    chord_pays = True
+    for r in range(_ROUNDS):
+        if not unplaced.numel():
+            break
+        vu = v[unplaced]
+        cap = max(4 ** (r + 1), _LEADER_ENTRIES // N**2)
+        # the per-state search: in the last round, as soon as the unplaced states fit in a
+        # round's leader budget, or once the chord iteration has stopped paying (it placed
+        # fewer than half of the states it was given: they are far from every point so far)
+        last = r == _ROUNDS - 1 or not chord_pays or (r > 0 and len(unplaced) <= cap)
+        if last:
+            leaders = torch.arange(len(unplaced), device=v.device)  # the per-state fallback
+        else:
+            leaders = _leaders(vu, field.q(vu).argsort(), radius)[0][:cap]
+            radius /= 4
+        vl = _relax(field, vu[leaders], leader_opt, bar)
+        v[unplaced[leaders]] = vl
+        found = vl[field.q(vl) <= opt.q_tol(vl)]
+        rest = torch.ones(len(unplaced), dtype=torch.bool, device=v.device)
+        rest[leaders] = False
+        unplaced = unplaced[rest]
+        if last or not unplaced.numel():
+            break
+        if found.numel():
+            points = torch.cat([points, found])
+            if opt.dedup_tol is None:
+                tol_p = 10 * math.sqrt(eps) * (1 + points.abs().max().item())
+            points = points[_leaders(points, field.q(points).argsort(), tol_p)[0]]
+        if not points.numel():
+            continue
+        vu = v[unplaced]
+        target = _distances(vu, points).argmin(1)
+        vu, ok = _chord(field, vu, points, target, _CHORD_STEPS, opt.q_tol(vu), 4 * eps, tol_p)
+        v[unplaced] = vu
+        unplaced = unplaced[~ok]
+        chord_pays = 2 * len(unplaced) < len(ok)
+    return v
+
+
+_ROUNDS = 4
+_CHORD_STEPS = 12
+_SLOW_POINT_STEPS = 200  # Adam steps that refine slow points (minima of q > 0)
+# Below this N, a Newton iteration on every state costs less than the clustering's bookkeeping
+_CLUSTER_MIN_N = 0
+_WARM_LEADERS_MIN_N = 128  # from this N on, only leaders are warmed up
+_LEADER_ENTRIES = 2**20  # leaders per round: at least this many Jacobian entries' worth
+_RADIUS_SCALE = 0.25  # first clustering radius: this × robust spread × √N
+# default Adam step: this fraction of the robust spread of the starts
+_LR_SCALE = 0.02
+
+
+def _chord(field: Residual, v: Tensor, points: Tensor, target: Tensor, steps: int,
+           q_tol: Tensor, step_tol: float, dedup_tol: float) -> tuple[Tensor, Tensor]:
+    r"""Chord iteration v ← v − J(p)⁻¹ f(v) of each state towards its point p = ``points[target]``.
+
+    One LU factorisation of J(p) per point, shared by all its states (one (N, N) matrix at a
+    time: safe with any thread count). J is taken at the solution, so near p the error is
+    squared each step, like Newton's. A state is placed only if it behaves so — every step at
+    most half the previous one — and ends within ``dedup_tol`` of p with q ≤ ``q_tol``: a state
+    that would be carried from a saddle's neighbourhood to an attractor (the chord iteration
+    with J at a stable point is close to the network's own dynamics) is refused, not placed.
+
+    Returns the iterated states (failed ones unchanged) and ``ok`` (S,).
+    """
+    out = v.clone()
+    ok = torch.zeros(v.shape[0], dtype=torch.bool, device=v.device)
+    for sel, solve in _chord_solvers(field, points, target):
+        w = v[sel]
+        newton_like = torch.ones(len(sel), dtype=torch.bool, device=v.device)
+        # the states still iterating: every second step, those at rounding level or no longer
+        # Newton-like drop out (a host synchronisation)
+        act, wa, nl = torch.arange(len(sel), device=v.device), w, newton_like
+        last = torch.full((len(sel),), math.inf, dtype=v.dtype, device=v.device)
+        for it in range(steps):
+            d = solve(field(wa))  # (S, N)
+            wa = wa - d
+            size = d.abs().amax(-1)
+            rounding = size <= step_tol * (1 + wa.abs().amax(-1))
+            nl = nl & ((size <= 0.5 * last) | rounding)
+            last = size
+            if it % 2 == 1 or it == steps - 1:
+                w[act], newton_like[act] = wa, nl
+                go = nl & ~rounding
+                if not bool(go.any()):
+                    break
+                act, wa, nl, last = act[go], wa[go], nl[go], last[go]
+                solve.keep(go)
+        good = (newton_like & (field.q(w) <= q_tol[sel]) & torch.isfinite(w).all(-1)
+                & ((w - points[target[sel]]).norm(dim=-1) <= dedup_tol))
+        out[sel[good]] = w[good]
+        ok[sel[good]] = True
+    return out, ok
+
+
+class _PerStateInverse:
+    """f ↦ J(p)⁻¹f with one (N, N) inverse per state (S, N, N), as one batched product."""
+
+    def __init__(self, inv: Tensor):
+        self.inv = inv
+
+    def __call__(self, f: Tensor) -> Tensor:
+        return (self.inv @ f.unsqueeze(-1)).squeeze(-1)
+
+    def keep(self, rows: Tensor) -> None:
+        """Keep only the states ``rows`` (a mask or indices)."""
+        self.inv = self.inv[rows]
+
+
+class _SharedLU:
+    """f ↦ J(p)⁻¹f for states that share one point p: one LU factorisation."""
+
+    def __init__(self, LU: Tensor, pivots: Tensor):
+        self.LU, self.pivots = LU, pivots
+
+    def __call__(self, f: Tensor) -> Tensor:
+        return torch.linalg.lu_solve(self.LU, self.pivots, f.T).T
+
+    def keep(self, rows: Tensor) -> None:
+        pass
+
+
+def _chord_solvers(field: Residual, points: Tensor, target: Tensor):
+    """(states, solver) pairs for the chord iteration, a solver applying f ↦ J(p)⁻¹f.
+
+    Small N (≤ 64): one group, with the inverses of every J(p) formed at once (checked) and
+    applied per state as one batched product. Larger N: one group per point, with its LU
+    factorisation (one (N, N) matrix at a time). States whose J(p) is singular get no solver.
+    """
+    N = points.shape[1]
+    jacobian = field.jacobian
+    if N <= _CHORD_INVERSE_MAX_N:
+        J = jacobian(points)
+        inv, info = torch.linalg.inv_ex(J)
+        eye = torch.eye(N, dtype=J.dtype, device=J.device)
+        err = (J @ inv - eye).abs().amax((-2, -1))
+        good = (info == 0) & torch.isfinite(inv).flatten(1).all(-1) & (
+            err <= math.sqrt(torch.finfo(J.dtype).eps) * (1 + J.abs().sum(-1).amax(-1) * inv.abs().sum(-1).amax(-1)))
+        sel = good[target].nonzero()[:, 0]
+        yield sel, _PerStateInverse(inv[target[sel]])  # (S, N, N)
+        return
+    for p in target.unique().tolist():
+        sel = (target == p).nonzero()[:, 0]
+        LU, pivots, info = torch.linalg.lu_factor_ex(jacobian(points[p:p + 1])[0])
+        if int(info) != 0 or not bool(((pivots >= 1) & (pivots <= N)).all()):
+            continue  # J(p) singular (or the factorisation failed): Newton will handle these
+        yield sel, _SharedLU(LU, pivots)
+
+
+_CHORD_INVERSE_MAX_N = 64
+
+
+
+def search(field: Residual, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
+    """The whole search for one batch of finite states (K, N); returns their final states."""
+    v = _place(field, v, opt, bar) if opt.cluster else _relax(field, v, opt, bar)
+    if opt.slow_points is not None and opt.opt_steps > 0:
+        q = field.q(v)
+        slow = ((q > opt.q_tol(v)) & (q <= opt.slow_points) & torch.isfinite(v).all(-1)).nonzero()[:, 0]
+        if slow.numel():  # Newton cannot pin a minimum of q > 0: more warm-up steps there
+            v[slow] = _adam(field, v[slow], _SLOW_POINT_STEPS, opt.lr, opt.adam_every,
+                            torch.zeros_like(q[slow]), bar)
+    return v
+
+

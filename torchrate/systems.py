@@ -1,0 +1,575 @@
+r"""Dynamical systems: the one object every analysis in torchrate consumes.
+
+A recurrent network is analysed as one of two kinds of system, with state ``v`` (B, N) and
+input ``u`` (B, I):
+
+* a :class:`Flow`, continuous time: ``dv/dt = f(v, u)``; a fixed point is stable when every
+  eigenvalue λ of ∂f/∂v has Re λ < 0;
+* a :class:`Map`, discrete time: ``v' = F(v, u)``; a fixed point is stable when every
+  eigenvalue μ of ∂F/∂v has |μ| < 1.
+
+Both share their fixed points' equation through the **residual** ``g`` (``f`` for a flow,
+``F(v) − v`` for a map) and expose ``__call__``, the Jacobians with respect to the state and
+the input (analytic where known, ``torch.func`` otherwise), and :meth:`System.at`, the residual at
+one constant input, with ``q = ½‖g‖²`` and its gradient, that the fixed-point finder iterates.
+
+:func:`as_system` turns into a system: every torchrate network (its ``system(time)`` method;
+an Euler network is both its ODE and the map it runs at its ``dt``), ``torch.nn.RNN``, ``GRU``,
+``LSTM`` (any ``num_layers``) and their cells, a module with ``vector_field(v, h)``, or a system.
+A trained ``nn.RNN`` *is* the map ``h ← tanh(W_ih u + b + W_hh h)``: its points are judged with
+|μ| < 1, as FixedPointFinder does. For an LSTM the state is ``(h, c)`` concatenated.
+
+Examples
+--------
+>>> import torch, torchrate as tr
+>>> rnn = torch.nn.RNN(1, 1, bias=False)
+>>> with torch.no_grad():
+...     _ = rnn.weight_hh_l0.fill_(-1.5)
+>>> system = tr.systems.as_system(rnn)
+>>> system.time, system.state_size, system.input_size
+('discrete', 1, 1)
+>>> system.jacobian(torch.zeros(1, 1), torch.zeros(1, 1))   # μ = −1.5: unstable (period 2)
+tensor([[[-1.5000]]], grad_fn=<...>)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.func import jacrev, vjp, vmap
+
+from . import _validate
+from .dynamics import jacobian_of_vector_field, pre_activation, vector_field
+from .nonlinearities import NONLINEARITIES, Nonlinearity
+
+__all__ = ["System", "Flow", "Map", "RateSystem", "Residual", "as_system", "TIMES"]
+
+TIMES = ("continuous", "discrete")
+
+
+# ============================================================================ the residual at one input
+class Residual:
+    r"""g(v) at one constant input: ``f(v, u)`` of a flow or ``F(v, u) − v`` of a map.
+
+    What the fixed-point finder and continuation iterate: ``g`` (K, N), ``q = ½‖g‖²`` (K,), its
+    gradient ``∇q = (∂g/∂v)ᵀ g`` (K, N) and ``∂g/∂v`` (K, N, N), all without building a graph
+    through the system's parameters. This generic version differentiates ``g`` with
+    ``torch.func``; :class:`RateSystem` gives the analytic one.
+
+    ``scale`` is the size of g per unit error in v near a fixed point (1/τ_min for a rate flow,
+    dt/τ_min for its Euler map, 1 otherwise): default tolerances are rounding errors times it.
+    """
+
+    def __init__(self, g: Callable[[Tensor], Tensor], scale: float = 1.0):
+        self._g = g
+        self.scale = scale
+
+    def g(self, v: Tensor) -> Tensor:
+        """g(v) (K, N), differentiable (``torch.func`` transforms apply)."""
+        return self._g(v)
+
+    def __call__(self, v: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.g(v)
+
+    def q(self, v: Tensor) -> Tensor:
+        """q = ½‖g‖², shape (*,)."""
+        return 0.5 * self(v).square().sum(-1)
+
+    def grad_q(self, v: Tensor) -> Tensor:
+        """∇q = (∂g/∂v)ᵀ g (K, N)."""
+        g, pullback = vjp(self.g, v)
+        return pullback(g)[0].detach()
+
+    def jacobian(self, v: Tensor) -> Tensor:
+        """∂g/∂v at states ``v`` (K, N) → (K, N, N)."""
+        with torch.no_grad():
+            return vmap(jacrev(lambda x: self.g(x[None])[0]))(v)
+
+
+# ============================================================================ systems
+class System:
+    r"""Base of :class:`Flow` and :class:`Map`: sizes, dtype/device, Jacobians and the residual.
+
+    Subclasses define ``__call__(v, u)`` (batched: v (B, N), u (B, I)); the Jacobians default
+    to ``torch.func`` (exact, differentiable with respect to whatever ``__call__`` reads).
+
+    Attributes
+    ----------
+    time : {"continuous", "discrete"}
+    state_size, input_size : int or None
+        N and I (None: taken from the first states and inputs given).
+    dtype, device
+        Of the system's parameters (None: whatever the states are).
+    euler_dt : float or None
+        Set when the system is one view of an Euler network, whose map is ``v + dt·f(v)``: the
+        flow's eigenvalues λ and the map's μ are then related by μ = 1 + dt·λ, and the analysis
+        can say where the two stability verdicts differ.
+    """
+
+    time: str = "continuous"
+
+    def __init__(self, state_size: int | None, input_size: int | None, *, dtype: torch.dtype | None = None,
+                 device: torch.device | str | None = None, euler_dt: float | None = None):
+        self.state_size = None if state_size is None else _validate.as_int("state_size", state_size, minimum=1)
+        self.input_size = None if input_size is None else _validate.as_int("input_size", input_size, minimum=0)
+        self.dtype = dtype
+        self.device = None if device is None else torch.device(device)
+        self.euler_dt = euler_dt
+
+    # ---------------------------------------------------------------- to be defined
+    def __call__(self, v: Tensor, u: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- derived
+    def residual(self, v: Tensor, u: Tensor) -> Tensor:
+        """g(v, u): dv/dt for a flow, F(v, u) − v for a map; zero exactly at fixed points."""
+        out = self(v, u)
+        return out - v if self.time == "discrete" else out
+
+    def jacobian(self, v: Tensor, u: Tensor) -> Tensor:
+        """∂(dv/dt)/∂v (flow) or ∂v'/∂v (map) at states v (B, N), inputs u (B, I) → (B, N, N)."""
+        return vmap(jacrev(lambda x, w: self(x[None], w[None])[0]))(v, u)
+
+    def input_jacobian(self, v: Tensor, u: Tensor) -> Tensor:
+        """∂(dv/dt)/∂u (flow) or ∂v'/∂u (map) at v (B, N), u (B, I) → (B, N, I)."""
+        return vmap(jacrev(lambda w, x: self(x[None], w[None])[0]))(u, v)
+
+    def at(self, u: Tensor) -> Residual:
+        """The residual at the constant input ``u`` (I,) (see :class:`Residual`)."""
+        u = u.detach()
+
+        def g(v: Tensor) -> Tensor:  # any leading dimensions (*, N)
+            flat = v.reshape(-1, v.shape[-1])
+            return self.residual(flat, u.expand(flat.shape[0], -1)).reshape(v.shape)
+
+        return Residual(g)
+
+    @property
+    def other_time(self) -> str:
+        return TIMES[1 - TIMES.index(self.time)]
+
+    def _sizes(self) -> str:
+        return f"state_size={self.state_size}, input_size={self.input_size}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._sizes()}, time={self.time!r})"
+
+
+class Flow(System):
+    r"""A continuous-time system ``dv/dt = f(v, u)``.
+
+    Parameters
+    ----------
+    f : callable ``(v (B, N), u (B, I)) -> dv/dt (B, N)``
+        Batched over the leading dimension; made of torch operations (its Jacobians come
+        from ``torch.func``, so it must work under ``vmap``).
+    state_size, input_size : int
+        N and I.
+    dtype, device : optional
+        Of ``f``'s parameters (states and inputs are moved there).
+
+    Examples
+    --------
+    >>> flow = Flow(lambda v, u: u - v, state_size=2, input_size=2)
+    >>> (flow.jacobian(torch.zeros(1, 2), torch.ones(1, 2))[0] + 0.0).tolist()   # + 0.0: no signed zeros
+    [[-1.0, 0.0], [0.0, -1.0]]
+    """
+
+    time = "continuous"
+
+    def __init__(self, f: Callable[[Tensor, Tensor], Tensor], state_size: int | None, input_size: int | None, *,
+                 dtype: torch.dtype | None = None, device=None, euler_dt: float | None = None):
+        if not callable(f):
+            raise TypeError(f"f must be a callable f(v, u) -> dv/dt, got {type(f).__name__}")
+        super().__init__(state_size, input_size, dtype=dtype, device=device, euler_dt=euler_dt)
+        self.f = f
+
+    def __call__(self, v: Tensor, u: Tensor) -> Tensor:
+        return self.f(v, u)
+
+
+class Map(System):
+    r"""A discrete-time system ``v' = F(v, u)`` (one step of a recurrent network).
+
+    Parameters
+    ----------
+    step : callable ``(v (B, N), u (B, I)) -> v' (B, N)``
+        Batched over the leading dimension; made of torch operations (``vmap``-compatible).
+    state_size, input_size : int
+        N and I.
+    dtype, device : optional
+
+    Examples
+    --------
+    >>> m = Map(lambda v, u: torch.tanh(-1.5 * v + u), state_size=1, input_size=1)
+    >>> m.jacobian(torch.zeros(1, 1), torch.zeros(1, 1))
+    tensor([[[-1.5000]]])
+    """
+
+    time = "discrete"
+
+    def __init__(self, step: Callable[[Tensor, Tensor], Tensor], state_size: int | None, input_size: int | None, *,
+                 dtype: torch.dtype | None = None, device=None, euler_dt: float | None = None):
+        if not callable(step):
+            raise TypeError(f"step must be a callable step(v, u) -> next v, got {type(step).__name__}")
+        super().__init__(state_size, input_size, dtype=dtype, device=device, euler_dt=euler_dt)
+        self.step = step
+
+    def __call__(self, v: Tensor, u: Tensor) -> Tensor:
+        return self.step(v, u)
+
+
+# ============================================================================ rate networks
+class _RateResidual(Residual):
+    r"""The analytic residual of a rate network at one input: g = (F(x) − v)/τ′, x = h + Mv + b.
+
+    τ′ = τ for the flow and τ/dt for the Euler map (whose residual is dt·f), so one set of
+    formulas serves both. ∇q = (F′ ⊙ w) M − w with w = g/τ′; J = (diag(F′) M − I)/τ′.
+    """
+
+    def __init__(self, h: Tensor, M: Tensor, b: Tensor | None, tau: Tensor, F: Nonlinearity):
+        self.h, self.M, self.b, self.tau, self.F = h, M, b, tau, F
+        self.scale = float(tau.reciprocal().max())
+        self._hb = (h if b is None else h + b).expand(1, -1)
+        self._MT = M.T
+        self._MtauT = (M / (tau[:, None] if tau.ndim else tau)).T.contiguous()  # [j, i] = M_ij/τ_i
+        self._c = tau.square().reciprocal()
+        if F is NONLINEARITIES["tanh"]:
+            self.grad_q = self._grad_q_tanh
+            self._hb2, self._MT2, self._M4, self._c2 = 2 * self._hb, 2 * M.T, 4 * M, 2 * self._c
+
+    def g(self, v: Tensor) -> Tensor:
+        return vector_field(v, self.h, self.M, self.b, self.tau, self.F)
+
+    def __call__(self, v: Tensor) -> Tensor:
+        return self.g(v)
+
+    def grad_q(self, v: Tensor) -> Tensor:
+        y = self.F(torch.addmm(self._hb, v, self._MT))
+        w = (y - v).mul_(self._c)
+        return torch.addmm(w, self.F.derivative_from_output(y).mul_(w), self.M, beta=-1)
+
+    def _grad_q_tanh(self, v: Tensor) -> Tensor:
+        """∇q for tanh via tanh x = 2σ(2x) − 1 (σ is ~3× faster than tanh on some CPU builds;
+        absolute error ~eps). Only the finder's warm-up uses this gradient: it steers, and
+        Newton and every q that decides anything use the exact field."""
+        s = torch.addmm(self._hb2, v, self._MT2).sigmoid_()  # σ(2x): F = 2s − 1, F′ = 4s(1 − s)
+        w = torch.sub(s, v, alpha=0.5).sub_(0.5).mul_(self._c2)  # (y − v)/τ² = g/τ
+        return torch.addmm(w, torch.addcmul(s, s, s, value=-1).mul_(w), self._M4, beta=-1)
+
+    def jacobian(self, v: Tensor) -> Tensor:
+        """J (K, N, N) stored column by column (``J.mT`` contiguous): LAPACK factorises that layout
+        without a transposing copy."""
+        Jt = self.F.derivative_from_output(self.F(torch.addmm(self._hb, v, self._MT))).unsqueeze(1) * self._MtauT
+        Jt.diagonal(dim1=-2, dim2=-1).sub_(self.tau.reciprocal())
+        return Jt.mT
+
+
+class RateSystem(System):
+    r"""A rate network τ dv/dt = −v + F(W u + M v + b), as its flow or as its Euler map.
+
+    * ``time="continuous"``: ``f(v, u) = (−v + F(Wu + Mv + b))/τ`` (1/ms);
+    * ``time="discrete"``: ``v' = v + dt·f(v, u)``, the step the Euler network runs
+      (``dt = τ``: ``v' = F(Wu + Mv + b)``, the Elman update of ``nn.RNN``).
+
+    Jacobians are analytic for a named F: ``∂f/∂v = (diag F′ M − I)/τ``, ``∂f/∂u = diag(F′) W/τ``
+    (times dt, plus I for the state, for the map). Built by ``RateRNN.system(time)``; tensors are
+    read as given (not detached), so Jacobians are differentiable in the weights.
+
+    Parameters
+    ----------
+    M : Tensor (N, N), or None with ``factors``
+    W : Tensor (N, I) or None (identity: u is h)
+    b : Tensor (N,) or None
+    tau : Tensor, shape () or (N,), ms
+    F : Nonlinearity
+    time : {"continuous", "discrete"}
+    dt : float or None
+        The Euler step (ms) the network runs; None for networks solved as ODEs (then only the
+        flow exists).
+    factors : (m, n), optional
+        For a low-rank network M = m nᵀ/N: the fixed-point finder then searches exactly in the
+        r latent dimensions, and M is formed only when needed.
+    """
+
+    def __init__(self, M: Tensor | None, W: Tensor | None, b: Tensor | None, tau: Tensor, F: Nonlinearity, *,
+                 time: str, dt: float | None, factors: tuple[Tensor, Tensor] | None = None):
+        ref = M if M is not None else factors[0]
+        N = ref.shape[0]
+        super().__init__(N, N if W is None else W.shape[1], dtype=ref.dtype, device=ref.device, euler_dt=dt)
+        self.time = time
+        self._M, self.W, self.b, self.F, self.factors = M, W, b, F, factors
+        self.tau = torch.as_tensor(tau, dtype=ref.dtype, device=ref.device)
+        self.dt = dt
+        self.analytic = F.derivative_from_output is not None
+
+    @property
+    def M(self) -> Tensor:
+        """Recurrent weights (N, N) (formed from the factors on first use for a low-rank network)."""
+        if self._M is None:
+            m, n = self.factors
+            self._M = m @ n.T / m.shape[0]
+        return self._M
+
+    def drive(self, u: Tensor) -> Tensor:
+        """h = W u (*, N)."""
+        return u if self.W is None else u @ self.W.T
+
+    def residual_tau(self) -> Tensor:
+        """τ′ of the residual g = (F(x) − v)/τ′: τ for the flow, τ/dt for the map (g = dt·f)."""
+        return self.tau if self.time == "continuous" else self.tau / self.dt
+
+    def __call__(self, v: Tensor, u: Tensor) -> Tensor:
+        f = vector_field(v, self.drive(u), self.M, self.b, self.tau, self.F)
+        return f if self.time == "continuous" else v + self.dt * f
+
+    def residual(self, v: Tensor, u: Tensor) -> Tensor:
+        return vector_field(v, self.drive(u), self.M, self.b, self.residual_tau(), self.F)
+
+    def jacobian(self, v: Tensor, u: Tensor) -> Tensor:
+        if not self.analytic:
+            return super().jacobian(v, u)
+        J = jacobian_of_vector_field(v, self.drive(u), self.M, self.b, self.residual_tau(), self.F)
+        if self.time == "discrete":
+            J = J + torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
+        return J
+
+    def input_jacobian(self, v: Tensor, u: Tensor) -> Tensor:
+        if not self.analytic:
+            return super().input_jacobian(v, u)
+        slope = self.F.derivative_from_output(self.F(pre_activation(v, self.drive(u), self.M, self.b)))
+        tau = self.residual_tau()
+        gain = slope / tau  # (B, N)
+        if self.W is None:
+            return torch.diag_embed(gain)
+        return gain.unsqueeze(-1) * self.W
+
+    def at(self, u: Tensor) -> Residual:
+        with torch.no_grad():
+            h = self.drive(u.detach()).detach()
+            M = self.M.detach()
+            b = None if self.b is None else self.b.detach()
+            tau = self.residual_tau().detach()
+        if not self.analytic:
+            return Residual(lambda v: vector_field(v, h, M, b, tau, self.F), float(tau.reciprocal().max()))
+        return _RateResidual(h, M, b, tau, self.F)
+
+    def __repr__(self) -> str:
+        dt = "" if self.dt is None else f", dt={self.dt:g}"
+        return f"RateSystem({self._sizes()}, time={self.time!r}{dt}, nonlinearity={self.F.name!r})"
+
+
+def rate_system(M, W, b, tau, F, *, dt: float | None, time: str | None, factors=None) -> RateSystem:
+    r"""The :class:`RateSystem` of an Euler network (``dt``) or an ODE network (``dt=None``), with
+    the default time: the map when dt/τ ≥ 0.5 (the network that was trained is the map; from_rnn's
+    τ = dt included), the flow otherwise."""
+    time = _check_time(time)
+    if dt is None:
+        if time == "discrete":
+            raise ValueError("time='discrete' needs an Euler network (solver='euler'): this network is solved as "
+                             "an ODE, so only its flow (time='continuous') is the system it runs")
+        time = "continuous"
+    elif time is None:
+        tau_min = float(torch.as_tensor(tau).detach().min())
+        time = "discrete" if dt / tau_min >= 0.5 else "continuous"
+    return RateSystem(M, W, b, tau, F, time=time, dt=dt, factors=factors)
+
+
+def _check_time(time) -> str | None:
+    if time is not None and time not in TIMES:
+        raise ValueError(f"time must be 'continuous', 'discrete' or None (the system's own), got {time!r}")
+    return time
+
+
+# ============================================================================ torch.nn recurrent modules
+_TORCH_CELLS = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm",
+                nn.RNNCell: "rnn", nn.GRUCell: "gru", nn.LSTMCell: "lstm"}
+
+
+def _cell_kind(module) -> str | None:
+    for cls, kind in _TORCH_CELLS.items():
+        if isinstance(module, cls):
+            return kind
+    return None
+
+
+def _rnn_step(x: Tensor, h: Tensor, w_ih, w_hh, b_ih, b_hh, nonlinearity: str) -> Tensor:
+    """h' = F(W_ih x + b_ih + W_hh h + b_hh), torch.nn.RNN's update."""
+    a = x @ w_ih.T + h @ w_hh.T
+    if b_ih is not None:
+        a = a + b_ih + b_hh
+    return torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)
+
+
+def _gru_step(x: Tensor, h: Tensor, w_ih, w_hh, b_ih, b_hh) -> Tensor:
+    """torch.nn.GRU's update: r, z = σ(·), n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),
+    h' = (1 − z) ⊙ n + z ⊙ h; gates stacked (r, z, n)."""
+    gi, gh = x @ w_ih.T, h @ w_hh.T
+    if b_ih is not None:
+        gi, gh = gi + b_ih, gh + b_hh
+    i_r, i_z, i_n = gi.chunk(3, -1)
+    h_r, h_z, h_n = gh.chunk(3, -1)
+    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    return n + z * (h - n)
+
+
+def _lstm_step(x: Tensor, h: Tensor, c: Tensor, w_ih, w_hh, b_ih, b_hh) -> tuple[Tensor, Tensor]:
+    """torch.nn.LSTM's update: gates (i, f, g, o), c' = f c + i g, h' = o tanh(c')."""
+    gates = x @ w_ih.T + h @ w_hh.T
+    if b_ih is not None:
+        gates = gates + b_ih + b_hh
+    i, f, g, o = gates.chunk(4, -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class TorchRNNMap(Map):
+    r"""A ``torch.nn`` RNN, GRU or LSTM (or cell) as the map it runs: one step of every layer.
+
+    The state is the stacked hidden state ``(h_0, …, h_{L−1})`` (L·H), for an LSTM followed by
+    the stacked cell state: ``(h_0, …, h_{L−1}, c_0, …, c_{L−1})`` (2·L·H), the layout of
+    ``torch.cat([h_n, c_n]).flatten()`` per batch entry (FixedPointFinder's (h, c) for one
+    layer). Layer ℓ > 0 is driven by layer ℓ − 1's new state, as in the module's forward.
+    Weights are read at each call (Jacobians are differentiable in them); dropout between layers
+    is an inference-time identity and is not applied.
+    """
+
+    def __init__(self, module: nn.Module):
+        kind = _cell_kind(module)
+        if kind is None:  # pragma: no cover - as_system checks first
+            raise TypeError(f"expected a torch.nn RNN/GRU/LSTM or cell, got {type(module).__name__}")
+        self.module, self.kind = module, kind
+        self.cell = not hasattr(module, "num_layers")
+        if not self.cell:
+            if module.bidirectional:
+                raise ValueError(f"a bidirectional {type(module).__name__} is not a dynamical system (its backward "
+                                 "direction runs from the end of the sequence); analyse one direction, e.g. a "
+                                 "unidirectional copy of its forward weights")
+            if getattr(module, "proj_size", 0):
+                raise ValueError(f"an LSTM with proj_size={module.proj_size} is not supported: its h and c have "
+                                 "different sizes; analyse a network with proj_size=0")
+        self.layers = 1 if self.cell else module.num_layers
+        self.H = module.hidden_size
+        self.nonlinearity = getattr(module, "nonlinearity", "tanh")
+        ref = module.weight_hh if self.cell else module.weight_hh_l0
+        N = self.layers * self.H * (2 if kind == "lstm" else 1)
+        super().__init__(self._step, N, module.input_size, dtype=ref.dtype, device=ref.device)
+
+    def _weights(self, k: int):
+        m = self.module
+        sfx = "" if self.cell else f"_l{k}"
+        get = lambda name: getattr(m, name + sfx, None)  # noqa: E731
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+    def _step(self, v: Tensor, u: Tensor) -> Tensor:
+        L, H = self.layers, self.H
+        hs = v[..., : L * H].split(H, -1)
+        cs = v[..., L * H:].split(H, -1) if self.kind == "lstm" else None
+        x, new_h, new_c = u, [], []
+        for k in range(L):
+            w = self._weights(k)
+            if self.kind == "rnn":
+                x = _rnn_step(x, hs[k], *w, self.nonlinearity)
+            elif self.kind == "gru":
+                x = _gru_step(x, hs[k], *w)
+            else:
+                x, c = _lstm_step(x, hs[k], cs[k], *w)
+                new_c.append(c)
+            new_h.append(x)
+        return torch.cat(new_h + new_c, -1)
+
+    def __repr__(self) -> str:
+        return f"TorchRNNMap({type(self.module).__name__}, {self._sizes()}, time='discrete')"
+
+
+# ============================================================================ as_system
+def as_system(obj, *, time: str | None = None) -> System:
+    r"""The dynamical system of ``obj``, for every analysis.
+
+    Parameters
+    ----------
+    obj : torchrate network, torch.nn.RNN/GRU/LSTM/RNNCell/GRUCell/LSTMCell, System, or module
+        * a torchrate network (``RateRNN``, ``EIRateRNN``, ``LowRankRateRNN``, one member
+          ``ens[k]`` of an ``Ensemble``): its ``system(time)``. An Euler network is both its ODE
+          (``"continuous"``) and the map it runs at its dt (``"discrete"``); default: the map
+          when dt/τ ≥ 0.5 (``from_rnn``'s τ = dt included), the flow otherwise. A stacked
+          network's state is every layer's rates (N·L).
+        * ``torch.nn.RNN``, ``GRU``, ``LSTM`` (any ``num_layers``, one direction) and their cells:
+          the map of one step (:class:`TorchRNNMap`); LSTM state ``(h, c)``.
+        * a :class:`Flow` or :class:`Map`: itself.
+        * a module with ``vector_field(v, h)`` (and optionally ``project_input(u)``, else u is
+          h): a :class:`Flow`; a plain callable ``f(v, h) -> dv/dt`` likewise (sizes taken from
+          the states given).
+    time : {"continuous", "discrete"}, optional
+        Which view of an Euler network; for any other system it must match the system's own
+        time (a map has no flow, and the reverse).
+
+    Returns
+    -------
+    System
+    """
+    time = _check_time(time)
+    if isinstance(obj, System):
+        system = obj
+    elif _cell_kind(obj) is not None:
+        system = TorchRNNMap(obj)
+    elif callable(getattr(obj, "system", None)):
+        return obj.system(time=time)
+    elif hasattr(obj, "vector_field") and callable(obj.vector_field):
+        system = _module_flow(obj)
+    elif callable(obj) and not isinstance(obj, (nn.Module, str, bytes, type)):
+        system = Flow(obj, None, None)
+    else:
+        raise TypeError(
+            f"cannot analyse a {type(obj).__name__}: expected a torchrate network, a torch.nn RNN/GRU/LSTM (or "
+            "cell), a torchrate.systems.Flow(f, state_size, input_size) / Map(step, state_size, input_size), or a "
+            "module with vector_field(v, h)")
+    if time is not None and time != system.time:
+        raise ValueError(f"this {type(obj).__name__} is a {system.time}-time system; time={time!r} needs an Euler "
+                         "network (which is both), or wrap your function as a "
+                         f"torchrate.systems.{'Map' if time == 'discrete' else 'Flow'}")
+    return system
+
+
+def _module_flow(module) -> Flow:
+    """A module with ``vector_field(v, h)`` (and ``project_input(u)``) as a Flow of its own dtype."""
+    ref = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None) \
+        if isinstance(module, nn.Module) else None
+    project = getattr(module, "project_input", None)
+    f = (lambda v, u: module.vector_field(v, project(u))) if callable(project) else module.vector_field
+    return Flow(f, getattr(module, "hidden_size", None), getattr(module, "input_size", None),
+                dtype=None if ref is None else ref.dtype, device=None if ref is None else ref.device)
+
+
+def stacked(layers: list[RateSystem]) -> System:
+    r"""Layers ``ℓ = 0 … L−1`` of a stacked rate network as one system on their joint state (L·N).
+
+    Layer ℓ > 0 is driven by layer ℓ − 1's rates: as a map by its new rates (the order of the
+    network's forward), as a flow by its current ones. Jacobians by ``torch.func``.
+    """
+    first = layers[0]
+    N = first.state_size
+
+    def parts(v: Tensor) -> tuple[Tensor, ...]:
+        return v.split(N, -1)
+
+    if first.time == "discrete":
+        def step(v: Tensor, u: Tensor) -> Tensor:
+            x, out = u, []
+            for layer, vk in zip(layers, parts(v)):
+                x = layer(vk, x)
+                out.append(x)
+            return torch.cat(out, -1)
+
+        return Map(step, N * len(layers), first.input_size, dtype=first.dtype, device=first.device,
+                   euler_dt=first.euler_dt)
+
+    def f(v: Tensor, u: Tensor) -> Tensor:
+        vs = parts(v)
+        return torch.cat([layer(vk, u if k == 0 else vs[k - 1]) for k, (layer, vk) in enumerate(zip(layers, vs))], -1)
+
+    return Flow(f, N * len(layers), first.input_size, dtype=first.dtype, device=first.device, euler_dt=first.euler_dt)
