@@ -11,7 +11,7 @@ from .nonlinearities import Nonlinearity, nonlinearity
 
 # submodules imported on first use (``tr.analysis``, ``tr.training`` …): importing
 # torchrate stays light, and Lightning is loaded only by those who train
-_SUBMODULES = ("analysis", "connectivity", "linear", "plotting", "tasks", "training", "zoo")
+_SUBMODULES = ("analysis", "connectivity", "linear", "plotting", "systems", "tasks", "training", "zoo")
 
 
 def __getattr__(name: str):

@@ -482,8 +482,72 @@ class TorchRNNMap(Map):
             new_h.append(x)
         return torch.cat(new_h + new_c, -1)
 
+    def jacobian(self, v: Tensor, u: Tensor) -> Tensor:
+        """∂v'/∂v (B, N, N): analytic for one layer (the gates' derivatives written out, O(B N²)),
+        ``torch.func`` for stacked layers."""
+        if self.layers > 1:
+            return super().jacobian(v, u)
+        return _cell_jacobian(self.kind, self.nonlinearity, u, v, *self._weights(0))
+
+    def at(self, u: Tensor) -> Residual:
+        residual = super().at(u)
+        if self.layers == 1:
+            u = u.detach()
+            weights = [None if w is None else w.detach() for w in self._weights(0)]
+
+            def jacobian(v: Tensor) -> Tensor:  # ∂(F(v) − v)/∂v
+                J = _cell_jacobian(self.kind, self.nonlinearity, u.expand(v.shape[0], -1), v, *weights)
+                J.diagonal(dim1=-2, dim2=-1).sub_(1)
+                return J
+
+            residual.jacobian = jacobian
+        return residual
+
     def __repr__(self) -> str:
         return f"TorchRNNMap({type(self.module).__name__}, {self._sizes()}, time='discrete')"
+
+
+def _cell_jacobian(kind: str, nonlinearity: str, x: Tensor, v: Tensor, w_ih, w_hh, b_ih, b_hh) -> Tensor:
+    r"""∂v'/∂v (B, N, N) of one RNN/GRU/LSTM step, written out (rows scaled by gate derivatives).
+
+    * RNN: ``diag(F′) W_hh``;
+    * GRU: ``diag(z) + diag((1−z)(1−n²) r) W_hn + diag((1−z)(1−n²)(W_hn h + b_hn) r(1−r)) W_hr
+      + diag((h − n) z(1−z)) W_hz``;
+    * LSTM, state (h, c): ``∂c′/∂h = diag(c σ′_f) W_hf + diag(g σ′_i) W_hi + diag(i (1−g²)) W_hg``,
+      ``∂c′/∂c = diag(f)``, ``∂h′/∂h = diag(tanh(c′) σ′_o) W_ho + diag(o (1−tanh²c′)) ∂c′/∂h``,
+      ``∂h′/∂c = diag(o (1−tanh²c′) f)``.
+    """
+    H = w_hh.shape[1]
+    h = v[..., :H]
+    gi, gh = x @ w_ih.T, h @ w_hh.T
+    if b_ih is not None:
+        gi, gh = gi + b_ih, gh + b_hh
+    rows = lambda scale, W: scale.unsqueeze(-1) * W  # noqa: E731 - diag(scale) W, batched
+    if kind == "rnn":
+        y = torch.tanh(gi + gh) if nonlinearity == "tanh" else torch.relu(gi + gh)
+        return rows(1 - y * y if nonlinearity == "tanh" else (y > 0).to(y.dtype), w_hh)
+    if kind == "gru":
+        W_hr, W_hz, W_hn = w_hh.chunk(3, 0)
+        i_r, i_z, i_n = gi.chunk(3, -1)
+        h_r, h_z, h_n = gh.chunk(3, -1)
+        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)
+        a = (1 - z) * (1 - n * n)
+        J = rows(a * r, W_hn) + rows(a * h_n * r * (1 - r), W_hr) + rows((h - n) * z * (1 - z), W_hz)
+        J.diagonal(dim1=-2, dim2=-1).add_(z)
+        return J
+    c = v[..., H:]
+    W_hi, W_hf, W_hg, W_ho = w_hh.chunk(4, 0)
+    i, f, g, o = (gi + gh).chunk(4, -1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c1 = f * c + i * g
+    t = torch.tanh(c1)
+    dc_dh = rows(c * f * (1 - f), W_hf) + rows(g * i * (1 - i), W_hi) + rows(i * (1 - g * g), W_hg)
+    dh_dh = rows(t * o * (1 - o), W_ho) + (o * (1 - t * t)).unsqueeze(-1) * dc_dh
+    dh_dc = torch.diag_embed(o * (1 - t * t) * f)
+    top = torch.cat([dh_dh, dh_dc], -1)
+    bottom = torch.cat([dc_dh, torch.diag_embed(f)], -1)
+    return torch.cat([top, bottom], -2)
 
 
 # ============================================================================ as_system

@@ -1,8 +1,9 @@
-"""Opening the black box: spectra, Jacobians, fixed points, phase planes, bifurcation sweeps."""
+"""Opening the black box of any recurrent system: spectra, Jacobians, fixed points and continuous
+attractors, phase planes, bifurcation diagrams (each takes what :func:`torchrate.systems.as_system` takes)."""
 
 from .bifurcation import Bifurcation, bifurcation
-from .fixed_points import FixedPoints, classify, find_fixed_points, sample_states
-from .jacobian import jacobian
+from .fixed_points import FixedPoints, Manifold, find_fixed_points, sample_states
+from .jacobian import input_jacobian, jacobian
 from .lowrank import (
     LatentFixedPoints,
     RankFidelity,
@@ -13,9 +14,10 @@ from .lowrank import (
 )
 from .phase_plane import PhasePlane, phase_plane
 from .spectrum import Spectrum, spectrum
+from .stability import classify
 from .sweep import Sweep, sweep
 
-__all__ = ["Spectrum", "spectrum", "jacobian", "FixedPoints", "find_fixed_points", "classify",
+__all__ = ["Spectrum", "spectrum", "jacobian", "input_jacobian", "FixedPoints", "Manifold", "find_fixed_points", "classify",
            "sample_states", "PhasePlane", "phase_plane", "Sweep", "sweep", "Bifurcation", "bifurcation",
            "LatentFixedPoints", "latent_fixed_points", "latent_velocity", "low_rank_approximation",
            "RankFidelity", "rank_fidelity"]

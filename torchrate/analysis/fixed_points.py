@@ -43,6 +43,7 @@ from torch import Tensor
 from .. import _validate
 from ..systems import System, as_system
 from . import _search
+from .lowrank import latent_search
 from ._search import _LR_SCALE, _RADIUS_SCALE, _CLUSTER_MIN_N, _Options, _Progress, _leaders, _robust_spread
 from .stability import KINDS, boundary_tol, classify, distance_to_marginal, eigen_order, sort_eigenvalues
 
@@ -383,8 +384,6 @@ def find_fixed_points(
         uc = constant_input(system, u, v0)
         _check_parameters(net)
         if latent is not False and getattr(system, "factors", None) is not None:
-            from .lowrank import latent_search
-
             lat = latent_search(system, uc, v0, newton_steps=max(newton_steps, 100), tol=tol)
             return _characterise(system, uc, lat.points, lat.residuals, torch.ones_like(lat.counts, dtype=torch.bool),
                                  lat.counts, lat.assignment, lat.final_states, lat.final_residuals,
@@ -484,7 +483,7 @@ def _characterise(system: System, u: Tensor, points: Tensor, residuals: Tensor, 
     if R is not None:
         R = R.gather(-1, order[:, None, :].expand(-1, N, -1))
     # ---- continuous attractors: connected sets of points with an eigenvalue on the boundary
-    groups = _continua(points, lam, time)
+    groups = _continua(points, jac, lam, time)
     on_set = torch.zeros(P, dtype=torch.bool, device=points.device)
     manifolds = []
     point_to_set = torch.full((P + 1,), -1, dtype=torch.long, device=points.device)
@@ -532,10 +531,11 @@ def _compare_times(system: System, lam: Tensor, stable: Tensor) -> None:
             f"time='continuous'. The verdicts returned are those of time={system.time!r}", stacklevel=3)
 
 
-def _continua(points: Tensor, lam: Tensor, time: str) -> list[tuple[Tensor, int]]:
+def _continua(points: Tensor, jac: Tensor, lam: Tensor, time: str) -> list[tuple[Tensor, int]]:
     """Index sets (and dimensions) of points that form continuous sets of fixed points: points with
-    an eigenvalue on the stability boundary, linked by a minimum spanning tree cut at gaps over
-    ``_MANIFOLD_GAP`` × its median edge, in components of at least ``_MANIFOLD_MIN_POINTS``."""
+    an eigenvalue on the stability boundary, joined along a minimum spanning tree where an edge is
+    short (at most ``_MANIFOLD_GAP`` × the median edge) or runs along the set (within 37° of the
+    span of the boundary eigenvectors at both ends), in components of ``_MANIFOLD_MIN_POINTS``+."""
     if not len(points):
         return []
     on = distance_to_marginal(lam, time).abs() <= boundary_tol(lam, time)
@@ -546,6 +546,12 @@ def _continua(points: Tensor, lam: Tensor, time: str) -> list[tuple[Tensor, int]
     x = points[cand]
     parent, edge = _spanning_tree(x)
     cut = _MANIFOLD_GAP * edge[1:].median().item()
+    tangents = _tangent_spaces(jac[cand], time, int(dims[cand].max()))
+    e = x - x[parent.to(x.device)]
+    norm = e.norm(dim=-1).clamp_min(torch.finfo(x.dtype).tiny)
+    along_here = (tangents.mT @ e.unsqueeze(-1)).squeeze(-1).norm(dim=-1) / norm
+    along_there = (tangents[parent.to(x.device)].mT @ e.unsqueeze(-1)).squeeze(-1).norm(dim=-1) / norm
+    along = (torch.minimum(along_here, along_there) >= 0.8).cpu()
     root = list(range(len(cand)))
 
     def find(i: int) -> int:
@@ -554,8 +560,8 @@ def _continua(points: Tensor, lam: Tensor, time: str) -> list[tuple[Tensor, int]
             i = root[i]
         return i
 
-    for i, (p, e) in enumerate(zip(parent.tolist(), edge.tolist())):
-        if i and e <= cut:
+    for i, (p, length, run) in enumerate(zip(parent.tolist(), edge.tolist(), along.tolist())):
+        if p != i and (length <= cut or run):
             root[find(i)] = find(p)
     comps: dict[int, list[int]] = {}
     for i in range(len(cand)):
@@ -566,6 +572,17 @@ def _continua(points: Tensor, lam: Tensor, time: str) -> list[tuple[Tensor, int]
             idx = cand[torch.tensor(members, device=cand.device)]
             out.append((idx, int(dims[idx].median().item())))
     return out
+
+
+def _tangent_spaces(jac: Tensor, time: str, d: int) -> Tensor:
+    """Orthonormal bases (S, N, d) of the real span of the ``d`` eigenvectors of ``jac`` whose
+    eigenvalues lie nearest the stability boundary: the directions along a set of fixed points."""
+    lam, vec = torch.linalg.eig(jac)
+    near = distance_to_marginal(lam, time).abs().argsort(-1)[:, :d]
+    basis = vec.gather(-1, near[:, None, :].expand(-1, jac.shape[-1], -1))
+    real = torch.cat([basis.real, basis.imag], -1)
+    q, _ = torch.linalg.qr(real)
+    return q[..., :d].to(jac.dtype)
 
 
 def _spanning_tree(x: Tensor) -> tuple[Tensor, Tensor]:

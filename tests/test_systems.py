@@ -1,0 +1,350 @@
+"""The dynamical-system core: every network (ours, torch's RNN/GRU/LSTM and cells, callables) as a
+Flow or a Map, checked against the modules themselves, autograd, and closed forms; discrete-time
+stability verified by running the real network; continuous attractors against exact solutions."""
+
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import torchrate as tr
+from torchrate.systems import Flow, Map, as_system
+
+F64, F32 = torch.float64, torch.float32
+TORCH_MODULES = [nn.RNN, nn.GRU, nn.LSTM]
+
+
+def _stacked(state: torch.Tensor | tuple, layers: int) -> torch.Tensor:
+    """torch's (L, B, H) hidden state (or (h, c)) as the system's (B, L·H[·2]) state."""
+    parts = state if isinstance(state, tuple) else (state,)
+    return torch.cat([p.permute(1, 0, 2).reshape(p.shape[1], -1) for p in parts], -1)
+
+
+# ----------------------------------------------------------------------------- systems equal their modules
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("cls", TORCH_MODULES)
+def test_torch_rnn_map_is_one_step_of_the_module(cls, layers, dtype):
+    """v' = F(v, u) equals module(u[None], h0) for RNN/GRU/LSTM of 1 and 2 layers, to rounding."""
+    gen = torch.Generator().manual_seed(layers)
+    torch.manual_seed(0)
+    module = cls(3, 7, num_layers=layers).to(dtype)
+    B = 5
+    u = torch.randn(B, 3, generator=gen, dtype=dtype)
+    h0 = torch.randn(layers, B, 7, generator=gen, dtype=dtype)
+    state = (h0, torch.randn(layers, B, 7, generator=gen, dtype=dtype)) if cls is nn.LSTM else h0
+    _, out = module(u[None], state)
+    system = as_system(module)
+    assert system.time == "discrete" and system.state_size == 7 * layers * (2 if cls is nn.LSTM else 1)
+    tol = 1e-15 if dtype == F64 else 1e-6
+    torch.testing.assert_close(system(_stacked(state, layers), u), _stacked(out, layers), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("cls", [nn.RNNCell, nn.GRUCell, nn.LSTMCell])
+def test_torch_cells_are_maps(cls):
+    torch.manual_seed(1)
+    cell = cls(2, 4).double()
+    u, h = torch.randn(3, 2, dtype=F64), torch.randn(3, 4, dtype=F64)
+    if cls is nn.LSTMCell:
+        c = torch.randn(3, 4, dtype=F64)
+        out = torch.cat(cell(u, (h, c)), -1)
+        v = torch.cat([h, c], -1)
+    else:
+        out, v = cell(u, h), h
+    torch.testing.assert_close(as_system(cell)(v, u), out, rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("cls", TORCH_MODULES)
+def test_jacobians_of_torch_modules_are_autograd_and_pass_gradcheck(cls):
+    """∂v'/∂v and ∂v'/∂u against torch.autograd.functional.jacobian of the module's own step, and
+    gradcheck/gradgradcheck of the system in float64."""
+    torch.manual_seed(2)
+    module = cls(3, 5).double()
+    system = as_system(module)
+    N = system.state_size
+    v, u = torch.randn(4, N, dtype=F64), torch.randn(4, 3, dtype=F64)
+
+    def step(vb, ub):  # the module itself, one step, one state
+        if cls is nn.LSTM:
+            _, (h, c) = module(ub[None, None], (vb[None, None, :5], vb[None, None, 5:]))
+            return torch.cat([h, c], -1).reshape(-1)
+        return module(ub[None, None], vb[None, None])[1].reshape(-1)
+
+    for b in range(4):
+        Jv, Ju = torch.autograd.functional.jacobian(step, (v[b], u[b]))
+        torch.testing.assert_close(system.jacobian(v, u)[b], Jv, rtol=1e-13, atol=1e-14)
+        torch.testing.assert_close(system.input_jacobian(v, u)[b], Ju, rtol=1e-13, atol=1e-14)
+    vr, ur = v[:2].clone().requires_grad_(), u[:2].clone().requires_grad_()
+    assert torch.autograd.gradcheck(system, (vr, ur))
+    assert torch.autograd.gradgradcheck(system, (vr, ur))
+
+
+@pytest.mark.parametrize("time", ["continuous", "discrete"])
+def test_rate_system_jacobians_are_analytic_and_equal_autograd(time):
+    """RateSystem's analytic ∂/∂v and ∂/∂u equal torch.func of its own __call__, for both times,
+    per-neuron τ, a bias and W; the map is v + dt·f."""
+    net = tr.RateRNN(3, 6, tau=torch.linspace(5.0, 15.0, 6), dt=2.0, dtype=F64,
+                     generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        net.bias_l0.normal_(generator=torch.Generator().manual_seed(4))
+    system = net.system(time)
+    assert system.time == time
+    v, u = torch.randn(4, 6, dtype=F64), torch.randn(4, 3, dtype=F64)
+    generic = Flow(system.__call__, 6, 3) if time == "continuous" else Map(system.__call__, 6, 3)
+    torch.testing.assert_close(system.jacobian(v, u), generic.jacobian(v, u), rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(system.input_jacobian(v, u), generic.input_jacobian(v, u), rtol=1e-14, atol=1e-15)
+    f = net.vector_field(v, net.project_input(u))
+    torch.testing.assert_close(system(v, u), f if time == "continuous" else v + 2.0 * f, rtol=1e-15, atol=1e-15)
+
+
+def test_default_time_follows_dt_over_tau():
+    """The map when dt/τ ≥ 0.5 (from_rnn's τ = dt included), the flow otherwise; ODE nets are flows."""
+    assert tr.RateRNN(2, 3, tau=10.0, dt=1.0).system().time == "continuous"
+    assert tr.RateRNN(2, 3, tau=10.0, dt=5.0).system().time == "discrete"
+    assert tr.RateRNN.from_rnn(nn.RNN(2, 3)).system().time == "discrete"
+    assert tr.RateRNN(2, 3, tau=10.0, dt=1.0, solver="rk4").system().time == "continuous"
+    ei = tr.EIRateRNN(2, 4, 2, tau_e=20.0, tau_i=2.0, dt=1.0)  # dt/τ_min = 0.5
+    assert as_system(ei).time == "discrete"
+    with pytest.raises(ValueError, match="time='discrete' needs an Euler network"):
+        tr.RateRNN(2, 3, solver="rk4").system("discrete")
+    with pytest.raises(ValueError, match="time must be 'continuous', 'discrete' or None"):
+        as_system(tr.RateRNN(2, 3), time="map")
+    with pytest.raises(ValueError, match="discrete-time system; time='continuous' needs an Euler network"):
+        as_system(nn.GRU(2, 3), time="continuous")
+
+
+def test_stacked_rate_network_is_one_map_of_all_layers():
+    """A 2-layer Euler network as a map: one step of its forward, state (v⁰, v¹)."""
+    net = tr.RateRNN(3, 4, num_layers=2, tau=1.0, dt=1.0, dtype=F64, generator=torch.Generator().manual_seed(5))
+    u = torch.randn(6, 3, dtype=F64)
+    h0 = torch.randn(2, 6, 4, dtype=F64)
+    _, h1 = net(u[None], h0)
+    system = as_system(net)
+    assert system.time == "discrete" and system.state_size == 8
+    torch.testing.assert_close(system(_stacked(h0, 2), u), _stacked(h1, 2), rtol=1e-15, atol=1e-15)
+
+
+def test_refusals_name_the_fix():
+    with pytest.raises(ValueError, match="bidirectional"):
+        as_system(nn.GRU(2, 3, bidirectional=True))
+    with pytest.raises(ValueError, match="bidirectional"):
+        as_system(tr.RateRNN(2, 3, bidirectional=True))
+    with pytest.raises(ValueError, match="proj_size=2 is not supported"):
+        as_system(nn.LSTM(2, 3, proj_size=2))
+    with pytest.raises(TypeError, match="cannot analyse a str"):
+        as_system("gru")
+    with pytest.raises(TypeError, match="step must be a callable"):
+        Map(3, 2, 2)
+    with pytest.raises(TypeError, match="f must be a callable"):
+        Flow(None, 2, 2)
+    with pytest.raises(ValueError, match="state_size must be"):
+        Map(lambda v, u: v, 0, 1)
+
+
+# ----------------------------------------------------------------------------- discrete-time stability
+def _one_unit_rnn(dtype=F64) -> nn.RNN:
+    rnn = nn.RNN(1, 1, bias=False).to(dtype)
+    with torch.no_grad():
+        rnn.weight_hh_l0.fill_(-1.5)
+        rnn.weight_ih_l0.zero_()
+    return rnn
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_one_unit_rnn_is_unstable_as_the_map_it_runs(dtype):
+    """h ← tanh(−1.5 h): the fixed point 0 has μ = −1.5, so the network oscillates with period 2
+    (±a, a = tanh(1.5 a) = 0.8586); its ODE would call 0 a stable node (λ = −2.5)."""
+    rnn = _one_unit_rnn(dtype)
+    starts = torch.linspace(-0.3, 0.3, 7, dtype=dtype)[:, None]
+    direct = tr.analysis.find_fixed_points(rnn, None, starts)
+    with pytest.warns(UserWarning, match="1 of 1 fixed points are unstable as the discrete-time system"):
+        converted = tr.analysis.find_fixed_points(tr.RateRNN.from_rnn(rnn), None, starts)
+    for fps in (direct, converted):
+        assert fps.time == "discrete" and len(fps) == 1 and fps.kind == ["unstable node"]
+        assert fps.points.abs().max() < 1e-6 and not bool(fps.stable[0])
+        torch.testing.assert_close(fps.eigenvalues[0, 0].real.item(), -1.5, rtol=0, atol=1e-6)
+    with pytest.warns(UserWarning, match="stable as the continuous-time system analysed here"):
+        flow = tr.analysis.find_fixed_points(tr.RateRNN.from_rnn(rnn), None, starts, time="continuous")
+    assert flow.kind == ["stable node"] and flow.eigenvalues[0, 0].real.item() == pytest.approx(-2.5, abs=1e-6)
+    # the verdict checked by running the network itself: from 0.01 it leaves 0 for the 2-cycle
+    h = torch.full((1, 1, 1), 0.01, dtype=dtype)
+    x = torch.zeros(60, 1, 1, dtype=dtype)
+    out, _ = rnn(x, h)
+    a = 0.858560  # a = tanh(1.5 a)
+    assert abs(out[-1].abs().item() - a) < 1e-4 and out[-1].item() * out[-2].item() < 0
+
+
+@pytest.mark.parametrize("cls", TORCH_MODULES)
+def test_verdicts_of_maps_hold_when_the_module_runs(cls):
+    """For random 24-unit RNN/GRU/LSTM maps at a fixed input: every point is a fixed point of the
+    module itself (one step moves it by rounding), stable points attract a 1e-4 perturbation over
+    300 steps of the module, and a point with |μ_max| > 1.05 repels one along its top eigenvector."""
+    torch.manual_seed(7)
+    module = cls(2, 24).double()
+    with torch.no_grad():  # strong recurrence: several points
+        for name, p in module.named_parameters():
+            if "weight_hh" in name:
+                p.mul_(6.0)
+    system = as_system(module)
+    u = torch.tensor([0.1, -0.2], dtype=F64)
+    starts = torch.rand(256, system.state_size, generator=torch.Generator().manual_seed(8), dtype=F64) * 2 - 1
+    fps = tr.analysis.find_fixed_points(module, u, starts)
+    assert len(fps) >= 1
+    U = u.expand(len(fps), -1)
+    assert (system(fps.points, U) - fps.points).abs().max() < 1e-12
+    lam, vec = torch.linalg.eig(fps.jacobians)
+    for k in range(len(fps)):
+        top = lam[k].abs().argmax()
+        direction = vec[k][:, top].real
+        direction = direction / direction.norm()
+        v = fps.points[k:k + 1] + 1e-4 * direction
+        for _ in range(300):
+            v = system(v, u[None])
+        dist = (v - fps.points[k]).norm().item()
+        if bool(fps.stable[k]):
+            assert dist < 1e-4 * 0.999 ** 0  # attracted (it shrinks)
+        elif lam[k].abs().max() > 1.05:
+            assert dist > 1e-3  # repelled
+
+
+def test_classify_discrete_kinds():
+    lam = torch.tensor([[0.5, 0.2], [1.5, 0.2], [-1.0, 0.5], [complex(0.6, 0.8), complex(0.6, -0.8)],
+                        [1.0, 0.3], [1.2, 1.1], [complex(0.3, 0.4), 0.1], [math.nan, 0.1]], dtype=torch.complex128)
+    stable, kind = tr.analysis.classify(lam, time="discrete")
+    assert kind == ["stable node", "saddle", "flip", "Neimark–Sacker", "marginal", "unstable node", "stable spiral",
+                    "undetermined"]
+    assert stable.tolist() == [True, False, False, False, False, False, True, False]
+    with pytest.raises(ValueError, match="time must be 'continuous' or 'discrete'"):
+        tr.analysis.classify(lam, time="map")
+
+
+# ----------------------------------------------------------------------------- continuous attractors
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_linear_integrator_is_a_line_of_fixed_points(dtype):
+    """M = [[.5, .5], [.5, .5]]: eigenvalue 1 along (1, 1) (an integrator), 0 across: every point
+    v₁ = v₂ is fixed, and nearby states fall onto the line (transverse λ = −1/τ)."""
+    M = torch.tensor([[0.5, 0.5], [0.5, 0.5]], dtype=dtype)
+    net = tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, nonlinearity="linear")
+    starts = torch.randn(100, 2, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    fps = tr.analysis.find_fixed_points(net, None, starts)
+    assert len(fps) == 0 and len(fps.manifolds) == 1
+    line = fps.manifolds[0]
+    assert line.dimension == 1 and not line.closed and line.stable_transverse and line.count == 100
+    tol = 1e-12 if dtype == F64 else 1e-5
+    assert (line.points[:, 0] - line.points[:, 1]).abs().max() < tol
+    # each start ends on the line next to its projection (the flow leaves the slow mode alone; the
+    # warm-up's per-coordinate Adam steps may slide it a little along the line)
+    assert (fps.final_states[:, 0] - fps.final_states[:, 1]).abs().max() < tol
+    torch.testing.assert_close(fps.final_states[:, 0], starts.mean(1), rtol=0, atol=1e-3)
+    assert (line.points[1:, 0] >= line.points[:-1, 0]).all()  # ordered along the line
+    assert int((fps.on_manifold == 0).sum()) == 100 and int(fps.counts.sum()) == 0
+
+
+def test_identical_starts_return_their_one_point():
+    net = tr.RateRNN.from_weights(torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=F64), tau=10.0, dt=1.0,
+                                  nonlinearity="tanh")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fps = tr.analysis.find_fixed_points(net, None, torch.full((100, 2), 0.7, dtype=F64))
+    assert len(fps) == 1 and fps.counts.tolist() == [100] and not fps.outliers.any()
+    a = fps.points[0, 0].item()
+    assert a == pytest.approx(math.tanh(2 * a), abs=1e-15) and fps.kind == ["stable node"]
+
+
+def _ring(N: int, dtype):
+    th = torch.arange(N, dtype=dtype) * 2 * math.pi / N
+    c, s = torch.cos(th), torch.sin(th)
+    M = 3.0 / N * (torch.outer(c, c) + torch.outer(s, s))
+    return tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, nonlinearity="tanh"), th, c, s
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_ring_network_is_one_closed_attracting_manifold(dtype):
+    """M = (3/N)(c cᵀ + s sᵀ), tanh: every rotation of the bump v = tanh(r cos(θ − φ)) is a fixed
+    point, r = (3/N) Σ tanh(r cos θ_i) cos θ_i (the discrete sum equals the rotation-invariant
+    integral to ~e^{-0.7N}: exact at N = 128). One ring of dimension 1, found from 200 noisy bumps."""
+    N = 128
+    net, th, c, s = _ring(N, dtype)
+    gen = torch.Generator().manual_seed(0)
+    phi = 2 * math.pi * torch.rand(200, generator=gen, dtype=dtype)
+    starts = torch.tanh(2 * torch.cos(th[None] - phi[:, None])) + 0.1 * torch.randn(200, N, generator=gen, dtype=dtype)
+    fps = tr.analysis.find_fixed_points(net, None, starts)
+    assert len(fps.manifolds) == 1
+    ring = fps.manifolds[0]
+    assert ring.dimension == 1 and ring.closed and ring.stable_transverse and ring.points.shape[0] > 150
+    r = 1.0
+    for _ in range(300):
+        r = 3.0 / N * (torch.tanh(r * c.double()) * c.double()).sum().item()
+    kc, ks = ring.points @ c * 3.0 / N, ring.points @ s * 3.0 / N
+    angle = torch.atan2(ks, kc)
+    tol = 1e-13 if dtype == F64 else 3e-5
+    assert ((kc**2 + ks**2).sqrt() - r).abs().max() < tol
+    torch.testing.assert_close(ring.points, torch.tanh(r * torch.cos(th[None] - angle[:, None])), rtol=0, atol=tol)
+    steps = torch.diff(angle.double())
+    assert max(int((steps >= 0).sum()), int((steps <= 0).sum())) >= len(angle) - 2  # ordered by angle, one wrap
+
+
+def test_trained_style_slow_line_is_reported_with_slow_points():
+    """An exact line attractor perturbed by ε: M = [[.5, .5], [.5, .5]] + ε·diag(1, −1)·… turns the
+    line into one stable point and a slow line (λ ≈ −ε/τ). Starts spread along it converge to the
+    one point; with slow_points they are kept as slow points, not as a manifold (q > 0 along it)."""
+    eps = 1e-3
+    M = torch.tensor([[0.5 - eps, 0.5], [0.5, 0.5 - eps]], dtype=F64)
+    net = tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, nonlinearity="linear")
+    starts = torch.linspace(-1, 1, 41, dtype=F64)[:, None].expand(-1, 2).contiguous()
+    fps = tr.analysis.find_fixed_points(net, None, starts)
+    assert len(fps) == 1 and fps.points.abs().max() < 1e-12 and not fps.manifolds
+    assert fps.eigenvalues[0, 0].real.item() == pytest.approx(-eps / 10, rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- input Jacobians, eigenvectors
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_input_jacobians_and_eigenvectors(dtype):
+    """Input Jacobians equal autograd of the system at the points; L R = I, J R = R Λ, L J = Λ L."""
+    torch.manual_seed(3)
+    gru = nn.GRU(3, 16).to(dtype)
+    with torch.no_grad():
+        gru.weight_hh_l0.mul_(4.0)
+    starts = torch.rand(128, 16, generator=torch.Generator().manual_seed(4), dtype=dtype) * 2 - 1
+    u = torch.tensor([0.2, 0.0, -0.1], dtype=dtype)
+    fps = tr.analysis.find_fixed_points(gru, u, starts, eigenvectors=True)
+    assert len(fps) >= 1 and fps.input_jacobians.shape == (len(fps), 16, 3)
+    system = as_system(gru)
+    tol = 1e-12 if dtype == F64 else 1e-5
+    for k in range(len(fps)):
+        Ju = torch.autograd.functional.jacobian(lambda x: system(fps.points[k:k + 1], x[None])[0], u)
+        torch.testing.assert_close(fps.input_jacobians[k], Ju, rtol=tol, atol=tol)
+    R, L, J = fps.right_eigenvectors, fps.left_eigenvectors, fps.jacobians.to(fps.right_eigenvectors.dtype)
+    lam = torch.diag_embed(fps.eigenvalues)
+    eye = torch.eye(16, dtype=R.dtype).expand_as(R)
+    scale = 1e3 * torch.finfo(dtype).eps * (1 + R.abs().amax() * L.abs().amax())
+    assert (L @ R - eye).abs().max() < scale
+    assert (J @ R - R @ lam).abs().max() < scale
+    assert (L @ J - lam @ L).abs().max() < scale
+    with pytest.raises(TypeError, match="eigenvectors must be True or False"):
+        tr.analysis.find_fixed_points(gru, u, starts, eigenvectors="yes")
+
+
+# ----------------------------------------------------------------------------- any callable
+def test_a_map_of_your_own_and_threads():
+    """A hand-written map v' = tanh(A v + B u) gives the same points with 1 and 2 threads, and each
+    point satisfies the map to rounding."""
+    gen = torch.Generator().manual_seed(9)
+    A = 1.8 * torch.randn(64, 64, generator=gen, dtype=F64) / 8
+    B = torch.randn(64, 2, generator=gen, dtype=F64)
+    system = Map(lambda v, u: torch.tanh(v @ A.T + u @ B.T), 64, 2, dtype=F64)
+    starts = torch.randn(256, 64, generator=gen, dtype=F64)
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append(tr.analysis.find_fixed_points(system, None, starts))
+    finally:
+        torch.set_num_threads(threads)
+    one, two = results
+    assert len(one) == len(two) >= 1 and one.kind == two.kind
+    torch.testing.assert_close(one.points, two.points, rtol=0, atol=1e-12)
+    assert (torch.tanh(one.points @ A.T) - one.points).abs().max() < 1e-13
