@@ -17,7 +17,7 @@ def python_block_after(heading: str) -> str:
     return re.search(r"```python\n(.*?)```", text[text.index(heading):], flags=re.S).group(1)
 
 
-@pytest.mark.parametrize("heading", ["## Quick start", "## Analysis"])
+@pytest.mark.parametrize("heading", ["## Quick start", "## Analysis", "### Any recurrent network"])
 def test_readme_example_runs(heading, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     dtype = torch.get_default_dtype()
@@ -26,6 +26,8 @@ def test_readme_example_runs(heading, tmp_path, monkeypatch):
         exec(compile(python_block_after(heading), f"README {heading}", "exec"), namespace)
     finally:
         torch.set_default_dtype(dtype)  # an example may switch to float64
+    if heading == "### Any recurrent network":
+        return check_any_network_block(namespace)
     if heading == "## Quick start":
         assert namespace["rates"].shape == (500, 16, 64)
         gains = tr.analysis.spectrum(namespace["pair"].M.detach(), tau=10.0).gains
@@ -63,3 +65,15 @@ def check_analysis_block(ns: dict) -> None:
     # Hopf where Re λ = ½(0.025 − 1/τ_I) = 0: τ_I = 40 ms (refined by regula falsi to ~1e-12·80)
     assert len(ns["sw"].hopf) == 1 and abs(ns["sw"].hopf[0] - 40.0) < 1e-8
     assert ns["pp"].fixed_points.kind == ["unstable spiral"]
+
+
+def check_any_network_block(ns: dict) -> None:
+    """The 1-unit nn.RNN is unstable (μ = −1.5); the GRU's arrays have the stated shapes; the
+    integrator is one line."""
+    rnn_fps = tr.analysis.find_fixed_points(ns["rnn"], None, torch.linspace(-0.5, 0.5, 9)[:, None])
+    assert rnn_fps.time == "discrete" and rnn_fps.kind == ["unstable node"]
+    assert abs(rnn_fps.eigenvalues[0, 0].real.item() + 1.5) < 1e-6
+    P = len(ns["fps"])
+    assert P >= 1 and ns["fps"].input_jacobians.shape == (P, 32, 3) and ns["fps"].left_eigenvectors.shape == (P, 32, 32)
+    line = tr.analysis.find_fixed_points(ns["line"], None, torch.randn(64, 2, generator=torch.Generator().manual_seed(0)))
+    assert len(line.manifolds) == 1 and line.manifolds[0].dimension == 1

@@ -211,7 +211,8 @@ def test_flipflop_reaches_99_percent_bits_with_exactly_8_stable_fixed_points(tmp
 
 
 def test_winner_take_all_reaches_95_percent_above_10_percent_difference(tmp_path):
-    summary = _train(WinnerTakeAll(n_inputs=2, dt=10.0), rnn(32, 10.0, tau=20.0), tmp_path, epochs=8)
+    # lr 3e-3: at 1e-2 Adam oscillates and 3 of 10 seeds end below 95 % (0.78–0.91); at 3e-3 seeds 0–19 reach ≥ 99.7 %
+    summary = _train(WinnerTakeAll(n_inputs=2, dt=10.0), rnn(32, 10.0, tau=20.0), tmp_path, epochs=8, lr=3e-3)
     assert summary["metrics"]["accuracy_above_10pct"] >= 0.95
 
 

@@ -32,6 +32,9 @@ _STYLE = {  # kind -> (marker, filled, colour)
     "unstable node": ("o", False, "tab:red"),
     "unstable spiral": ("o", False, "tab:purple"),
     "marginal": ("s", False, "tab:gray"),
+    "flip": ("D", False, "tab:brown"),
+    "Neimark–Sacker": ("D", False, "tab:pink"),
+    "undetermined": ("x", True, "k"),
 }
 
 
@@ -75,7 +78,8 @@ def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = N
     ----------
     spectrum : Spectrum, FixedPoints or Tensor (N,) / (P, N)
         Eigenvalues of ``M`` (a :class:`Spectrum`: boundary Re λ = 1) or of Jacobians
-        (:class:`FixedPoints` or a tensor: boundary Re λ = 0, in 1/ms).
+        (:class:`FixedPoints` or a tensor: boundary Re λ = 0, in 1/ms; the unit circle |μ| = 1 for
+        the fixed points of a map, ``fps.time == "discrete"``).
     boundary : float, optional
         Overrides the vertical line: 1 for ``M``, 0 for ``J``.
     """
@@ -83,6 +87,20 @@ def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = N
         raise TypeError("spectrum must be a Spectrum, FixedPoints or a tensor of eigenvalues, got "
                         f"{type(spectrum).__name__}")
     fig, ax = _axes(ax)
+    if isinstance(spectrum, FixedPoints) and spectrum.time == "discrete" and boundary is None:
+        lam = _np(spectrum.eigenvalues.to(torch.complex128)).reshape(-1)
+        angle = np.linspace(0, 2 * np.pi, 361)
+        ax.plot(np.cos(angle), np.sin(angle), color="k", ls="--", lw=1, label="|μ| = 1")
+        ax.axhline(0, color="0.8", lw=0.8, zorder=0)
+        unstable = np.abs(lam) >= 1
+        ax.scatter(lam.real[~unstable], lam.imag[~unstable], s=22, color="tab:blue", label="stable")
+        ax.scatter(lam.real[unstable], lam.imag[unstable], s=22, color="tab:red", label="unstable")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xlabel("Re μ")
+        ax.set_ylabel("Im μ")
+        ax.set_title(title or "eigenvalues of the map's Jacobian")
+        ax.legend(fontsize=8, loc="best")
+        return fig
     if isinstance(spectrum, Spectrum):
         lam, line, what = spectrum.eigenvalues, 1.0, "M"
     elif isinstance(spectrum, FixedPoints):

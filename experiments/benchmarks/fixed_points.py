@@ -169,9 +169,10 @@ def rate_network(rnn: torch.nn.RNN, dtype: torch.dtype) -> tr.RateRNN:
                                    nonlinearity="tanh")
 
 
-def flip_flop(path: str):
-    """FixedPointFinder's 3-bit flip-flop example, trained by its own code (seeded): the RNN and
-    its 1,024 starts (its ``sample_states``, noise 0.5)."""
+def flip_flop(path: str, rnn_type: str = "tanh"):
+    """FixedPointFinder's 3-bit flip-flop example, trained by its own code (seeded) with its
+    ``rnn_type`` ("tanh", "gru" or "lstm"): the torch module and its 1,024 starts (its
+    ``sample_states``, noise 0.5; an LSTM's state is (h, c), as FixedPointFinder concatenates it)."""
     fpf_cls = load_fpf(path)
     import FlipFlopData as ffd  # noqa: PLC0415 (from the peer checkout)
     from FlipFlop import FlipFlop  # noqa: PLC0415
@@ -181,12 +182,44 @@ def flip_flop(path: str):
         torch.manual_seed(0)
         data = ffd.FlipFlopData(random_seed=0)
         train, valid = data.generate_data(512), data.generate_data(128)
-        model = FlipFlop(3, 16, 3, rnn_type="tanh")
+        model = FlipFlop(3, 16, 3, rnn_type=rnn_type)
         quiet(lambda: model.train(train, valid, learning_rate=1 / 128**0.5, batch_size=128))
     hidden = model.predict(valid)["hidden"]
-    fpf = fpf_cls(model.rnn, max_iters=10000, lr_init=1.0, outlier_distance_scale=10.0,
+    if rnn_type == "lstm":  # its predict gives h only: the (h, c) states, from the module itself
+        hidden = lstm_states(model, torch.as_tensor(valid["inputs"]))
+    driven = LSTMState(model.rnn) if rnn_type == "lstm" else model.rnn
+    fpf = fpf_cls(driven, max_iters=10000, lr_init=1.0, outlier_distance_scale=10.0,
                   verbose=False, super_verbose=False)
     return model.rnn, fpf, fpf.sample_states(hidden, n_inits=1024, noise_scale=0.5), np.zeros((1, 3))
+
+
+@torch.no_grad()
+def lstm_states(model, inputs: torch.Tensor) -> np.ndarray:
+    """(h, c) concatenated (B, T, 2H) of the flip-flop LSTM along ``inputs`` (B, T, I)."""
+    B, T, _ = inputs.shape
+    H = model.rnn.hidden_size
+    h = model.initial_hiddens_1xd.expand(1, B, H).contiguous()
+    c = model.initial_cell_1xd.expand(1, B, H).contiguous()
+    out = []
+    for t in range(T):
+        _, (h, c) = model.rnn(inputs[:, t:t + 1], (h, c))
+        out.append(torch.cat([h[0], c[0]], -1))
+    return torch.stack(out, 1).numpy()
+
+
+class LSTMState(torch.nn.Module):
+    """An ``nn.LSTM`` whose state is one tensor, (h, c) concatenated: FixedPointFinder's torch
+    version drives ``_, state = rnn(input, state)`` with one state tensor (its TF version
+    concatenates LSTM states the same way)."""
+
+    def __init__(self, lstm: torch.nn.LSTM):
+        super().__init__()
+        self.lstm, self.batch_first = lstm, lstm.batch_first
+
+    def forward(self, x, state):
+        h, c = state.chunk(2, -1)
+        out, (h, c) = self.lstm(x, (h.contiguous(), c.contiguous()))
+        return out, torch.cat([h, c], -1)
 
 
 def rank_one(N: int, seed: int):
@@ -233,13 +266,24 @@ def matched(ours: torch.Tensor, theirs: torch.Tensor, tol: float = 1e-3) -> tupl
     return int((d.min(1).values <= tol).sum()), int((d.min(0).values <= tol).sum())
 
 
+def distinct(rnn, u: torch.Tensor, theirs: torch.Tensor) -> int:
+    """How many distinct fixed points FixedPointFinder's returned points are: each refined by Newton
+    in float64 (no warm-up) and de-duplicated (its own de-duplication keeps near-copies)."""
+    if not len(theirs):
+        return 0
+    net = rate_network(rnn, torch.float64) if isinstance(rnn, torch.nn.RNN) else copy.deepcopy(rnn).double()
+    fps = tr.analysis.find_fixed_points(net, u.double(), theirs.double(), opt_steps=0, outlier_scale=None)
+    return len(fps) + sum(m.points.shape[0] for m in fps.manifolds)
+
+
 def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repeats: int,
                roots: list[float] | None = None, n_vec=None) -> dict:
     """Time FixedPointFinder and torchrate (float32, float64) interleaved; best of ``repeats``."""
     u = torch.as_tensor(inputs[0])
     contenders = {"fpf": lambda: quiet(lambda: fpf.find_fixed_points(starts, inputs))[0]}
     for dtype in (torch.float32, torch.float64):
-        net = rate_network(rnn, dtype)
+        # a tanh nn.RNN as the rate network with τ = dt (the same map); a GRU/LSTM analysed directly
+        net = rate_network(rnn, dtype) if isinstance(rnn, torch.nn.RNN) else copy.deepcopy(rnn).to(dtype)
         contenders[str(dtype)[6:]] = (lambda net=net, dtype=dtype: tr.analysis.find_fixed_points(
             net, u.to(dtype), torch.as_tensor(starts, dtype=dtype)))
     best, result = {k: float("inf") for k in contenders}, {}
@@ -250,10 +294,16 @@ def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repe
             if rep:
                 best[key] = min(best[key], time.perf_counter() - t0)
     theirs = torch.as_tensor(result["fpf"].xstar)
-    row = {"case": name, "fpf_s": best["fpf"], "fpf_points": len(theirs)}
+    their_stable = torch.as_tensor(np.asarray(result["fpf"].is_stable)).reshape(-1).bool()
+    row = {"case": name, "fpf_s": best["fpf"], "fpf_points": len(theirs),
+           "fpf_distinct": distinct(rnn, u, theirs)}
     for key in ("float32", "float64"):
         fps = result[key]
         found, extra = matched(fps.points, theirs)
+        if len(theirs) and len(fps):
+            d = torch.cdist(theirs.double(), fps.points.double(), compute_mode="donot_use_mm_for_euclid_dist")
+            hit = d.min(1).values <= 1e-3
+            row.setdefault("verdicts", {})[key] = int((fps.stable[d.argmin(1)].cpu() == their_stable)[hit].sum())
         row[key] = {"s": best[key], "speedup": best["fpf"] / best[key], "points": len(fps),
                     "fpf_points_found": found, "points_fpf_found": extra,
                     "kinds": {k: fps.kind.count(k) for k in set(fps.kind)}}
@@ -270,7 +320,8 @@ def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repe
 
 def peer_rows(path: str, repeats: int) -> list[dict]:
     fpf_cls = load_fpf(path)
-    rows = [versus_fpf("3-bit flip-flop, N = 16, 1,024 starts", *flip_flop(path), repeats)]
+    rows = [versus_fpf(f"3-bit flip-flop, {kind}, N = 16, 1,024 starts", *flip_flop(path, kind), repeats)
+            for kind in ("tanh", "gru", "lstm")]
     for u in (0.2, 0.4):
         rnn, m, n, w = rank_one(512, seed=0)
         starts = rank_one_starts(rnn, m, w, u, 256, seed=1)
@@ -283,15 +334,16 @@ def peer_rows(path: str, repeats: int) -> list[dict]:
 
 def print_peer(rows: list[dict]) -> None:
     print("| network | FixedPointFinder (s) | torchrate float32 (s) | speed-up | torchrate float64 (s) "
-          "| speed-up | FPF's points found (f32 / f64) | points |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| speed-up | FPF's points found (f32 / f64) | same verdicts (f32 / f64) | points (FPF distinct) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         a, b = r["float32"], r["float64"]
         extra = (f" (roots {a['roots_found']}/{a['roots']} / {b['roots_found']}/{b['roots']}; "
                  f"FPF {r['fpf_roots_found']}/{a['roots']})" if "roots" in a else "")
         print(f"| {r['case']} | {r['fpf_s']:.3f} | {a['s']:.3f} | {a['speedup']:.1f}× | {b['s']:.3f} | "
               f"{b['speedup']:.1f}× | {a['fpf_points_found']}/{r['fpf_points']} / "
-              f"{b['fpf_points_found']}/{r['fpf_points']}{extra} | {a['points']} / {b['points']} |")
+              f"{b['fpf_points_found']}/{r['fpf_points']}{extra} | {r.get('verdicts', {}).get('float32', '–')} / "
+              f"{r.get('verdicts', {}).get('float64', '–')} | {a['points']} / {b['points']} ({r['fpf_distinct']}) |")
 
 
 def main() -> None:

@@ -25,6 +25,10 @@ residual g(v) (dv/dt for a flow, F(v) − v for a map), and the minima q = 0 of 
    points are returned as **continuous attractors** (``.manifolds``: lines, rings), the others
    as isolated points with their Jacobians, eigenvalues and the system's own stability rule:
    Re λ < 0 for a flow, |μ| < 1 for a map (:mod:`torchrate.analysis.stability`).
+4. **Between points.** Newton (no warm-up) from the midpoint of each point and its 12 nearest
+   ones (at most 1,024 midpoints; up to three rounds while new points appear) adds the saddles
+   between attractors whose basins the warm-up seldom enters; a point found only so has
+   ``counts`` 0.
 
 Linear solves are checked (finite, LAPACK ``info`` = 0, small residual); see
 :mod:`torchrate.analysis._search`. The system is never modified: parameters are read
@@ -72,6 +76,9 @@ class Manifold:
         The set closes on itself (a ring).
     count : int
         Initial states that ended on it.
+    stable, kind : Tensor (S,) bool, list of str
+        Each point's own verdict: on an exact continuum ``"marginal"``; on a slow one (found with
+        ``manifold_tol``) the chain of stable points and saddles it is made of.
     """
 
     dimension: int
@@ -81,6 +88,8 @@ class Manifold:
     stable_transverse: bool
     closed: bool
     count: int
+    stable: Tensor
+    kind: list[str]
 
     def __repr__(self) -> str:
         shape = "ring" if self.closed and self.dimension == 1 else "line" if self.dimension == 1 else \
@@ -96,7 +105,8 @@ class FixedPoints:
     Attributes
     ----------
     points : Tensor, shape (P, N)
-        States at the isolated fixed points, sorted by residual.
+        States at the isolated fixed points, sorted by residual; points found only from midpoints
+        between others (``counts`` 0) come after those the starts reached.
     residuals : Tensor, shape (P,)
         q = ½‖g‖² at each point (g = dv/dt of a flow, in (rate/ms)²; F(v) − v of a map).
     jacobians : Tensor, shape (P, N, N)
@@ -289,6 +299,7 @@ def find_fixed_points(
     progress: bool = False,
     latent: bool | None = None,
     eigenvectors: bool = False,
+    manifold_tol: float | None = None,
 ) -> FixedPoints:
     r"""Fixed points of any recurrent system at constant input, from K initial states at once.
 
@@ -351,6 +362,12 @@ def find_fixed_points(
         ``False``: the full-space search on the formed M.
     eigenvectors : bool
         Also return right and left eigenvectors (``right_eigenvectors``, ``left_eigenvectors``).
+    manifold_tol : float, optional
+        Distance from the stability boundary (|Re λ| in 1/ms for a flow, ||μ| − 1| for a map)
+        within which an eigenvalue counts as running along a set of fixed points. Default: the
+        rounding level (``sqrt(eps)·max|λ|``), so only exact continua (lines, rings) are joined;
+        for a trained network whose attractor is a chain of isolated points with one slow mode
+        (a slow line or ring), pass the slow rate, e.g. 1e-3, to get it as one manifold.
 
     Returns
     -------
@@ -377,6 +394,9 @@ def find_fixed_points(
             raise TypeError(f"{name} must be True or False, got {flag!r}")
     if latent is not None and not isinstance(latent, bool):
         raise TypeError(f"latent must be True, False or None, got {latent!r}")
+    if manifold_tol is not None:
+        manifold_tol = _validate.check_nonnegative("manifold_tol", manifold_tol,
+                                                   fix="a rate (1/ms) or modulus distance, e.g. 1e-3, or None")
     if latent and getattr(system, "factors", None) is None:
         raise TypeError(f"latent=True needs a low-rank network (torchrate.LowRankRateRNN), got {type(net).__name__}")
     with torch.no_grad():
@@ -387,14 +407,14 @@ def find_fixed_points(
             lat = latent_search(system, uc, v0, newton_steps=max(newton_steps, 100), tol=tol)
             return _characterise(system, uc, lat.points, lat.residuals, torch.ones_like(lat.counts, dtype=torch.bool),
                                  lat.counts, lat.assignment, lat.final_states, lat.final_residuals,
-                                 torch.zeros_like(lat.assignment, dtype=torch.bool), eigenvectors,
+                                 torch.zeros_like(lat.assignment, dtype=torch.bool), eigenvectors, manifold_tol,
                                  eigenvalues=lat.eigenvalues)
         return _find(system, uc, v0, opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol,
-                     outlier_scale, batch_size, cluster, progress, eigenvectors)
+                     outlier_scale, batch_size, cluster, progress, eigenvectors, manifold_tol)
 
 
 def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, check_every, tol, slow_points,
-          dedup_tol, outlier_scale, batch_size, cluster, progress, eigenvectors) -> FixedPoints:
+          dedup_tol, outlier_scale, batch_size, cluster, progress, eigenvectors, manifold_tol) -> FixedPoints:
     """The body of :func:`find_fixed_points` (under ``torch.no_grad``)."""
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size}")
@@ -447,11 +467,58 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
     if dedup_tol is None:
         dedup_tol = 10 * math.sqrt(torch.finfo(v.dtype).eps) * (1 + (vk.abs().max().item() if len(vk) else 0.0))
     leaders, assign = _leaders(vk, torch.sort(qk, stable=True).indices, dedup_tol)  # points sorted by residual
+    points, q_points, conv = vk[leaders], qk[leaders], converged_all[idx][leaders]
+    counts = torch.bincount(assign, minlength=len(leaders))
+    extra = _between_points(field_, points[conv], opt, dedup_tol)
+    if outlier_scale is not None and radius > 0:  # the starts' rule: nothing farther than their radius allows
+        extra = extra[(extra - center).norm(dim=-1) <= outlier_scale * radius]
+    if len(extra):  # found only between others: after the points the starts reached, with no start counted
+        points, q_points = torch.cat([points, extra]), torch.cat([q_points, field_.q(extra)])
+        conv = torch.cat([conv, torch.ones(len(extra), dtype=torch.bool, device=v.device)])
+        counts = torch.cat([counts, counts.new_zeros(len(extra))])
     assignment = torch.full((K,), -1, dtype=torch.long, device=v.device)
     assignment[idx] = assign
-    return _characterise(system, u, vk[leaders], qk[leaders], converged_all[idx][leaders],
-                         torch.bincount(assign, minlength=len(leaders)), assignment, v, q_all, outliers,
-                         eigenvectors)
+    return _characterise(system, u, points, q_points, conv, counts, assignment, v, q_all, outliers,
+                         eigenvectors, manifold_tol)
+
+
+def _between_points(field_, points: Tensor, opt: _Options, dedup_tol: float) -> Tensor:
+    """New distinct points (E, N), sorted by residual, found from midpoints between ``points`` in up to
+    ``_BETWEEN_ROUNDS`` rounds (each round's midpoints include the points the last one added)."""
+    new = points[:0]
+    for _ in range(_BETWEEN_ROUNDS):
+        found = _between(field_, torch.cat([points, new]), opt)
+        if not len(found):
+            break
+        known = torch.cat([points, new])
+        far = _search._distances(found, known).min(1).values > dedup_tol if len(known) else \
+            torch.ones(len(found), dtype=torch.bool, device=found.device)
+        found = found[far]
+        if not len(found):
+            break
+        leaders, _ = _leaders(found, torch.sort(field_.q(found), stable=True).indices, dedup_tol)
+        new = torch.cat([new, found[leaders]])
+    return new
+
+
+_BETWEEN_NEIGHBOURS = 12  # midpoints of each point with this many nearest points
+_BETWEEN_MAX = 1024  # at most this many midpoint starts
+_BETWEEN_ROUNDS = 3  # rounds of midpoints, while they add points
+
+
+def _between(field_, points: Tensor, opt: _Options) -> Tensor:
+    """Converged states of a search (Newton, no warm-up) from the midpoints of each fixed point and
+    its nearest ones: saddles between attractors whose basins the warm-up seldom enters (two of
+    the 27 points of FixedPointFinder's tanh flip-flop are found only this way)."""
+    P = points.shape[0]
+    if P < 2:
+        return points[:0]
+    k = min(_BETWEEN_NEIGHBOURS, P - 1, max(1, _BETWEEN_MAX // P))
+    near = _search._distances(points, points).argsort(1)[:, 1:k + 1]
+    mids = (0.5 * (points[:, None, :] + points[near])).reshape(-1, points.shape[1])
+    bar = _Progress(False, 0)
+    found = _search.search(field_, mids, replace(opt, opt_steps=0, slow_points=None), bar)
+    return found[(field_.q(found) <= opt.q_tol(found)) & torch.isfinite(found).all(-1)]
 
 
 _MANIFOLD_MIN_POINTS = 3  # distinct points on the stability boundary that make a continuum
@@ -460,7 +527,7 @@ _MANIFOLD_GAP = 20.0  # a gap this many times the median spacing separates two s
 
 def _characterise(system: System, u: Tensor, points: Tensor, residuals: Tensor, converged: Tensor, counts: Tensor,
                   assignment: Tensor, final_states: Tensor, final_residuals: Tensor, outliers: Tensor,
-                  eigenvectors: bool, eigenvalues: Tensor | None = None) -> FixedPoints:
+                  eigenvectors: bool, manifold_tol: float | None, eigenvalues: Tensor | None = None) -> FixedPoints:
     """Jacobians, eigenvalues, stability and kinds of the distinct points; continuous attractors
     split off into manifolds; the Euler network's other verdict compared."""
     P, N = points.shape
@@ -483,14 +550,15 @@ def _characterise(system: System, u: Tensor, points: Tensor, residuals: Tensor, 
     if R is not None:
         R = R.gather(-1, order[:, None, :].expand(-1, N, -1))
     # ---- continuous attractors: connected sets of points with an eigenvalue on the boundary
-    groups = _continua(points, jac, lam, time)
+    groups = _continua(points, jac, lam, time, manifold_tol)
     on_set = torch.zeros(P, dtype=torch.bool, device=points.device)
     manifolds = []
     point_to_set = torch.full((P + 1,), -1, dtype=torch.long, device=points.device)
     for g, (members, dim) in enumerate(groups):
         on_set[members] = True
         point_to_set[members] = g
-        manifolds.append(_manifold(points[members], residuals[members], lam[members], counts[members], dim, time))
+        manifolds.append(_manifold(points[members], residuals[members], lam[members], counts[members], dim, time,
+                                   manifold_tol))
     on_manifold = point_to_set[assignment]
     iso = (~on_set).nonzero()[:, 0]
     renumber = torch.full((P + 1,), -1, dtype=torch.long, device=points.device)
@@ -531,14 +599,14 @@ def _compare_times(system: System, lam: Tensor, stable: Tensor) -> None:
             f"time='continuous'. The verdicts returned are those of time={system.time!r}", stacklevel=3)
 
 
-def _continua(points: Tensor, jac: Tensor, lam: Tensor, time: str) -> list[tuple[Tensor, int]]:
+def _continua(points: Tensor, jac: Tensor, lam: Tensor, time: str, tol: float | None) -> list[tuple[Tensor, int]]:
     """Index sets (and dimensions) of points that form continuous sets of fixed points: points with
     an eigenvalue on the stability boundary, joined along a minimum spanning tree where an edge is
     short (at most ``_MANIFOLD_GAP`` × the median edge) or runs along the set (within 37° of the
     span of the boundary eigenvectors at both ends), in components of ``_MANIFOLD_MIN_POINTS``+."""
     if not len(points):
         return []
-    on = distance_to_marginal(lam, time).abs() <= boundary_tol(lam, time)
+    on = distance_to_marginal(lam, time).abs() <= (boundary_tol(lam, time) if tol is None else tol)
     dims = on.sum(-1)
     cand = (dims > 0).nonzero()[:, 0]
     if len(cand) < _MANIFOLD_MIN_POINTS:
@@ -620,7 +688,8 @@ def _reindex(x: Tensor, order: list[int], par: list[int], length: list[float]) -
     return parent, edge
 
 
-def _manifold(points: Tensor, residuals: Tensor, lam: Tensor, counts: Tensor, dim: int, time: str) -> Manifold:
+def _manifold(points: Tensor, residuals: Tensor, lam: Tensor, counts: Tensor, dim: int, time: str,
+              tol: float | None) -> Manifold:
     """A :class:`Manifold` from its points: ordered along the set, closed or not, transverse stability."""
     c = points.mean(0)
     X = points - c
@@ -638,5 +707,7 @@ def _manifold(points: Tensor, residuals: Tensor, lam: Tensor, counts: Tensor, di
     # the ``dim`` eigenvalues closest to the boundary are the ones along the set
     along = d.abs().argsort(-1)[:, :dim]
     transverse.scatter_(-1, along, -math.inf)
-    stable_transverse = bool((transverse < -boundary_tol(lam, time)).all())
-    return Manifold(dim, points[order], residuals[order], lam[order], stable_transverse, closed, int(counts.sum()))
+    stable_transverse = bool((transverse < -(boundary_tol(lam, time) if tol is None else tol)).all())
+    stable, kind = classify(lam[order], time=time)
+    return Manifold(dim, points[order], residuals[order], lam[order], stable_transverse, closed, int(counts.sum()),
+                    stable, kind)
