@@ -423,3 +423,52 @@ def test_plot_spectrum_of_a_map_draws_the_unit_circle():
         assert ax.get_xlabel() == "Re μ" and any(line.get_label() == "|μ| = 1" for line in ax.get_lines())
     finally:
         plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- other analyses take any system
+def test_bifurcation_of_a_torch_rnn_map():
+    """h ← tanh(2h + p) as an nn.RNN: folds where 2(1 − h²) = 1, p = ±(atanh(1/√2) − √2), as for
+    the flow (the same points); stability by μ = 2(1 − h²): the outer branches stable, the middle not."""
+    rnn = nn.RNN(1, 1, bias=False).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.fill_(2.0)
+        rnn.weight_ih_l0.fill_(1.0)
+    bif = tr.analysis.bifurcation(lambda p: (rnn, torch.tensor([p], dtype=F64)), torch.linspace(-1, 1, 21, dtype=F64),
+                                  initial_states=torch.linspace(-1, 1, 9, dtype=F64)[:, None])
+    fold = math.atanh(1 / math.sqrt(2)) - math.sqrt(2)
+    assert bif.time == "discrete" and len(bif.folds) == 2 and all(f.refined for f in bif.folds)
+    assert sorted(f.value for f in bif.folds) == pytest.approx([fold, -fold], abs=1e-12)
+    for br in bif.branches:
+        h = br.points[:, 0]
+        mu = 2 * (1 - h**2)
+        assert not br.eigenvalues.requires_grad
+        torch.testing.assert_close(br.eigenvalues[:, 0].real, mu, rtol=0, atol=1e-10)
+        far = (mu - 1).abs() > 1e-6
+        assert (br.stable[far] == (mu[far] < 1)).all()
+
+
+def test_sweep_of_a_map_finds_the_flip():
+    """v ← tanh(w v) (a from_rnn-style map, τ = dt): v* = 0 is stable for |w| < 1; below w = −1 the
+    map flips (μ = w < −1) although the ODE stays stable (λ = w − 1 < 0); the sweep says so."""
+    def net(w):
+        return tr.RateRNN.from_weights(torch.tensor([[w]], dtype=F64), tau=1.0, dt=1.0, nonlinearity="tanh")
+
+    values = torch.linspace(-1.5, 0.5, 21, dtype=F64)
+    with pytest.warns(UserWarning, match=r"flip \(μ = −1\) or Neimark–Sacker"):
+        sw = tr.analysis.sweep(net, values, initial_states=torch.zeros(1, 1, dtype=F64))
+    assert sw.stable.tolist() == (values > -1).tolist()
+
+
+def test_phase_plane_of_a_gru():
+    """A 2-unit GRU: the residual F(v) − v on the grid, its fixed point, and a trajectory of the map."""
+    torch.manual_seed(0)
+    gru = nn.GRU(1, 2).double()
+    u = torch.zeros(1, dtype=F64)
+    pp = tr.analysis.phase_plane(gru, u, (-1, 1), (-1, 1), initial_states=torch.tensor([[0.5, 0.5]], dtype=F64),
+                                 duration=20)
+    system = as_system(gru)
+    V = torch.stack(torch.meshgrid(pp.y, pp.x, indexing="ij")[::-1], -1).reshape(-1, 2)
+    torch.testing.assert_close(pp.velocity.reshape(-1, 2), system(V, u.expand(len(V), -1)) - V, rtol=1e-14, atol=1e-14)
+    assert pp.trajectories.shape == (21, 1, 2) and pp.fixed_points.time == "discrete"
+    _, h = gru(torch.zeros(20, 1, 1, dtype=F64), torch.tensor([[[0.5, 0.5]]], dtype=F64))
+    torch.testing.assert_close(pp.trajectories[-1, 0], h[0, 0].detach(), rtol=1e-14, atol=1e-14)

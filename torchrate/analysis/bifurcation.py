@@ -868,6 +868,7 @@ def parameter_values(values) -> Tensor:
     return _validate.check_finite_tensor("values", values)
 
 
+@torch.no_grad()  # forward-mode derivatives (jacfwd, jvp) still work; no graph through the weights
 def bifurcation(
     system: Callable[[float], tuple],
     values: Sequence[float] | Tensor,

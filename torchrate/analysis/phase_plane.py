@@ -23,13 +23,14 @@ class PhasePlane:
     x, y : Tensor, shapes (n,), (n,)
         Grid of rates v₁ (x axis) and v₂ (y axis).
     velocity : Tensor, shape (n, n, 2)
-        dv/dt at ``(x[j], y[i])`` in ``velocity[i, j]``, rate/ms.
+        dv/dt at ``(x[j], y[i])`` in ``velocity[i, j]``, rate/ms; for a map, the step F(v) − v.
     nullclines : tuple of two lists of Tensor (k, 2)
-        Curves where dv₁/dt = 0 and where dv₂/dt = 0, as polylines (v₁, v₂).
+        Curves where dv₁/dt = 0 and where dv₂/dt = 0 (a map: where each unit's step is 0), as
+        polylines (v₁, v₂).
     fixed_points : FixedPoints
         Found from every grid point (and the trajectories' starts).
     trajectories : Tensor, shape (T + 1, B, 2), or None
-        Rates from the initial states under constant input, t = 0, dt, …, T·dt.
+        Rates from the initial states under constant input, t = 0, dt, …, T·dt (a map: steps).
     dt : float
         Step of the trajectories in ms.
     """
