@@ -76,6 +76,11 @@ def test_jacobians_of_torch_modules_are_autograd_and_pass_gradcheck(cls):
         Jv, Ju = torch.autograd.functional.jacobian(step, (v[b], u[b]))
         torch.testing.assert_close(system.jacobian(v, u)[b], Jv, rtol=1e-13, atol=1e-14)
         torch.testing.assert_close(system.input_jacobian(v, u)[b], Ju, rtol=1e-13, atol=1e-14)
+    # the finder's residual at one input: ∂(F − I)/∂v and ∇q = (∂F/∂v − I)ᵀ(F(v) − v), written out
+    res = system.at(u[0])
+    generic = Map(system.__call__, N, 3).at(u[0])
+    torch.testing.assert_close(res.jacobian(v), generic.jacobian(v), rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(res.grad_q(v), generic.grad_q(v), rtol=1e-13, atol=1e-14)
     vr, ur = v[:2].clone().requires_grad_(), u[:2].clone().requires_grad_()
     assert torch.autograd.gradcheck(system, (vr, ur))
     assert torch.autograd.gradgradcheck(system, (vr, ur))

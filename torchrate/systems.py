@@ -35,6 +35,7 @@ tensor([[[-1.5000]]], grad_fn=<...>)
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -396,35 +397,92 @@ def _cell_kind(module) -> str | None:
     return None
 
 
-def _rnn_step(x: Tensor, h: Tensor, w_ih, w_hh, b_ih, b_hh, nonlinearity: str) -> Tensor:
-    """h' = F(W_ih x + b_ih + W_hh h + b_hh), torch.nn.RNN's update."""
-    a = x @ w_ih.T + h @ w_hh.T
-    if b_ih is not None:
-        a = a + b_ih + b_hh
-    return torch.tanh(a) if nonlinearity == "tanh" else torch.relu(a)
+@dataclass
+class _Cell:
+    """One step of a torch RNN/GRU/LSTM cell at states v (B, N), inputs x (B, I): the next state and
+    the gate values its derivatives are written in (computed once, shared by the step, ∂v'/∂v and
+    (∂v'/∂v)ᵀ s)."""
 
+    kind: str
+    nonlinearity: str
+    w_hh: Tensor
+    next: Tensor
+    parts: tuple
 
-def _gru_step(x: Tensor, h: Tensor, w_ih, w_hh, b_ih, b_hh) -> Tensor:
-    """torch.nn.GRU's update: r, z = σ(·), n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),
-    h' = (1 − z) ⊙ n + z ⊙ h; gates stacked (r, z, n)."""
-    gi, gh = x @ w_ih.T, h @ w_hh.T
-    if b_ih is not None:
-        gi, gh = gi + b_ih, gh + b_hh
-    i_r, i_z, i_n = gi.chunk(3, -1)
-    h_r, h_z, h_n = gh.chunk(3, -1)
-    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-    n = torch.tanh(i_n + r * h_n)
-    return n + z * (h - n)
+    @classmethod
+    def at(cls, kind: str, nonlinearity: str, x: Tensor, v: Tensor, w_ih, w_hh, b_ih, b_hh) -> _Cell:
+        H = w_hh.shape[1]
+        h = v[..., :H]
+        gi, gh = x @ w_ih.T, h @ w_hh.T
+        if b_ih is not None:
+            gi, gh = gi + b_ih, gh + b_hh
+        if kind == "rnn":  # h' = F(W_ih x + b_ih + W_hh h + b_hh)
+            y = torch.tanh(gi + gh) if nonlinearity == "tanh" else torch.relu(gi + gh)
+            slope = 1 - y * y if nonlinearity == "tanh" else (y > 0).to(y.dtype)
+            return cls(kind, nonlinearity, w_hh, y, (slope,))
+        if kind == "gru":  # gates (r, z, n); n = tanh(i_n + r ⊙ (W_hn h + b_hn)), h' = n + z ⊙ (h − n)
+            i_r, i_z, i_n = gi.chunk(3, -1)
+            h_r, h_z, h_n = gh.chunk(3, -1)
+            r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+            n = torch.tanh(i_n + r * h_n)
+            return cls(kind, nonlinearity, w_hh, n + z * (h - n), (h, r, z, n, h_n))
+        c = v[..., H:]  # gates (i, f, g, o); c' = f c + i g, h' = o tanh(c')
+        i, f, g, o = (gi + gh).chunk(4, -1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c1 = f * c + i * g
+        t = torch.tanh(c1)
+        return cls(kind, nonlinearity, w_hh, torch.cat([o * t, c1], -1), (c, i, f, g, o, t))
 
+    def _coefficients(self) -> tuple[Tensor, ...]:
+        """Row scales of W_hh's gate blocks in ∂v'/∂v (see :meth:`jacobian`)."""
+        if self.kind == "rnn":
+            return self.parts
+        if self.kind == "gru":
+            h, r, z, n, h_n = self.parts
+            a = (1 - z) * (1 - n * n)
+            return a * h_n * r * (1 - r), (h - n) * z * (1 - z), a * r  # blocks r, z, n
+        c, i, f, g, o, t = self.parts
+        return g * i * (1 - i), c * f * (1 - f), i * (1 - g * g), t * o * (1 - o)  # i, f, g into c'; o into h'
 
-def _lstm_step(x: Tensor, h: Tensor, c: Tensor, w_ih, w_hh, b_ih, b_hh) -> tuple[Tensor, Tensor]:
-    """torch.nn.LSTM's update: gates (i, f, g, o), c' = f c + i g, h' = o tanh(c')."""
-    gates = x @ w_ih.T + h @ w_hh.T
-    if b_ih is not None:
-        gates = gates + b_ih + b_hh
-    i, f, g, o = gates.chunk(4, -1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
+    def jacobian(self) -> Tensor:
+        r"""∂v'/∂v (B, N, N), written out (rows of W_hh's gate blocks scaled by gate derivatives):
+
+        * RNN: ``diag(F′) W_hh``;
+        * GRU: ``diag(z) + diag(a r) W_hn + diag(a h_n r(1−r)) W_hr + diag((h − n) z(1−z)) W_hz``,
+          a = (1 − z)(1 − n²), h_n = W_hn h + b_hn;
+        * LSTM, state (h, c): ``∂c′/∂h = diag(g σ′_i) W_hi + diag(c σ′_f) W_hf + diag(i (1−g²)) W_hg``,
+          ``∂c′/∂c = diag(f)``, ``∂h′/∂h = diag(tanh(c′) σ′_o) W_ho + diag(o (1−tanh²c′)) ∂c′/∂h``,
+          ``∂h′/∂c = diag(o (1−tanh²c′) f)``.
+        """
+        rows = lambda scale, W: scale.unsqueeze(-1) * W  # noqa: E731 - diag(scale) W, batched
+        coef = self._coefficients()
+        blocks = self.w_hh.chunk(len(coef) if self.kind != "rnn" else 1, 0)
+        if self.kind == "rnn":
+            return rows(coef[0], self.w_hh)
+        if self.kind == "gru":
+            z = self.parts[2]
+            J = sum(rows(k, W) for k, W in zip(coef, blocks))
+            J.diagonal(dim1=-2, dim2=-1).add_(z)
+            return J
+        c, i, f, g, o, t = self.parts
+        dc_dh = sum(rows(k, W) for k, W in zip(coef[:3], blocks[:3]))
+        e = o * (1 - t * t)
+        top = torch.cat([rows(coef[3], blocks[3]) + e.unsqueeze(-1) * dc_dh, torch.diag_embed(e * f)], -1)
+        return torch.cat([top, torch.cat([dc_dh, torch.diag_embed(f)], -1)], -2)
+
+    def vjp(self, s: Tensor) -> Tensor:
+        """(∂v'/∂v)ᵀ s (B, N) for cotangents s (B, N): one product with W_hh, no (B, N, N) matrix."""
+        coef = self._coefficients()
+        if self.kind == "rnn":
+            return (coef[0] * s) @ self.w_hh
+        if self.kind == "gru":
+            return torch.cat([k * s for k in coef], -1) @ self.w_hh + self.parts[2] * s
+        c, i, f, g, o, t = self.parts
+        H = self.w_hh.shape[1]
+        s_h, s_c = s[..., :H], s[..., H:]
+        e = o * (1 - t * t) * s_h + s_c  # the cotangent reaching c'
+        back_h = torch.cat([coef[0] * e, coef[1] * e, coef[2] * e, coef[3] * s_h], -1) @ self.w_hh
+        return torch.cat([back_h, f * e], -1)
 
 
 class TorchRNNMap(Map):
@@ -435,7 +493,8 @@ class TorchRNNMap(Map):
     ``torch.cat([h_n, c_n]).flatten()`` per batch entry (FixedPointFinder's (h, c) for one
     layer). Layer ℓ > 0 is driven by layer ℓ − 1's new state, as in the module's forward.
     Weights are read at each call (Jacobians are differentiable in them); dropout between layers
-    is an inference-time identity and is not applied.
+    is an inference-time identity and is not applied. One layer has analytic Jacobians
+    (:class:`_Cell`); stacked layers use ``torch.func``.
     """
 
     def __init__(self, module: nn.Module):
@@ -462,92 +521,53 @@ class TorchRNNMap(Map):
     def _weights(self, k: int):
         m = self.module
         sfx = "" if self.cell else f"_l{k}"
-        get = lambda name: getattr(m, name + sfx, None)  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        return tuple(getattr(m, name + sfx, None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
     def _step(self, v: Tensor, u: Tensor) -> Tensor:
         L, H = self.layers, self.H
+        lstm = self.kind == "lstm"
         hs = v[..., : L * H].split(H, -1)
-        cs = v[..., L * H:].split(H, -1) if self.kind == "lstm" else None
+        cs = v[..., L * H:].split(H, -1) if lstm else [None] * L
         x, new_h, new_c = u, [], []
         for k in range(L):
-            w = self._weights(k)
-            if self.kind == "rnn":
-                x = _rnn_step(x, hs[k], *w, self.nonlinearity)
-            elif self.kind == "gru":
-                x = _gru_step(x, hs[k], *w)
-            else:
-                x, c = _lstm_step(x, hs[k], cs[k], *w)
-                new_c.append(c)
+            state = torch.cat([hs[k], cs[k]], -1) if lstm else hs[k]
+            out = _Cell.at(self.kind, self.nonlinearity, x, state, *self._weights(k)).next
+            x = out[..., :H]
             new_h.append(x)
-        return torch.cat(new_h + new_c, -1)
+            new_c.append(out[..., H:])
+        return torch.cat(new_h + (new_c if lstm else []), -1)
 
     def jacobian(self, v: Tensor, u: Tensor) -> Tensor:
-        """∂v'/∂v (B, N, N): analytic for one layer (the gates' derivatives written out, O(B N²)),
-        ``torch.func`` for stacked layers."""
+        """∂v'/∂v (B, N, N): analytic for one layer, ``torch.func`` for stacked layers."""
         if self.layers > 1:
             return super().jacobian(v, u)
-        return _cell_jacobian(self.kind, self.nonlinearity, u, v, *self._weights(0))
+        return _Cell.at(self.kind, self.nonlinearity, u, v, *self._weights(0)).jacobian()
 
     def at(self, u: Tensor) -> Residual:
         residual = super().at(u)
-        if self.layers == 1:
-            u = u.detach()
-            weights = [None if w is None else w.detach() for w in self._weights(0)]
+        if self.layers > 1:
+            return residual
+        u = u.detach()
+        weights = [None if w is None else w.detach() for w in self._weights(0)]
 
-            def jacobian(v: Tensor) -> Tensor:  # ∂(F(v) − v)/∂v
-                J = _cell_jacobian(self.kind, self.nonlinearity, u.expand(v.shape[0], -1), v, *weights)
-                J.diagonal(dim1=-2, dim2=-1).sub_(1)
-                return J
+        def cell(v: Tensor) -> _Cell:
+            return _Cell.at(self.kind, self.nonlinearity, u.expand(v.shape[0], -1), v, *weights)
 
-            residual.jacobian = jacobian
+        def jacobian(v: Tensor) -> Tensor:  # ∂(F(v) − v)/∂v
+            J = cell(v).jacobian()
+            J.diagonal(dim1=-2, dim2=-1).sub_(1)
+            return J
+
+        def grad_q(v: Tensor) -> Tensor:  # (∂F/∂v − I)ᵀ (F(v) − v)
+            step = cell(v)
+            g = step.next - v
+            return step.vjp(g) - g
+
+        residual.jacobian, residual.grad_q = jacobian, grad_q
         return residual
 
     def __repr__(self) -> str:
         return f"TorchRNNMap({type(self.module).__name__}, {self._sizes()}, time='discrete')"
-
-
-def _cell_jacobian(kind: str, nonlinearity: str, x: Tensor, v: Tensor, w_ih, w_hh, b_ih, b_hh) -> Tensor:
-    r"""∂v'/∂v (B, N, N) of one RNN/GRU/LSTM step, written out (rows scaled by gate derivatives).
-
-    * RNN: ``diag(F′) W_hh``;
-    * GRU: ``diag(z) + diag((1−z)(1−n²) r) W_hn + diag((1−z)(1−n²)(W_hn h + b_hn) r(1−r)) W_hr
-      + diag((h − n) z(1−z)) W_hz``;
-    * LSTM, state (h, c): ``∂c′/∂h = diag(c σ′_f) W_hf + diag(g σ′_i) W_hi + diag(i (1−g²)) W_hg``,
-      ``∂c′/∂c = diag(f)``, ``∂h′/∂h = diag(tanh(c′) σ′_o) W_ho + diag(o (1−tanh²c′)) ∂c′/∂h``,
-      ``∂h′/∂c = diag(o (1−tanh²c′) f)``.
-    """
-    H = w_hh.shape[1]
-    h = v[..., :H]
-    gi, gh = x @ w_ih.T, h @ w_hh.T
-    if b_ih is not None:
-        gi, gh = gi + b_ih, gh + b_hh
-    rows = lambda scale, W: scale.unsqueeze(-1) * W  # noqa: E731 - diag(scale) W, batched
-    if kind == "rnn":
-        y = torch.tanh(gi + gh) if nonlinearity == "tanh" else torch.relu(gi + gh)
-        return rows(1 - y * y if nonlinearity == "tanh" else (y > 0).to(y.dtype), w_hh)
-    if kind == "gru":
-        W_hr, W_hz, W_hn = w_hh.chunk(3, 0)
-        i_r, i_z, i_n = gi.chunk(3, -1)
-        h_r, h_z, h_n = gh.chunk(3, -1)
-        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-        n = torch.tanh(i_n + r * h_n)
-        a = (1 - z) * (1 - n * n)
-        J = rows(a * r, W_hn) + rows(a * h_n * r * (1 - r), W_hr) + rows((h - n) * z * (1 - z), W_hz)
-        J.diagonal(dim1=-2, dim2=-1).add_(z)
-        return J
-    c = v[..., H:]
-    W_hi, W_hf, W_hg, W_ho = w_hh.chunk(4, 0)
-    i, f, g, o = (gi + gh).chunk(4, -1)
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-    c1 = f * c + i * g
-    t = torch.tanh(c1)
-    dc_dh = rows(c * f * (1 - f), W_hf) + rows(g * i * (1 - i), W_hi) + rows(i * (1 - g * g), W_hg)
-    dh_dh = rows(t * o * (1 - o), W_ho) + (o * (1 - t * t)).unsqueeze(-1) * dc_dh
-    dh_dc = torch.diag_embed(o * (1 - t * t) * f)
-    top = torch.cat([dh_dh, dh_dc], -1)
-    bottom = torch.cat([dc_dh, torch.diag_embed(f)], -1)
-    return torch.cat([top, bottom], -2)
 
 
 # ============================================================================ as_system

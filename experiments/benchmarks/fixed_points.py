@@ -22,6 +22,8 @@ M = W_hh, W = W_ih, b = b_ih + b_hh, whose fixed points v = tanh(Mv + Wu + b) ar
 * its 3-bit flip-flop example: the 16-unit tanh RNN trained by its ``examples/torch`` code
   (seeded), 1,024 starts sampled by its ``sample_states`` with noise 0.5, its example's
   settings (``max_iters=10000, lr_init=1, outlier_distance_scale=10``);
+* with ``--n256`` (or only them, ``--only-n256``), the same example at N = 256 units, tanh and
+  GRU, trained by the same code at a smaller learning rate (its default diverges there);
 * rank-one networks M = m nᵀ/N (N = 512, n = 2m, input weights w = m + x), 256 starts from the
   network's own trajectories, at inputs with three roots and with one root of the exact scalar
   equation κ = ⟨n, tanh(κm + uw)⟩/N (brentq): every root must be found; FixedPointFinder
@@ -34,8 +36,11 @@ float32 (its default); torchrate is timed in float32 and float64.
     python experiments/benchmarks/fixed_points.py            # both parts, tables to stdout
     python experiments/benchmarks/fixed_points.py --sizes 64 --loop-states 1024
     TORCHRATE_FPF_PATH=/work/peers/fixed-point-finder python experiments/benchmarks/fixed_points.py --only-peer
+    TORCHRATE_FPF_PATH=/work/peers/fixed-point-finder python experiments/benchmarks/fixed_points.py \
+        --only-n256 --repeats 1                                   # N = 256 rows only (minutes)
 
-Writes experiments/out/fixed_points_benchmark.{json,png}.
+Writes experiments/out/fixed_points_benchmark.{json,png} and fixed_points_vs_fpf.json
+(fixed_points_vs_fpf_n256.json with ``--only-n256``).
 """
 
 from __future__ import annotations
@@ -169,10 +174,15 @@ def rate_network(rnn: torch.nn.RNN, dtype: torch.dtype) -> tr.RateRNN:
                                    nonlinearity="tanh")
 
 
-def flip_flop(path: str, rnn_type: str = "tanh"):
+def flip_flop(path: str, rnn_type: str = "tanh", n_hidden: int = 16,
+              learning_rate: float = 1 / 128**0.5, max_epochs: int = 2000):
     """FixedPointFinder's 3-bit flip-flop example, trained by its own code (seeded) with its
-    ``rnn_type`` ("tanh", "gru" or "lstm"): the torch module and its 1,024 starts (its
-    ``sample_states``, noise 0.5; an LSTM's state is (h, c), as FixedPointFinder concatenates it)."""
+    ``rnn_type`` ("tanh", "gru" or "lstm"), ``n_hidden`` units and Adam ``learning_rate`` (its
+    default 1/√128 ≈ 0.088; at N = 256 that diverges): the torch module, its 1,024 starts (its
+    ``sample_states``, noise 0.5; an LSTM's state is (h, c), as FixedPointFinder concatenates it),
+    the input, and the training record (epochs, seconds, validation MSE). Its ``train`` runs
+    until the epoch's training loss < 1e-4 and has no epoch limit: past ``max_epochs`` the
+    epoch is reported as loss 0 so that it stops (the record then says so)."""
     fpf_cls = load_fpf(path)
     import FlipFlopData as ffd  # noqa: PLC0415 (from the peer checkout)
     from FlipFlop import FlipFlop  # noqa: PLC0415
@@ -182,15 +192,29 @@ def flip_flop(path: str, rnn_type: str = "tanh"):
         torch.manual_seed(0)
         data = ffd.FlipFlopData(random_seed=0)
         train, valid = data.generate_data(512), data.generate_data(128)
-        model = FlipFlop(3, 16, 3, rnn_type=rnn_type)
-        quiet(lambda: model.train(train, valid, learning_rate=1 / 128**0.5, batch_size=128))
-    hidden = model.predict(valid)["hidden"]
+        model = FlipFlop(3, n_hidden, 3, rnn_type=rnn_type)
+        epochs, train_epoch = [0], model._train_epoch
+
+        def capped_epoch(*args, **kwargs):  # its epoch, or a stop signal past max_epochs
+            epochs[0] += 1
+            return train_epoch(*args, **kwargs) if epochs[0] <= max_epochs else (0.0, 0.0)
+
+        model._train_epoch = capped_epoch
+        t0 = time.perf_counter()
+        quiet(lambda: model.train(train, valid, learning_rate=learning_rate, batch_size=128))
+        seconds = time.perf_counter() - t0
+    pred = model.predict(valid)
+    record = {"n_hidden": n_hidden, "learning_rate": learning_rate,
+              "epochs": min(epochs[0], max_epochs), "capped": epochs[0] > max_epochs,
+              "train_s": seconds, "valid_mse": float(np.mean((pred["output"] - valid["targets"]) ** 2))}
+    hidden = pred["hidden"]
     if rnn_type == "lstm":  # its predict gives h only: the (h, c) states, from the module itself
         hidden = lstm_states(model, torch.as_tensor(valid["inputs"]))
     driven = LSTMState(model.rnn) if rnn_type == "lstm" else model.rnn
     fpf = fpf_cls(driven, max_iters=10000, lr_init=1.0, outlier_distance_scale=10.0,
                   verbose=False, super_verbose=False)
-    return model.rnn, fpf, fpf.sample_states(hidden, n_inits=1024, noise_scale=0.5), np.zeros((1, 3))
+    starts = fpf.sample_states(hidden, n_inits=1024, noise_scale=0.5)
+    return model.rnn, fpf, starts, np.zeros((1, 3)), record
 
 
 @torch.no_grad()
@@ -318,10 +342,30 @@ def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repe
     return row
 
 
-def peer_rows(path: str, repeats: int) -> list[dict]:
+# N = 256: FixedPointFinder's default learning rate diverges; these train to a training loss < 1e-4
+# (validation MSE ≈ 1e-4) in ~130 epochs (tanh, ~40 s) and ~90 epochs (GRU, ~2.5 min; at 1e-2
+# and 3e-3 the GRU stalls at the loss 0.32 plateau). FixedPointFinder takes minutes on these.
+N256_LEARNING_RATES = {"tanh": 1e-2, "gru": 3e-2}
+
+
+def flip_flop_row(path: str, kind: str, repeats: int, n_hidden: int = 16, **train) -> dict:
+    rnn, fpf, starts, inputs, record = flip_flop(path, kind, n_hidden, **train)
+    row = versus_fpf(f"3-bit flip-flop, {kind}, N = {n_hidden}, 1,024 starts", rnn, fpf, starts, inputs,
+                     repeats)
+    row["training"] = record
+    return row
+
+
+def peer_rows(path: str, repeats: int, n256: bool = False, only_n256: bool = False) -> list[dict]:
     fpf_cls = load_fpf(path)
-    rows = [versus_fpf(f"3-bit flip-flop, {kind}, N = 16, 1,024 starts", *flip_flop(path, kind), repeats)
-            for kind in ("tanh", "gru", "lstm")]
+    rows = []
+    if not only_n256:
+        rows += [flip_flop_row(path, kind, repeats) for kind in ("tanh", "gru", "lstm")]
+    if n256 or only_n256:
+        rows += [flip_flop_row(path, kind, repeats, 256, learning_rate=lr)
+                 for kind, lr in N256_LEARNING_RATES.items()]
+    if only_n256:
+        return rows
     for u in (0.2, 0.4):
         rnn, m, n, w = rank_one(512, seed=0)
         starts = rank_one_starts(rnn, m, w, u, 256, seed=1)
@@ -344,6 +388,12 @@ def print_peer(rows: list[dict]) -> None:
               f"{b['speedup']:.1f}× | {a['fpf_points_found']}/{r['fpf_points']} / "
               f"{b['fpf_points_found']}/{r['fpf_points']}{extra} | {r.get('verdicts', {}).get('float32', '–')} / "
               f"{r.get('verdicts', {}).get('float64', '–')} | {a['points']} / {b['points']} ({r['fpf_distinct']}) |")
+    for r in rows:
+        if "training" in r:
+            t = r["training"]
+            print(f"{r['case']}: trained by FixedPointFinder's FlipFlop.train at learning rate "
+                  f"{t['learning_rate']:.3g}, {t['epochs']} epochs{' (capped)' if t['capped'] else ''}, "
+                  f"{t['train_s']:.0f} s, validation MSE {t['valid_mse']:.1e}")
 
 
 def main() -> None:
@@ -357,19 +407,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for both versions (1: reproducible on a shared machine)")
     parser.add_argument("--only-peer", action="store_true", help="part 2 only")
+    parser.add_argument("--n256", action="store_true",
+                        help="part 2 also on the flip-flop at N = 256 (tanh, GRU; FixedPointFinder takes minutes)")
+    parser.add_argument("--only-n256", action="store_true",
+                        help="part 2 on the N = 256 flip-flop rows only (implies --only-peer)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}")
     peer = os.environ.get("TORCHRATE_FPF_PATH")
     if peer and Path(peer).is_dir():
-        p_rows = peer_rows(peer, args.repeats)
+        p_rows = peer_rows(peer, args.repeats, args.n256, args.only_n256)
         print_peer(p_rows)
         OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / "fixed_points_vs_fpf.json").write_text(json.dumps(
+        name = "fixed_points_vs_fpf_n256.json" if args.only_n256 else "fixed_points_vs_fpf.json"
+        (OUT / name).write_text(json.dumps(
             {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": p_rows}, indent=2))
     else:
         print("TORCHRATE_FPF_PATH is not set to a FixedPointFinder checkout: part 2 skipped")
-    if args.only_peer:
+    if args.only_peer or args.only_n256:
         return
     rows = [run(N, g, args.states, min(args.loop_states, args.states), args.repeats, args.seed)
             for N in args.sizes for g in args.gains]

@@ -25,7 +25,8 @@ residual g(v) (dv/dt for a flow, F(v) − v for a map), and the minima q = 0 of 
    points are returned as **continuous attractors** (``.manifolds``: lines, rings), the others
    as isolated points with their Jacobians, eigenvalues and the system's own stability rule:
    Re λ < 0 for a flow, |μ| < 1 for a map (:mod:`torchrate.analysis.stability`).
-4. **Between points.** Newton (no warm-up) from the midpoint of each point and its 12 nearest
+4. **Between points.** Where the starts collapsed onto a few points (two or more states a point
+   on average), Newton (no warm-up) from the midpoint of each point and its 12 nearest
    ones (at most 1,024 midpoints; up to three rounds while new points appear) adds the saddles
    between attractors whose basins the warm-up seldom enters; a point found only so has
    ``counts`` 0.
@@ -405,12 +406,15 @@ def find_fixed_points(
         _check_parameters(net)
         if latent is not False and getattr(system, "factors", None) is not None:
             lat = latent_search(system, uc, v0, newton_steps=max(newton_steps, 100), tol=tol)
-            return _characterise(system, uc, lat.points, lat.residuals, torch.ones_like(lat.counts, dtype=torch.bool),
+            fps = _characterise(system, uc, lat.points, lat.residuals, torch.ones_like(lat.counts, dtype=torch.bool),
                                  lat.counts, lat.assignment, lat.final_states, lat.final_residuals,
                                  torch.zeros_like(lat.assignment, dtype=torch.bool), eigenvectors, manifold_tol,
                                  eigenvalues=lat.eigenvalues)
-        return _find(system, uc, v0, opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol,
-                     outlier_scale, batch_size, cluster, progress, eigenvectors, manifold_tol)
+        else:
+            fps = _find(system, uc, v0, opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol,
+                        outlier_scale, batch_size, cluster, progress, eigenvectors, manifold_tol)
+    _compare_times(system, fps.eigenvalues, fps.stable)
+    return fps
 
 
 def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, check_every, tol, slow_points,
@@ -469,7 +473,10 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
     leaders, assign = _leaders(vk, torch.sort(qk, stable=True).indices, dedup_tol)  # points sorted by residual
     points, q_points, conv = vk[leaders], qk[leaders], converged_all[idx][leaders]
     counts = torch.bincount(assign, minlength=len(leaders))
-    extra = _between_points(field_, points[conv], opt, dedup_tol)
+    # only where the starts collapsed onto a few points (two or more states a point on average): on a
+    # continuum every start has a point of its own, and midpoints would only add more of the set
+    collapsed = 2 * len(points) <= len(idx)
+    extra = _between_points(field_, points[conv], opt, dedup_tol) if collapsed else points[:0]
     if outlier_scale is not None and radius > 0:  # the starts' rule: nothing farther than their radius allows
         extra = extra[(extra - center).norm(dim=-1) <= outlier_scale * radius]
     if len(extra):  # found only between others: after the points the starts reached, with no start counted
@@ -483,41 +490,43 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
 
 
 def _between_points(field_, points: Tensor, opt: _Options, dedup_tol: float) -> Tensor:
-    """New distinct points (E, N), sorted by residual, found from midpoints between ``points`` in up to
-    ``_BETWEEN_ROUNDS`` rounds (each round's midpoints include the points the last one added)."""
-    new = points[:0]
+    """New distinct points (E, N), sorted by residual, found from midpoints between points, in up to
+    ``_BETWEEN_ROUNDS`` rounds: the first between all ``points``, each later one between the points
+    the last round added and their neighbours."""
+    known = points
+    fresh = torch.arange(len(points), device=points.device)
     for _ in range(_BETWEEN_ROUNDS):
-        found = _between(field_, torch.cat([points, new]), opt)
+        found = _between(field_, known, fresh, opt)
+        if len(found):
+            found = found[_search._distances(found, known).min(1).values > dedup_tol]
         if not len(found):
             break
-        known = torch.cat([points, new])
-        far = _search._distances(found, known).min(1).values > dedup_tol if len(known) else \
-            torch.ones(len(found), dtype=torch.bool, device=found.device)
-        found = found[far]
-        if not len(found):
-            break
-        leaders, _ = _leaders(found, torch.sort(field_.q(found), stable=True).indices, dedup_tol)
-        new = torch.cat([new, found[leaders]])
-    return new
+        found = found[_leaders(found, torch.sort(field_.q(found), stable=True).indices, dedup_tol)[0]]
+        fresh = torch.arange(len(known), len(known) + len(found), device=points.device)
+        known = torch.cat([known, found])
+    return known[len(points):]
 
 
 _BETWEEN_NEIGHBOURS = 12  # midpoints of each point with this many nearest points
 _BETWEEN_MAX = 1024  # at most this many midpoint starts
 _BETWEEN_ROUNDS = 3  # rounds of midpoints, while they add points
+_BETWEEN_STEPS = 20  # Newton iterations from a midpoint (a saddle near it converges in a few)
 
 
-def _between(field_, points: Tensor, opt: _Options) -> Tensor:
-    """Converged states of a search (Newton, no warm-up) from the midpoints of each fixed point and
-    its nearest ones: saddles between attractors whose basins the warm-up seldom enters (two of
-    the 27 points of FixedPointFinder's tanh flip-flop are found only this way)."""
-    P = points.shape[0]
-    if P < 2:
-        return points[:0]
-    k = min(_BETWEEN_NEIGHBOURS, P - 1, max(1, _BETWEEN_MAX // P))
-    near = _search._distances(points, points).argsort(1)[:, 1:k + 1]
-    mids = (0.5 * (points[:, None, :] + points[near])).reshape(-1, points.shape[1])
-    bar = _Progress(False, 0)
-    found = _search.search(field_, mids, replace(opt, opt_steps=0, slow_points=None), bar)
+def _between(field_, known: Tensor, fresh: Tensor, opt: _Options) -> Tensor:
+    """Converged states of Newton (no warm-up) from the midpoints of each point ``known[fresh]`` and
+    its nearest other points (each pair once): saddles between attractors whose basins the warm-up
+    seldom enters (two of the 27 points of FixedPointFinder's tanh flip-flop are found only so)."""
+    P = known.shape[0]
+    if P < 2 or not len(fresh):
+        return known[:0]
+    k = min(_BETWEEN_NEIGHBOURS, P - 1, max(1, _BETWEEN_MAX // len(fresh)))
+    near = _search._distances(known[fresh], known).argsort(1)[:, 1:k + 1]  # column 0: the point itself
+    pairs = torch.stack([fresh[:, None].expand(-1, k), near], -1).reshape(-1, 2)
+    pairs = torch.unique(torch.sort(pairs, dim=1).values, dim=0)  # (i, j) and (j, i) are one midpoint
+    mids = 0.5 * (known[pairs[:, 0]] + known[pairs[:, 1]])
+    found = _search._newton(field_, mids, min(opt.newton_steps, _BETWEEN_STEPS), opt.newton_every,
+                            4 * torch.finfo(mids.dtype).eps, _Progress(False, 0))
     return found[(field_.q(found) <= opt.q_tol(found)) & torch.isfinite(found).all(-1)]
 
 
@@ -572,7 +581,6 @@ def _characterise(system: System, u: Tensor, points: Tensor, residuals: Tensor, 
         L = torch.linalg.inv(R) if len(iso) else R.clone()
     inj = system.input_jacobian(points, u.expand(len(iso), -1)).detach() if len(iso) else \
         points.new_zeros(0, N, u.shape[-1])
-    _compare_times(system, lam, stable)
     return FixedPoints(points, residuals, jac, lam, stable, kind, converged, counts, assignment, final_states,
                        final_residuals, outliers, time, inj, manifolds, on_manifold, R, L)
 
@@ -596,7 +604,7 @@ def _compare_times(system: System, lam: Tensor, stable: Tensor) -> None:
             f"{differ} of {len(lam)} fixed points are {'stable' if bool(stable[other_stable != stable][0]) else 'unstable'}"
             f" as the {system.time}-time system analysed here but not as the {system.other_time}-time one "
             f"(μ = 1 + dt·λ, dt = {dt:g}): the network runs the map at its dt (time='discrete'); its ODE is "
-            f"time='continuous'. The verdicts returned are those of time={system.time!r}", stacklevel=3)
+            f"time='continuous'. The verdicts returned are those of time={system.time!r}", stacklevel=3)  # the caller
 
 
 def _continua(points: Tensor, jac: Tensor, lam: Tensor, time: str, tol: float | None) -> list[tuple[Tensor, int]]:
