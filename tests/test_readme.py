@@ -74,6 +74,8 @@ def check_any_network_block(ns: dict) -> None:
     assert rnn_fps.time == "discrete" and rnn_fps.kind == ["unstable node"]
     assert abs(rnn_fps.eigenvalues[0, 0].real.item() + 1.5) < 1e-6
     P = len(ns["fps"])
-    assert P >= 1 and ns["fps"].input_jacobians.shape == (P, 32, 3) and ns["fps"].left_eigenvectors.shape == (P, 32, 32)
-    line = tr.analysis.find_fixed_points(ns["line"], None, torch.randn(64, 2, generator=torch.Generator().manual_seed(0)))
+    assert P >= 1 and ns["fps"].input_jacobians.shape == (P, 32, 3)
+    assert ns["fps"].left_eigenvectors.shape == (P, 32, 32)
+    starts = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    line = tr.analysis.find_fixed_points(ns["line"], None, starts)
     assert len(line.manifolds) == 1 and line.manifolds[0].dimension == 1

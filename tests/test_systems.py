@@ -319,7 +319,7 @@ def test_input_jacobians_and_eigenvectors(dtype):
     system = as_system(gru)
     tol = 1e-12 if dtype == F64 else 1e-5
     for k in range(len(fps)):
-        Ju = torch.autograd.functional.jacobian(lambda x: system(fps.points[k:k + 1], x[None])[0], u)
+        Ju = torch.autograd.functional.jacobian(lambda x, k=k: system(fps.points[k:k + 1], x[None])[0], u)
         torch.testing.assert_close(fps.input_jacobians[k], Ju, rtol=tol, atol=tol)
     R, L, J = fps.right_eigenvectors, fps.left_eigenvectors, fps.jacobians.to(fps.right_eigenvectors.dtype)
     lam = torch.diag_embed(fps.eigenvalues)
@@ -365,7 +365,8 @@ def test_slow_ring_is_a_chain_of_points_or_one_manifold(dtype):
     net, th, c, s = _ring(12, dtype)
     gen = torch.Generator().manual_seed(0)
     phi = 2 * math.pi * torch.rand(400, generator=gen, dtype=dtype)
-    starts = torch.tanh(2 * torch.cos(th[None] - phi[:, None])) + 0.05 * torch.randn(400, 12, generator=gen, dtype=dtype)
+    noise = 0.05 * torch.randn(400, 12, generator=gen, dtype=dtype)
+    starts = torch.tanh(2 * torch.cos(th[None] - phi[:, None])) + noise
     if dtype == F64:
         fps = tr.analysis.find_fixed_points(net, None, starts)
         assert len(fps) == 24 and fps.kind.count("stable node") == 12 and fps.kind.count("saddle") == 12
@@ -477,3 +478,32 @@ def test_phase_plane_of_a_gru():
     assert pp.trajectories.shape == (21, 1, 2) and pp.fixed_points.time == "discrete"
     _, h = gru(torch.zeros(20, 1, 1, dtype=F64), torch.tensor([[[0.5, 0.5]]], dtype=F64))
     torch.testing.assert_close(pp.trajectories[-1, 0], h[0, 0].detach(), rtol=1e-14, atol=1e-14)
+
+
+def test_low_rank_network_as_a_map_keeps_the_exact_latent_search():
+    """A rank-one LowRankRateRNN with τ = dt is its map by default: the latent search gives the same
+    points as the full-space search, with the map's eigenvalues μ = 1 + dt·λ (the N − 1 fixed ones
+    1 − dt/τ = 0)."""
+    m = torch.randn(128, 1, generator=torch.Generator().manual_seed(0), dtype=F64)
+    net = tr.LowRankRateRNN.from_factors(m, 2 * m, tau=1.0, dt=1.0)
+    assert as_system(net).time == "discrete" and as_system(net).factors is not None
+    gen = torch.Generator().manual_seed(1)
+    c = torch.linspace(-2, 2, 64, dtype=F64)[:, None]
+    starts = torch.tanh(c * m.T) + 0.05 * torch.randn(64, 128, generator=gen, dtype=F64)  # near the κ-line
+    latent = tr.analysis.find_fixed_points(net, None, starts)
+    full = tr.analysis.find_fixed_points(net, None, starts, latent=False)
+    assert latent.time == full.time == "discrete" and len(latent) == len(full) == 3
+    d = torch.cdist(latent.points, full.points, compute_mode="donot_use_mm_for_euclid_dist")
+    assert d.min(1).values.max() < 1e-10
+    torch.testing.assert_close(latent.eigenvalues, full.eigenvalues[d.argmin(1)], rtol=0, atol=1e-10)
+    assert sorted(latent.kind) == ["saddle", "stable node", "stable node"]
+    assert latent.eigenvalues[:, 1:].abs().max() < 1e-12  # μ = 1 − dt/τ = 0 off the latent direction
+
+
+def test_ensemble_member_is_its_own_system():
+    nets = [tr.RateRNN(2, 5, tau=10.0, dt=1.0, dtype=F64, generator=torch.Generator().manual_seed(k)) for k in (0, 1)]
+    ens = tr.Ensemble(nets)
+    v, u = torch.randn(3, 5, dtype=F64), torch.randn(3, 2, dtype=F64)
+    for k in (0, 1):
+        torch.testing.assert_close(as_system(ens[k]).jacobian(v, u), as_system(nets[k]).jacobian(v, u),
+                                   rtol=1e-15, atol=1e-15)

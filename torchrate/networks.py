@@ -451,7 +451,8 @@ class RateRNN(nn.Module):
 
         if self.bidirectional:
             raise ValueError("a bidirectional network is not a dynamical system (its backward direction runs from "
-                             "the end of the sequence); analyse one direction: net.layer(k) or net.layer(k, reverse=True)")
+                             "the end of the sequence); analyse one direction: net.layer(k) or "
+                             "net.layer(k, reverse=True)")
         dt = self.dt if self.solver == "euler" else None
         layers = [rate_system(getattr(self, f"weight_hh_l{k}"), getattr(self, f"weight_ih_l{k}"),
                               getattr(self, f"bias_l{k}"), self.tau, self.F, dt=dt, time=time)

@@ -17,7 +17,8 @@ from .spectrum import Spectrum, spectrum
 from .stability import classify
 from .sweep import Sweep, sweep
 
-__all__ = ["Spectrum", "spectrum", "jacobian", "input_jacobian", "FixedPoints", "Manifold", "find_fixed_points", "classify",
+__all__ = ["Spectrum", "spectrum", "jacobian", "input_jacobian", "FixedPoints", "Manifold", "find_fixed_points",
+           "classify",
            "sample_states", "PhasePlane", "phase_plane", "Sweep", "sweep", "Bifurcation", "bifurcation",
            "LatentFixedPoints", "latent_fixed_points", "latent_velocity", "low_rank_approximation",
            "RankFidelity", "rank_fidelity"]

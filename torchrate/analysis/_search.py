@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 
 from ..systems import Residual
+from ._progress import Progress
+
 
 def default_tol(scale: float, v: Tensor) -> Tensor:
     """q ≤ ½ N (1000 eps (1 + ‖v‖∞) · scale)²: the residual within ~1000 rounding errors of 0
@@ -84,26 +86,6 @@ def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
 
 
 # ----------------------------------------------------------------------------- warm-up
-class _Progress:
-    """A tqdm bar updated only at synchronisation points (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc="fixed points", unit="it")
-
-    def update(self, n: int, **postfix) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-            self.bar.set_postfix(postfix, refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 
 _FUSED_ADAM: dict[tuple[str, torch.dtype], bool] = {}
 
@@ -125,7 +107,7 @@ def _has_fused_adam(v: Tensor) -> bool:
 
 
 def _adam(field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q_tol: Tensor,
-          progress: _Progress) -> Tensor:
+          progress: Progress) -> Tensor:
     """Adam on q(v) for all states at once (elementwise, so each state is optimised on its own).
 
     Stops early when every state has q ≤ ``q_tol`` (checked every ``check_every`` steps, the
@@ -191,7 +173,7 @@ def _newton_direction(jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor
 
 
 def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_tol: float,
-            progress: _Progress) -> Tensor:
+            progress: Progress) -> Tensor:
     """Batched damped Newton on f(v) = 0 with a line search on q; returns the refined states.
 
     Each state takes the largest step α d, α = 1, 1/2, …, 1/128, that lowers q by the Armijo
@@ -255,7 +237,8 @@ def _damped(field: Residual, v: Tensor, f: Tensor, s0: Tensor, trial: Tensor, f1
     J = field.jacobian(v[idx]).contiguous()
     Jt = J.mT
     A = Jt @ J
-    mu = math.sqrt(torch.finfo(v.dtype).eps) * A.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(torch.finfo(v.dtype).tiny)
+    info = torch.finfo(v.dtype)
+    mu = math.sqrt(info.eps) * A.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(info.tiny)
     A.diagonal(dim1=-2, dim2=-1).add_(mu[:, None])
     d, info = torch.linalg.solve_ex(A, -(Jt @ f[idx].unsqueeze(-1)).squeeze(-1))
     usable = (info == 0) & torch.isfinite(d).all(-1)
@@ -368,7 +351,7 @@ class _Options:
         return default_tol(self.scale, v) if self.tol is None else torch.full_like(v[:, 0], self.tol)
 
 
-def _relax(field: Residual, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
+def _relax(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
     """Warm-up (Adam on q), then damped Newton, for every state of ``v`` (K, N)."""
     if opt.opt_steps > 0:
         v = _adam(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar)
@@ -377,7 +360,7 @@ def _relax(field: Residual, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
     return v
 
 
-def _place(field: Residual, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
+def _place(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
     """Rounds of leaders' warm-up and Newton + everyone else's chord; the last round relaxes
     every state still unplaced (the per-state search).
 
@@ -548,7 +531,7 @@ _CHORD_INVERSE_MAX_N = 64
 
 
 
-def search(field: Residual, v: Tensor, opt: _Options, bar: _Progress) -> Tensor:
+def search(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
     """The whole search for one batch of finite states (K, N); returns their final states."""
     v = _place(field, v, opt, bar) if opt.cluster else _relax(field, v, opt, bar)
     if opt.slow_points is not None and opt.opt_steps > 0:

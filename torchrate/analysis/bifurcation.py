@@ -36,8 +36,6 @@ eigen-decomposition.
 from __future__ import annotations
 
 import math
-import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ from torch.func import jacfwd, jvp
 
 from .. import _validate
 from ..systems import as_system
+from ._progress import Progress
 from .fixed_points import find_fixed_points
 from .stability import classify, sort_eigenvalues
 
@@ -261,7 +260,8 @@ class _Family:
             sys_ = as_system(net)
         except TypeError as e:
             raise TypeError(f"system({p:g}) returned {type(net).__name__} as the network; it must return (net, u) "
-                            f"with a RateRNN, EIRateRNN, torch RNN, Flow/Map or a module with vector_field(v, h) ({e})") from None
+                            "with a RateRNN, EIRateRNN, torch RNN, Flow/Map or a module with vector_field(v, h) "
+                            f"({e})") from None
         if sys_.state_size is None:
             raise TypeError(f"system({p:g}) returned a system of unknown size: give a torchrate.systems.Flow or Map "
                             "with state_size and input_size")
@@ -966,8 +966,7 @@ def bifurcation(
         _validate.check_finite_tensor("initial_states", initial_states)
     find_options.setdefault("outlier_scale", None)
 
-    start = time.perf_counter()
-    show = _Progress(progress, start)
+    show = Progress(progress, None, "bifurcation")
     # ---- seeds at the first value
     found = []
     for s in seed_values:
@@ -990,7 +989,7 @@ def bifurcation(
             if pts.shape[0] == 0:
                 break
             seed = torch.cat([pts[0] / L, torch.tensor([(s - lo) / P], dtype=fam.dtype, device=fam.device)])
-            (zs, ts, closed), = tracer.run(seed[None], lambda n: show(len(bif.branches), n))
+            (zs, ts, closed), = tracer.run(seed[None], lambda n: show.update(1, branch=len(bif.branches) + 1, points=n))
             bif.branches.append(_branch(fam, zs, ts, closed, L, P, lo))
             pts = pts[1:]
     for i, br in enumerate(bif.branches):
@@ -999,7 +998,7 @@ def bifurcation(
         bif.branches[i] = _insert(fam, br, folds + hopfs, L, P, lo)
         bif.folds += folds
         bif.hopf += hopfs
-    show.close(bif)
+    show.close(f"{len(bif.branches)} branches, {len(bif.folds)} folds, {len(bif.hopf)} Hopf points")
     return bif
 
 
@@ -1056,25 +1055,3 @@ def _insert(fam: _Family, br: Branch, found: list, L: float, P: float, lo: float
             tg.append(t[None])
             del z
     return Branch(torch.cat(p), torch.cat(v), torch.cat(lam), torch.cat(st), torch.cat(tg), br.closed)
-
-
-class _Progress:
-    """One stderr line every few seconds once a run has lasted ``after`` seconds (or always/never)."""
-
-    def __init__(self, enabled: bool | None, start: float, after: float = 5.0, every: float = 5.0):
-        self.enabled, self.start, self.after, self.every, self.last = enabled, start, after, every, start
-
-    def __call__(self, branch: int, points: int) -> None:
-        now = time.perf_counter()
-        if self.enabled is False or (self.enabled is None and now - self.start < self.after):
-            return
-        if now - self.last >= self.every or self.enabled is True and self.last == self.start:
-            self.last = now
-            print(f"bifurcation: branch {branch + 1}, {points} points, {now - self.start:.0f} s",
-                  file=sys.stderr, flush=True)
-
-    def close(self, bif: Bifurcation) -> None:
-        if self.enabled or (self.enabled is None and time.perf_counter() - self.start >= self.after):
-            print(f"bifurcation: done, {len(bif.branches)} branches, {len(bif.folds)} folds, "
-                  f"{len(bif.hopf)} Hopf points, {time.perf_counter() - self.start:.1f} s",
-                  file=sys.stderr, flush=True)

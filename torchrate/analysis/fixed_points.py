@@ -48,8 +48,9 @@ from torch import Tensor
 from .. import _validate
 from ..systems import System, as_system
 from . import _search
+from ._progress import Progress
+from ._search import _CLUSTER_MIN_N, _LR_SCALE, _RADIUS_SCALE, _leaders, _Options, _robust_spread
 from .lowrank import latent_search
-from ._search import _LR_SCALE, _RADIUS_SCALE, _CLUSTER_MIN_N, _Options, _Progress, _leaders, _robust_spread
 from .stability import KINDS, boundary_tol, classify, distance_to_marginal, eigen_order, sort_eigenvalues
 
 __all__ = ["FixedPoints", "Manifold", "find_fixed_points", "classify", "sample_states", "sort_eigenvalues"]
@@ -440,7 +441,7 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
                    N >= _CLUSTER_MIN_N if cluster is None else bool(cluster),
                    _RADIUS_SCALE * spread * math.sqrt(N), field_.scale)
     chunks = good.split(batch_size or max(len(good), 1))
-    bar = _Progress(progress, len(chunks) * (opt_steps + newton_steps))
+    bar = Progress(progress, len(chunks) * (opt_steps + newton_steps), "fixed points")
     try:
         if len(good):
             v[finite] = torch.cat([_search.search(field_, c, opt, bar) for c in chunks])
@@ -526,7 +527,7 @@ def _between(field_, known: Tensor, fresh: Tensor, opt: _Options) -> Tensor:
     pairs = torch.unique(torch.sort(pairs, dim=1).values, dim=0)  # (i, j) and (j, i) are one midpoint
     mids = 0.5 * (known[pairs[:, 0]] + known[pairs[:, 1]])
     found = _search._newton(field_, mids, min(opt.newton_steps, _BETWEEN_STEPS), opt.newton_every,
-                            4 * torch.finfo(mids.dtype).eps, _Progress(False, 0))
+                            4 * torch.finfo(mids.dtype).eps, Progress(False, 0, ""))
     return found[(field_.q(found) <= opt.q_tol(found)) & torch.isfinite(found).all(-1)]
 
 
@@ -598,13 +599,14 @@ def _compare_times(system: System, lam: Tensor, stable: Tensor) -> None:
     _, kind = classify(lam, time=system.time)
     definite = torch.tensor([a not in _UNDECIDED and b not in _UNDECIDED for a, b in zip(kind, other_kind)],
                             dtype=torch.bool, device=stable.device)
-    differ = int(((other_stable != stable) & definite).sum())
-    if differ:
+    differs = (other_stable != stable) & definite
+    if bool(differs.any()):
+        verdict = "stable" if bool(stable[differs][0]) else "unstable"
         warnings.warn(
-            f"{differ} of {len(lam)} fixed points are {'stable' if bool(stable[other_stable != stable][0]) else 'unstable'}"
-            f" as the {system.time}-time system analysed here but not as the {system.other_time}-time one "
-            f"(μ = 1 + dt·λ, dt = {dt:g}): the network runs the map at its dt (time='discrete'); its ODE is "
-            f"time='continuous'. The verdicts returned are those of time={system.time!r}", stacklevel=3)  # the caller
+            f"{int(differs.sum())} of {len(lam)} fixed points are {verdict} as the {system.time}-time system analysed "
+            f"here but not as the {system.other_time}-time one (μ = 1 + dt·λ, dt = {dt:g}): the network runs the "
+            f"map at its dt (time='discrete'); its ODE is time='continuous'. The verdicts returned are those of "
+            f"time={system.time!r}", stacklevel=3)  # the caller of find_fixed_points
 
 
 def _continua(points: Tensor, jac: Tensor, lam: Tensor, time: str, tol: float | None) -> list[tuple[Tensor, int]]:

@@ -9,7 +9,6 @@ differentiable with respect to the network's parameters.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from .. import _validate

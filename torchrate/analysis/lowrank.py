@@ -31,6 +31,7 @@ from torch import Tensor
 
 from ..systems import Residual, System, as_system
 from . import _search
+from ._progress import Progress
 from .stability import classify, sort_eigenvalues
 
 __all__ = ["LatentFixedPoints", "latent_fixed_points", "latent_velocity", "low_rank_approximation",
@@ -62,7 +63,8 @@ class _Latent(Residual):
             else:
                 u = torch.as_tensor(u, dtype=m.dtype, device=m.device)
                 if u.shape != (system.input_size,):
-                    raise ValueError(f"u must be a constant input of shape ({system.input_size},), got {tuple(u.shape)}")
+                    raise ValueError(f"u must be a constant input of shape ({system.input_size},), "
+                                     f"got {tuple(u.shape)}")
                 if not bool(torch.isfinite(u).all()):
                     raise ValueError("u must be finite")
                 h = system.drive(u).detach()
@@ -214,7 +216,7 @@ def _roots_1d(lat: _Latent, grid: Tensor) -> Tensor:
 
 def _newton(lat: _Latent, kappa: Tensor, steps: int) -> Tensor:
     """The search engine's damped Newton on g(κ) = 0 (r × r systems, O(K N r²) an iteration)."""
-    return _search._newton(lat, kappa, steps, 2, 4 * torch.finfo(kappa.dtype).eps, _search._Progress(False, 0))
+    return _search._newton(lat, kappa, steps, 2, 4 * torch.finfo(kappa.dtype).eps, Progress(False, 0, ""))
 
 
 def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | None = None, *,
