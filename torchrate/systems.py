@@ -45,7 +45,7 @@ from . import _validate
 from .dynamics import jacobian_of_vector_field, pre_activation, vector_field
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 
-__all__ = ["System", "Flow", "Map", "RateSystem", "Residual", "as_system", "TIMES"]
+__all__ = ["System", "Flow", "Map", "RateSystem", "TorchRNNMap", "Residual", "as_system", "TIMES"]
 
 TIMES = ("continuous", "discrete")
 
