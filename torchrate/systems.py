@@ -454,20 +454,23 @@ class _Cell:
           ``∂c′/∂c = diag(f)``, ``∂h′/∂h = diag(tanh(c′) σ′_o) W_ho + diag(o (1−tanh²c′)) ∂c′/∂h``,
           ``∂h′/∂c = diag(o (1−tanh²c′) f)``.
         """
-        rows = lambda scale, W: scale.unsqueeze(-1) * W  # noqa: E731 - diag(scale) W, batched
         coef = self._coefficients()
-        blocks = self.w_hh.chunk(len(coef) if self.kind != "rnn" else 1, 0)
         if self.kind == "rnn":
-            return rows(coef[0], self.w_hh)
+            return coef[0].unsqueeze(-1) * self.w_hh
+        H = self.w_hh.shape[1]
+        blocks = self.w_hh.reshape(len(coef), H, H)
+
+        def rows(gates: slice) -> Tensor:  # Σ_gate diag(coef_gate) W_gate as one contraction (B, H, H)
+            return torch.einsum("bgi,gij->bij", torch.stack(coef[gates], 1), blocks[gates])
+
         if self.kind == "gru":
-            z = self.parts[2]
-            J = sum(rows(k, W) for k, W in zip(coef, blocks))
-            J.diagonal(dim1=-2, dim2=-1).add_(z)
+            J = rows(slice(0, 3))
+            J.diagonal(dim1=-2, dim2=-1).add_(self.parts[2])
             return J
         c, i, f, g, o, t = self.parts
-        dc_dh = sum(rows(k, W) for k, W in zip(coef[:3], blocks[:3]))
+        dc_dh = rows(slice(0, 3))
         e = o * (1 - t * t)
-        top = torch.cat([rows(coef[3], blocks[3]) + e.unsqueeze(-1) * dc_dh, torch.diag_embed(e * f)], -1)
+        top = torch.cat([rows(slice(3, 4)) + e.unsqueeze(-1) * dc_dh, torch.diag_embed(e * f)], -1)
         return torch.cat([top, torch.cat([dc_dh, torch.diag_embed(f)], -1)], -2)
 
     def vjp(self, s: Tensor) -> Tensor:
