@@ -63,7 +63,7 @@ def jacobian(net, v: Tensor, u: Tensor | None = None, *, time: str | None = None
 
     Examples
     --------
-    >>> import torchrate as tr
+    >>> import torch, torchrate as tr
     >>> net = tr.RateRNN.from_weights(torch.tensor([[0.5]], dtype=torch.float64), tau=10.0, dt=1.0,
     ...                               nonlinearity="linear")
     >>> v = torch.zeros(1, dtype=torch.float64)
@@ -88,7 +88,7 @@ def input_jacobian(net, v: Tensor, u: Tensor | None = None, *, time: str | None 
 
     Examples
     --------
-    >>> import torchrate as tr
+    >>> import torch, torchrate as tr
     >>> net = tr.RateRNN.from_weights(torch.zeros(2, 2, dtype=torch.float64), torch.ones(2, 1, dtype=torch.float64),
     ...                               tau=10.0, dt=1.0, nonlinearity="linear")
     >>> input_jacobian(net, torch.zeros(2, dtype=torch.float64)).tolist()
