@@ -451,3 +451,103 @@ def test_low_precision_ode_runs_on_a_float64_time_grid(dtype, T):
     # ulp (2⁻⁸) is lost, so v stalls within 2⁻⁸·τ/dt ≈ 0.04 of 1; fp16's ulp there is 2⁻¹¹
     tolerance = 0.04 if dtype == torch.bfloat16 else 0.005
     assert rates[-1, 0, 0].item() == pytest.approx(1 - math.exp(-T / 10.0), abs=tolerance)
+
+
+# ----------------------------------------------------------------------------- reliability (models)
+def test_ei_load_state_dict_refuses_another_ei_split():
+    """The E/I split is fixed at construction: a state with other Dale signs (or τ groups) is refused,
+    never loaded into a network whose declared inhibitory column would then be positive."""
+    same = tr.EIRateRNN(3, 2, 2, generator=torch.Generator().manual_seed(1))
+    net = tr.EIRateRNN(3, 2, 2)
+    net.load_state_dict(same.state_dict())  # the same split loads, weights and all
+    torch.testing.assert_close(net.M, same.M, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"sign .*got 3 excitatory \+ 1 inhibitory.*has 2 excitatory \+ 2 "
+                                         r"inhibitory.*neuron 2"):
+        net.load_state_dict(tr.EIRateRNN(3, 3, 1).state_dict())
+    assert bool((net.M[:, 2:] <= 0).all())  # nothing was loaded: the inhibitory columns keep their sign
+    trained = tr.EIRateRNN(3, 2, 2, train_tau=True)
+    with pytest.raises(ValueError, match=r"sign"):
+        trained.load_state_dict(tr.EIRateRNN(3, 3, 1, train_tau=True).state_dict())
+    state = tr.EIRateRNN(3, 2, 2, train_tau=True).state_dict()
+    state["parametrizations.tau.0.group"] = torch.tensor([0, 0, 0, 1])
+    with pytest.raises(ValueError, match=r"group .*3 × log tau_e, 1 × log tau_i"):
+        trained.load_state_dict(state)
+
+
+def test_from_weights_noise_follows_the_global_seed_or_the_given_generator():
+    """Without a generator the noise is the global RNG's (as the constructor's): two seeds, two draws;
+    one seed, one draw; building the network does not advance the global RNG."""
+    M = 0.5 * torch.eye(3, dtype=F64)
+    u = torch.zeros(6, 2, 3, dtype=F64)
+
+    def run(seed, **kw):
+        torch.manual_seed(seed)
+        net = tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, noise_std=0.5, **kw)
+        return net(u)[0]
+
+    assert not torch.equal(run(1), run(2))
+    torch.testing.assert_close(run(1), run(1), rtol=0, atol=0)
+    torch.manual_seed(5)
+    expected = torch.randn(6, 2, 3, dtype=F64)  # the first draw of the global RNG after seeding
+    a = 10.0 ** -1
+    torch.testing.assert_close(run(5)[0], 0.5 * math.sqrt(2 * a) * expected[0], rtol=1e-12, atol=1e-14)
+    g = torch.Generator().manual_seed(7)
+    out = run(1, generator=g)
+    torch.testing.assert_close(out, run(2, generator=torch.Generator().manual_seed(7)), rtol=0, atol=0)
+    with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None"):
+        tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, generator=7)
+    for build in (lambda **kw: tr.RateRNN.from_rnn(torch.nn.RNN(3, 3), **kw),
+                  lambda **kw: tr.LowRankRateRNN.from_factors(torch.ones(3, 1), torch.ones(3, 1), tau=10.0, dt=1.0,
+                                                              **kw),
+                  lambda **kw: tr.EIRateRNN.from_weights(torch.diag(torch.tensor([1.0, -1.0])), 1, tau_e=10.0,
+                                                         tau_i=10.0, dt=1.0, **kw)):
+        assert build().generator is None and build(generator=g).generator is g
+
+
+def test_layer_keeps_noise_solver_and_generator():
+    g = torch.Generator().manual_seed(0)
+    net = tr.RateRNN(3, 4, 2, noise_std=0.3, batch_first=True, generator=g)
+    one = net.layer(1)
+    assert (one.noise_std, one.generator, one.batch_first, one.input_size) == (0.3, g, True, 4)
+    ode = tr.RateRNN(3, 4, 2, solver="rk4", rtol=1e-5, atol=1e-7, ode_options={"step_size": 0.25})
+    one = ode.layer(0)
+    assert (one.solver, one.rtol, one.atol, one.ode_options) == ("rk4", 1e-5, 1e-7, {"step_size": 0.25})
+    # the copy runs what the stacked network runs: layer 0 alone gives the stack's layer-0 rates
+    x = torch.randn(5, 2, 3)
+    h0 = ode(x)[1][0]
+    torch.testing.assert_close(one(x)[1][0], h0, rtol=1e-6, atol=1e-6)
+    assert tr.RateRNN(3, 4, 2, solver="dopri5", adjoint=True).layer(1).adjoint
+
+
+@pytest.mark.parametrize("F, pattern", [
+    (lambda x: x.sum(-1, keepdim=True).expand_as(x), r"must be elementwise: changing its input at"),
+    (lambda x: x.mean(-1), r"must map a tensor of shape \(B, N\) to the same shape, got \(2, 4\) → \(2,\)"),
+    (lambda x: x + x[..., -1:], r"must be elementwise"),
+    (lambda x: x - x.mean(0), r"must be elementwise"),  # couples the batch
+    (lambda x: x.reshape(-1)[:3], r"same shape"),
+])
+def test_non_elementwise_nonlinearity_is_refused_at_construction(F, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        tr.RateRNN(3, 4, nonlinearity=F)
+
+
+def test_elementwise_callables_pass_the_probe_without_touching_the_global_rng():
+    state = torch.get_rng_state()
+    for F in (lambda x: torch.relu(x) ** 2, torch.nn.Softplus(beta=2.0), lambda x: torch.log(x), torch.tanh):
+        tr.RateRNN(3, 4, nonlinearity=F, generator=torch.Generator().manual_seed(0))
+    tr.RateRNN(3, 1, nonlinearity=lambda x: 2 * x, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_one_layer_dropout_warns_as_torch_rnn_does():
+    with pytest.warns(UserWarning, match=r"dropout=0.2 and num_layers=1") as ours:
+        tr.RateRNN(3, 4, dropout=0.2)
+    with pytest.warns(UserWarning) as theirs:
+        torch.nn.RNN(3, 4, dropout=0.2)
+    assert str(ours[0].message) == str(theirs[0].message)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr.RateRNN(3, 4, 2, dropout=0.2)  # between two layers: no warning
+        tr.RateRNN(3, 4, dropout=0.0)

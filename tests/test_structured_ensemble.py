@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -106,3 +108,47 @@ def test_trained_ensemble_equals_sequential_training():
         member = ens[k]
         for name, p in net.named_parameters():
             torch.testing.assert_close(dict(member.named_parameters())[name], p, rtol=0, atol=1e-8, msg=name)
+
+
+def test_members_with_different_callables_are_refused_and_one_callable_runs_each_members_own():
+    """An ensemble runs one F: two different callables (same name '<lambda>') are refused; one callable
+    object shared by the members (or an nn.Module F copied with the member) runs what each member runs."""
+    a = tr.RateRNN(3, 4, nonlinearity=lambda x: torch.tanh(x), dtype=F64, generator=_gen(0))
+    b = tr.RateRNN(3, 4, nonlinearity=lambda x: torch.relu(x), dtype=F64, generator=_gen(1))
+    with pytest.raises(ValueError, match=r"member 1 has nonlinearity '<lambda>' .* member 0 has '<lambda>' .*"
+                                         r"pass the same callable object"):
+        tr.Ensemble([a, b])
+    square = lambda x: torch.relu(x) ** 2  # noqa: E731
+    soft = torch.nn.Softplus(beta=2.0)
+    for F in (square, soft):
+        nets = [tr.RateRNN(3, 4, nonlinearity=F, dtype=F64, generator=_gen(k)) for k in range(2)]
+        nets.append(copy.deepcopy(nets[0]))
+        ens = tr.Ensemble(nets)
+        u = torch.randn(7, 2, 3, dtype=F64)
+        rates = ens(u)[0]
+        for k, net in enumerate(nets):
+            torch.testing.assert_close(rates[k], net(u)[0], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"member 1 has nonlinearity 'Softplus'"):
+        tr.Ensemble([tr.RateRNN(3, 4, nonlinearity=torch.nn.Softplus(beta=2.0)),
+                     tr.RateRNN(3, 4, nonlinearity=torch.nn.Softplus(beta=3.0))])
+
+
+@pytest.mark.parametrize("layers", [1, 2], ids=["fused", "vmapped"])
+def test_forward_refuses_wrong_input_width_dtype_and_hx_like_nn_rnn(layers):
+    ens = tr.Ensemble([tr.RateRNN(3, 4, layers, generator=_gen(k)) for k in range(2)])
+    u = torch.zeros(5, 2, 3)
+    with pytest.raises(ValueError, match=r"input.size\(-1\) must be equal to input_size. Expected 3, got 4"):
+        ens(torch.zeros(5, 2, 4))
+    with pytest.raises(ValueError, match=r"input.size\(-1\) must be equal to input_size. Expected 3, got 4"):
+        ens(torch.zeros(2, 5, 2, 4))
+    with pytest.raises(TypeError, match=r"input dtype torch.float64 does not match the ensemble's torch.float32"):
+        ens(u.double())
+    wrong = 3 - layers  # the other layer count
+    with pytest.raises(ValueError, match=rf"hx must have shape \(K, L·D, B, N\) = \(2, {layers}, 2, 4\), got "
+                                         rf"\(2, {wrong}, 2, 4\)"):
+        ens(u, torch.zeros(2, wrong, 2, 4))
+    with pytest.raises(ValueError, match=r"hx must have shape .* = \(2, \d, 2, 4\), got \(2, \d, 3, 4\)"):
+        ens(u, torch.zeros(2, layers, 3, 4))
+    with pytest.raises(TypeError, match=r"hx must be a Tensor"):
+        ens(u, [[0.0]])
+    assert ens(u, torch.zeros(2, layers, 2, 4))[1].shape == (2, layers, 2, 4)

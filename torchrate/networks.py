@@ -27,7 +27,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from . import _validate, dynamics
 from ._rollout import euler_rollout, transforms_active
-from .nonlinearities import Nonlinearity
+from .nonlinearities import NONLINEARITIES, Nonlinearity
 from .nonlinearities import nonlinearity as as_nonlinearity
 from .parametrizations import DaleSign, Mask, PerGroup, Positive, check_positive
 from .solvers import ODE_METHODS, ode_rollout
@@ -46,12 +46,55 @@ def _weights(name: str, value, shape: tuple[int | str, ...], like: Tensor | None
     return _validate.check_finite_tensor(name, _validate.check_shape(name, t, shape))
 
 
+def _check_generator(generator) -> torch.Generator | None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None (the global RNG), got "
+                        f"{type(generator).__name__}; e.g. torch.Generator().manual_seed(0)")
+    return generator
+
+
+def _init_generator() -> torch.Generator:
+    """The throwaway stream that draws a hand-built network's placeholder weights before its given
+    weights replace them: the global RNG is not advanced by building one."""
+    return torch.Generator().manual_seed(0)
+
+
 def _spectral_radius_init(M: Tensor, gain: float | None) -> Tensor:
     """``M`` rescaled so that its spectral radius is exactly ``gain`` (unchanged for ``None`` or radius 0)."""
     if gain is None:
         return M
     radius = torch.linalg.eigvals(M).abs().max()
     return M * (gain / radius) if radius > 0 else M
+
+
+def _check_elementwise(F: Nonlinearity, N: int, *, device=None, dtype=None) -> None:
+    """Refuse a callable ``F`` that is not elementwise: it must map a (2, N) probe to a (2, N) result,
+    and changing one entry must change no other (F acts on each neuron's drive alone).
+
+    The probe is deterministic and runs with the global RNG state restored afterwards."""
+    probe = torch.linspace(-2.0, 2.0, 2 * N, dtype=torch.float64).reshape(2, N).to(device=device, dtype=dtype)
+    fix = ("F must be elementwise (each rate depends on its own neuron's drive only): a function Tensor → Tensor "
+           "of the same shape, such as torch.tanh or lambda x: torch.relu(x) ** 2")
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        try:
+            y = F(probe)
+        except Exception as err:  # noqa: BLE001 - any failure of a user's callable, named
+            raise ValueError(f"nonlinearity {F.name!r} failed on a probe of shape (2, {N}) ({type(err).__name__}: "
+                             f"{err}); {fix}") from None
+        if not isinstance(y, Tensor) or tuple(y.shape) != (2, N):
+            got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
+            raise ValueError(f"nonlinearity {F.name!r} must map a tensor of shape (B, N) to the same shape, "
+                             f"got (2, {N}) → {got}; {fix}")
+        for i, j in ((0, 0), (1, N - 1)):  # one entry of each row, the first and the last neuron
+            moved = probe.clone()
+            moved[i, j] += 0.5
+            out = F(moved)
+            changed = (out != y) & ~(out.isnan() & y.isnan())
+            changed[i, j] = False
+            if bool(changed.any()):
+                a, b = (int(k) for k in changed.nonzero()[0])
+                raise ValueError(f"nonlinearity {F.name!r} must be elementwise: changing its input at [{i}, {j}] "
+                                 f"changed its output at [{a}, {b}]; {fix}")
 
 
 # --------------------------------------------------------------------------- RateRNN
@@ -79,13 +122,15 @@ class RateRNN(nn.Module):
         L, stacked rate networks.
     nonlinearity : str or callable
         ``"linear"``, ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softplus"``, ``"clip"``,
-        ``"step"`` or any callable Tensor → Tensor.
+        ``"step"`` or any elementwise callable Tensor → Tensor (each output entry a function of
+        its own input entry; checked on a probe at construction, ``ValueError`` otherwise).
     bias : bool
         Learn a bias ``b`` (one per layer and direction: ``nn.RNN``'s two biases summed).
     batch_first : bool
         Input and output (B, T, ·) instead of (T, B, ·); ``h_n`` keeps (L·D, B, N).
     dropout : float
-        Dropout on the rates between layers during training, as ``nn.RNN``.
+        Dropout on the rates between layers during training, as ``nn.RNN`` (which warns, as
+        torchrate does, when ``dropout > 0`` with one layer: there is no layer to drop between).
     bidirectional : bool
         D = 2 directions; outputs concatenated to D·N features.
     tau : float or Tensor of shape (N,)
@@ -193,7 +238,13 @@ class RateRNN(nn.Module):
         if not dtype.is_floating_point:
             raise TypeError(f"dtype must be a real floating-point dtype (float32, float64, …), got {dtype}")
         factory = {"device": device, "dtype": dtype}
-        self.generator = generator
+        if NONLINEARITIES.get(self.F.name) is not self.F:
+            _check_elementwise(self.F, N, **factory)
+        if self.dropout > 0 and self.num_layers == 1:  # as torch.nn.RNN: dropout acts between layers only
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+                          f"expects num_layers greater than 1, but got dropout={dropout} and "
+                          f"num_layers={self.num_layers}", stacklevel=2)
+        self.generator = _check_generator(generator)
         self._directions = ("", "_reverse") if bidirectional else ("",)
         self.register_buffer("connectivity", None if connectivity is None
                              else self._mask("connectivity", connectivity, (N, N)).to(device), persistent=False)
@@ -324,7 +375,9 @@ class RateRNN(nn.Module):
         and bias ``b`` (N,). ``W=None`` means identity input: ``input_size = N`` and ``u`` is ``h``.
 
         Tensors are copied into parameters of ``M``'s dtype and device; ``kwargs`` as the
-        constructor's (``solver``, ``noise_std``, ``train_tau``, ``connectivity``, …).
+        constructor's (``solver``, ``noise_std``, ``train_tau``, ``connectivity``, ``generator``, …):
+        the noise is drawn from ``generator``, or from the global RNG without one, as the
+        constructor's (building the network does not advance the global RNG).
 
         Examples
         --------
@@ -333,8 +386,10 @@ class RateRNN(nn.Module):
         M = _validate.check_square_matrix("M", M)
         N = M.shape[0]
         W = None if W is None else _weights("W", W, (N, "I"), like=M)
+        generator = _check_generator(kwargs.pop("generator", None))
         net = cls(N if W is None else W.shape[1], N, nonlinearity=nonlinearity, bias=b is not None, tau=tau, dt=dt,
-                  gain=None, generator=torch.Generator().manual_seed(0), dtype=M.dtype, device=M.device, **kwargs)
+                  gain=None, generator=_init_generator(), dtype=M.dtype, device=M.device, **kwargs)
+        net.generator = generator
         net._load_weights(M, W, b)
         if W is None:
             net.weight_ih_l0 = None  # identity input: u is h
@@ -369,9 +424,11 @@ class RateRNN(nn.Module):
         if getattr(rnn, "proj_size", 0):
             raise ValueError(f"rnn has proj_size={rnn.proj_size}; a rate network has no output projection")
         ref = rnn.weight_hh_l0
+        generator = _check_generator(kwargs.pop("generator", None))
         net = cls(rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.nonlinearity, rnn.bias, rnn.batch_first,
                   rnn.dropout, rnn.bidirectional, tau=1.0, dt=1.0, gain=None,
-                  generator=torch.Generator().manual_seed(0), dtype=ref.dtype, device=ref.device, **kwargs)
+                  generator=_init_generator(), dtype=ref.dtype, device=ref.device, **kwargs)
+        net.generator = generator
         for k, d in net._layer_keys():
             sfx = f"_l{k}{d}"
             b = (getattr(rnn, "bias_ih" + sfx) + getattr(rnn, "bias_hh" + sfx)) if rnn.bias else None
@@ -381,15 +438,21 @@ class RateRNN(nn.Module):
 
     def layer(self, k: int = 0, reverse: bool = False) -> RateRNN:
         """Layer ``k`` (its backward direction with ``reverse``) as a single-layer network (a copy),
-        driven by its own input: to analyse one layer of a stacked network."""
+        driven by its own input: to analyse one layer of a stacked network.
+
+        The copy keeps τ, dt, F, ``batch_first``, the noise (``noise_std`` and the same
+        ``generator`` object: its draws advance this network's stream) and the solver settings
+        (``solver``, ``rtol``, ``atol``, ``adjoint``, ``ode_options``)."""
         if not 0 <= k < self.num_layers or (reverse and not self.bidirectional):
             raise ValueError(f"no layer {k}{' (reverse)' if reverse else ''} in a {self.num_layers}-layer "
                              f"{'bi' if self.bidirectional else 'uni'}directional network")
         sfx = f"_l{k}{'_reverse' if reverse else ''}"
         M, W, b = (getattr(self, n + sfx) for n in ("weight_hh", "weight_ih", "bias"))
         W, b = (None if t is None else t.detach() for t in (W, b))
-        return RateRNN.from_weights(M.detach(), W, b,
-                                    tau=self.tau.detach(), dt=self.dt, nonlinearity=self.F)
+        return RateRNN.from_weights(M.detach(), W, b, tau=self.tau.detach(), dt=self.dt, nonlinearity=self.F,
+                                    batch_first=self.batch_first, noise_std=self.noise_std, solver=self.solver,
+                                    rtol=self.rtol, atol=self.atol, adjoint=self.adjoint,
+                                    ode_options=copy.deepcopy(self.ode_options), generator=self.generator)
 
     # ------------------------------------------------------------------ parameters (layer 0)
     @property
@@ -781,9 +844,11 @@ class EIRateRNN(RateRNN):
         if _validate.as_int("n_exc", n_exc, minimum=0) > N:
             raise ValueError(f"n_exc must be an integer in [0, {N}] (the neurons of M), got {n_exc}")
         W = torch.eye(N, dtype=M.dtype, device=M.device) if W is None else _weights("W", W, (N, "I"), like=M)
+        generator = _check_generator(kwargs.pop("generator", None))
         net = cls(W.shape[1], n_exc, N - n_exc, tau_e=tau_e, tau_i=tau_i, dt=dt, nonlinearity=nonlinearity,
-                  bias=b is not None, gain=None, generator=torch.Generator().manual_seed(0), dtype=M.dtype,
+                  bias=b is not None, gain=None, generator=_init_generator(), dtype=M.dtype,
                   device=M.device, **kwargs)
+        net.generator = generator
         net._load_weights(M, W, b)  # Dale's law checked by DaleSign.right_inverse
         return net
 
@@ -926,9 +991,11 @@ class LowRankRateRNN(RateRNN):
         N, r = m.shape
         n = _weights("n", n, (N, r), like=m)
         W = None if W is None else _weights("W", W, (N, "I"), like=m)
+        generator = _check_generator(kwargs.pop("generator", None))
         net = cls(N if W is None else W.shape[1], N, r, tau=tau, dt=dt, nonlinearity=nonlinearity,
-                  bias=b is not None, generator=torch.Generator().manual_seed(0), dtype=m.dtype,
+                  bias=b is not None, generator=_init_generator(), dtype=m.dtype,
                   device=m.device, **kwargs)
+        net.generator = generator
         with torch.no_grad():
             net.m.copy_(m)
             net.n.copy_(n)
@@ -955,6 +1022,23 @@ class LowRankRateRNN(RateRNN):
 
 
 # --------------------------------------------------------------------------- Ensemble
+def _same_nonlinearity(a: Nonlinearity, b: Nonlinearity) -> bool:
+    """Whether two members' F are one function: the same named F, the same callable object, or
+    (members copied with ``copy.deepcopy``) ``nn.Module`` callables of one class and equal state."""
+    if a == b:  # a frozen dataclass: equal names and the very same functions
+        return True
+    fa, fb = a.fn, b.fn
+    if not (isinstance(fa, nn.Module) and isinstance(fb, nn.Module)) or type(fa) is not type(fb) \
+            or a.name != b.name or repr(fa) != repr(fb):
+        return False
+    sa, sb = fa.state_dict(), fb.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _describe_F(F: Nonlinearity) -> str:
+    return repr(F.name) if NONLINEARITIES.get(F.name) is F else f"{F.name!r} ({F.fn!r})"
+
+
 class Ensemble(nn.Module):
     r"""K networks of the same shape run as one batched computation (``vmap`` over stacked weights).
 
@@ -1038,8 +1122,10 @@ class Ensemble(nn.Module):
             if getattr(net, key, None) != getattr(first, key, None):
                 raise ValueError(f"member {k} has {key}={getattr(net, key)!r} but member 0 has "
                                  f"{getattr(first, key)!r}: an ensemble's members share their configuration")
-        if net.F.name != first.F.name:
-            raise ValueError(f"member {k} has nonlinearity {net.F.name!r} but member 0 has {first.F.name!r}")
+        if not _same_nonlinearity(net.F, first.F):
+            raise ValueError(f"member {k} has nonlinearity {_describe_F(net.F)} but member 0 has "
+                             f"{_describe_F(first.F)}: an ensemble runs one F for all members (names are not "
+                             "enough for callables); pass the same callable object to every member")
         a = {n: (t.shape, t.dtype, t.device) for n, t in (*first.named_parameters(), *first.named_buffers())}
         b = {n: (t.shape, t.dtype, t.device) for n, t in (*net.named_parameters(), *net.named_buffers())}
         if a != b:
@@ -1112,9 +1198,28 @@ class Ensemble(nn.Module):
         else:
             raise ValueError(f"input must be (T, B, I) shared by the members or (K, T, B, I) one per member, "
                              f"got shape {tuple(input.shape)}")
-        if hx is not None and (not isinstance(hx, Tensor) or hx.ndim != 4 or hx.shape[0] != K):
-            raise ValueError(f"hx must have shape (K, L·D, B, N) with K = {K}, got "
-                             f"{tuple(hx.shape) if isinstance(hx, Tensor) else type(hx).__name__}")
+        if input.shape[-1] != net.input_size:
+            raise ValueError(f"input.size(-1) must be equal to input_size. Expected {net.input_size}, "
+                             f"got {input.shape[-1]}")
+        ref = next(iter(self.stacked()[0].values()))
+        autocast = torch.is_autocast_enabled(input.device.type) and \
+            input.dtype == torch.get_autocast_dtype(input.device.type)
+        if input.dtype != ref.dtype and not autocast:
+            raise TypeError(f"input dtype {input.dtype} does not match the ensemble's {ref.dtype}; "
+                            f"use ensemble.to({input.dtype}) or input.to({ref.dtype})")
+        if input.device != ref.device:
+            raise ValueError(f"input is on {input.device} but the ensemble is on {ref.device}")
+        if hx is not None:
+            B = input.shape[-3] if net.batch_first else input.shape[-2]
+            expected = (K, net.num_layers * len(net._directions), B, net.hidden_size)
+            if not isinstance(hx, Tensor):
+                raise TypeError(f"hx must be a Tensor of shape (K, L·D, B, N) = {expected}, got {type(hx).__name__}")
+            if tuple(hx.shape) != expected:
+                raise ValueError(f"hx must have shape (K, L·D, B, N) = {expected}, got {tuple(hx.shape)}")
+            if hx.device != ref.device:
+                raise ValueError(f"hx is on {hx.device} but the ensemble is on {ref.device}")
+            if hx.dtype != ref.dtype and hx.dtype != input.dtype:
+                raise TypeError(f"hx dtype {hx.dtype} does not match the ensemble's {ref.dtype}")
         params, buffers = self.stacked()
         etas = self._noise(input if u_dim is None else input[0]) if net.noise_std > 0 else None
         if self._fusable(input):

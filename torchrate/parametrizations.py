@@ -26,6 +26,23 @@ def _first_bad(bad: Tensor) -> tuple[int, ...]:
     return tuple(int(k) for k in bad.nonzero()[0])
 
 
+def _check_fixed_buffer(module: nn.Module, name: str, state_dict: dict, prefix: str, describe) -> None:
+    """Refuse to load a structural buffer (Dale's signs, the τ groups) that differs from the module's
+    own: it is fixed at construction, and loading another would silently change the network's kind.
+    ``describe(t)`` says what a buffer value means ("3 excitatory + 1 inhibitory")."""
+    key = prefix + name
+    own = getattr(module, name)
+    incoming = state_dict.get(key)
+    if not isinstance(incoming, Tensor) or incoming.shape != own.shape:
+        return  # missing or of another shape: load_state_dict reports it (missing key, size mismatch)
+    if not torch.equal(incoming.to(device=own.device, dtype=own.dtype), own):
+        j = _first_bad(incoming.to(device=own.device, dtype=own.dtype) != own)[0]
+        raise ValueError(f"state_dict[{key!r}] must equal this network's {name} (fixed at construction), got "
+                         f"{describe(incoming)} where this network has {describe(own)} (first difference: "
+                         f"neuron {j}); build the network with the state's populations (e.g. EIRateRNN(input_size, "
+                         f"n_exc, n_inh) with its n_exc and n_inh) to load it")
+
+
 class Positive(nn.Module):
     """τ = exp(raw): a time constant that stays positive under any optimiser step.
 
@@ -71,6 +88,14 @@ class DaleSign(nn.Module):
 
     def forward(self, raw: Tensor) -> Tensor:
         return raw.abs() * self.sign
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        def describe(sign):
+            return f"{int((sign > 0).sum())} excitatory + {int((sign < 0).sum())} inhibitory neurons " \
+                   f"{[int(x) for x in sign.tolist()] if sign.numel() <= 8 else ''}".rstrip()
+
+        _check_fixed_buffer(self, "sign", state_dict, prefix, describe)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def right_inverse(self, M: Tensor) -> Tensor:
         bad = ~torch.isfinite(M) | (M * self.sign < 0)
@@ -128,6 +153,13 @@ class PerGroup(nn.Module):
 
     def forward(self, raw: Tensor) -> Tensor:
         return raw[self.group]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        def describe(group):
+            return "groups " + ", ".join(f"{int((group == g).sum())} × {n}" for g, n in enumerate(self.names))
+
+        _check_fixed_buffer(self, "group", state_dict, prefix, describe)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def right_inverse(self, value: Tensor) -> Tensor:
         value = value.expand(self.group.shape)
