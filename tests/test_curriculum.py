@@ -195,3 +195,29 @@ def test_lightning_run_with_a_neurogym_task(tmp_path):
     _, conditions = data.task.generate(128, generator=torch.Generator().manual_seed(0))
     assert {round(c, 3) for c in conditions["condition"].tolist()} == {6.4, 51.2}
     assert module.task.env_kwargs["cohs"] == [6.4, 51.2]
+
+
+# ---------------------------------------------------------------------- reliability
+@pytest.mark.parametrize("threshold, pattern", [
+    (float("nan"), r"threshold must be a finite number, got nan"),
+    (float("inf"), r"threshold must be a finite number, got inf"),
+    ([0.5, float("nan")], r"threshold\[1\] must be a finite number, got nan; .*leave stage 1"),
+])
+def test_non_finite_thresholds_are_refused(threshold, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        Curriculum(STAGES, threshold=threshold)
+
+
+def test_a_stage_that_changes_dt_against_the_network_is_refused_and_leaves_the_task():
+    task = PerceptualDecision(dt=20.0)
+    trainer, module = _fake_run(task)
+    module.network = tr.RateRNN(3, 8, tau=100.0, dt=20.0)
+    cb = Curriculum([{"coherences": [0.512]}, {"coherences": [0.256], "dt": 10.0}], threshold=0.5)
+    cb.on_fit_start(trainer, module)  # stage 0 keeps dt = 20 ms
+    trainer.callback_metrics["val/accuracy"] = torch.tensor(0.9)
+    with pytest.raises(ValueError, match=r"curriculum stage 1 .* must keep the task's dt equal to the network's "
+                                         r"dt = 20 ms, got 10 ms"):
+        cb.on_validation_end(trainer, module)
+    assert task.dt == 20.0 and _coherences(task) == {0.512}  # the task was left at stage 0's arguments
+    same = Curriculum([{"dt": 20.0}, {"coherences": [0.256], "dt": 20.0}], threshold=0.5)
+    same.on_fit_start(trainer, module)  # a stage may name dt, equal to the network's

@@ -248,6 +248,48 @@ def test_errors_name_the_argument(ngym):
         tr.tasks.NeuroGym("GoNogo-v0", rt_threshold=0.3)
 
 
+@pytest.mark.parametrize("env_kwargs, pattern", [
+    ({"sigma": math.nan}, r"env_kwargs\['sigma'\] must be a finite number, got nan"),
+    ({"sigma": np.float64(math.inf)}, r"env_kwargs\['sigma'\] must be a finite number, got inf"),
+    ({"cohs": np.array([6.4, math.nan])}, r"env_kwargs\['cohs'\]\[1\] must be a finite number"),
+    ({"timing": {"fixation": math.nan}}, r"env_kwargs\['timing'\]\['fixation'\] must be a finite number"),
+    ({"timing": {"fixation": -500}}, r"env_kwargs\['timing'\]\['fixation'\] must be a duration ≥ 0 ms, got -500"),
+    ({"timing": {"stimulus": ("uniform", (-100, 200))}}, r"\['stimulus'\]\[1\]\[0\] must be a duration ≥ 0 ms"),
+    ({"timing": {"decision": 0}}, r"timing\['decision'\] must last at least one step \(dt = 100 ms\).*all-zero "
+                                  r"loss mask"),
+    ({"timing": {"decision": 50}}, r"timing\['decision'\] must last at least one step"),  # floored to 0 steps
+])
+def test_non_finite_negative_or_empty_timings_are_refused(ngym, env_kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        tr.tasks.NeuroGym("PerceptualDecisionMaking-v0", dt=100, env_kwargs=env_kwargs)
+
+
+def test_a_batch_with_an_empty_response_period_is_refused(ngym):
+    task = tr.tasks.NeuroGym("PerceptualDecisionMaking-v0", dt=100)
+    task._kwargs["timing"] = {"decision": 0}  # past the constructor's check: the batch's own check
+    with pytest.raises(ValueError, match=r"no trial of this batch of 4 has a 'decision' step"):
+        task.sample(4, generator=_gen(0))
+
+
+def test_numpy_env_kwargs_are_stored_as_python_numbers_and_the_config_loads_weights_only(ngym, tmp_path):
+    import io
+
+    kw = {"sigma": np.float64(0.5), "cohs": np.array([6.4, 51.2]), "timing": {"decision": np.int64(200)}}
+    task = tr.tasks.NeuroGym("PerceptualDecisionMaking-v0", dt=np.float64(100), env_kwargs=kw)
+    config = task.config()
+    assert config["init_args"]["env_kwargs"] == {"sigma": 0.5, "cohs": [6.4, 51.2], "timing": {"decision": 200}}
+    assert type(config["init_args"]["env_kwargs"]["timing"]["decision"]) is int
+    buffer = io.BytesIO()
+    torch.save(config, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)  # what a checkpoint's hyper-parameters must survive
+    again = tr.training.module.as_task(loaded)
+    assert all(torch.equal(x, y) for x, y in zip(task.sample(4, generator=_gen(0)), again.sample(4, generator=_gen(0))))
+    plain = tr.tasks.NeuroGym("PerceptualDecisionMaking-v0", dt=100,
+                              env_kwargs={"sigma": 0.5, "cohs": [6.4, 51.2], "timing": {"decision": 200}})
+    assert all(torch.equal(x, y) for x, y in zip(task.sample(4, generator=_gen(1)), plain.sample(4, generator=_gen(1))))
+
+
 def test_config_round_trip_and_dt(ngym):
     task = tr.tasks.NeuroGym("DelayMatchSample-v0", dt=20, env_kwargs={"sigma": 0.5})
     assert task.dt == 20.0

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import _validate
 from .base import Task, Trials
 
 __all__ = ["NeuroGym", "import_neurogym"]
@@ -72,6 +73,37 @@ def _env_class(env_id: str):
     return creator, dict(spec.kwargs or {})
 
 
+def _plain_kwargs(value, where: str):
+    """``value`` (an ``env_kwargs`` entry) as plain Python — NumPy scalars and arrays and tensors become
+    floats, ints, bools and lists, so the task's config is saved and loaded with ``weights_only=True`` —
+    with every number finite (a NaN ``sigma`` would give NaN inputs)."""
+    if isinstance(value, Mapping):
+        return {k: _plain_kwargs(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain_kwargs(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, (np.ndarray, Tensor)):
+        return [_plain_kwargs(v, f"{where}[{i}]") for i, v in enumerate(value.tolist())] if value.ndim else \
+            _plain_kwargs(value.item(), where)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} must be a finite number, got {value!r}")
+    return value
+
+
+def _check_timing(timing, where: str) -> None:
+    """Every number in a ``timing`` spec (a duration in ms, or the bounds of a distribution of
+    durations) must be ≥ 0: NeuroGym turns a negative period into a trial of one step."""
+    if isinstance(timing, Mapping):
+        for k, v in timing.items():
+            _check_timing(v, f"{where}[{k!r}]")
+    elif isinstance(timing, (list, tuple)):
+        for i, v in enumerate(timing):
+            _check_timing(v, f"{where}[{i}]")
+    elif isinstance(timing, numbers.Real) and not isinstance(timing, bool) and timing < 0:
+        raise ValueError(f"{where} must be a duration ≥ 0 ms, got {timing!r}")
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (numbers.Real, np.number, np.bool_)) and not isinstance(value, (str, np.str_))
 
@@ -88,7 +120,8 @@ class NeuroGym(Task):
         NeuroGym floors every period to a whole number of steps.
     env_kwargs : dict, optional
         Other keyword arguments of the environment (``timing``, ``cohs``, ``sigma``, …);
-        not ``dt``.
+        not ``dt``. Numbers must be finite and durations in ``timing`` ≥ 0 ms, with a
+        response period of at least one step; NumPy values are stored as Python numbers.
     loss_on : {"decision", "all"}
         Steps scored by the loss: the response period (every output, the fixation output
         included) or every step of the trial. Padding is never scored.
@@ -146,8 +179,11 @@ class NeuroGym(Task):
         if "dt" in env_kwargs:
             raise ValueError(f"give the step as NeuroGym({env_id!r}, dt=...), not in env_kwargs "
                              f"(got env_kwargs dt = {env_kwargs['dt']!r})")
-        if dt is not None and not (isinstance(dt, (int, float)) and dt > 0):
-            raise ValueError(f"dt must be a positive number of ms or None (the environment's own), got {dt!r}")
+        env_kwargs = _plain_kwargs(env_kwargs, "env_kwargs")
+        if "timing" in env_kwargs:
+            _check_timing(env_kwargs["timing"], "env_kwargs['timing']")
+        if dt is not None:
+            dt = _validate.check_positive("dt", dt, fix="a step in ms, or None (the environment's own)")
         if loss_on not in _LOSS_ON:
             raise ValueError(f"loss_on must be one of {_LOSS_ON}, got {loss_on!r}")
         if not 0.5 < rt_threshold <= 1:
@@ -195,6 +231,13 @@ class NeuroGym(Task):
                              f"got {self.decision_period!r}")
         if self.reaction_time and "stimulus" not in env.start_ind:
             raise ValueError(f"reaction_time=True needs a 'stimulus' period; {name} has {periods}")
+        n = env.ob.shape[0]
+        steps = min(env.end_ind[self.decision_period], n) - min(env.start_ind[self.decision_period], n)
+        if steps < 1:
+            raise ValueError(f"timing[{self.decision_period!r}] must last at least one step (dt = {env.dt:g} ms); "
+                             f"{name}'s first trial has a {self.decision_period!r} period of {steps} steps, so "
+                             f"nothing would be scored (an all-zero loss mask); lengthen it in "
+                             f"env_kwargs={{'timing': {{{self.decision_period!r}: ...}}}}")
 
     # ------------------------------------------------------------------ trials
     @property
@@ -264,6 +307,10 @@ class NeuroGym(Task):
             scored = (t >= start) & (t < stop)
         else:
             scored = t < length
+        if not scored.any():
+            raise ValueError(f"timing[{period!r}] must last at least one step (dt = {self.dt:g} ms): no trial of "
+                             f"this batch of {B} has a {period!r} step, so the loss mask is all zero; lengthen it "
+                             f"in env_kwargs={{'timing': {{{period!r}: ...}}}}")
         cols = np.arange(B)
         last = actions[np.clip(stop - 1, 0, T - 1), cols]  # the ground truth at the response's end
         in_window = (t >= start) & (t < stop)

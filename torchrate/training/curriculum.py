@@ -53,11 +53,13 @@ class Curriculum(Callback):
     ----------
     stages : sequence of dict
         ``__init__`` arguments of the task at each stage (``{}``: as configured). Stage 0 is
-        applied when fitting starts.
+        applied when fitting starts. A stage must keep the task's ``dt`` equal to the
+        network's (``ValueError`` when it is applied, the task left as it was).
     monitor : str
         A validation metric logged by the module (``val/accuracy``, ``val/loss``, …).
     threshold : float or sequence of float
-        The value to reach to leave each stage: one for all, or one per stage but the last.
+        The value to reach to leave each stage: one for all, or one per stage but the last
+        (finite numbers).
     mode : {"max", "min"}
         ``max``: the metric must be ≥ threshold (accuracy); ``min``: ≤ (loss).
     patience : int
@@ -77,6 +79,11 @@ class Curriculum(Callback):
         if len(thresholds) != len(stages) - 1 or not all(isinstance(t, (int, float)) for t in thresholds):
             raise ValueError(f"threshold must be a number or {len(stages) - 1} numbers (one per stage but the "
                              f"last), got {threshold!r}")
+        for i, t in enumerate(thresholds):
+            if isinstance(t, bool) or not math.isfinite(t):  # a NaN threshold is never passed: no stage would follow
+                name = "threshold" if isinstance(threshold, (int, float)) else f"threshold[{i}]"
+                raise ValueError(f"{name} must be a finite number, got {t!r}; the value {monitor} must reach to "
+                                 f"leave stage {i}")
         if not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be a positive int, got {patience!r}")
         self.stages = [dict(s) for s in stages]
@@ -101,9 +108,19 @@ class Curriculum(Callback):
 
     def _apply(self, trainer, pl_module) -> None:
         stage = self.stages[self.stage]
+        network = getattr(pl_module, "network", None)
+        net_dt = getattr(network, "dt", None)
         self._task_configs = []
         for task in self._tasks(trainer, pl_module):
+            before = dict(task.__dict__)
             task.update(**stage)
+            if net_dt is not None and task.dt != net_dt:  # the network was built for one step: it cannot change
+                new_dt = task.dt
+                task.__dict__.clear()
+                task.__dict__.update(before)
+                raise ValueError(f"curriculum stage {self.stage} ({stage!r}) must keep the task's dt equal to the "
+                                 f"network's dt = {net_dt:g} ms, got {new_dt:g} ms; drop 'dt' from the stage (or "
+                                 f"train every stage at one dt)")
             self._task_configs.append(task.config())
 
     # ------------------------------------------------------------------ hooks
