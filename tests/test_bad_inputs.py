@@ -9,8 +9,9 @@ which names the argument. A per-case alarm turns a hang into a failure.
 argument), unclear (raises, but another type or the argument not named), silent (no error)
 or hang — and prints the counts quoted in the README's reliability section.
 
-Sections: analysis, linear, plotting, tasks, training, CLI, and the network modules
-(``# ---- models``: RateRNN, EIRateRNN, from_weights, forward, step, ODE solvers).
+Sections: analysis, linear, plotting, tasks, training, CLI, the network modules
+(``# ---- models``: RateRNN, EIRateRNN, from_weights, forward, step, ODE solvers) and
+``# ---- reliability`` (ensembles, state loading, callable F, NeuroGym, curriculum).
 """
 
 from __future__ import annotations
@@ -615,7 +616,97 @@ MODEL_CASES = [
     ("EI from_weights M (2, 3)", eifw(torch.zeros(2, 3)), ValueError, r"M must be a square matrix"),
 ]
 
-ALL_CASES = CASES + MODEL_CASES + _cli_cases()
+
+
+# ---- reliability: ensembles, loading, callables, NeuroGym, curriculum
+def _ens(layers=1, **kw):
+    return tr.Ensemble([tr.RateRNN(3, 4, layers, generator=torch.Generator().manual_seed(k), **kw) for k in range(2)])
+
+
+def _load_other_split():
+    tr.EIRateRNN(3, 2, 2).load_state_dict(tr.EIRateRNN(3, 3, 1).state_dict())
+
+
+def _as_error(build):
+    """``build()`` with warnings raised as errors (a warning is the 'clear error' of a legal but odd call)."""
+    import warnings
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            build()
+    return run
+
+
+def _curriculum_stage_dt():
+    from types import SimpleNamespace
+
+    from torchrate.training.curriculum import Curriculum
+
+    task = tr.tasks.PerceptualDecision(dt=20.0)
+    module = SimpleNamespace(task=task, network=tr.RateRNN(3, 4, tau=100.0, dt=20.0))
+    trainer = SimpleNamespace(datamodule=None, loggers=[], global_step=0)
+    Curriculum([{"dt": 10.0}, {}]).on_fit_start(trainer, module)
+
+
+def _ngym(**kw):
+    return lambda: tr.tasks.NeuroGym("PerceptualDecisionMaking-v0", dt=kw.pop("dt", 100), **kw)
+
+
+def _curriculum(**kw):
+    from torchrate.training.curriculum import Curriculum
+
+    return lambda: Curriculum([{}, {}], **kw)
+
+
+RELIABILITY_CASES = [
+    ("Ensemble of two different callables", lambda: tr.Ensemble([tr.RateRNN(3, 4, nonlinearity=lambda x: x.tanh()),
+                                                                 tr.RateRNN(3, 4, nonlinearity=lambda x: x.relu())]),
+     ValueError, r"member 1 has nonlinearity '<lambda>'.*pass the same callable"),
+    ("Ensemble hx of 2 layers for 1", lambda: _ens()(torch.zeros(5, 2, 3), torch.zeros(2, 2, 2, 4)), ValueError,
+     r"hx must have shape \(K, L·D, B, N\) = \(2, 1, 2, 4\), got \(2, 2, 2, 4\)"),
+    ("Ensemble hx of 1 layer for 2", lambda: _ens(2)(torch.zeros(5, 2, 3), torch.zeros(2, 1, 2, 4)), ValueError,
+     r"hx must have shape \(K, L·D, B, N\) = \(2, 2, 2, 4\)"),
+    ("Ensemble input width 4", lambda: _ens()(torch.zeros(5, 2, 4)), ValueError,
+     r"input.size\(-1\) must be equal to input_size. Expected 3, got 4"),
+    ("Ensemble input float64", lambda: _ens()(torch.zeros(5, 2, 3, dtype=F64)), TypeError,
+     r"input dtype torch.float64 does not match"),
+    ("Ensemble hx list", lambda: _ens()(torch.zeros(5, 2, 3), [[0.0]]), TypeError, r"hx must be a Tensor"),
+    ("EIRateRNN loads another E/I split", _load_other_split, ValueError,
+     r"sign .*3 excitatory \+ 1 inhibitory.*2 excitatory \+ 2 inhibitory"),
+    ("RateRNN generator=3", net(generator=3), TypeError, r"generator must be a torch.Generator or None"),
+    ("from_weights generator='0'", fw(Z2, generator="0"), TypeError, r"generator must be a torch.Generator"),
+    ("RateRNN F couples units", net(nonlinearity=lambda x: x.sum(-1, keepdim=True).expand_as(x)), ValueError,
+     r"nonlinearity '<lambda>' must be elementwise"),
+    ("RateRNN F changes shape", net(nonlinearity=lambda x: x.mean(-1)), ValueError,
+     r"nonlinearity '<lambda>' must map a tensor of shape \(B, N\) to the same shape"),
+    ("RateRNN F fails", net(nonlinearity=lambda x: x @ torch.ones(3, 3)), ValueError,
+     r"nonlinearity '<lambda>' failed on a probe"),
+    ("RateRNN one layer, dropout 0.2", _as_error(net(dropout=0.2)), UserWarning,
+     r"non-zero dropout expects num_layers greater than 1, but got dropout=0.2 and num_layers=1"),
+    ("Curriculum threshold=nan", _curriculum(threshold=NAN), ValueError, r"threshold must be a finite number"),
+    ("Curriculum threshold=[inf]", _curriculum(threshold=[INF]), ValueError, r"threshold\[0\] must be a finite"),
+    ("Curriculum stage changes dt", _curriculum_stage_dt, ValueError,
+     r"curriculum stage 0 .*must keep the task's dt equal to the network's dt = 20 ms, got 10 ms"),
+]
+try:
+    import neurogym  # noqa: F401 - an optional dependency: its cases only where it is installed
+except ImportError:  # pragma: no cover
+    pass
+else:
+    RELIABILITY_CASES += [
+        ("NeuroGym sigma=nan", _ngym(env_kwargs={"sigma": NAN}), ValueError,
+         r"env_kwargs\['sigma'\] must be a finite number"),
+        ("NeuroGym cohs with inf", _ngym(env_kwargs={"cohs": np.array([6.4, INF])}), ValueError,
+         r"env_kwargs\['cohs'\]\[1\] must be a finite number"),
+        ("NeuroGym timing decision=0", _ngym(env_kwargs={"timing": {"decision": 0}}), ValueError,
+         r"timing\['decision'\] must last at least one step"),
+        ("NeuroGym timing fixation=-500", _ngym(env_kwargs={"timing": {"fixation": -500}}), ValueError,
+         r"env_kwargs\['timing'\]\['fixation'\] must be a duration ≥ 0 ms"),
+        ("NeuroGym dt=inf", _ngym(dt=INF), ValueError, r"dt must be a positive finite number"),
+    ]
+
+ALL_CASES = CASES + MODEL_CASES + RELIABILITY_CASES + _cli_cases()
 
 
 # ---------------------------------------------------------------------- the tests
