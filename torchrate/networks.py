@@ -1052,8 +1052,10 @@ class Ensemble(nn.Module):
     ----------
     nets : sequence of RateRNN
         K ≥ 1 networks of one class and one configuration (sizes, τ, dt, F, solver, noise)
-        — different weights, masks or seeds. Copied: later changes to ``nets`` do not reach the
-        ensemble. Each member's ``generator`` is kept for its private noise.
+        — different weights, masks or seeds. A callable F must be one object shared by the
+        members (or an ``nn.Module`` of equal state), not merely of one name. Copied: later
+        changes to ``nets`` do not reach the ensemble. Each member's ``generator`` is kept for
+        its private noise.
 
     Inputs: ``input, hx``
         * **input** (T, B, I) shared by all members, or (K, T, B, I) one per member
