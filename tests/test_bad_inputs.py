@@ -424,6 +424,16 @@ CASES = [
      _module(network={"class_path": "torchrate.NoSuchNet", "init_args": {}}), ImportError, r"NoSuchNet"),
     ("TaskModule network extra key",
      _module(network={"class_path": "torchrate.RateRNN", "init_args": {}, "args": 1}), TypeError, r"'args'"),
+    ("TaskModule network os.system (outside the allow-list)",
+     _module(network={"class_path": "os.system", "init_args": {"command": "true"}}), ValueError,
+     r"'os\.system', which is not allowed"),
+    ("TaskModule network a torchrate function",
+     _module(network={"class_path": "torchrate.training.module.masked_mse", "init_args": {}}), TypeError,
+     r"'torchrate\.training\.module\.masked_mse' is not a torchrate\.networks\.RateRNN"),
+    ("TaskModule network class_path not dotted",
+     _module(network={"class_path": "RateRNN", "init_args": {}}), ValueError, r"'RateRNN', which is not allowed"),
+    ("allow a function", lambda: tr.training.allow(print), TypeError, r"allow\(\) takes a class"),
+    ("allow a bad name", lambda: tr.training.allow(tr.RateRNN, "not a path"), ValueError, r"'not a path'"),
 ]
 
 
@@ -464,7 +474,26 @@ def _cli_cases():
         ("analyze a text file", checkpoint(b"not a checkpoint"), ValueError, r"run\.ckpt"),
         ("analyze an empty file", checkpoint(b""), ValueError, r"run\.ckpt"),
         ("analyze a truncated zip", checkpoint(b"PK\x03\x04" + b"\0" * 40), ValueError, r"run\.ckpt"),
+        ("fit network os.system", with_file(
+            "model:\n  network:\n    class_path: os.system\n    init_args: {command: 'true'}\n",
+            lambda p, d: ["fit", "--config", p]), ValueError,
+         r"model\.network\.class_path 'os\.system' is not allowed"),
+        ("fit network subprocess.Popen", with_file(
+            "model:\n  network:\n    class_path: subprocess.Popen\n    init_args: {args: 'true'}\n",
+            lambda p, d: ["fit", "--config", p]), ValueError, r"model\.network\.class_path 'subprocess\.Popen'"),
+        ("TaskModule.load_from_checkpoint a text file", lambda: _load_text_as_checkpoint(), ValueError,
+         r"junk\.ckpt"),
     ]
+
+
+def _load_text_as_checkpoint():
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "junk.ckpt"
+        path.write_text("not a checkpoint")
+        tr.training.TaskModule.load_from_checkpoint(path)
 
 
 CLI_ARGPARSE = [  # argparse errors: SystemExit(2), the option named on stderr

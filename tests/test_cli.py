@@ -1,6 +1,7 @@
 """The ``torchrate`` command: fit / analyze end to end on a tiny config, config errors before
 any training, checkpoints that load with ``weights_only=True``, and 2-process CPU DDP."""
 
+import contextlib
 import json
 import os
 import re
@@ -148,10 +149,15 @@ def test_analyze_reproduces_the_end_of_fit_analysis(fitted, tmp_path, capsys):
     assert (tmp_path / "a" / "fixed_points.png").is_file()
 
 
-def test_resume_from_last_continues_the_run(tmp_path):
+def test_resume_from_last_continues_the_run(tmp_path, capsys):
     run = tmp_path / "run"
     main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "2"])
+    first = (run / "analysis" / "summary.json").read_bytes()
     main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "3", "--ckpt_path", "last"])
+    # the second run's analysis is versioned like its logs: the first one is left as it was
+    assert (run / "analysis" / "summary.json").read_bytes() == first
+    assert json.loads((run / "analysis-v1" / "summary.json").read_text())["global_step"] == 12
+    assert f"analysis:      {run / 'analysis-v1'} (summary.json" in capsys.readouterr().out
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert (ckpt["epoch"], ckpt["global_step"]) == (2, 12)  # 2 epochs restored + 1 more
     history = next(v["history"] for k, v in ckpt["callbacks"].items() if "AnalysisCallback" in k)
@@ -443,3 +449,219 @@ def test_analyze_refuses_bad_counts_before_loading(fitted, tmp_path, capsys, arg
     assert exit_info.value.code == 2
     assert re.search(match, capsys.readouterr().err)
     assert not (tmp_path / "a").exists()
+
+
+# ---------------------------------------------------------------------- one safe load path
+def _evil_checkpoint(fitted, tmp_path) -> tuple[Path, Path]:
+    """A copy of the run's checkpoint with a pickled os.system call that would create a marker."""
+    marker = tmp_path / "pwned"
+    ckpt = torch.load(fitted / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["payload"] = _Exploit(marker)
+    evil = tmp_path / "evil.ckpt"
+    torch.save(ckpt, evil)
+    torch.load(evil, weights_only=False)  # the control: an unsafe load runs the payload
+    assert marker.exists()
+    marker.unlink()
+    return evil, marker
+
+
+def _bare_trainer(tmp_path, **kwargs) -> L.Trainer:
+    # no RunCheckpoint, no torchrate CLI: Lightning's default CheckpointIO until TaskModule.setup
+    return L.Trainer(default_root_dir=tmp_path, max_epochs=3, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, **kwargs)
+
+
+def _module_and_data(fitted):
+    from torchrate.training import TaskDataModule, TaskModule
+
+    ckpt = torch.load(fitted / "checkpoints" / "last.ckpt", weights_only=True)
+    module = TaskModule.load_from_checkpoint(fitted / "checkpoints" / "last.ckpt")
+    data = {k: v for k, v in ckpt["datamodule_hyper_parameters"].items() if k != "task" and not k.startswith("_")}
+    return module, TaskDataModule(module.task, **data)
+
+
+@pytest.mark.parametrize("how", ["load_from_checkpoint", "load_from_checkpoint weights_only=False",
+                                 "load_checkpoint", "bare Trainer.fit", "bare Trainer.fit weights_only=False",
+                                 "bare Trainer.validate"])
+def test_every_load_path_refuses_a_malicious_pickle_under_the_environment_override(
+        fitted, tmp_path, monkeypatch, how):
+    from torchrate.training import TaskModule, load_checkpoint
+
+    evil, marker = _evil_checkpoint(fitted, tmp_path)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    module, data = _module_and_data(fitted)
+    calls = {
+        "load_from_checkpoint": lambda: TaskModule.load_from_checkpoint(evil),
+        "load_from_checkpoint weights_only=False": lambda: TaskModule.load_from_checkpoint(evil, weights_only=False),
+        "load_checkpoint": lambda: load_checkpoint(evil),
+        "bare Trainer.fit": lambda: _bare_trainer(tmp_path).fit(module, data, ckpt_path=evil),
+        "bare Trainer.fit weights_only=False":
+            lambda: _bare_trainer(tmp_path).fit(module, data, ckpt_path=evil, weights_only=False),
+        "bare Trainer.validate": lambda: _bare_trainer(tmp_path).validate(module, data, ckpt_path=evil),
+    }
+    with pytest.raises(ValueError, match=r"refusing to load checkpoint .*evil\.ckpt.*weights_only=True"), \
+            warnings_allowed():
+        calls[how]()
+    assert not marker.exists()
+
+
+@contextlib.contextmanager
+def warnings_allowed():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "weights_only=False is ignored", Lightning's dataloader hints
+        yield
+
+
+@pytest.mark.parametrize("how", ["load_from_checkpoint", "bare Trainer.fit"])
+def test_a_flipped_byte_is_refused_by_load_from_checkpoint_and_a_bare_trainer(fitted, tmp_path, how):
+    from torchrate.training import TaskModule
+
+    target = tmp_path / "flipped.ckpt"
+    target.write_bytes((fitted / "checkpoints" / "epoch=1-step=8.ckpt").read_bytes())
+    _flip_a_tensor_byte(target)
+    torch.load(target, weights_only=True)  # the control: torch itself loads it silently
+    module, data = _module_and_data(fitted)
+    with pytest.raises(ValueError, match=r"checkpoint '.*flipped\.ckpt' is corrupted: member '.*/data/\d+' "
+                                         r"fails its CRC-32 check"), warnings_allowed():
+        if how == "load_from_checkpoint":
+            TaskModule.load_from_checkpoint(target)
+        else:
+            _bare_trainer(tmp_path).fit(module, data, ckpt_path=target)
+
+
+def test_a_bare_trainer_resumes_a_task_module_through_the_safe_checkpoint_io(fitted, tmp_path):
+    from torchrate.training.checkpoints import SafeCheckpointIO
+
+    module, data = _module_and_data(fitted)
+    trainer = _bare_trainer(tmp_path)
+    with warnings_allowed():
+        trainer.fit(module, data, ckpt_path=fitted / "checkpoints" / "last.ckpt")
+    assert isinstance(trainer.strategy.checkpoint_io, SafeCheckpointIO)  # installed by TaskModule.setup
+    assert trainer.global_step == 12  # 8 restored + 1 epoch of 4 batches
+
+
+def _shipped_configs():
+    configs = sorted(CONFIGS.glob("*.yaml"))
+    try:
+        import neurogym  # noqa: F401
+    except ImportError:
+        return configs
+    return configs + sorted((CONFIGS / "neurogym").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", _shipped_configs(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_load_from_checkpoint_round_trips_every_shipped_config(config, tmp_path):
+    """One training batch of each config through the CLI's trainer (its RunCheckpoint and
+    SafeCheckpointIO; no validation or analysis), then ``TaskModule.load_from_checkpoint`` gives
+    the same module: equal state dicts, hyper-parameters and outputs."""
+    from torchrate.cli import _process_state_kept, build_cli
+    from torchrate.training import AnalysisCallback, TaskModule
+
+    cli = build_cli(["--config", str(config), "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs",
+                     "1", "--data.train_batches", "1", "--trainer.limit_val_batches", "0",
+                     "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+                     "--trainer.enable_model_summary", "false"], run=False)
+    cli.trainer.callbacks[:] = [c for c in cli.trainer.callbacks if not isinstance(c, AnalysisCallback)]
+    with _process_state_kept(threads=1), warnings_allowed():
+        cli.trainer.fit(cli.model, cli.datamodule)
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    assert torch.load(path, weights_only=True)["global_step"] == 1
+    loaded = TaskModule.load_from_checkpoint(path)
+    saved, again = cli.model.state_dict(), loaded.state_dict()
+    assert list(again) == list(saved)
+    assert all(torch.equal(again[k], saved[k]) for k in saved)
+    hparams = {k: v for k, v in torch.load(path, weights_only=True)["hyper_parameters"].items()
+               if not k.startswith("_")}
+    # the task is stored as its config() (torchrate.tasks.memory.FlipFlop for the YAML's torchrate.tasks.FlipFlop)
+    assert {k: v for k, v in loaded.hparams.items() if k != "task"} == {k: v for k, v in hparams.items() if k != "task"}
+    assert loaded.task.config() == cli.model.task.config()
+    inputs = next(iter(cli.datamodule.val_dataloader()))[0][:, :4]
+    for m in (cli.model, loaded):  # evaluation mode, the same noise draws in both
+        m.eval()
+        if m.is_ensemble:
+            m.network.generators = [torch.Generator().manual_seed(k) for k in range(len(m.network))]
+        else:
+            m.network.generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        assert torch.equal(loaded(inputs)[0], cli.model(inputs)[0])
+
+
+# ---------------------------------------------------------------------- classes a checkpoint or config may name
+@pytest.fixture
+def planted_module(tmp_path, monkeypatch):
+    """A module file next to the checkpoint, importable (its folder on sys.path), that creates a
+    marker when imported."""
+    import importlib.util
+
+    name = "torchrate_test_planted"
+    marker = tmp_path / "imported"
+    (tmp_path / f"{name}.py").write_text(f"open({str(marker)!r}, 'w').close()\nfrom torchrate import RateRNN\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    assert importlib.util.find_spec(name) is not None  # the control: an import would find (and run) it
+    return name, marker
+
+
+@pytest.mark.parametrize("how", ["load_checkpoint", "load_from_checkpoint", "analyze", "fit --ckpt_path",
+                                 "bare Trainer.fit"])
+def test_a_class_path_outside_the_allow_list_is_refused_before_any_import(fitted, tmp_path, planted_module, how):
+    from torchrate.training import TaskModule, load_checkpoint
+
+    name, marker = planted_module
+    ckpt = torch.load(fitted / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["hyper_parameters"]["network"]["class_path"] = f"{name}.RateRNN"
+    path = tmp_path / "named.ckpt"
+    torch.save(ckpt, path)  # a clean archive: plain strings only
+    module, data = _module_and_data(fitted)
+    calls = {
+        "load_checkpoint": lambda: load_checkpoint(path),
+        "load_from_checkpoint": lambda: TaskModule.load_from_checkpoint(path),
+        "analyze": lambda: main(["analyze", str(path), "--out", str(tmp_path / "a")]),
+        "fit --ckpt_path": lambda: main(["fit", "--config", _rooted_config(tmp_path, _copy_run(fitted, tmp_path)),
+                                         "--trainer.max_epochs", "3", "--ckpt_path", str(path)]),
+        "bare Trainer.fit": lambda: _bare_trainer(tmp_path).fit(module, data, ckpt_path=path),
+    }
+    with pytest.raises(ValueError, match=rf"names class_path '{name}\.RateRNN', which is not allowed: .*"
+                                         r"torchrate\.training\.allow\(RateRNN\)"), warnings_allowed():
+        calls[how]()
+    assert not marker.exists() and name not in sys.modules
+
+
+def test_a_class_registered_with_allow_loads(fitted, tmp_path, monkeypatch):
+    import torchrate as tr
+    from torchrate.training import TaskModule, allowlist
+
+    monkeypatch.setattr(allowlist, "_REGISTERED", {})
+
+    class MyRNN(tr.RateRNN):
+        pass
+
+    ckpt = torch.load(fitted / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["hyper_parameters"]["network"]["class_path"] = "mylab.nets.MyRNN"
+    torch.save(ckpt, tmp_path / "mine.ckpt")
+    with pytest.raises(ValueError, match=r"'mylab\.nets\.MyRNN', which is not allowed"):
+        TaskModule.load_from_checkpoint(tmp_path / "mine.ckpt")
+    assert tr.training.allow(MyRNN, "mylab.nets.MyRNN") is MyRNN
+    module = TaskModule.load_from_checkpoint(tmp_path / "mine.ckpt")
+    assert type(module.network) is MyRNN
+    assert torch.equal(module.network.weight_hh_l0, ckpt["state_dict"]["network.weight_hh_l0"])
+
+
+@pytest.mark.parametrize("where", ["yaml", "command line"])
+def test_a_config_naming_a_function_in_the_network_slot_is_refused_before_it_runs(tmp_path, where):
+    marker = tmp_path / "pwned"
+    network = ("class_path: torchrate.RateRNN\n    init_args: {hidden_size: 8, tau: 20.0, dt: 10.0, "
+               "noise_std: 0.05}")
+    if where == "yaml":
+        evil = f"class_path: os.system\n    init_args: {{command: 'touch {marker}'}}"
+        config = tiny_config(tmp_path, **{network: evil})
+        args = ["fit", "--config", config]
+    else:
+        args = ["fit", "--config", tiny_config(tmp_path), "--model.network", json.dumps(
+            {"class_path": "os.system", "init_args": {"command": f"touch {marker}"}})]
+    with pytest.raises(ValueError, match=r"model\.network\.class_path 'os\.system' is not allowed: the network slot "
+                                         r"takes an nn\.Module subclass"):
+        main(args)
+    assert not marker.exists() and not (tmp_path / "run").exists()

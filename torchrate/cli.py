@@ -100,8 +100,8 @@ def _fit_report(trainer) -> str:
         lines.append(f"checkpoints:   {checkpoint.dirpath} (resume with --ckpt_path last)")
     analysis = next((c for c in trainer.callbacks if isinstance(c, AnalysisCallback)), None)
     out = None
-    if analysis is not None:
-        out = os.path.abspath(analysis.out or os.path.join(root, "analysis"))
+    if analysis is not None and analysis.written_to is not None:
+        out = os.path.abspath(analysis.written_to)  # analysis, or analysis-v1, … when a run was repeated
     if out is None or not os.path.isfile(os.path.join(out, "summary.json")):
         lines.append("analysis:      none written (no AnalysisCallback, or fit was interrupted)")
         return "\n".join(lines)
@@ -160,11 +160,13 @@ def _build_cli(args: list[str] | None, run: bool):
                     raise ValueError(f"--threads must be an integer ≥ 1 (or null: PyTorch's choice), got {threads!r}")
                 torch.set_num_threads(threads)  # restored by build_cli when it returns
             self.threads = threads
+            _check_network_slot(self.config[self.subcommand] if self.subcommand else self.config)
 
         def _parse_ckpt_path(self) -> None:
             # Lightning merges the checkpoint's hyper-parameters over the config (so a config's
             # hidden_size: 16 silently trains the checkpoint's 8) and loads it without checking
             # it: here the file is verified and any disagreement refused instead
+            from .training.allowlist import check_class_paths
             from .training.checkpoints import hparams_differences, load_checkpoint_file
 
             sub = self.config.get("subcommand")
@@ -174,6 +176,7 @@ def _build_cli(args: list[str] | None, run: bool):
             if not ckpt_path or not os.path.isfile(ckpt_path):
                 return  # "last", "best" or a missing file: resolved (and checked) by the Trainer
             ckpt = load_checkpoint_file(ckpt_path)
+            check_class_paths(ckpt.get("hyper_parameters") or {}, f"checkpoint {ckpt_path!r}")  # before comparing
             config = self.config[sub]
             current = {"network": _as_dict(config.model.get("network")), "task": _as_dict(config.data.get("task"))}
             keys = ("network", "task")
@@ -230,10 +233,37 @@ def _as_dict(value):
     return value
 
 
+def _network_refusal(path, where: str) -> str:
+    return (f"{where}: model.network.class_path {path!r} is not allowed: the network slot takes an nn.Module "
+            "subclass from torchrate (torchrate.RateRNN, torchrate.EIRateRNN, …), torch.nn, or one registered with "
+            "torchrate.training.allow(cls) in a script that then calls torchrate.cli.main([...])")
+
+
+def _check_network_slot(config) -> None:
+    """The parsed config's ``model.network`` must name an allowed ``nn.Module`` subclass: refused
+    before instantiation (a function such as ``os.system`` would otherwise be called with its
+    ``init_args``)."""
+    from torch import nn
+
+    from .training.allowlist import resolve_class
+
+    model = config.get("model") if hasattr(config, "get") else None
+    network = _as_dict(model.get("network")) if model is not None and hasattr(model, "get") else None
+    if not isinstance(network, dict) or "class_path" not in network:
+        return
+    try:
+        resolve_class(network["class_path"], nn.Module, "model.network")
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{_network_refusal(network['class_path'], 'the configuration')} ({err})") from None
+
+
 def _check_config_files(args: list[str]) -> None:
     """Refuse an empty ``--config`` file, or one that is not a YAML mapping, naming the file
-    (jsonargparse says only "Unexpected config")."""
+    (jsonargparse says only "Unexpected config"); and one whose ``model.network.class_path`` is
+    outside the allow-list — before jsonargparse imports it."""
     import yaml
+
+    from .training.allowlist import allowed
 
     paths = [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
     paths += [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("--config", "-c")]
@@ -251,6 +281,10 @@ def _check_config_files(args: list[str]) -> None:
         if not isinstance(content, dict):
             raise ValueError(f"config {path!r} must be a YAML mapping of sections (trainer:, model:, data:), got a "
                              f"{type(content).__name__}")
+        model = content.get("model")
+        network = model.get("network") if isinstance(model, dict) else None
+        if isinstance(network, dict) and "class_path" in network and not allowed(network["class_path"]):
+            raise ValueError(_network_refusal(network["class_path"], f"config {path!r}"))
 
 
 def _is_rank_zero_process() -> bool:

@@ -5,9 +5,16 @@
 * :class:`AnalysisCallback` — at the end of ``fit``, figures and ``summary.json``
   (:func:`analyze`; :func:`analyze_checkpoint` for a saved run);
 * :class:`RunCheckpoint` — checkpoints in ``<default_root_dir>/checkpoints`` (with
-  ``last.ckpt``, so ``--ckpt_path last`` resumes).
+  ``last.ckpt``, so ``--ckpt_path last`` resumes);
+* :func:`allow` — let checkpoints and configs name a class of your own (only torchrate's
+  classes and ``torch.nn`` modules are allowed otherwise; see :mod:`.allowlist`).
+
+Checkpoints load through one verified path (CRC-checked, ``weights_only=True`` always):
+:func:`load_checkpoint`, ``TaskModule.load_from_checkpoint``, Trainer resumes of a
+``TaskModule`` and ``torchrate analyze``.
 """
 
+from .allowlist import allow
 from .callbacks import AnalysisCallback, RunCheckpoint, default_loggers
 from .data import TaskDataModule
 from .module import TaskModule, masked_cross_entropy, masked_mse
@@ -22,6 +29,7 @@ __all__ = [
     "analyze",
     "analyze_checkpoint",
     "load_checkpoint",
+    "allow",
     "masked_mse",
     "masked_cross_entropy",
 ]

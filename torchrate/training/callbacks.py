@@ -10,7 +10,23 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-__all__ = ["RunCheckpoint", "AnalysisCallback", "default_loggers"]
+__all__ = ["RunCheckpoint", "AnalysisCallback", "default_loggers", "versioned_directory"]
+
+
+def versioned_directory(path: str | os.PathLike) -> Path:
+    """``path`` if it does not exist or is empty, else the first of ``path-v1``, ``path-v2``, …
+    that does not exist or is empty (what Lightning does for ``epoch=…-v1.ckpt``)."""
+    path = Path(path)
+
+    def free(p: Path) -> bool:
+        return not p.exists() or p.is_dir() and not any(p.iterdir())
+
+    k = 0
+    candidate = path
+    while not free(candidate):
+        k += 1
+        candidate = path.with_name(f"{path.name}-v{k}")
+    return candidate
 
 
 def default_loggers(save_dir: str | os.PathLike) -> list:
@@ -102,6 +118,11 @@ class AnalysisCallback(Callback):
     ``summary.json`` — see :func:`torchrate.training.report.analyze`. The history is part of
     the checkpoint, so a resumed run draws its whole learning curve.
 
+    Like checkpoints (``epoch=1-step=8-v1.ckpt``) and logs (``version_1``), an analysis never
+    replaces an earlier one: when ``out`` already holds files, a re-run (or a resumed run) writes
+    to ``out-v1``, then ``out-v2``, … — unless ``overwrite=True``. The folder written is
+    :attr:`written_to`.
+
     Parameters
     ----------
     out : str, optional
@@ -109,10 +130,13 @@ class AnalysisCallback(Callback):
     n_trials : int
         Held-out trials (the test split) used for the metrics, trajectories and the
         initial states of the fixed-point search.
+    overwrite : bool
+        Write into ``out`` even when it holds an earlier analysis (its files are replaced).
     """
 
-    def __init__(self, out: str | None = None, n_trials: int = 512):
-        self.out, self.n_trials = out, n_trials
+    def __init__(self, out: str | None = None, n_trials: int = 512, overwrite: bool = False):
+        self.out, self.n_trials, self.overwrite = out, n_trials, overwrite
+        self.written_to: Path | None = None
         self.history: list[dict] = []
         self._loss_sum: torch.Tensor | None = None
         self._batches = 0
@@ -149,6 +173,9 @@ class AnalysisCallback(Callback):
         from .report import analyze
 
         out = Path(self.out) if self.out is not None else Path(trainer.default_root_dir) / "analysis"
+        if not self.overwrite:
+            out = versioned_directory(out)
+        self.written_to = out
         datamodule = trainer.datamodule
         trials = datamodule.held_out(self.n_trials) if hasattr(datamodule, "held_out") else None
         analyze(pl_module, out, trials=trials, history=self.history,

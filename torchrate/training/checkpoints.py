@@ -36,11 +36,17 @@ class CheckpointError(ValueError):
     """A checkpoint file that is corrupted, not a torchrate checkpoint, or unsafe to load."""
 
 
-def verify_archive(path: str | os.PathLike) -> None:
+def _name(source) -> str:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else str(getattr(source, "name", "<stream>"))
+
+
+def verify_archive(path) -> None:
     """Raise :class:`CheckpointError` naming ``path`` unless it is a complete zip archive whose
-    members all match their CRC-32 (what ``torch.save`` writes since PyTorch 1.6).
+    members all match their CRC-32 (what ``torch.save`` writes since PyTorch 1.6). ``path``
+    may also be a seekable binary file object.
 
     Reads the whole file once (~1 ms per MB)."""
+    name = _name(path)
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
@@ -48,22 +54,27 @@ def verify_archive(path: str | os.PathLike) -> None:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         raise CheckpointError(
-            f"checkpoint {os.fspath(path)!r} is not a complete torch.save archive ({err}): the file is "
+            f"checkpoint {name!r} is not a complete torch.save archive ({err}): the file is "
             "truncated or corrupted; resume from an earlier checkpoint of the run"
         ) from None
     except Exception as err:  # zlib errors inside a damaged member
-        raise CheckpointError(f"checkpoint {os.fspath(path)!r} is corrupted ({type(err).__name__}: {err}); "
+        raise CheckpointError(f"checkpoint {name!r} is corrupted ({type(err).__name__}: {err}); "
                               "resume from an earlier checkpoint of the run") from None
     if bad is not None:
         raise CheckpointError(
-            f"checkpoint {os.fspath(path)!r} is corrupted: member {bad!r} fails its CRC-32 check "
+            f"checkpoint {name!r} is corrupted: member {bad!r} fails its CRC-32 check "
             "(a changed byte); resume from an earlier checkpoint of the run"
         )
 
 
-def load_checkpoint_file(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+def load_checkpoint_file(path, map_location: Any = "cpu") -> dict:
     """Verify ``path`` (:func:`verify_archive`) and load it with ``weights_only=True``, whatever
     the environment says.
+
+    ``path`` is a local path, a ``file://`` or fsspec URL (read into memory, then verified), or
+    an open binary file object. This is the one loader behind
+    :func:`~torchrate.training.load_checkpoint`, ``TaskModule.load_from_checkpoint``, ``torchrate
+    analyze`` and Trainer resumes (:class:`SafeCheckpointIO`).
 
     Raises
     ------
@@ -73,21 +84,37 @@ def load_checkpoint_file(path: str | os.PathLike, map_location: Any = "cpu") -> 
         If the archive is corrupted, or holds anything but tensors and plain Python values
         (e.g. a pickled object that would run code when loaded).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint file not found: {path!r}")
-    verify_archive(path)
+    import io
+
+    name = _name(path)
+    source = path
+    if isinstance(path, (str, os.PathLike)):
+        if not _is_local(path):
+            from lightning.fabric.utilities.cloud_io import get_filesystem
+
+            with get_filesystem(name).open(name, "rb") as f:
+                source = io.BytesIO(f.read())
+        else:
+            name = name.removeprefix("file://")
+            if not os.path.isfile(name):
+                raise FileNotFoundError(f"checkpoint file not found: {name!r}")
+            source = name
+    elif not (hasattr(path, "seek") and hasattr(path, "read")):
+        raise TypeError(f"checkpoint must be a path, URL or binary file object, got {type(path).__name__}")
+    verify_archive(source)
+    if hasattr(source, "seek"):
+        source.seek(0)
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise CheckpointError(
-            f"refusing to load checkpoint {path!r}: it holds Python objects that loading would execute "
+            f"refusing to load checkpoint {name!r}: it holds Python objects that loading would execute "
             f"or import ({first}). torchrate checkpoints hold only tensors and plain values and always load "
             "with weights_only=True; do not load this file from an untrusted source"
         ) from None
     if not isinstance(ckpt, dict):
-        raise CheckpointError(f"checkpoint {path!r} holds a {type(ckpt).__name__}, not a checkpoint dict")
+        raise CheckpointError(f"checkpoint {name!r} holds a {type(ckpt).__name__}, not a checkpoint dict")
     return ckpt
 
 
@@ -134,16 +161,26 @@ class SafeCheckpointIO(TorchCheckpointIO):
         if weights_only is False:
             warnings.warn("weights_only=False is ignored: torchrate checkpoints hold only tensors and plain "
                           "values and always load with weights_only=True", UserWarning, stacklevel=2)
-        if not _is_local(path):
-            return super().load_checkpoint(path, map_location=map_location, weights_only=True)
-        return load_checkpoint_file(str(path).removeprefix("file://"), map_location=map_location)
+        return load_checkpoint_file(path, map_location=map_location)
 
 
 def install_safe_checkpoint_io(trainer) -> None:
-    """Make ``trainer`` save and load through :class:`SafeCheckpointIO` (idempotent)."""
+    """Make ``trainer`` save and load through :class:`SafeCheckpointIO` (idempotent).
+
+    Called by ``torchrate fit``, by :class:`~torchrate.training.RunCheckpoint` and by
+    :class:`~torchrate.training.TaskModule`'s ``setup`` — so a bare ``L.Trainer().fit(module,
+    ckpt_path=...)`` of a TaskModule loads verified too. Lightning's default ``TorchCheckpointIO``
+    is replaced silently; any other ``CheckpointIO`` (a plugin of yours, ``AsyncCheckpointIO``)
+    is replaced with a warning: its loads would not be verified."""
     strategy = trainer.strategy
-    if not isinstance(strategy.checkpoint_io, SafeCheckpointIO):
-        strategy.checkpoint_io = SafeCheckpointIO()
+    current = strategy.checkpoint_io
+    if isinstance(current, SafeCheckpointIO):
+        return
+    if type(current) is not TorchCheckpointIO:
+        warnings.warn(f"the trainer's {type(current).__name__} is replaced by torchrate's SafeCheckpointIO: "
+                      "torchrate checkpoints are always saved atomically and loaded CRC-verified with "
+                      "weights_only=True", UserWarning, stacklevel=2)
+    strategy.checkpoint_io = SafeCheckpointIO()
 
 
 # ---------------------------------------------------------------------- config agreement
@@ -192,14 +229,15 @@ def hparams_differences(saved: Mapping, current: Mapping, keys=("network", "task
 
 
 def _same_class(a, b) -> bool:
-    """``torchrate.tasks.FlipFlop`` and ``torchrate.tasks.memory.FlipFlop`` name one class."""
-    import importlib
+    """``torchrate.tasks.FlipFlop`` and ``torchrate.tasks.memory.FlipFlop`` name one class.
+    Only allowed class paths are resolved (:mod:`~torchrate.training.allowlist`): a name from a
+    checkpoint never imports a module of its own."""
+    from .allowlist import resolve_class
 
     def resolve(path):
-        module, _, name = str(path).rpartition(".")
         try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError, ValueError):
+            return resolve_class(path, object)
+        except (ImportError, TypeError, ValueError):
             return path
 
     return resolve(a) is resolve(b)

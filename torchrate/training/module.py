@@ -9,7 +9,6 @@ penalties on rates and weights, Adam and gradient-norm clipping.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,17 +46,13 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tenso
 _LOSSES = {"mse": masked_mse, "cross_entropy": masked_cross_entropy}
 
 
-def _import(path: str):
-    module, _, name = path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ImportError(f"cannot import {path!r}: {err}") from None
-
-
 def instantiate(spec: Mapping[str, Any], base: type, *args) -> Any:
     """Build ``class_path(*args, **init_args)`` from a ``{"class_path", "init_args"}`` dict,
-    checking that the class is a ``base``."""
+    checking that the class is a ``base`` — and, before anything is imported, that it is
+    torchrate's, ``torch.nn``'s or registered with :func:`~torchrate.training.allow`
+    (:mod:`~torchrate.training.allowlist`)."""
+    from .allowlist import resolve_class
+
     if not isinstance(spec, Mapping) or "class_path" not in spec:
         raise TypeError(f"expected a {{'class_path': ..., 'init_args': {{...}}}} dict for a "
                         f"{base.__name__}, got {spec!r}")
@@ -65,9 +60,7 @@ def instantiate(spec: Mapping[str, Any], base: type, *args) -> Any:
     if extra:
         raise TypeError(f"unknown keys {sorted(extra)} in the {base.__name__} spec; "
                         f"expected 'class_path' and 'init_args'")
-    cls = _import(spec["class_path"])
-    if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise TypeError(f"class_path {spec['class_path']!r} is not a {base.__module__}.{base.__name__}")
+    cls = resolve_class(spec["class_path"], base, f"the {base.__name__} spec")
     return cls(*args, **dict(spec.get("init_args") or {}), **dict(spec.get("dict_kwargs") or {}))
 
 
@@ -298,12 +291,25 @@ class TaskModule(L.LightningModule):
         if self.member_seeds.numel():  # also in the state dict (buffer member_seeds)
             checkpoint["torchrate"]["member_seeds"] = self.member_seeds.tolist()
 
+    # ------------------------------------------------------------------ checkpoints
+    def setup(self, stage: str) -> None:
+        # Lightning restores ``ckpt_path`` after setup: from here on every Trainer of a TaskModule,
+        # a bare L.Trainer() too, loads it CRC-verified with weights_only=True (SafeCheckpointIO)
+        from .checkpoints import install_safe_checkpoint_io
+
+        if self._trainer is not None:
+            install_safe_checkpoint_io(self._trainer)
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # a checkpoint whose network or task differs from this module's (built from the config)
-        # would silently train or evaluate something else: refuse, naming the keys
+        # the dict arrives already loaded (through SafeCheckpointIO when a Trainer of this module
+        # restores it): refuse class paths outside the allow-list before comparing them (which
+        # may import), then a network or task that differs from this module's (built from the
+        # config) — it would silently train or evaluate something else — naming the keys
+        from .allowlist import check_class_paths
         from .checkpoints import hparams_differences
 
         saved = checkpoint.get("hyper_parameters") or {}
+        check_class_paths(saved, "the checkpoint's hyper-parameters")
         keys = ("network", "task")
         if self._trainer is not None and self._trainer.state.fn == "fit":
             # on resume Adam's saved state would override a new lr / weight_decay
@@ -314,6 +320,95 @@ class TaskModule(L.LightningModule):
                 "the checkpoint's hyper-parameters disagree with the configuration: " + "; ".join(diff)
                 + ". Use the checkpoint's values in the config, or start a new run (no --ckpt_path)"
             )
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict: bool | None = None,
+                             weights_only: bool | None = None, **kwargs):
+        """The module saved in ``checkpoint_path`` (any checkpoint ``torchrate fit`` or a Trainer of
+        this module wrote), rebuilt from its plain hyper-parameters, with its weights.
+
+        Lightning's signature, through torchrate's loader
+        (:func:`~torchrate.training.checkpoints.load_checkpoint_file`): the archive's CRCs are
+        verified and it loads with ``weights_only=True`` always — ``weights_only=False`` is ignored
+        with a warning, as is ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` — and the class paths in its
+        hyper-parameters must be allowed (:func:`~torchrate.training.allow`) before anything is
+        imported. ``kwargs`` override hyper-parameters (e.g. ``lr=1e-3``); ``hparams_file`` (YAML,
+        read with ``yaml.safe_load``) replaces them.
+
+        Raises
+        ------
+        CheckpointError
+            A corrupted file, one that would unpickle objects, or one naming a class outside the
+            allow-list (all ``ValueError``).
+        ValueError
+            Not a checkpoint of ``cls``, or (``strict``) weights that do not fit the network.
+        """
+        import warnings
+
+        if weights_only is False:
+            warnings.warn("weights_only=False is ignored: torchrate checkpoints hold only tensors and plain "
+                          "values and always load with weights_only=True", UserWarning, stacklevel=2)
+        if map_location is None:
+            from lightning.pytorch.core.saving import _default_map_location as map_location
+        module, _ = cls._from_checkpoint(checkpoint_path, map_location, hparams_file=hparams_file,
+                                         strict=strict, overrides=kwargs)
+        return module
+
+    @classmethod
+    def _from_checkpoint(cls, path, map_location="cpu", *, hparams_file=None, strict: bool | None = None,
+                         overrides: Mapping[str, Any] | None = None):
+        """``(module, checkpoint)``: the one rebuild behind :meth:`load_from_checkpoint` and
+        :func:`~torchrate.training.load_checkpoint`."""
+        from .allowlist import DisallowedClassError, check_class_paths
+        from .checkpoints import CheckpointError, load_checkpoint_file
+
+        ckpt = load_checkpoint_file(path, map_location=map_location)
+        name = path if isinstance(path, (str, bytes)) or hasattr(path, "__fspath__") else getattr(path, "name", path)
+        expected = f"{cls.__module__}.{cls.__qualname__}"
+        written_by = (ckpt.get("torchrate") or {}).get("module")
+        if written_by is None:
+            keys = sorted(ckpt.get("hyper_parameters", {}) or {})
+            raise ValueError(
+                f"{name} was not written by {expected} (`torchrate fit`): it has no 'torchrate' entry "
+                f"(hyper-parameters: {keys}); `torchrate analyze` reads checkpoints of torchrate TaskModules"
+            )
+        if written_by != expected:
+            raise ValueError(f"{name} holds a {written_by}, not a {expected}")
+        hparams = dict(ckpt.get("hyper_parameters") or {})
+        if hparams_file is not None:
+            import yaml
+
+            with open(hparams_file) as f:
+                hparams = dict(yaml.safe_load(f) or {})
+        hparams = {k: v for k, v in hparams.items() if not str(k).startswith("_")} | dict(overrides or {})
+        ckpt["hyper_parameters"] = hparams  # what on_load_checkpoint compares with the rebuilt module
+        try:
+            check_class_paths(hparams, f"checkpoint {str(name)!r}")  # before anything is imported
+        except DisallowedClassError as err:
+            raise CheckpointError(str(err)) from None
+        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the RNG as it was
+            module = cls(**hparams)
+        module.on_load_checkpoint(ckpt)
+        state_dict = ckpt["state_dict"]
+        strict = module.strict_loading if strict is None else strict
+        missing, unexpected = _state_mismatch(module, state_dict)
+        if strict and (missing or unexpected):
+            network = hparams["network"].get("class_path") if isinstance(hparams.get("network"), Mapping) else None
+            raise ValueError(
+                f"the weights in {name} do not fit {network} rebuilt from its hyper-parameters "
+                f"(a checkpoint of a different model class?): missing {missing}, unexpected {unexpected}"
+            )
+        module.load_state_dict(state_dict, strict=strict)
+        device = next((t.device for t in state_dict.values() if isinstance(t, Tensor)), None)
+        return (module.to(device) if device is not None else module), ckpt
+
+
+def _state_mismatch(module: nn.Module, state_dict: Mapping[str, Tensor]) -> tuple[list[str], list[str]]:
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = [k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape]
+    return missing + [f"{k} (shape)" for k in sorted(shapes)], unexpected
 
 
 # ---------------------------------------------------------------------- ensembles

@@ -216,47 +216,20 @@ def _spectrum_of_M(net) -> tuple[Tensor, bool]:
 # ---------------------------------------------------------------------- checkpoints
 def load_checkpoint(path: str | Path, map_location="cpu"):
     """Rebuild the :class:`~torchrate.training.TaskModule` saved in ``path`` from its plain
-    hyper-parameters (``torch.load(weights_only=True)``: nothing is unpickled).
+    hyper-parameters (``torch.load(weights_only=True)``: nothing is unpickled) — the same
+    rebuild as ``TaskModule.load_from_checkpoint(path)``, which returns the module alone.
 
     Returns ``(module, checkpoint)``. Raises ``ValueError`` naming what was found when the
     checkpoint was not written by ``torchrate fit`` or its weights do not fit the network
     class its hyper-parameters name, and :class:`~torchrate.training.checkpoints.CheckpointError`
-    (a ``ValueError``) naming the file when it is corrupted (a zip CRC fails) or would unpickle
-    code (it is always loaded with ``weights_only=True``, whatever the environment says).
+    (a ``ValueError``) naming the file when it is corrupted (a zip CRC fails), would unpickle
+    code (it is always loaded with ``weights_only=True``, whatever the environment says), or
+    names a class outside the allow-list (:func:`~torchrate.training.allow`; checked before
+    anything is imported).
     """
-    from .checkpoints import load_checkpoint_file
     from .module import TaskModule
 
-    ckpt = load_checkpoint_file(path, map_location=map_location)
-    expected = f"{TaskModule.__module__}.{TaskModule.__qualname__}"
-    written_by = (ckpt.get("torchrate") or {}).get("module")
-    if written_by is None:
-        keys = sorted(ckpt.get("hyper_parameters", {}) or {})
-        raise ValueError(
-            f"{path} was not written by {expected} (`torchrate fit`): it has no 'torchrate' entry "
-            f"(hyper-parameters: {keys}); `torchrate analyze` reads checkpoints of torchrate TaskModules"
-        )
-    if written_by != expected:
-        raise ValueError(f"{path} holds a {written_by}, not a {expected}")
-    hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
-    module = TaskModule(**hparams)
-    missing, unexpected = _state_mismatch(module, ckpt["state_dict"])
-    if missing or unexpected:
-        network = hparams["network"].get("class_path")
-        raise ValueError(
-            f"the weights in {path} do not fit {network} rebuilt from its hyper-parameters "
-            f"(a checkpoint of a different model class?): missing {missing}, unexpected {unexpected}"
-        )
-    module.load_state_dict(ckpt["state_dict"])
-    return module, ckpt
-
-
-def _state_mismatch(module, state_dict) -> tuple[list[str], list[str]]:
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    shapes = [k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape]
-    return missing + [f"{k} (shape)" for k in sorted(shapes)], unexpected
+    return TaskModule._from_checkpoint(path, map_location=map_location, strict=True)
 
 
 def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512) -> dict:

@@ -1,0 +1,121 @@
+"""Which classes a checkpoint's hyper-parameters, or a config's network slot, may name.
+
+A ``{"class_path": "pkg.mod.Name", ...}`` entry is resolved by importing ``pkg.mod``: importing
+runs that module's code, so a checkpoint naming ``evil.RateRNN`` next to a file ``evil.py``
+would run it. Here a class path is looked at *before* anything is imported, and only these
+may be named:
+
+* torchrate's own classes (``torchrate.…``) and PyTorch's modules (``torch.nn.…``), imported
+  as usual;
+* classes registered with :func:`allow` (your own ``RateRNN`` or ``Task`` subclass), taken from
+  the registry — never imported from the name.
+
+Then the class must be a subclass of what the slot takes (``RateRNN``, ``Task``, ``nn.Module``):
+a function such as ``os.system`` is refused before it could be called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping
+
+__all__ = ["allow", "allowed", "resolve_class", "check_class_paths", "DisallowedClassError"]
+
+#: packages whose classes may be named (imported on demand)
+TRUSTED_PACKAGES = ("torchrate", "torch.nn")
+
+_REGISTERED: dict[str, type] = {}
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\Z")
+
+
+class DisallowedClassError(ValueError):
+    """A class path outside torchrate, ``torch.nn`` and the classes registered with :func:`allow`."""
+
+
+def allow(cls: type, *names: str) -> type:
+    """Let checkpoints and configs name ``cls`` (by ``module.QualName`` and by any of ``names``).
+
+    Checkpoints written with your own network or task class load once it is registered;
+    returns ``cls``, so it also works as a class decorator.
+
+    Examples
+    --------
+    >>> import torchrate as tr
+    >>> @tr.training.allow
+    ... class MyRNN(tr.RateRNN):
+    ...     pass
+    >>> tr.training.allowlist.allowed(f"{MyRNN.__module__}.MyRNN")
+    True
+    """
+    if not isinstance(cls, type):
+        raise TypeError(f"allow() takes a class, got {type(cls).__name__} {cls!r}")
+    own = f"{cls.__module__}.{cls.__qualname__}"
+    for name in names:
+        if not isinstance(name, str) or not _DOTTED.match(name):
+            raise ValueError(f"allow(): {name!r} is not a dotted class path such as 'mylab.nets.MyRNN'")
+    if not _DOTTED.match(own) and not names:  # a class defined inside a function
+        raise ValueError(f"allow(): {cls.__name__} has no importable name ({own!r}); give the class path that "
+                         f"checkpoints and configs use, e.g. allow({cls.__name__}, 'mylab.nets.{cls.__name__}')")
+    for name in ((own,) if _DOTTED.match(own) else ()) + names:
+        _REGISTERED[name] = cls
+    return cls
+
+
+def allowed(path) -> bool:
+    """Whether ``path`` is registered or inside a trusted package (no import is done)."""
+    if not isinstance(path, str) or not _DOTTED.match(path):
+        return False
+    return path in _REGISTERED or any(path.startswith(f"{pkg}.") for pkg in TRUSTED_PACKAGES)
+
+
+def _refusal(path, where: str) -> str:
+    module, _, name = str(path).rpartition(".")
+    return (f"{where} names class_path {path!r}, which is not allowed: only torchrate's classes, torch.nn modules "
+            f"and classes registered with torchrate.training.allow(cls) may be named (checked before anything is "
+            f"imported: importing a module runs its code). If you trust it, register it first: "
+            f"`from {module or 'yourmodule'} import {name or 'YourClass'}; "
+            f"torchrate.training.allow({name or 'YourClass'})`")
+
+
+def resolve_class(path, base: type | tuple[type, ...], where: str = "the spec") -> type:
+    """The class named ``path`` — from the registry, or imported from a trusted package —
+    checked to be a subclass of ``base``.
+
+    Raises
+    ------
+    DisallowedClassError
+        ``path`` is neither registered nor in a trusted package (nothing was imported).
+    ImportError
+        A trusted path that does not exist.
+    TypeError
+        The name is not a class, or not a ``base``.
+    """
+    if not allowed(path):
+        raise DisallowedClassError(_refusal(path, where))
+    if path in _REGISTERED:
+        cls = _REGISTERED[path]
+    else:
+        module, _, name = path.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError) as err:
+            raise ImportError(f"cannot import {path!r}: {err}") from None
+    bases = base if isinstance(base, tuple) else (base,)
+    if not (isinstance(cls, type) and issubclass(cls, bases)):
+        expected = " or ".join(f"{b.__module__}.{b.__name__}" for b in bases)
+        raise TypeError(f"class_path {path!r} is not a {expected} (got {type(cls).__name__} {cls!r})")
+    return cls
+
+
+def check_class_paths(tree, where: str) -> None:
+    """Raise :class:`DisallowedClassError` if any ``class_path`` (or Lightning's ``_class_path``)
+    anywhere in the nested dicts / lists ``tree`` is not :func:`allowed`. Imports nothing."""
+    if isinstance(tree, Mapping) or hasattr(tree, "items") and callable(tree.items):
+        for key, value in tree.items():
+            if key in ("class_path", "_class_path") and not allowed(value):
+                raise DisallowedClassError(_refusal(value, where))
+            check_class_paths(value, where)
+    elif isinstance(tree, (list, tuple)):
+        for value in tree:
+            check_class_paths(value, where)
