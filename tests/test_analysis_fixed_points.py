@@ -222,7 +222,7 @@ def test_per_state_loop_gives_the_batched_result():
     for other in (looped, chunked):
         assert other.kind == batched.kind and other.counts.tolist() == batched.counts.tolist()
         torch.testing.assert_close(other.points, batched.points, rtol=0, atol=1e-15)
-    with pytest.raises(ValueError, match="batch_size must be a positive int or None, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an integer ≥ 1, got 0"):
         tr.analysis.find_fixed_points(net, None, init, batch_size=0)
 
 

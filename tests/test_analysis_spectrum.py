@@ -81,3 +81,38 @@ def test_spectrum_errors():
         tr.analysis.spectrum(torch.zeros(3))
     with pytest.raises(ValueError, match="one positive time constant.*jacobian"):
         tr.analysis.spectrum(torch.zeros(2, 2), tau=torch.tensor([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_steady_state_of_a_non_normal_matrix_is_the_linear_solve(dtype):
+    # a Jordan block: one eigenvector, so the mode sum Σ c_i/(1 − λ_i) e_i has no basis to sum in;
+    # by hand (I − M)⁻¹ = [[2, 4], [0, 2]], so (I − M)⁻¹h = (2 + 8, 4) = (10, 4)
+    M = torch.tensor([[0.5, 1.0], [0.0, 0.5]], dtype=dtype)
+    h = torch.tensor([1.0, 2.0], dtype=dtype)
+    v = tr.analysis.spectrum(M).steady_state(h)
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(v, torch.tensor([10.0, 4.0], dtype=dtype), rtol=10 * eps, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("seed", range(5))
+def test_steady_state_of_random_non_normal_matrices_agrees_with_numpy(dtype, seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    N = 6
+    A = np.triu(rng.normal(size=(N, N)), 1) * 2.0 + np.diag(rng.uniform(-0.8, 0.8, N))  # far from normal
+    Q, _ = np.linalg.qr(rng.normal(size=(N, N)))
+    M, h = Q @ A @ Q.T, rng.normal(size=(N, 3)).T  # three inputs at once, (3, N)
+    want = np.linalg.solve(np.eye(N) - M, h.T).T
+    s = tr.analysis.spectrum(torch.tensor(M, dtype=dtype))
+    got = s.steady_state(torch.tensor(h, dtype=dtype)).double().numpy()
+    # a backward-stable solve: error ≤ c·eps·cond(I − M)·‖v‖
+    cond = np.linalg.cond(np.eye(N) - M)
+    tol = 50 * torch.finfo(dtype).eps * cond * np.abs(want).max()
+    assert np.abs(got - want).max() <= tol
+    # and, M being diagonalisable, the mode sum over the dual (left) basis gives the same
+    lam = s.eigenvalues.to(torch.complex128)
+    modes = ((s.project(torch.tensor(h, dtype=dtype)).to(torch.complex128) / (1 - lam))
+             @ s.eigenvectors.to(torch.complex128).mT).real.numpy()
+    assert np.abs(modes - want).max() <= tol * np.linalg.cond(s.eigenvectors.to(torch.complex128).numpy())

@@ -122,7 +122,136 @@ def _spectrum_result():
     return tr.analysis.spectrum(M2, tau=10.0)
 
 
+_FP_NET = tr.RateRNN.from_weights(torch.tensor([[0.0, 2.0], [2.0, 0.0]]), tau=10.0, dt=1.0, nonlinearity="tanh")
+_FP_STARTS = torch.linspace(-1, 1, 16).reshape(8, 2)
+
+
+def fp(**kw):
+    """find_fixed_points of a bistable tanh pair (float32) from 8 starts; ``kw`` the options."""
+    return lambda: tr.analysis.find_fixed_points(_FP_NET, None, _FP_STARTS, **kw)
+
+
+def _low_rank_net():
+    m = torch.linspace(-1, 1, 16, dtype=F64)[:, None]
+    return tr.LowRankRateRNN.from_factors(m, 2 * m, tau=10.0, dt=1.0)
+
+
+def _bif_result():
+    return tr.analysis.bifurcation(lambda p: (EI, torch.tensor([p, 0.0], dtype=F64)), [0.0, 1.0], seeds=1)
+
+
 CASES = [
+    # ---------------------------------------------------------------- analysis.find_fixed_points options
+    ("find_fixed_points opt_steps=-1", fp(opt_steps=-1), ValueError, r"opt_steps must be an integer ≥ 0, got -1"),
+    ("find_fixed_points opt_steps=2.5", fp(opt_steps=2.5), TypeError, r"opt_steps must be an integer, got 2.5"),
+    ("find_fixed_points lr=-0.1", fp(lr=-0.1), ValueError, r"lr must be a positive finite number, got -0.1"),
+    ("find_fixed_points lr=0", fp(lr=0.0), ValueError, r"lr must be a positive finite number"),
+    ("find_fixed_points lr=nan", fp(lr=NAN), ValueError, r"lr must be a positive finite number, got nan"),
+    ("find_fixed_points lr='0.1'", fp(lr="0.1"), TypeError, r"lr must be a real number"),
+    ("find_fixed_points newton_steps=-1", fp(newton_steps=-1), ValueError,
+     r"newton_steps must be an integer ≥ 0, got -1"),
+    ("find_fixed_points newton_steps=1.5", fp(newton_steps=1.5), TypeError, r"newton_steps must be an integer"),
+    ("find_fixed_points check_every=-2 (was a hang)", fp(check_every=-2), ValueError,
+     r"check_every must be an integer ≥ 1, got -2"),
+    ("find_fixed_points check_every=0", fp(check_every=0), ValueError, r"check_every must be an integer ≥ 1"),
+    ("find_fixed_points check_every=2.5", fp(check_every=2.5), TypeError, r"check_every must be an integer"),
+    ("find_fixed_points tol=-1", fp(tol=-1.0), ValueError, r"tol must be a finite number ≥ 0, got -1.0"),
+    ("find_fixed_points tol=nan", fp(tol=NAN), ValueError, r"tol must be a finite number ≥ 0, got nan"),
+    ("find_fixed_points tol=inf", fp(tol=INF), ValueError, r"tol must be a finite number ≥ 0, got inf"),
+    ("find_fixed_points tol='1e-9'", fp(tol="1e-9"), TypeError, r"tol must be a real number, got '1e-9'"),
+    ("find_fixed_points slow_points=nan", fp(slow_points=NAN), ValueError, r"slow_points must be a finite number"),
+    ("find_fixed_points slow_points=-1", fp(slow_points=-1.0), ValueError, r"slow_points must be a finite number ≥ 0"),
+    ("find_fixed_points dedup_tol=-1", fp(dedup_tol=-1.0), ValueError, r"dedup_tol must be a positive finite"),
+    ("find_fixed_points dedup_tol=nan", fp(dedup_tol=NAN), ValueError, r"dedup_tol must be a positive finite"),
+    ("find_fixed_points dedup_tol=0", fp(dedup_tol=0.0), ValueError, r"dedup_tol must be a positive finite"),
+    ("find_fixed_points outlier_scale=0", fp(outlier_scale=0.0), ValueError, r"outlier_scale must be a positive"),
+    ("find_fixed_points outlier_scale=nan", fp(outlier_scale=NAN), ValueError, r"outlier_scale must be a positive"),
+    ("find_fixed_points outlier_scale='10'", fp(outlier_scale="10"), TypeError, r"outlier_scale must be a real"),
+    ("find_fixed_points batch_size=2.5", fp(batch_size=2.5), TypeError, r"batch_size must be an integer, got 2.5"),
+    ("find_fixed_points batch_size=0", fp(batch_size=0), ValueError, r"batch_size must be an integer ≥ 1, got 0"),
+    ("find_fixed_points batch_size=True", fp(batch_size=True), TypeError, r"batch_size must be an integer"),
+    ("find_fixed_points cluster='no'", fp(cluster="no"), TypeError, r"cluster must be True, False or None"),
+    ("find_fixed_points cluster=0", fp(cluster=0), TypeError, r"cluster must be True, False or None"),
+    ("find_fixed_points progress=None", fp(progress=None), TypeError, r"progress must be True or False"),
+    ("find_fixed_points latent='yes'", fp(latent="yes"), TypeError, r"latent must be True, False or None"),
+    ("find_fixed_points latent=True, full-rank net", fp(latent=True), TypeError, r"latent=True needs a low-rank"),
+    ("find_fixed_points eigenvectors=1", fp(eigenvectors=1), TypeError, r"eigenvectors must be True or False"),
+    ("find_fixed_points manifold_tol=-1", fp(manifold_tol=-1.0), ValueError, r"manifold_tol must be a finite"),
+    ("find_fixed_points manifold_tol=nan", fp(manifold_tol=NAN), ValueError, r"manifold_tol must be a finite"),
+    ("find_fixed_points time='ode'", fp(time="ode"), ValueError, r"time must be 'continuous', 'discrete'"),
+    ("find_fixed_points u width 3", lambda: tr.analysis.find_fixed_points(_FP_NET, torch.zeros(3), _FP_STARTS),
+     ValueError, r"\bu must be a constant input of shape"),
+    # ---------------------------------------------------------------- analysis.sample_states
+    ("sample_states n=-1", lambda: tr.analysis.sample_states(_FP_STARTS, -1), ValueError,
+     r"n must be an integer ≥ 1, got -1"),
+    ("sample_states n=0", lambda: tr.analysis.sample_states(_FP_STARTS, 0), ValueError, r"n must be an integer ≥ 1"),
+    ("sample_states n=2.5", lambda: tr.analysis.sample_states(_FP_STARTS, 2.5), TypeError,
+     r"n must be an integer, got 2.5"),
+    ("sample_states noise_std=-1", lambda: tr.analysis.sample_states(_FP_STARTS, 4, -1.0), ValueError,
+     r"noise_std must be a finite number ≥ 0"),
+    ("sample_states noise_std=nan", lambda: tr.analysis.sample_states(_FP_STARTS, 4, NAN), ValueError,
+     r"noise_std must be a finite number ≥ 0"),
+    ("sample_states noise_std='0.1'", lambda: tr.analysis.sample_states(_FP_STARTS, 4, "0.1"), TypeError,
+     r"noise_std must be a real number"),
+    ("sample_states generator=0", lambda: tr.analysis.sample_states(_FP_STARTS, 4, generator=0), TypeError,
+     r"generator must be a torch.Generator or None"),
+    ("sample_states trajectories string", lambda: tr.analysis.sample_states("rates", 4), TypeError,
+     r"trajectories must be a real tensor"),
+    ("sample_states trajectories 0-D", lambda: tr.analysis.sample_states(torch.tensor(1.0), 4), ValueError,
+     r"trajectories must have at least one dimension"),
+    ("sample_states trajectories empty", lambda: tr.analysis.sample_states(torch.zeros(0, 2), 4), ValueError,
+     r"trajectories must hold at least one state"),
+    # ---------------------------------------------------------------- analysis: more options
+    ("jacobian time='ode'", lambda: tr.analysis.jacobian(NET3, V, U3, time="ode"), ValueError, r"time must be"),
+    ("input_jacobian v NaN", lambda: tr.analysis.input_jacobian(NET3, torch.full((1, 4), NAN), U3), ValueError,
+     r"\bv must be finite"),
+    ("input_jacobian u width 2", lambda: tr.analysis.input_jacobian(NET3, V, torch.zeros(2)), ValueError, r"\bu\b"),
+    ("spectrum tol=inf", lambda: tr.analysis.spectrum(M2, tol=INF), ValueError, r"tol must be a finite number ≥ 0"),
+    ("Spectrum.steady_state integrator", lambda: tr.analysis.spectrum(torch.eye(2)).steady_state(H2), ValueError,
+     r"no steady state: mode 0 has λ = 1"),
+    ("phase_plane dt='x' (own dt)", pp(dt="x"), TypeError, r"\bdt must be a real number"),
+    ("phase_plane duration=-1 without starts", pp(duration=-1.0), ValueError, r"duration"),
+    ("phase_plane find option tol=-1", pp(tol=-1.0), ValueError, r"tol must be a finite number ≥ 0"),
+    ("sweep find option opt_steps=-1", sweep(opt_steps=-1), ValueError, r"opt_steps must be an integer ≥ 0"),
+    ("sweep find option cluster='no'", sweep(cluster="no"), TypeError, r"cluster must be True, False or None"),
+    ("bifurcation progress='yes'", bif(progress="yes"), TypeError, r"progress must be True, False or None"),
+    ("bifurcation max_points=2.5", bif(max_points=2.5), TypeError, r"max_points must be an integer"),
+    ("bifurcation max_step=nan", bif(max_step=NAN), ValueError, r"max_step must be a positive finite"),
+    ("bifurcation find option tol=-1", bif(tol=-1.0), ValueError, r"tol must be a finite number ≥ 0"),
+    ("Bifurcation.at above the range", lambda: _bif_result().at(2.0), ValueError,
+     r"value must lie within \[min\(values\), max\(values\)\] = \[0, 1\].*got 2"),
+    ("Bifurcation.at below the range (a list)", lambda: _bif_result().at([0.5, -1.0]), ValueError,
+     r"value must lie within .*got -1"),
+    ("Bifurcation.at nan", lambda: _bif_result().at(NAN), ValueError, r"value must be a finite number"),
+    ("Bifurcation.at a string", lambda: _bif_result().at("0.5"), TypeError, r"value must be a number"),
+    ("latent_fixed_points newton_steps=-1", lambda: tr.analysis.lowrank.latent_fixed_points(
+        _low_rank_net(), newton_steps=-1), ValueError, r"newton_steps must be an integer ≥ 0"),
+    ("latent_fixed_points tol=nan", lambda: tr.analysis.lowrank.latent_fixed_points(_low_rank_net(), tol=NAN),
+     ValueError, r"tol must be a finite number ≥ 0"),
+    ("latent_fixed_points dedup_tol=-1", lambda: tr.analysis.lowrank.latent_fixed_points(
+        _low_rank_net(), dedup_tol=-1.0), ValueError, r"dedup_tol must be a positive finite"),
+    ("latent_fixed_points initial_kappas (3, 2)", lambda: tr.analysis.lowrank.latent_fixed_points(
+        _low_rank_net(), initial_kappas=torch.zeros(3, 2)), ValueError, r"initial_kappas must have shape \(K, 1\)"),
+    ("latent_fixed_points initial_states string", lambda: tr.analysis.lowrank.latent_fixed_points(
+        _low_rank_net(), initial_states="v"), TypeError, r"initial_states must be a real tensor"),
+    ("low_rank_approximation rank=0", lambda: tr.analysis.lowrank.low_rank_approximation(NET3, 0), ValueError,
+     r"rank must be an integer ≥ 1"),
+    ("low_rank_approximation rank=5 of 4", lambda: tr.analysis.lowrank.low_rank_approximation(NET3, 5),
+     ValueError, r"rank must be an integer in \[1, 4\]"),
+    ("low_rank_approximation rank=1.5", lambda: tr.analysis.lowrank.low_rank_approximation(NET3, 1.5), TypeError,
+     r"rank must be an integer, got 1.5"),
+    ("rank_fidelity ranks=[0]", lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), [0]),
+     ValueError, r"ranks\[0\] must be an integer ≥ 1"),
+    ("rank_fidelity ranks=[9] of 4", lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), [9]),
+     ValueError, r"ranks must lie in \[1, 4\]"),
+    ("rank_fidelity ranks='12'", lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), "12"),
+     TypeError, r"ranks must be a sequence of integers"),
+    ("rank_fidelity readout=3", lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), [1],
+                                                                           readout=3), TypeError, r"readout must be"),
+    ("rank_fidelity of a GRU", lambda: tr.analysis.lowrank.rank_fidelity(torch.nn.GRU(3, 4), torch.zeros(3, 1, 3)),
+     TypeError, r"net must be a torchrate.RateRNN"),
+    ("linear.solve method=1", lambda: tr.linear.solve(M2, H2, T, tau=10.0, method=1), ValueError, r"method"),
+    ("linear.steady_state h string", lambda: tr.linear.steady_state(M2, "h"), TypeError, r"\bh\b"),
     # ---------------------------------------------------------------- analysis.phase_plane
     ("phase_plane duration=-1", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=-1.0),
      ValueError, r"duration"),

@@ -301,3 +301,17 @@ def test_extended_newton_reports_a_singular_jacobian_instead_of_crashing():
     y0 = torch.zeros(2, dtype=torch.float64)
     y, ok = _newton(lambda y: y.square(), y0, lambda y: torch.diag(2 * y), p_index=1)
     assert not ok and torch.equal(y, y0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_hopf_of_the_dayan_abbott_pair_in_float32_and_float64(dtype):
+    # trace J = 0.25/τ_E − 1/τ_I = 0 at τ_I = 40 ms (τ_E = 10 ms); ω² = det J = (1 − 0.25)/(τ_E τ_I)
+    values = torch.linspace(10, 80, 71)
+    sw = tr.analysis.sweep(lambda t: tr.zoo.dayan_abbott_ei(t, dtype=dtype), values)
+    assert sw.hopf == [pytest.approx(40.0, abs=1e-4)]
+    bif = tr.analysis.bifurcation(lambda t: (tr.zoo.dayan_abbott_ei(t, dtype=dtype), None), values)
+    (h,) = bif.hopf
+    assert h.refined and h.value == pytest.approx(40.0, abs=1e-4)
+    assert h.frequency == pytest.approx(math.sqrt(0.75 / 400), rel=1e-4)
+    assert h.point.dtype == dtype and h.eigenvector.dtype == torch.promote_types(dtype, torch.complex64)
+    torch.testing.assert_close(h.point.double(), torch.tensor([80 / 3, 50 / 3], dtype=F64), rtol=1e-5, atol=0)

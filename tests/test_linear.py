@@ -186,3 +186,43 @@ def test_solve_cuda():
     v = tr.linear.solve(M.cuda(), h.cuda(), t.cuda(), tau=10.0)
     assert v.device.type == "cuda"
     torch.testing.assert_close(v.cpu(), tr.linear.solve(M, h, t, tau=10.0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("method", ["auto", "eig", "expm"])
+def test_growing_modes_overflow_to_signed_inf_never_nan(dtype, method):
+    # M = diag(2, 0.5), τ = 1: v₁ = e^t − 1 grows past any dtype (float32 from t ≈ 89, float64 from
+    # t ≈ 710); v₂ = 2(1 − e^{−t/2}) → 2 stays finite. At t = 1000 τ: (+inf, 2), with −h: (−inf, −2).
+    M = torch.diag(torch.tensor([2.0, 0.5], dtype=dtype))
+    h = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], dtype=dtype)
+    v = tr.linear.solve(M, h, [10.0, 1000.0], tau=1.0, method=method)
+    assert not torch.isnan(v).any()
+    assert v[1, 0, 0].item() == math.inf and v[1, 1, 0].item() == -math.inf
+    torch.testing.assert_close(v[1, :, 1], torch.tensor([2.0, -2.0], dtype=dtype))
+    torch.testing.assert_close(v[0, 0], torch.tensor([math.expm1(10.0), 2 * -math.expm1(-5.0)], dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_overflow_sign_follows_the_dominant_mode(dtype):
+    # non-symmetric M = [[2, 1], [0, 0.5]]: eigenvector (1, 0) grows as e^t, so v₁ → ±inf with the sign
+    # of its coefficient and v₂ → 2h₂ (λ = 0.5); a rotation-dominated pair: complex modes overflowing
+    M = torch.tensor([[2.0, 1.0], [0.0, 0.5]], dtype=dtype)
+    for sign in (1.0, -1.0):
+        v = tr.linear.solve(M, sign * torch.ones(2, dtype=dtype), [1000.0], tau=1.0)[0]
+        assert v[0].item() == sign * math.inf
+        assert v[1].item() == pytest.approx(2 * sign, rel=1e-5)
+    # v0 against h: v₁(t) = e^t (v0₁ − v∞₁) + v∞₁, here v0 − v∞ < 0 on the growing mode
+    v = tr.linear.solve(torch.diag(torch.tensor([2.0, 3.0], dtype=dtype)), torch.tensor([1.0, -1.0], dtype=dtype),
+                        [1000.0], tau=1.0, v0=torch.tensor([-5.0, 1.0], dtype=dtype))[0]
+    assert v.tolist() == [-math.inf, math.inf]  # v∞ = (1, −0.5): (−6, 1.5) along e^{t}, e^{2t}
+    R = torch.tensor([[1.1, -3.0], [3.0, 1.1]], dtype=dtype)  # λ = 1.1 ± 3i: growth with rotation
+    v = tr.linear.solve(R, torch.ones(2, dtype=dtype), [1e4], tau=1.0)
+    assert torch.isinf(v).all()
+
+
+def test_defective_growth_past_float64_names_t():
+    M = torch.tensor([[2.0, 1.0], [0.0, 2.0]], dtype=F64)  # a Jordan block: only the expm path applies
+    v = tr.linear.solve(M, torch.ones(2, dtype=F64), [1.0], tau=1.0)
+    assert torch.isfinite(v).all()
+    with pytest.raises(OverflowError, match=r"v\(t\) overflows float64 at t = 1000 ms"):
+        tr.linear.solve(M, torch.ones(2, dtype=F64), [1.0, 1000.0], tau=1.0)

@@ -18,6 +18,7 @@ written so that it stays exact and continuous through the integrator ``λ_i = 1`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -112,7 +113,16 @@ def solve(
     Returns
     -------
     Tensor, shape (T, *, N)
-        ``v(t)`` for every time point, real, in the dtype and device of ``M``.
+        ``v(t)`` for every time point, real, in the dtype and device of ``M``. Where a growing
+        mode (Re λ > 1) takes an entry past the dtype's range (float32 from about
+        t = 88 τ/(Re λ − 1)), that entry is ``±inf`` with the sign of the exact solution, never NaN;
+        entries the growing modes do not reach keep their finite value.
+
+    Raises
+    ------
+    OverflowError
+        For a defective ``M`` (the matrix-exponential path) whose solution overflows even float64
+        at some t, whose sign that path cannot give; the message names the first such t.
 
     Examples
     --------
@@ -155,16 +165,67 @@ def solve(
         expA = E[:, :N, :N].reshape(len(t), *([1] * (h.ndim - 1)), N, N)
         intA = E[:, :N, N:].reshape(expA.shape)
         v = (intA @ g.unsqueeze(-1)).squeeze(-1)
-        return v if v0 is None else v + (expA @ v0.unsqueeze(-1)).squeeze(-1)
+        v = v if v0 is None else v + (expA @ v0.unsqueeze(-1)).squeeze(-1)
+        bad = ~torch.isfinite(v).reshape(len(t), -1).all(-1)  # (T,): e^{At} overflowed
+        if not bool(bad.any()):
+            return v
+        if M.dtype != torch.float64:  # the rows again in float64: the cast back rounds to ±inf with their sign
+            v[bad] = solve(M.double(), h.double(), t[bad].double(), tau=tau.double(),
+                           v0=None if v0 is None else v0.double(), method=method).to(v.dtype)
+            return v
+        if _modes(A, 1e-8 / torch.finfo(M.dtype).eps) is not None:  # method="expm" asked for, M diagonalisable
+            v[bad] = solve(M, h, t[bad], tau=tau, v0=v0, method="eig")
+            return v
+        first = t[bad][0].item()
+        raise OverflowError(
+            f"v(t) overflows float64 at t = {first:g} ms (and {int(bad.sum()) - 1} later time(s)): a mode of this "
+            f"defective M grows past 1e308 and the matrix exponential cannot give its sign; solve for smaller t "
+            f"(the growth rate is max Re μ = {torch.linalg.eigvals(A).real.max().item():.6g} per ms)")
 
     mu, E, Einv = modes
     cg = g.to(E.dtype) @ Einv.mT  # (*, N) mode coordinates of h/τ
+    c0 = None if v0 is None else v0.to(E.dtype) @ Einv.mT  # (*, N) mode coordinates of v0
     z = mu * tt  # (T, 1…, N)
     c = tt * phi1(z) * cg
-    if v0 is not None:
-        c = c + torch.exp(z) * (v0.to(E.dtype) @ Einv.mT)
+    if c0 is not None:
+        c = c + torch.exp(z) * c0
     v = c @ E.mT
-    return v.real if v.is_complex() else v
+    v = v.real if v.is_complex() else v
+    bad = ~torch.isfinite(v).all(-1)  # (T, *): a growing mode overflowed the dtype (inf·0, inf − inf)
+    if bool(bad.any()):
+        shape = v.shape
+        v[bad] = _overflowed(z.expand(shape)[bad], tt.expand(*shape[:-1], 1)[bad],
+                             cg.expand(shape)[bad], None if c0 is None else c0.expand(shape)[bad], E)
+    return v
+
+
+def _overflowed(z: Tensor, tt: Tensor, cg: Tensor, c0: Tensor | None, E: Tensor) -> Tensor:
+    r"""``v = E c`` (R, N) for rows where it overflows, each entry the exact value rounded: ±inf
+    with the sign of the exact solution, finite where the entry's growing modes cancel exactly
+    (a zero eigenvector entry).
+
+    Each mode coordinate is written ``c_i = e^{s_i} ĉ_i`` with ``s_i = Re z_i`` for a growing mode
+    (``Re z_i > 1``; else ``s_i = 0``) and ``ĉ_i`` finite: ``e^{z−s}`` and
+    ``t (e^{z−s} − e^{−s})/z`` for ``t φ(z) e^{−s}``. Entry j is then
+    ``e^{m_j} Σ_i E_ji e^{s_i − m_j} ĉ_i`` with ``m_j`` the largest ``s_i`` among its nonzero terms,
+    a finite sum times one exponential: it overflows to the sum's sign and no NaN is formed.
+    """
+    a = z.real if z.is_complex() else z
+    s = torch.where(a > 1, a, torch.zeros_like(a))  # (R, N)
+    grows = s > 0
+    zs = torch.where(grows, z, torch.ones_like(z))
+    scaled = tt * (torch.exp(z - s) - torch.exp(-s)) / zs
+    chat = torch.where(grows, scaled, tt * phi1(z)) * cg
+    if c0 is not None:
+        chat = chat + torch.exp(z - s) * c0
+    terms = E[None] * chat[:, None, :]  # (R, N_j, N_i): E_ji ĉ_i
+    scale = s[:, None, :].expand(terms.shape)
+    m = torch.where(terms != 0, scale, torch.full_like(scale, -math.inf)).amax(-1)  # (R, N_j)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))  # all terms zero: v_j = 0
+    weight = torch.exp(torch.where(terms != 0, scale - m[..., None], torch.zeros_like(scale)))
+    total = (terms * weight).sum(-1)  # zero terms stay zero (no 0·inf), the largest has weight 1
+    total = total.real if total.is_complex() else total
+    return torch.exp(m) * total
 
 
 def steady_state(M: Tensor, h: Tensor) -> Tensor:

@@ -199,10 +199,19 @@ class Bifurcation:
         Each crossing of a branch with p = ``value`` is interpolated (cubic Hermite in the
         arclength, with the stored tangents) and corrected by Newton at fixed p, all crossings at
         all values in one batch; the stability is that of the branch segment (it changes only at
-        the folds and Hopf points). A point outside ``[min, max]`` of :attr:`values` has none.
+        the folds and Hopf points). A value outside ``[min, max]`` of :attr:`values`, where no
+        branch was followed, is a ``ValueError`` naming the range.
         """
         single = not isinstance(value, (Sequence, Tensor)) or (isinstance(value, Tensor) and value.ndim == 0)
-        vals = [float(value)] if single else [float(x) for x in value]
+        if isinstance(value, (str, bytes)):
+            raise TypeError(f"value must be a number or a sequence of numbers, got {value!r} (str)")
+        vals = [_validate.as_float("value", value)] if single else \
+            [_validate.as_float(f"value[{i}]", x) for i, x in enumerate(value)]
+        lo, hi = self.values.min().item(), self.values.max().item()
+        out = [x for x in vals if not lo <= x <= hi]
+        if out:
+            raise ValueError(f"value must lie within [min(values), max(values)] = [{lo:g}, {hi:g}], where the "
+                             f"branches were followed, got {out[0]:g}; run bifurcation over a range that holds it")
         slices = _slices(self, vals)
         return slices[0] if single else slices
 
@@ -290,7 +299,7 @@ class _Family:
     def _x_tau(self, v: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
         """Pre-activation x (…, N) and τ (…, N) at states v (…, N), parameters p (…)."""
         P0, dP = self.P0, self.dP
-        d = (p - self.p0)[..., None]
+        d = (p.to(self.dtype) - self.p0)[..., None]  # p may come float64 (Branch.values): keep the system's dtype
         x = P0["h"] + P0["b"] + v @ P0["M"].T
         for key in ("h", "b"):
             if dP[key] is not None:
@@ -318,7 +327,8 @@ class _Family:
         if self.analytic:
             x, tau = self._x_tau(v, p)
             slope = self.F.derivative_from_output(self.F(x))
-            M = self.P0["M"] if self.dP["M"] is None else self.P0["M"] + (p - self.p0)[:, None, None] * self.dP["M"]
+            M = self.P0["M"] if self.dP["M"] is None else \
+                self.P0["M"] + (p.to(self.dtype) - self.p0)[:, None, None] * self.dP["M"]
             return (slope[..., None] * M - self.I) / tau[..., None]
         return torch.stack([jacfwd(self._generic(float(pk))[0])(vk) for vk, pk in zip(v, p)])
 
@@ -585,6 +595,7 @@ def _refine_fold(fam: _Family, v: Tensor, p: float, w: Tensor):
 def _refine_hopf(fam: _Family, v: Tensor, p: float, q: Tensor, omega: float):
     """Newton on f = 0, J a + ω b = 0, J b − ω a = 0, cᵀa = 1, cᵀb = 0 from q = a + ib."""
     N = v.shape[0]
+    q = q.to(torch.promote_types(v.dtype, torch.complex64))  # the system's precision, not eig's
     q = q / q.norm()
     c = q.real.clone()
     if c.norm() < 1e-3:
@@ -942,6 +953,8 @@ def bifurcation(
         raise ValueError(f"values must hold at least two different parameter values, got {values.tolist()}")
     if not isinstance(refine, bool):
         raise TypeError(f"refine must be True or False, got {refine!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None, got {_validate._show(progress)}")
     max_step = _validate.check_positive("max_step", max_step, fix="the largest arclength step, e.g. 0.1")
     max_turn = _validate.check_positive("max_turn", max_turn, fix="an angle in radians, e.g. 0.25")
     max_points = _validate.as_int("max_points", max_points, minimum=2)

@@ -216,9 +216,19 @@ def sample_states(trajectories: Tensor, n: int, noise_std: float = 0.0, *,
     -------
     Tensor, shape (n, N), detached, same dtype and device.
     """
+    trajectories = _validate.as_real_tensor("trajectories", trajectories,
+                                            fix="visited rates (*, N), e.g. the rates from net(u)")
+    if trajectories.ndim < 1:
+        raise ValueError("trajectories must have at least one dimension (*, N), got a 0-d tensor; pass rates "
+                         "of shape (T, B, N) or (K, N)")
+    n = _validate.as_int("n", n, minimum=1, fix="the number of states to draw")
+    noise_std = _validate.check_nonnegative("noise_std", noise_std, fix="the standard deviation of the jitter")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {_validate._show(generator)}")
     flat = trajectories.detach().reshape(-1, trajectories.shape[-1])
-    if flat.shape[0] == 0:
-        raise ValueError("trajectories are empty: need at least one state of shape (N,)")
+    if flat.shape[0] == 0 or flat.shape[1] == 0:
+        raise ValueError(f"trajectories must hold at least one state of shape (N,), got shape "
+                         f"{tuple(trajectories.shape)}")
     gen_device = generator.device if generator is not None else flat.device
     idx = torch.randint(flat.shape[0], (n,), generator=generator, device=gen_device).to(flat.device)
     states = flat[idx].clone()
@@ -390,15 +400,10 @@ def find_fixed_points(
     >>> find_fixed_points(rnn, None, torch.randn(32, 16)).time
     'discrete'
     """
+    (opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol, outlier_scale, batch_size,
+     manifold_tol) = _check_options(opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol,
+                                    outlier_scale, batch_size, cluster, progress, latent, eigenvectors, manifold_tol)
     system = as_system(net, time=time)
-    for name, flag in (("progress", progress), ("eigenvectors", eigenvectors)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
-    if latent is not None and not isinstance(latent, bool):
-        raise TypeError(f"latent must be True, False or None, got {latent!r}")
-    if manifold_tol is not None:
-        manifold_tol = _validate.check_nonnegative("manifold_tol", manifold_tol,
-                                                   fix="a rate (1/ms) or modulus distance, e.g. 1e-3, or None")
     if latent and getattr(system, "factors", None) is None:
         raise TypeError(f"latent=True needs a low-rank network (torchrate.LowRankRateRNN), got {type(net).__name__}")
     with torch.no_grad():
@@ -418,11 +423,45 @@ def find_fixed_points(
     return fps
 
 
+def _check_options(opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol, outlier_scale, batch_size,
+                   cluster, progress, latent, eigenvectors, manifold_tol) -> tuple:
+    """Every option of :func:`find_fixed_points` by name (TypeError: wrong kind, ValueError: out of
+    range), as Python numbers; None kept where it means "the default"."""
+
+    def opt(check, name, value, fix):
+        return None if value is None else check(name, value, fix=fix)
+
+    opt_steps = _validate.as_int("opt_steps", opt_steps, minimum=0, fix="Adam iterations, e.g. 100 (0: Newton only)")
+    newton_steps = _validate.as_int("newton_steps", newton_steps, minimum=0, fix="Newton iterations, e.g. 50")
+    if check_every is not None:
+        check_every = _validate.as_int("check_every", check_every, minimum=1,
+                                       fix="iterations between convergence checks, or None for the default")
+    if batch_size is not None:
+        batch_size = _validate.as_int("batch_size", batch_size, minimum=1,
+                                      fix="states per chunk, or None for all at once")
+    lr = opt(_validate.check_positive, "lr", lr, "an Adam step in rate units, or None for 2% of the starts' spread")
+    tol = opt(_validate.check_nonnegative, "tol", tol, "a threshold on q = ½‖g‖², e.g. 1e-12, or None")
+    slow_points = opt(_validate.check_nonnegative, "slow_points", slow_points,
+                      "a threshold on q for slow points, e.g. 1e-4, or None")
+    dedup_tol = opt(_validate.check_positive, "dedup_tol", dedup_tol,
+                    "a distance below which two states are one point, or None")
+    outlier_scale = opt(_validate.check_positive, "outlier_scale", outlier_scale,
+                        "a multiple of the starts' radius, e.g. 10, or None to keep every state")
+    manifold_tol = opt(_validate.check_nonnegative, "manifold_tol", manifold_tol,
+                       "a rate (1/ms) or modulus distance, e.g. 1e-3, or None")
+    for name, flag in (("progress", progress), ("eigenvectors", eigenvectors)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {_validate._show(flag)}")
+    for name, flag in (("cluster", cluster), ("latent", latent)):
+        if flag is not None and not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True, False or None, got {_validate._show(flag)}")
+    return (opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol, outlier_scale, batch_size,
+            manifold_tol)
+
+
 def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, check_every, tol, slow_points,
           dedup_tol, outlier_scale, batch_size, cluster, progress, eigenvectors, manifold_tol) -> FixedPoints:
     """The body of :func:`find_fixed_points` (under ``torch.no_grad``)."""
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size}")
     K, N = v0.shape
     field_ = system.at(u)
     if K and not bool(torch.isfinite(field_(v0[:1].nan_to_num(0.0))).all()):

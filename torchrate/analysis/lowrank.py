@@ -29,6 +29,7 @@ from types import SimpleNamespace
 import torch
 from torch import Tensor
 
+from .. import _validate
 from ..systems import Residual, System, as_system
 from . import _search
 from ._progress import Progress
@@ -262,18 +263,21 @@ def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | N
     >>> sorted(latent_fixed_points(net).kind)
     ['saddle', 'stable node', 'stable node']
     """
+    newton_steps = _validate.as_int("newton_steps", newton_steps, minimum=0, fix="Newton iterations, e.g. 100")
+    if tol is not None:
+        tol = _validate.check_nonnegative("tol", tol, fix="a threshold on q = ½‖dv/dt‖², or None")
+    if dedup_tol is not None:
+        dedup_tol = _validate.check_positive("dedup_tol", dedup_tol, fix="a κ-distance, or None")
     with torch.no_grad():
         lat = _Latent.of(net, u)
         N, r = lat.m.shape
         dtype = lat.m.dtype
         if initial_kappas is not None:
-            k0 = torch.as_tensor(initial_kappas, dtype=dtype, device=lat.m.device)
-            if k0.ndim != 2 or k0.shape[1] != r:
-                raise ValueError(f"initial_kappas must have shape (K, {r}), got {tuple(k0.shape)}")
+            k0 = _validate.as_real_tensor("initial_kappas", initial_kappas, dtype=dtype, device=lat.m.device)
+            _validate.check_shape("initial_kappas", k0, ("K", r))
         elif initial_states is not None:
-            v0 = torch.as_tensor(initial_states, dtype=dtype, device=lat.m.device)
-            if v0.ndim != 2 or v0.shape[1] != N:
-                raise ValueError(f"initial_states must have shape (K, {N}), got {tuple(v0.shape)}")
+            v0 = _validate.as_real_tensor("initial_states", initial_states, dtype=dtype, device=lat.m.device)
+            _validate.check_shape("initial_states", v0, ("K", N))
             k0 = v0 @ lat.n / N
         else:
             grid = _default_starts(lat, getattr(lat.F, "name", ""))
@@ -362,8 +366,9 @@ def low_rank_approximation(net, rank: int):
         raise ValueError("low_rank_approximation takes a one-layer, one-direction network; use net.layer(k) "
                          "for layer k of a stacked one")
     N = net.hidden_size
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= N:
-        raise ValueError(f"rank must be an int in [1, {N}], got {rank!r}")
+    rank = _validate.as_int("rank", rank, minimum=1, fix=f"a rank in [1, {N}]")
+    if rank > N:
+        raise ValueError(f"rank must be an integer in [1, {N}] (the hidden size), got {rank}")
     with torch.no_grad():
         m, n, _ = factors_of(net.M.detach(), rank, check=False)
         W = None if net.weight_ih_l0 is None else net.weight_ih_l0.detach()
@@ -422,9 +427,25 @@ def rank_fidelity(net, inputs: Tensor, ranks: Sequence[int] | None = None, *,
     >>> bool(fit.rates_error[-1] < 1e-12)
     True
     """
+    from ..networks import RateRNN
+
+    if not isinstance(net, RateRNN):
+        raise TypeError(f"net must be a torchrate.RateRNN, got {type(net).__name__}")
+    for name, fn in (("readout", readout), ("metric", metric)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be a callable or None, got {_validate._show(fn)}")
     if metric is not None and readout is None:
         raise ValueError("metric needs readout: it is evaluated on readout(rates)")
-    ranks = list(ranks) if ranks is not None else list(range(1, min(net.hidden_size, 8) + 1))
+    if ranks is None:
+        ranks = list(range(1, min(net.hidden_size, 8) + 1))
+    else:
+        if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__iter__"):
+            raise TypeError(f"ranks must be a sequence of integers, got {_validate._show(ranks)}")
+        ranks = [_validate.as_int(f"ranks[{i}]", r, minimum=1) for i, r in enumerate(ranks)]
+        if not ranks:
+            raise ValueError("ranks must hold at least one rank, got none")
+        if max(ranks) > net.hidden_size:
+            raise ValueError(f"ranks must lie in [1, {net.hidden_size}] (the hidden size), got {max(ranks)}")
     with torch.no_grad():
         ref, _ = net(inputs)
         S = torch.linalg.svdvals(net.M.detach())

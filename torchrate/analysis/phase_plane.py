@@ -132,6 +132,9 @@ def phase_plane(
     xlim, ylim = check.check_interval("xlim", xlim), check.check_interval("ylim", ylim)
     n = check.as_int("n", n, minimum=2)
     resolution = check.as_int("resolution", resolution, minimum=2, fix="nullclines need a grid of ≥ 2×2 points")
+    duration = check.check_positive("duration", duration, fix="the trajectories' length in ms (steps for a map)")
+    if dt is not None:
+        dt = check.check_positive("dt", dt, fix="the Euler step of the trajectories in ms")
     kw = {"dtype": dtype, "device": device}
     own_dt = net.dt if _runs_itself(net, system) else 1.0 if system.time == "discrete" else None
     if u is not None:
@@ -142,11 +145,9 @@ def phase_plane(
         check.check_shape("initial_states", initial_states, ("B", 2),
                           fix="one row (v₁, v₂) per trajectory; a single start is initial_states[None]")
         check.check_finite_tensor("initial_states", initial_states)
-        duration = check.check_positive("duration", duration, fix="the trajectories' length in ms (steps for a map)")
         if own_dt is None:
             if dt is None:
-                raise ValueError("give dt (ms) for the trajectories of a module without .dt")
-            dt = check.check_positive("dt", dt, fix="the Euler step of the trajectories in ms")
+                raise ValueError("dt must be given (ms) for the trajectories of a module without .dt, got None")
         else:
             dt = own_dt
     field = system.at(u)

@@ -36,6 +36,8 @@ class Spectrum:
     tol : float
         Tolerance on |λ − 1| (and Re λ − 1) for the integrator / marginal regime.
     symmetric : bool
+    matrix : Tensor, shape (N, N)
+        ``M`` itself (for :meth:`steady_state`).
     """
 
     eigenvalues: Tensor
@@ -44,6 +46,7 @@ class Spectrum:
     tau: Tensor
     tol: float
     symmetric: bool
+    matrix: Tensor | None = None
 
     @property
     def _integrator(self) -> Tensor:
@@ -94,9 +97,31 @@ class Spectrum:
         return (h.to(W.dtype) if W.is_complex() else h) @ W.mT
 
     def steady_state(self, h: Tensor) -> Tensor:
-        r"""v∞ = Σ_i (c_i / (1 − λ_i)) e_i, the mode-by-mode form of ``(I − M)⁻¹h`` (*, N)."""
-        v = (self.project(h) / (1 - self.eigenvalues)) @ self.eigenvectors.mT
-        return v.real if v.is_complex() else v
+        r"""v∞ = ``(I − M)⁻¹h`` (*, N): for a diagonalisable ``M`` the mode-by-mode sum
+        Σ_i (c_i / (1 − λ_i)) e_i with c_i = w_i · h (:meth:`project`, the dual basis).
+
+        Computed by a linear solve with ``I − M``, not from the modes: for a non-normal ``M``
+        near a defective one (``[[.5, 1], [0, .5]]``: one eigenvector, ``E`` singular) the mode
+        sum loses every digit, while ``I − M`` stays well conditioned. For an unstable ``M`` this is
+        the unstable fixed point; with an integrator mode (λ = 1 within ``tol``) there is none
+        (``ValueError``).
+        """
+        N = self.eigenvectors.shape[0]
+        h = _validate.as_real_tensor("h", h, device=self.eigenvectors.device)
+        if h.ndim == 0 or h.shape[-1] != N:
+            raise ValueError(f"h must have shape (*, {N}) to match M ({N}, {N}), got {tuple(h.shape)}")
+        h = _validate.check_finite_tensor("h", h)
+        integ = self._integrator
+        if bool(integ.any()):
+            i = int(integ.nonzero()[0, 0])
+            raise ValueError(f"no steady state: mode {i} has λ = {self.eigenvalues[i].item():.6g} = 1 within "
+                             f"tol = {self.tol:.3g} (an integrator); use torchrate.linear.solve for v(t)")
+        if self.matrix is None:  # built by hand from modes only
+            v = (self.project(h) / (1 - self.eigenvalues)) @ self.eigenvectors.mT
+            return v.real if v.is_complex() else v
+        M = self.matrix
+        eye = torch.eye(N, dtype=M.dtype, device=M.device)
+        return torch.linalg.solve(eye - M, h.to(M.dtype).unsqueeze(-1)).squeeze(-1)
 
 
 def _fix_phase(E: Tensor) -> Tensor:
@@ -156,4 +181,4 @@ def spectrum(M: Tensor, tau: float | Tensor = 1.0, *, tol: float | None = None) 
         left = torch.linalg.inv(E)
     if tol is None:
         tol = torch.finfo(M.dtype).eps ** 0.5 * max(1.0, lam.abs().max().item() if len(lam) else 1.0)
-    return Spectrum(lam, E, left, tau.reshape(()), float(tol), symmetric)
+    return Spectrum(lam, E, left, tau.reshape(()), float(tol), symmetric, M)
