@@ -817,7 +817,42 @@ def _curriculum(**kw):
     return lambda: Curriculum([{}, {}], **kw)
 
 
+_GRU = torch.nn.GRU(2, 3)
+_MAP = lambda v, u: v  # noqa: E731
+
 RELIABILITY_CASES = [
+    # ---- systems (tr.systems): the objects every analysis consumes
+    ("as_system obj a string", lambda: tr.systems.as_system("gru"), TypeError, r"cannot analyse a str"),
+    ("as_system time='map'", lambda: tr.systems.as_system(NET3, time="map"), ValueError,
+     r"time must be 'continuous', 'discrete' or None"),
+    ("as_system time='continuous' for a GRU", lambda: tr.systems.as_system(_GRU, time="continuous"), ValueError,
+     r"discrete-time system; time='continuous' needs an Euler network"),
+    ("as_system of a bidirectional GRU", lambda: tr.systems.as_system(torch.nn.GRU(2, 3, bidirectional=True)),
+     ValueError, r"bidirectional"),
+    ("TorchRNNMap module an nn.Linear", lambda: tr.systems.TorchRNNMap(torch.nn.Linear(2, 2)), TypeError,
+     r"expected a torch.nn RNN/GRU/LSTM or cell"),
+    ("Flow f None", lambda: tr.systems.Flow(None, 2, 2), TypeError, r"f must be a callable"),
+    ("Map step 3", lambda: tr.systems.Map(3, 2, 2), TypeError, r"step must be a callable"),
+    ("Flow state_size=0", lambda: tr.systems.Flow(_MAP, 0, 2), ValueError, r"state_size must be"),
+    ("Map state_size=2.5", lambda: tr.systems.Map(_MAP, 2.5, 2), TypeError, r"state_size must be an integer"),
+    ("Flow input_size=-1", lambda: tr.systems.Flow(_MAP, 2, -1), ValueError, r"input_size must be"),
+    ("Map input_size='2'", lambda: tr.systems.Map(_MAP, 2, "2"), TypeError, r"input_size must be an integer"),
+    ("Flow dtype=torch.int64", lambda: tr.systems.Flow(_MAP, 2, 2, dtype=torch.int64), TypeError,
+     r"dtype must be a floating-point torch.dtype"),
+    ("Map dtype='float64'", lambda: tr.systems.Map(_MAP, 2, 2, dtype="float64"), TypeError,
+     r"dtype must be a floating-point torch.dtype"),
+    ("Flow device='gpu0'", lambda: tr.systems.Flow(_MAP, 2, 2, device="gpu0"), ValueError,
+     r"device must be a torch.device"),
+    ("Map device=3.5", lambda: tr.systems.Map(_MAP, 2, 2, device=3.5), ValueError, r"device must be a torch.device"),
+    ("Flow euler_dt=0", lambda: tr.systems.Flow(_MAP, 2, 2, euler_dt=0.0), ValueError, r"euler_dt must be a positive"),
+    ("Map euler_dt=nan", lambda: tr.systems.Map(_MAP, 2, 2, euler_dt=NAN), ValueError, r"euler_dt must be a positive"),
+    ("System state_size=-3", lambda: tr.systems.System(-3, 1), ValueError, r"state_size must be"),
+    ("System input_size=1.5", lambda: tr.systems.System(3, 1.5), TypeError, r"input_size must be an integer"),
+    ("System dtype=torch.bool", lambda: tr.systems.System(3, 1, dtype=torch.bool), TypeError,
+     r"dtype must be a floating-point torch.dtype"),
+    ("System device='nowhere'", lambda: tr.systems.System(3, 1, device="nowhere"), ValueError,
+     r"device must be a torch.device"),
+    ("System euler_dt=-1", lambda: tr.systems.System(3, 1, euler_dt=-1.0), ValueError, r"euler_dt must be a positive"),
     ("Ensemble of two different callables", lambda: tr.Ensemble([tr.RateRNN(3, 4, nonlinearity=lambda x: x.tanh()),
                                                                  tr.RateRNN(3, 4, nonlinearity=lambda x: x.relu())]),
      ValueError, r"member 1 has nonlinearity '<lambda>'.*pass the same callable"),

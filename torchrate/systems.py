@@ -45,7 +45,7 @@ from . import _validate
 from .dynamics import jacobian_of_vector_field, pre_activation, vector_field
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 
-__all__ = ["System", "Flow", "Map", "RateSystem", "TorchRNNMap", "Residual", "as_system", "TIMES"]
+__all__ = ["System", "Flow", "Map", "TorchRNNMap", "as_system", "TIMES"]  # RateSystem, Residual: built by networks and systems
 
 TIMES = ("continuous", "discrete")
 
@@ -116,9 +116,16 @@ class System:
                  device: torch.device | str | None = None, euler_dt: float | None = None):
         self.state_size = None if state_size is None else _validate.as_int("state_size", state_size, minimum=1)
         self.input_size = None if input_size is None else _validate.as_int("input_size", input_size, minimum=0)
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a floating-point torch.dtype (torch.float32, torch.float64) or None, "
+                            f"got {dtype!r}")
         self.dtype = dtype
-        self.device = None if device is None else torch.device(device)
-        self.euler_dt = euler_dt
+        try:
+            self.device = None if device is None else torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device must be a torch.device or a name like 'cpu' or 'cuda:0', got {device!r}") from None
+        self.euler_dt = None if euler_dt is None else _validate.check_positive(
+            "euler_dt", euler_dt, fix="the Euler step the map runs (v' = v + dt·f), or None")
 
     # ---------------------------------------------------------------- to be defined
     def __call__(self, v: Tensor, u: Tensor) -> Tensor:  # pragma: no cover - abstract

@@ -1,0 +1,65 @@
+"""Every option of every public function and class has a bad-input case (issue 17's ratchet).
+
+The public surface is read from the signatures of what each module's ``__all__`` exports (and the
+alternative constructors ``from_weights``/``from_rnn``/``from_factors``); an option counts as
+covered when some case id in ``tests/test_bad_inputs.py`` names both the callable and the option.
+Options not covered yet are listed in ``tests/data/options_without_a_bad_input_case.txt``: a new
+option that is neither covered nor listed fails here, and so does a listed one that has gained a
+case (remove it from the list). Result containers (what analyses return) are not inputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from pathlib import Path
+
+import test_bad_inputs as bad
+
+MODULES = ("torchrate", "torchrate.analysis", "torchrate.systems", "torchrate.linear", "torchrate.plotting",
+           "torchrate.tasks", "torchrate.training", "torchrate.zoo", "torchrate.connectivity")
+RESULTS = {"FixedPoints", "Manifold", "Spectrum", "PhasePlane", "Sweep", "Bifurcation", "LatentFixedPoints",
+           "RankFidelity", "Residual", "Branch", "Fold", "Hopf", "Slice"}
+BACKLOG = Path(__file__).parent / "data" / "options_without_a_bad_input_case.txt"
+
+
+def public_options() -> set[str]:
+    """``module.callable(option)`` for every named parameter of the public API."""
+    out = set()
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name, None)
+            if obj is None or inspect.ismodule(obj) or name in RESULTS:
+                continue
+            targets = [(name, obj.__init__ if inspect.isclass(obj) else obj)] if callable(obj) else []
+            if inspect.isclass(obj):
+                targets += [(f"{name}.{m}", getattr(obj, m)) for m in ("from_weights", "from_rnn", "from_factors")
+                            if m in vars(obj)]
+            for label, fn in targets:
+                try:
+                    parameters = inspect.signature(fn).parameters.values()
+                except (TypeError, ValueError):
+                    continue
+                out |= {f"{module_name}.{label}({p.name})" for p in parameters
+                        if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return out
+
+
+def covered(option: str, ids: list[str]) -> bool:
+    label, param = re.match(r".*?\.?([\w.]+)\((\w+)\)$", option).groups()
+    short = label.split(".")[-1]
+    a, b = re.escape(short), re.escape(param)
+    pattern = re.compile(rf"\b{a}\b.*\b{b}\b|\b{b}\b.*\b{a}\b")
+    return any(pattern.search(i) for i in ids)
+
+
+def test_every_option_has_a_bad_input_case_or_is_listed():
+    ids = [case[0] for case in bad.ALL_CASES] + [case[0] for case in bad.CLI_ARGPARSE]
+    missing = {o for o in public_options() if not covered(o, ids)}
+    listed = {line.strip() for line in BACKLOG.read_text().splitlines() if line.strip() and not line.startswith("#")}
+    new = sorted(missing - listed)
+    assert not new, f"options without a bad-input case (add one to tests/test_bad_inputs.py): {new}"
+    done = sorted(listed - missing)
+    assert not done, f"these now have a case (or no longer exist): remove them from {BACKLOG.name}: {done}"
