@@ -899,7 +899,18 @@ else:
         ("NeuroGym dt=inf", _ngym(dt=INF), ValueError, r"dt must be a positive finite number"),
     ]
 
-ALL_CASES = CASES + MODEL_CASES + RELIABILITY_CASES + _cli_cases()
+def _area_cases() -> list:
+    """The cases of ``tests/bad_cases_*.py`` (one file per area of the API, each a ``CASES`` list)."""
+    import importlib
+    from pathlib import Path
+
+    out = []
+    for path in sorted(Path(__file__).parent.glob("bad_cases_*.py")):
+        out += importlib.import_module(path.stem).CASES
+    return out
+
+
+ALL_CASES = CASES + MODEL_CASES + RELIABILITY_CASES + _cli_cases() + _area_cases()
 
 
 # ---------------------------------------------------------------------- the tests
