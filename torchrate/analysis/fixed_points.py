@@ -42,6 +42,7 @@ import math
 import warnings
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -703,38 +704,21 @@ def _tangent_spaces(jac: Tensor, time: str, d: int) -> Tensor:
 
 
 def _spanning_tree(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Prim's minimum spanning tree of the rows of ``x`` (S, N), exact distances: parent (S,) and
-    the length of the edge to it (S,), in the order the tree reached them (entry 0: the root)."""
-    S = x.shape[0]
-    best = _search._distances(x[:1], x)[0]
-    parent = torch.zeros(S, dtype=torch.long, device=x.device)
-    done = torch.zeros(S, dtype=torch.bool, device=x.device)
+    """Prim's minimum spanning tree of the rows of ``x`` (S, N), from exact distances (one transfer to
+    the host): each row's parent (S,) and the length of the edge to it (S,); row 0 is the root (its
+    own parent, length 0)."""
+    D = _search._distances(x, x).double().cpu().numpy()
+    S = D.shape[0]
+    parent, edge = np.zeros(S, dtype=np.int64), np.zeros(S)
+    best, nearest = D[0].copy(), np.zeros(S, dtype=np.int64)
+    done = np.zeros(S, dtype=bool)
     done[0] = True
-    order, par, length = [0], [0], [0.0]
-    best_inf = best.masked_fill(done, math.inf)
     for _ in range(S - 1):
-        j = int(best_inf.argmin())
-        order.append(j)
-        par.append(int(parent[j]))
-        length.append(float(best_inf[j]))
-        done[j] = True
-        d = _search._distances(x[j:j + 1], x)[0]
-        closer = d < best
-        best = torch.where(closer, d, best)
-        parent = torch.where(closer, torch.full_like(parent, j), parent)
-        best_inf = best.masked_fill(done, math.inf)
-    return _reindex(x, order, par, length)
-
-
-def _reindex(x: Tensor, order: list[int], par: list[int], length: list[float]) -> tuple[Tensor, Tensor]:
-    """Parent and edge length indexed by the original rows (root: its own parent, length 0)."""
-    S = x.shape[0]
-    parent = torch.arange(S)
-    edge = torch.zeros(S, dtype=torch.float64)
-    for node, p, e in zip(order, par, length):
-        parent[node], edge[node] = p, e
-    edge[order[0]] = 0.0
-    return parent, edge
+        j = int(np.where(done, np.inf, best).argmin())
+        parent[j], edge[j], done[j] = nearest[j], best[j], True
+        closer = D[j] < best
+        best, nearest = np.where(closer, D[j], best), np.where(closer, j, nearest)
+    return torch.from_numpy(parent), torch.from_numpy(edge)
 
 
 def _manifold(points: Tensor, residuals: Tensor, lam: Tensor, counts: Tensor, dim: int, time: str,
