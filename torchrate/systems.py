@@ -45,7 +45,8 @@ from . import _validate
 from .dynamics import jacobian_of_vector_field, pre_activation, vector_field
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 
-__all__ = ["System", "Flow", "Map", "TorchRNNMap", "as_system", "TIMES"]  # RateSystem, Residual: built by networks and systems
+# RateSystem and Residual are built by the networks and by System.at, not by users
+__all__ = ["System", "Flow", "Map", "TorchRNNMap", "as_system", "TIMES"]
 
 TIMES = ("continuous", "discrete")
 
@@ -123,7 +124,8 @@ class System:
         try:
             self.device = None if device is None else torch.device(device)
         except (RuntimeError, TypeError):
-            raise ValueError(f"device must be a torch.device or a name like 'cpu' or 'cuda:0', got {device!r}") from None
+            raise ValueError(f"device must be a torch.device or a name like 'cpu' or 'cuda:0', "
+                             f"got {device!r}") from None
         self.euler_dt = None if euler_dt is None else _validate.check_positive(
             "euler_dt", euler_dt, fix="the Euler step the map runs (v' = v + dt·f), or None")
 
