@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from . import _validate
 from .analysis.bifurcation import Bifurcation
 from .analysis.fixed_points import FixedPoints
 from .analysis.phase_plane import PhasePlane
@@ -56,6 +57,26 @@ def _require(name: str, value, cls: type, what: str) -> None:
         raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
 
 
+def _check_ax(ax) -> None:
+    """Refuse anything but a matplotlib Axes or None, before any work or figure is made."""
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (or None: a new figure), got {type(ax).__name__}")
+
+
+def _check_text(**texts) -> None:
+    """Each keyword (a title or label) must be a string or None."""
+    for name, value in texts.items():
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a string or None, got {_validate._show(value)}")
+
+
+def _check_rates(name: str, value, N: int, fix: str) -> Tensor:
+    """Rates (T, B, N): a finite real tensor (a NumPy array or nested list is converted)."""
+    t = _validate.as_real_tensor(name, value, fix=fix)
+    _validate.check_shape(name, t, ("T", "B", N), fix=fix)
+    return _validate.check_finite_tensor(name, t, fix=fix)
+
+
 def _np(x: Tensor) -> np.ndarray:
     return x.detach().cpu().numpy()
 
@@ -68,6 +89,18 @@ def _mark(ax: Axes, xy: np.ndarray, kinds: list[str], size: float = 60, counts: 
         label = f"{kind} ({sel.sum()})" if counts else kind
         ax.scatter(xy[sel, 0], xy[sel, 1], s=size, marker=marker, zorder=5, label=label,
                    facecolors=colour if filled else "white", edgecolors=colour, linewidths=1.8)
+
+
+def _eigenvalues(value) -> Tensor:
+    """Eigenvalues given as a tensor, array or list: real or complex numbers, all finite."""
+    fix = "pass the eigenvalues as a real or complex tensor (or a Spectrum / FixedPoints)"
+    try:
+        lam = value if isinstance(value, Tensor) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        lam = None
+    if lam is None or lam.dtype == torch.bool:
+        raise TypeError(f"spectrum must be a tensor of eigenvalues, got {_validate._show(value)}; {fix}")
+    return _validate.check_finite_tensor("spectrum", lam, fix=fix)
 
 
 def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = None, *,
@@ -86,6 +119,12 @@ def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = N
     if not isinstance(spectrum, (Spectrum, FixedPoints, Tensor, np.ndarray, list, tuple)):
         raise TypeError("spectrum must be a Spectrum, FixedPoints or a tensor of eigenvalues, got "
                         f"{type(spectrum).__name__}")
+    if not isinstance(spectrum, (Spectrum, FixedPoints)):
+        spectrum = _eigenvalues(spectrum)
+    _check_ax(ax)
+    if boundary is not None:
+        boundary = _validate.as_float("boundary", boundary, fix="the stability line Re λ = boundary, or None")
+    _check_text(title=title)
     fig, ax = _axes(ax)
     if isinstance(spectrum, FixedPoints) and spectrum.time == "discrete" and boundary is None:
         lam = _np(spectrum.eigenvalues.to(torch.complex128)).reshape(-1)
@@ -106,7 +145,7 @@ def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = N
     elif isinstance(spectrum, FixedPoints):
         lam, line, what = spectrum.eigenvalues, 0.0, "J"
     else:
-        lam, line, what = torch.as_tensor(spectrum), 0.0, "J"
+        lam, line, what = spectrum, 0.0, "J"
     line = line if boundary is None else boundary
     lam = _np(lam.to(torch.complex128) if not lam.is_complex() else lam).reshape(-1)
     ax.axvline(line, color="k", ls="--", lw=1, label=f"Re λ = {line:g}")
@@ -125,6 +164,15 @@ def plot_phase_plane(pp: PhasePlane, ax: Axes | None = None, *, title: str | Non
                      labels: tuple[str, str] = ("$v_1$", "$v_2$")) -> Figure:
     """Vector field (arrows), nullclines, fixed points and trajectories of a 2-neuron network."""
     _require("pp", pp, PhasePlane, "a PhasePlane (from torchrate.analysis.phase_plane)")
+    _check_ax(ax)
+    _check_text(title=title)
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, (tuple, list)):
+        raise TypeError(f"labels must be a pair of strings (x label, y label), got {_validate._show(labels)}")
+    if len(labels) != 2:
+        raise ValueError(f"labels must be a pair of strings (x label, y label), got {len(labels)}: {tuple(labels)!r}")
+    _check_text(**{f"labels[{i}]": label for i, label in enumerate(labels)})
+    if any(label is None for label in labels):
+        raise TypeError(f"labels must be a pair of strings (x label, y label), got {tuple(labels)!r}")
     fig, ax = _axes(ax)
     X, Y = np.meshgrid(_np(pp.x), _np(pp.y))
     U, V = _np(pp.velocity[..., 0]), _np(pp.velocity[..., 1])
@@ -186,6 +234,28 @@ def plot_fixed_points(fps: FixedPoints, trajectories: Tensor | None = None, ax: 
         Colour trajectory ``b`` by ``groups[b]`` (e.g. the correct choice of a trial).
     """
     _require("fps", fps, FixedPoints, "FixedPoints (from torchrate.analysis.find_fixed_points)")
+    _check_ax(ax)
+    _check_text(title=title)
+    max_trajectories = _validate.as_int("max_trajectories", max_trajectories, minimum=1)
+    N = fps.points.shape[-1]
+    if trajectories is not None:
+        trajectories = _check_rates("trajectories", trajectories, N,
+                                    f"rates of the network the fixed points belong to (N = {N}), e.g. net(u)[0]")
+    if groups is not None:
+        if trajectories is None:
+            raise ValueError("groups must come with trajectories (it colours trajectory b by groups[b]), got "
+                             "trajectories=None; pass the rates too, or drop groups")
+        B = trajectories.shape[1]
+        fix = f"one integer label per trajectory (B = {B})"
+        if isinstance(groups, (str, bytes)):
+            raise TypeError(f"groups must be a tensor of integers, got {_validate._show(groups)}; {fix}")
+        try:
+            groups = torch.as_tensor(groups)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"groups must be a tensor of integers, got {_validate._show(groups)}; {fix}") from None
+        if groups.is_floating_point() or groups.is_complex():
+            raise TypeError(f"groups must be a tensor of integers, got {_validate._show(groups)}; {fix}")
+        _validate.check_shape("groups", groups, (B,), fix=fix)
     fig, ax = _axes(ax)
     source = fps.points if trajectories is None else trajectories
     mean, axes, explained = pca(source.cpu(), 2)
@@ -212,6 +282,8 @@ def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter
     """Re λ (solid) and Im λ (dashed) of the Jacobian at the fixed point versus the parameter,
     with the Hopf points marked."""
     _require("sw", sw, Sweep, "a Sweep (from torchrate.analysis.sweep)")
+    _check_ax(ax)
+    _check_text(parameter=parameter, title=title)
     fig, ax = _axes(ax, figsize=(5.0, 3.6))
     p = _np(sw.values)
     lam = _np(sw.eigenvalues)
@@ -238,10 +310,16 @@ def _coordinate(coordinate, N: int):
         if not -N <= int(coordinate) < N:
             raise ValueError(f"coordinate must be a neuron index in [0, {N}), got {coordinate}")
         return (lambda v: v[..., int(coordinate)]), f"v[{int(coordinate)}]"
-    if isinstance(coordinate, Tensor) and coordinate.shape == (N,) and not coordinate.is_complex():
-        return (lambda v: v @ coordinate.to(v)), "⟨d, v⟩"
-    raise ValueError(f'coordinate must be "norm", a neuron index or a real direction of shape ({N},), '
-                     f"got {coordinate!r}")
+    if isinstance(coordinate, Tensor):
+        fix = 'pass "norm", a neuron index or a direction d (e.g. a readout row)'
+        if coordinate.is_complex() or coordinate.dtype == torch.bool:
+            raise TypeError(f"coordinate must be a real direction of shape ({N},), got "
+                            f"{_validate._show(coordinate)}; {fix}")
+        d = _validate.check_shape("coordinate", coordinate, (N,), fix=fix)
+        _validate.check_finite_tensor("coordinate", d, fix=fix)
+        return (lambda v: v @ d.to(v)), "⟨d, v⟩"
+    raise TypeError(f'coordinate must be "norm", a neuron index or a real direction of shape ({N},), '
+                    f"got {_validate._show(coordinate)}")
 
 
 def plot_bifurcation(bif: Bifurcation, ax: Axes | None = None, *, coordinate="norm",
@@ -263,9 +341,11 @@ def plot_bifurcation(bif: Bifurcation, ax: Axes | None = None, *, coordinate="no
         Axis labels and title.
     """
     _require("bif", bif, Bifurcation, "a Bifurcation (from torchrate.analysis.bifurcation)")
-    fig, ax = _axes(ax, figsize=(5.2, 3.8))
+    _check_ax(ax)
+    _check_text(parameter=parameter, ylabel=ylabel, title=title)
     N = bif.branches[0].points.shape[-1] if bif.branches else 1
     y_of, default_label = _coordinate(coordinate, N)
+    fig, ax = _axes(ax, figsize=(5.2, 3.8))
     for i, br in enumerate(bif.branches):
         p, y, st = _np(br.values), _np(y_of(br.points)), _np(br.stable)
         colour = f"C{i % 10}"
@@ -289,6 +369,20 @@ def plot_bifurcation(bif: Bifurcation, ax: Axes | None = None, *, coordinate="no
     ax.set_title(title or f"{len(bif.branches)} branches, {len(bif.folds)} folds, {len(bif.hopf)} Hopf")
     ax.legend(fontsize=7, loc="best")
     return fig
+
+
+def _extent(extent, rank: int) -> tuple[float, ...]:
+    """(lo, hi) for rank 1, (lo₁, hi₁, lo₂, hi₂) for rank 2: finite numbers, lo < hi on each axis."""
+    want = "(lo, hi)" if rank == 1 else "(lo₁, hi₁, lo₂, hi₂)"
+    if isinstance(extent, (str, bytes)) or not hasattr(extent, "__len__") or not hasattr(extent, "__iter__"):
+        raise TypeError(f"extent must be {want} for rank {rank}, got {_validate._show(extent)}")
+    if len(extent) != 2 * rank:
+        raise ValueError(f"extent must have {2 * rank} numbers {want} for rank {rank}, got {len(extent)}")
+    out = tuple(_validate.as_float(f"extent[{i}]", x, fix=f"extent is {want}") for i, x in enumerate(extent))
+    for i in range(rank):
+        if not out[2 * i] < out[2 * i + 1]:
+            raise ValueError(f"extent must have lo < hi on each axis {want}, got {out}")
+    return out
 
 
 def plot_latent_flow(net, u: Tensor | None = None, ax: Axes | None = None, *, fixed_points=None,
@@ -315,11 +409,31 @@ def plot_latent_flow(net, u: Tensor | None = None, ax: Axes | None = None, *, fi
     trajectories : Tensor (T, B, N), optional
         Rates from ``net(u)``, drawn as κ(t) = nᵀv(t)/N (rank 2).
     """
-    from .analysis.lowrank import latent_fixed_points, latent_velocity
+    from .analysis.lowrank import LatentFixedPoints, latent_fixed_points, latent_velocity
+    from .networks import LowRankRateRNN
 
-    rank = getattr(net, "rank", None)
+    _require("net", net, LowRankRateRNN, "a rank-1 or rank-2 torchrate.LowRankRateRNN")
+    rank = net.rank
     if rank not in (1, 2):
-        raise ValueError(f"plot_latent_flow draws rank-1 and rank-2 LowRankRateRNNs, got rank {rank!r}")
+        raise ValueError(f"net must be of rank 1 or 2 (plot_latent_flow draws rank-1 and rank-2 LowRankRateRNNs), "
+                         f"got rank {rank!r}")
+    if u is not None:
+        u = _validate.check_vector("u", u, net.input_size, dtype=net.m.dtype, device=net.m.device, what="input",
+                                   fix="a constant input, or None for zeros")
+    _check_ax(ax)
+    _check_text(title=title)
+    resolution = _validate.as_int("resolution", resolution, minimum=2)
+    if extent is not None:
+        extent = _extent(extent, rank)
+    if trajectories is not None:
+        trajectories = _check_rates("trajectories", trajectories, net.hidden_size,
+                                    f"rates of net (N = {net.hidden_size}), e.g. net(u)[0]")
+    if fixed_points is not None:
+        _require("fixed_points", fixed_points, LatentFixedPoints,
+                 "LatentFixedPoints (from torchrate.analysis.lowrank.latent_fixed_points) or None")
+        if fixed_points.kappas.shape[-1] != rank:
+            raise ValueError(f"fixed_points must be of a rank-{rank} network like net, got κ of shape "
+                             f"{tuple(fixed_points.kappas.shape)}; pass latent_fixed_points(net, u) or None")
     fps = latent_fixed_points(net, u) if fixed_points is None else fixed_points
     k = fps.kappas.detach().cpu().double()
     if extent is None:
@@ -328,8 +442,6 @@ def plot_latent_flow(net, u: Tensor | None = None, ax: Axes | None = None, *, fi
         half = torch.clamp(0.65 * (hi - lo), min=0.5)
         mid = 0.5 * (hi + lo)
         extent = tuple(x for i in range(rank) for x in (float(mid[i] - half[i]), float(mid[i] + half[i])))
-    if len(extent) != 2 * rank:
-        raise ValueError(f"extent must have {2 * rank} numbers for rank {rank}, got {len(extent)}")
     fig, ax = _axes(ax, figsize=(4.5, 3.2) if rank == 1 else (4.8, 4.2))
     dtype, device = net.m.dtype, net.m.device
     if rank == 1:
