@@ -283,3 +283,64 @@ def check_square_matrix(name: str, M, *, fix: str | None = None) -> Tensor:
     if M.shape[0] == 0:
         raise ValueError(f"{name} must have at least one neuron, got shape (0, 0){_fix(fix)}")
     return check_finite_tensor(name, M, fix=fix)
+
+
+def check_flag(name: str, value, *, fix: str | None = None) -> bool:
+    """``value``, which must be ``True`` or ``False`` (not ``0``/``1``, ``None`` or a string)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {_show(value)}{_fix(fix)}")
+    return value
+
+
+def check_dtype(name: str, value, *, fix: str | None = None) -> torch.dtype | None:
+    """``value``: ``None`` or a real floating-point ``torch.dtype`` (``torch.float32``, ``torch.float64``)."""
+    if value is not None and not (isinstance(value, torch.dtype) and value.is_floating_point):
+        raise TypeError(f"{name} must be a floating-point torch.dtype (torch.float32, torch.float64) or None, "
+                        f"got {_show(value)}{_fix(fix)}")
+    return value
+
+
+def check_device(name: str, value, *, fix: str | None = None) -> torch.device | None:
+    """``value`` (``None``, a ``torch.device``, a name like ``"cpu"``/``"cuda:0"`` or a CUDA index)
+    as a ``torch.device`` that exists on this machine (``None`` stays ``None``).
+
+    Examples
+    --------
+    >>> check_device("device", "gpu0")
+    Traceback (most recent call last):
+        ...
+    ValueError: device must be a torch.device or a name like 'cpu' or 'cuda:0', got 'gpu0' (str)
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, torch.device, numbers.Integral)):
+        raise TypeError(f"{name} must be a torch.device, a name like 'cpu' or 'cuda:0', or None, "
+                        f"got {_show(value)}{_fix(fix)}")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{name} must be a torch.device or a name like 'cpu' or 'cuda:0', "
+                         f"got {_show(value)}{_fix(fix)}") from None
+    if device.type != "meta":
+        try:
+            torch.empty(0, device=device)
+        except (RuntimeError, AssertionError) as err:  # torch not built for it, or no such index
+            raise ValueError(f"{name} must be a device available here, got {str(device)!r} "
+                             f"({str(err).splitlines()[0]}){_fix(fix)}") from None
+    return device
+
+
+def check_generator(name: str, value, *, fix: str | None = None) -> torch.Generator | None:
+    """``value``: ``None`` (the global RNG) or a ``torch.Generator``."""
+    if value is not None and not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None (the global RNG), got {_show(value)}"
+                        f"{_fix(fix or 'pass torch.Generator().manual_seed(seed)')}")
+    return value
+
+
+def check_probability(name: str, value, *, fix: str | None = None) -> float:
+    """``value`` as a float in [0, 1] (NaN refused)."""
+    x = as_float(name, value, finite=False, fix=fix)
+    if not 0 <= x <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {x!r}{_fix(fix)}")
+    return x

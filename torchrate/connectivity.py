@@ -23,30 +23,36 @@ True
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from . import _validate
+
 __all__ = ["random_mask", "no_autapses", "multi_area", "Areas"]
 
 
 def _count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be an int ≥ 0, got {value!r}")
-    return int(value)
+    return _validate.as_int(name, value, minimum=0)
 
 
-def _density(density) -> float:
-    if isinstance(density, bool) or not isinstance(density, numbers.Real) or not 0 <= density <= 1:
-        raise ValueError(f"density must be a probability in [0, 1], got {density!r}")
-    return float(density)
+def _density(density, name: str = "density") -> float:
+    return _validate.check_probability(name, density)
+
+
+def _counts(name: str, values) -> list[int]:
+    """A sequence of neuron counts per area, each an int ≥ 0."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or getattr(values, "ndim", 1) != 1:
+        raise TypeError(f"{name} must be a sequence of neuron counts per area (ints ≥ 0), "
+                        f"got {_validate._show(values)}; e.g. {name}=[40, 40] for two areas")
+    return [_count(f"{name}[{a}]", n) for a, n in enumerate(values)]
 
 
 def no_autapses(N: int, *, device=None) -> Tensor:
     """All connections except ``i → i``: bool (N, N), False on the diagonal."""
-    N = _count("N", N)
+    N, device = _count("N", N), _validate.check_device("device", device)
     return ~torch.eye(N, dtype=torch.bool, device=device)
 
 
@@ -64,8 +70,9 @@ def random_mask(N: int, density: float, *, generator: torch.Generator | None = N
     (torch.Size([100, 100]), False)
     """
     N, density = _count("N", N), _density(density)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    generator = _validate.check_generator("generator", generator)
+    autapses = _validate.check_flag("autapses", autapses)
+    device = _validate.check_device("device", device)
     draw = torch.rand(N, N, generator=generator, dtype=torch.float64,
                       device=generator.device if generator is not None else "cpu")
     mask = draw < density
@@ -128,27 +135,40 @@ def multi_area(n_exc: Sequence[int], n_inh: Sequence[int] | None = None, *,
     Areas
         ``mask`` (N, N), ``area`` (N,), ``excitatory`` (N,), ``n_exc``, ``n_inh``.
     """
-    n_exc = [_count(f"n_exc[{a}]", n) for a, n in enumerate(n_exc)]
+    n_exc = _counts("n_exc", n_exc)
     A = len(n_exc)
     if A == 0:
-        raise ValueError("n_exc must name at least one area")
-    n_inh = [0] * A if n_inh is None else [_count(f"n_inh[{a}]", n) for a, n in enumerate(n_inh)]
+        raise ValueError("n_exc must name at least one area, got an empty sequence")
+    n_inh = [0] * A if n_inh is None else _counts("n_inh", n_inh)
     if len(n_inh) != A:
         raise ValueError(f"n_inh must have one entry per area ({A}), got {len(n_inh)}")
-    if long_range not in ("exc", "all"):
+    if not isinstance(long_range, str) or long_range not in ("exc", "all"):
         raise ValueError(f"long_range must be 'exc' (excitatory projections only) or 'all', got {long_range!r}")
+    local_density = _density(local_density, "local_density")
+    long_range_density = _density(long_range_density, "long_range_density")
+    autapses = _validate.check_flag("autapses", autapses)
+    generator = _validate.check_generator("generator", generator)
     P = torch.zeros(A, A, dtype=torch.bool)  # P[target, source]
     if isinstance(projections, Tensor):
-        if projections.dtype != torch.bool or tuple(projections.shape) != (A, A):
+        if projections.dtype != torch.bool:
+            raise TypeError(f"projections as a tensor must be bool (P[target, source]), got {projections.dtype}; "
+                            "or pass a list of (source, target) pairs")
+        if tuple(projections.shape) != (A, A):
             raise ValueError(f"projections as a tensor must be bool of shape ({A}, {A}) (P[target, source]), got "
                              f"{projections.dtype} {tuple(projections.shape)}")
         P |= projections.cpu()
     else:
+        if isinstance(projections, (str, bytes)) or not isinstance(projections, Iterable):
+            raise TypeError(f"projections must be a sequence of (source, target) pairs or a bool tensor ({A}, {A}), "
+                            f"got {_validate._show(projections)}")
         for pair in projections:
             if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-                    or not all(isinstance(x, numbers.Integral) and 0 <= x < A for x in pair)):
-                raise ValueError(f"each projection must be a pair (source, target) of area indices in [0, {A}), "
-                                 f"got {pair!r}")
+                    or not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in pair)):
+                raise TypeError(f"each of projections must be a pair (source, target) of area indices in [0, {A}), "
+                                f"got {_validate._show(pair)}")
+            if not all(0 <= x < A for x in pair):
+                raise ValueError(f"each of projections must be a pair (source, target) of area indices in "
+                                 f"[0, {A}), got {pair!r}")
             P[pair[1], pair[0]] = True
     area = torch.cat([torch.full((n,), a) for a, n in enumerate(n_exc)]
                      + [torch.full((n,), a) for a, n in enumerate(n_inh)]).long()
@@ -157,7 +177,6 @@ def multi_area(n_exc: Sequence[int], n_inh: Sequence[int] | None = None, *,
     allowed_source = excitatory[None, :] if long_range == "exc" else torch.ones_like(excitatory)[None, :]
     between = P[area[:, None], area[None, :]] & ~same & allowed_source
     N = len(area)
-    local_density, long_range_density = _density(local_density), _density(long_range_density)
     draw = torch.rand(N, N, generator=generator, dtype=torch.float64,
                       device=generator.device if generator is not None else "cpu").cpu()
     mask = (same & (draw < local_density)) | (between & (draw < long_range_density))

@@ -26,8 +26,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from . import _validate
 from .networks import EIRateRNN, RateRNN
 from .nonlinearities import Nonlinearity
+from .nonlinearities import nonlinearity as _nonlinearity
 
 __all__ = [
     "SIGN",
@@ -53,6 +55,9 @@ __all__ = [
 
 def _sign(x: Tensor) -> Tensor:
     # ±1 with sign(0) = +1, so that a rate is always a valid Hopfield state
+    if not isinstance(x, Tensor) or x.is_complex():
+        raise TypeError(f"x must be a real tensor, got {_validate._show(x)}; SIGN acts on a tensor of "
+                        "pre-activations: SIGN(torch.as_tensor(x))")
     return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
 
 
@@ -61,7 +66,27 @@ SIGN = Nonlinearity("sign", _sign, torch.zeros_like)
 
 
 def _factory(dtype: torch.dtype | None, device) -> dict:
+    dtype, device = _validate.check_dtype("dtype", dtype), _validate.check_device("device", device)
     return {"dtype": dtype or torch.get_default_dtype(), "device": device}
+
+
+def _time_constants(**values) -> None:
+    """Refuse a τ or dt (ms) that is not a positive finite number, naming it; a tensor τ (one
+    per neuron) is left to the network, which checks its shape and entries."""
+    for name, value in values.items():
+        if not (isinstance(value, Tensor) and value.numel() > 1):
+            _validate.check_positive(name, value, fix=f"{name} is in ms")
+
+
+def _real_tensor(name: str, value, dtype: torch.dtype | None = None, device=None, *, finite: bool = True) -> Tensor:
+    """``value`` as a real floating tensor of ``dtype`` and on ``device`` if given (finite unless
+    ``finite=False``). A list of numbers is converted straight to ``dtype``, not through the
+    default dtype, so ``[0.66]`` in float64 is the double nearest 0.66."""
+    t = _validate.as_real_tensor(name, value)  # refuses strings, complex and bool values, naming them
+    if dtype is not None and not isinstance(value, Tensor):
+        t = torch.as_tensor(value, dtype=dtype)
+    t = t.to(dtype=dtype or t.dtype, device=device)
+    return _validate.check_finite_tensor(name, t) if finite else t
 
 
 # ---------------------------------------------------------------------- linear algebra
@@ -86,12 +111,16 @@ def weights_from_modes(eigenvectors: Tensor, eigenvalues: Tensor | Sequence[floa
     tensor([[0.0000, 0.8000],
             [0.8000, 0.0000]])
     """
-    Phi = torch.as_tensor(eigenvectors)
+    Phi = _validate.as_real_tensor("eigenvectors", eigenvectors)
     if Phi.ndim != 2 or Phi.shape[0] != Phi.shape[1]:
         raise ValueError(f"eigenvectors must be a square (N, N) matrix Φ, got shape {tuple(Phi.shape)}")
-    lam = torch.as_tensor(eigenvalues, dtype=Phi.dtype, device=Phi.device)
+    if Phi.shape[0] == 0:
+        raise ValueError("eigenvectors must hold at least one mode (N ≥ 1), got shape (0, 0)")
+    _validate.check_finite_tensor("eigenvectors", Phi)
+    lam = _real_tensor("eigenvalues", eigenvalues, Phi.dtype, Phi.device, finite=False)
     if lam.shape != (Phi.shape[0],):
         raise ValueError(f"eigenvalues must have shape ({Phi.shape[0]},), got {tuple(lam.shape)}")
+    _validate.check_finite_tensor("eigenvalues", lam)
     eye = torch.eye(Phi.shape[0], dtype=Phi.dtype, device=Phi.device)
     err = (Phi.T @ Phi - eye).abs().max().item()
     tol = 100 * torch.finfo(Phi.dtype).eps * Phi.shape[0]
@@ -110,14 +139,14 @@ def basis_with_direction(direction: Tensor | Sequence[float]) -> Tensor:
     The other columns complete it (Householder reflection, so Φ is exactly orthogonal up to
     rounding). Float input keeps its dtype; integers become the default dtype.
     """
-    d = torch.as_tensor(direction)
-    if not d.is_floating_point():
-        d = d.to(torch.get_default_dtype())
+    d = _validate.as_real_tensor("direction", direction)
     if d.ndim != 1 or d.numel() < 1:
         raise ValueError(f"direction must be a non-empty vector (N,), got shape {tuple(d.shape)}")
+    _validate.check_finite_tensor("direction", d)
     norm = torch.linalg.vector_norm(d)
     if not norm > 0:
-        raise ValueError("direction must be non-zero")
+        raise ValueError(f"direction must be non-zero, got {_validate._show(d)}; it is normalised, so any "
+                         "non-zero multiple of the remembered direction will do")
     d = d / norm
     # Householder H = I − 2wwᵀ/‖w‖² with w = d − s e₁ maps e₁ to d/s; choosing s = −sign(d₀)
     # avoids cancellation, and a sign flip of the first column makes it +d
@@ -151,9 +180,12 @@ def autapse(lambdas: Tensor | Sequence[float] | float, *, tau: float = 10.0, dt:
     --------
     >>> net = autapse([0.0, 0.5, 0.66], tau=10.0)     # gains 1, 2, 2.94
     """
-    lam = torch.as_tensor(lambdas, **_factory(dtype, device)).reshape(-1)
+    f = _factory(dtype, device)
+    _time_constants(tau=tau, dt=dt)
+    _nonlinearity(nonlinearity)  # refuses an unknown name or a non-callable, naming nonlinearity
+    lam = _real_tensor("lambdas", lambdas, **f).reshape(-1)
     if lam.numel() == 0:
-        raise ValueError("lambdas must hold at least one value")
+        raise ValueError("lambdas must hold at least one value, got an empty sequence")
     return RateRNN.from_weights(torch.diag(lam), tau=tau, dt=dt, nonlinearity=nonlinearity)
 
 
@@ -164,20 +196,23 @@ def mutual_pair(weight: float, *, tau: float = 10.0, dt: float = 0.1, dtype=None
     The modes are f̂₁ = (1, 1)/√2 with λ₁ = w and f̂₂ = (−1, 1)/√2 with λ₂ = −w, so an
     input along f̂_α is amplified by the gain 1/(1 − λ_α) with time constant τ/(1 − λ_α).
     """
-    M = torch.tensor([[0.0, weight], [weight, 0.0]], **_factory(dtype, device))
+    weight = _validate.as_float("weight", weight)
+    f = _factory(dtype, device)
+    _time_constants(tau=tau, dt=dt)
+    M = torch.tensor([[0.0, weight], [weight, 0.0]], **f)
     return RateRNN.from_weights(M, tau=tau, dt=dt, nonlinearity="linear")
 
 
 def mutual_excitation(weight: float = 0.8, **kwargs) -> RateRNN:
     """Mutual excitation ``mutual_pair(+weight)``: gains 1/(1−0.8) = 5 along (1, 1), 1/1.8 along (−1, 1)."""
-    if weight < 0:
+    if _validate.as_float("weight", weight) < 0:
         raise ValueError(f"mutual_excitation needs weight ≥ 0, got {weight}; use mutual_inhibition")
     return mutual_pair(weight, **kwargs)
 
 
 def mutual_inhibition(weight: float = 0.8, **kwargs) -> RateRNN:
     """Mutual inhibition ``mutual_pair(−weight)``: gains 1/1.8 along (1, 1) and 5 along (−1, 1)."""
-    if weight < 0:
+    if _validate.as_float("weight", weight) < 0:
         raise ValueError(f"mutual_inhibition takes the strength ≥ 0 (M = −weight), got {weight}")
     return mutual_pair(-weight, **kwargs)
 
@@ -200,14 +235,18 @@ def line_attractor(direction: Tensor | Sequence[float], *, eigenvalue: float = 1
     other_eigenvalues : float or sequence, shape (N − 1,)
         λ₂ … λ_N, the other modes (keep them < 1).
     """
-    d = torch.as_tensor(direction, **_factory(dtype, device))
+    f = _factory(dtype, device)
+    eigenvalue = _validate.as_float("eigenvalue", eigenvalue)
+    _time_constants(tau=tau, dt=dt)
+    d = _real_tensor("direction", direction, **f, finite=False)
     Phi = basis_with_direction(d)
     N = Phi.shape[0]
-    others = torch.as_tensor(other_eigenvalues, dtype=Phi.dtype, device=Phi.device)
+    others = _real_tensor("other_eigenvalues", other_eigenvalues, Phi.dtype, Phi.device, finite=False)
     others = others.expand(N - 1) if others.ndim == 0 else others
     if others.shape != (N - 1,):
         raise ValueError(f"other_eigenvalues must be a float or have shape ({N - 1},), "
                          f"got {tuple(others.shape)}")
+    _validate.check_finite_tensor("other_eigenvalues", others)
     lam = torch.cat([others.new_tensor([eigenvalue]), others])
     return RateRNN.from_weights(weights_from_modes(Phi, lam), tau=tau, dt=dt, nonlinearity="linear")
 
@@ -220,7 +259,7 @@ def saturating_autapse(lambdas: Tensor | Sequence[float] | float = 2.0, **kwargs
     unstable one at 0, the extrema of the energy E(v) = −∫₀ᵛ (−s + F(λs)) ds; N such neurons
     have 2ᴺ attractors.
     """
-    lam = torch.as_tensor(lambdas, dtype=torch.float64)
+    lam = _real_tensor("lambdas", lambdas, torch.float64)
     if not (lam > 1).all():
         raise ValueError(f"saturating_autapse needs every λ > 1 for two attractors, got {lam.tolist()}")
     return autapse(lambdas, nonlinearity="clip", **kwargs)
@@ -248,9 +287,14 @@ def winner_take_all(n_units: int = 2, *, inhibition: float = 2.0, self_excitatio
     noise_std : float
         Private noise σ of each unit (Euler–Maruyama).
     """
-    if not isinstance(n_units, int) or n_units < 2:
-        raise ValueError(f"n_units must be an int ≥ 2, got {n_units!r}")
-    if not inhibition > 0 or self_excitation < 0 or not inhibition + self_excitation > 1:
+    if _validate.as_int("n_units", n_units) < 2:
+        raise ValueError(f"n_units must be an int ≥ 2, got {n_units!r}; one unit has no rival to inhibit")
+    inhibition = _validate.check_positive("inhibition", inhibition)
+    self_excitation = _validate.check_nonnegative("self_excitation", self_excitation)
+    noise_std = _validate.check_nonnegative("noise_std", noise_std)
+    _time_constants(tau=tau, dt=dt)
+    n_units = int(n_units)
+    if not inhibition + self_excitation > 1:
         raise ValueError(
             f"winner_take_all needs inhibition β > 0, self_excitation α ≥ 0 and α + β > 1 for "
             f"stable winners; got β = {inhibition}, α = {self_excitation}"
@@ -268,6 +312,11 @@ def two_attractor(weight: float = 2.0, **kwargs) -> RateRNN:
 
     Stable states (1, −1) and (−1, 1), a saddle at the origin; ``winner_take_all(2)``.
     """
+    weight = _validate.check_positive("weight", weight)
+    alpha = _validate.check_nonnegative("self_excitation", kwargs.get("self_excitation", 0.0))
+    if not weight + alpha > 1:
+        raise ValueError(f"weight must exceed 1 − self_excitation = {1 - alpha:g} for two stable attractors, "
+                         f"got {weight}")
     return winner_take_all(2, inhibition=weight, **kwargs)
 
 
@@ -290,11 +339,9 @@ def hebbian_weights(patterns: Tensor) -> Tensor:
     -------
     Tensor, shape (N, N)
     """
-    xi = torch.as_tensor(patterns)
-    if xi.ndim != 2:
-        raise ValueError(f"patterns must have shape (P, N), got {tuple(xi.shape)}")
-    if not xi.is_floating_point():
-        xi = xi.to(torch.get_default_dtype())
+    xi = _validate.as_real_tensor("patterns", patterns)
+    if xi.ndim != 2 or xi.shape[1] == 0:
+        raise ValueError(f"patterns must have shape (P, N) with N ≥ 1, got {tuple(xi.shape)}")
     _check_pm1(xi, "patterns")
     M = xi.T @ xi / xi.shape[1]
     return M.fill_diagonal_(0.0)
@@ -306,6 +353,7 @@ def hopfield(patterns: Tensor, *, tau: float = 1.0) -> RateRNN:
     The Euler step is ``dt = τ``, so one step of the network is the synchronous update
     v ← sign(M v) (``sign(0) = +1``); :func:`recall_asynchronous` updates one unit at a time.
     """
+    _validate.check_positive("tau", tau, fix="tau is in ms (the Euler step dt = tau)")
     M = hebbian_weights(patterns)
     return RateRNN.from_weights(M, tau=tau, dt=tau, nonlinearity=SIGN)
 
@@ -317,6 +365,17 @@ def hopfield_energy(M: Tensor, states: Tensor, b: Tensor | None = None) -> Tenso
     -------
     Tensor, shape (*)
     """
+    M = _validate.check_square_matrix("M", M, fix="M holds the weights (N, N)")
+    N = M.shape[0]
+    states = _real_tensor("states", states, M.dtype, M.device, finite=False)
+    if states.ndim == 0 or states.shape[-1] != N:
+        raise ValueError(f"states must have shape (*, {N}), got {tuple(states.shape)}")
+    _validate.check_finite_tensor("states", states)
+    if b is not None:
+        b = _real_tensor("b", b, M.dtype, M.device, finite=False)
+        if b.shape != (N,):
+            raise ValueError(f"b must have shape ({N},) (one bias per neuron), got {tuple(b.shape)}")
+        _validate.check_finite_tensor("b", b)
     E = -0.5 * ((states @ M.T) * states).sum(-1)
     return E if b is None else E - states @ b
 
@@ -342,7 +401,7 @@ def _update(field: Tensor, s: Tensor, tol: float) -> Tensor:
 
 
 def _check_states(M: Tensor, states: Tensor) -> Tensor:
-    s = torch.as_tensor(states, dtype=M.dtype, device=M.device)
+    s = _real_tensor("states", states, M.dtype, M.device, finite=False)
     if s.ndim != 2 or s.shape[1] != M.shape[0]:
         raise ValueError(f"states must have shape (B, {M.shape[0]}), got {tuple(s.shape)}")
     _check_pm1(s, "states")
@@ -356,6 +415,8 @@ def recall_synchronous(M: Tensor, states: Tensor, *, max_steps: int = 100) -> Re
     Synchronous dynamics can end in a 2-cycle; those states are returned with
     ``converged = False``.
     """
+    M = _validate.check_square_matrix("M", M, fix="M holds the weights (N, N)")
+    max_steps = _validate.as_int("max_steps", max_steps, minimum=0)
     s = _check_states(M, states)
     tol = _tie_tol(M)
     step = 0
@@ -382,6 +443,9 @@ def recall_asynchronous(M: Tensor, states: Tensor, *, max_sweeps: int = 50,
     Recall
         ``steps`` is the number of sweeps taken.
     """
+    M = _validate.check_square_matrix("M", M, fix="M holds the weights (N, N)")
+    max_sweeps = _validate.as_int("max_sweeps", max_sweeps, minimum=0)
+    generator = _validate.check_generator("generator", generator)
     s = _check_states(M, states).clone()
     B, N = s.shape
     tol = _tie_tol(M)
@@ -428,6 +492,7 @@ def dayan_abbott_ei(tau_i: float = 30.0, *, tau_e: float = 10.0, dt: float = 0.1
         Excitatory time constant τ_E (ms).
     """
     f = _factory(dtype, device)
+    _time_constants(tau_i=tau_i, tau_e=tau_e, dt=dt)
     M = torch.tensor([[1.25, -1.0], [1.0, 0.0]], **f)
     b = torch.tensor([10.0, -10.0], **f)
     return EIRateRNN.from_weights(M, n_exc=1, tau_e=tau_e, tau_i=tau_i, b=b, dt=dt, nonlinearity="relu")
