@@ -135,7 +135,7 @@ def test_module_bad_hyperparameters(kwargs, match):
 
 
 def test_datamodule_bad_arguments():
-    with pytest.raises(ValueError, match=r"batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer ≥ 1, got 0"):
         TaskDataModule(FlipFlop(), batch_size=0)
 
 

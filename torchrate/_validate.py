@@ -344,3 +344,23 @@ def check_probability(name: str, value, *, fix: str | None = None) -> float:
     if not 0 <= x <= 1:
         raise ValueError(f"{name} must be a probability in [0, 1], got {x!r}{_fix(fix)}")
     return x
+
+
+def check_path(name: str, value, *, optional: bool = False, fix: str | None = None):
+    """``value``, which must be a path (``str`` or ``os.PathLike``), or ``None`` with ``optional``.
+
+    Examples
+    --------
+    >>> check_path("out", 3)
+    Traceback (most recent call last):
+        ...
+    TypeError: out must be a path (str or os.PathLike), got 3
+    """
+    import os
+
+    if value is None and optional:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        rule = "a path (str or os.PathLike)" + (" or None" if optional else "")
+        raise TypeError(f"{name} must be {rule}, got {_show(value)}{_fix(fix)}")
+    return value

@@ -35,6 +35,9 @@ def phi1(z: Tensor) -> Tensor:
     For complex ``z = a + ib`` the numerator is formed as
     ``expm1(a)·cos b − 2 sin²(b/2) + i eᵃ sin b`` so no digits cancel near ``z = 0``.
     """
+    if not isinstance(z, Tensor):
+        raise TypeError(f"z must be a Tensor (real or complex), got {_validate._show(z)}; "
+                        "e.g. phi1(torch.as_tensor(z))")
     if z.is_complex():
         a, b = z.real, z.imag
         num = torch.complex(torch.expm1(a) * torch.cos(b) - 2 * torch.sin(b / 2) ** 2,

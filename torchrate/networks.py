@@ -234,6 +234,7 @@ class RateRNN(nn.Module):
         self.noise_std = _validate.check_nonnegative("noise_std", noise_std)
         self.gain = None if gain is None else _validate.check_positive("gain", gain, fix="a spectral radius, or None")
         self._configure_solver(solver, rtol, atol, adjoint, ode_options)
+        device = _validate.check_device("device", device)
         dtype = dtype if dtype is not None else torch.get_default_dtype()
         if not dtype.is_floating_point:
             raise TypeError(f"dtype must be a real floating-point dtype (float32, float64, …), got {dtype}")
@@ -1080,6 +1081,9 @@ class Ensemble(nn.Module):
 
     def __init__(self, nets):
         super().__init__()
+        if isinstance(nets, (str, bytes)) or not hasattr(nets, "__iter__"):
+            raise TypeError("nets must be a non-empty sequence of torchrate networks (RateRNN, EIRateRNN, "
+                            f"LowRankRateRNN), got {_validate._show(nets)}")
         nets = list(nets)
         if not nets or not all(isinstance(n, RateRNN) for n in nets):
             raise TypeError("nets must be a non-empty sequence of torchrate networks (RateRNN, EIRateRNN, "

@@ -38,6 +38,19 @@ class Nonlinearity:
     derivative_from_output: Callable[[Tensor], Tensor] | None = None
     inplace: Callable[[Tensor], Tensor] | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str (used in repr and configs), got {type(self.name).__name__} "
+                            f"{self.name!r}")
+        if not callable(self.fn):
+            raise TypeError(f"fn must be a callable Tensor -> Tensor (F, elementwise), got {type(self.fn).__name__} "
+                            f"{self.fn!r}")
+        for field in ("derivative_from_output", "inplace"):
+            value = getattr(self, field)
+            if value is not None and not callable(value):
+                raise TypeError(f"{field} must be a callable Tensor -> Tensor or None, got "
+                                f"{type(value).__name__} {value!r}")
+
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
 

@@ -243,7 +243,7 @@ def sample_states(trajectories: Tensor, n: int, noise_std: float = 0.0, *,
 
 # ----------------------------------------------------------------------------- inputs
 def _starts(system: System, initial_states) -> Tensor:
-    states = torch.as_tensor(initial_states)
+    states = _validate.as_real_tensor("initial_states", initial_states)
     if states.ndim != 2:
         raise ValueError(f"initial_states must have shape (K, N), got {tuple(states.shape)}")
     if system.dtype is not None:

@@ -62,7 +62,7 @@ class _Latent(Residual):
             if u is None:
                 h = m.new_zeros(m.shape[0])
             else:
-                u = torch.as_tensor(u, dtype=m.dtype, device=m.device)
+                u = _validate.as_real_tensor("u", u, dtype=m.dtype, device=m.device)
                 if u.shape != (system.input_size,):
                     raise ValueError(f"u must be a constant input of shape ({system.input_size},), "
                                      f"got {tuple(u.shape)}")
@@ -128,7 +128,10 @@ def latent_velocity(net, u: Tensor | None, kappa: Tensor) -> Tensor:
         raise ValueError("latent_velocity needs one τ for all neurons: with a τ per neuron, κ = nᵀv/N does not "
                          "obey a closed r-dimensional ODE (the fixed points are still exact: latent_fixed_points)")
     tau = lat.tau.reshape(-1)[0]
-    kappa = torch.as_tensor(kappa, dtype=lat.m.dtype, device=lat.m.device)
+    r = lat.m.shape[1]
+    kappa = _validate.as_real_tensor("kappa", kappa, dtype=lat.m.dtype, device=lat.m.device)
+    if (kappa.shape[-1] != r) if kappa.ndim else (r != 1):
+        raise ValueError(f"kappa must have shape (*, {r}) (one latent coordinate per rank), got {tuple(kappa.shape)}")
     with torch.no_grad():
         flat = kappa.reshape(-1, lat.m.shape[1])
         return (lat.g(flat) / tau).reshape(kappa.shape)
@@ -436,6 +439,11 @@ def rank_fidelity(net, inputs: Tensor, ranks: Sequence[int] | None = None, *,
             raise TypeError(f"{name} must be a callable or None, got {_validate._show(fn)}")
     if metric is not None and readout is None:
         raise ValueError("metric needs readout: it is evaluated on readout(rates)")
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"inputs must be a Tensor (T, B, I), got {_validate._show(inputs)}")
+    if inputs.ndim not in (2, 3) or inputs.shape[-1] != net.input_size:
+        raise ValueError(f"inputs must have shape (T, B, {net.input_size}) (or unbatched (T, {net.input_size})), "
+                         f"got {tuple(inputs.shape)}")
     if ranks is None:
         ranks = list(range(1, min(net.hidden_size, 8) + 1))
     else:

@@ -17,6 +17,8 @@ import math
 import torch
 from torch import Tensor
 
+from .. import _validate
+
 __all__ = ["classify", "sort_eigenvalues", "eigen_order", "KINDS", "is_stable", "distance_to_marginal", "boundary_tol"]
 
 KINDS = ("stable node", "stable spiral", "saddle", "unstable node", "unstable spiral", "marginal", "flip",
@@ -96,6 +98,14 @@ def classify(eigenvalues: Tensor, tol: float | None = None, *, time: str = "cont
     """
     if time not in ("continuous", "discrete"):
         raise ValueError(f"time must be 'continuous' or 'discrete', got {time!r}")
+    if not isinstance(eigenvalues, Tensor) or eigenvalues.dtype == torch.bool:
+        raise TypeError(f"eigenvalues must be a tensor of numbers (real or complex) of shape (P, N), got "
+                        f"{_validate._show(eigenvalues)}")
+    if eigenvalues.ndim != 2:
+        raise ValueError(f"eigenvalues must have shape (P, N) (N eigenvalues of each of P points), got "
+                         f"{tuple(eigenvalues.shape)}; for one point pass eigenvalues[None]")
+    if tol is not None:
+        tol = _validate.check_nonnegative("tol", tol, fix="a distance from the stability boundary, or None")
     lam = _complex(eigenvalues)
     re, im = lam.real, lam.imag
     tol_t = boundary_tol(lam, time) if tol is None else torch.full_like(re[..., :1], tol)

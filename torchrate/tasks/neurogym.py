@@ -186,6 +186,11 @@ class NeuroGym(Task):
             dt = _validate.check_positive("dt", dt, fix="a step in ms, or None (the environment's own)")
         if loss_on not in _LOSS_ON:
             raise ValueError(f"loss_on must be one of {_LOSS_ON}, got {loss_on!r}")
+        if condition is not None and not isinstance(condition, str):
+            raise TypeError(f"condition must be a str or None (the entry of each trial that is the psychometric "
+                            f"variable, 'auto', or None for none), got {_validate._show(condition)}")
+        _validate.check_flag("reaction_time", reaction_time)
+        rt_threshold = _validate.as_float("rt_threshold", rt_threshold, finite=False)
         if not 0.5 < rt_threshold <= 1:
             raise ValueError(f"rt_threshold must be a probability in (0.5, 1], got {rt_threshold!r}")
         self.env_id, self.env_kwargs, self.loss_on = env_id, env_kwargs, loss_on

@@ -10,6 +10,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
+from .. import _validate
+
 __all__ = ["RunCheckpoint", "AnalysisCallback", "default_loggers", "versioned_directory"]
 
 
@@ -34,6 +36,7 @@ def default_loggers(save_dir: str | os.PathLike) -> list:
     ``save_dir/tensorboard`` when ``tensorboard`` is installed."""
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    _validate.check_path("save_dir", save_dir, fix="the run's folder")
     loggers = [CSVLogger(save_dir, name="logs")]
     try:
         import tensorboard  # noqa: F401
@@ -61,6 +64,11 @@ class RunCheckpoint(ModelCheckpoint):
     """
 
     def __init__(self, dirpath: str | None = None, save_last: bool | str = "link", **kwargs):
+        _validate.check_path("dirpath", dirpath, optional=True,
+                             fix="None saves to <trainer.default_root_dir>/checkpoints")
+        if not (save_last is None or isinstance(save_last, bool) or save_last == "link"):
+            error = ValueError if isinstance(save_last, str) else TypeError
+            raise error(f"save_last must be True, False, None or 'link', got {_validate._show(save_last)}")
         super().__init__(dirpath=dirpath, save_last=save_last, **kwargs)
 
     def _use_run_dir(self, trainer: L.Trainer) -> None:
@@ -135,6 +143,9 @@ class AnalysisCallback(Callback):
     """
 
     def __init__(self, out: str | None = None, n_trials: int = 512, overwrite: bool = False):
+        _validate.check_path("out", out, optional=True, fix="None writes to <trainer.default_root_dir>/analysis")
+        n_trials = _validate.as_int("n_trials", n_trials, minimum=1)
+        _validate.check_flag("overwrite", overwrite)
         self.out, self.n_trials, self.overwrite = out, n_trials, overwrite
         self.written_to: Path | None = None
         self.history: list[dict] = []

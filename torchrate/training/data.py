@@ -14,6 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from .. import _validate
 from ..tasks import Task
 from .module import as_task
 from .seeding import derive_seed
@@ -77,10 +78,11 @@ class TaskDataModule(L.LightningDataModule):
     def __init__(self, task: Task, batch_size: int = 64, train_batches: int = 50, val_trials: int = 512,
                  test_trials: int = 1024, seed: int = 0):
         super().__init__()
-        for name, value in (("batch_size", batch_size), ("train_batches", train_batches),
-                            ("val_trials", val_trials), ("test_trials", test_trials)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        batch_size, train_batches, val_trials, test_trials = (
+            _validate.as_int(name, value, minimum=1) for name, value in (
+                ("batch_size", batch_size), ("train_batches", train_batches), ("val_trials", val_trials),
+                ("test_trials", test_trials)))
+        _validate.as_int("seed", seed, fix="the root seed of the train, val and test splits")
         self.task = as_task(task)
         task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
         self.save_hyperparameters()

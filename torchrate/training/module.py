@@ -29,8 +29,26 @@ __all__ = ["TaskModule", "masked_mse", "masked_cross_entropy", "instantiate", "a
 NetworkSpec = Callable[[int], RateRNN]
 
 
+def _check_loss_args(name: str, outputs, targets, mask) -> None:
+    """Tensors, ``targets`` of the shape of ``outputs``, ``mask`` broadcasting to it (shapes only:
+    no host sync, so the check also runs under ``vmap``)."""
+    for n, t in ((name, outputs), ("targets", targets), ("mask", mask)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{n} must be a Tensor (T, B, O), got {_validate._show(t)}")
+    shape = tuple(outputs.shape)
+    if tuple(targets.shape) != shape:
+        raise ValueError(f"targets must have the shape of {name} {shape}, got {tuple(targets.shape)}")
+    try:
+        ok = torch.broadcast_shapes(mask.shape, outputs.shape) == outputs.shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"mask must have the shape of {name} {shape} (or broadcast to it), got {tuple(mask.shape)}")
+
+
 def masked_mse(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
     """Σ m (y − ŷ)² / Σ m over all (t, b, o)."""
+    _check_loss_args("outputs", outputs, targets, mask)
     return (mask * (outputs - targets) ** 2).sum() / mask.sum()
 
 
@@ -38,6 +56,7 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tenso
     r"""Σ_tb w_tb · (−Σ_o y_tbo log softmax(z_tb)_o) / Σ_tb w_tb, with w_tb the mean of
     ``mask[t, b, :]`` (the tasks give every class the same mask) and ``targets`` class
     probabilities (one-hot) along the last dimension."""
+    _check_loss_args("logits", logits, targets, mask)
     w = mask.mean(-1)
     ce = -(targets * nnf.log_softmax(logits, dim=-1)).sum(-1)
     return (w * ce).sum() / w.sum()

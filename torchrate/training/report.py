@@ -28,12 +28,14 @@ import copy
 import json
 import math
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 from torch import Tensor
 
+from .. import _validate
 from ..tasks import Task
 from .data import draw_batch
 
@@ -79,6 +81,18 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     """
     import torchrate as tr
 
+    if not isinstance(getattr(module, "task", None), Task) or not hasattr(module, "network"):
+        raise TypeError(f"module must be a TaskModule (with a .task and a .network), got {_validate._show(module)}")
+    _validate.check_path("out", out, fix="the folder to write the figures and summary.json into")
+    _validate.as_int("n_trials", n_trials, minimum=1)
+    _validate.as_int("seed", seed)
+    _validate.as_int("n_initial", n_initial, minimum=1, fix="initial states of the fixed-point search")
+    if history is not None and (not isinstance(history, (list, tuple))
+                                or not all(isinstance(row, Mapping) for row in history)):
+        raise TypeError(f"history must be a list of dicts or None (rows {{'step', 'train/loss', 'val/…'}}), got "
+                        f"{_validate._show(history)}")
+    if extra is not None and not isinstance(extra, Mapping):
+        raise TypeError(f"extra must be a dict or None (entries added to summary.json), got {_validate._show(extra)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task: Task = module.task
@@ -229,6 +243,8 @@ def load_checkpoint(path: str | Path, map_location="cpu"):
     """
     from .module import TaskModule
 
+    if not (map_location is None or callable(map_location) or isinstance(map_location, (dict, torch.device))):
+        _validate.check_device("map_location", map_location, fix="or a dict or callable as torch.load takes")
     return TaskModule._from_checkpoint(path, map_location=map_location, strict=True)
 
 
@@ -237,6 +253,8 @@ def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512
     trials of the run's test split (same seed as the run's data module)."""
     from .data import TaskDataModule
 
+    _validate.check_path("out", out, fix="the folder to write the analysis into")
+    _validate.as_int("n_trials", n_trials, minimum=1, fix="held-out trials to analyse")
     module, ckpt = load_checkpoint(path)
     data_hparams = ckpt.get("datamodule_hyper_parameters") or {}
     seed = int(data_hparams.get("seed", 0))
