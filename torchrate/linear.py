@@ -65,6 +65,9 @@ def _check_matrix(M: Tensor) -> Tensor:
 
 
 def _check_rates(name: str, x, N: int, M: Tensor) -> Tensor:
+    if isinstance(x, Tensor) and x.is_floating_point() and torch.finfo(x.dtype).bits > torch.finfo(M.dtype).bits:
+        raise TypeError(f"{name} has dtype {x.dtype} but M is {M.dtype}: the solution would be rounded to "
+                        f"{M.dtype}; pass M.to({x.dtype}) (or {name}.to({M.dtype}))")
     x = _validate.as_real_tensor(name, x, dtype=M.dtype, device=M.device)
     if x.ndim == 0 or x.shape[-1] != N:
         raise ValueError(f"{name} must have shape (*, {N}) to match M ({N}, {N}), got {tuple(x.shape)}")

@@ -801,12 +801,12 @@ class EIRateRNN(RateRNN):
         return self.parametrizations.weight_hh_l0[0].sign
 
     @property
-    def tau_e(self) -> Tensor:
-        return self.tau[0] if self.n_exc else self.tau.new_tensor(float("nan"))
+    def tau_e(self) -> Tensor | None:
+        return self.tau[0] if self.n_exc else None  # no excitatory neuron: no τ_E (not a NaN)
 
     @property
-    def tau_i(self) -> Tensor:
-        return self.tau[-1] if self.n_inh else self.tau.new_tensor(float("nan"))
+    def tau_i(self) -> Tensor | None:
+        return self.tau[-1] if self.n_inh else None  # no inhibitory neuron: no τ_I
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Balanced Dale init: ``|R|`` half-normal with inhibitory columns scaled by n_exc/n_inh,
@@ -826,8 +826,10 @@ class EIRateRNN(RateRNN):
                 self.bias_l0.zero_()
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, n_exc={self.n_exc}, n_inh={self.n_inh}, tau_e={self.tau_e.item():g}, "
-                f"tau_i={self.tau_i.item():g}, dt={self.dt:g}, nonlinearity={self.F.name!r}, solver={self.solver!r}")
+        taus = "".join(f", {name}={t.item():g}" for name, t in (("tau_e", self.tau_e), ("tau_i", self.tau_i))
+                       if t is not None)
+        return (f"{self.input_size}, n_exc={self.n_exc}, n_inh={self.n_inh}{taus}, dt={self.dt:g}, "
+                f"nonlinearity={self.F.name!r}, solver={self.solver!r}")
 
     @classmethod
     def from_weights(cls, M: Tensor, n_exc: int, *, tau_e: float, tau_i: float, b: Tensor | None = None,

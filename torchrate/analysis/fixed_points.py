@@ -230,6 +230,8 @@ def sample_states(trajectories: Tensor, n: int, noise_std: float = 0.0, *,
     if flat.shape[0] == 0 or flat.shape[1] == 0:
         raise ValueError(f"trajectories must hold at least one state of shape (N,), got shape "
                          f"{tuple(trajectories.shape)}")
+    _validate.check_finite_tensor("trajectories", flat, fix="starts drawn from NaN/Inf rates would be NaN/Inf; "
+                                  "drop the diverged trials first")
     gen_device = generator.device if generator is not None else flat.device
     idx = torch.randint(flat.shape[0], (n,), generator=generator, device=gen_device).to(flat.device)
     states = flat[idx].clone()
@@ -464,8 +466,17 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
           dedup_tol, outlier_scale, batch_size, cluster, progress, eigenvectors, manifold_tol) -> FixedPoints:
     """The body of :func:`find_fixed_points` (under ``torch.no_grad``)."""
     K, N = v0.shape
+    if K == 0:
+        raise ValueError("initial_states must hold at least one start, got shape (0, N); e.g. "
+                         "tr.analysis.sample_states(rates, 256, noise_std=0.05)")
     field_ = system.at(u)
-    if K and not bool(torch.isfinite(field_(v0[:1].nan_to_num(0.0))).all()):
+    two = v0[:2].nan_to_num(0.0)
+    out = system(two, u.expand(len(two), -1))
+    if out.shape != two.shape:
+        raise ValueError(f"the system's step must return states of the shape it was given, (B, N) = "
+                         f"{tuple(two.shape)}, got {tuple(out.shape)}: a Map's step(v, u) and a Flow's f(v, u) are "
+                         "batched over dimension 0")
+    if not bool(torch.isfinite(field_(two[:1])).all()):
         raise ValueError("the system's residual is not finite at the first start although the input is: check "
                          "the input weights")
     v = v0.clone()
@@ -509,9 +520,12 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
                       "try other initial_states, or slow_points=q to see the slowest states", stacklevel=3)
     idx = kept.nonzero()[:, 0]
     vk, qk = v[idx], q_all[idx]
+    user_dedup = dedup_tol is not None
     if dedup_tol is None:
         dedup_tol = 10 * math.sqrt(torch.finfo(v.dtype).eps) * (1 + (vk.abs().max().item() if len(vk) else 0.0))
     leaders, assign = _leaders(vk, torch.sort(qk, stable=True).indices, dedup_tol)  # points sorted by residual
+    if user_dedup and len(vk):
+        _warn_merged(vk, qk, leaders, assign, converged_all[idx], dedup_tol, v.dtype)
     points, q_points, conv = vk[leaders], qk[leaders], converged_all[idx][leaders]
     counts = torch.bincount(assign, minlength=len(leaders))
     # only where the starts collapsed onto a few points (two or more states a point on average): on a
@@ -528,6 +542,19 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
     assignment[idx] = assign
     return _characterise(system, u, points, q_points, conv, counts, assignment, v, q_all, outliers,
                          eigenvectors, manifold_tol)
+
+
+def _warn_merged(vk: Tensor, qk: Tensor, leaders: Tensor, assign: Tensor, converged: Tensor, dedup_tol: float,
+                 dtype: torch.dtype) -> None:
+    """Warn when a given ``dedup_tol`` joined converged states (fixed points to rounding) that lie farther
+    apart than 1,000 × the default tolerance: they are distinct fixed points, reported as one."""
+    far = (vk - vk[leaders][assign]).norm(dim=-1)
+    default = 10 * math.sqrt(torch.finfo(dtype).eps) * (1 + vk.abs().max().item())
+    merged = converged & (far > 1e3 * default)
+    if bool(merged.any()):
+        warnings.warn(f"dedup_tol={dedup_tol:g} joined {int(merged.sum())} converged states up to "
+                      f"{far[merged].max().item():.3g} from their point: distinct fixed points are reported as one; "
+                      f"pass a smaller dedup_tol (default {default:.2g})", stacklevel=4)
 
 
 def _between_points(field_, points: Tensor, opt: _Options, dedup_tol: float) -> Tensor:

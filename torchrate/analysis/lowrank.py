@@ -22,6 +22,7 @@ rank reproduces its rates (and outputs, and a task metric).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -275,6 +276,9 @@ def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | N
         lat = _Latent.of(net, u)
         N, r = lat.m.shape
         dtype = lat.m.dtype
+        if initial_kappas is not None and initial_states is not None:
+            raise ValueError("give initial_states (K, N) or initial_kappas (K, r), not both: the search starts "
+                             "from κ, and κ = nᵀv/N of the states would replace the kappas given")
         if initial_kappas is not None:
             k0 = _validate.as_real_tensor("initial_kappas", initial_kappas, dtype=dtype, device=lat.m.device)
             _validate.check_shape("initial_kappas", k0, ("K", r))
@@ -288,6 +292,12 @@ def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | N
             if r == 1 and not k0.numel():
                 k0 = grid[lat.g(grid).abs()[:, 0].argmin()].reshape(1, 1)
         finite = torch.isfinite(k0).all(-1)
+        bad = int((~finite).sum())
+        if bad and bad == len(k0):
+            raise ValueError(f"all {bad} starts contain NaN or Inf: give finite initial_states or initial_kappas")
+        if bad:
+            warnings.warn(f"{bad} of {len(k0)} starts contain NaN or Inf and were dropped (their assignment is −1)",
+                          stacklevel=3)
         kappa = _newton(lat, torch.where(finite[:, None], k0, torch.zeros_like(k0)), newton_steps)
         return _summarise(lat, kappa, finite, tol, dedup_tol)
 

@@ -164,6 +164,9 @@ class Task:
                 f"outputs, targets and mask must all have shape (T, B, {self.output_size}); got "
                 f"{tuple(outputs.shape)}, {tuple(targets.shape)} and {tuple(mask.shape)}"
             )
+        if not bool(torch.isfinite(outputs).all()):  # NaN reads as some choice: an accuracy of nothing
+            raise ValueError(f"outputs must be finite, got {int((~torch.isfinite(outputs)).sum())} NaN/Inf entries; "
+                             "the network diverged or was given non-finite input")
         # an empty mask scores nothing: accuracies would be argmax(0) == argmax(0), i.e. 1.0
         if not bool(torch.isfinite(mask).all() & (mask >= 0).all()):
             raise ValueError("mask must hold finite weights ≥ 0 (1 = scored, 0 = free), got negative or non-finite "
