@@ -35,3 +35,21 @@ CASES = [
      lambda: tr.linear.solve(torch.eye(2) * 0.5, torch.ones(2, dtype=F64), [0.0, 1.0], tau=10.0),
      TypeError, r"h has dtype torch.float64 but M is torch.float32"),
 ]
+
+_GRU = torch.nn.GRU(1, 2)
+CASES += [
+    ("step u batch 2 for v batch 3", lambda: _NET.step(torch.zeros(3, 2, dtype=F64), torch.zeros(2, 2, dtype=F64)),
+     ValueError, r"v and u must have the same batch shape"),
+    ("find_fixed_points Map step returning int",
+     lambda: tr.analysis.find_fixed_points(tr.systems.Map(lambda v, u: (v > 0).long(), 2, 1), None, torch.zeros(3, 2)),
+     TypeError, r"step must return a floating-point tensor"),
+    ("bifurcation system changing its size with p",
+     lambda: tr.analysis.bifurcation(lambda p: (tr.RateRNN(1, 2 if p < 0.5 else 3, tau=10.0, dt=1.0), None),
+                                     [0.0, 1.0], initial_states=torch.zeros(1, 2)),
+     ValueError, r"the state size must not change with the parameter"),
+    ("TaskModule network init_args a list",
+     lambda: __import__("torchrate.training", fromlist=["TaskModule"]).TaskModule(
+         tr.tasks.FlipFlop(n_bits=1, dt=10.0, duration=100.0),
+         {"class_path": "torchrate.RateRNN", "init_args": [4]}),
+     TypeError, r"init_args of the RateRNN spec must be a dict"),
+]

@@ -529,6 +529,8 @@ class RateRNN(nn.Module):
             if not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != width:
                 got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
                 raise ValueError(f"{name} must be a Tensor of shape (B, {width}) or ({width},), got {got}")
+        if v.ndim > 1 and u.ndim > 1 and v.shape[:-1] != u.shape[:-1]:
+            raise ValueError(f"v and u must have the same batch shape, got v {tuple(v.shape)} and u {tuple(u.shape)}")
         return v + self.dt * self.vector_field(v, self.project_input(u))
 
     # ------------------------------------------------------------------ forward

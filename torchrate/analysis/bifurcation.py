@@ -271,6 +271,9 @@ class _Family:
             raise TypeError(f"system({p:g}) returned {type(net).__name__} as the network; it must return (net, u) "
                             "with a RateRNN, EIRateRNN, torch RNN, Flow/Map or a module with vector_field(v, h) "
                             f"({e})") from None
+        if getattr(self, "N", None) is not None and sys_.state_size != self.N:
+            raise ValueError(f"system({p:g}) returned a system of {sys_.state_size} units, but system({self.p0:g}) "
+                             f"had {self.N}: the state size must not change with the parameter")
         if sys_.state_size is None:
             raise TypeError(f"system({p:g}) returned a system of unknown size: give a torchrate.systems.Flow or Map "
                             "with state_size and input_size")

@@ -472,6 +472,9 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
     field_ = system.at(u)
     two = v0[:2].nan_to_num(0.0)
     out = system(two, u.expand(len(two), -1))
+    if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
+        raise TypeError(f"the system's step must return a floating-point tensor of states, got "
+                        f"{out.dtype if isinstance(out, torch.Tensor) else type(out).__name__}")
     if out.shape != two.shape:
         raise ValueError(f"the system's step must return states of the shape it was given, (B, N) = "
                          f"{tuple(two.shape)}, got {tuple(out.shape)}: a Map's step(v, u) and a Flow's f(v, u) are "

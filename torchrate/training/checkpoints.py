@@ -113,6 +113,9 @@ def load_checkpoint_file(path, map_location: Any = "cpu") -> dict:
             f"or import ({first}). torchrate checkpoints hold only tensors and plain values and always load "
             "with weights_only=True; do not load this file from an untrusted source"
         ) from None
+    except RuntimeError as err:  # a member the archive's index names is missing or unreadable
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(f"checkpoint {name!r} is incomplete or corrupted ({first})") from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"checkpoint {name!r} holds a {type(ckpt).__name__}, not a checkpoint dict")
     return ckpt

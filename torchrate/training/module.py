@@ -79,6 +79,10 @@ def instantiate(spec: Mapping[str, Any], base: type, *args) -> Any:
     if extra:
         raise TypeError(f"unknown keys {sorted(extra)} in the {base.__name__} spec; "
                         f"expected 'class_path' and 'init_args'")
+    for key in ("init_args", "dict_kwargs"):
+        if spec.get(key) is not None and not isinstance(spec[key], Mapping):
+            raise TypeError(f"{key} of the {base.__name__} spec must be a dict of keyword arguments, "
+                            f"got {spec[key]!r}")
     cls = resolve_class(spec["class_path"], base, f"the {base.__name__} spec")
     return cls(*args, **dict(spec.get("init_args") or {}), **dict(spec.get("dict_kwargs") or {}))
 
@@ -187,7 +191,10 @@ class TaskModule(L.LightningModule):
         initial weights (None: the network's default, the global RNG)."""
         extra = {} if generator is None else {"generator": generator}
         if isinstance(network, Mapping):
-            net = instantiate({**network, "init_args": {**dict(network.get("init_args") or {}), **extra}},
+            init_args = network.get("init_args") or {}
+            if not isinstance(init_args, Mapping):
+                raise TypeError(f"init_args of the RateRNN spec must be a dict of keyword arguments, got {init_args!r}")
+            net = instantiate({**network, "init_args": {**init_args, **extra}},
                               RateRNN, self.task.input_size)
         else:  # LightningCLI: a callable built from the YAML, whose config the hparams hold
             net = network(self.task.input_size, **extra)
