@@ -483,22 +483,21 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
         raise ValueError("the system's residual is not finite at the first start although the input is: check "
                          "the input weights")
     v = v0.clone()
-    finite = _finite_starts(v0) if K else torch.zeros(0, dtype=torch.bool, device=v0.device)
+    finite = _finite_starts(v0)  # at least one (all non-finite raises)
     good = v0[finite]
-    center = good.mean(0) if len(good) else v0.new_zeros(N)
-    radius = (good - center).norm(dim=-1).max().item() if len(good) else 0.0
+    center = good.mean(0)
+    radius = (good - center).norm(dim=-1).max().item()
     if radius <= 1e3 * torch.finfo(v0.dtype).eps * (1 + center.abs().max().item()):
         radius = 0.0  # identical starts: no scale to judge outliers by
-    spread = _robust_spread(good) if len(good) else 1.0
+    spread = _robust_spread(good)
     opt = _Options(opt_steps, _LR_SCALE * spread if lr is None else lr, newton_steps,
                    check_every or 25, check_every or 2, tol, slow_points, dedup_tol,
                    N >= _CLUSTER_MIN_N if cluster is None else bool(cluster),
                    _RADIUS_SCALE * spread * math.sqrt(N), field_.scale)
-    chunks = good.split(batch_size or max(len(good), 1))
+    chunks = good.split(batch_size or len(good))
     bar = Progress(progress, len(chunks) * (opt_steps + newton_steps), "fixed points")
     try:
-        if len(good):
-            v[finite] = torch.cat([_search.search(field_, c, opt, bar) for c in chunks])
+        v[finite] = torch.cat([_search.search(field_, c, opt, bar) for c in chunks])
     finally:
         bar.close()
     q_all = field_.q(v)
@@ -515,7 +514,7 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
                           "are reported in .outliers, not returned as points; pass "
                           "outlier_scale=None to keep them", stacklevel=3)
         kept = kept & ~outliers
-    if K and not bool(converged_all.any()):  # an empty result is an answer, but say why it is empty
+    if not bool(converged_all.any()):  # an empty result is an answer, but say why it is empty
         q_min = q_all[finite].min().item() if bool(finite.any()) else math.nan
         g = "dv/dt" if system.time == "continuous" else "F(v) − v"
         warnings.warn(f"none of the {K} states converged to a fixed point (smallest q = ½‖{g}‖² = {q_min:.3g}): "
