@@ -25,12 +25,12 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from . import _validate, dynamics
+from . import _validate, dynamics, solvers
 from ._rollout import euler_rollout, transforms_active
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 from .nonlinearities import nonlinearity as as_nonlinearity
 from .parametrizations import DaleSign, Mask, PerGroup, Positive, check_positive
-from .solvers import ODE_METHODS, ode_rollout
+from .solvers import ode_rollout
 
 __all__ = ["RateRNN", "EIRateRNN", "LowRankRateRNN", "Ensemble", "NonFiniteRatesError"]
 
@@ -272,8 +272,9 @@ class RateRNN(nn.Module):
 
     # ------------------------------------------------------------------ construction hooks
     def _configure_solver(self, solver, rtol, atol, adjoint, ode_options) -> None:
-        if solver != "euler" and solver not in ODE_METHODS:
-            raise ValueError(f"unknown solver {solver!r}; use 'euler' or a torchdiffeq method: {sorted(ODE_METHODS)}")
+        if solver != "euler" and solver not in solvers.ODE_METHODS:  # torchdiffeq is imported only here
+            raise ValueError(f"unknown solver {solver!r}; use 'euler' or a torchdiffeq method: "
+                             f"{sorted(solvers.ODE_METHODS)}")
         if self.noise_std > 0 and solver != "euler":
             raise ValueError(
                 f"noise_std={self.noise_std} needs solver='euler' (Euler–Maruyama); the ODE solver {solver!r} "

@@ -10,20 +10,26 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["ode_rollout", "ODE_METHODS", "ADAPTIVE_METHODS", "FIXED_GRID_METHODS", "SolverBudgetError"]
+__all__ = ["ode_rollout", "ODE_METHODS", "ADAPTIVE_METHODS", "FIXED_GRID_METHODS", "SolverBudgetError"]  # noqa: F822
 
 
-def _method_table() -> tuple[frozenset[str], frozenset[str]]:
-    from torchdiffeq._impl.odeint import SOLVERS
-    from torchdiffeq._impl.solvers import FixedGridODESolver
-
-    fixed = frozenset(k for k, v in SOLVERS.items() if issubclass(v, FixedGridODESolver)) - {"euler"}
-    return frozenset(SOLVERS) - fixed - {"euler"}, fixed
+_TABLE: dict[str, frozenset[str]] = {}
 
 
-#: torchdiffeq methods with error control, and those on a fixed grid (read from torchdiffeq)
-ADAPTIVE_METHODS, FIXED_GRID_METHODS = _method_table()
-ODE_METHODS = ADAPTIVE_METHODS | FIXED_GRID_METHODS
+def __getattr__(name: str) -> frozenset[str]:
+    """``ADAPTIVE_METHODS`` (error control), ``FIXED_GRID_METHODS`` and ``ODE_METHODS`` (both), read
+    from torchdiffeq on first use: ``import torchrate`` does not import torchdiffeq (nor the scipy
+    and sympy it imports), which only ODE networks need."""
+    if name not in ("ADAPTIVE_METHODS", "FIXED_GRID_METHODS", "ODE_METHODS"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not _TABLE:
+        from torchdiffeq._impl.odeint import SOLVERS
+        from torchdiffeq._impl.solvers import FixedGridODESolver
+
+        fixed = frozenset(k for k, v in SOLVERS.items() if issubclass(v, FixedGridODESolver)) - {"euler"}
+        _TABLE.update(ADAPTIVE_METHODS=frozenset(SOLVERS) - fixed - {"euler"}, FIXED_GRID_METHODS=fixed)
+        _TABLE["ODE_METHODS"] = _TABLE["ADAPTIVE_METHODS"] | _TABLE["FIXED_GRID_METHODS"]
+    return _TABLE[name]
 
 
 class SolverBudgetError(RuntimeError):
@@ -105,7 +111,7 @@ def ode_rollout(
     edges = times[1:-1]
     options = dict(options or {})
     budget = int(options.pop("max_evals", 1000 * T + 10_000))
-    if method in FIXED_GRID_METHODS:
+    if method in __getattr__("FIXED_GRID_METHODS"):
         options.setdefault("perturb", True)
     elif T > 1:
         # only the edges where the input actually changes are discontinuities
