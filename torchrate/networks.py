@@ -695,11 +695,22 @@ def _unpickle_network(base: type, state: dict) -> RateRNN:
     return net
 
 
-@torch.compiler.disable  # dynamo cannot trace a torch.Generator: one graph break (none without a generator)
 def _draw(sample, like: Tensor, generator: torch.Generator) -> Tensor:
-    """``sample`` (torch.randn, torch.rand) shaped like ``like``, drawn on the generator's device."""
+    """``sample`` (torch.randn, torch.rand) shaped like ``like``, drawn on the generator's device,
+    outside any compiled graph: dynamo cannot trace a torch.Generator (one graph break; none
+    without a generator)."""
+    global _EAGER_DRAW
+    if _EAGER_DRAW is None:  # made on first use: torch.compiler.disable imports torch._dynamo (~0.9 s)
+        _EAGER_DRAW = torch.compiler.disable(_draw_now)
+    return _EAGER_DRAW(sample, like, generator)
+
+
+def _draw_now(sample, like: Tensor, generator: torch.Generator) -> Tensor:
     out = sample(like.shape, generator=generator, dtype=like.dtype, device=generator.device)
     return out.to(like.device)
+
+
+_EAGER_DRAW = None
 
 
 def _reverse_time(x: Tensor, lengths: Tensor | None) -> Tensor:
