@@ -596,16 +596,9 @@ class RateRNN(nn.Module):
         ref = self._reference()
         if hx is None:
             return u.new_zeros(LD, B, N, dtype=ref.dtype)
-        if not isinstance(hx, Tensor):
-            raise TypeError(f"hx must be a Tensor of shape {(LD, B, N) if batched else (LD, N)}, "
-                            f"got {type(hx).__name__}")
         expected = (LD, B, N) if batched else (LD, N)
-        if tuple(hx.shape) != expected:
-            raise ValueError(f"hx must have shape (num_layers·D, B, N) = {expected}, got {tuple(hx.shape)}")
-        if hx.device != ref.device:
-            raise ValueError(f"hx is on {hx.device} but the network is on {ref.device}")
-        if hx.dtype != ref.dtype and hx.dtype != u.dtype:
-            raise TypeError(f"hx dtype {hx.dtype} does not match the network's {ref.dtype}")
+        _check_state(hx, expected, "(num_layers·D, B, N)" if batched else "(num_layers·D, N)", ref, u.dtype,
+                     "network")
         return hx if batched else hx.unsqueeze(1)
 
     def _run_layer(self, sfx: str, x: Tensor, v0: Tensor) -> Tensor:
@@ -683,6 +676,20 @@ class RateRNN(nn.Module):
             return hint + (": a λ = 1 mode integrates its input without decay, so a long or large input grows"
                            " without bound")
         return hint + ": the dynamics are stable, so the inputs, weights or bias exceed the floating-point range"
+
+
+def _check_state(hx, expected: tuple[int, ...], label: str, ref: Tensor, input_dtype: torch.dtype,
+                 owner: str) -> None:
+    """A given initial state ``hx``: a Tensor of shape ``expected`` (named by ``label``), on ``ref``'s
+    device, in its dtype (or the input's, under autocast)."""
+    if not isinstance(hx, Tensor):
+        raise TypeError(f"hx must be a Tensor of shape {label} = {expected}, got {type(hx).__name__}")
+    if tuple(hx.shape) != expected:
+        raise ValueError(f"hx must have shape {label} = {expected}, got {tuple(hx.shape)}")
+    if hx.device != ref.device:
+        raise ValueError(f"hx is on {hx.device} but the {owner} is on {ref.device}")
+    if hx.dtype != ref.dtype and hx.dtype != input_dtype:
+        raise TypeError(f"hx dtype {hx.dtype} does not match the {owner}'s {ref.dtype}")
 
 
 def _unpickle_network(base: type, state: dict) -> RateRNN:
@@ -1234,14 +1241,7 @@ class Ensemble(nn.Module):
         if hx is not None:
             B = input.shape[-3] if net.batch_first else input.shape[-2]
             expected = (K, net.num_layers * len(net._directions), B, net.hidden_size)
-            if not isinstance(hx, Tensor):
-                raise TypeError(f"hx must be a Tensor of shape (K, L·D, B, N) = {expected}, got {type(hx).__name__}")
-            if tuple(hx.shape) != expected:
-                raise ValueError(f"hx must have shape (K, L·D, B, N) = {expected}, got {tuple(hx.shape)}")
-            if hx.device != ref.device:
-                raise ValueError(f"hx is on {hx.device} but the ensemble is on {ref.device}")
-            if hx.dtype != ref.dtype and hx.dtype != input.dtype:
-                raise TypeError(f"hx dtype {hx.dtype} does not match the ensemble's {ref.dtype}")
+            _check_state(hx, expected, "(K, L·D, B, N)", ref, input.dtype, "ensemble")
         params, buffers = self.stacked()
         etas = self._noise(input if u_dim is None else input[0]) if net.noise_std > 0 else None
         if self._fusable(input):
