@@ -117,10 +117,7 @@ class System:
                  device: torch.device | str | None = None, euler_dt: float | None = None):
         self.state_size = None if state_size is None else _validate.as_int("state_size", state_size, minimum=1)
         self.input_size = None if input_size is None else _validate.as_int("input_size", input_size, minimum=0)
-        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise TypeError(f"dtype must be a floating-point torch.dtype (torch.float32, torch.float64) or None, "
-                            f"got {dtype!r}")
-        self.dtype = dtype
+        self.dtype = _validate.check_dtype("dtype", dtype)
         try:
             self.device = None if device is None else torch.device(device)
         except (RuntimeError, TypeError):

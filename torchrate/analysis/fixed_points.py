@@ -422,7 +422,7 @@ def find_fixed_points(
         else:
             fps = _find(system, uc, v0, opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol,
                         outlier_scale, batch_size, cluster, progress, eigenvectors, manifold_tol)
-    _compare_times(system, fps.eigenvalues, fps.stable)
+    _compare_times(system, fps.eigenvalues, fps.stable, fps.kind)
     return fps
 
 
@@ -658,14 +658,13 @@ def _characterise(system: System, u: Tensor, points: Tensor, residuals: Tensor, 
 _UNDECIDED = ("marginal", "flip", "Neimark–Sacker", "undetermined")
 
 
-def _compare_times(system: System, lam: Tensor, stable: Tensor) -> None:
+def _compare_times(system: System, lam: Tensor, stable: Tensor, kind: list[str]) -> None:
     """For an Euler network (μ = 1 + dt·λ), warn where the flow's and the map's verdicts differ."""
     dt = system.euler_dt
     if dt is None or not len(lam):
         return
     other = (lam - 1) / dt if system.time == "discrete" else 1 + dt * lam
     other_stable, other_kind = classify(other, time=system.other_time)
-    _, kind = classify(lam, time=system.time)
     definite = torch.tensor([a not in _UNDECIDED and b not in _UNDECIDED for a, b in zip(kind, other_kind)],
                             dtype=torch.bool, device=stable.device)
     differs = (other_stable != stable) & definite
