@@ -66,6 +66,13 @@ def module(**kw):
     return lambda: training.TaskModule(args.pop("task"), args.pop("network"), **args)
 
 
+def _task_with_loss(kind):
+    """A flip-flop task that claims outputs of kind ``kind`` (``task.loss``)."""
+    task = tr.tasks.FlipFlop(n_bits=2, dt=10.0, duration=100.0)
+    task.loss = kind
+    return task
+
+
 _MODULE = None
 
 
@@ -219,6 +226,10 @@ CASES = [
     ("TaskModule ensemble=2.5", module(ensemble=2.5), TypeError, r"ensemble must be an integer, got 2.5"),
     ("TaskModule network_seed=-1", module(network_seed=-1), ValueError, r"network_seed must be an integer ≥ 0"),
     ("TaskModule network_seed='0'", module(network_seed="0"), TypeError, r"network_seed must be an integer"),
+    ("TaskModule task whose loss is not a kind", module(task=_task_with_loss("hinge")), ValueError,
+     r"task.loss must be one of 'mse', 'cross_entropy' .*got 'hinge' \(str\) from FlipFlop"),
+    ("TaskModule task whose loss is None", module(task=_task_with_loss(None)), ValueError,
+     r"task.loss must be one of .*got None"),
     ("TaskDataModule batch_size=0", data(batch_size=0), ValueError, r"batch_size must be an integer ≥ 1, got 0"),
     ("TaskDataModule batch_size=2.5", data(batch_size=2.5), TypeError, r"batch_size must be an integer, got 2.5"),
     ("TaskDataModule train_batches=0", data(train_batches=0), ValueError, r"train_batches must be an integer ≥ 1"),

@@ -147,6 +147,11 @@ class TaskModule(L.LightningModule):
                  ensemble: int | None = None, network_seed: int | None = None):
         super().__init__()
         self.task = as_task(task)
+        kind = getattr(self.task, "loss", None)
+        if not isinstance(kind, str) or kind not in _LOSSES:
+            raise ValueError(f"task.loss must be one of {', '.join(map(repr, _LOSSES))} (the kind of the task's "
+                             "outputs: values scored by masked MSE, or logits over classes scored by masked "
+                             f"cross-entropy), got {_validate._show(kind)} from {type(self.task).__name__}")
         task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
         self.save_hyperparameters()
         if not isinstance(network, Mapping) and not isinstance(self.hparams["network"], Mapping):
@@ -184,7 +189,7 @@ class TaskModule(L.LightningModule):
         else:
             self.readout = StackedLinear(ensemble, nets[0].hidden_size, self.task.output_size, generators,
                                          dtype=ref.dtype, device=ref.device)
-        self.loss_fn = _LOSSES[self.task.loss]
+        self.loss_fn = _LOSSES[kind]
 
     def _build_network(self, network, generator) -> RateRNN:
         """One network from the spec (dict) or LightningCLI's callable, with ``generator`` for its
