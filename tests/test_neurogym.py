@@ -239,7 +239,7 @@ def test_errors_name_the_argument(ngym):
         tr.tasks.NeuroGym("GoNogo-v0", loss_on="fixation")
     with pytest.raises(ValueError, match=r"decision_period must name a period of ReadySetGo-v0; expected one of "
                                          r"\['fixation', 'measure', 'production', 'ready', 'set'\]"):
-        tr.tasks.NeuroGym("ReadySetGo-v0")
+        tr.tasks.NeuroGym("ReadySetGo-v0", decision_period="decision")
     with pytest.raises(ValueError, match="DawTwoStep-v0 does not build its observations"):
         tr.tasks.NeuroGym("DawTwoStep-v0")
     with pytest.raises(TypeError, match="env_kwargs .* do not fit GoNogo-v0"):
@@ -306,6 +306,234 @@ def test_draw_gives_a_figure_with_the_psychometric_curve(ngym):
     assert len(fig.axes) == 2 and "psychometric" in fig.axes[0].get_title()
 
 
+# ---------------------------------------------------------------------- every registered environment
+#: the environments refused, each with what its message must say (all others must sample)
+REFUSED = {
+    "AnnubesEnv-v0": (TypeError, r"argument\(s\) without a default, 'session', 'catch_prob': give them in env_kwargs"),
+    "Bandit-v0": (ValueError, r"does not build its observations and ground truth per trial .*reinforcement learning"),
+    "DawTwoStep-v0": (ValueError, r"does not build its observations and ground truth per trial"),
+    "EconomicDecisionMaking-v0": (ValueError, r"does not build its observations and ground truth per trial"),
+    "Null-v0": (ValueError, r"does not build its observations and ground truth per trial"),
+    "Reaching1D-v0": (ValueError, r"ground truth is not an action of its action space Discrete\(3\)"),
+    "Reaching1DWithSelfDistraction-v0": (ValueError, r"ground truth is not an action of its action space"),
+}
+
+
+def _registered() -> list[str]:
+    import neurogym.envs.registration as registry
+
+    ids = sorted(registry.ALL_EXTENDED_ENVS)  # what NeuroGym registers with gymnasium: native and collections
+    assert ids == sorted(registry.all_envs(collections=True))
+    return ids
+
+
+def test_every_registered_environment_samples_reproducibly_or_is_refused_with_its_reason(ngym):
+    ids = _registered()
+    assert len(ids) == 52 and sum(i.startswith("yang19.") for i in ids) == 20
+    refused = []
+    for env_id in ids:
+        try:
+            task = tr.tasks.NeuroGym(env_id)
+        except (TypeError, ValueError) as err:
+            refused.append(env_id)
+            kind, pattern = REFUSED.get(env_id, (None, None))
+            assert isinstance(err, kind or ()) and re.search(pattern, str(err)), f"{env_id}: {err!r}"
+            assert env_id in str(err)
+            continue
+        a = task.generate(24, generator=_gen(11))  # longer than a block of HierarchicalReasoning
+        b = task.generate(24, generator=_gen(11))
+        assert _digest(*a) == _digest(*b), f"{env_id}: the same seed gave another batch"
+        (inputs, targets, mask), conditions = a
+        assert _digest(*a) != _digest(*task.generate(24, generator=_gen(12))), env_id
+        assert torch.isfinite(inputs).all() and torch.isfinite(targets).all(), env_id
+        assert inputs.shape[1:] == (24, task.input_size) and targets.shape == mask.shape == (inputs.shape[0], 24,
+                                                                                            task.output_size)
+        assert (mask.amax((0, 2)) > 0).all(), f"{env_id}: a trial with nothing scored"
+        # outputs that follow the targets score perfectly: the metrics read the targets where they are scored
+        if task.loss == "cross_entropy":
+            assert float(task.evaluate(5 * targets, targets, mask, conditions)["accuracy"]) == 1.0, env_id
+        else:
+            assert float(task.evaluate(targets.clone(), targets, mask, conditions)["mse"]) == 0.0, env_id
+    assert refused == sorted(REFUSED)
+
+
+def test_response_periods_are_read_off_the_ground_truth(ngym):
+    expected = {
+        "ToneDetection-v0": ("stimulus",),
+        "DualDelayMatchSample-v0": ("test1", "test2"),
+        "DelayMatchSampleDistractor1D-v0": ("test1", "test2", "test3"),
+        "MotorTiming-v0": ("production",),
+        "OneTwoThreeGo-v0": ("response",),
+        "ReadySetGo-v0": ("production",),
+        "DelayMatchCategory-v0": ("test",),
+        "ReachingDelayResponse-v0": ("decision",),
+        "SpatialSuppressMotion-v0": ("stimulus",),
+        "HierarchicalReasoning-v0": ("rule_target", "decision"),  # choose the rule, then the side
+        "PerceptualDecisionMaking-v0": ("decision",),
+        "yang19.dms-v0": ("decision",),
+    }
+    assert {env_id: tr.tasks.NeuroGym(env_id).response_periods for env_id in expected} == expected
+    # a period named: that period alone
+    assert tr.tasks.NeuroGym("DualDelayMatchSample-v0", decision_period="test2").response_periods == ("test2",)
+
+
+def test_with_a_decision_period_the_mask_is_the_decision_period_as_before(ngym):
+    """Where the environment has a "decision" period (the only one scored before the response periods were read
+    off the ground truth) the batches are unchanged — HierarchicalReasoning gains its rule period."""
+    compared = 0
+    for env_id in _registered():
+        if env_id in REFUSED:
+            continue
+        try:
+            old = tr.tasks.NeuroGym(env_id, decision_period="decision")
+        except ValueError as err:
+            assert "decision_period must name a period of" in str(err)
+            continue
+        task = tr.tasks.NeuroGym(env_id)
+        (x, y, mask), c = task.generate(16, generator=_gen(21))
+        (x0, y0, mask0), c0 = old.generate(16, generator=_gen(21))
+        assert torch.equal(x, x0) and torch.equal(y, y0), env_id
+        if env_id == "HierarchicalReasoning-v0":
+            k = task.response_periods.index("rule_target")
+            t = torch.arange(x.shape[0])[:, None]
+            rule = (t >= c["response_start"][:, k]) & (t < c["response_stop"][:, k])
+            assert torch.equal(mask, torch.maximum(mask0, rule[..., None].to(mask.dtype))) and rule.any()
+        else:
+            assert torch.equal(mask, mask0), env_id
+            assert all(torch.equal(c[key], c0[key]) for key in c0 if key != "condition"), env_id
+        compared += 1
+    assert compared == 37  # 15 native ones (ReachingDelayResponse's regression too), ibl20, roitman02, 20 of yang19
+
+
+def test_ready_set_go_by_default_is_the_production_period_config(ngym):
+    a = tr.tasks.NeuroGym("ReadySetGo-v0", dt=80, loss_on="all")
+    b = tr.tasks.NeuroGym("ReadySetGo-v0", dt=80, loss_on="all", decision_period="production")  # the config's
+    assert _digest(*a.generate(32, generator=_gen(4))) == _digest(*b.generate(32, generator=_gen(4)))
+
+
+def test_several_response_periods_each_scored_and_each_must_be_right(ngym):
+    task = tr.tasks.NeuroGym("DualDelayMatchSample-v0")
+    (inputs, targets, mask), c = task.generate(40, generator=_gen(3), dtype=torch.float64)
+    t = torch.arange(inputs.shape[0])[:, None]
+    spans = [(c["response_start"][:, k], c["response_stop"][:, k]) for k in range(2)]
+    scored = ((t >= spans[0][0]) & (t < spans[0][1])) | ((t >= spans[1][0]) & (t < spans[1][1]))
+    assert torch.equal(mask, scored[..., None].to(mask.dtype).expand_as(mask))
+    assert torch.all(spans[0][1] < spans[1][0])  # test1, then test2 after a delay
+    outputs = 5 * targets
+    assert float(task.evaluate(outputs, targets, mask, c)["accuracy"]) == 1.0
+    end1 = spans[0][1] - 1
+    wrong = outputs.clone()
+    wrong[end1[:10], torch.arange(10)] = 5 * torch.nn.functional.one_hot(
+        (targets[end1[:10], torch.arange(10)].argmax(-1) % 2) + 1, 3).to(wrong.dtype)  # the other choice
+    assert float(task.evaluate(wrong, targets, mask, c)["accuracy"]) == 0.75  # 10 of 40 wrong in test1
+    inside = outputs.clone()
+    inside[spans[0][0][:10], torch.arange(10)] = 0.0  # not the period's last step: not judged
+    assert float(task.evaluate(inside, targets, mask, c)["accuracy"]) == 1.0
+
+
+# ---------------------------------------------------------------------- continuous actions: regression
+def test_continuous_actions_are_a_regression_on_neurogyms_own_ground_truth(ngym):
+    task = tr.tasks.NeuroGym("ReachingDelayResponse-v0")
+    assert task.loss == "mse" and (task.input_size, task.output_size) == (2, 2)
+    (inputs, targets, mask), c = task.generate(16, generator=_gen(5), dtype=torch.float32)
+    seed = int(torch.randint(2**32, (1,), generator=_gen(5), dtype=torch.int64))
+    env = ngym.make("ReachingDelayResponse-v0").unwrapped
+    env.seed(seed)
+    t = torch.arange(inputs.shape[0])[:, None]
+    for b in range(16):
+        env.new_trial()
+        n = env.ob.shape[0]
+        assert torch.equal(inputs[:n, b], torch.from_numpy(env.ob)) and torch.equal(targets[:n, b],
+                                                                                    torch.from_numpy(env.gt[:n]))
+        assert targets[n:, b].abs().sum() == 0 and mask[n:, b].sum() == 0
+        decision = (t[:, 0] >= env.start_ind["decision"]) & (t[:, 0] < env.end_ind["decision"])
+        assert torch.equal(mask[:, b], decision[:, None].to(mask.dtype).expand(-1, 2))  # [1, x] after [-1, -0.5]
+    outputs = torch.randn(targets.shape, generator=_gen(6))
+    mse = float(task.evaluate(outputs, targets, mask, c)["mse"])
+    assert mse == pytest.approx(float(((outputs - targets) ** 2)[mask > 0].mean()), rel=1e-6)
+    module = tr.training.TaskModule(task, {"class_path": "torchrate.RateRNN",
+                                           "init_args": {"hidden_size": 8, "tau": 200.0, "dt": 100.0}})
+    assert module.loss_fn is tr.training.masked_mse
+    fig = task.draw({"mse": torch.tensor(mse)}, outputs, targets, mask)
+    assert len(fig.axes) == 2 and "ReachingDelayResponse-v0" in fig.axes[0].get_title()
+
+
+# ---------------------------------------------------------------------- wrapped environments
+@pytest.mark.filterwarnings("ignore:.*to get variables from other wrappers is deprecated")  # NeuroGym's seed
+def test_schedule_envs_sub_environments_get_seeds_of_their_own(ngym):
+    from neurogym.envs.collections import yang19
+
+    env = yang19.go()
+    env.seed(5)  # NeuroGym's own: both sub-environments seeded with 5 draw the same trials in turn
+    own = [env.new_trial()["ground_truth"] for _ in range(40)]
+    assert own[0::2] == own[1::2]
+    task = tr.tasks.NeuroGym("yang19.go-v0")
+    (inputs, targets, mask), c = task.generate(40, generator=_gen(5))
+    choice = c["target"]
+    assert float((choice[0::2] == choice[1::2]).double().mean()) < 0.3  # 1/16 by chance
+    # the two sub-environments alternate: the stimulus is in modality 1 (inputs 1–16), then 2 (17–32)
+    stim = inputs[..., 1:].abs().sum(0).reshape(40, 2, 16).sum(-1)
+    assert torch.equal(stim.argmax(-1), torch.arange(40) % 2)
+    assert _digest(*task.generate(40, generator=_gen(5))) == _digest((inputs, targets, mask), c)
+
+
+def test_schedule_attr_batches_start_anywhere_in_the_block_schedule(ngym):
+    """ibl20: blocks of 90 trials with p(choice) = (0.8, 0.2) then (0.2, 0.8): a fresh schedule starts in its
+    first block, so without a seeded start every batch of 32 would come from that block alone."""
+    task = tr.tasks.NeuroGym("perceptualdecisionmaking.ibl20-v0")
+    first = [float((task.generate(32, generator=_gen(s))[1]["target"] == 1).double().mean()) for s in range(16)]
+    assert min(first) < 0.4 and max(first) > 0.6
+    assert _digest(*task.generate(32, generator=_gen(3))) == _digest(*task.generate(32, generator=_gen(3)))
+
+
+@pytest.mark.filterwarnings("ignore:.*to get variables from other wrappers is deprecated")  # NeuroGym's wrapper
+def test_roitman02_is_reaction_time_as_its_wrapper(ngym):
+    task = tr.tasks.NeuroGym("perceptualdecisionmaking.roitman02-v0")
+    (inputs, targets, mask), c = task.generate(8, generator=_gen(4))
+    seed = int(torch.randint(2**32, (1,), generator=_gen(4), dtype=torch.int64))
+    env = ngym.make("perceptualdecisionmaking.roitman02-v0")
+    env.unwrapped.seed(seed)
+    env.reset()  # the first trial, as NeuroGym's ReactionTime wrapper changes it at its first step
+    u = env.unwrapped
+    n = int(u.tmax / u.dt)  # the wrapper ends the trial with the stimulus
+    assert n == u.end_ind["stimulus"] and int(c["length"][0]) == n
+    assert torch.equal(targets[:n, 0].argmax(-1), torch.from_numpy(u.gt[:n].astype(np.int64)))
+    assert torch.equal(c["decision_start"], c["stimulus_start"] + 1) and torch.equal(c["decision_stop"], c["length"])
+    assert "mean_rt" in task.evaluate(5 * targets, targets, mask, c)
+    # without the wrapper's rule: the PerceptualDecisionMaking trials it wraps
+    plain = tr.tasks.NeuroGym("perceptualdecisionmaking.roitman02-v0", reaction_time=False)
+    assert _digest(*plain.generate(8, generator=_gen(4))) == _digest(
+        *tr.tasks.NeuroGym("PerceptualDecisionMaking-v0").generate(8, generator=_gen(4)))
+
+
+def test_a_step_by_step_wrapper_is_refused(ngym):
+    import gymnasium as gym
+    from neurogym.envs.native.perceptualdecisionmaking import PerceptualDecisionMaking
+    from neurogym.wrappers import Noise
+
+    if "TorchrateTestNoisyPDM-v0" not in gym.registry:
+        gym.register("TorchrateTestNoisyPDM-v0", entry_point=lambda **kw: Noise(PerceptualDecisionMaking(**kw)))
+    with pytest.raises(ValueError, match=r"TorchrateTestNoisyPDM-v0 comes in a Noise wrapper, which changes the "
+                                         r"environment step by step"):
+        tr.tasks.NeuroGym("TorchrateTestNoisyPDM-v0")
+
+
+def test_required_arguments_in_env_kwargs_and_a_constructor_seed(ngym):
+    kw = {"session": {"v": 0.5, "a": 0.5}, "catch_prob": 0.5}
+    task = tr.tasks.NeuroGym("AnnubesEnv-v0", env_kwargs=kw)
+    # AnnubesEnv draws its trial types from a generator seeded by its random_seed argument: the batch's seed
+    a, b, other = (task.generate(32, generator=_gen(s)) for s in (1, 1, 2))
+    assert _digest(*a) == _digest(*b) != _digest(*other)
+
+
+def test_an_environment_the_seed_does_not_fix_is_refused(ngym, monkeypatch):
+    import torchrate.tasks.neurogym as module
+
+    monkeypatch.setattr(module, "_seed", lambda env, seed: None)  # as if env.seed() missed its generator
+    with pytest.raises(ValueError, match="GoNogo-v0 gives different trials for the same seed"):
+        tr.tasks.NeuroGym("GoNogo-v0")
+
+
 # ---------------------------------------------------------------------- training
 def test_short_gonogo_training_reaches_95_percent(ngym):
     """200 Adam steps of a 64-unit rate network on GoNogo (a few seconds)."""
@@ -367,6 +595,25 @@ def test_fit_ends_with_where_the_run_and_its_analysis_are(ngym, tmp_path, capsys
     assert last[3] == f"held-out:      accuracy = {summary['metrics']['accuracy']:.4g}"
     kinds = ", ".join(f"{n} {k}" for k, n in summary["fixed_points"]["by_kind"].items())
     assert last[4] == f"fixed points at u = 0: {kinds}"
+
+
+@pytest.mark.parametrize("env_id, metric", [("ReadySetGo-v0", "accuracy"),  # no "decision" period
+                                            ("ReachingDelayResponse-v0", "mse")])  # continuous actions
+def test_fit_through_the_cli_on_environments_refused_before(ngym, env_id, metric, tmp_path, monkeypatch):
+    from torchrate.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["torchrate"])
+    config = ROOT / "configs" / "neurogym" / "gonogo.yaml"  # its network and trainer, another environment
+    main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path}",
+          "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1", f"--data.task.init_args.env_id={env_id}",
+          "--data.batch_size=16", "--data.train_batches=4", "--data.val_trials=32", "--data.test_trials=32"])
+    summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
+    assert summary["task"]["init_args"]["env_id"] == env_id and summary["task"]["init_args"]["decision_period"] is None
+    assert math.isfinite(summary["metrics"][metric])
+    assert (tmp_path / "analysis" / "task_metric.png").is_file()
+    module = tr.training.TaskModule.load_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert module.task.response_periods == tr.tasks.NeuroGym(env_id).response_periods
+    assert module.loss_fn is {"accuracy": tr.training.masked_cross_entropy, "mse": tr.training.masked_mse}[metric]
 
 
 @pytest.mark.slow

@@ -84,8 +84,9 @@ class Task:
 
     def generate(self, batch_size: int, *, generator: torch.Generator | None = None,
                  device=None, dtype=None) -> tuple[Trials, dict[str, Tensor]]:
-        """Like :meth:`sample`, also returning the per-trial conditions (each of shape (B,)),
-        e.g. the signed coherence, that :meth:`evaluate` uses for its curves."""
+        """Like :meth:`sample`, also returning the per-trial conditions (each of shape (B,), or
+        (B, K) for K values per trial), e.g. the signed coherence, that :meth:`evaluate` uses
+        for its curves."""
         batch_size = _validate.as_int("batch_size", batch_size, minimum=1)
         dtype = dtype or torch.get_default_dtype()
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
