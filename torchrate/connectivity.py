@@ -13,6 +13,8 @@ sign in :class:`~torchrate.EIRateRNN`).
   in cortex are excitatory); neurons ordered as :class:`~torchrate.EIRateRNN` wants them
   (every area's E neurons first, then every area's I neurons).
 
+Examples
+--------
 >>> import torch, torchrate as tr
 >>> areas = multi_area(n_exc=[40, 40], n_inh=[10, 10], projections=[(0, 1)], long_range="exc")
 >>> net = tr.EIRateRNN(2, 80, 20, connectivity=areas.mask)

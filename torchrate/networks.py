@@ -110,7 +110,8 @@ class RateRNN(nn.Module):
     plus the rate-model arguments after ``*``: a model written for ``nn.RNN`` runs with only
     its constructor line changed. Layers are stacked rate networks (layer ``k > 0`` is driven
     by the rates of layer ``k − 1``); ``bidirectional`` adds a network running backwards in
-    time. With ``τ = dt`` it is exactly ``nn.RNN`` (see :meth:`from_rnn`).
+    time. With ``τ = dt`` it is exactly ``nn.RNN`` (see :meth:`from_rnn`). Called as ``nn.RNN``:
+    ``output, h_n = net(input, hx=None)`` (:meth:`forward`).
 
     Parameters
     ----------
@@ -162,16 +163,6 @@ class RateRNN(nn.Module):
         dropout. ``None`` uses PyTorch's global RNG, as ``torch.nn`` does.
     device, dtype
         Factory arguments, as in ``torch.nn``.
-
-    Inputs: ``input, hx``
-        * **input** (T, B, I), (B, T, I) with ``batch_first``, unbatched (T, I), or a
-          ``PackedSequence``.
-        * **hx** (L·D, B, N) or unbatched (L·D, N): initial rates; zeros if ``None``.
-
-    Outputs: ``output, h_n``
-        * **output** (T, B, D·N): the last layer's rates at t = dt, 2dt, …, T·dt (a
-          ``PackedSequence`` for packed input).
-        * **h_n** (L·D, B, N): every layer's rates at each sequence's last step.
 
     Attributes
     ----------
@@ -476,6 +467,7 @@ class RateRNN(nn.Module):
 
     @property
     def nonlinearity(self) -> Nonlinearity:
+        """The rate nonlinearity F (a :class:`~torchrate.Nonlinearity`; ``net.F`` too)."""
         return self.F
 
     def flatten_parameters(self) -> None:
@@ -536,6 +528,23 @@ class RateRNN(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None):
+        """Run the network over a sequence: ``output, h_n = net(input, hx)``, as ``nn.RNN``.
+
+        Parameters
+        ----------
+        input : Tensor or PackedSequence
+            (T, B, I), (B, T, I) with ``batch_first``, unbatched (T, I), or a ``PackedSequence``.
+        hx : Tensor, optional
+            (L·D, B, N) or unbatched (L·D, N): initial rates; zeros if ``None``.
+
+        Returns
+        -------
+        output : Tensor or PackedSequence
+            (T, B, D·N): the last layer's rates at t = dt, 2dt, …, T·dt (a ``PackedSequence``
+            for packed input).
+        h_n : Tensor
+            (L·D, B, N): every layer's rates at each sequence's last step.
+        """
         packed = input if isinstance(input, PackedSequence) else None
         if packed is not None:
             u, lengths = pad_packed_sequence(packed)  # (T, B, I), original batch order
@@ -766,10 +775,9 @@ class EIRateRNN(RateRNN):
         Time constants (ms) of E and I neurons.
     input_mask : "exc", "all" or bool Tensor (N,)
         Which neurons receive input (default: all); the other rows of ``W`` are exactly 0.
-    connectivity : bool Tensor (N, N), optional
-        Allowed connections, composed with Dale's sign.
     **kwargs
-        As :class:`RateRNN` (``dt``, ``bias``, ``gain``, ``noise_std``, ``solver``, ``generator``, …).
+        As :class:`RateRNN` (``dt``, ``bias``, ``gain``, ``noise_std``, ``solver``, ``generator``, …);
+        ``connectivity`` (bool (N, N), allowed connections) is composed with Dale's sign.
         At initialisation the inhibitory weights are scaled by n_exc/n_inh so that the mean
         input to each neuron is balanced, then ``M`` is rescaled to spectral radius ``gain``.
         One layer, one direction.
@@ -823,10 +831,12 @@ class EIRateRNN(RateRNN):
 
     @property
     def tau_e(self) -> Tensor | None:
+        """τ_E (ms) of the excitatory neurons; None without one."""
         return self.tau[0] if self.n_exc else None  # no excitatory neuron: no τ_E (not a NaN)
 
     @property
     def tau_i(self) -> Tensor | None:
+        """τ_I (ms) of the inhibitory neurons; None without one."""
         return self.tau[-1] if self.n_inh else None  # no inhibitory neuron: no τ_I
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -893,6 +903,7 @@ class LowRankRateRNN(RateRNN):
     ``M`` is ``weight_hh_l0`` under the parametrization
     :class:`~torchrate._lowrank.LowRankFactors`; ``net.m`` and ``net.n`` are its two trainable
     tensors (``parametrizations.weight_hh_l0.original0`` / ``original1`` in the state dict).
+    Initialisation: m, n with entries N(0, 1) (so ``nᵀm/N`` is O(1/√N)), ``W`` N(0, 1/I), ``b = 0``.
 
     Parameters
     ----------
@@ -907,8 +918,6 @@ class LowRankRateRNN(RateRNN):
     **kwargs
         As :class:`RateRNN` (``bias``, ``batch_first``, ``noise_std``, ``solver``, ``train_tau``,
         ``generator``, ``device``, ``dtype``, …). One layer, one direction, no connectivity mask.
-
-    Initialisation: m, n with entries N(0, 1) (so ``nᵀm/N`` is O(1/√N)), ``W`` N(0, 1/I), ``b = 0``.
 
     Examples
     --------
@@ -1070,7 +1079,11 @@ class Ensemble(nn.Module):
     the ensemble, so one optimiser steps all K, and a loss that is a sum of member losses gives
     each member exactly its own gradient. The forward pass is ``torch.func.vmap`` of the
     members' own forward over those slices (``functional_call``): every operation runs once,
-    batched over K — no Python loop over members.
+    batched over K — no Python loop over members. Called as ``output, h_n = ens(input, hx=None)``
+    (:meth:`forward`).
+
+    Noise: member k draws its noise from its own generator, exactly the draws its own forward
+    would make, so ``ens(u)[0][k]`` equals ``ens[k](u)[0]`` also with ``noise_std > 0``.
 
     Parameters
     ----------
@@ -1080,18 +1093,6 @@ class Ensemble(nn.Module):
         members (or an ``nn.Module`` of equal state), not merely of one name. Copied: later
         changes to ``nets`` do not reach the ensemble. Each member's ``generator`` is kept for
         its private noise.
-
-    Inputs: ``input, hx``
-        * **input** (T, B, I) shared by all members, or (K, T, B, I) one per member
-          (``batch_first``: (B, T, I) / (K, B, T, I)).
-        * **hx** (K, L·D, B, N), optional.
-
-    Outputs: ``output, h_n``
-        * **output** (K, T, B, D·N): each member's rates.
-        * **h_n** (K, L·D, B, N).
-
-    Noise: member k draws its noise from its own generator, exactly the draws its own forward
-    would make, so ``ens(u)[0][k]`` equals ``ens[k](u)[0]`` also with ``noise_std > 0``.
 
     Examples
     --------
@@ -1213,7 +1214,23 @@ class Ensemble(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Run every member over a sequence: ``output, h_n = ens(input, hx)``.
 
+        Parameters
+        ----------
+        input : Tensor
+            (T, B, I) shared by all members, or (K, T, B, I) one per member (``batch_first``:
+            (B, T, I) / (K, B, T, I)).
+        hx : Tensor, optional
+            (K, L·D, B, N): each member's initial rates; zeros if ``None``.
+
+        Returns
+        -------
+        output : Tensor
+            (K, T, B, D·N): each member's rates.
+        h_n : Tensor
+            (K, L·D, B, N).
+        """
         K, net = len(self), self.template
         if not isinstance(input, Tensor):
             raise TypeError(f"input must be a Tensor (T, B, I) or (K, T, B, I), got {type(input).__name__}")

@@ -60,6 +60,7 @@ class Positive(nn.Module):
         return raw.exp()
 
     def right_inverse(self, value: Tensor) -> Tensor:
+        """The stored ``log value`` of a positive, finite ``value`` (ValueError naming the first bad entry)."""
         return check_positive(self.name, value).log()
 
 
@@ -98,6 +99,7 @@ class DaleSign(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def right_inverse(self, M: Tensor) -> Tensor:
+        """The stored ``|M|`` of an ``M`` that keeps Dale's law (ValueError naming the first entry that breaks it)."""
         bad = ~torch.isfinite(M) | (M * self.sign < 0)
         if bad.any():
             i, j = _first_bad(bad)
@@ -127,6 +129,7 @@ class Mask(nn.Module):
         return raw * self.mask
 
     def right_inverse(self, value: Tensor) -> Tensor:
+        """``value`` itself, if it is 0 wherever the mask is False (ValueError naming the first entry that is not)."""
         bad = (value != 0) & ~self.mask
         if bad.any():
             index = _first_bad(bad)
@@ -162,6 +165,7 @@ class PerGroup(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def right_inverse(self, value: Tensor) -> Tensor:
+        """One stored value per group from a per-neuron ``value`` (ValueError if a group has two values)."""
         value = value.expand(self.group.shape)
         raw = value.new_zeros(len(self.names)).index_copy(0, self.group, value)  # one member's value a group
         if not torch.equal(raw[self.group], value):

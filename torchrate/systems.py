@@ -156,6 +156,7 @@ class System:
 
     @property
     def other_time(self) -> str:
+        """The time this system is not analysed in: ``"discrete"`` for a flow, ``"continuous"`` for a map."""
         return TIMES[1 - TIMES.index(self.time)]
 
     def _sizes(self) -> str:

@@ -277,6 +277,7 @@ class RunLock:
         self._file = None
 
     def acquire(self) -> RunLock:
+        """Take the lock (``RunDirectoryInUseError`` naming the other process if it is held); returns ``self``."""
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: no lock
@@ -302,6 +303,7 @@ class RunLock:
         return self
 
     def release(self) -> None:
+        """Drop the lock (nothing if it is not held)."""
         if self._file is not None:
             self._file.close()  # closing the file drops the flock
             self._file = None

@@ -209,6 +209,7 @@ class TaskModule(L.LightningModule):
 
     @property
     def is_ensemble(self) -> bool:
+        """Whether the network is an :class:`~torchrate.Ensemble` (``ensemble=K``)."""
         return isinstance(self.network, Ensemble)
 
     # ------------------------------------------------------------------ model
