@@ -1,56 +1,44 @@
-"""docs/analysis.md runs as written, block after block in one namespace, and says what it shows.
+"""docs/analysis.md says what it shows: the numbers it quotes, checked.
 
-The numbers the page states are checked here from closed forms where there is one (the 1-unit
-RNN's μ = −1.5 and its 2-cycle, μ = 1 + dt·λ, the integrator's line, the ring's radius r, the
-leaky integrator's selection vector) and from the networks themselves otherwise (the trained
-GRU's points are fixed points of the module, their verdicts hold when it runs).
+The page's blocks are run by the collector of ``tests/test_docs_blocks.py`` (in order, in one
+namespace, one thread, a temporary directory; what they print is compared with the page's
+``text`` blocks there); here that namespace is checked against closed forms where there is one
+(the 1-unit RNN's μ = −1.5 and its 2-cycle, μ = 1 + dt·λ, the integrator's line, the ring's
+radius r, the leaky integrator's selection vector) and against the networks themselves otherwise
+(the trained GRU's points are fixed points of the module, their verdicts hold when it runs).
 
-The blocks run with one thread: the page's outputs were recorded so (the float32 training sums
-in another order with other thread counts), and on a loaded 2-core machine OpenMP's spin-waiting
-made two threads 10–50× slower than one for the batched LAPACK calls.
+One thread: the page's outputs were recorded so (the float32 training sums in another order with
+other thread counts), and on a loaded 2-core machine OpenMP's spin-waiting made two threads
+10–50× slower than one for the batched LAPACK calls.
 """
 
 import math
-import re
-import warnings
-from pathlib import Path
 
 import pytest
 import torch
 from scipy.optimize import brentq
+from test_docs_blocks import page_run
 
 import torchrate as tr
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "analysis.md"
 F64 = torch.float64
 
 
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+@pytest.fixture(scope="module")
+def run():
+    return page_run("docs/analysis.md")
 
 
 @pytest.fixture(scope="module")
-def ns(tmp_path_factory):
-    """The namespace after every block of the page has run, and the warnings they let through."""
-    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
-    namespace: dict = {}
-    torch.set_num_threads(1)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for k, block in enumerate(python_blocks()):
-                exec(compile(block, f"docs/analysis.md block {k}", "exec"), namespace)
-    finally:
-        torch.set_default_dtype(dtype)
-        torch.set_num_threads(threads)
-    namespace["_warnings"] = [w for w in caught if issubclass(w.category, UserWarning)]
-    return namespace
+def ns(run):
+    """The namespace after every block of the page has run."""
+    return run.namespace
 
 
-def test_page_has_its_blocks_and_no_stray_warnings(ns):
-    assert len(python_blocks()) == 12
+def test_page_has_its_blocks_and_no_stray_warnings(run):
+    assert len(run.ran) == 12
     # the only warnings the page triggers are the two it catches and prints (section 2)
-    assert ns["_warnings"] == []
+    assert run.warnings == []
 
 
 def test_as_system_table():

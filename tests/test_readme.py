@@ -1,33 +1,34 @@
-"""The README's Python examples run as written (a broken quick start is a bug)."""
+"""The README's Python examples run as written (a broken quick start is a bug), and state true numbers.
 
-import re
-from pathlib import Path
+The blocks are run by the collector of ``tests/test_docs_blocks.py`` (in order, in one namespace,
+in a temporary directory; printed outputs compared there with the ``text`` blocks that follow);
+here the numbers they state in comments are checked, from closed forms, in the namespace as it
+was right after each block.
+"""
 
 import pytest
 import torch
+from test_docs_blocks import ROOT, blocks, page_run
 
 import torchrate as tr
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+
+def namespace_after(heading: str) -> dict:
+    """The page's namespace right after the first python block following ``heading``."""
+    text = (ROOT / "README.md").read_text()
+    line = text[:text.index(heading)].count("\n") + 1
+    block = next(b for b in blocks("README.md") if b.language == "python" and b.line > line)
+    return page_run("README.md").after[block.line]
 
 
-def python_block_after(heading: str) -> str:
-    """The first ```python block after ``heading`` in the README."""
-    text = README.read_text()
-    return re.search(r"```python\n(.*?)```", text[text.index(heading):], flags=re.S).group(1)
-
-
-@pytest.mark.parametrize("heading", ["## Quick start", "## Analysis", "### Any recurrent network"])
-def test_readme_example_runs(heading, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    dtype = torch.get_default_dtype()
-    namespace: dict = {}
-    try:
-        exec(compile(python_block_after(heading), f"README {heading}", "exec"), namespace)
-    finally:
-        torch.set_default_dtype(dtype)  # an example may switch to float64
+@pytest.mark.parametrize("heading", ["## Quick start", "## Analysis", "### Any recurrent network",
+                                     "### Bifurcation diagrams"])
+def test_readme_example_states_true_numbers(heading):
+    namespace = namespace_after(heading)
     if heading == "### Any recurrent network":
         return check_any_network_block(namespace)
+    if heading == "### Bifurcation diagrams":
+        return check_bifurcation_block(namespace)
     if heading == "## Quick start":
         assert namespace["rates"].shape == (500, 16, 64)
         gains = tr.analysis.spectrum(namespace["pair"].M.detach(), tau=10.0).gains
@@ -79,3 +80,22 @@ def check_any_network_block(ns: dict) -> None:
     starts = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
     line = tr.analysis.find_fixed_points(ns["line"], None, starts)
     assert len(line.manifolds) == 1 and line.manifolds[0].dimension == 1
+
+
+def check_bifurcation_block(ns: dict) -> None:
+    """Two tanh units inhibiting each other with weight w = 1.5, driven by ±c/2: folds where
+    c/2 = ±(w x* − atanh x*), x* = √(1 − 1/w); at c = 0 two attractors ±(x, −x), x = tanh(1.5 x),
+    around the saddle at the origin."""
+    import math
+
+    w = 1.5
+    x = math.sqrt(1 - 1 / w)
+    c_fold = 2 * (w * x - math.atanh(x))
+    bif = ns["bif"]
+    assert len(bif.folds) == 2 and not bif.hopf
+    # float32 network: the fold's value to ~1e-7 (its Newton stops at 500 eps·|p|)
+    assert sorted(f.value for f in bif.folds) == pytest.approx([-c_fold, c_fold], abs=1e-6)
+    at0 = bif.at(0.0)
+    assert at0.stable.tolist() == [True, False, True]
+    a = 0.8585596  # tanh(1.5 a) = a
+    assert at0.points.abs().max().item() == pytest.approx(a, abs=1e-5)
