@@ -67,9 +67,9 @@ class Block:
         return f"{self.page}:{self.line}"
 
 
-def blocks(page: str) -> list[Block]:
-    """The fenced blocks of ``page``, each with its marker and, for python, its expected output."""
-    lines = (ROOT / page).read_text(encoding="utf-8").split("\n")
+def blocks(page: str, text: str | None = None) -> list[Block]:
+    """The fenced blocks of ``page`` (or of ``text``), each with its marker and, for python, its output."""
+    lines = ((ROOT / page).read_text(encoding="utf-8") if text is None else text).split("\n")
     out: list[Block] = []
     i, previous = 0, None  # previous: the last non-blank line before a fence
     after_python = False  # only blank lines since the end of a python block
@@ -159,15 +159,16 @@ def page_environment():
                              "or draw with tr.plotting, which does not use pyplot")
 
 
-def run_page(page: str, *, slow: bool) -> PageRun:
-    """Run the python blocks of ``page`` in order in one namespace (up to the first slow one unless ``slow``)."""
+def run_page(page: str, *, slow: bool, text: str | None = None) -> PageRun:
+    """Run the python blocks of ``page`` (or of ``text``) in order in one namespace, up to the first
+    slow one unless ``slow``."""
     namespace: dict = {"__name__": "__main__"}
     after: dict[int, dict] = {}
     outputs: dict[int, str] = {}
     ran: list[Block] = []
     with page_environment(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for block in blocks(page):
+        for block in blocks(page, text):
             if block.language != "python" or block.marker == "skip":
                 continue
             if block.marker == "slow" and not slow:
@@ -221,6 +222,57 @@ def test_skips_are_few_and_each_is_in_its_page():
     found = {(b.page, b.line): b.reason for page in PAGES for b in blocks(page) if b.marker == "skip"}
     assert found == SKIPS
     assert len(SKIPS) <= 3
+
+
+SAMPLE = """# A page
+
+```python
+x = 1
+print(x + 1)
+```
+
+```text
+2
+```
+
+<!-- skip: needs CUDA -->
+```python
+x = torch.ones(1, device="cuda")
+```
+
+Some prose.
+
+```text
+a signature(x, *, y)
+```
+
+<!-- slow: trains for minutes -->
+```python
+x = 10
+```
+
+```python
+y = x + 1
+```
+"""
+
+
+def test_blocks_reads_markers_and_outputs():
+    found = blocks("sample.md", SAMPLE)
+    assert [(b.language, b.marker, b.reason) for b in found] == [
+        ("python", None, None), ("python", "skip", "needs CUDA"), ("text", None, None),
+        ("python", "slow", "trains for minutes"), ("python", None, None)]
+    assert found[0].output == "2\n" and found[1].output is None  # prose between: not an output
+    assert found[3].line == 24  # the opening fence, 1-based
+    with pytest.raises(ValueError, match="never closed"):
+        blocks("sample.md", "```python\nx = 1\n")
+
+
+def test_run_page_stops_before_a_slow_block_unless_slow():
+    fast, slow = run_page("sample.md", slow=False, text=SAMPLE), run_page("sample.md", slow=True, text=SAMPLE)
+    assert fast.namespace["x"] == 1 and "y" not in fast.namespace and len(fast.ran) == 1
+    assert slow.namespace["y"] == 11 and len(slow.ran) == 3  # the skipped block never runs
+    assert fast.outputs[fast.ran[0].line] == "2\n" and fast.after[fast.ran[0].line]["x"] == 1
 
 
 @pytest.mark.parametrize("expected, actual, same", [
