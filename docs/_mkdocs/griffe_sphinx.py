@@ -4,7 +4,8 @@ The docstrings are NumPy style (rendered by mkdocstrings) with a little reStruct
 Markdown would print literally. Once the package is loaded, every docstring is rewritten:
 
 * ``.. math::`` and its indented block → a ``$$ … $$`` block (pymdownx.arithmatex, MathJax);
-* ``:class:`X```, ``:func:``, ``:meth:``, ``:attr:``, ``:data:``, ``:mod:``, ``:exc:`` → a
+* ``:class:`X```, ``:func:``, ``:meth:``, ``:attr:``, ``:data:``, ``:mod:``, ``:exc:`` (also
+  ``:meth:`title <X>```) → a
   cross-reference to X's entry in the reference (resolved from the docstring's own scope, as Sphinx
   does, and pointed to where the object is documented: ``torchrate.RateRNN``, not
   ``torchrate.networks.RateRNN``); an object that is not in the reference (``torch.nn.RNN``) stays
@@ -20,7 +21,8 @@ from html import escape
 
 import griffe
 
-ROLE = re.compile(r":(class|func|meth|attr|data|mod|exc|obj):`(~?)([\w.]+)(?:\(\))?`")
+ROLE = re.compile(r":(class|func|meth|attr|data|mod|exc|obj):`(~?)([^`]+)`")
+EXPLICIT = re.compile(r"(?P<title>.*?)\s*<(?P<target>[\w.]+)>")  # :meth:`title <target>`
 MATH = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]*(?P<first>.*)$")
 
 
@@ -110,7 +112,12 @@ class SphinxToMarkdown(griffe.Extension):
 
         def role(match: re.Match) -> str:
             kind, short, name = match.groups()
-            title = name.split(".")[-1] if short else name
+            explicit = EXPLICIT.fullmatch(name)
+            if explicit:
+                title, name = explicit.group("title"), explicit.group("target")
+            else:
+                name = name.removesuffix("()")
+                title = name.split(".")[-1] if short else name
             identifier = self._resolve(name.lstrip("."), obj, module=kind == "mod")
             code = f"<code>{escape(title)}</code>"
             if identifier is None:

@@ -8,6 +8,8 @@
   file is published with it, under ``repo/`` (``repo/configs/flipflop.yaml``), and the link is
   pointed there: the site needs no repository URL and works offline, and a link whose target
   exists nowhere is still reported by MkDocs, so ``mkdocs build --strict`` fails on it.
+* Literal text written the reStructuredText way (````x````) where mkdocstrings prints a docstring's
+  text without Markdown (the type of a parameter: ``callable ``p -> (net, u)````) becomes code.
 """
 
 from __future__ import annotations
@@ -81,3 +83,12 @@ def on_page_markdown(markdown, page, config, files):
         last = fence.end()
     out.append(LINK.sub(rewrite, markdown[last:]))
     return "".join(out)
+
+
+LITERAL = re.compile(r"``([^`<>\n]+?)``")
+KEEP = re.compile(r"(<pre\b.*?</pre>|<[^>]*>)", flags=re.S)  # preformatted code, and the tags themselves
+
+
+def on_page_content(html, page, config, files):
+    parts = KEEP.split(html)  # odd parts: kept as they are; even parts: text between tags
+    return "".join(part if k % 2 else LITERAL.sub(r"<code>\1</code>", part) for k, part in enumerate(parts))
