@@ -7,7 +7,9 @@
   ``configs/flipflop.yaml`` from the README) work on GitHub as they are written. For the site the
   file is published with it, under ``repo/`` (``repo/configs/flipflop.yaml``), and the link is
   pointed there: the site needs no repository URL and works offline, and a link whose target
-  exists nowhere is still reported by MkDocs, so ``mkdocs build --strict`` fails on it.
+  exists nowhere is still reported by MkDocs, so ``mkdocs build --strict`` fails on it. A Markdown
+  file so published (``CONTRIBUTING.md``) is a page of the site outside the nav, its own links
+  treated the same way.
 * Literal text written the reStructuredText way (````x````) where mkdocstrings prints a docstring's
   text without Markdown (the type of a parameter: ``callable ``p -> (net, u)````) becomes code.
 """
@@ -18,7 +20,7 @@ import posixpath
 import re
 from pathlib import Path
 
-from mkdocs.structure.files import File
+from mkdocs.structure.files import File, InclusionLevel
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = "repo"  # where files outside docs/ are published in the site
@@ -27,8 +29,11 @@ FENCE = re.compile(r"^(```|~~~).*?^\1\s*$", flags=re.S | re.M)
 
 
 def _source(src_uri: str) -> str:
-    """The repository path of a page: README.md for the home page, docs/<page> otherwise."""
-    return "README.md" if src_uri == "index.md" else f"docs/{src_uri}"
+    """The repository path of a page: README.md for the home page, the file itself for one published
+    from outside docs/, docs/<page> otherwise."""
+    if src_uri == "index.md":
+        return "README.md"
+    return src_uri[len(PUBLISHED) + 1:] if src_uri.startswith(f"{PUBLISHED}/") else f"docs/{src_uri}"
 
 
 def _resolve(page_source: str, target: str) -> str | None:
@@ -49,13 +54,21 @@ def _outside(markdown: str, page_source: str):
 def on_files(files, config):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     files.append(File.generated(config, "index.md", content=readme))
+    pages = [(page.src_uri, readme if page.src_uri == "index.md" else
+              Path(page.abs_src_path).read_text(encoding="utf-8")) for page in files.documentation_pages()]
     published = set()
-    for page in list(files.documentation_pages()):
-        text = readme if page.src_uri == "index.md" else Path(page.abs_src_path).read_text(encoding="utf-8")
-        for _, path in _outside(text, _source(page.src_uri)):
-            if path not in published:
-                published.add(path)
-                files.append(File.generated(config, f"{PUBLISHED}/{path}", content=(ROOT / path).read_bytes()))
+    while pages:  # a published Markdown page's own links are followed too
+        src_uri, text = pages.pop()
+        for _, path in _outside(text, _source(src_uri)):
+            if path in published:
+                continue
+            published.add(path)
+            content = (ROOT / path).read_bytes()
+            page = path.endswith(".md")
+            files.append(File.generated(config, f"{PUBLISHED}/{path}", content=content,
+                                        inclusion=InclusionLevel.NOT_IN_NAV if page else InclusionLevel.UNDEFINED))
+            if page:
+                pages.append((f"{PUBLISHED}/{path}", content.decode("utf-8")))
     return files
 
 
