@@ -2,7 +2,9 @@
 
 Every task returns ``(inputs (T, B, I), targets (T, B, O), mask (T, B, O))`` on a grid of
 ``dt`` ms (see :class:`Task`), and ``task.evaluate(outputs, targets, mask)`` gives its own
-metrics. :class:`NeuroGym` wraps any trial-based NeuroGym environment (optional extra
+metrics. A task of your own subclasses :class:`Task` and writes one :meth:`Task.trial`
+(a :class:`Trial`); batching, padding and checks are done for it (``docs/tasks.md``).
+:class:`NeuroGym` wraps any trial-based NeuroGym environment (optional extra
 ``torchrate[neurogym]``).
 
 >>> import torch, torchrate as tr
@@ -12,9 +14,10 @@ metrics. :class:`NeuroGym` wraps any trial-based NeuroGym environment (optional 
 torch.Size([50, 16, 3])
 """
 
-from .base import Task, Trials
+from .base import Task, Trial, Trials, numpy_generator
 from .decision import PerceptualDecision, WinnerTakeAll
 from .memory import FlipFlop, Integration
 from .neurogym import NeuroGym  # neurogym itself is imported when a NeuroGym task is built
 
-__all__ = ["Task", "Trials", "PerceptualDecision", "Integration", "WinnerTakeAll", "FlipFlop", "NeuroGym"]
+__all__ = ["Task", "Trial", "Trials", "numpy_generator", "PerceptualDecision", "Integration", "WinnerTakeAll",
+           "FlipFlop", "NeuroGym"]

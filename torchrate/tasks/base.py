@@ -5,20 +5,25 @@ on a grid of ``T`` steps of ``dt`` ms. Step ``t`` holds the input on ``[t·dt, (
 ``targets[t]`` is what the network's output should be after that step, at ``(t+1)·dt`` —
 the time of ``rates[t]`` returned by :class:`torchrate.RateRNN`. ``mask`` weighs each
 output in the loss and the metrics (1 = scored, 0 = free).
+
+A task of your own writes one trial at a time (:meth:`Task.trial`, returning a
+:class:`Trial`); the base class checks it, batches and pads it. The built-in tasks draw a
+whole batch at once, vectorised (:meth:`Task._generate`). Guide: ``docs/tasks.md``.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from .. import _validate
 
-__all__ = ["Task", "Trials"]
+__all__ = ["Task", "Trials", "Trial", "numpy_generator"]
 
 
 class Trials(NamedTuple):
@@ -29,14 +34,74 @@ class Trials(NamedTuple):
     mask: Tensor  # (T, B, O)
 
 
+class Trial(NamedTuple):
+    """One trial, what :meth:`Task.trial` returns: time-major, no batch dimension.
+
+    Attributes
+    ----------
+    inputs : Tensor or NumPy array, shape (T, I)
+        Row ``t`` is the input on ``[t·dt, (t+1)·dt)``.
+    targets : Tensor or NumPy array, shape (T, O)
+        Row ``t`` is the output wanted at ``(t+1)·dt``; for ``loss = "cross_entropy"`` the
+        class probabilities (one-hot) of the correct choice.
+    mask : Tensor or NumPy array, shape (T, O) or (T,)
+        Weight ≥ 0 of each output in the loss and the metrics (1 = scored, 0 = free); a (T,)
+        mask weighs every output of a step alike (what ``cross_entropy`` tasks want).
+    conditions : dict, optional
+        Per-trial values (numbers or one-element tensors), e.g. ``{"coherence": 0.128}``;
+        batched into (B,) tensors that :meth:`Task.evaluate` receives.
+    """
+
+    inputs: Any
+    targets: Any
+    mask: Any
+    conditions: Mapping[str, Any] | None = None
+
+
+def numpy_generator(generator: torch.Generator | None) -> Any:
+    """A NumPy ``np.random.Generator`` seeded by one draw from ``generator``.
+
+    For a :meth:`Task.trial` written with NumPy: ``rng = numpy_generator(generator)`` at the
+    top of ``trial``, then ``rng.uniform(...)``, ``rng.normal(...)`` — the torch generator
+    still decides everything, so one seed gives one batch. ``None`` draws the seed from
+    torch's global RNG.
+
+    >>> import torch
+    >>> a = numpy_generator(torch.Generator().manual_seed(0)).normal()
+    >>> a == numpy_generator(torch.Generator().manual_seed(0)).normal()
+    True
+    """
+    import numpy as np
+
+    _validate.check_generator("generator", generator)
+    device = generator.device if generator is not None else "cpu"
+    seed = int(torch.randint(2**63 - 1, (1,), generator=generator, device=device))
+    return np.random.default_rng(seed)
+
+
 class Task:
     """Base class of the trial generators.
 
-    Subclasses set ``input_size``, ``output_size`` and ``loss`` (``"mse"`` or
-    ``"cross_entropy"``: the outputs are then logits over ``O`` classes and the mask is the
-    same for every class), store each ``__init__`` argument as an attribute of the same name
-    (that is what :meth:`config` reads back) and implement :meth:`_generate` and
-    :meth:`evaluate`.
+    A subclass
+
+    * calls ``super().__init__(dt)`` and stores each ``__init__`` argument as an attribute of
+      the same name (what :meth:`config` reads back: configs, checkpoints and curricula
+      rebuild the task from it);
+    * sets ``input_size`` (I), ``output_size`` (O) and ``loss``: ``"mse"`` or
+      ``"cross_entropy"`` (the outputs are then logits over O classes and the mask is the
+      same for every class);
+    * writes **one** of the two hooks:
+
+      - :meth:`trial` ``(generator) -> Trial(inputs (T, I), targets (T, O), mask)``: one
+        trial. The base class checks what it returns (shapes, dtypes, finite values, a
+        mask ≥ 0), stacks B trials into a batch and pads trials of different lengths at the
+        end (zero input and target, mask 0). No :attr:`n_steps` is needed;
+      - :meth:`_generate` ``(batch_size, generator, device, dtype) -> (Trials, conditions)``:
+        a whole batch at once, vectorised — what the built-in tasks do (faster, unchecked).
+
+    :meth:`evaluate` has a default (masked MSE, or the masked accuracy of the choices for
+    ``cross_entropy``), and so has :meth:`draw` (output and target traces); override them
+    for the task's own metrics and figure. See ``docs/tasks.md``.
 
     Parameters
     ----------
@@ -64,8 +129,9 @@ class Task:
 
     @property
     def n_steps(self) -> int:
-        """T, the number of steps of a trial."""
-        raise NotImplementedError
+        """T, the number of steps of a trial (tasks whose trials all last T steps)."""
+        raise AttributeError(f"{type(self).__name__} has no fixed trial length (n_steps): T is the longest trial of "
+                             "each batch, inputs.shape[0]; a task whose trials all last T steps may define n_steps")
 
     def times(self, device=None, dtype=None) -> Tensor:
         """Times (ms) of the targets, ``dt, 2dt, …, T·dt``, shape (T,)."""
@@ -97,6 +163,7 @@ class Task:
         # drawn in float64 on the generator's device, then cast and moved: one seed, the same
         # trials in every dtype and on every device
         gen_device = generator.device if generator is not None else torch.device("cpu")
+        self._check_contract()
         trials, conditions = self._generate(batch_size, generator, gen_device, torch.float64)
 
         def cast(x: Tensor) -> Tensor:
@@ -104,15 +171,119 @@ class Task:
 
         return Trials(*map(cast, trials)), {k: cast(v) for k, v in conditions.items()}
 
+    def trial(self, generator: torch.Generator | None) -> Trial:
+        """One trial: ``Trial(inputs (T, I), targets (T, O), mask (T, O) or (T,), conditions)``.
+
+        The per-trial hook for tasks of your own (override it, or :meth:`_generate`). Draw
+        every random number from ``generator`` (``torch.rand(..., generator=generator)``; for
+        NumPy, ``rng = numpy_generator(generator)``): then one seed gives one batch. Tensors
+        or NumPy arrays of real numbers, on any device; T may differ from trial to trial.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must define trial(self, generator) -> Trial(inputs (T, I), targets (T, O), "
+            "mask), one trial (batched and padded by torchrate.tasks.Task), or _generate(self, batch_size, "
+            "generator, device, dtype), a whole batch; see docs/tasks.md")
+
     def _generate(self, batch_size: int, generator: torch.Generator | None, device: torch.device,
                   dtype: torch.dtype) -> tuple[Trials, dict[str, Tensor]]:
-        """Draw the trials (float64, on the generator's ``device``); see :meth:`generate`."""
-        raise NotImplementedError
+        """The batched hook: draw ``batch_size`` trials at once, ``(Trials, conditions)``, in
+        ``dtype`` (float64) on the generator's ``device``; :meth:`generate` casts and moves them.
+
+        The built-in tasks override it with vectorised code. This default calls :meth:`trial`
+        ``batch_size`` times, checks each result and pads them to the longest (zero inputs and
+        targets, mask 0 after a trial's end); conditions become (B,) tensors.
+        """
+        if type(self).trial is Task.trial:
+            self.trial(generator)  # raises, saying what to define
+        name = type(self).__name__
+        trials = [self._checked_trial(self.trial(generator), b, name, device, dtype) for b in range(batch_size)]
+        T = max(t.inputs.shape[0] for t in trials)
+        I, O = self.input_size, self.output_size
+        inputs = torch.zeros(T, batch_size, I, device=device, dtype=dtype)
+        targets = torch.zeros(T, batch_size, O, device=device, dtype=dtype)
+        mask = torch.zeros(T, batch_size, O, device=device, dtype=dtype)
+        for b, t in enumerate(trials):
+            n = t.inputs.shape[0]
+            inputs[:n, b], targets[:n, b], mask[:n, b] = t.inputs, t.targets, t.mask
+        return Trials(inputs, targets, mask), _batch_conditions([t.conditions for t in trials], name, device)
+
+    def _check_contract(self) -> None:
+        """What every subclass must set, checked before drawing (named, with the fix)."""
+        name = type(self).__name__
+        if not isinstance(getattr(self, "dt", None), float):
+            raise TypeError(f"{name}.__init__ must call super().__init__(dt) (the step in ms) before trials are drawn")
+        for attr in ("input_size", "output_size"):
+            value = getattr(self, attr, None)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TypeError(f"{name}.{attr} must be set to an integer ≥ 1 (a class attribute, or self.{attr} "
+                                f"in __init__), got {value!r}")
+
+    def _checked_trial(self, trial, b: int, name: str, device, dtype) -> Trial:
+        """``trial`` (what :meth:`trial` returned for trial ``b``) as float64 tensors, mask (T, O),
+        conditions a dict; anything else is a clear error naming ``{name}.trial()`` and the fix."""
+        import numpy as np
+
+        where = f"{name}.trial()"
+        if not isinstance(trial, tuple) or len(trial) not in (3, 4):
+            raise TypeError(f"{where} must return torchrate.tasks.Trial(inputs (T, I), targets (T, O), mask (T, O), "
+                            f"conditions=None), got {_validate._show(trial)}")
+        arrays = []
+        for field, value in zip(("inputs", "targets", "mask"), trial[:3]):
+            if not isinstance(value, (Tensor, np.ndarray)):
+                raise TypeError(f"{where} returned {field} of type {type(value).__name__}; return a torch.Tensor or "
+                                f"a NumPy array (trial {b} of the batch)")
+            try:
+                t = torch.as_tensor(value)
+            except (TypeError, ValueError, RuntimeError):  # a NumPy array of objects or strings
+                t = None
+            if t is None or t.is_complex():
+                raise TypeError(f"{where} returned {field} of dtype {value.dtype}; return real numbers (float, int or "
+                                f"bool), e.g. {field}.real or {field}.float()")
+            arrays.append(t.to(device=device, dtype=dtype))
+        inputs, targets, mask = arrays
+        I, O = self.input_size, self.output_size
+        if inputs.ndim != 2 or inputs.shape[1] != I or inputs.shape[0] < 1:
+            raise ValueError(f"{where} returned inputs of shape {tuple(inputs.shape)}; expected (T, {I}): T ≥ 1 steps "
+                             f"of dt = {self.dt:g} ms by input_size = {I} (trial {b} of the batch)")
+        T = inputs.shape[0]
+        if tuple(targets.shape) != (T, O):
+            raise ValueError(f"{where} returned targets of shape {tuple(targets.shape)}; expected ({T}, {O}): the "
+                             f"T = {T} steps of its inputs by output_size = {O} (trial {b} of the batch)")
+        if mask.ndim == 1 and mask.shape[0] == T:
+            mask = mask[:, None].expand(T, O)
+        if tuple(mask.shape) != (T, O):
+            raise ValueError(f"{where} returned mask of shape {tuple(mask.shape)}; expected ({T}, {O}) or ({T},) (one "
+                             f"weight per step for every output) (trial {b} of the batch)")
+        for field, t in (("inputs", inputs), ("targets", targets), ("mask", mask)):
+            if not bool(torch.isfinite(t).all()):
+                k = tuple(int(i) for i in (~torch.isfinite(t)).nonzero()[0])
+                raise ValueError(f"{where} returned {field} with non-finite entries ({field}{list(k)} = "
+                                 f"{t[k].item()}, trial {b} of the batch); every value must be finite")
+        if bool((mask < 0).any()):
+            k = tuple(int(i) for i in (mask < 0).nonzero()[0])
+            raise ValueError(f"{where} returned a negative mask (mask{list(k)} = {mask[k].item():g}, trial {b} of the "
+                             "batch); the mask weighs the loss: 1 = scored, 0 = free, never < 0")
+        conditions = trial[3] if len(trial) == 4 else None
+        if conditions is not None and not isinstance(conditions, Mapping):
+            raise TypeError(f"{where} returned conditions of type {type(conditions).__name__}; return a dict of "
+                            "numbers, e.g. {'coherence': 0.128}, or None")
+        return Trial(inputs, targets, mask, dict(conditions or {}))
 
     def evaluate(self, outputs: Tensor, targets: Tensor, mask: Tensor,
                  conditions: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
-        """The task's own metrics of network ``outputs`` (T, B, O), as 0-d or 1-d tensors."""
-        raise NotImplementedError
+        """The task's own metrics of network ``outputs`` (T, B, O), as 0-d or 1-d tensors.
+
+        This default gives ``{"accuracy": …}`` for ``loss = "cross_entropy"`` — the fraction of
+        trials (with a scored step) whose choice ``argmax_k Σ_t mask·outputs`` is the target's —
+        and ``{"mse": Σ mask (y − ŷ)² / Σ mask}`` otherwise. Override it for the task's own.
+        """
+        self._check_outputs(outputs, targets, mask)
+        if self.loss == "cross_entropy":
+            scored = mask.sum((0, 2)) > 0  # (B,): a padded-away or unscored trial has no choice
+            chosen, wanted = (outputs * mask).sum(0).argmax(-1), (targets * mask).sum(0).argmax(-1)
+            correct = ((chosen == wanted) & scored).to(outputs.dtype)
+            return {"accuracy": correct.sum() / scored.to(outputs.dtype).sum()}
+        return {"mse": masked_mean((outputs - targets) ** 2, mask)}
 
     # ------------------------------------------------------------------ figure
     def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor):
@@ -179,9 +350,16 @@ class Task:
     def config(self) -> dict:
         """``{"class_path": …, "init_args": {…}}`` of plain Python values: what rebuilds this
         task (``torchrate fit`` YAML, checkpoints loadable with ``weights_only=True``)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        init_args = {name: _plain(getattr(self, name)) for name in names}
         cls = type(self)
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        names = [p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        missing = [name for name in names if not hasattr(self, name)]
+        if missing:
+            raise AttributeError(
+                f"{cls.__name__} must store each __init__ argument under its own name (configs, checkpoints and "
+                f"curricula rebuild the task from them): self.{missing[0]} is not set; add "
+                f"`self.{missing[0]} = {missing[0]}` to {cls.__name__}.__init__")
+        init_args = {name: _plain(getattr(self, name)) for name in names}
         return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
 
     def __repr__(self) -> str:
@@ -193,6 +371,36 @@ def _plain(value):
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     return value
+
+
+def _batch_conditions(conditions: list[dict], name: str, device) -> dict[str, Tensor]:
+    """Per-trial condition dicts (numbers or one-element tensors) as (B,) tensors: float64 for
+    floats, int64 for integers, bool for booleans (promoted when trials mix them)."""
+    keys = list(conditions[0])
+    out = {}
+    for b, c in enumerate(conditions):
+        if set(c) != set(keys):
+            raise ValueError(f"{name}.trial() must return the same condition names in every trial: trial 0 has "
+                             f"{sorted(keys)}, trial {b} has {sorted(c)}")
+    for key in keys:
+        values = []
+        for b, c in enumerate(conditions):
+            v = c[key]
+            if isinstance(v, float):
+                v = torch.tensor(v, dtype=torch.float64)
+            elif isinstance(v, (bool, int)):
+                v = torch.tensor(v)
+            elif hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, Tensor):
+                v = torch.as_tensor(v)  # a NumPy scalar or array
+            if not isinstance(v, Tensor) or v.numel() != 1 or v.is_complex():
+                raise TypeError(f"{name}.trial() returned condition {key!r} = {_validate._show(c[key])} in trial {b}; "
+                                "each condition must be one real number (or a one-element tensor) per trial")
+            values.append(v.reshape(()).to(device))
+        dtype = values[0].dtype
+        for v in values[1:]:
+            dtype = torch.promote_types(dtype, v.dtype)
+        out[key] = torch.stack([v.to(dtype) for v in values])
+    return out
 
 
 def figure(nrows: int = 1, ncols: int = 1, **kwargs):
