@@ -141,3 +141,23 @@ CASES = [
     ("numpy_generator generator a NumPy Generator", lambda: tr.tasks.numpy_generator(np.random.default_rng(0)),
      TypeError, r"generator must be a torch\.Generator or None"),
 ]
+
+
+def _analyze(*args):
+    def call():
+        from torchrate.cli import main
+
+        main(["analyze", "x.ckpt", "--out", "o", *args])
+    return call
+
+
+CASES += [
+    ("allow cls a path that is not dotted", lambda: tr.training.allow("SimplePD"), ValueError,
+     r"allow\(\): 'SimplePD' is not a dotted class path such as 'mymodule\.SimplePD'"),
+    ("allow cls a path of a module that does not exist", lambda: tr.training.allow("no_such_module_xyz.MyTask"),
+     ImportError, r"allow\('no_such_module_xyz\.MyTask'\): cannot import it .*working directory"),
+    ("allow cls a path naming a function", lambda: tr.training.allow("os.path.join"), TypeError,
+     r"allow\('os\.path\.join'\): it names a function, not a class"),
+    ("analyze --allow a module that does not exist", _analyze("--allow", "no_such_module_xyz.MyTask"), ImportError,
+     r"allow\('no_such_module_xyz\.MyTask'\): cannot import it"),
+]

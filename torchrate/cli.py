@@ -4,6 +4,11 @@
 :class:`~torchrate.training.TaskModule` and :class:`~torchrate.training.TaskDataModule`
 (every ``--help`` and ``--print_config`` of Lightning works); ``torchrate analyze
 CHECKPOINT --out DIR`` re-runs the end-of-fit analysis on a saved checkpoint.
+
+Every subcommand can name classes of modules in the working directory (``class_path:
+mymodule.MyTask`` next to ``mymodule.py``), as ``python -m`` can: the working directory is
+on ``sys.path`` while the command runs (after the installed packages, so a stray file cannot
+stand in for one of them).
 """
 
 from __future__ import annotations
@@ -29,13 +34,45 @@ def _analyze(argv: list[str]) -> int:
     parser.add_argument("--threads", type=_positive_int, default=1,
                         help="torch.set_num_threads for this command, ≥ 1 (default 1: fastest for networks of a "
                              "few hundred units); restored afterwards")
+    _add_allow_argument(parser)
     args = parser.parse_args(argv)
     from .training.report import analyze_checkpoint
 
+    _allow(args.allow)
     with _process_state_kept(threads=args.threads):
         summary = analyze_checkpoint(args.checkpoint, args.out, n_trials=args.trials)
     print(_describe(summary, args.out))
     return 0
+
+
+def _add_allow_argument(parser) -> None:
+    parser.add_argument("--allow", action="append", default=[], metavar="CLASS_PATH",
+                        help="a class of yours the checkpoint names, e.g. mymodule.SimplePD (repeatable): its module "
+                             "is imported (from the working directory too) and the class allowed; checkpoints name "
+                             "nothing else outside torchrate and torch.nn")
+
+
+def _allow(paths: list[str]) -> None:
+    from .training.allowlist import allow
+
+    for path in paths:
+        allow(path)
+
+
+@contextlib.contextmanager
+def _working_directory_importable():
+    """The working directory on ``sys.path`` (appended: installed packages still win) while the
+    block runs, as ``python -m`` has it: ``class_path: mymodule.MyTask`` finds ``./mymodule.py``."""
+    cwd = os.getcwd()
+    if cwd in sys.path or "" in sys.path:
+        yield
+        return
+    sys.path.append(cwd)
+    try:
+        yield
+    finally:
+        if cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 def _positive_int(text: str) -> int:
@@ -300,10 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["--version"], ["-V"]):
         print(f"torchrate {torchrate.__version__}")
         return 0
-    if args and args[0] == "analyze":
-        return _analyze(args[1:])
-    _check_config_files(args)
-    build_cli(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
+    with _working_directory_importable():
+        if args and args[0] == "analyze":
+            return _analyze(args[1:])
+        _check_config_files(args)
+        build_cli(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
     return 0
 
 

@@ -197,14 +197,17 @@ class Task:
             self.trial(generator)  # raises, saying what to define
         name = type(self).__name__
         trials = [self._checked_trial(self.trial(generator), b, name, device, dtype) for b in range(batch_size)]
-        T = max(t.inputs.shape[0] for t in trials)
-        I, O = self.input_size, self.output_size
-        inputs = torch.zeros(T, batch_size, I, device=device, dtype=dtype)
-        targets = torch.zeros(T, batch_size, O, device=device, dtype=dtype)
-        mask = torch.zeros(T, batch_size, O, device=device, dtype=dtype)
-        for b, t in enumerate(trials):
-            n = t.inputs.shape[0]
-            inputs[:n, b], targets[:n, b], mask[:n, b] = t.inputs, t.targets, t.mask
+        # pad at the end: zero inputs and targets, mask 0 (one call per field, not per trial)
+        inputs, targets, mask = (torch.nn.utils.rnn.pad_sequence([t[k] for t in trials]) for k in range(3))
+        for field, t in (("inputs", inputs), ("targets", targets), ("mask", mask)):  # checked once, batched
+            if not bool(torch.isfinite(t).all()):
+                k, b, o = (int(i) for i in (~torch.isfinite(t)).nonzero()[0])
+                raise ValueError(f"{name}.trial() returned {field} with non-finite entries ({field}[{k}, {o}] = "
+                                 f"{t[k, b, o].item()}, trial {b} of the batch); every value must be finite")
+        if bool((mask < 0).any()):
+            k, b, o = (int(i) for i in (mask < 0).nonzero()[0])
+            raise ValueError(f"{name}.trial() returned a negative mask (mask[{k}, {o}] = {mask[k, b, o].item():g}, "
+                             f"trial {b} of the batch); the mask weighs the loss: 1 = scored, 0 = free, never < 0")
         return Trials(inputs, targets, mask), _batch_conditions([t.conditions for t in trials], name, device)
 
     def _check_contract(self) -> None:
@@ -254,15 +257,6 @@ class Task:
         if tuple(mask.shape) != (T, O):
             raise ValueError(f"{where} returned mask of shape {tuple(mask.shape)}; expected ({T}, {O}) or ({T},) (one "
                              f"weight per step for every output) (trial {b} of the batch)")
-        for field, t in (("inputs", inputs), ("targets", targets), ("mask", mask)):
-            if not bool(torch.isfinite(t).all()):
-                k = tuple(int(i) for i in (~torch.isfinite(t)).nonzero()[0])
-                raise ValueError(f"{where} returned {field} with non-finite entries ({field}{list(k)} = "
-                                 f"{t[k].item()}, trial {b} of the batch); every value must be finite")
-        if bool((mask < 0).any()):
-            k = tuple(int(i) for i in (mask < 0).nonzero()[0])
-            raise ValueError(f"{where} returned a negative mask (mask{list(k)} = {mask[k].item():g}, trial {b} of the "
-                             "batch); the mask weighs the loss: 1 = scored, 0 = free, never < 0")
         conditions = trial[3] if len(trial) == 4 else None
         if conditions is not None and not isinstance(conditions, Mapping):
             raise TypeError(f"{where} returned conditions of type {type(conditions).__name__}; return a dict of "
@@ -383,9 +377,15 @@ def _batch_conditions(conditions: list[dict], name: str, device) -> dict[str, Te
             raise ValueError(f"{name}.trial() must return the same condition names in every trial: trial 0 has "
                              f"{sorted(keys)}, trial {b} has {sorted(c)}")
     for key in keys:
+        raw = [c[key] for c in conditions]
+        kinds = {bool if isinstance(v, bool) else int if isinstance(v, int) else float if isinstance(v, float)
+                 else None for v in raw}
+        if None not in kinds:  # plain Python numbers: one tensor at once
+            dtype = torch.float64 if float in kinds else torch.int64 if int in kinds else torch.bool
+            out[key] = torch.tensor(raw, dtype=dtype, device=device)
+            continue
         values = []
-        for b, c in enumerate(conditions):
-            v = c[key]
+        for b, v in enumerate(raw):
             if isinstance(v, float):
                 v = torch.tensor(v, dtype=torch.float64)
             elif isinstance(v, (bool, int)):
@@ -393,7 +393,7 @@ def _batch_conditions(conditions: list[dict], name: str, device) -> dict[str, Te
             elif hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, Tensor):
                 v = torch.as_tensor(v)  # a NumPy scalar or array
             if not isinstance(v, Tensor) or v.numel() != 1 or v.is_complex():
-                raise TypeError(f"{name}.trial() returned condition {key!r} = {_validate._show(c[key])} in trial {b}; "
+                raise TypeError(f"{name}.trial() returned condition {key!r} = {_validate._show(raw[b])} in trial {b}; "
                                 "each condition must be one real number (or a one-element tensor) per trial")
             values.append(v.reshape(()).to(device))
         dtype = values[0].dtype

@@ -8,7 +8,11 @@ may be named:
 * torchrate's own classes (``torchrate.…``) and PyTorch's modules (``torch.nn.…``), imported
   as usual;
 * classes registered with :func:`allow` (your own ``RateRNN`` or ``Task`` subclass), taken from
-  the registry — never imported from the name.
+  the registry — never imported from the name; ``allow("mymodule.MyTask")`` is you saying that
+  this one module may be imported;
+* subclasses of :class:`~torchrate.tasks.Task` already defined in this process (their module
+  was imported by you, or by ``torchrate fit`` from the config you wrote): naming one imports
+  nothing new, so a checkpoint of a run on your own task loads once its module is imported.
 
 Then the class must be a subclass of what the slot takes (``RateRNN``, ``Task``, ``nn.Module``):
 a function such as ``os.system`` is refused before it could be called.
@@ -33,11 +37,13 @@ class DisallowedClassError(ValueError):
     """A class path outside torchrate, ``torch.nn`` and the classes registered with :func:`allow`."""
 
 
-def allow(cls: type, *names: str) -> type:
+def allow(cls: type | str, *names: str) -> type:
     """Let checkpoints and configs name ``cls`` (by ``module.QualName`` and by any of ``names``).
 
     Checkpoints written with your own network or task class load once it is registered;
-    returns ``cls``, so it also works as a class decorator.
+    returns ``cls``, so it also works as a class decorator. ``cls`` may also be a dotted class
+    path, ``allow("mymodule.SimplePD")``: its module is imported now (you trust it) and the class
+    registered under that path.
 
     Examples
     --------
@@ -48,6 +54,19 @@ def allow(cls: type, *names: str) -> type:
     >>> tr.training.allowlist.allowed(f"{MyRNN.__module__}.MyRNN")
     True
     """
+    if isinstance(cls, str):
+        path = cls
+        if not _DOTTED.match(path):
+            raise ValueError(f"allow(): {path!r} is not a dotted class path such as 'mymodule.SimplePD'")
+        module, _, name = path.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as err:
+            raise ImportError(f"allow({path!r}): cannot import it ({err}); is its folder the working directory "
+                              "or on PYTHONPATH?") from None
+        if not isinstance(cls, type):
+            raise TypeError(f"allow({path!r}): it names a {type(cls).__name__}, not a class")
+        names = (path, *names)
     if not isinstance(cls, type):
         raise TypeError(f"allow() takes a class, got {type(cls).__name__} {cls!r}")
     own = f"{cls.__module__}.{cls.__qualname__}"
@@ -63,10 +82,29 @@ def allow(cls: type, *names: str) -> type:
 
 
 def allowed(path) -> bool:
-    """Whether ``path`` is registered or inside a trusted package (no import is done)."""
+    """Whether ``path`` is registered, inside a trusted package, or a Task subclass already
+    defined in this process (no import is done)."""
     if not isinstance(path, str) or not _DOTTED.match(path):
         return False
-    return path in _REGISTERED or any(path.startswith(f"{pkg}.") for pkg in TRUSTED_PACKAGES)
+    return (path in _REGISTERED or any(path.startswith(f"{pkg}.") for pkg in TRUSTED_PACKAGES)
+            or _defined_task(path) is not None)
+
+
+def _defined_task(path: str) -> type | None:
+    """The :class:`~torchrate.tasks.Task` subclass named ``module.QualName`` = ``path`` that is
+    already defined in this process (preferring the one its module holds now), else None."""
+    import sys
+
+    from ..tasks.base import Task
+
+    found, stack = [], [Task]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            stack.append(sub)
+            if f"{sub.__module__}.{sub.__qualname__}" == path:
+                found.append(sub)
+    current = [c for c in found if getattr(sys.modules.get(c.__module__), c.__qualname__, None) is c]
+    return (current or found or [None])[-1]
 
 
 def _refusal(path, where: str) -> str:
@@ -75,7 +113,8 @@ def _refusal(path, where: str) -> str:
             f"and classes registered with torchrate.training.allow(cls) may be named (checked before anything is "
             f"imported: importing a module runs its code). If you trust it, register it first: "
             f"`from {module or 'yourmodule'} import {name or 'YourClass'}; "
-            f"torchrate.training.allow({name or 'YourClass'})`")
+            f"torchrate.training.allow({name or 'YourClass'})` (or torchrate.training.allow({str(path)!r}); a Task "
+            f"subclass is allowed once its module is imported; `torchrate analyze … --allow {path}`)")
 
 
 def resolve_class(path, base: type | tuple[type, ...], where: str = "the spec") -> type:
@@ -95,6 +134,8 @@ def resolve_class(path, base: type | tuple[type, ...], where: str = "the spec") 
         raise DisallowedClassError(_refusal(path, where))
     if path in _REGISTERED:
         cls = _REGISTERED[path]
+    elif (task := _defined_task(path)) is not None:
+        cls = task
     else:
         module, _, name = path.rpartition(".")
         try:
