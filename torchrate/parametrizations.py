@@ -11,6 +11,7 @@ class               forward (raw → constrained)         right_inverse (constra
 :class:`DaleSign`   ``|R| · s`` (column j has sign s_j)  ``|M|``, refusing an entry of wrong sign
 :class:`Mask`       ``R · mask`` (exact zeros)           ``M``, refusing non-zero masked entries
 :class:`PerGroup`   ``raw[group]`` (one value a group)   one value a group, refusing mixed groups
+:class:`Frozen`     ``where(fixed, value, raw)``        the weight (``value`` takes its fixed entries)
 ==================  ==================================  ==========================================
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Positive", "DaleSign", "Mask", "PerGroup", "check_positive"]
+__all__ = ["Positive", "DaleSign", "Mask", "PerGroup", "Frozen", "check_positive"]
 
 
 def _first_bad(bad: Tensor) -> tuple[int, ...]:
@@ -173,3 +174,30 @@ class PerGroup(nn.Module):
             raise ValueError(f"{self.names[int(self.group[i])]} is one value for its whole population; "
                              f"neuron {i} has {value[i].item():g}, another member {raw[self.group[i]].item():g}")
         return raw
+
+
+class Frozen(nn.Module):
+    """Fixed entries, ``W = where(fixed, value, R)``: entries where ``fixed`` is True keep ``value``
+    (their value when the constraint was added) under any optimiser step; the others train.
+
+    Their gradient is exactly 0, so no optimiser (weight decay included) moves them. Assigning
+    the weight (``module.weight = W``) sets ``value`` to ``W``'s fixed entries.
+
+    Parameters
+    ----------
+    fixed : bool Tensor, broadcastable to the weight
+    value : Tensor, the weight's shape
+    """
+
+    def __init__(self, fixed: Tensor, value: Tensor):
+        super().__init__()
+        self.register_buffer("fixed", fixed.bool().expand(value.shape).clone())
+        self.register_buffer("value", value.detach().clone())
+
+    def forward(self, raw: Tensor) -> Tensor:
+        return torch.where(self.fixed, self.value, raw)
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        with torch.no_grad():
+            self.value.copy_(value)
+        return value

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from .. import _validate
 from ..networks import Ensemble, RateRNN
 from ..tasks import Task
+from .constraints import constrain
 from .seeding import derive_seed
 
 __all__ = ["TaskModule", "masked_mse", "masked_cross_entropy", "instantiate", "as_task"]
@@ -130,6 +131,16 @@ class TaskModule(L.LightningModule):
         Seed of the initial weights (network and readout) and of the network's noise; ``None``:
         the single network is drawn from the global RNG (seeded by ``seed_everything``) and an
         ensemble's seeds start at ``torch.initial_seed()`` (``seed_everything``'s seed).
+    readout : {"all", "excitatory"}
+        ``"all"``: outputs read every unit. ``"excitatory"`` (an :class:`~torchrate.EIRateRNN`):
+        Dale's law for the readout — outputs read the excitatory units only, with weights ≥ 0.
+    masks : dict, optional
+        Connectivity masks, ``{weight name: bool mask}``: masked-out entries are exactly 0
+        always — e.g. ``{"network.weight_ih_l0": m_in (N, I), "readout.weight": m_out (O, N)}``.
+    fixed : dict, optional
+        Weights that do not train, ``{weight name: True or bool mask}``: those entries keep their
+        initial value (e.g. ``{"network.weight_ih_l0": True}``: fixed input weights). Names and
+        masks: :mod:`~torchrate.training.constraints`.
 
     Examples
     --------
@@ -144,7 +155,8 @@ class TaskModule(L.LightningModule):
 
     def __init__(self, task: Task, network: NetworkSpec, *, lr: float = 1e-2, weight_decay: float = 0.0,
                  rate_l2: float = 0.0, weight_l2: float = 0.0, grad_clip: float | None = 1.0,
-                 ensemble: int | None = None, network_seed: int | None = None):
+                 ensemble: int | None = None, network_seed: int | None = None, readout: str = "all",
+                 masks: dict[str, Any] | None = None, fixed: dict[str, Any] | None = None):
         super().__init__()
         self.task = as_task(task)
         kind = getattr(self.task, "loss", None)
@@ -189,6 +201,7 @@ class TaskModule(L.LightningModule):
         else:
             self.readout = StackedLinear(ensemble, nets[0].hidden_size, self.task.output_size, generators,
                                          dtype=ref.dtype, device=ref.device)
+        constrain(self, readout, masks, fixed)  # readout Dale's law, masks, fixed weights (parametrizations)
         self.loss_fn = _LOSSES[kind]
 
     def _build_network(self, network, generator) -> RateRNN:

@@ -1,0 +1,80 @@
+"""TaskModule weight structure for PsychRNN users: a Dale's-law readout (excitatory units only,
+weights ≥ 0), connectivity masks on any weight, and fixed (non-trainable) weights or entries —
+each exact after optimiser steps (Adam with weight decay), and restored from a checkpoint."""
+
+import lightning as L
+import torch
+
+import torchrate as tr
+from torchrate.training import TaskDataModule, TaskModule
+
+TASK = tr.tasks.PerceptualDecision(dt=20.0, fixation=40.0, stimulus=100.0, decision=60.0)
+EI = {"class_path": "torchrate.EIRateRNN",
+      "init_args": {"n_exc": 6, "n_inh": 2, "tau_e": 40.0, "tau_i": 40.0, "dt": 20.0}}
+
+
+def train(module, steps: int = 5):
+    """``steps`` Adam steps with weight decay (which moves every raw parameter it can)."""
+    opt = torch.optim.Adam(module.parameters(), lr=0.05, weight_decay=0.1)
+    (x, y, m), _ = TASK.generate(16, generator=torch.Generator().manual_seed(0))
+    for _ in range(steps):
+        outputs, rates = module(x)
+        loss = module.loss(outputs, rates, y, m)[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_an_excitatory_readout_reads_e_units_only_with_non_negative_weights():
+    module = TaskModule(TASK, EI, readout="excitatory", network_seed=0)
+    before = module.readout.weight.detach().clone()
+    train(module)
+    W = module.readout.weight.detach()
+    assert not torch.equal(W, before)  # the control: it trained
+    assert (W[:, :6] >= 0).all() and (W[:, 6:] == 0).all() and not W.signbit().any()
+    # the outputs do not change when the inhibitory rates do
+    rates = torch.rand(5, 3, 8)
+    changed = rates.clone()
+    changed[..., 6:] += 10.0
+    assert torch.equal(module.readout(rates), module.readout(changed))
+
+
+def test_masks_keep_input_and_output_entries_exactly_zero():
+    m_in = torch.rand(8, 3, generator=torch.Generator().manual_seed(1)) > 0.5
+    m_out = torch.tensor([[True] * 4 + [False] * 4, [False] * 4 + [True] * 4])
+    module = TaskModule(TASK, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0,
+                                                                                 "tau": 40.0}},
+                        masks={"network.weight_ih_l0": m_in, "readout.weight": m_out}, network_seed=0)
+    train(module)
+    W, W_out = module.network.W.detach(), module.readout.weight.detach()
+    assert (W[~m_in] == 0).all() and (W[m_in] != 0).all()
+    assert (W_out[~m_out] == 0).all() and (W_out[m_out] != 0).all()
+
+
+def test_fixed_weights_and_entries_keep_their_initial_values_under_dale_and_weight_decay():
+    fixed_hh = torch.zeros(8, 8, dtype=torch.bool)
+    fixed_hh[:, :3] = True  # the outgoing weights of units 0–2
+    module = TaskModule(TASK, EI, fixed={"network.weight_ih_l0": True, "network.weight_hh_l0": fixed_hh,
+                                         "readout.bias": True}, network_seed=0)
+    W0, M0, b0 = (t.detach().clone() for t in (module.network.W, module.network.M, module.readout.bias))
+    train(module)
+    net = module.network
+    assert torch.equal(net.W, W0) and torch.equal(module.readout.bias, b0)
+    assert torch.equal(net.M[fixed_hh], M0[fixed_hh]) and not torch.equal(net.M[~fixed_hh], M0[~fixed_hh])
+    assert (net.M[:, :6] >= 0).all() and (net.M[:, 6:] <= 0).all()  # Dale's law still holds
+
+
+def test_constraints_round_trip_through_a_checkpoint(tmp_path):
+    mask = torch.rand(2, 8, generator=torch.Generator().manual_seed(2)) > 0.3
+    module = TaskModule(TASK, EI, readout="excitatory", masks={"readout.weight": mask},
+                        fixed={"network.weight_ih_l0": True}, network_seed=0)
+    trainer = L.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, TaskDataModule(TASK, batch_size=8, train_batches=3, val_trials=8, test_trials=8))
+    trainer.save_checkpoint(tmp_path / "c.ckpt")
+    loaded, _ = tr.training.load_checkpoint(tmp_path / "c.ckpt")
+    for name in ("readout.weight", "readout.bias", "network.weight_ih_l0", "network.weight_hh_l0"):
+        owner, _, attr = name.rpartition(".")
+        a = getattr(module.get_submodule(owner), attr)
+        assert torch.equal(a, getattr(loaded.get_submodule(owner), attr)), name
+    assert (loaded.readout.weight[~(mask & (loaded.network.sign > 0))] == 0).all()
