@@ -49,3 +49,36 @@ CASES = [
     ("TaskModule fixed with an ensemble", module(fixed={"readout.bias": True}, ensemble=2, network_seed=0), ValueError,
      r"not to an ensemble"),
 ]
+
+_NET2 = tr.RateRNN(2, 4, num_layers=2, tau=10.0, dt=10.0)
+
+
+def _export(source, path="w.npz"):
+    return lambda: tr.training.export_weights(source, path)
+
+
+def _cli_export(*args):
+    def call():
+        from torchrate.cli import main
+
+        main(["export", *args])
+    return call
+
+
+CASES += [
+    ("export_weights source=3", _export(3), TypeError,
+     r"source must be a TaskModule, a torchrate network or a checkpoint path, got 3"),
+    ("export_weights source an nn.RNN", _export(torch.nn.RNN(2, 3)), TypeError, r"source must be a TaskModule"),
+    ("export_weights source a missing checkpoint", _export("/nonexistent/run.ckpt"), FileNotFoundError,
+     r"run\.ckpt"),
+    ("export_weights source a 2-layer network", _export(_NET2), ValueError,
+     r"export_weights writes one layer in one direction; this network has num_layers = 2"),
+    ("export_weights source an ensemble module", lambda: tr.training.export_weights(
+        TaskModule(TASK, RNN, ensemble=2, network_seed=0), "w.npz"), ValueError,
+     r"export_weights takes one network, got an ensemble of 2"),
+    ("export_weights path=None", _export(tr.RateRNN(2, 3), None), TypeError, r"path must be a path"),
+    ("export a missing checkpoint", _cli_export("/nonexistent/x.ckpt", "--out", "w.npz"), FileNotFoundError,
+     r"x\.ckpt"),
+    ("export --allow a module that does not exist", _cli_export("x.ckpt", "--out", "w.npz", "--allow", "nosuchmod.T"),
+     ImportError, r"allow\('nosuchmod\.T'\): cannot import it"),
+]

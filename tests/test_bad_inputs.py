@@ -632,6 +632,8 @@ CLI_ARGPARSE = [  # argparse errors: SystemExit(2), the option named on stderr
     ("analyze --threads 0", ["analyze", "x.ckpt", "--out", "o", "--threads", "0"], r"--threads"),
     ("analyze --threads -2", ["analyze", "x.ckpt", "--out", "o", "--threads", "-2"], r"--threads"),
     ("analyze without --out", ["analyze", "x.ckpt"], r"--out"),
+    ("export without --out", ["export", "x.ckpt"], r"--out"),
+    ("export without a checkpoint", ["export", "--out", "w.npz"], r"checkpoint"),
 ]
 
 # ---- models

@@ -42,14 +42,15 @@ def folder(tmp_path_factory):
     """The page's folder after its commands ran: mymodule.py, mytask.yaml, runs/."""
     folder = tmp_path_factory.mktemp("mytask")
     (folder / "mymodule.py").write_text("".join(module_blocks()))
-    (folder / "mytask.yaml").write_text(blocks("yaml")[0])
+    for block in blocks("yaml"):  # each starts with "# <its file name>"
+        (folder / block.splitlines()[0].removeprefix("# ").strip()).write_text(block)
     threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
         mp.setattr(sys, "path", [p for p in sys.path if p not in ("", str(folder))])
         mp.delitem(sys.modules, "mymodule", raising=False)
         assert importlib.util.find_spec("mymodule") is None  # the control: not importable by itself
-        for line in blocks("bash")[0].strip().splitlines():
+        for line in "".join(blocks("bash")).strip().splitlines():
             args = shlex.split(line)
             assert args[0] == "torchrate"
             main(args[1:])
@@ -59,7 +60,7 @@ def folder(tmp_path_factory):
 
 
 def test_the_page_has_its_blocks_and_each_task_is_under_30_lines():
-    assert len(module_blocks()) == 2 and len(other_blocks()) == 3 and len(blocks("yaml")) == 1
+    assert len(module_blocks()) == 2 and len(other_blocks()) == 4 and len(blocks("yaml")) == 2
     for block in module_blocks():
         cls = block[block.index("class "):]
         assert len(cls.strip().splitlines()) < 30
@@ -69,12 +70,23 @@ def summary(folder: Path, run: str) -> dict:
     return json.loads((folder / "runs" / run / "analysis" / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("run", ["simplepd", "dms"])
+@pytest.mark.parametrize("run", ["simplepd", "dms", "simplepd_ei"])
 def test_both_tasks_train_through_the_cli_to_well_above_chance(folder, run):
     s = summary(folder, run)
-    assert s["task"]["class_path"] == {"simplepd": "mymodule.SimplePD", "dms": "mymodule.DelayedMatch"}[run]
+    assert s["task"]["class_path"] == {"dms": "mymodule.DelayedMatch"}.get(run, "mymodule.SimplePD")
     assert s["n_trials"] == 512
     assert s["metrics"]["accuracy"] > 0.75
+
+
+def test_the_dale_run_kept_its_readout_and_input_weights(folder, monkeypatch):
+    monkeypatch.chdir(folder)
+    module, ckpt = tr.training.load_checkpoint(folder / "runs" / "simplepd_ei" / "checkpoints" / "last.ckpt")
+    assert isinstance(module.network, tr.EIRateRNN) and ckpt["hyper_parameters"]["readout"] == "excitatory"
+    W_out = module.readout.weight.detach()
+    assert (W_out[:, :40] >= 0).all() and (W_out[:, 40:] == 0).all() and (W_out[:, :40] > 0).any()
+    # the input weights are those of the untrained module (network_seed: 0 in ei.yaml); M trained
+    fresh = type(module)(**{k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")})
+    assert torch.equal(module.network.W, fresh.network.W) and not torch.equal(module.network.M, fresh.network.M)
 
 
 def test_the_python_blocks_run_in_the_folder(folder, monkeypatch):
@@ -92,6 +104,12 @@ def test_the_python_blocks_run_in_the_folder(folder, monkeypatch):
     module, ckpt = namespace["module"], namespace["ckpt"]
     assert type(module.task).__name__ == "SimplePD" and type(module.task).__module__ == "mymodule"
     assert torch.equal(module.network.weight_hh_l0, ckpt["state_dict"]["network.weight_hh_l0"])
+    # the NumPy step from the exported file: the network's step and readout
+    with torch.no_grad():
+        u = torch.tensor([[1.0, 1.2]])
+        v = module.network.step(torch.zeros(1, 50), u)
+        y = module.readout(v)
+    assert abs(namespace["v"] - v.numpy()).max() < 1e-6 and abs(namespace["y"] - y.numpy()).max() < 1e-6
 
 
 def test_a_checkpoint_naming_a_module_not_imported_is_refused_until_allowed(folder, tmp_path, monkeypatch):

@@ -3,7 +3,8 @@
 ``torchrate fit|validate|test --config CONFIG.yaml`` is Lightning's ``LightningCLI`` over
 :class:`~torchrate.training.TaskModule` and :class:`~torchrate.training.TaskDataModule`
 (every ``--help`` and ``--print_config`` of Lightning works); ``torchrate analyze
-CHECKPOINT --out DIR`` re-runs the end-of-fit analysis on a saved checkpoint.
+CHECKPOINT --out DIR`` re-runs the end-of-fit analysis on a saved checkpoint; ``torchrate export
+CHECKPOINT --out FILE.npz`` writes its weights for NumPy (:func:`~torchrate.training.export_weights`).
 
 Every subcommand can name classes of modules in the working directory (``class_path:
 mymodule.MyTask`` next to ``mymodule.py``), as ``python -m`` can: the working directory is
@@ -42,6 +43,24 @@ def _analyze(argv: list[str]) -> int:
     with _process_state_kept(threads=args.threads):
         summary = analyze_checkpoint(args.checkpoint, args.out, n_trials=args.trials)
     print(_describe(summary, args.out))
+    return 0
+
+
+def _export(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="torchrate export",
+        description="Write the effective weights (W_in, W_rec, b, tau, W_out, b_out), masks and time constants of a "
+                    "network trained with `torchrate fit` to a NumPy .npz file (see "
+                    "torchrate.training.export_weights).",
+    )
+    parser.add_argument("checkpoint", help="a .ckpt written by `torchrate fit`")
+    parser.add_argument("--out", required=True, help="the .npz file to write")
+    _add_allow_argument(parser)
+    args = parser.parse_args(argv)
+    from .training.export import export_weights
+
+    _allow(args.allow)
+    print(f"written to {export_weights(args.checkpoint, args.out)}")
     return 0
 
 
@@ -259,7 +278,8 @@ def _build_cli(args: list[str] | None, run: bool):
         trainer_defaults={"callbacks": [RunCheckpoint(), AnalysisCallback()]},
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"description": "Train torchrate networks on tasks (LightningCLI). Also: "
-                                      "`torchrate analyze CHECKPOINT --out DIR` (see its --help)."},
+                                      "`torchrate analyze CHECKPOINT --out DIR` and `torchrate export CHECKPOINT "
+                                      "--out FILE.npz` (see their --help)."},
     )
 
 
@@ -340,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     with _working_directory_importable():
         if args and args[0] == "analyze":
             return _analyze(args[1:])
+        if args and args[0] == "export":
+            return _export(args[1:])
         _check_config_files(args)
         build_cli(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
     return 0

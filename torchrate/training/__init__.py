@@ -7,7 +7,9 @@
 * :class:`RunCheckpoint` — checkpoints in ``<default_root_dir>/checkpoints`` (with
   ``last.ckpt``, so ``--ckpt_path last`` resumes);
 * :func:`allow` — let checkpoints and configs name a class of your own (only torchrate's
-  classes and ``torch.nn`` modules are allowed otherwise; see :mod:`.allowlist`).
+  classes and ``torch.nn`` modules are allowed otherwise; see :mod:`.allowlist`);
+* :func:`export_weights` — a trained network's effective weights, masks and time constants
+  as a NumPy ``.npz`` file (``torchrate export CHECKPOINT --out FILE.npz``).
 
 Checkpoints load through one verified path (CRC-checked, ``weights_only=True`` always):
 :func:`load_checkpoint`, ``TaskModule.load_from_checkpoint``, Trainer resumes of a
@@ -17,6 +19,7 @@ Checkpoints load through one verified path (CRC-checked, ``weights_only=True`` a
 from .allowlist import allow
 from .callbacks import AnalysisCallback, RunCheckpoint, default_loggers
 from .data import TaskDataModule
+from .export import export_weights
 from .module import TaskModule, masked_cross_entropy, masked_mse
 from .report import analyze, analyze_checkpoint, load_checkpoint
 
@@ -30,6 +33,7 @@ __all__ = [
     "analyze_checkpoint",
     "load_checkpoint",
     "allow",
+    "export_weights",
     "masked_mse",
     "masked_cross_entropy",
 ]
