@@ -46,24 +46,6 @@ def export_weights(source, path: str | os.PathLike) -> Path:
     path : str or PathLike
         The file to write; ``.npz`` is appended if it has another suffix.
 
-    The file holds (N units, I inputs, O outputs; arrays in the network's dtype):
-
-    ==============================  ==========================================================
-    ``W_in`` (N, I)                 input weights (the identity for ``W = None``)
-    ``W_rec`` (N, N)                recurrent weights M, ``W_rec[i, j]`` from unit j to unit i
-    ``b`` (N,)                      bias (zeros without one)
-    ``tau`` (N,), ``dt`` ()         time constants and step (ms)
-    ``nonlinearity``, ``solver``    F's name (``"tanh"``, ``"relu"``, …) and the solver
-    ``noise_std`` ()                σ of the private noise (per step ``σ·√(2·dt/τ)``)
-    ``W_out`` (O, N), ``b_out`` (O,)  the readout (a TaskModule only)
-    ``input_mask`` (N, I), ``rec_mask`` (N, N), ``output_mask`` (O, N)
-                                    allowed connections (True where no mask)
-    ``dale_sign`` (N,)              +1 excitatory, −1 inhibitory, 0 without Dale's law
-    ``W_in_fixed``, ``W_rec_fixed``, ``b_fixed``, ``W_out_fixed``, ``b_out_fixed``
-                                    entries that did not train (``fixed=``)
-    ``equation``                    :data:`EQUATION`
-    ==============================  ==========================================================
-
     Raises
     ------
     TypeError
@@ -71,6 +53,24 @@ def export_weights(source, path: str | os.PathLike) -> Path:
     ValueError
         A stacked (``num_layers > 1``) or bidirectional network, or an ensemble (export its
         members one by one).
+
+    Notes
+    -----
+    The file holds (N units, I inputs, O outputs; arrays in the network's dtype):
+
+    * ``W_in`` (N, I): input weights (the identity for ``W = None``);
+    * ``W_rec`` (N, N): recurrent weights M, ``W_rec[i, j]`` from unit j to unit i;
+    * ``b`` (N,): bias (zeros without one);
+    * ``tau`` (N,), ``dt`` (): time constants and step (ms);
+    * ``nonlinearity``, ``solver``: F's name (``"tanh"``, ``"relu"``, …) and the solver;
+    * ``noise_std`` (): σ of the private noise (per step ``σ·√(2·dt/τ)``);
+    * ``W_out`` (O, N), ``b_out`` (O,): the readout (a TaskModule only);
+    * ``input_mask`` (N, I), ``rec_mask`` (N, N), ``output_mask`` (O, N): allowed connections
+      (True where no mask);
+    * ``dale_sign`` (N,): +1 excitatory, −1 inhibitory, 0 without Dale's law;
+    * ``W_in_fixed``, ``W_rec_fixed``, ``b_fixed``, ``W_out_fixed``, ``b_out_fixed``: entries that
+      did not train (``fixed=``);
+    * ``equation``: :data:`EQUATION`.
     """
     import numpy as np
 
