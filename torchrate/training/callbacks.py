@@ -71,6 +71,17 @@ class RunCheckpoint(ModelCheckpoint):
             raise error(f"save_last must be True, False, None or 'link', got {_validate._show(save_last)}")
         super().__init__(dirpath=dirpath, save_last=save_last, **kwargs)
 
+    @property
+    def state_key(self) -> str:
+        # Lightning formats the key (a repr of a dict, ~3 µs) on each of the ~6 callback hooks of
+        # every training step: formatted once per setting of the values it names
+        settings = (self.monitor, self.mode, self._every_n_train_steps, self._every_n_epochs,
+                    self._train_time_interval)
+        cached = self.__dict__.get("_state_key")
+        if cached is None or cached[0] != settings:
+            cached = self._state_key = (settings, super().state_key)
+        return cached[1]
+
     def _use_run_dir(self, trainer: L.Trainer) -> None:
         if self.dirpath is None:
             self.dirpath = os.path.realpath(os.path.join(trainer.default_root_dir, "checkpoints"))

@@ -36,15 +36,18 @@ def _check_loss_args(name: str, outputs, targets, mask) -> None:
     for n, t in ((name, outputs), ("targets", targets), ("mask", mask)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{n} must be a Tensor (T, B, O), got {_validate._show(t)}")
-    shape = tuple(outputs.shape)
-    if tuple(targets.shape) != shape:
-        raise ValueError(f"targets must have the shape of {name} {shape}, got {tuple(targets.shape)}")
+    shape = outputs.shape
+    if targets.shape != shape:
+        raise ValueError(f"targets must have the shape of {name} {tuple(shape)}, got {tuple(targets.shape)}")
+    if mask.shape == shape:  # the tasks' case: torch.broadcast_shapes costs ~30 µs a call
+        return
     try:
-        ok = torch.broadcast_shapes(mask.shape, outputs.shape) == outputs.shape
+        ok = torch.broadcast_shapes(mask.shape, shape) == shape
     except RuntimeError:
         ok = False
     if not ok:
-        raise ValueError(f"mask must have the shape of {name} {shape} (or broadcast to it), got {tuple(mask.shape)}")
+        raise ValueError(f"mask must have the shape of {name} {tuple(shape)} (or broadcast to it), "
+                         f"got {tuple(mask.shape)}")
 
 
 def masked_mse(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
@@ -225,6 +228,16 @@ class TaskModule(L.LightningModule):
         """Whether the network is an :class:`~torchrate.Ensemble` (``ensemble=K``)."""
         return isinstance(self.network, Ensemble)
 
+    # ------------------------------------------------------------------ Lightning's per-step cost
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets _current_fx_name twice around every hook it calls (~40 times a training
+        # step); nn.Module.__setattr__ looks the name up in the parameter, buffer and module
+        # tables first (~1 µs each). A string is none of those: store it directly.
+        if name == "_current_fx_name" and (value is None or isinstance(value, str)):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     # ------------------------------------------------------------------ model
     def forward(self, inputs: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``inputs`` (T, B, I), initial rates ``hx`` (1, B, N) → ``(outputs (T, B, O), rates (T, B, N))``."""
@@ -294,6 +307,11 @@ class TaskModule(L.LightningModule):
         # the seed of seed_everything, unless the module has its own
         seed = self.hparams.get("network_seed")
         self._noise_seed = torch.initial_seed() if seed is None else seed
+        # after a checkpoint's restore: an ensemble's member seeds, read once for the per-step re-seeding
+        self._member_seed_list = self.member_seeds.tolist()
+
+    def on_fit_end(self) -> None:
+        self._member_seed_list = None  # later validate/test runs read the buffer as it is then
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # the network's noise and dropout come from a generator of this module's, re-seeded per
@@ -309,15 +327,19 @@ class TaskModule(L.LightningModule):
         if self.is_ensemble:  # member k: the stream a single network with seed_k would draw
             if net.noise_std > 0:
                 device = self.member_seeds.device
-                net.generators = [torch.Generator(device).manual_seed(derive_seed(int(s), self.global_rank, *keys))
-                                  for s in self.member_seeds.tolist()]
+                # the seeds as read at fit start (no device-to-host read per step on a GPU)
+                seeds = self.__dict__.get("_member_seed_list") or self.member_seeds.tolist()
+                net.generators = [torch.Generator(device).manual_seed(derive_seed(s, self.global_rank, *keys))
+                                  for s in seeds]
             return
         if net.noise_std > 0 or getattr(net, "dropout", 0) > 0:
-            device = net.M.device
-            if getattr(self, "_generator", None) is None or self._generator.device != device:
-                self._generator = torch.Generator(device)
-            self._generator.manual_seed(derive_seed(getattr(self, "_noise_seed", 0), self.global_rank, *keys))
-            net.generator = self._generator
+            device = self.member_seeds.device  # a buffer: on the module's (and the network's) device
+            generator = self.__dict__.get("_generator")
+            if generator is None or generator.device != device:
+                generator = self._generator = torch.Generator(device)
+            generator.manual_seed(derive_seed(getattr(self, "_noise_seed", 0), self.global_rank, *keys))
+            if net.generator is not generator:
+                net.generator = generator
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
