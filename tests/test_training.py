@@ -251,6 +251,7 @@ def test_float64_training_step_matches_a_hand_written_step(tmp_path, grad_clip):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14, msg=name)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
 def test_fit_and_analysis_on_cuda(tmp_path):
     L.seed_everything(0, verbose=False)
@@ -304,3 +305,32 @@ def test_analysis_functions_leave_the_global_rng_and_threads_unchanged():
     assert plt.get_fignums() == open_before  # no pyplot figure left open
     assert torch.get_num_threads() == threads
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_per_step_shortcuts_change_nothing_they_skip():
+    """The shortcuts of a training step (docs/training.md, speed): a batch already on the device is
+    passed through as it is, anything else goes to Lightning's default move; RunCheckpoint's cached
+    state key is ModelCheckpoint's and follows its settings; Lightning's _current_fx_name is stored
+    as a plain attribute, everything else still through nn.Module."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    task = FlipFlop(n_bits=2, dt=10.0, duration=50.0)
+    dm = TaskDataModule(task, batch_size=4, seed=0)
+    batch = next(iter(dm.train_dataloader()))
+    cpu = torch.device("cpu")
+    assert dm.transfer_batch_to_device(batch, cpu, 0) is batch
+    nested = [batch[0], [batch[1]]]  # not the task's layout: Lightning's walk, equal tensors
+    moved = dm.transfer_batch_to_device(nested, cpu, 0)
+    assert moved is not nested and torch.equal(moved[1][0], batch[1])
+    if torch.cuda.is_available():
+        on_gpu = dm.transfer_batch_to_device(batch, torch.device("cuda", 0), 0)
+        assert all(t.is_cuda for t in on_gpu[:3]) and all(t.is_cuda for t in on_gpu[3].values())
+    ckpt = RunCheckpoint(dirpath=None)
+    assert ckpt.state_key == ModelCheckpoint.state_key.fget(ckpt)
+    ckpt.monitor, ckpt.mode = "val/loss", "min"
+    assert ckpt.state_key == ModelCheckpoint.state_key.fget(ckpt) and "val/loss" in ckpt.state_key
+    module = TaskModule(task, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 10.0}})
+    module._current_fx_name = "training_step"
+    assert module.__dict__["_current_fx_name"] == "training_step"
+    module.extra = torch.nn.Linear(2, 2)  # still registered as a submodule
+    assert "extra" in dict(module.named_children())
