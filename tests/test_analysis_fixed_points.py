@@ -201,6 +201,7 @@ def test_classify():
     assert stable.tolist() == [True, True, False, False, False, False]
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_fixed_points_cuda():
     net = ei_pair(30.0).cuda()

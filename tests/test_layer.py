@@ -293,6 +293,7 @@ def test_euler_step_larger_than_tau_warns_with_both_values():
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
+@pytest.mark.cuda
 @cuda
 def test_cuda_from_rnn_equals_cudnn_rnn_and_fp16_autocast():
     torch.manual_seed(10)
@@ -306,6 +307,7 @@ def test_cuda_from_rnn_equals_cudnn_rnn_and_fp16_autocast():
     assert out.dtype == torch.float16 and (out.float() - net(x)[0]).abs().max() < 0.02
 
 
+@pytest.mark.cuda
 @cuda
 def test_cuda_compile_and_noise_generator_on_device():
     net = tr.RateRNN(3, 32, noise_std=0.1).cuda()

@@ -178,6 +178,7 @@ def test_errors():
         tr.linear.solve(torch.zeros(2, 2), torch.zeros(2), [0.0], tau=1.0, method="rk4")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_solve_cuda():
     M = MATRICES["general"]

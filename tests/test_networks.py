@@ -421,6 +421,7 @@ def test_runs_on_device_and_dtype(device, dtype, solver):
     assert net.parametrizations.weight_hh_l0.original.grad.device.type == device.type
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu_float64():
     torch.manual_seed(9)

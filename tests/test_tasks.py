@@ -9,7 +9,7 @@ import torchrate as tr
 from torchrate.tasks import FlipFlop, Integration, PerceptualDecision, WinnerTakeAll
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+DEVICES = ["cpu", pytest.param("cuda", marks=(pytest.mark.cuda, CUDA))]
 TASKS = {
     "decision": lambda: PerceptualDecision(dt=20.0, fixation=100.0, stimulus=300.0, delay=100.0,
                                            decision=200.0),

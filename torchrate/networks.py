@@ -170,7 +170,9 @@ class RateRNN(nn.Module):
         ``W`` (N, I or D·N), ``M`` (N, N) and ``b`` (N,) of layer ``k``.
     check_finite : bool
         Raise :class:`NonFiniteRatesError` when rates become NaN/Inf (one check after the
-        rollout, in eager mode; skipped under compile, export and ``torch.func``).
+        rollout, in eager mode; skipped under compile, export and ``torch.func``). The check is
+        one host read of a summed tensor per forward (on a GPU, one device sync per forward,
+        never one per step); set ``net.check_finite = False`` for none.
 
     Examples
     --------
