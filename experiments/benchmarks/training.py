@@ -19,7 +19,9 @@ Both end with bit-identical weights (checked, ``max |Δw|`` printed): they do th
 The first epoch of each run is a warm-up; the steps of the remaining epochs are timed.
 Runs are interleaved (bare, Lightning, bare, …) so both see the same machine load; the
 median and the best (least disturbed by other processes) of the repeats are reported.
-Overhead = 1 − (Lightning steps/s) / (bare steps/s).
+Overhead = 1 − (Lightning steps/s) / (bare steps/s), from the wall clock and, printed beside it,
+from the process's CPU time (``time.process_time``: the one thread's own work, robust to other
+processes taking the cores; on a loaded machine the wall clock mostly measures the others).
 
 Usage: ``python experiments/benchmarks/training.py [--repeats 9] [--epochs 4] [--out experiments/out]``
 """
@@ -62,8 +64,9 @@ def _weights(module) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in module.parameters()])
 
 
-def bare(config: str, overrides: list[str], epochs: int) -> tuple[float, torch.Tensor]:
-    """Steps/s of a plain PyTorch training loop (epochs 1…epochs−1 timed), final weights."""
+def bare(config: str, overrides: list[str], epochs: int) -> tuple[float, float, torch.Tensor]:
+    """Steps/s of a plain PyTorch training loop (epochs 1…epochs−1 timed) by the wall clock and
+    by CPU time, final weights."""
     with tempfile.TemporaryDirectory() as root:
         cli = _cli(config, overrides, epochs, root)
     module, dm = cli.model, cli.datamodule
@@ -74,7 +77,7 @@ def bare(config: str, overrides: list[str], epochs: int) -> tuple[float, torch.T
     dm._where = lambda: (epoch, 0)  # the batches of (epoch, rank 0), as the Trainer draws them
     for epoch in range(epochs):
         if epoch == 1:
-            start, step0 = time.perf_counter(), step
+            start, cpu, step0 = time.perf_counter(), time.process_time(), step
         for inputs, targets, mask, _ in dm.train_dataloader():
             module._reseed("train", step)
             optimizer.zero_grad(set_to_none=True)
@@ -84,20 +87,23 @@ def bare(config: str, overrides: list[str], epochs: int) -> tuple[float, torch.T
             torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
             optimizer.step()
             step += 1
-    return (step - step0) / (time.perf_counter() - start), _weights(module)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return (step - step0) / wall, (step - step0) / cpu, _weights(module)
 
 
 class _Clock(L.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         if trainer.current_epoch == 1:
-            self.start, self.step0 = time.perf_counter(), trainer.global_step
+            self.start, self.cpu, self.step0 = time.perf_counter(), time.process_time(), trainer.global_step
 
     def on_train_end(self, trainer, pl_module):
-        self.steps_per_s = (trainer.global_step - self.step0) / (time.perf_counter() - self.start)
+        steps = trainer.global_step - self.step0
+        self.steps_per_s = steps / (time.perf_counter() - self.start)
+        self.steps_per_cpu_s = steps / (time.process_time() - self.cpu)
 
 
-def lightning(config: str, overrides: list[str], epochs: int) -> tuple[float, torch.Tensor]:
-    """Steps/s of ``trainer.fit`` as ``torchrate fit`` builds it, final weights."""
+def lightning(config: str, overrides: list[str], epochs: int) -> tuple[float, float, torch.Tensor]:
+    """Steps/s (wall clock, CPU time) of ``trainer.fit`` as ``torchrate fit`` builds it, final weights."""
     with tempfile.TemporaryDirectory() as root:
         cli = _cli(config, overrides, epochs, root)
         clock = _Clock()
@@ -107,34 +113,46 @@ def lightning(config: str, overrides: list[str], epochs: int) -> tuple[float, to
                 cb.on_fit_end = lambda trainer, pl_module: None  # the analysis is no training step
         with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
             cli.trainer.fit(cli.model, cli.datamodule)
-    return clock.steps_per_s, _weights(cli.model)
+    return clock.steps_per_s, clock.steps_per_cpu_s, _weights(cli.model)
+
+
+def _load() -> float | None:
+    """The machine's 1-minute load average (other processes compete for the cores above ~1 per core)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def main(repeats: int = 9, epochs: int = 4, out: Path = Path("experiments/out")) -> list[dict]:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banners between the rows
     torch.set_num_threads(1)  # the configs' threads: 1 (build_cli(run=False) applies no process-wide setting)
     print(f"torch {torch.__version__}, lightning {L.__version__}, the configs' settings (1 thread, float32 "
-          f"CPU, batch 64, 50 steps/epoch), {epochs - 1} timed epochs, median of {repeats}")
+          f"CPU, batch 64, 50 steps/epoch), {epochs - 1} timed epochs, median of {repeats}; machine load "
+          f"(1-min average) {_load()} on {os.cpu_count()} cores")
     print(f"{'case':<30} | {'bare steps/s':>12} {'Lightning steps/s':>17} | {'overhead':>8} | "
-          f"{'best bare':>9} {'best Lightning':>14} | {'overhead':>8} | {'added ms/step':>13} | max |Δw|")
+          f"{'best bare':>9} {'best Lightning':>14} | {'overhead':>8} | {'added ms/step':>13} | "
+          f"{'CPU overhead':>12} {'CPU ms/st':>9} | max |Δw| | load")
     rows = []
     for name, config, overrides in CASES:
-        runs, diff = {"bare": [], "Lightning": []}, 0.0
+        runs, diff = {"bare": [], "Lightning": [], "bare cpu": [], "Lightning cpu": []}, 0.0
         for _ in range(repeats):  # interleaved: the same load for both
-            b, wb = bare(config, overrides, epochs)
-            lt, wl = lightning(config, overrides, epochs)
-            runs["bare"].append(b)
-            runs["Lightning"].append(lt)
+            b, bc, wb = bare(config, overrides, epochs)
+            lt, lc, wl = lightning(config, overrides, epochs)
+            for key, value in (("bare", b), ("Lightning", lt), ("bare cpu", bc), ("Lightning cpu", lc)):
+                runs[key].append(value)
             diff = max(diff, (wb - wl).abs().max().item())
         b, lt = statistics.median(runs["bare"]), statistics.median(runs["Lightning"])
         bb, lb = max(runs["bare"]), max(runs["Lightning"])
-        row = {"case": name, "bare steps/s": b, "Lightning steps/s": lt, "overhead": 1 - lt / b,
+        cpu = 1 - statistics.median(runs["Lightning cpu"]) / statistics.median(runs["bare cpu"])
+        row = {"case": name, "load": _load(), "bare steps/s": b, "Lightning steps/s": lt, "overhead": 1 - lt / b,
                "best bare steps/s": bb, "best Lightning steps/s": lb, "best overhead": 1 - lb / bb,
-               "added ms/step (best)": 1e3 * (1 / lb - 1 / bb), "max |Δw|": diff, "runs": runs}
+               "added ms/step (best)": 1e3 * (1 / lb - 1 / bb), "overhead (CPU time)": cpu,
+               "added CPU ms/step": 1e3 * (1 / statistics.median(runs["Lightning cpu"])
+                                           - 1 / statistics.median(runs["bare cpu"])),
+               "max |Δw|": diff, "runs": runs}
         rows.append(row)
         print(f"{name:<30} | {b:>12.1f} {lt:>17.1f} | {row['overhead']:>8.1%} | "
               f"{bb:>9.1f} {lb:>14.1f} | {row['best overhead']:>8.1%} | "
-              f"{row['added ms/step (best)']:>13.2f} | {diff:.1e}")
+              f"{row['added ms/step (best)']:>13.2f} | {cpu:>12.1%} {row['added CPU ms/step']:>9.2f} | "
+              f"{diff:.1e} | {row['load']}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark_training.json").write_text(json.dumps(rows, indent=2))
     plot(rows, out / "benchmark_training.png")
