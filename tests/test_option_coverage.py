@@ -17,11 +17,11 @@ from pathlib import Path
 
 import test_bad_inputs as bad
 
-MODULES = ("torchrate", "torchrate.analysis", "torchrate.systems", "torchrate.linear", "torchrate.plotting",
-           "torchrate.tasks", "torchrate.training", "torchrate.zoo", "torchrate.connectivity",
-           "torchrate.analysis.population")
+MODULES = ("torchrate", "torchrate.analysis", "torchrate.analysis.multitask", "torchrate.analysis.population",
+           "torchrate.systems", "torchrate.linear", "torchrate.plotting", "torchrate.tasks", "torchrate.training",
+           "torchrate.zoo", "torchrate.connectivity")
 RESULTS = {"FixedPoints", "Manifold", "Spectrum", "PhasePlane", "Sweep", "Bifurcation", "LatentFixedPoints",
-           "RankFidelity", "Residual", "Branch", "Fold", "Hopf", "Slice", "DSA", "Topology"}
+           "RankFidelity", "Residual", "Branch", "Fold", "Hopf", "Slice", "KMeans", "UnitClusters", "DSA", "Topology"}
 BACKLOG = Path(__file__).parent / "data" / "options_without_a_bad_input_case.txt"
 
 

@@ -1,6 +1,8 @@
 """Opening the black box of any recurrent system: spectra, Jacobians, fixed points and continuous
 attractors, phase planes, bifurcation diagrams (each takes what :func:`torchrate.systems.as_system`
-takes), and comparisons of many networks (:mod:`~torchrate.analysis.population`)."""
+takes); for networks trained on many tasks, the task variance of each unit, clusters of units and
+fractional task variances (Yang et al. 2019, :mod:`~torchrate.analysis.multitask`); and
+comparisons of many networks (:mod:`~torchrate.analysis.population`)."""
 
 from . import population
 from .bifurcation import Bifurcation, bifurcation
@@ -14,6 +16,16 @@ from .lowrank import (
     low_rank_approximation,
     rank_fidelity,
 )
+from .multitask import (
+    KMeans,
+    UnitClusters,
+    cluster_units,
+    fractional_task_variance,
+    ftv_histogram,
+    kmeans,
+    silhouette_score,
+    task_variance,
+)
 from .phase_plane import PhasePlane, phase_plane
 from .spectrum import Spectrum, spectrum
 from .stability import classify
@@ -23,4 +35,5 @@ __all__ = ["Spectrum", "spectrum", "jacobian", "input_jacobian", "FixedPoints", 
            "classify",
            "sample_states", "PhasePlane", "phase_plane", "Sweep", "sweep", "Bifurcation", "bifurcation",
            "LatentFixedPoints", "latent_fixed_points", "latent_velocity", "low_rank_approximation",
-           "RankFidelity", "rank_fidelity", "population"]
+           "RankFidelity", "rank_fidelity", "task_variance", "fractional_task_variance", "ftv_histogram",
+           "cluster_units", "UnitClusters", "kmeans", "KMeans", "silhouette_score", "population"]
