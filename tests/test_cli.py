@@ -126,7 +126,8 @@ def test_shipped_configs_parse(config, capsys):
     assert exit_info.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     task, network = printed["data"]["task"], printed["model"]["network"]
-    assert network["init_args"]["dt"] == task["init_args"]["dt"]  # else TaskModule refuses it
+    subtasks = task["init_args"].get("tasks") or [task]  # a Multitask: each of its tasks
+    assert {t["init_args"]["dt"] for t in subtasks} == {network["init_args"]["dt"]}  # else refused
     assert printed["trainer"]["default_root_dir"] == f"runs/{config.stem}"
 
 

@@ -187,21 +187,33 @@ def install_safe_checkpoint_io(trainer) -> None:
 
 
 # ---------------------------------------------------------------------- config agreement
-def _flatten(value, prefix: str) -> dict[str, Any]:
-    if isinstance(value, Mapping) or hasattr(value, "items") and callable(value.items):
+def _is_mapping(value) -> bool:
+    return isinstance(value, Mapping) or hasattr(value, "items") and callable(value.items)
+
+
+def _flatten(value, prefix: str) -> dict[str, tuple[Any, Any]]:
+    """``{dotted name: (comparable value, value as given)}`` of the leaves of ``value``. A list of
+    configs (a Multitask's ``tasks``) is followed into each entry (``tasks[1].init_args.n_bits``) and
+    its length compared; any other list is one leaf."""
+    if _is_mapping(value):
         out = {}
         for k, v in value.items():
             out |= _flatten(v, f"{prefix}.{k}" if prefix else str(k))
         return out
+    if isinstance(value, (list, tuple)) and any(_is_mapping(v) for v in value):
+        out = {f"{prefix}.length": (len(value), len(value))}
+        for i, v in enumerate(value):
+            out |= _flatten(v, f"{prefix}[{i}]")
+        return out
     if isinstance(value, (list, tuple)):
-        return {prefix: [_plain(v) for v in value]}
-    return {prefix: _plain(value)}
+        return {prefix: ([_plain(v) for v in value], value)}
+    return {prefix: (_plain(value), value)}
 
 
 def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if isinstance(value, Mapping) or hasattr(value, "items") and callable(value.items):
+    if _is_mapping(value):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, int) and not isinstance(value, bool):
         return float(value)  # 20 and 20.0 agree
@@ -226,8 +238,8 @@ def hparams_differences(saved: Mapping, current: Mapping, keys=("network", "task
             continue
         a, b = _flatten(saved[key], key), _flatten(current[key], key)
         for name in sorted(set(a) & set(b)):
-            if a[name] != b[name] and not (name.endswith("class_path") and _same_class(a[name], b[name])):
-                out.append(f"{name}: checkpoint {_show(saved, name)}, config {_show(current, name)}")
+            if a[name][0] != b[name][0] and not (name.endswith("class_path") and _same_class(a[name][0], b[name][0])):
+                out.append(f"{name}: checkpoint {a[name][1]}, config {b[name][1]}")
     return out
 
 
@@ -244,13 +256,6 @@ def _same_class(a, b) -> bool:
             return path
 
     return resolve(a) is resolve(b)
-
-
-def _show(tree, dotted: str):
-    value = tree
-    for part in dotted.split("."):
-        value = value[part]
-    return value
 
 
 # ---------------------------------------------------------------------- run directory lock

@@ -163,7 +163,10 @@ class TaskModule(L.LightningModule):
         super().__init__()
         self.task = as_task(task)
         kind = getattr(self.task, "loss", None)
-        if not isinstance(kind, str) or kind not in _LOSSES:
+        # a task may bring its own loss (Multitask: each task's loss on its own trials and outputs), which
+        # also receives the batch's conditions; the others are trained with the loss they name
+        self._task_loss_fn = getattr(self.task, "compute_loss", None)
+        if self._task_loss_fn is None and (not isinstance(kind, str) or kind not in _LOSSES):
             raise ValueError(f"task.loss must be one of {', '.join(map(repr, _LOSSES))} (the kind of the task's "
                              "outputs: values scored by masked MSE, or logits over classes scored by masked "
                              f"cross-entropy), got {_validate._show(kind)} from {type(self.task).__name__}")
@@ -205,7 +208,7 @@ class TaskModule(L.LightningModule):
             self.readout = StackedLinear(ensemble, nets[0].hidden_size, self.task.output_size, generators,
                                          dtype=ref.dtype, device=ref.device)
         constrain(self, readout, masks, fixed)  # readout Dale's law, masks, fixed weights (parametrizations)
-        self.loss_fn = _LOSSES[kind]
+        self.loss_fn = _LOSSES.get(kind) if self._task_loss_fn is not None else _LOSSES[kind]
 
     def _build_network(self, network, generator) -> RateRNN:
         """One network from the spec (dict) or LightningCLI's callable, with ``generator`` for its
@@ -244,12 +247,14 @@ class TaskModule(L.LightningModule):
         rates, _ = self.network(inputs, hx)
         return self.readout(rates), rates
 
-    def loss(self, outputs: Tensor, rates: Tensor, targets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def loss(self, outputs: Tensor, rates: Tensor, targets: Tensor, mask: Tensor,
+             conditions: Mapping[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """``(total, task_loss)``: the task loss plus the L2 penalties (an ensemble: the sum of the
-        member totals, and the member mean of the task losses)."""
+        member totals, and the member mean of the task losses). ``conditions`` (the batch's) are
+        what a task with its own ``compute_loss`` (:class:`~torchrate.tasks.Multitask`) needs."""
         if self.is_ensemble:
-            return self._ensemble_loss(outputs, rates, targets, mask)
-        task_loss = self.loss_fn(outputs, targets, mask)
+            return self._ensemble_loss(outputs, rates, targets, mask, conditions)
+        task_loss = self._task_loss(outputs, targets, mask, conditions)
         total = task_loss
         if self.hparams.rate_l2:
             total = total + self.hparams.rate_l2 * rates.pow(2).mean()
@@ -258,10 +263,15 @@ class TaskModule(L.LightningModule):
             total = total + self.hparams.weight_l2 * (net.M.pow(2).mean() + net.W.pow(2).mean())
         return total, task_loss
 
-    def _ensemble_loss(self, outputs, rates, targets, mask) -> tuple[Tensor, Tensor]:
+    def _task_loss(self, outputs, targets, mask, conditions) -> Tensor:
+        if self._task_loss_fn is not None:
+            return self._task_loss_fn(outputs, targets, mask, conditions)
+        return self.loss_fn(outputs, targets, mask)
+
+    def _ensemble_loss(self, outputs, rates, targets, mask, conditions=None) -> tuple[Tensor, Tensor]:
         from torch.func import vmap
 
-        task_losses = vmap(self.loss_fn, in_dims=(0, None, None))(outputs, targets, mask)  # (K,)
+        task_losses = vmap(lambda o: self._task_loss(o, targets, mask, conditions))(outputs)  # (K,)
         total = task_losses
         if self.hparams.rate_l2:
             total = total + self.hparams.rate_l2 * rates.pow(2).mean((1, 2, 3))
@@ -274,9 +284,9 @@ class TaskModule(L.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch, batch_idx):
-        inputs, targets, mask, _ = batch
+        inputs, targets, mask, conditions = batch
         outputs, rates = self(inputs)
-        total, task_loss = self.loss(outputs, rates, targets, mask)
+        total, task_loss = self.loss(outputs, rates, targets, mask, conditions)
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             # only on the steps the loggers write: each self.log costs ~1 ms of Python, as much
             # as a forward pass of a small network (AnalysisCallback keeps the epoch means)
@@ -286,7 +296,7 @@ class TaskModule(L.LightningModule):
     def _evaluate(self, batch, stage: str) -> None:
         inputs, targets, mask, conditions = batch
         outputs, rates = self(inputs)
-        _, task_loss = self.loss(outputs, rates, targets, mask)
+        _, task_loss = self.loss(outputs, rates, targets, mask, conditions)
         if self.is_ensemble:  # member means of the task's metrics
             each = [self.task.evaluate(o, targets, mask, conditions) for o in outputs]
             metrics = {k: torch.stack([m[k] for m in each]).mean(0) for k in each[0] if each[0][k].ndim == 0}

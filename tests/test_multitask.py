@@ -1,0 +1,230 @@
+"""tr.tasks.Multitask: several tasks in one stream of trials, with rule inputs (Yang et al. 2019);
+its loss, metrics, config round trip, training and the report's task-variance analysis."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import torchrate as tr
+from torchrate.training import TaskModule, masked_cross_entropy, masked_mse
+
+ROOT = Path(__file__).resolve().parents[1]
+F64 = torch.float64
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _tasks():
+    return [tr.tasks.PerceptualDecision(dt=20.0), tr.tasks.FlipFlop(n_bits=2, dt=20.0, duration=300.0),
+            tr.tasks.Integration(dt=20.0, stimulus=200.0, hold=200.0)]
+
+
+# ---------------------------------------------------------------------- layout
+@pytest.mark.parametrize("inputs, outputs", [("separate", "separate"), ("shared", "shared"),
+                                             ("separate", "shared"), ("shared", "separate")])
+def test_each_task_in_its_slots_rule_inputs_on_during_the_trial_padding_unscored(inputs, outputs):
+    tasks = _tasks()
+    multi = tr.tasks.Multitask(tasks, inputs=inputs, outputs=outputs)
+    I = [3, 2, 1]
+    O = [2, 2, 1]
+    base_in = sum(I) if inputs == "separate" else max(I)
+    assert multi.input_size == base_in + 3
+    assert multi.output_size == (sum(O) if outputs == "separate" else max(O))
+    in_start = [0, 3, 5] if inputs == "separate" else [0, 0, 0]
+    out_start = [0, 2, 4] if outputs == "separate" else [0, 0, 0]
+    (x, y, m), c = multi.generate(12, generator=_gen(0), dtype=F64)
+    assert x.shape == (40, 12, multi.input_size) and y.shape == m.shape == (40, 12, multi.output_size)
+    seeds = torch.randint(2**62, (3,), generator=_seeded_after_order(12, multi, 0)).tolist()
+    counts = torch.bincount(c["task"], minlength=3)
+    assert counts.tolist() == [4, 4, 4]
+    for k, task in enumerate(tasks):
+        idx = (c["task"] == k).nonzero()[:, 0]
+        (xk, yk, mk), ck = task.generate(4, generator=_gen(seeds[k]), dtype=F64)  # the task's own trials
+        T = xk.shape[0]
+        assert int(c["steps"][idx[0]]) == T
+        torch.testing.assert_close(x[:T, idx, in_start[k]:in_start[k] + I[k]], xk, rtol=0, atol=0)
+        torch.testing.assert_close(y[:T, idx, out_start[k]:out_start[k] + O[k]], yk, rtol=0, atol=0)
+        torch.testing.assert_close(m[:T, idx, out_start[k]:out_start[k] + O[k]], mk, rtol=0, atol=0)
+        # everything else of these trials: zero input (but the rule), unscored outputs
+        others = torch.ones(multi.output_size, dtype=torch.bool)
+        others[out_start[k]:out_start[k] + O[k]] = False
+        assert not m[:, idx][..., others].any() and not m[T:, idx].any() and not x[T:, idx].any()
+        rule = x[:, idx, base_in:]
+        assert torch.equal(rule[:T, :, k], torch.ones(T, 4, dtype=F64)) and not rule[..., [j for j in range(3)
+                                                                                            if j != k]].any()
+        for key, value in ck.items():
+            torch.testing.assert_close(c[f"{multi.names[k]}/{key}"][idx], value, rtol=0, atol=0)
+
+
+def _seeded_after_order(B, multi, seed):
+    """The batch generator as Multitask leaves it after drawing the counts' offset and the order."""
+    g = _gen(seed)
+    torch.rand((), generator=g, dtype=F64)
+    torch.randperm(B, generator=g)
+    return g
+
+
+def test_same_seed_same_batch_other_seed_other_batch():
+    multi = tr.tasks.Multitask(_tasks())
+    a, ca = multi.generate(16, generator=_gen(3))
+    b, cb = multi.generate(16, generator=_gen(3))
+    c, cc = multi.generate(16, generator=_gen(4))
+    assert all(torch.equal(u, v) for u, v in zip(a, b)) and all(torch.equal(ca[k], cb[k]) for k in ca)
+    assert not torch.equal(ca["task"], cc["task"]) or not torch.equal(a.inputs, c.inputs)
+
+
+def test_proportions_by_systematic_sampling():
+    multi = tr.tasks.Multitask(_tasks(), proportions=[0.5, 0.3, 0.2])
+    B = 10
+    total = torch.zeros(3)
+    for seed in range(2000):
+        n = multi.counts(B, _gen(seed))
+        assert int(n.sum()) == B
+        assert torch.all((n - torch.tensor([5.0, 3.0, 2.0])).abs() < 1)  # never a whole trial off
+        total += n
+    multi = tr.tasks.Multitask(_tasks(), proportions=[1, 1, 1])
+    for seed in range(2000):
+        n = multi.counts(B, _gen(seed))
+        assert int(n.sum()) == B and n.min() >= 3 and n.max() <= 4
+        total += n
+    torch.testing.assert_close(total[:1] / 2000, torch.tensor([5.0 + 10 / 3]), rtol=0, atol=0.1)
+    only = tr.tasks.Multitask(_tasks(), proportions=[0.0, 1.0, 0.0])
+    assert torch.equal(only.generate(8, generator=_gen(0))[1]["task"], torch.ones(8, dtype=torch.long))
+
+
+def test_onset_and_length_mark_the_trial_proper():
+    pd = tr.tasks.PerceptualDecision(dt=20.0, fixation=100.0)
+    multi = tr.tasks.Multitask([pd, tr.tasks.FlipFlop(dt=20.0)])
+    _, c = multi.generate(16, generator=_gen(0))
+    tagged = multi.trial_tasks(c)
+    is_pd = tagged.task == 0
+    assert torch.all(tagged.onset[is_pd] == 5) and torch.all(tagged.length[is_pd] == pd.n_steps)  # 100 ms fixation
+    assert tagged.names == ["PerceptualDecision", "FlipFlop"]
+
+
+def test_names_default_and_repeat():
+    multi = tr.tasks.Multitask([tr.tasks.FlipFlop(dt=10.0), tr.tasks.FlipFlop(n_bits=1, dt=10.0),
+                                tr.tasks.Integration(dt=10.0)])
+    assert multi.names == ["FlipFlop_1", "FlipFlop_2", "Integration"]
+
+
+# ---------------------------------------------------------------------- loss and metrics
+def test_loss_is_each_tasks_own_loss_weighted_by_its_share_of_trials():
+    multi = tr.tasks.Multitask(_tasks(), proportions=[2, 1, 1])
+    (x, y, m), c = multi.generate(16, generator=_gen(1), dtype=F64)
+    out = torch.randn(y.shape, generator=_gen(2), dtype=F64)
+    want = 0.0
+    for k, (loss, cols) in enumerate(((masked_cross_entropy, slice(0, 2)), (masked_mse, slice(2, 4)),
+                                      (masked_mse, slice(4, 5)))):
+        idx = (c["task"] == k).nonzero()[:, 0]
+        want += len(idx) / 16 * loss(out[:, idx, cols], y[:, idx, cols], m[:, idx, cols])
+    torch.testing.assert_close(multi.compute_loss(out, y, m, c), want, rtol=1e-14, atol=0)
+
+
+def test_a_batch_of_one_task_is_trained_exactly_as_that_task():
+    pd = tr.tasks.PerceptualDecision(dt=20.0)
+    multi = tr.tasks.Multitask([pd, tr.tasks.FlipFlop(dt=20.0)], proportions=[1, 0], outputs="shared")
+    (x, y, m), c = multi.generate(8, generator=_gen(0), dtype=F64)
+    out = torch.randn(y.shape, generator=_gen(1), dtype=F64)
+    torch.testing.assert_close(multi.compute_loss(out, y, m, c), masked_cross_entropy(out[..., :2], y[..., :2],
+                                                                                       m[..., :2]), rtol=0, atol=0)
+
+
+def test_metrics_are_each_tasks_own_on_its_trials():
+    tasks = _tasks()
+    multi = tr.tasks.Multitask(tasks, names=["pd", "ff", "int"])
+    (x, y, m), c = multi.generate(30, generator=_gen(5), dtype=F64)
+    out = y + 0.3 * torch.randn(y.shape, generator=_gen(6), dtype=F64)
+    metrics = multi.evaluate(out, y, m, c)
+    for k, (task, name, cols) in enumerate(zip(tasks, ["pd", "ff", "int"], (slice(0, 2), slice(2, 4), slice(4, 5)))):
+        idx = (c["task"] == k).nonzero()[:, 0]
+        T = int(c["steps"][idx[0]])
+        own = {key[len(name) + 1:]: v[idx] for key, v in c.items() if key.startswith(f"{name}/")}
+        expected = task.evaluate(out[:T, idx, cols], y[:T, idx, cols], m[:T, idx, cols], own)
+        for key, value in expected.items():
+            torch.testing.assert_close(metrics[f"{name}/{key}"], value, equal_nan=True)
+    assert metrics["accuracy"] == metrics["pd/accuracy"]  # the only task with an "accuracy"
+    assert multi.headline(metrics) == {"pd": ("accuracy", float(metrics["pd/accuracy"])),
+                                       "ff": ("bit_accuracy", float(metrics["ff/bit_accuracy"])),
+                                       "int": ("mse", float(metrics["int/mse"]))}
+    fig = multi.draw(metrics, out, y, m)
+    assert len(fig.axes) == 1 and "per-task" in fig.axes[0].get_title()
+
+
+# ---------------------------------------------------------------------- config, checkpoints, ensembles
+def test_config_round_trip_and_a_changed_subtask_is_named():
+    from torchrate.training.checkpoints import hparams_differences
+    from torchrate.training.module import as_task
+
+    multi = tr.tasks.Multitask(_tasks(), names=["a", "b", "c"], proportions=[1, 2, 3], inputs="shared")
+    config = multi.config()
+    again = as_task(config)
+    assert again.config() == config and again.input_size == multi.input_size
+    same = zip(multi.sample(6, generator=_gen(0)), again.sample(6, generator=_gen(0)))
+    assert all(torch.equal(u, v) for u, v in same)
+    other = json.loads(json.dumps(config))
+    other["init_args"]["tasks"][1]["init_args"]["n_bits"] = 3
+    other["init_args"]["tasks"][0]["class_path"] = "torchrate.tasks.PerceptualDecision"  # same class, shorter path
+    assert hparams_differences({"task": config}, {"task": other}) == [
+        "task.init_args.tasks[1].init_args.n_bits: checkpoint 2, config 3"]
+    multi.update(proportions=[1, 1, 1])  # a curriculum stage
+    assert multi.proportions == [1.0, 1.0, 1.0] and multi.names == ["a", "b", "c"]
+
+
+def test_ensemble_trains_a_multitask_under_vmap():
+    multi = tr.tasks.Multitask(_tasks())
+    module = TaskModule(multi, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0}},
+                        ensemble=2, network_seed=0)
+    (x, y, m), c = multi.generate(6, generator=_gen(0))
+    outputs, rates = module(x)
+    total, task_loss = module.loss(outputs, rates, y, m, c)
+    single = [multi.compute_loss(o, y, m, c) for o in outputs]
+    torch.testing.assert_close(total, single[0] + single[1])
+    total.backward()
+    assert module.readout.weight.grad.abs().sum() > 0
+
+
+def test_module_loss_without_conditions_names_what_is_missing():
+    multi = tr.tasks.Multitask(_tasks())
+    module = TaskModule(multi, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0}})
+    x, y, m = multi.sample(4, generator=_gen(0))
+    outputs, rates = module(x)
+    with pytest.raises(ValueError, match=r"Multitask needs the conditions of the batch"):
+        module.loss(outputs, rates, y, m)
+
+
+def test_yaml_config_parses_and_each_task_has_the_networks_dt(capsys, monkeypatch):
+    from torchrate.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["torchrate"])
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(ROOT / "configs" / "multitask.yaml"), "--print_config"])
+    assert exit_.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    task = printed["data"]["task"]
+    assert task["class_path"] == "torchrate.tasks.Multitask" and len(task["init_args"]["tasks"]) == 3
+    dts = {t["init_args"]["dt"] for t in task["init_args"]["tasks"]}
+    assert dts == {printed["model"]["network"]["init_args"]["dt"]}
+
+
+@pytest.mark.slow
+def test_config_trains_to_target(tmp_path, monkeypatch):
+    """configs/multitask.yaml as shipped (about 3 min on 2 cores)."""
+    from torchrate.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["torchrate"])
+    main(["fit", "--config", str(ROOT / "configs" / "multitask.yaml"), f"--trainer.default_root_dir={tmp_path}",
+          "--trainer.enable_progress_bar=false"])
+    summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
+    assert summary["metrics"]["decision/accuracy"] >= 0.85
+    assert summary["metrics"]["flipflop/bit_accuracy"] >= 0.95
+    assert math.isfinite(summary["metrics"]["integration/mse"])
