@@ -216,6 +216,38 @@ def test_yaml_config_parses_and_each_task_has_the_networks_dt(capsys, monkeypatc
     assert dts == {printed["model"]["network"]["init_args"]["dt"]}
 
 
+# ---------------------------------------------------------------------- training and the report
+def test_short_training_learns_two_tasks_and_the_report_has_the_multitask_analysis(tmp_path):
+    """200 Adam steps (a few seconds): one 48-unit network learns a perceptual decision and a 1-bit
+    flip-flop, told apart by the rule input; the report gives per-task accuracies, task variances,
+    clusters and FTVs."""
+    import lightning as L
+
+    tasks = [tr.tasks.PerceptualDecision(dt=20.0, stimulus=300.0, decision=200.0, coherences=[0.128, 0.256, 0.512]),
+             tr.tasks.FlipFlop(n_bits=1, dt=20.0, duration=600.0, pulse_rate=0.005, grace=40.0)]
+    multi = tr.tasks.Multitask(tasks, names=["decision", "memory"])
+    module = TaskModule(multi, {"class_path": "torchrate.RateRNN", "init_args": {
+        "hidden_size": 48, "tau": 50.0, "dt": 20.0, "nonlinearity": "tanh"}}, lr=0.01, network_seed=0)
+    data = tr.training.TaskDataModule(multi, batch_size=32, train_batches=50, val_trials=64, test_trials=256, seed=0)
+    trainer = L.Trainer(max_epochs=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[tr.training.AnalysisCallback(out=tmp_path / "a")],
+                        accelerator="cpu", devices=1)
+    trainer.fit(module, data)
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["metrics"]["decision/accuracy"] >= 0.85
+    assert summary["metrics"]["memory/bit_accuracy"] >= 0.9
+    entry = summary["multitask"]
+    assert entry["tasks"] == ["decision", "memory"] and entry["performance"]["memory"]["metric"] == "bit_accuracy"
+    variance = torch.tensor(entry["task_variance"]["values"])
+    assert variance.shape == (48, 2) and torch.all(variance >= 0) and entry["task_variance"]["active_units"] >= 3
+    assert entry["clusters"]["n_clusters"] >= 2 and sum(entry["clusters"]["sizes"]) == entry["task_variance"][
+        "active_units"]
+    pair = entry["ftv"]["pairs"]["decision|memory"]
+    assert sum(pair["counts"]) == pair["units"] and len(entry["ftv"]["bins"]) == 21
+    for name in ("task_metric.png", "task_variance.png", "clusters.png", "ftv.png", "fixed_points.png"):
+        assert (tmp_path / "a" / name).stat().st_size > 0
+
+
 @pytest.mark.slow
 def test_config_trains_to_target(tmp_path, monkeypatch):
     """configs/multitask.yaml as shipped (about 3 min on 2 cores)."""
@@ -228,3 +260,4 @@ def test_config_trains_to_target(tmp_path, monkeypatch):
     assert summary["metrics"]["decision/accuracy"] >= 0.85
     assert summary["metrics"]["flipflop/bit_accuracy"] >= 0.95
     assert math.isfinite(summary["metrics"]["integration/mse"])
+    assert summary["multitask"]["clusters"]["n_clusters"] >= 2

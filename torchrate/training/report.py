@@ -17,9 +17,16 @@
   (:func:`torchrate.analysis.bifurcation`), projected on the readout's choice axis, stable
   solid and unstable dashed, folds marked: where a fold ends a stable branch, that choice's
   attractor disappears (see docs/bifurcation.md);
+* several tasks (:class:`~torchrate.tasks.Multitask`; Yang et al. 2019, see docs/multitask.md):
+  ``task_metric.png`` is each task's accuracy; ``task_variance.png`` the task variance of each
+  active unit normalised by its maximum, units grouped by cluster; ``clusters.png`` the mean
+  silhouette against the number of clusters and the chosen clusters; ``ftv.png`` histograms of
+  the fractional task variance of the pairs of tasks (:mod:`torchrate.analysis.multitask`);
 * ``summary.json`` — the held-out metrics, the spectrum's extremes, the fixed points
   found (counts by kind) and, for decision tasks, a ``bifurcation`` entry: the fixed points
-  at c = 0 and the folds, with the choice whose attractor disappears at each.
+  at c = 0 and the folds, with the choice whose attractor disappears at each; for several
+  tasks a ``multitask`` entry: each task's headline metric, the task variances, the clusters
+  and the FTV histograms.
 """
 
 from __future__ import annotations
@@ -129,7 +136,8 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     fps = tr.analysis.find_fixed_points(net, u0, states[pick])
     eigenvalues, linear_stable, bifurcation_entry = _write_figures(
         out, task, net, R, fps, (metrics, outputs, targets, mask), getattr(module, "readout", None),
-        states[pick[:256]], history)
+        states[pick[:256]], history, conditions=conditions)
+    multitask_entry = _multitask(out, task, R, conditions, metrics)
 
     kinds = Counter(list(fps.kind))
     summary = {
@@ -145,6 +153,7 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
                          "stable": int(fps.stable.sum()), "by_kind": dict(sorted(kinds.items())),
                          "max_residual": float(fps.residuals.max()) if fps.points.shape[0] else None},
         **({"bifurcation": bifurcation_entry} if bifurcation_entry is not None else {}),
+        **({"multitask": multitask_entry} if multitask_entry is not None else {}),
         **(extra or {}),
     }
     summary = _plain(summary)
@@ -307,14 +316,172 @@ def _spectrum_figure(eigenvalues: Tensor):
     return fig
 
 
-def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task, n_trials: int = 40):
+def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task, conditions=None, n_trials: int = 40):
     import torchrate as tr
 
     fig, ax = _subplots(figsize=(5, 4.4))
-    # decision tasks: colour each trial by its correct choice
-    groups = (targets * mask).sum(0).argmax(-1).cpu() if task.loss == "cross_entropy" else None
+    # decision tasks: colour each trial by its correct choice; several tasks: by its task
+    trial_tasks = getattr(task, "trial_tasks", None)
+    if trial_tasks is not None and conditions is not None:
+        groups = trial_tasks(conditions).task.cpu()
+    else:
+        groups = (targets * mask).sum(0).argmax(-1).cpu() if task.loss == "cross_entropy" else None
     tr.plotting.plot_fixed_points(fps, rates, ax, max_trajectories=n_trials, groups=groups,
                                   title="fixed points at zero input over trajectories")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------- several tasks (Yang et al. 2019)
+def _multitask(out: Path, task: Task, R: Tensor, conditions: dict, metrics: dict) -> dict | None:
+    """For a task that mixes several (it has ``trial_tasks``, :class:`~torchrate.tasks.Multitask`):
+    each task's headline metric, the task variance of every unit, the clusters of units by their
+    normalised task-variance profiles and the fractional task variance of every pair of tasks
+    (:mod:`torchrate.analysis.multitask`); writes ``task_variance.png``, ``clusters.png`` and
+    ``ftv.png`` and returns the ``summary.json`` entry (None for other tasks)."""
+    from ..analysis import multitask as mt
+
+    trial_tasks = getattr(task, "trial_tasks", None)
+    if trial_tasks is None:
+        return None
+    tagged = trial_tasks(conditions)
+    names, which = tagged.names, tagged.task.cpu()
+    onset, length = tagged.onset.cpu(), tagged.length.cpu()
+    headline = task.headline(metrics) if hasattr(task, "headline") else {}
+    entry: dict = {"tasks": names,
+                   "performance": {n: {"metric": k, "value": v} for n, (k, v) in headline.items()},
+                   "threshold": 1e-3,
+                   "variance_window": "from the end of the initial fixation (the first change of the task's own "
+                                      "input) to the trial's end, trials aligned at the former"}
+    keep = length > onset  # a trial with nothing after its fixation has no window
+    counts = torch.bincount(which[keep], minlength=len(names))
+    present = [k for k in range(len(names)) if counts[k] >= 2]
+    entry["skipped_tasks"] = [names[k] for k in range(len(names)) if counts[k] < 2]
+    if len(present) < 2:
+        entry["task_variance"] = None
+        return entry
+    remap = torch.full((len(names),), -1, dtype=torch.long)
+    remap[present] = torch.arange(len(present))
+    rows = keep & (remap[which] >= 0)
+    variance = mt.task_variance(R[:, rows], remap[which[rows]], len(present), start=onset[rows], stop=length[rows])
+    kept = [names[k] for k in present]
+    active = mt.active_units(variance, entry["threshold"])
+    entry["task_variance"] = {"tasks": kept, "units": variance.shape[0], "active_units": int(active.numel()),
+                              "total_by_task": variance.sum(0).tolist(), "values": variance.tolist()}
+    clusters = None
+    if active.numel() >= 3:
+        clusters = mt.cluster_units(variance, threshold=entry["threshold"])
+        entry["clusters"] = {
+            "n_clusters": clusters.n_clusters,
+            "silhouette": dict(zip(map(str, clusters.candidates), clusters.scores.tolist())),
+            "sizes": torch.bincount(clusters.labels, minlength=clusters.n_clusters).tolist(),
+            "preferred_task": [kept[int(k)] for k in clusters.preferred_task],
+            "units": clusters.units.tolist(), "labels": clusters.labels.tolist()}
+    else:
+        entry["clusters"] = None
+    pairs = {}
+    edges = None
+    for a in range(len(kept)):
+        for b in range(a + 1, len(kept)):
+            ftv = mt.fractional_task_variance(variance, a, b, threshold=entry["threshold"])
+            hist, edges = mt.ftv_histogram(ftv)
+            pairs[f"{kept[a]}|{kept[b]}"] = {"units": int(ftv.numel()), "counts": hist.tolist(),
+                                             "median": float(ftv.median()) if ftv.numel() else None}
+    entry["ftv"] = {"bins": edges.tolist(), "pairs": pairs}
+    figures = {"task_variance.png": _task_variance_figure(variance, kept, clusters, entry["threshold"]),
+               "ftv.png": _ftv_figure(pairs, kept, edges)}
+    if clusters is not None:
+        figures["clusters.png"] = _clusters_figure(clusters, kept)
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=120, bbox_inches="tight")
+    return entry
+
+
+def _task_variance_figure(variance: Tensor, names: list[str], clusters, threshold: float):
+    """Normalised task variance (task × active unit), units sorted by cluster."""
+    from ..analysis import multitask as mt
+
+    if clusters is not None:
+        profiles, labels = clusters.profiles, clusters.labels
+    else:
+        units = mt.active_units(variance, threshold)
+        profiles, labels = mt.normalized_variance(variance)[units], None
+    K, n = len(names), profiles.shape[0]
+    fig, ax = _subplots(figsize=(min(12, 3 + 0.04 * n), 1.2 + 0.28 * K))
+    if n == 0:
+        ax.text(0.5, 0.5, "no active unit", ha="center", va="center", transform=ax.transAxes)
+    else:
+        image = ax.imshow(profiles.T.cpu(), aspect="auto", cmap="hot", vmin=0, vmax=1, interpolation="nearest")
+        fig.colorbar(image, ax=ax, label="TV / max TV")
+    ax.set_yticks(range(K), names, fontsize=7)
+    if labels is not None:
+        bounds = (torch.nonzero(labels[1:] != labels[:-1])[:, 0] + 0.5).tolist()
+        for x in bounds:
+            ax.axvline(x, color="tab:cyan", lw=1)
+        starts = [-0.5] + bounds
+        ends = bounds + [n - 0.5]
+        ax.set_xticks([(a + b) / 2 for a, b in zip(starts, ends)], [str(c + 1) for c in range(len(starts))],
+                      fontsize=7)
+        ax.set_xlabel(f"active units, by cluster ({len(starts)} clusters)")
+    else:
+        ax.set_xlabel("active units")
+    ax.set_title(f"normalised task variance of {n} active units")
+    fig.tight_layout()
+    return fig
+
+
+def _clusters_figure(clusters, names: list[str]):
+    """Mean silhouette against the number of clusters, and the units in each chosen cluster."""
+    fig, (ax_s, ax_n) = _subplots(1, 2, figsize=(9, 3.4))
+    ax_s.plot(clusters.candidates, clusters.scores.cpu(), "o-", ms=3)
+    ax_s.axvline(clusters.n_clusters, color="0.6", ls="--", lw=1)
+    ax_s.set(xlabel="number of clusters", ylabel="mean silhouette",
+             title=f"chosen: {clusters.n_clusters} clusters")
+    sizes = torch.bincount(clusters.labels, minlength=clusters.n_clusters)
+    ax_n.bar(range(1, clusters.n_clusters + 1), sizes.cpu())
+    ax_n.set_xticks(range(1, clusters.n_clusters + 1),
+                    [f"{c + 1}: {names[int(k)]}" for c, k in enumerate(clusters.preferred_task)], fontsize=7,
+                    rotation=60, ha="right")
+    ax_n.set(ylabel="units", title="units per cluster (and the task each prefers)")
+    fig.tight_layout()
+    return fig
+
+
+def _ftv_figure(pairs: dict, names: list[str], edges: Tensor):
+    """Histograms of FTV(A, B) over units: one panel per pair of tasks, or, beyond six pairs, a grid
+    of small histograms (row A, column B) in one panel, as Yang et al.'s Fig. 3."""
+    width = (edges[1:] - edges[:-1]).cpu()
+    centres = ((edges[1:] + edges[:-1]) / 2).cpu()
+    if len(pairs) <= 6:
+        fig, axes = _subplots(1, len(pairs), figsize=(3 * len(pairs), 2.8), squeeze=False)
+        for ax, (key, pair) in zip(axes[0], pairs.items()):
+            a, b = key.split("|")
+            counts = torch.tensor(pair["counts"], dtype=torch.float64)
+            ax.bar(centres, counts / max(1.0, float(counts.sum())), width=width, color="tab:blue")
+            ax.set(xlim=(-1.05, 1.05), xlabel=f"FTV({a}, {b})", ylabel="fraction of units",
+                   title=f"{pair['units']} units")
+        fig.tight_layout()
+        return fig
+    K = len(names)
+    fig, ax = _subplots(figsize=(1 + 0.5 * K, 0.6 + 0.5 * K))
+    x = (edges.cpu() + 1) / 2 * 0.9 + 0.05  # [-1, 1] -> [0.05, 0.95] of a cell
+    for i in range(K):
+        for j in range(K):
+            if i == j:
+                continue
+            key = f"{names[min(i, j)]}|{names[max(i, j)]}"
+            counts = torch.tensor(pairs[key]["counts"], dtype=torch.float64)
+            if i > j:  # FTV(names[i], names[j]) = −FTV(names[j], names[i]): the histogram mirrored
+                counts = counts.flip(0)
+            h = counts / max(1.0, float(counts.max())) * 0.85
+            ax.stairs(K - 1 - i + h, j + x, baseline=K - 1 - i, fill=True, color="tab:blue", lw=0)
+            ax.plot([j + 0.5] * 2, [K - 1 - i, K - 1 - i + 0.9], color="0.75", lw=0.4)
+    ax.set_xticks([j + 0.5 for j in range(K)], names, rotation=90, fontsize=6)
+    ax.set_yticks([K - 1 - i + 0.45 for i in range(K)], names, fontsize=6)
+    ax.set(xlim=(0, K), ylim=(0, K), title="FTV(row, column) over units, each in [−1, 1]")
+    for v in range(1, K):
+        ax.axvline(v, color="0.9", lw=0.5)
+        ax.axhline(v, color="0.9", lw=0.5)
     fig.tight_layout()
     return fig
 
@@ -376,7 +543,8 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
     readout = SimpleNamespace(weight=module.readout.weight[best], bias=module.readout.bias[best])  # member best's
     eigenvalues, linear_stable, bifurcation_entry = _write_figures(
         out, task, net, R, fps, (metrics, outputs[best], targets, mask), readout, starts[:256], history,
-        {"members.png": _members_figure(rows, key)})
+        {"members.png": _members_figure(rows, key)}, conditions=conditions)
+    multitask_entry = _multitask(out, task, R, conditions, metrics)
     (out / "members.md").write_text(_members_table(rows))
     means = {name: sum(row[name] for row in rows) / len(rows) for name in rows[0]
              if name not in ("member", "seed", "fixed_points", "stable", "saddles")}
@@ -394,6 +562,7 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
                          "by_kind": dict(sorted(kinds.items())),
                          "max_residual": float(fps.residuals.max()) if len(fps) else None},
         **({"bifurcation": bifurcation_entry} if bifurcation_entry is not None else {}),
+        **({"multitask": dict(multitask_entry, member=best)} if multitask_entry is not None else {}),
         **(extra or {}),
     })
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -401,7 +570,8 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
 
 
 def _write_figures(out: Path, task: Task, net, R: Tensor, fps, evaluated: tuple, readout, starts: Tensor,
-                   history, extra: dict | None = None) -> tuple[Tensor, bool, dict | None]:
+                   history, extra: dict | None = None,
+                   conditions: dict | None = None) -> tuple[Tensor, bool, dict | None]:
     """Save one network's figures in ``out`` (learning curves, the task's own figure, spectrum,
     fixed points, and for decision tasks the bifurcation diagram along the evidence, followed from
     ``starts``); returns M's eigenvalues, their linear stability and the bifurcation entry."""
@@ -411,7 +581,7 @@ def _write_figures(out: Path, task: Task, net, R: Tensor, fps, evaluated: tuple,
         "learning_curves.png": _learning_curves(history or []),
         "task_metric.png": task.draw(metrics, outputs, targets, mask),  # each task draws its own
         "spectrum.png": _spectrum_figure(eigenvalues),
-        "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task),
+        "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task, conditions),
         **(extra or {}),
     }
     bifurcation_entry = None
