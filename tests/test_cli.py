@@ -549,7 +549,14 @@ def _shipped_configs():
         import neurogym  # noqa: F401
     except ImportError:
         return configs
-    return configs + sorted((CONFIGS / "neurogym").glob("*.yaml"))
+    from neurogym_envs import refused
+
+    out = []
+    for path in sorted((CONFIGS / "neurogym").glob("*.yaml")):
+        missing = refused(path)  # yang19.yaml: ten of its envs until tr.tasks.NeuroGym learns ScheduleEnvs
+        out.append(pytest.param(path, marks=pytest.mark.skipif(bool(missing), reason=f"NeuroGym refuses {missing}; "
+                                                               "tests/test_multitask.py runs it on the others")))
+    return configs + out
 
 
 @pytest.mark.parametrize("config", _shipped_configs(), ids=lambda p: f"{p.parent.name}/{p.stem}")

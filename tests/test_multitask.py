@@ -261,3 +261,79 @@ def test_config_trains_to_target(tmp_path, monkeypatch):
     assert summary["metrics"]["flipflop/bit_accuracy"] >= 0.95
     assert math.isfinite(summary["metrics"]["integration/mse"])
     assert summary["multitask"]["clusters"]["n_clusters"] >= 2
+
+
+# ---------------------------------------------------------------------- NeuroGym's yang19 collection
+YANG19 = ROOT / "configs" / "neurogym" / "yang19.yaml"
+PAPER = ["go", "rtgo", "dlygo", "anti", "rtanti", "dlyanti", "dm1", "dm2", "ctxdm1", "ctxdm2", "multidm", "dlydm1",
+         "dlydm2", "ctxdlydm1", "ctxdlydm2", "multidlydm", "dms", "dnms", "dmc", "dnmc"]
+SCHEDULE_ENVS = ["go", "rtgo", "dlygo", "anti", "rtanti", "dlyanti", "dms", "dnms", "dmc", "dnmc"]
+
+
+@pytest.fixture(scope="module")
+def ngym():
+    return pytest.importorskip("neurogym")
+
+
+def test_yang19_config_lists_the_twenty_tasks_and_only_schedule_envs_are_refused(ngym):
+    from neurogym_envs import refused
+
+    tasks = yaml.safe_load(YANG19.read_text())["data"]["task"]["init_args"]["tasks"]
+    assert [t["init_args"]["env_id"] for t in tasks] == [f"yang19.{n}-v0" for n in PAPER]
+    # the ScheduleEnvs ones until tr.tasks.NeuroGym builds them; then none
+    assert set(refused(YANG19)) <= {f"yang19.{n}-v0" for n in SCHEDULE_ENVS}
+
+
+def test_yang19_tasks_share_one_layout_and_get_one_rule_input_each(ngym):
+    envs = ["dm1", "ctxdm2", "dlydm1"]
+    multi = tr.tasks.Multitask([tr.tasks.NeuroGym(f"yang19.{e}-v0") for e in envs], inputs="shared",
+                               outputs="shared")
+    assert multi.names == envs and (multi.input_size, multi.output_size) == (33 + 3, 17)
+    (x, y, m), c = multi.generate(30, generator=_gen(0))
+    for k in range(3):
+        idx = c["task"] == k
+        live = torch.arange(x.shape[0])[:, None] < c["length"][idx]
+        assert torch.equal(x[:, idx, 33 + k], live.float())  # the rule: on for the whole trial, off on padding
+        assert not x[:, idx, 33:][..., [j for j in range(3) if j != k]].any()
+    assert torch.all(c["onset"] >= 2)  # the variance window opens after 200-500 ms of fixation (dt = 100 ms)
+
+
+def test_yang19_config_fits_on_the_envs_that_build(ngym, tmp_path, monkeypatch, capsys):
+    """One short epoch of configs/neurogym/yang19.yaml (a small network) on its buildable tasks, through
+    ``torchrate fit``: per-task accuracies and the multitask analysis of all of them."""
+    from neurogym_envs import buildable
+
+    from torchrate.cli import main
+
+    config, left_out = buildable(YANG19, tmp_path / "yang19.yaml")
+    names = [n for n in PAPER if f"yang19.{n}-v0" not in left_out]
+    monkeypatch.setattr(sys, "argv", ["torchrate"])
+    main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path / 'run'}",
+          "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1", "--data.train_batches=3",
+          "--data.val_trials=64", "--data.test_trials=256", "--model.network.init_args.hidden_size=32"])
+    summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
+    assert {f"{n}/accuracy" for n in names} <= set(summary["metrics"])
+    entry = summary["multitask"]
+    assert entry["tasks"] == names and entry["task_variance"]["tasks"] == names
+    assert len(entry["task_variance"]["values"]) == 32
+    assert len(entry["ftv"]["pairs"]) == len(names) * (len(names) - 1) // 2
+    assert (tmp_path / "run" / "analysis" / "ftv.png").is_file()
+
+
+@pytest.mark.slow
+def test_yang19_config_trains_to_target(ngym, tmp_path, monkeypatch):
+    """configs/neurogym/yang19.yaml as shipped, on its buildable tasks (~10 min on 2 cores for ten)."""
+    import re
+
+    from neurogym_envs import buildable
+
+    from torchrate.cli import main
+
+    config, _ = buildable(YANG19, tmp_path / "yang19.yaml")
+    target = float(re.search(r"Target: accuracy ≥ ([0-9.]+)", YANG19.read_text()).group(1))
+    monkeypatch.setattr(sys, "argv", ["torchrate"])
+    main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path / 'run'}",
+          "--trainer.enable_progress_bar=false"])
+    summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
+    assert summary["metrics"]["accuracy"] >= target
+    assert summary["multitask"]["clusters"]["n_clusters"] >= 2

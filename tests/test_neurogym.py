@@ -575,7 +575,7 @@ def test_config_parses(ngym, path, capsys, monkeypatch):
         main(["fit", "--config", str(path), "--print_config"])
     assert exit_.value.code in (0, None)
     printed = capsys.readouterr().out
-    assert "torchrate.tasks.NeuroGym" in printed and re.search(r"env_id: \w+-v0", printed)
+    assert "torchrate.tasks.NeuroGym" in printed and re.search(r"env_id: [\w.]+-v0", printed)
     assert 0.5 < _target(path) <= 1.0
 
 
