@@ -109,6 +109,11 @@ def test_onset_and_length_mark_the_trial_proper():
     is_pd = tagged.task == 0
     assert torch.all(tagged.onset[is_pd] == 5) and torch.all(tagged.length[is_pd] == pd.n_steps)  # 100 ms fixation
     assert tagged.names == ["PerceptualDecision", "FlipFlop"]
+    silent = tr.tasks.Multitask([pd, tr.tasks.FlipFlop(dt=20.0, duration=200.0, pulse_rate=0.0)])  # all-zero trials
+    (x, _, _), c = silent.generate(8, generator=_gen(0))
+    zero = c["task"] == 1
+    assert torch.all(c["onset"][zero] == 0) and torch.all(c["length"][zero] == 10)  # the whole trial, rule on
+    assert torch.equal(x[:10, zero, -1], torch.ones(10, int(zero.sum())))
 
 
 def test_names_default_and_repeat():
@@ -337,3 +342,20 @@ def test_yang19_config_trains_to_target(ngym, tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
     assert summary["metrics"]["accuracy"] >= target
     assert summary["multitask"]["clusters"]["n_clusters"] >= 2
+
+
+def test_docs_multitask_blocks_run_and_print_what_they_say():
+    import re
+    import warnings
+
+    text = (ROOT / "docs" / "multitask.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for block in blocks:
+            exec(compile(block, "docs/multitask.md", "exec"), namespace)
+    assert tuple(namespace["inputs"].shape) == (50, 64, 10) and tuple(namespace["targets"].shape) == (50, 64, 6)
+    assert tuple(namespace["variance"].shape) == (64, 3)
+    assert {"decision/accuracy", "flipflop/mse", "integration/mse"} <= set(namespace["metrics"])
+    assert namespace["clusters"].n_clusters >= 2

@@ -59,7 +59,7 @@ class TrialTasks(NamedTuple):
     names: list[str]  # the K task names
     task: Tensor  # (B,) task index of each trial
     onset: Tensor  # (B,) the end of the initial fixation: the first step whose own input differs from the step before
-    length: Tensor  # (B,) the trial's end: after its last step with a non-zero input, target or mask weight
+    length: Tensor  # (B,) the trial's end: after its last step with a non-zero input, target or mask weight (> onset)
 
 
 def _as_task(task, where: str) -> Task:
@@ -186,6 +186,10 @@ class Multitask(Task):
                               "rule_inputs": self.rule_inputs, "proportions": self.proportions,
                               "inputs": self.inputs, "outputs": self.outputs}}
 
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config()["init_args"].items() if k != "tasks")
+        return f"Multitask([{', '.join(map(repr, self.tasks))}], {args})"
+
     @property
     def n_steps(self) -> int:
         """T: the longest of the tasks' trials, when each task has a fixed length."""
@@ -239,7 +243,8 @@ class Multitask(Task):
             targets[:Tk, idx, self._out[k]] = y
             mask[:Tk, idx, self._out[k]] = m
             steps[idx] = Tk
-            onset[idx], length[idx] = _onset(x), _length(x, y, m)
+            onset[idx] = _onset(x)
+            length[idx] = _length(x, y, m, onset[idx])
             if self.rule_inputs:
                 live = torch.arange(T, device=device)[:, None] < length[idx]  # (T, n): on during the trial
                 inputs[:, idx, self._n_inputs + k] = live.to(dtype)
@@ -363,9 +368,10 @@ def _onset(x: Tensor) -> Tensor:
     return first.long()
 
 
-def _length(x: Tensor, y: Tensor, m: Tensor) -> Tensor:
-    """(n,) one past the last step with a non-zero input, target or mask weight."""
+def _length(x: Tensor, y: Tensor, m: Tensor, onset: Tensor) -> Tensor:
+    """(n,) one past the last step with a non-zero input, target or mask weight (all T steps for a
+    trial of zeros), and past the onset: the window ``onset ≤ t < length`` is never empty."""
     live = (x != 0).any(-1) | (y != 0).any(-1) | (m != 0).any(-1)  # (T, n)
     T = x.shape[0]
     last = torch.where(live, torch.arange(T, device=x.device)[:, None], -1).amax(0)
-    return (last + 1).long()
+    return torch.where(last >= 0, last + 1, T).maximum(onset + 1).long()
