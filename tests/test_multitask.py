@@ -323,6 +323,11 @@ def test_yang19_config_fits_on_the_envs_that_build(ngym, tmp_path, monkeypatch, 
     assert len(entry["task_variance"]["values"]) == 32
     assert len(entry["ftv"]["pairs"]) == len(names) * (len(names) - 1) // 2
     assert (tmp_path / "run" / "analysis" / "ftv.png").is_file()
+    # the checkpoint (hyper-parameters as the CLI wrote them: no names) rebuilds the run and its analysis
+    capsys.readouterr()
+    assert main(["analyze", str(tmp_path / "run" / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "a")]) == 0
+    again = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert again["metrics"] == summary["metrics"] and again["multitask"]["clusters"] == entry["clusters"]
 
 
 @pytest.mark.slow

@@ -135,6 +135,7 @@ class Multitask(Task):
                              f"{dts} ms; set each task's dt to one value")
         super().__init__(dts[0])
         K = len(tasks)
+        self._names_given = names  # config() gives them as given: None stays None (as a CLI checkpoint holds it)
         if names is None:
             base = [_default_name(t) for t in tasks]
             names = [n if base.count(n) == 1 else f"{n}_{base[:i + 1].count(n)}" for i, n in enumerate(base)]
@@ -182,7 +183,8 @@ class Multitask(Task):
     def config(self) -> dict:
         cls = type(self)
         return {"class_path": f"{cls.__module__}.{cls.__qualname__}",
-                "init_args": {"tasks": [t.config() for t in self.tasks], "names": list(self.names),
+                "init_args": {"tasks": [t.config() for t in self.tasks],
+                              "names": None if self._names_given is None else list(self.names),
                               "rule_inputs": self.rule_inputs, "proportions": self.proportions,
                               "inputs": self.inputs, "outputs": self.outputs}}
 
@@ -206,6 +208,7 @@ class Multitask(Task):
         """Trials of each task in a batch of ``batch_size`` (K,): systematic sampling of the
         proportions, ``floor(B·C_k + u) − floor(B·C_{k−1} + u)`` with C the cumulative
         proportions and one ``u ~ U[0, 1)``."""
+        batch_size = _validate.as_int("batch_size", batch_size, minimum=1)
         u = torch.rand((), generator=generator, device=device, dtype=torch.float64).cpu()
         edges = torch.floor(batch_size * self._weights.cumsum(0) + u)
         edges[-1] = batch_size  # C_K = 1 (whatever its rounding): the counts sum to B
