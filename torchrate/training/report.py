@@ -137,7 +137,7 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     eigenvalues, linear_stable, bifurcation_entry = _write_figures(
         out, task, net, R, fps, (metrics, outputs, targets, mask), getattr(module, "readout", None),
         states[pick[:256]], history, conditions=conditions)
-    multitask_entry = _multitask(out, task, R, conditions, metrics)
+    multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics)
 
     kinds = Counter(list(fps.kind))
     summary = {
@@ -333,17 +333,23 @@ def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task,
 
 
 # ---------------------------------------------------------------------- several tasks (Yang et al. 2019)
-def _multitask(out: Path, task: Task, R: Tensor, conditions: dict, metrics: dict) -> dict | None:
+def _multitask(out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions: dict,
+               metrics: dict) -> dict | None:
     """For a task that mixes several (it has ``trial_tasks``, :class:`~torchrate.tasks.Multitask`):
     each task's headline metric, the task variance of every unit, the clusters of units by their
     normalised task-variance profiles and the fractional task variance of every pair of tasks
     (:mod:`torchrate.analysis.multitask`); writes ``task_variance.png``, ``clusters.png`` and
-    ``ftv.png`` and returns the ``summary.json`` entry (None for other tasks)."""
+    ``ftv.png`` and returns the ``summary.json`` entry (None for other tasks).
+
+    The variances are those of the network without its private noise (``net``, the float64 CPU
+    copy, run again on ``inputs`` with ``noise_std = 0`` when it has noise), as Yang et al. compute
+    them: the noise would make every unit vary across trials; the tasks' input noise stays."""
     from ..analysis import multitask as mt
 
     trial_tasks = getattr(task, "trial_tasks", None)
     if trial_tasks is None:
         return None
+    R = _noise_free_rates(net, inputs, R)
     tagged = trial_tasks(conditions)
     names, which = tagged.names, tagged.task.cpu()
     onset, length = tagged.onset.cpu(), tagged.length.cpu()
@@ -352,7 +358,8 @@ def _multitask(out: Path, task: Task, R: Tensor, conditions: dict, metrics: dict
                    "performance": {n: {"metric": k, "value": v} for n, (k, v) in headline.items()},
                    "threshold": 1e-3,
                    "variance_window": "from the end of the initial fixation (the first change of the task's own "
-                                      "input) to the trial's end, trials aligned at the former"}
+                                      "input) to the trial's end, trials aligned at the former",
+                   "network_noise": "off (the tasks' input noise kept)"}
     keep = length > onset  # a trial with nothing after its fixation has no window
     counts = torch.bincount(which[keep], minlength=len(names))
     present = [k for k in range(len(names)) if counts[k] >= 2]
@@ -395,6 +402,22 @@ def _multitask(out: Path, task: Task, R: Tensor, conditions: dict, metrics: dict
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120, bbox_inches="tight")
     return entry
+
+
+def _noise_free_rates(net, inputs: Tensor, R: Tensor) -> Tensor:
+    """``R`` — or, for a network with private noise, its rates on ``inputs`` without it (float64, CPU)."""
+    if not getattr(net, "noise_std", 0):
+        return R
+    saved, training = net.noise_std, net.training
+    net.noise_std = 0.0
+    net.eval()
+    try:
+        with torch.no_grad():
+            rates, _ = net(inputs.to(device="cpu", dtype=torch.float64))
+    finally:
+        net.noise_std = saved
+        net.train(training)
+    return rates
 
 
 def _task_variance_figure(variance: Tensor, names: list[str], clusters, threshold: float):
@@ -544,7 +567,7 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
     eigenvalues, linear_stable, bifurcation_entry = _write_figures(
         out, task, net, R, fps, (metrics, outputs[best], targets, mask), readout, starts[:256], history,
         {"members.png": _members_figure(rows, key)}, conditions=conditions)
-    multitask_entry = _multitask(out, task, R, conditions, metrics)
+    multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics)
     (out / "members.md").write_text(_members_table(rows))
     means = {name: sum(row[name] for row in rows) / len(rows) for name in rows[0]
              if name not in ("member", "seed", "fixed_points", "stable", "saddles")}
