@@ -198,6 +198,7 @@ class Frozen(nn.Module):
         return torch.where(self.fixed, self.value, raw)
 
     def right_inverse(self, value: Tensor) -> Tensor:
+        """``value`` itself; assigning a weight also makes it the new fixed value of the frozen entries."""
         with torch.no_grad():
             self.value.copy_(value)
         return value
