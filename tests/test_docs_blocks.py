@@ -47,6 +47,9 @@ RUN = {"python"}
 NOT_RUN = {"text", "bash", "console", "yaml", "json", "toml"}
 # every skip marker in the pages, with its reason: (page, first line of the block) -> reason
 SKIPS: dict[tuple[str, int], str] = {}
+# pages run by a test of their own, which does what this runner cannot: docs/tasks.md's
+# ``# mymodule.py`` blocks become files and its torchrate commands run (tests/test_docs_tasks.py)
+OWN_RUNNER = {"docs/tasks.md": "tests/test_docs_tasks.py"}
 FENCE = re.compile(r"^(?P<fence>```+|~~~+)(?P<info>[^\n`]*)$")
 MARKER = re.compile(r"^<!--\s*(?P<kind>skip|slow)\s*(?::\s*(?P<reason>.*?))?\s*-->$")
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
@@ -291,14 +294,14 @@ def test_same_output(expected, actual, same):
 
 
 # ----------------------------------------------------------------------------- the pages
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", [p for p in PAGES if p not in OWN_RUNNER])
 def test_page_blocks_run_and_print_what_the_page_shows(page):
     run = page_run(page)
     _check_outputs(run)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", [p for p in PAGES if _has_slow(p)])
+@pytest.mark.parametrize("page", [p for p in PAGES if _has_slow(p) and p not in OWN_RUNNER])
 def test_page_blocks_run_including_the_slow_ones(page):
     run = page_run(page, slow=True)
     assert len(run.ran) == sum(b.language == "python" and b.marker != "skip" for b in blocks(page))

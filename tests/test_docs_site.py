@@ -20,7 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # the public modules: each has a page in docs/api/ that renders its __all__
-MODULES = ("torchrate", "torchrate.analysis", "torchrate.analysis.population", "torchrate.linear", "torchrate.systems", "torchrate.dynamics",
+MODULES = ("torchrate", "torchrate.analysis", "torchrate.analysis.population",
+           "torchrate.linear", "torchrate.systems", "torchrate.dynamics",
            "torchrate.nonlinearities", "torchrate.parametrizations", "torchrate.solvers", "torchrate.connectivity",
            "torchrate.zoo", "torchrate.plotting", "torchrate.tasks", "torchrate.training",
            "torchrate.training.curriculum", "torchrate.training.checkpoints", "torchrate.cli")
