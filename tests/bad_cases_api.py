@@ -36,6 +36,11 @@ def ei(*args, **kw):
     return lambda: tr.EIRateRNN(*(args or (2, 3, 1)), **kw)
 
 
+def elman(**kw):
+    kw = {"input_size": 3, "hidden_size": 4} | kw
+    return lambda: tr.RateRNN.elman(**kw)
+
+
 def low(*args, **kw):
     return lambda: tr.LowRankRateRNN(*(args or (2, 8, 1)), **kw)
 
@@ -114,6 +119,23 @@ CASES = [
     ("RateRNN.from_rnn rnn=GRU", lambda: tr.RateRNN.from_rnn(torch.nn.GRU(2, 3)), TypeError,
      r"rnn must be a torch.nn.RNN, got GRU"),
     ("RateRNN.from_rnn rnn=None", lambda: tr.RateRNN.from_rnn(None), TypeError, r"rnn must be a torch.nn.RNN"),
+    ("RateRNN.elman input_size=0", elman(input_size=0), ValueError, r"input_size must be an integer ≥ 1, got 0"),
+    ("RateRNN.elman hidden_size=2.5", elman(hidden_size=2.5), TypeError, r"hidden_size must be an integer, got 2.5"),
+    ("RateRNN.elman num_layers=0", elman(num_layers=0), ValueError, r"num_layers must be an integer ≥ 1, got 0"),
+    ("RateRNN.elman nonlinearity='rectify'", elman(nonlinearity="rectify"), ValueError,
+     r"unknown nonlinearity 'rectify'"),
+    ("RateRNN.elman bias='yes'", elman(bias="yes"), TypeError, r"bias must be True or False, got 'yes'"),
+    ("RateRNN.elman batch_first=1", elman(batch_first=1), TypeError, r"batch_first must be True or False, got 1"),
+    ("RateRNN.elman dropout=1.5", elman(dropout=1.5), ValueError, r"dropout must be a probability in \[0, 1\)"),
+    ("RateRNN.elman bidirectional=None", elman(bidirectional=None), TypeError,
+     r"bidirectional must be True or False, got None"),
+    ("RateRNN.elman device='gpu0'", elman(device="gpu0"), ValueError, r"device must be a torch.device or a name"),
+    ("RateRNN.elman dtype=int64", elman(dtype=torch.int64), TypeError,
+     r"dtype must be a real floating-point dtype .*got torch.int64"),
+    ("RateRNN.elman tau=10 (leaky: not Elman's)", elman(tau=10.0), TypeError,
+     r"RateRNN.elman takes no tau: it is nn.RNN's Elman update, τ = dt = 1"),
+    ("RateRNN.elman gain=0.9", elman(gain=0.9), TypeError, r"RateRNN.elman takes no gain"),
+    ("RateRNN.elman generator=0", elman(generator=0), TypeError, r"generator must be a torch.Generator or None"),
     # ---------------------------------------------------------------- EIRateRNN
     ("EIRateRNN input_size=0", ei(0, 3, 1), ValueError, r"input_size must be an integer ≥ 1, got 0"),
     ("EIRateRNN input_size=2.5", ei(2.5, 3, 1), TypeError, r"input_size must be an integer, got 2.5"),

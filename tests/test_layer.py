@@ -208,6 +208,63 @@ def test_a_stacked_layer_opens_up_for_analysis():
         net.layer(2)
 
 
+@pytest.mark.parametrize("kw", [{}, {"num_layers": 2, "bidirectional": True}, {"bias": False, "batch_first": True},
+                                {"nonlinearity": "relu"}], ids=["default", "2 layers, bidirectional",
+                                                                "no bias, batch_first", "relu"])
+def test_elman_is_nn_rnn_same_seed_same_weights_and_copied_weights_same_outputs(kw):
+    torch.manual_seed(3)
+    rnn = torch.nn.RNN(3, 8, dtype=F64, **kw)
+    after_rnn = torch.get_rng_state()
+    torch.manual_seed(3)
+    net = tr.RateRNN.elman(3, 8, dtype=F64, **kw)
+    # nn.RNN's initial weights: the same draws in the same order (and no other use of the global RNG)
+    assert torch.equal(torch.get_rng_state(), after_rnn)
+    assert (net.tau.item(), net.dt) == (1.0, 1.0) and net.batch_first == kw.get("batch_first", False)
+    for k in range(net.num_layers):
+        for d in ("", "_reverse") if net.bidirectional else ("",):
+            sfx = f"_l{k}{d}"
+            assert torch.equal(getattr(net, "weight_ih" + sfx), getattr(rnn, "weight_ih" + sfx))
+            assert torch.equal(getattr(net, "weight_hh" + sfx), getattr(rnn, "weight_hh" + sfx))
+            if kw.get("bias", True):  # nn.RNN's two biases are one here
+                torch.testing.assert_close(getattr(net, "bias" + sfx),
+                                           getattr(rnn, "bias_ih" + sfx) + getattr(rnn, "bias_hh" + sfx),
+                                           rtol=0, atol=0)
+            else:
+                assert getattr(net, "bias" + sfx) is None
+    x = torch.randn(4, 12, 3, dtype=F64) if kw.get("batch_first") else torch.randn(12, 4, 3, dtype=F64)
+    (out, h_n), (ref, ref_h) = net(x), rnn(x)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)  # v_{t+1} = F(W u + M v + b), to rounding
+    torch.testing.assert_close(h_n, ref_h, rtol=0, atol=1e-12)
+    # weights of another (trained) nn.RNN copied in, b = b_ih + b_hh: its outputs again
+    other = torch.nn.RNN(3, 8, dtype=F64, **kw)
+    with torch.no_grad():
+        for name, p in other.named_parameters():
+            if name.startswith("bias_ih"):
+                getattr(net, name.replace("bias_ih", "bias")).copy_(p + getattr(other, name.replace("_ih", "_hh")))
+            elif not name.startswith("bias_hh"):
+                getattr(net, name).copy_(p)
+    torch.testing.assert_close(net(x)[0], other(x)[0], rtol=0, atol=1e-12)
+
+
+def test_elman_is_analysed_as_the_map_it_runs_and_takes_the_rate_model_keywords():
+    net = tr.RateRNN.elman(2, 6, dtype=F64, generator=torch.Generator().manual_seed(0))
+    assert tr.systems.as_system(net).time == "discrete"  # dt/τ = 1 ≥ 0.5
+    fps = tr.analysis.find_fixed_points(net, torch.zeros(2, dtype=F64), torch.randn(16, 6, dtype=F64))
+    assert fps.time == "discrete" and len(fps) >= 1  # stability by |μ| < 1, as for nn.RNN
+    # a seeded generator draws the weights (the global RNG untouched), then noise and dropout
+    state = torch.get_rng_state()
+    a = tr.RateRNN.elman(2, 6, generator=torch.Generator().manual_seed(1), noise_std=0.1)
+    b = tr.RateRNN.elman(2, 6, generator=torch.Generator().manual_seed(1), noise_std=0.1)
+    assert torch.equal(a.M, b.M) and torch.equal(torch.get_rng_state(), state)
+    mask = torch.rand(6, 6, generator=torch.Generator().manual_seed(2)) < 0.5
+    masked = tr.RateRNN.elman(2, 6, connectivity=mask)
+    assert torch.equal(masked.M[~mask], torch.zeros_like(masked.M[~mask]))
+    with pytest.raises(TypeError, match=r"RateRNN.elman takes no dt, tau: it is nn.RNN's Elman update"):
+        tr.RateRNN.elman(2, 6, tau=10.0, dt=1.0)
+    with pytest.raises(TypeError, match=r"EIRateRNN.elman: the Elman update is a plain RateRNN's"):
+        tr.EIRateRNN.elman(2, 6)
+
+
 class WordModel(torch.nn.Module):
     """The word-level language model of PyTorch's examples, as written for nn.RNN."""
 
@@ -228,9 +285,11 @@ class WordModel(torch.nn.Module):
         return weight.new_zeros(self.nlayers, bsz, self.nhid)
 
 
-def test_language_model_written_for_nn_rnn_trains_with_only_its_constructor_changed():
+@pytest.mark.parametrize("rnn_class, rate", [(tr.RateRNN.elman, {}), (tr.RateRNN, {"tau": 2.0, "dt": 1.0})],
+                         ids=["elman", "leaky"])
+def test_language_model_written_for_nn_rnn_trains_with_only_its_constructor_changed(rnn_class, rate):
     torch.manual_seed(8)
-    model = WordModel(tr.RateRNN, tau=2.0, dt=1.0)  # the one changed line
+    model = WordModel(rnn_class, **rate)  # the one changed line: nn.RNN → RateRNN.elman (or a leaky RateRNN)
     data = torch.arange(20 * 8 * 3).remainder(50).reshape(60, 8)  # a periodic "corpus"
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     hidden, losses = model.init_hidden(8), []

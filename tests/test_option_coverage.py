@@ -1,7 +1,7 @@
 """Every option of every public function and class has a bad-input case (issue 17's ratchet).
 
 The public surface is read from the signatures of what each module's ``__all__`` exports (and the
-alternative constructors ``from_weights``/``from_rnn``/``from_factors``); an option counts as
+alternative constructors ``from_weights``/``from_rnn``/``from_factors``/``elman``); an option counts as
 covered when some case id in ``tests/test_bad_inputs.py`` names both the callable and the option.
 Options not covered yet are listed in ``tests/data/options_without_a_bad_input_case.txt``: a new
 option that is neither covered nor listed fails here, and so does a listed one that has gained a
@@ -36,7 +36,8 @@ def public_options() -> set[str]:
                 continue
             targets = [(name, obj.__init__ if inspect.isclass(obj) else obj)] if callable(obj) else []
             if inspect.isclass(obj):
-                targets += [(f"{name}.{m}", getattr(obj, m)) for m in ("from_weights", "from_rnn", "from_factors")
+                targets += [(f"{name}.{m}", getattr(obj, m))
+                            for m in ("from_weights", "from_rnn", "from_factors", "elman")
                             if m in vars(obj)]
             for label, fn in targets:
                 try:

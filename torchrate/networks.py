@@ -107,10 +107,12 @@ class RateRNN(nn.Module):
 
     with ``solver="euler"``; with a ``torchdiffeq`` method the ODE is solved with ``u_t``
     held constant on ``[t·dt, (t+1)·dt)``. Time is in ms. The signature is ``torch.nn.RNN``'s,
-    plus the rate-model arguments after ``*``: a model written for ``nn.RNN`` runs with only
-    its constructor line changed. Layers are stacked rate networks (layer ``k > 0`` is driven
-    by the rates of layer ``k − 1``); ``bidirectional`` adds a network running backwards in
-    time. With ``τ = dt`` it is exactly ``nn.RNN`` (see :meth:`from_rnn`). Called as ``nn.RNN``:
+    plus the rate-model arguments after ``*``; the defaults (τ = 10, dt = 1) make a *leaky*
+    network, not the Elman update: a model written for ``nn.RNN`` keeps its behaviour with
+    :meth:`elman` (τ = dt = 1, ``nn.RNN``'s initial weights) as its constructor. Layers are
+    stacked rate networks (layer ``k > 0`` is driven by the rates of layer ``k − 1``);
+    ``bidirectional`` adds a network running backwards in time. With ``τ = dt`` it is exactly
+    ``nn.RNN`` (see :meth:`elman`, :meth:`from_rnn`). Called as ``nn.RNN``:
     ``output, h_n = net(input, hx=None)`` (:meth:`forward`).
 
     Parameters
@@ -429,6 +431,76 @@ class RateRNN(nn.Module):
             b = (getattr(rnn, "bias_ih" + sfx) + getattr(rnn, "bias_hh" + sfx)) if rnn.bias else None
             net._load_weights(getattr(rnn, "weight_hh" + sfx).detach(), getattr(rnn, "weight_ih" + sfx).detach(),
                               None if b is None else b.detach(), sfx)
+        return net
+
+    @classmethod
+    def elman(cls, input_size: int, hidden_size: int, num_layers: int = 1,
+              nonlinearity: str | Callable[[Tensor], Tensor] = "tanh", bias: bool = True, batch_first: bool = False,
+              dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None, **kwargs) -> RateRNN:
+        r"""The drop-in for ``torch.nn.RNN``: its signature, its update and its initial weights.
+
+        ``RateRNN(...)`` shares ``nn.RNN``'s signature but is a *leaky* network by default
+        (τ = 10, dt = 1: each step moves the rates a tenth of the way to ``F(Wu + Mv + b)``).
+        ``RateRNN.elman(...)`` fixes τ = dt = 1 (time in steps), so the Euler step is exactly
+        the Elman update of ``nn.RNN``:
+
+        .. math::
+            v_{t+1} = F(W u_t + M v_t + b), \qquad b = b_{ih} + b_{hh}
+
+        and draws the initial weights as ``nn.RNN`` does — every entry of ``W``, ``M``,
+        ``b_ih`` and ``b_hh`` from U(−1/√N, 1/√N), in ``nn.RNN``'s order, on ``device`` in
+        ``dtype``, from ``generator`` or else the global RNG; ``b`` is the sum of the two
+        biases. After the same ``torch.manual_seed`` it is the same network as
+        ``nn.RNN(input_size, hidden_size, …)``, with one bias ``bias_l{k}`` where ``nn.RNN``
+        has two. ``net.reset_parameters()`` draws torchrate's initialisation instead.
+
+        Its system is the discrete map (dt/τ = 1 ≥ 0.5: :func:`~torchrate.systems.as_system`),
+        whose fixed points are judged by |μ| < 1, as for ``nn.RNN``.
+
+        Parameters
+        ----------
+        input_size, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, bidirectional, device, dtype
+            As ``torch.nn.RNN`` (``nonlinearity`` also takes torchrate's other names and callables).
+        **kwargs
+            Rate-model keywords of :class:`RateRNN` (``noise_std``, ``connectivity``,
+            ``generator``, …), not ``tau``, ``dt``, ``train_tau`` or ``gain`` (the network is
+            Elman's; for a leaky one use ``RateRNN(..., tau=…, dt=…)``). ``generator`` draws the
+            initial weights, then the noise and dropout.
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> rnn = torch.nn.RNN(3, 16)
+        >>> _ = torch.manual_seed(0)
+        >>> net = RateRNN.elman(3, 16)            # the same network, now analysable
+        >>> x = torch.randn(20, 4, 3)
+        >>> torch.allclose(net(x)[0], rnn(x)[0], atol=1e-6)
+        True
+        """
+        if cls.__init__ is not RateRNN.__init__:
+            raise TypeError(f"{cls.__name__}.elman: the Elman update is a plain RateRNN's; use "
+                            f"torchrate.RateRNN.elman, or {cls.__name__}(...) with tau equal to dt")
+        fixed = sorted(set(kwargs) & {"tau", "dt", "train_tau", "gain"})
+        if fixed:
+            raise TypeError(f"RateRNN.elman takes no {', '.join(fixed)}: it is nn.RNN's Elman update, τ = dt = 1 "
+                            "(time in steps) with nn.RNN's initial weights; for a leaky rate network use "
+                            "RateRNN(input_size, hidden_size, ..., tau=..., dt=...)")
+        generator = _check_generator(kwargs.pop("generator", None))
+        net = cls(input_size, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, bidirectional,
+                  tau=1.0, dt=1.0, gain=None, generator=_init_generator(), device=device, dtype=dtype, **kwargs)
+        net.generator = generator
+        bound = 1.0 / math.sqrt(net.hidden_size)
+        with torch.no_grad():
+            for k, d in net._layer_keys():  # nn.RNN's reset_parameters: w_ih, w_hh, b_ih, b_hh per layer and direction
+                sfx = f"_l{k}{d}"
+                ref = getattr(net, "weight_hh" + sfx)
+                shapes = [getattr(net, "weight_ih" + sfx).shape, ref.shape] + ([(net.hidden_size,)] * 2 if bias else [])
+                W, M, *b = (torch.empty(s, dtype=ref.dtype, device=ref.device).uniform_(-bound, bound,
+                                                                                        generator=generator)
+                            for s in shapes)
+                if net.connectivity is not None:
+                    M = M * net.connectivity
+                net._load_weights(M, W, b[0] + b[1] if b else None, sfx)
         return net
 
     def layer(self, k: int = 0, reverse: bool = False) -> RateRNN:
