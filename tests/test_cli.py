@@ -673,3 +673,41 @@ def test_a_config_naming_a_function_in_the_network_slot_is_refused_before_it_run
                                          r"takes an nn\.Module subclass"):
         main(args)
     assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------- Lightning's noise
+def test_fit_prints_no_lightning_tips_or_warnings_that_do_not_apply(tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torchrate.cli", "fit", "--config", tiny_config(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for noise in ("💡 Tip", "litlogger", "LeafSpec", "IterableDataset", "does not have many workers"):
+        assert noise not in proc.stderr + proc.stdout, noise
+    assert "GPU available: False" in proc.stderr  # Lightning's information stays
+    assert "fixed points at u = 0" in proc.stdout
+
+
+def test_lightning_noise_is_silenced_only_inside_the_command():
+    import logging
+    import warnings
+
+    from torchrate.cli import _lightning_quieted
+
+    def emitted(message, category=UserWarning, module="lightning.pytorch.trainer.connectors.data_connector"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with _lightning_quieted():
+                warnings.warn_explicit(message, category, "x.py", 1, module=module)
+        return len(caught)
+
+    assert emitted("The 'train_dataloader' does not have many workers which may be a bottleneck.") == 0
+    assert emitted("`isinstance(treespec, LeafSpec)` is deprecated, use …", FutureWarning) == 0
+    assert emitted("The number of training batches (2) is smaller than the logging interval") == 1  # kept
+    assert emitted("The 'train_dataloader' does not have many workers", module="mylab.data") == 1  # not Lightning's
+    before = list(warnings.filters)
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    with _lightning_quieted():
+        assert not logger.filter(logging.makeLogRecord({"msg": "💡 Tip: For seamless cloud logging …"}))
+        assert logger.filter(logging.makeLogRecord({"msg": "GPU available: False, used: False"}))
+    assert logger.filter(logging.makeLogRecord({"msg": "💡 Tip: For seamless cloud logging …"}))  # outside: as before
+    assert warnings.filters == before

@@ -136,6 +136,45 @@ def _process_state_kept(threads: int | None = None):
                 os.environ[k] = v
 
 
+# Lightning's messages that are noise for `torchrate fit|validate|test|predict`, silenced only while
+# the command runs (filters added in a warnings.catch_warnings block, a logging filter removed
+# afterwards): a process that imports torchrate, or calls L.Trainer itself, still sees them all.
+_NOISE_WARNINGS = (
+    # (category, message, module): Lightning 2.6 calls torch's deprecated LeafSpec: theirs to fix, not the user's
+    (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated", r"lightning\."),
+    # the batches are drawn in the training process (num_workers = 0): no worker can duplicate them,
+    # and more workers would only add copies between processes
+    (UserWarning, r"Your `IterableDataset` has `__len__` defined", r"lightning\."),
+    (UserWarning, r"The '\w+' does not have many workers", r"lightning\."),
+)
+_NOISE_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+def _no_tips(record) -> bool:
+    """A logging filter: drops Lightning's advertisements ("💡 Tip: … litlogger / litmodels")."""
+    return not str(record.msg).startswith("💡 Tip")
+
+
+@contextlib.contextmanager
+def _lightning_quieted():
+    """Lightning's tips, and its warnings that do not apply to torchrate's in-memory tasks, off
+    while the block runs; its information ("GPU available: …") and every other warning kept."""
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in _NOISE_LOGGERS]
+    with warnings.catch_warnings():
+        for category, message, module in _NOISE_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category, module=module)
+        for logger in loggers:
+            logger.addFilter(_no_tips)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeFilter(_no_tips)
+
+
 def _describe(summary: dict, out: str) -> str:
     metrics = ", ".join(f"{k} = {v:.4g}" for k, v in summary["metrics"].items() if isinstance(v, float))
     kinds = ", ".join(f"{n} {k}" for k, n in summary["fixed_points"]["by_kind"].items()) or "none"
@@ -179,7 +218,10 @@ def build_cli(args: list[str] | None, run: bool = True):
 
     Neither form leaves process-wide state changed: the seed (``seed_everything``) and the
     ``threads`` of the config apply while the CLI builds and runs, and the RNGs and the thread
-    count are restored when it returns. With ``run=False`` the configured thread count is
+    count are restored when it returns. While it runs, Lightning's tips ("💡 Tip: … litlogger")
+    and its warnings that do not apply to torchrate's in-memory tasks (``num_workers``, an
+    ``IterableDataset`` with ``__len__``, its own use of a deprecated torch API) are silenced;
+    the warning filters and loggers are as before once it returns. With ``run=False`` the configured thread count is
     ``cli.threads`` (None: PyTorch's choice), for the caller to apply.
 
     ``fit`` holds a lock on the run directory (``trainer.default_root_dir``): a second fit
@@ -188,7 +230,7 @@ def build_cli(args: list[str] | None, run: bool = True):
     whose network or task (or, for ``fit``, optimiser settings) disagree with the config is
     refused with the keys named.
     """
-    with _process_state_kept():
+    with _process_state_kept(), _lightning_quieted():
         return _build_cli(args, run)
 
 
