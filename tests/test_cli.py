@@ -2,6 +2,7 @@
 any training, checkpoints that load with ``weights_only=True``, and 2-process CPU DDP."""
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -711,3 +712,39 @@ def test_lightning_noise_is_silenced_only_inside_the_command():
         assert logger.filter(logging.makeLogRecord({"msg": "GPU available: False, used: False"}))
     assert logger.filter(logging.makeLogRecord({"msg": "💡 Tip: For seamless cloud logging …"}))  # outside: as before
     assert warnings.filters == before
+
+
+# ---------------------------------------------------------------------- the end-of-fit analysis: its progress
+class _Terminal(io.StringIO):
+    def __init__(self, tty: bool):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize("tty, bar, shown", [(True, True, True), (True, False, False), (False, True, False)],
+                         ids=["terminal", "progress bar disabled", "not a terminal"])
+def test_the_end_of_fit_analysis_shows_its_stages_on_a_terminal(tmp_path, monkeypatch, tty, bar, shown):
+    from types import SimpleNamespace
+
+    import torchrate as tr
+
+    task = tr.tasks.PerceptualDecision(dt=20.0, fixation=40.0, stimulus=100.0, decision=60.0)  # + bifurcation
+    module = tr.training.TaskModule(task, {"class_path": "torchrate.RateRNN",
+                                           "init_args": {"hidden_size": 8, "tau": 50.0, "dt": 20.0}})
+    trainer = SimpleNamespace(is_global_zero=True, sanity_checking=False, default_root_dir=str(tmp_path),
+                              progress_bar_callback=object() if bar else None, current_epoch=0, global_step=0,
+                              datamodule=tr.training.TaskDataModule(task))
+    stderr = _Terminal(tty)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    tr.training.AnalysisCallback(n_trials=16).on_fit_end(trainer, module)
+    text = stderr.getvalue()
+    stages = ("held-out evaluation", "fixed points", "spectrum", "figures", "bifurcation", "writing")
+    if shown:
+        assert all(f"{name}]" in text for name in stages), text
+        assert "analysis: 100%" in text and "6/6" in text
+    else:
+        assert "analysis:" not in text and not any(f"{name}]" in text for name in stages)
+    assert (tmp_path / "analysis" / "summary.json").is_file()

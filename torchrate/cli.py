@@ -41,7 +41,8 @@ def _analyze(argv: list[str]) -> int:
 
     _allow(args.allow)
     with _process_state_kept(threads=args.threads):
-        summary = analyze_checkpoint(args.checkpoint, args.out, n_trials=args.trials)
+        summary = analyze_checkpoint(args.checkpoint, args.out, n_trials=args.trials,
+                                     progress=sys.stderr is not None and sys.stderr.isatty())
     print(_describe(summary, args.out))
     return 0
 

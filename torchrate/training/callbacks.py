@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -137,6 +138,10 @@ class AnalysisCallback(Callback):
     ``summary.json`` — see :func:`torchrate.training.report.analyze`. The history is part of
     the checkpoint, so a resumed run draws its whole learning curve.
 
+    The analysis takes seconds (the fixed-point search, the bifurcation diagram): its stages are
+    shown on stderr as a progress bar when the Trainer's progress bar is enabled and stderr is
+    a terminal (:func:`~torchrate.training.report.analyze`'s ``progress``).
+
     Like checkpoints (``epoch=1-step=8-v1.ckpt``) and logs (``version_1``), an analysis never
     replaces an earlier one: when ``out`` already holds files, a re-run (or a resumed run) writes
     to ``out-v1``, then ``out-v2``, … — unless ``overwrite=True``. The folder written is
@@ -200,5 +205,7 @@ class AnalysisCallback(Callback):
         self.written_to = out
         datamodule = trainer.datamodule
         trials = datamodule.held_out(self.n_trials) if hasattr(datamodule, "held_out") else None
+        # its stages on stderr, as the Trainer's bar shows training: not with the bar disabled, nor into a file
+        progress = trainer.progress_bar_callback is not None and sys.stderr is not None and sys.stderr.isatty()
         analyze(pl_module, out, trials=trials, history=self.history,
-                extra={"epochs": trainer.current_epoch, "global_step": trainer.global_step})
+                extra={"epochs": trainer.current_epoch, "global_step": trainer.global_step}, progress=progress)

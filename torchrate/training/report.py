@@ -65,7 +65,8 @@ def _plain(x):
 
 # ---------------------------------------------------------------------- analysis
 def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: int = 0,
-            history: list[dict] | None = None, n_initial: int = 1024, extra: dict | None = None) -> dict:
+            history: list[dict] | None = None, n_initial: int = 1024, extra: dict | None = None,
+            progress: bool | None = None) -> dict:
     """Analyse a trained :class:`~torchrate.training.TaskModule` and write the figures and
     ``summary.json`` into ``out``.
 
@@ -81,6 +82,11 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
         Rows ``{"step", "train/loss", "val/…"}`` for the learning curves.
     n_initial : int
         Initial states of the fixed-point search, drawn from the held-out trajectories.
+    progress : bool, optional
+        A progress bar on stderr naming each stage (held-out evaluation, fixed points, spectrum,
+        figures, bifurcation, writing): True shown, False never, None once the analysis has
+        lasted 5 s. :class:`~torchrate.training.AnalysisCallback` shows it when the Trainer's
+        progress bar is enabled and stderr is a terminal.
 
     Returns
     -------
@@ -100,13 +106,16 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
                         f"{_validate._show(history)}")
     if extra is not None and not isinstance(extra, Mapping):
         raise TypeError(f"extra must be a dict or None (entries added to summary.json), got {_validate._show(extra)}")
+    _check_progress(progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     task: Task = module.task
     if trials is None:
         trials = draw_batch(task, n_trials, seed)
+    meter = _stages(progress, task, len(module.network) if getattr(module, "is_ensemble", False) else 1)
+    meter.stage("held-out evaluation")
     if getattr(module, "is_ensemble", False):
-        return _analyze_ensemble(module, out, trials, seed, history, n_initial, extra)
+        return _analyze_ensemble(module, out, trials, seed, history, n_initial, extra, meter)
     ref = module.network.M
     inputs, targets, mask = (x.to(device=ref.device, dtype=ref.dtype) for x in trials[:3])
     conditions = {k: v.to(ref.device) for k, v in trials[3].items()}
@@ -133,10 +142,11 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     states = R.reshape(-1, R.shape[-1])
     pick = torch.randperm(states.shape[0], generator=torch.Generator().manual_seed(seed))[:n_initial]
     u0 = torch.zeros(task.input_size, dtype=torch.float64)
+    meter.stage("fixed points")
     fps = tr.analysis.find_fixed_points(net, u0, states[pick])
     eigenvalues, linear_stable, bifurcation_entry = _write_figures(
         out, task, net, R, fps, (metrics, outputs, targets, mask), getattr(module, "readout", None),
-        states[pick[:256]], history, conditions=conditions)
+        states[pick[:256]], history, conditions=conditions, meter=meter)
     multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics)
 
     kinds = Counter(list(fps.kind))
@@ -158,7 +168,23 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     }
     summary = _plain(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    meter.close()
     return summary
+
+
+def _check_progress(progress) -> None:
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None (shown after 5 s), got {_validate._show(progress)}")
+
+
+def _stages(progress: bool | None, task: Task, members: int):
+    """The progress meter of :func:`analyze`: one unit per stage (:meth:`Progress.stage`)."""
+    from ..analysis._progress import Progress
+
+    decision = getattr(task, "evidence_input", None) is not None  # + the bifurcation diagram
+    # held-out evaluation, fixed points (per member), spectrum, figures, [bifurcation], writing
+    return Progress(progress, 4 + members + decision, "analysis", unit="stage",
+                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")  # stages: no rate
 
 
 def _choice_axis(readout, N: int) -> Tensor | None:
@@ -176,7 +202,8 @@ def _bifurcation(net, evidence, starts: Tensor, readout, n_values: int = 101):
     import torchrate as tr
 
     values = torch.linspace(-1.0, 1.0, n_values, dtype=torch.float64)
-    bif = tr.analysis.bifurcation(lambda c: (net, evidence(c)), values, initial_states=starts)
+    # progress=False: analyze's own meter names this stage
+    bif = tr.analysis.bifurcation(lambda c: (net, evidence(c)), values, initial_states=starts, progress=False)
     at_zero = bif.at(0.0)
     weight = getattr(readout, "weight", None)
     bias = getattr(readout, "bias", None)
@@ -257,13 +284,15 @@ def load_checkpoint(path: str | Path, map_location="cpu"):
     return TaskModule._from_checkpoint(path, map_location=map_location, strict=True)
 
 
-def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512) -> dict:
+def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512, progress: bool | None = None) -> dict:
     """``torchrate analyze``: :func:`load_checkpoint`, then :func:`analyze` on held-out
-    trials of the run's test split (same seed as the run's data module)."""
+    trials of the run's test split (same seed as the run's data module); ``progress`` as
+    :func:`analyze`'s (``torchrate analyze`` shows it when stderr is a terminal)."""
     from .data import TaskDataModule
 
     _validate.check_path("out", out, fix="the folder to write the analysis into")
     _validate.as_int("n_trials", n_trials, minimum=1, fix="held-out trials to analyse")
+    _check_progress(progress)
     module, ckpt = load_checkpoint(path)
     data_hparams = ckpt.get("datamodule_hyper_parameters") or {}
     seed = int(data_hparams.get("seed", 0))
@@ -271,7 +300,7 @@ def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512
     callbacks = ckpt.get("callbacks") or {}
     history = next((s["history"] for k, s in callbacks.items() if "AnalysisCallback" in k), [])
     extra = {"checkpoint": str(path), "epochs": ckpt.get("epoch"), "global_step": ckpt.get("global_step")}
-    return analyze(module, out, trials=trials, history=history, extra=extra)
+    return analyze(module, out, trials=trials, history=history, extra=extra, progress=progress)
 
 
 # ---------------------------------------------------------------------- figures
@@ -517,7 +546,7 @@ def _headline(metrics: dict) -> tuple[str, bool]:
     return (acc[0], True) if acc else (keys[0], False)
 
 
-def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: int, extra) -> dict:
+def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: int, extra, meter) -> dict:
     """An ensemble's analysis: every member's metrics and fixed points at zero input (a table
     ``members.md`` and a figure ``members.png``), and the usual figures of the best member.
 
@@ -546,6 +575,7 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
     rows, per_member = [], []
     u0 = torch.zeros(task.input_size, dtype=torch.float64)
     for k in range(len(ens)):
+        meter.stage(f"fixed points, member {k + 1}/{len(ens)}")
         metrics = task.evaluate(outputs[k], targets, mask, conditions)
         net = ens[k].to(device="cpu", dtype=torch.float64)
         for p in net.parameters():
@@ -566,7 +596,7 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
     readout = SimpleNamespace(weight=module.readout.weight[best], bias=module.readout.bias[best])  # member best's
     eigenvalues, linear_stable, bifurcation_entry = _write_figures(
         out, task, net, R, fps, (metrics, outputs[best], targets, mask), readout, starts[:256], history,
-        {"members.png": _members_figure(rows, key)}, conditions=conditions)
+        {"members.png": _members_figure(rows, key)}, conditions=conditions, meter=meter)
     multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics)
     (out / "members.md").write_text(_members_table(rows))
     means = {name: sum(row[name] for row in rows) / len(rows) for name in rows[0]
@@ -589,17 +619,21 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
         **(extra or {}),
     })
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    meter.close()
     return summary
 
 
 def _write_figures(out: Path, task: Task, net, R: Tensor, fps, evaluated: tuple, readout, starts: Tensor,
-                   history, extra: dict | None = None,
-                   conditions: dict | None = None) -> tuple[Tensor, bool, dict | None]:
+                   history, extra: dict | None = None, conditions: dict | None = None,
+                   meter=None) -> tuple[Tensor, bool, dict | None]:
     """Save one network's figures in ``out`` (learning curves, the task's own figure, spectrum,
     fixed points, and for decision tasks the bifurcation diagram along the evidence, followed from
     ``starts``); returns M's eigenvalues, their linear stability and the bifurcation entry."""
     metrics, outputs, targets, mask = evaluated
+    stage = meter.stage if meter is not None else lambda name: None
+    stage("spectrum")
     eigenvalues, linear_stable = _spectrum_of_M(net)
+    stage("figures")
     figures = {
         "learning_curves.png": _learning_curves(history or []),
         "task_metric.png": task.draw(metrics, outputs, targets, mask),  # each task draws its own
@@ -610,8 +644,10 @@ def _write_figures(out: Path, task: Task, net, R: Tensor, fps, evaluated: tuple,
     bifurcation_entry = None
     evidence = getattr(task, "evidence_input", None)  # decision tasks: the input as a function of c
     if evidence is not None:
+        stage("bifurcation")
         bif, bifurcation_entry = _bifurcation(net, evidence, starts, readout)
         figures["bifurcation.png"] = _bifurcation_figure(bif, readout)
+    stage("writing")
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120, bbox_inches="tight")
     return eigenvalues, linear_stable, bifurcation_entry
