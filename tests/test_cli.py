@@ -748,3 +748,64 @@ def test_the_end_of_fit_analysis_shows_its_stages_on_a_terminal(tmp_path, monkey
     else:
         assert "analysis:" not in text and not any(f"{name}]" in text for name in stages)
     assert (tmp_path / "analysis" / "summary.json").is_file()
+
+
+# ---------------------------------------------------------------------- predict
+def test_predict_writes_the_test_split_and_what_the_network_makes_of_it(fitted, tmp_path, capsys):
+    import numpy as np
+
+    from torchrate.cli import build_cli
+    from torchrate.training import TaskModule
+    from torchrate.training.seeding import derive_seed
+
+    run = _copy_run(fitted, tmp_path)
+    config = _rooted_config(tmp_path, run)
+    assert main(["predict", "--config", config, "--ckpt_path", "last"]) == 0
+    assert f"predictions:   {run / 'predictions.pt'}" in capsys.readouterr().out
+    saved = torch.load(run / "predictions.pt", weights_only=True)
+    # the trials: the test split, batch after batch (what `torchrate test` scores)
+    batches = list(build_cli(["--config", config], run=False).datamodule.test_dataloader())
+    for i, key in enumerate(("inputs", "targets", "mask")):
+        assert torch.equal(saved[key], torch.cat([b[i] for b in batches], dim=1))
+    assert set(saved["conditions"]) == set(batches[0][3])
+    assert saved["inputs"].shape[1] == 32 and saved["rates"].shape == (*saved["inputs"].shape[:2], 8)
+    # what the network makes of them: a direct forward of the trained module, its noise drawn from
+    # the generator seeded from (seed_everything's seed 0, rank 0, "predict", batch)
+    module = TaskModule.load_from_checkpoint(run / "checkpoints" / "last.ckpt").eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the config's threads: 1
+    try:
+        with torch.no_grad():
+            direct = []
+            for i, batch in enumerate(batches):
+                module.network.generator = torch.Generator().manual_seed(derive_seed(0, 0, "predict", i))
+                direct.append(module(batch[0]))
+    finally:
+        torch.set_num_threads(threads)
+    assert module.network.noise_std > 0
+    torch.testing.assert_close(saved["outputs"], torch.cat([o for o, _ in direct], dim=1), rtol=0, atol=0)
+    torch.testing.assert_close(saved["rates"], torch.cat([r for _, r in direct], dim=1), rtol=0, atol=0)
+    # a second predict never replaces the first; a writer of the user's (.npz) replaces the default one
+    out = tmp_path / "p.npz"
+    main(["predict", "--config", config, "--ckpt_path", "last",
+          "--trainer.callbacks+=torchrate.training.PredictionWriter", "--trainer.callbacks.out", str(out)])
+    assert not (run / "predictions-v1.pt").exists()
+    with np.load(out) as npz:
+        assert sorted(npz.files) == sorted(["inputs", "targets", "mask", "outputs", "rates",
+                                            *(f"conditions/{k}" for k in saved["conditions"])])
+        np.testing.assert_array_equal(npz["rates"], saved["rates"].numpy())
+    main(["predict", "--config", config, "--ckpt_path", "last"])
+    assert torch.equal(torch.load(run / "predictions-v1.pt", weights_only=True)["rates"], saved["rates"])
+
+
+def test_prediction_writer_pads_batches_of_different_lengths_as_the_tasks_pad_trials():
+    from torchrate.training.callbacks import _merge_batches
+
+    def batch(T, B):
+        return {"inputs": torch.ones(T, B, 2), "mask": torch.ones(T, B, 1), "rates": torch.ones(T, B, 3),
+                "conditions": {"c": torch.arange(B)}}
+
+    merged = _merge_batches([batch(4, 2), batch(6, 3)])
+    assert merged["inputs"].shape == (6, 5, 2) and merged["conditions"]["c"].tolist() == [0, 1, 0, 1, 2]
+    assert merged["mask"][4:, :2].eq(0).all() and merged["inputs"][4:, :2].eq(0).all()  # as the tasks pad
+    assert merged["rates"][4:, :2].isnan().all() and merged["rates"][:, 2:].eq(1).all()  # not computed: NaN

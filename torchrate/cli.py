@@ -1,8 +1,10 @@
 """The ``torchrate`` command line.
 
-``torchrate fit|validate|test --config CONFIG.yaml`` is Lightning's ``LightningCLI`` over
+``torchrate fit|validate|test|predict --config CONFIG.yaml`` is Lightning's ``LightningCLI`` over
 :class:`~torchrate.training.TaskModule` and :class:`~torchrate.training.TaskDataModule`
-(every ``--help`` and ``--print_config`` of Lightning works); ``torchrate analyze
+(every ``--help`` and ``--print_config`` of Lightning works; ``predict`` writes the test
+split's inputs, targets, mask, outputs and rates to ``<run>/predictions.pt``,
+:class:`~torchrate.training.PredictionWriter`); ``torchrate analyze
 CHECKPOINT --out DIR`` re-runs the end-of-fit analysis on a saved checkpoint; ``torchrate export
 CHECKPOINT --out FILE.npz`` writes its weights for NumPy (:func:`~torchrate.training.export_weights`).
 
@@ -147,6 +149,8 @@ _NOISE_WARNINGS = (
     # and more workers would only add copies between processes
     (UserWarning, r"Your `IterableDataset` has `__len__` defined", r"lightning\."),
     (UserWarning, r"The '\w+' does not have many workers", r"lightning\."),
+    # the batches are whole (batch_size=None): PredictionWriter needs no sampler indices
+    (UserWarning, r"Couldn't infer the batch indices fetched from your dataloader", r"lightning\."),
 )
 _NOISE_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
@@ -210,8 +214,20 @@ def _fit_report(trainer) -> str:
     return "\n".join(lines)
 
 
+def _predict_report(trainer) -> str:
+    """What ``torchrate predict`` prints at its end: the file written, its trials, and the weights used."""
+    from .training import PredictionWriter
+
+    writer = next((c for c in trainer.callbacks if isinstance(c, PredictionWriter)), None)
+    if writer is None or writer.written_to is None:
+        return "predictions:   none written (no PredictionWriter, or no batches)"
+    weights = trainer.ckpt_path or "none given: the network as initialised (give --ckpt_path last for the trained one)"
+    return (f"predictions:   {os.path.abspath(writer.written_to)} (inputs, targets, mask, conditions, outputs, rates)\n"
+            f"checkpoint:    {weights}")
+
+
 def build_cli(args: list[str] | None, run: bool = True):
-    """The ``LightningCLI`` of ``torchrate fit|validate|test``.
+    """The ``LightningCLI`` of ``torchrate fit|validate|test|predict``.
 
     With ``run=False`` (no subcommand in ``args``) it only builds ``cli.trainer``,
     ``cli.model`` and ``cli.datamodule`` exactly as ``torchrate fit`` would — what
@@ -239,7 +255,7 @@ def _build_cli(args: list[str] | None, run: bool):
     from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
     from lightning.pytorch.cli import LightningCLI
 
-    from .training import AnalysisCallback, RunCheckpoint, TaskDataModule, TaskModule, default_loggers
+    from .training import AnalysisCallback, PredictionWriter, RunCheckpoint, TaskDataModule, TaskModule, default_loggers
 
     class TorchrateCLI(LightningCLI):
         threads: int | None = None  # the config's thread count (set before instantiation)
@@ -302,6 +318,10 @@ def _build_cli(args: list[str] | None, run: bool):
             if self.trainer.is_global_zero:
                 print(_fit_report(self.trainer), flush=True)
 
+        def after_predict(self) -> None:
+            if self.trainer.is_global_zero:
+                print(_predict_report(self.trainer), flush=True)
+
         def _instantiate_trainer(self, config, callbacks):
             if config.get("logger") in (None, True):
                 config["logger"] = default_loggers(config.get("default_root_dir") or ".")
@@ -311,16 +331,20 @@ def _build_cli(args: list[str] | None, run: bool):
                 # network's step); the shown loss changes every log_every_n_steps anyway
                 callbacks = [*callbacks, TQDMProgressBar(refresh_rate=config.get("log_every_n_steps") or 50)]
             trainer = super()._instantiate_trainer(config, callbacks)
+            if any(isinstance(c, PredictionWriter) and c is not default_writer for c in trainer.callbacks):
+                trainer.callbacks.remove(default_writer)  # the user's (--trainer.callbacks+=…PredictionWriter) writes
             from .training.checkpoints import install_safe_checkpoint_io
 
             install_safe_checkpoint_io(trainer)  # atomic saves; CRC-verified, weights_only=True loads
             return trainer
 
+    default_writer = PredictionWriter()
     return TorchrateCLI(
         TaskModule, TaskDataModule, args=args, run=run, seed_everything_default=0,
-        trainer_defaults={"callbacks": [RunCheckpoint(), AnalysisCallback()]},
+        trainer_defaults={"callbacks": [RunCheckpoint(), AnalysisCallback(), default_writer]},
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"description": "Train torchrate networks on tasks (LightningCLI). Also: "
+        parser_kwargs={"description": "Train torchrate networks on tasks (LightningCLI; predict writes the test "
+                                      "split's outputs and rates to <run>/predictions.pt). Also: "
                                       "`torchrate analyze CHECKPOINT --out DIR` and `torchrate export CHECKPOINT "
                                       "--out FILE.npz` (see their --help)."},
     )

@@ -6,6 +6,8 @@
   (:func:`analyze`; :func:`analyze_checkpoint` for a saved run);
 * :class:`RunCheckpoint` — checkpoints in ``<default_root_dir>/checkpoints`` (with
   ``last.ckpt``, so ``--ckpt_path last`` resumes);
+* :class:`PredictionWriter` — what ``predict`` computed (inputs, targets, mask, conditions,
+  outputs, rates of the test split) in one file (``torchrate predict``);
 * :func:`allow` — let checkpoints and configs name a class of your own (only torchrate's
   classes and ``torch.nn`` modules are allowed otherwise; see :mod:`.allowlist`);
 * :func:`export_weights` — a trained network's effective weights, masks and time constants
@@ -17,7 +19,7 @@ Checkpoints load through one verified path (CRC-checked, ``weights_only=True`` a
 """
 
 from .allowlist import allow
-from .callbacks import AnalysisCallback, RunCheckpoint, default_loggers
+from .callbacks import AnalysisCallback, PredictionWriter, RunCheckpoint, default_loggers
 from .data import TaskDataModule
 from .export import export_weights
 from .module import TaskModule, masked_cross_entropy, masked_mse
@@ -28,6 +30,7 @@ __all__ = [
     "TaskDataModule",
     "AnalysisCallback",
     "RunCheckpoint",
+    "PredictionWriter",
     "default_loggers",
     "analyze",
     "analyze_checkpoint",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelCheckpoint
 
 from .. import _validate
 
-__all__ = ["RunCheckpoint", "AnalysisCallback", "default_loggers", "versioned_directory"]
+__all__ = ["RunCheckpoint", "AnalysisCallback", "PredictionWriter", "default_loggers", "versioned_directory"]
 
 
 def versioned_directory(path: str | os.PathLike) -> Path:
@@ -209,3 +210,120 @@ class AnalysisCallback(Callback):
         progress = trainer.progress_bar_callback is not None and sys.stderr is not None and sys.stderr.isatty()
         analyze(pl_module, out, trials=trials, history=self.history,
                 extra={"epochs": trainer.current_epoch, "global_step": trainer.global_step}, progress=progress)
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Write what ``predict`` computed — every trial's inputs, targets, mask, conditions, outputs
+    and rates — to one file (what ``torchrate predict`` does).
+
+    ``torchrate predict --config CONFIG --ckpt_path last`` runs the trained network on the test
+    split of the data (the trials ``torchrate test`` scores; :meth:`TaskDataModule.predict_dataloader
+    <torchrate.training.TaskDataModule.predict_dataloader>`) and writes
+    ``<trainer.default_root_dir>/predictions.pt``, a dict of tensors that loads with
+    ``torch.load(path, weights_only=True)``:
+
+    ==============  ==========================================================================
+    ``inputs``      (T, B, I)
+    ``targets``     (T, B, O)
+    ``mask``        (T, B, O)
+    ``outputs``     (T, B, O) — (K, T, B, O) for an ensemble of K
+    ``rates``       (T, B, N) — (K, T, B, N) for an ensemble
+    ``conditions``  dict of (B, …) tensors (signed coherence, input amplitudes, …)
+    ==============  ==========================================================================
+
+    B is every trial of every batch, in order. Batches of different lengths are padded at the
+    end to the longest T as the tasks pad trials: zero inputs and targets, mask 0, and NaN outputs
+    and rates (not computed). A ``.npz`` file name writes the same for NumPy (``np.load``), the
+    conditions as ``conditions/<name>``. Like the analysis, a file never replaces an earlier one:
+    ``predictions-v1.pt``, … unless ``overwrite=True``; :attr:`written_to` is the file written.
+    Under DDP each rank writes its own trials to ``predictions.rank<r>.pt``.
+
+    Parameters
+    ----------
+    out : str, optional
+        The file, ``.pt`` or ``.npz`` (default ``<trainer.default_root_dir>/predictions.pt``).
+    overwrite : bool
+        Replace ``out`` when it exists.
+    """
+
+    def __init__(self, out: str | None = None, overwrite: bool = False):
+        _validate.check_path("out", out, optional=True,
+                             fix="None writes to <trainer.default_root_dir>/predictions.pt")
+        if out is not None and Path(out).suffix not in (".pt", ".npz"):
+            raise ValueError(f"out must name a .pt or .npz file, got {str(out)!r}")
+        _validate.check_flag("overwrite", overwrite)
+        super().__init__(write_interval="batch")  # each batch kept on the CPU: also with return_predictions=False
+        self.out, self.overwrite = out, overwrite
+        self.written_to: Path | None = None
+        self._batches: list[dict] = []
+
+    def on_predict_epoch_start(self, trainer, pl_module) -> None:
+        self._batches = []
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
+                           dataloader_idx) -> None:
+        if not isinstance(prediction, dict) or "outputs" not in prediction:
+            raise TypeError(f"PredictionWriter writes the dicts of TaskModule.predict_step, got "
+                            f"{_validate._show(prediction)} from {type(pl_module).__name__}.predict_step")
+        self._batches.append(_to_cpu(prediction))
+
+    def on_predict_epoch_end(self, trainer, pl_module) -> None:
+        if not self._batches:
+            return
+        out = Path(self.out) if self.out is not None else Path(trainer.default_root_dir) / "predictions.pt"
+        if trainer.world_size > 1:
+            out = out.with_name(f"{out.stem}.rank{trainer.global_rank}{out.suffix}")
+        if not self.overwrite:
+            out = _versioned_file(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        merged = _merge_batches(self._batches)
+        self._batches = []
+        if out.suffix == ".npz":
+            import numpy as np
+
+            arrays = {k: v.numpy() for k, v in merged.items() if k != "conditions"}
+            arrays |= {f"conditions/{k}": v.numpy() for k, v in merged.get("conditions", {}).items()}
+            with open(out, "wb") as f:  # np.savez would add .npz to a name of its own
+                np.savez(f, **arrays)
+        else:
+            torch.save(merged, out)
+        self.written_to = out
+
+
+def _to_cpu(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if isinstance(x, dict):
+        return {k: _to_cpu(v) for k, v in x.items()}
+    return x
+
+
+def _versioned_file(path: Path) -> Path:
+    """``path``, or the first of ``stem-v1.suffix``, ``stem-v2.suffix``, … that does not exist."""
+    k, candidate = 0, path
+    while candidate.exists():
+        k += 1
+        candidate = path.with_name(f"{path.stem}-v{k}{path.suffix}")
+    return candidate
+
+
+def _merge_batches(batches: list[dict]) -> dict:
+    """Per-batch dicts of (…, T, B, ·) tensors (and a ``conditions`` dict of (B, …) tensors) as
+    one dict with every trial along B, shorter batches padded at the end of T (NaN outputs and
+    rates, zeros elsewhere)."""
+    merged = {}
+    for key in batches[0]:
+        if key == "conditions":
+            merged[key] = {name: torch.cat([b[key][name] for b in batches]) for name in batches[0][key]}
+            continue
+        parts = [b[key] for b in batches]
+        T = max(p.shape[-3] for p in parts)
+        fill = math.nan if key in ("outputs", "rates") else 0.0
+        padded = []
+        for p in parts:
+            if p.shape[-3] < T:
+                pad = p.new_full((*p.shape[:-3], T - p.shape[-3], *p.shape[-2:]), fill)
+                p = torch.cat([p, pad], dim=-3)
+            padded.append(p)
+        merged[key] = torch.cat(padded, dim=-2)
+    return merged

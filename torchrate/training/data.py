@@ -3,7 +3,8 @@
 * train — a fresh stream every epoch: batch ``i`` of epoch ``e`` on rank ``r`` is drawn with
   a generator seeded from ``(seed, "train", e, r, i)``, so a resumed run sees exactly the
   batches an uninterrupted one would, and DDP ranks see different trials;
-* val, test — fixed sets drawn once from ``(seed, "val")`` and ``(seed, "test")``.
+* val, test — fixed sets drawn once from ``(seed, "val")`` and ``(seed, "test")``; predict
+  runs on the test set.
 """
 
 from __future__ import annotations
@@ -125,6 +126,10 @@ class TaskDataModule(L.LightningDataModule):
     def test_dataloader(self):
         return DataLoader(self._fixed("test", self.test_trials), batch_size=None,
                           generator=torch.Generator().manual_seed(self.seed))
+
+    def predict_dataloader(self):
+        """The test split (the trials ``test`` scores): what ``torchrate predict`` runs the network on."""
+        return self.test_dataloader()
 
 
 def _on_device(x: Any, device: torch.device) -> bool:

@@ -312,6 +312,20 @@ class TaskModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, "test")
 
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        """A batch of trials ``(inputs, targets, mask, conditions)`` — or inputs (T, B, I) alone —
+        and what the network makes of it: ``{"inputs", "targets", "mask", "conditions", "outputs",
+        "rates"}``, written to a file by :class:`~torchrate.training.PredictionWriter`
+        (``torchrate predict``). The network's noise comes from a generator seeded from
+        ``(seed, rank, "predict", batch_idx)``, as validation's: the same predictions every run."""
+        if isinstance(batch, Tensor):
+            inputs, trials = batch, {}
+        else:
+            inputs, targets, mask, conditions = batch
+            trials = {"targets": targets, "mask": mask, "conditions": conditions}
+        outputs, rates = self(inputs)
+        return {"inputs": inputs, **trials, "outputs": outputs, "rates": rates}
+
     # ------------------------------------------------------------------ reproducibility
     def on_fit_start(self) -> None:
         # the seed of seed_everything, unless the module has its own
@@ -331,6 +345,13 @@ class TaskModule(L.LightningModule):
 
     def on_validation_batch_start(self, batch, batch_idx, dataloader_idx=0) -> None:
         self._reseed("val", batch_idx)
+
+    def on_predict_start(self) -> None:
+        seed = self.hparams.get("network_seed")  # as on_fit_start: seed_everything's, unless the module has its own
+        self._noise_seed = torch.initial_seed() if seed is None else seed
+
+    def on_predict_batch_start(self, batch, batch_idx, dataloader_idx=0) -> None:
+        self._reseed("predict", batch_idx)
 
     def _reseed(self, *keys) -> None:
         net = self.network
