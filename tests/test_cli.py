@@ -112,7 +112,10 @@ def test_shipped_configs_build_and_run_a_batch(config, tmp_path):
     """Parsing is not enough: LightningCLI passes every argument it offers (an EIRateRNN once got
     num_layers=1 from RateRNN's signature and refused it), so build each model and run a batch."""
     from torchrate.cli import build_cli
+    from torchrate.training.callbacks import _tensorboard_available
 
+    if "TensorBoardLogger" in config.read_text() and not _tensorboard_available():
+        pytest.skip("tensorboard (an optional dependency) is not installed: the config is refused, as tested below")
     cli = build_cli(["--config", str(config), "--trainer.default_root_dir", str(tmp_path)], run=False)
     inputs, targets, mask, _ = next(iter(cli.datamodule.val_dataloader()))
     with torch.no_grad():
@@ -809,3 +812,48 @@ def test_prediction_writer_pads_batches_of_different_lengths_as_the_tasks_pad_tr
     assert merged["inputs"].shape == (6, 5, 2) and merged["conditions"]["c"].tolist() == [0, 1, 0, 1, 2]
     assert merged["mask"][4:, :2].eq(0).all() and merged["inputs"][4:, :2].eq(0).all()  # as the tasks pad
     assert merged["rates"][4:, :2].isnan().all() and merged["rates"][:, 2:].eq(1).all()  # not computed: NaN
+
+
+# ---------------------------------------------------------------------- TensorBoard (an optional dependency)
+TENSORBOARD_LOGGER = """  logger:
+    - class_path: lightning.pytorch.loggers.TensorBoardLogger
+      init_args: {{save_dir: {root}, name: tensorboard, default_hp_metric: false}}
+  enable_model_summary: false"""
+
+
+def _tensorboard_config(tmp_path) -> str:
+    return tiny_config(tmp_path, **{"  enable_model_summary: false": TENSORBOARD_LOGGER.format(root=tmp_path / "run")})
+
+
+def test_a_tensorboard_logger_without_tensorboard_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+    import torchrate.training.callbacks as callbacks
+
+    monkeypatch.setattr(callbacks, "_tensorboard_available", lambda: False)
+    config = _tensorboard_config(tmp_path)
+    with pytest.raises(ModuleNotFoundError, match=r"TensorBoardLogger needs the tensorboard package .*"
+                                                  r"`pip install tensorboard`"):
+        main(["fit", "--config", config])
+    assert not (tmp_path / "run").exists()
+    shipped = str(CONFIGS / "perceptual_decision_tensorboard.yaml")
+    with pytest.raises(ModuleNotFoundError, match=r"pip install tensorboard"):
+        main(["fit", "--config", shipped, "--trainer.default_root_dir", str(tmp_path / "shipped")])
+    # the default loggers: CSV alone, TensorBoard beside it once it is installed
+    assert [type(logger).__name__ for logger in callbacks.default_loggers(tmp_path)] == ["CSVLogger"]
+
+
+def test_fit_logs_its_curves_and_the_analysis_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is an optional dependency (pip install tensorboard)")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = _tensorboard_config(tmp_path)
+    main(["fit", "--config", config, "--trainer.log_every_n_steps", "2"])
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard" / "version_0"),
+                              size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss", "val/loss", "val/bit_accuracy", "analysis/bit_accuracy", "analysis/fixed_points"} <= \
+        set(tags["scalars"])
+    assert {"analysis/fixed_points", "analysis/spectrum", "analysis/task_metric"} <= set(tags["images"])
+    summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
+    (logged,) = events.Scalars("analysis/bit_accuracy")
+    assert logged.step == 8 and logged.value == pytest.approx(summary["metrics"]["bit_accuracy"], rel=1e-6)

@@ -276,6 +276,7 @@ def _build_cli(args: list[str] | None, run: bool):
                 torch.set_num_threads(threads)  # restored by build_cli when it returns
             self.threads = threads
             _check_network_slot(self.config[self.subcommand] if self.subcommand else self.config)
+            _check_tensorboard(self.config[self.subcommand] if self.subcommand else self.config)
 
         def _parse_ckpt_path(self) -> None:
             # Lightning merges the checkpoint's hyper-parameters over the config (so a config's
@@ -379,6 +380,23 @@ def _check_network_slot(config) -> None:
         resolve_class(network["class_path"], nn.Module, "model.network")
     except (ValueError, TypeError) as err:
         raise ValueError(f"{_network_refusal(network['class_path'], 'the configuration')} ({err})") from None
+
+
+def _check_tensorboard(config) -> None:
+    """A ``trainer.logger`` naming TensorBoard needs ``tensorboard`` (or ``tensorboardX``), an
+    optional dependency: refused before anything is built, with the fix (Lightning would raise
+    from inside jsonargparse's instantiation)."""
+    from .training.callbacks import _tensorboard_available
+
+    trainer = config.get("trainer") if hasattr(config, "get") else None
+    loggers = _as_dict(trainer.get("logger")) if trainer is not None and hasattr(trainer, "get") else None
+    for logger in map(_as_dict, loggers if isinstance(loggers, list) else [loggers]):
+        path = logger.get("class_path", "") if isinstance(logger, dict) else ""
+        if path.rsplit(".", 1)[-1] == "TensorBoardLogger" and not _tensorboard_available():
+            raise ModuleNotFoundError(
+                f"trainer.logger {path} needs the tensorboard package (or tensorboardX), an optional dependency "
+                "that is not installed: `pip install tensorboard`, or remove trainer.logger (torchrate fit then "
+                "logs to CSV, and to TensorBoard too once tensorboard is installed)")
 
 
 def _check_config_files(args: list[str]) -> None:

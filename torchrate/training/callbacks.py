@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -33,19 +34,24 @@ def versioned_directory(path: str | os.PathLike) -> Path:
     return candidate
 
 
+def _tensorboard_available() -> bool:
+    """Whether Lightning's ``TensorBoardLogger`` can write: ``tensorboard`` or ``tensorboardX`` is
+    installed (neither is a dependency of torchrate: ``pip install tensorboard``)."""
+    import importlib.util
+
+    return any(importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorboardX"))
+
+
 def default_loggers(save_dir: str | os.PathLike) -> list:
     """A CSV logger in ``save_dir/logs/version_k`` — plus TensorBoard in
-    ``save_dir/tensorboard`` when ``tensorboard`` is installed."""
+    ``save_dir/tensorboard/version_k`` when ``tensorboard`` (or ``tensorboardX``) is installed."""
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     _validate.check_path("save_dir", save_dir, fix="the run's folder")
     loggers = [CSVLogger(save_dir, name="logs")]
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        loggers.append(TensorBoardLogger(save_dir, name="tensorboard"))
+    if _tensorboard_available():
+        # no hp_metric: Lightning's placeholder (−1) would stand in the HParams table for a metric
+        loggers.append(TensorBoardLogger(save_dir, name="tensorboard", default_hp_metric=False))
     return loggers
 
 
@@ -141,7 +147,9 @@ class AnalysisCallback(Callback):
 
     The analysis takes seconds (the fixed-point search, the bifurcation diagram): its stages are
     shown on stderr as a progress bar when the Trainer's progress bar is enabled and stderr is
-    a terminal (:func:`~torchrate.training.report.analyze`'s ``progress``).
+    a terminal (:func:`~torchrate.training.report.analyze`'s ``progress``). A TensorBoard
+    logger of the Trainer receives the analysis too: the held-out metrics and fixed-point counts
+    as scalars ``analysis/…``, each figure as an image, ``summary.json`` as text.
 
     Like checkpoints (``epoch=1-step=8-v1.ckpt``) and logs (``version_1``), an analysis never
     replaces an earlier one: when ``out`` already holds files, a re-run (or a resumed run) writes
@@ -208,8 +216,38 @@ class AnalysisCallback(Callback):
         trials = datamodule.held_out(self.n_trials) if hasattr(datamodule, "held_out") else None
         # its stages on stderr, as the Trainer's bar shows training: not with the bar disabled, nor into a file
         progress = trainer.progress_bar_callback is not None and sys.stderr is not None and sys.stderr.isatty()
-        analyze(pl_module, out, trials=trials, history=self.history,
-                extra={"epochs": trainer.current_epoch, "global_step": trainer.global_step}, progress=progress)
+        summary = analyze(pl_module, out, trials=trials, history=self.history,
+                          extra={"epochs": trainer.current_epoch, "global_step": trainer.global_step},
+                          progress=progress)
+        _log_analysis_to_tensorboard(trainer, out, summary)
+
+
+def _log_analysis_to_tensorboard(trainer, out: Path, summary: dict) -> None:
+    """The analysis in every TensorBoard logger of the Trainer, at the last step: the held-out
+    metrics and the fixed-point counts as scalars (``analysis/…``), each figure as an image,
+    ``summary.json`` as text."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    writers = [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+    if not writers:
+        return
+    from matplotlib.image import imread
+
+    step = trainer.global_step
+    scalars = {f"analysis/{k}": v for k, v in summary.get("metrics", {}).items() if isinstance(v, (int, float))}
+    fixed_points = summary.get("fixed_points", {})
+    scalars |= {"analysis/fixed_points": fixed_points.get("count"),
+                "analysis/stable_fixed_points": fixed_points.get("stable")}
+    images = {f"analysis/{png.stem}": imread(png)[..., :3] for png in sorted(out.glob("*.png"))}  # RGB, (H, W, 3)
+    text = "```json\n" + json.dumps(summary, indent=2) + "\n```"
+    for writer in writers:
+        for tag, value in scalars.items():
+            if value is not None:
+                writer.add_scalar(tag, value, step)
+        for tag, image in images.items():
+            writer.add_image(tag, image, step, dataformats="HWC")
+        writer.add_text("analysis/summary", text, step)
+        writer.flush()
 
 
 class PredictionWriter(BasePredictionWriter):
