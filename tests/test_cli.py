@@ -812,6 +812,15 @@ def test_prediction_writer_pads_batches_of_different_lengths_as_the_tasks_pad_tr
     assert merged["inputs"].shape == (6, 5, 2) and merged["conditions"]["c"].tolist() == [0, 1, 0, 1, 2]
     assert merged["mask"][4:, :2].eq(0).all() and merged["inputs"][4:, :2].eq(0).all()  # as the tasks pad
     assert merged["rates"][4:, :2].isnan().all() and merged["rates"][:, 2:].eq(1).all()  # not computed: NaN
+    ensemble = _merge_batches([{"rates": torch.ones(3, 4, 2, 5)}, {"rates": torch.ones(3, 6, 1, 5)}])  # (K, T, B, N)
+    assert ensemble["rates"].shape == (3, 6, 3, 5) and ensemble["rates"][:, 4:, :2].isnan().all()
+    # predict_step on inputs alone (a DataLoader of (T, B, I) tensors of your own)
+    import torchrate as tr
+
+    module = tr.training.TaskModule(tr.tasks.FlipFlop(n_bits=2, dt=10.0),
+                                    {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 10.0}})
+    out = module.predict_step(torch.zeros(7, 3, 2), 0)
+    assert sorted(out) == ["inputs", "outputs", "rates"] and out["rates"].shape == (7, 3, 4)
 
 
 # ---------------------------------------------------------------------- TensorBoard (an optional dependency)
