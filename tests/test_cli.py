@@ -739,7 +739,7 @@ def test_the_end_of_fit_analysis_shows_its_stages_on_a_terminal(tmp_path, monkey
                                            "init_args": {"hidden_size": 8, "tau": 50.0, "dt": 20.0}})
     trainer = SimpleNamespace(is_global_zero=True, sanity_checking=False, default_root_dir=str(tmp_path),
                               progress_bar_callback=object() if bar else None, current_epoch=0, global_step=0,
-                              datamodule=tr.training.TaskDataModule(task))
+                              loggers=[], datamodule=tr.training.TaskDataModule(task))
     stderr = _Terminal(tty)
     monkeypatch.setattr(sys, "stderr", stderr)
     tr.training.AnalysisCallback(n_trials=16).on_fit_end(trainer, module)
