@@ -747,7 +747,7 @@ def test_the_end_of_fit_analysis_shows_its_stages_on_a_terminal(tmp_path, monkey
     stages = ("held-out evaluation", "fixed points", "spectrum", "figures", "bifurcation", "writing")
     if shown:
         assert all(f"{name}]" in text for name in stages), text
-        assert "analysis: 100%" in text and "6/6" in text
+        assert "analysis: 100%" in text and "6/6" in text and "done]" in text
     else:
         assert "analysis:" not in text and not any(f"{name}]" in text for name in stages)
     assert (tmp_path / "analysis" / "summary.json").is_file()

@@ -168,7 +168,7 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     }
     summary = _plain(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    meter.close()
+    meter.close("done")
     return summary
 
 
@@ -619,7 +619,7 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
         **(extra or {}),
     })
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    meter.close()
+    meter.close("done")
     return summary
 
 
