@@ -1357,7 +1357,8 @@ class Ensemble(nn.Module):
 
     def _fused(self, params, buffers, u, hx, etas) -> tuple[Tensor, Tensor]:
         """Every member's weights formed at once (vmap over the parametrizations), then one
-        batched Euler loop (:func:`torchrate._rollout.euler_rollout` with a leading member dimension)."""
+        batched Euler loop (:func:`torchrate._rollout.euler_rollout` with a leading member
+        dimension, member-major: (K, T, B, N) in and out, no transpose)."""
         net = self.template
         w = self.effective_weights(params, buffers)
         M, K, N = w["M"], len(self), net.hidden_size
@@ -1367,21 +1368,18 @@ class Ensemble(nn.Module):
         if hx is not None:
             hx = hx.to(M.dtype)
         v0 = hx[:, 0] if hx is not None else M.new_zeros(K, B, N)
-        if u.ndim == 3:
-            X = u.reshape(T * B, I) @ w["W"].transpose(1, 2) if "W" in w else u.reshape(1, T * B, I).expand(K, -1, -1)
+        u = u.reshape(-1, T * B, I).expand(K, -1, -1)  # (K, T·B, I): shared input broadcast, not copied
+        if "W" in w:  # W u_t + b for every member and step, one batched matmul
+            X = torch.baddbmm(w["b"].unsqueeze(1), u, w["W"].mT) if "b" in w else torch.bmm(u, w["W"].mT)
         else:
-            X = torch.bmm(u.reshape(K, T * B, I), w["W"].transpose(1, 2)) if "W" in w else u.reshape(K, T * B, I)
-        if "b" in w:
-            X = X + w["b"].unsqueeze(1)
-        X = X.reshape(K, T, B, N).transpose(0, 1).contiguous()  # (T, K, B, N): each step's slice contiguous
-        tau = w["tau"]
-        a = (net.dt / tau).reshape(K, 1, -1)  # (K, 1, 1) or (K, 1, N)
+            X = u + w["b"].unsqueeze(1) if "b" in w else u
+        X = X.reshape(K, T, B, N)
+        a = (net.dt / w["tau"]).reshape(K, 1, -1)  # (K, 1, 1) or (K, 1, N)
         eta = None
         if etas is not None:
-            eta = (etas[:, 0] * (net.noise_std * torch.sqrt(2 * a)).unsqueeze(1)).transpose(0, 1).contiguous()
-        V = euler_rollout(X, v0, M, a, net.F, eta)  # (T, K, B, N)
-        rates = V.transpose(0, 1)
-        h_n = (V[-1] if T else v0).unsqueeze(1).clone()
+            eta = etas[:, 0] * (net.noise_std * torch.sqrt(2 * a)).unsqueeze(1)
+        rates = euler_rollout(X, v0, M, a, net.F, eta, members_first=True)  # (K, T, B, N)
+        h_n = (rates[:, -1] if T else v0).unsqueeze(1).clone()
         return (rates.transpose(1, 2) if net.batch_first else rates), h_n
 
     def effective_weights(self, params=None, buffers=None) -> dict[str, Tensor]:
