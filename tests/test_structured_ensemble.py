@@ -152,3 +152,96 @@ def test_forward_refuses_wrong_input_width_dtype_and_hx_like_nn_rnn(layers):
     with pytest.raises(TypeError, match=r"hx must be a Tensor"):
         ens(u, [[0.0]])
     assert ens(u, torch.zeros(2, layers, 2, 4))[1].shape == (2, layers, 2, 4)
+
+
+# ----------------------------------------------------------------------------- member groups and step blocks
+def _reference_rollout(u, W, b, v0, M, a, F, eta):
+    """X = u Wᵀ + b written out per member, then the plain loop (time-major), returned member-major."""
+    K = M.shape[0]
+    us = u.unbind(0) if u.ndim == 4 else [u] * K
+    X = torch.stack([(x if w is None else x @ w.T) + (0 if c is None else c)
+                     for x, w, c in zip(us, [None] * K if W is None else W, [None] * K if b is None else b)])
+    rates = euler_rollout_reference(X.movedim(1, 0), v0, M, a, F, None if eta is None else eta.movedim(1, 0))
+    return rates.movedim(0, 1)
+
+
+@pytest.mark.parametrize("group", [1, 2, None], ids=["one-at-a-time", "groups-of-2", "default"])
+@pytest.mark.parametrize("layout", ["shared", "per-member"])
+@pytest.mark.parametrize("projected", [True, False], ids=["W", "no-W"])
+@pytest.mark.parametrize("nl", ["tanh", "softplus"])  # ATen's fused backward of F, and F' from the output
+def test_grouped_blocked_rollout_equals_the_reference_in_values_and_every_gradient(
+        group, layout, projected, nl, monkeypatch):
+    """Members stepped one at a time, in groups of 2 (3 = 2 + 1) or all at once, and steps taken
+    in blocks of 2 (7 = 2 + 2 + 2 + 1): the rates and the gradients of u, W, b, v0, M, a, η equal
+    the plain loop's in float64 to rounding (1e-12; values O(1), sums of ≤ 7·4 products)."""
+    import torchrate._rollout as rollout
+
+    K, T, B, N, I = 3, 7, 4, 5, 3
+    monkeypatch.setattr(rollout, "_GROUP", group)
+    monkeypatch.setattr(rollout, "_BLOCK_BYTES", 2 * (K if group is None else group) * B * N * 8)
+    g = _gen(11)
+    u = torch.randn(*((K,) if layout == "per-member" else ()), T, B, I if projected else N, dtype=F64, generator=g)
+    W = torch.randn(K, N, I, dtype=F64, generator=g) if projected else None
+    b = torch.randn(K, N, dtype=F64, generator=g)
+    v0 = torch.randn(K, B, N, dtype=F64, generator=g)
+    M = torch.randn(K, N, N, dtype=F64, generator=g) / 2
+    a = 0.1 + 0.4 * torch.rand(K, 1, N, dtype=F64, generator=g)
+    eta = 0.1 * torch.randn(K, T, B, N, dtype=F64, generator=g)
+    args = [t if t is None else t.clone().requires_grad_() for t in (u, W, b, v0, M, a, eta)]
+    F = tr.nonlinearity(nl)
+    fast = rollout.euler_rollout_input(*args[:6], F, args[6])
+    ref = _reference_rollout(*args[:6], F, args[6])
+    torch.testing.assert_close(fast, ref, rtol=0, atol=1e-12)
+    w = torch.randn(fast.shape, dtype=F64, generator=g)
+    inputs = [t for t in args if t is not None]
+    names = "u W b v0 M a eta".split() if projected else "u b v0 M a eta".split()
+    grads_fast, grads_ref = (torch.autograd.grad((r * w).sum(), inputs) for r in (fast, ref))
+    for name, gf, gr in zip(names, grads_fast, grads_ref):
+        torch.testing.assert_close(gf, gr, rtol=0, atol=1e-12, msg=name)
+
+
+def test_grouped_blocked_rollout_gradchecks(monkeypatch):
+    import torchrate._rollout as rollout
+
+    monkeypatch.setattr(rollout, "_GROUP", 2)
+    monkeypatch.setattr(rollout, "_BLOCK_BYTES", 2 * 2 * 2 * 3 * 8)
+    g = _gen(12)
+    K, T, B, N, I = 3, 5, 2, 3, 2
+    args = (torch.randn(T, B, I, dtype=F64, generator=g), torch.randn(K, N, I, dtype=F64, generator=g),
+            torch.randn(K, N, dtype=F64, generator=g), torch.randn(K, B, N, dtype=F64, generator=g),
+            torch.randn(K, N, N, dtype=F64, generator=g) / 2, 0.1 + 0.4 * torch.rand(K, 1, 1, dtype=F64, generator=g),
+            0.1 * torch.randn(K, T, B, N, dtype=F64, generator=g))
+    args = tuple(t.requires_grad_() for t in args)
+    F = tr.nonlinearity("tanh")
+    assert torch.autograd.gradcheck(lambda *x: rollout.euler_rollout_input(*x[:6], F, x[6]), args)
+
+
+@pytest.mark.parametrize("group", [1, 2])
+@pytest.mark.parametrize("kind", ["rate", "rate-noise", "ei-train-tau"])
+@pytest.mark.parametrize("per_member", [False, True], ids=["shared-input", "per-member-input"])
+def test_members_stepped_in_groups_equal_their_own_forward_and_gradients(group, kind, per_member, monkeypatch):
+    """The fused ensemble with members stepped one at a time or in groups (3 = 2 + 1): each member's
+    rates and gradients, the input's gradient included, equal its own network's run (float64)."""
+    import torchrate._rollout as rollout
+
+    monkeypatch.setattr(rollout, "_GROUP", group)
+    K = 3
+    nets = [BUILDERS[kind](k) for k in range(K)]
+    ens = tr.Ensemble(nets)
+    for k, net in enumerate(nets):
+        net.generator, ens.generators[k] = _gen(100 + k), _gen(100 + k)
+    u = (torch.randn(K, 9, 4, 3, dtype=F64) if per_member else torch.randn(9, 4, 3, dtype=F64)).requires_grad_()
+    rates, _ = ens(u)
+    targets = torch.randn_like(rates)
+    ((rates - targets) ** 2).sum().backward()
+    stacked, _ = ens.stacked()
+    grad_u = torch.zeros_like(u)
+    for k, net in enumerate(nets):
+        x = (u[k] if per_member else u).detach().requires_grad_()
+        r, _ = net(x)
+        torch.testing.assert_close(rates[k], r, rtol=0, atol=1e-12)
+        ((r - targets[k]) ** 2).sum().backward()
+        grad_u[k if per_member else ...] += x.grad
+        for name, p in net.named_parameters():
+            torch.testing.assert_close(stacked[name].grad[k], p.grad, rtol=1e-10, atol=1e-10, msg=name)
+    torch.testing.assert_close(u.grad, grad_u, rtol=1e-10, atol=1e-12)

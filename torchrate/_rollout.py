@@ -29,7 +29,7 @@ from torch import Tensor
 
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 
-__all__ = ["euler_rollout", "euler_rollout_reference", "transforms_active"]
+__all__ = ["euler_rollout", "euler_rollout_input", "euler_rollout_reference", "transforms_active"]
 
 
 def transforms_active() -> bool:
@@ -38,23 +38,57 @@ def transforms_active() -> bool:
 
 
 # --------------------------------------------------------------------------- fused kernels
-# Layouts. X, the rates R, δ = ∂L/∂x (D) and ∂L/∂v[t+1] (G) are (T, B, N) for one network and
-# member-major (K, T, B, N) for K members: a member's steps are contiguous, so an ensemble's
-# rates need no transpose and every member's weight gradient is one matmul over views of its
-# steps. Y = F(X + V Mᵀ) (kept for the backward, internal) is time-major, (T, B, N) or
-# (T, K, B, N): each step's slice is contiguous, which is what a batched GEMM writes in one call
-# (MKL's batched kernel wants a contiguous result). Members step in groups (:func:`_group_size`).
+# The drive X = u Wᵀ + b (u + b without W) is formed inside, one cache-sized block of steps at a
+# time, and its gradients are summed block by block: neither X nor ∂L/∂X is held for all steps.
+# u is (T, B, I) for one network; (K, T, B, I), one per member, or (T, B, I) shared, for K members.
+# The rates R and ∂L/∂η (G) are (T, B, N), or member-major (K, T, B, N): a member's steps are
+# contiguous, so an ensemble's rates need no transpose and the weight gradients are matmuls over
+# views of a block's steps. Y = F(X + V Mᵀ), saved for the backward, is time-major (T, [K,] B, N):
+# a step's slice is contiguous, what a batched GEMM writes in one call (MKL's batched kernel wants
+# a contiguous result). Members step in groups (:func:`_group_size`).
+
+_BLOCK_BYTES = 1 << 19  # steps are taken in blocks of about this many bytes of a step's states
+_GROUP_BYTES = 1 << 20  # a group's M and two steps of its states: about this many bytes (L2-sized)
+_GROUP: int | None = None  # a fixed group size, for benchmarks and tests of the grouping
 
 
-def _group_size(K: int, B: int, N: int) -> int:
-    """How many of K members step together: all of them while a step's products are small
-    (per-call overheads dominate), fewer once a group's M and states would leave the cache."""
+def _group_size(K: int, B: int, N: int, itemsize: int, device: torch.device) -> int:
+    """How many of K members step together: on the CPU as many as keep a group's M and a step's
+    states in cache (a member's (N, N) product then costs what it costs alone, and the per-call
+    overheads are shared); elsewhere all of them (one batched kernel a step)."""
     if _GROUP is not None:
         return max(1, min(K, _GROUP))
-    return K
+    if device.type != "cpu":
+        return K
+    most = max(1, _GROUP_BYTES // ((N * N + 2 * B * N) * itemsize))
+    groups = -(-K // most)
+    return -(-K // groups)  # groups of near-equal size
 
 
-_GROUP: int | None = None  # a fixed group size, for benchmarks and tests of the grouping
+def _groups(v0: Tensor, M: Tensor) -> list:
+    """Index of each group of members (an int where members step one at a time: 2-D products);
+    ``[None]`` for one network."""
+    if M.ndim == 2:
+        return [None]
+    K, B, N = v0.shape
+    c = _group_size(K, B, N, v0.element_size(), v0.device)
+    return list(range(K)) if c == 1 else [slice(k, min(k + c, K)) for k in range(0, K, c)]
+
+
+def _take(t: Tensor | None, k) -> Tensor | None:
+    """Member(s) ``k`` of a stacked tensor (all of it for one network, k = None)."""
+    return t if t is None or k is None else t[k]
+
+
+def _input_of(u: Tensor, k, members: bool) -> Tensor:
+    """Member(s) ``k``'s input: its own slice, or the input all members share."""
+    return u if k is None or (members and u.ndim == 3) else u[k]
+
+
+def _blocks(T: int, step: Tensor) -> list[tuple[int, int]]:
+    """[t0, t1) blocks of steps, each about _BLOCK_BYTES of states shaped like ``step``."""
+    n = max(1, _BLOCK_BYTES // max(1, step.numel() * step.element_size()))
+    return [(t0, min(T, t0 + n)) for t0 in range(0, T, n)]
 
 
 def _scalar(a: Tensor) -> float | Tensor:
@@ -68,96 +102,122 @@ def _scalar(a: Tensor) -> float | Tensor:
     return flat[0].item() if bool((flat == flat[0]).all()) else a
 
 
-def _groups(K: int, B: int, N: int):
-    """Index of each group of members: an int where members step one at a time (2-D products)."""
-    c = _group_size(K, B, N)
-    return range(K) if c == 1 else [slice(k, min(k + c, K)) for k in range(0, K, c)]
+def _flat(x: Tensor) -> Tensor:
+    """(…, t, B, n) → (…, t·B, n): a view for the contiguous blocks used here."""
+    return x.reshape(*x.shape[:-3], x.shape[-3] * x.shape[-2], x.shape[-1])
 
 
-def _forward_kernel(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, eta: Tensor | None,
-                    F: Nonlinearity) -> tuple[Tensor, Tensor]:
-    """Rates R = v_1 … v_T, shaped like X, and Y[t] = F(X[t] + v_t Mᵀ), time-major, for the backward."""
-    T = X.shape[-3]
-    R = torch.empty_like(X, memory_format=torch.contiguous_format)
-    Y = X.new_empty((T, *v0.shape))
-    if M.ndim == 2:
-        _forward_steps(X, v0, M, _scalar(a), eta, F, R, Y)
-        return R, Y
-    K, B, N = v0.shape
-    for k in _groups(K, B, N):
-        _forward_steps(X[k], v0[k], M[k], _scalar(a[k]), None if eta is None else eta[k], F, R[k], Y[:, k])
+def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, lead: tuple) -> Tensor:
+    """X = u Wᵀ + b (u + b without W) for a block of steps u (…, t, B, I): (*lead, t, B, N)."""
+    if W is None:
+        X = u if b is None else u + b.unsqueeze(-2).unsqueeze(-2)
+        return X.expand(*lead, *X.shape[-3:]) if X.ndim < len(lead) + 3 else X
+    flat = _flat(u)
+    if flat.ndim < len(lead) + 2:  # one input shared by the members
+        flat = flat.expand(*lead, *flat.shape)
+    if b is None:
+        X = flat @ W.mT
+    else:
+        X = (torch.addmm if W.ndim == 2 else torch.baddbmm)(b.unsqueeze(-2), flat, W.mT)
+    return X.view(*lead, *u.shape[-3:-1], X.shape[-1])
+
+
+def _forward_kernel(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor,
+                    eta: Tensor | None, F: Nonlinearity) -> tuple[Tensor, Tensor]:
+    """Rates R = v_1 … v_T, and Y[t] = F(X[t] + v_t Mᵀ), time-major, for the backward."""
+    T, members = u.shape[-3], M.ndim == 3
+    R = v0.new_empty((*v0.shape[:-2], T, *v0.shape[-2:]))
+    Y = v0.new_empty((T, *v0.shape))
+    for k in _groups(v0, M):
+        _forward_steps(_input_of(u, k, members), _take(W, k), _take(b, k), _take(v0, k), _take(M, k),
+                       _scalar(_take(a, k)), _take(eta, k), F, _take(R, k), Y if k is None else Y[:, k])
     return R, Y
 
 
-def _forward_steps(X: Tensor, v0: Tensor, M: Tensor, w: float | Tensor, eta: Tensor | None, F: Nonlinearity,
-                   R: Tensor, Y: Tensor) -> None:
-    """The time loop of one network, X (T, B, N), or of a group of members, X (c, T, B, N), M (c, N, N)."""
+def _forward_steps(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, w: float | Tensor,
+                   eta: Tensor | None, F: Nonlinearity, R: Tensor, Y: Tensor) -> None:
+    """The time loop of one network, v0 (B, N), M (N, N), or of a group of members, v0 (c, B, N), M (c, N, N)."""
     mm = torch.addmm if M.ndim == 2 else torch.baddbmm
-    MT = M.mT
-    Xs, Rs, Ys = X.unbind(-3), R.unbind(-3), Y.unbind(0)  # per-step views, made once
+    MT = M.mT.contiguous()  # a transposed operand makes MKL's (batched) GEMM up to 1.5× slower at N = 64
+    Rs, Ys = R.unbind(-3), Y.unbind(0)  # per-step views, made once
     etas = eta.unbind(-3) if eta is not None else None
     v = v0
-    for t in range(len(Xs)):
-        mm(Xs[t], v, MT, out=Ys[t])
-        F.apply_(Ys[t])
-        torch.lerp(v, Ys[t], w, out=Rs[t])
-        if etas is not None:
-            Rs[t].add_(etas[t])
-        v = Rs[t]
+    for t0, t1 in _blocks(len(Rs), Ys[0]) if Rs else ():
+        Xs = _drive(u.narrow(-3, t0, t1 - t0), W, b, v0.shape[:-2]).unbind(-3)
+        for t in range(t0, t1):
+            mm(Xs[t - t0], v, MT, out=Ys[t])
+            F.apply_(Ys[t])
+            torch.lerp(v, Ys[t], w, out=Rs[t])
+            if etas is not None:
+                Rs[t].add_(etas[t])
+            v = Rs[t]
 
 
-def _backward_kernel(grad_R: Tensor, v0: Tensor, R: Tensor, Y: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,
-                     need_G: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Gradients (∂X, ∂v0, ∂M, ∂a, ∂η) of L given ∂L/∂R; ∂η[t] = ∂L/∂v[t+1] (G)."""
-    T = R.shape[-3]
-    D = torch.empty_like(R)  # δ[t] = ∂L/∂x[t]
+def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
+                     Y: Tensor, M: Tensor, a: Tensor, F: Nonlinearity, need_u: bool, need_weights: bool,
+                     need_G: bool) -> tuple[Tensor, ...]:
+    """Gradients (∂u, ∂W, ∂b, ∂v0, ∂M, ∂a, ∂η) of L given ∂L/∂R; ∂η[t] = ∂L/∂v[t+1] (G).
+    Without ``need_u``/``need_weights``/``need_G`` the corresponding gradients are empty."""
+    members = M.ndim == 3
+    shared = members and u.ndim == 3  # one input for all members: its gradient sums theirs
+    du = (torch.zeros_like(u) if shared else torch.empty_like(u)) if need_u else None
+    dW = torch.zeros_like(W) if need_weights and W is not None else None
+    db = torch.zeros_like(b) if need_weights and b is not None else None
+    dM = torch.zeros_like(M) if need_weights else None
+    dv0 = torch.zeros_like(v0)
     G = torch.empty_like(R) if need_G else None
-    if T == 0:
-        return (D, torch.zeros_like(v0), torch.zeros_like(M), torch.zeros_like(a),
-                G if G is not None else R.new_empty(0))
-    if M.ndim == 2:
-        grad_v0 = _backward_steps(grad_R, Y, M, a, F, D, G)
-    else:
-        K, B, N = v0.shape
-        grad_v0 = torch.empty_like(v0)
-        for k in _groups(K, B, N):
-            grad_v0[k] = _backward_steps(grad_R[k], Y[:, k], M[k], a[k], F, D[k], None if G is None else G[k])
-    # the weight gradient Σ_t δ[t]ᵀ v_t: step 0 (v_0 = v0), then one matmul over the steps' views
-    grad_M = D.select(-3, 0).mT @ v0
-    if T > 1:  # views: a member's steps are contiguous
-        steps = (*D.shape[:-3], -1, M.shape[-1])
-        mm_ = Tensor.addmm_ if M.ndim == 2 else Tensor.baddbmm_
-        mm_(grad_M, D.narrow(-3, 1, T - 1).reshape(steps).mT, R.narrow(-3, 0, T - 1).reshape(steps))
+    if R.shape[-3]:
+        for k in _groups(v0, M):
+            dv0[... if k is None else k] = _backward_steps(
+                _take(grad_R, k), _input_of(u, k, members), _take(W, k), _take(b, k), _take(v0, k), _take(R, k),
+                Y if k is None else Y[:, k], _take(M, k), _take(a, k), F, du if shared else _take(du, k), shared,
+                _take(dW, k), _take(db, k), _take(dM, k), _take(G, k))
     grad_a = torch.zeros_like(a)
-    if G is not None:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape, in Y's time-major order
+    if G is not None and R.shape[-3]:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape, in Y's time-major order
         Gt, Rt = G.movedim(-3, 0), R.movedim(-3, 0)
-        grad_a = (Gt[0] * (Y[0] - v0)).sum_to_size(a.shape)
-        if T > 1:
-            grad_a = grad_a + (Gt[1:] * (Y[1:] - Rt[:-1])).sum_to_size(a.shape)
-    return D, grad_v0, grad_M, grad_a, (G if G is not None else R.new_empty(0))  # nothing to fill when unused
+        grad_a = (Gt[0] * (Y[0] - v0)).sum_to_size(a.shape) + (Gt[1:] * (Y[1:] - Rt[:-1])).sum_to_size(a.shape)
+    return tuple(R.new_empty(0) if g is None else g for g in (du, dW, db, dv0, dM, grad_a if need_G else None, G))
 
 
-def _backward_steps(grad_R: Tensor, Y: Tensor, M: Tensor, a: Tensor, F: Nonlinearity, D: Tensor,
-                    G: Tensor | None) -> Tensor:
-    """The backward time loop of one network or one group of members; fills D (and G), returns ∂L/∂v0."""
+def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
+                    Y: Tensor, M: Tensor, a: Tensor, F: Nonlinearity, du: Tensor | None, shared: bool,
+                    dW: Tensor | None, db: Tensor | None, dM: Tensor | None, G: Tensor | None) -> Tensor:
+    """The backward time loop of one network or one group of members, a block of steps at a time:
+    e[t] = ∂L/∂x[t] / a = F'(x[t]) ∂L/∂v[t+1] for the block, then its share of ∂M, ∂W, ∂b
+    (accumulated, times a at the end) and ∂u (written; added into a ``shared`` input's). Fills G;
+    returns ∂L/∂v0."""
+    lead = v0.shape[:-2]
     mm_ = Tensor.addmm_ if M.ndim == 2 else Tensor.baddbmm_
     w = _scalar(a)
     leak = 1 - w
-    Ds, direct = D.unbind(-3), grad_R.unbind(-3)
+    # a scales δ's last (neuron) axis: as a factor on rows of M, W and the weight gradients (diag(a) M),
+    # on δ itself (a_x), and on ∂b (a_n)
+    if isinstance(w, float) or w.ndim == 0:
+        rows = a_x = a_n = w
+    else:
+        rows = w.unsqueeze(-1) if w.ndim == 1 else w.mT
+        a_x, a_n = (w.unsqueeze(-3), w.squeeze(-2)) if lead else (w, w.squeeze(-2) if w.ndim > 1 else w)
+    aM = M * rows
+    Rs, direct = R.unbind(-3), grad_R.unbind(-3)
     Gs = G.unbind(-3) if G is not None else None
-    T = len(Ds)
-    # dv[t+1]/dx[t] = a F'(x[t]) for a block of steps at once, a block small enough to stay in cache
-    block = max(1, _BLOCK_BYTES // max(1, Y[0].numel() * Y.element_size()))
+    T = len(Rs)
+    own_u = du is not None and W is None and not shared  # ∂u is δ itself: written in place
+    fused = _GRAD_FROM_OUTPUT.get(F.name) if NONLINEARITIES.get(F.name) is F else None
     # ∂L/∂v[t] = (1 − a) ∂L/∂v[t+1] + δ[t] M + the direct gradient of v_t, in two alternating buffers
-    bufs = (torch.empty_like(Y[0]), torch.empty_like(Y[0]))
+    bufs = (torch.empty_like(v0), torch.empty_like(v0))
     g = bufs[0].copy_(direct[T - 1])
-    for t1 in range(T, 0, -block):
-        t0 = max(0, t1 - block)
-        gains = F.derivative_from_output(Y[t0:t1]).mul_(w).unbind(0)
+    for t0, t1 in reversed(_blocks(T, Y[0])):
+        n = t1 - t0
+        slopes = None if fused else F.derivative_from_output(Y[t0:t1]).unbind(0)  # F'(x[t]) for the block
+        E = du.narrow(-3, t0, n) if own_u else v0.new_empty((*lead, n, *v0.shape[-2:]))
+        Es = E.unbind(-3)
         for t in range(t1 - 1, t0 - 1, -1):
             if Gs is not None:
                 Gs[t].copy_(g)
-            torch.mul(g, gains[t - t0], out=Ds[t])
+            if fused:
+                fused(g, Y[t], Es[t - t0])
+            else:
+                torch.mul(g, slopes[t - t0], out=Es[t - t0])
             nxt = bufs[(T - t) % 2]
             if t == 0:  # v_0 is an input: no direct gradient
                 torch.mul(g, leak, out=nxt)
@@ -165,83 +225,125 @@ def _backward_steps(grad_R: Tensor, Y: Tensor, M: Tensor, a: Tensor, F: Nonlinea
                 torch.add(direct[t - 1], g, alpha=leak, out=nxt)
             else:
                 torch.addcmul(direct[t - 1], g, leak, out=nxt)
-            g = mm_(nxt, Ds[t], M)
+            g = mm_(nxt, Es[t - t0], aM)
+        # the block's share of the weight gradients: Σ e[t]ᵀ v_t (v_0 = v0, then R[t − 1]), Σ e[t]ᵀ u_t, Σ e[t]
+        if dM is not None:
+            if t0 == 0:
+                mm_(dM, Es[0].mT, v0)
+                if n > 1:
+                    mm_(dM, _flat(E.narrow(-3, 1, n - 1)).mT, _flat(R.narrow(-3, 0, n - 1)))
+            else:
+                mm_(dM, _flat(E).mT, _flat(R.narrow(-3, t0 - 1, n)))
+        ub = u.narrow(-3, t0, n)
+        if dW is not None:
+            flat = _flat(ub)
+            mm_(dW, _flat(E).mT, flat.expand(*lead, *flat.shape) if flat.ndim < len(lead) + 2 else flat)
+        if db is not None:
+            db.add_(E.sum((-3, -2)))
+        if own_u:
+            E.mul_(a_x)
+        elif du is not None:
+            part = E * a_x if W is None else (_flat(E) @ (W * rows)).view(*E.shape[:-1], W.shape[-1])
+            if shared:  # the members' gradients add
+                du.narrow(-3, t0, n).add_(part.sum(0) if part.ndim > ub.ndim else part)
+            else:
+                du.narrow(-3, t0, n).copy_(part)
+    for grad, scale in ((dM, rows), (dW, rows), (db, a_n)):
+        if grad is not None:
+            grad.mul_(scale)
     return g
 
 
-_BLOCK_BYTES = 1 << 18  # the backward's F' is formed for this many bytes of steps at a time (an L2-sized block)
+# e = grad ⊙ F'(x) from the output y = F(x), in one kernel (ATen's own backward of F) where F has one
+_GRAD_FROM_OUTPUT = {
+    "tanh": lambda g, y, out: torch.ops.aten.tanh_backward.grad_input(g, y, grad_input=out),
+    "sigmoid": lambda g, y, out: torch.ops.aten.sigmoid_backward.grad_input(g, y, grad_input=out),
+    "relu": lambda g, y, out: torch.ops.aten.threshold_backward.grad_input(g, y, 0, grad_input=out),  # y > 0 iff x > 0
+    "linear": lambda g, y, out: out.copy_(g),
+}
 
 
 # --------------------------------------------------------------------------- the op
 @torch.library.custom_op("torchrate::euler_rollout", mutates_args=())
-def _euler_op(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, eta: Tensor | None,
+def _euler_op(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor, eta: Tensor | None,
               nonlinearity: str) -> tuple[Tensor, Tensor]:
-    return _forward_kernel(X, v0, M, a, eta, NONLINEARITIES[nonlinearity])
+    return _forward_kernel(u, W, b, v0, M, a, eta, NONLINEARITIES[nonlinearity])
 
 
 @_euler_op.register_fake
-def _(X, v0, M, a, eta, nonlinearity):
-    return X.new_empty(X.shape), X.new_empty((X.shape[-3], *v0.shape))
+def _(u, W, b, v0, M, a, eta, nonlinearity):
+    T = u.shape[-3]
+    return v0.new_empty((*v0.shape[:-2], T, *v0.shape[-2:])), v0.new_empty((T, *v0.shape))
 
 
 @torch.library.custom_op("torchrate::euler_rollout_backward", mutates_args=())
-def _euler_backward_op(grad_R: Tensor, v0: Tensor, R: Tensor, Y: Tensor, M: Tensor, a: Tensor, nonlinearity: str,
-                       need_G: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return _backward_kernel(grad_R, v0, R, Y, M, a, NONLINEARITIES[nonlinearity], need_G)
+def _euler_backward_op(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
+                       Y: Tensor, M: Tensor, a: Tensor, nonlinearity: str, need_u: bool, need_weights: bool,
+                       need_G: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return _backward_kernel(grad_R, u, W, b, v0, R, Y, M, a, NONLINEARITIES[nonlinearity], need_u, need_weights,
+                            need_G)
 
 
 @_euler_backward_op.register_fake
-def _(grad_R, v0, R, Y, M, a, nonlinearity, need_G):
-    return (R.new_empty(R.shape), torch.empty_like(v0), torch.empty_like(M), torch.empty_like(a),
-            R.new_empty(R.shape) if need_G else R.new_empty(0))
+def _(grad_R, u, W, b, v0, R, Y, M, a, nonlinearity, need_u, need_weights, need_G):
+    def like(t, need):  # a new tensor each: outputs may not alias
+        return R.new_empty(0) if t is None or not need else t.new_empty(t.shape)
+
+    return (like(u, need_u), like(W, need_weights), like(b, need_weights), v0.new_empty(v0.shape),
+            like(M, need_weights), like(a, need_G), like(R, need_G))
 
 
 def _setup_context(ctx, inputs, output):
-    X, v0, M, a, eta, nonlinearity = inputs
+    u, W, b, v0, M, a, eta, nonlinearity = inputs
     R, Y = output
-    ctx.save_for_backward(X, v0, M, a, eta, R, Y)
+    ctx.save_for_backward(u, W, b, v0, M, a, eta, R, Y)
     ctx.nonlinearity = nonlinearity
     ctx.mark_non_differentiable(Y)
     ctx.set_materialize_grads(False)  # no zeros for Y's (absent) gradient
 
 
 def _backward(ctx, grad_R, _grad_Y):
-    X, v0, M, a, eta, R, Y = ctx.saved_tensors
-    need = ctx.needs_input_grad
+    u, W, b, v0, M, a, eta, R, Y = ctx.saved_tensors
+    need = ctx.needs_input_grad[:7]  # u, W, b, v0, M, a, eta
     if grad_R is None:  # the rates were not used
-        return None, None, None, None, None, None
+        return (None,) * 8
     if torch.is_grad_enabled():
         # create_graph=True: differentiate the reference loop, so that every higher
         # derivative is exact (the fused kernels' in-place buffers carry no graph)
-        return _reference_vjp(grad_R, X, v0, M, a, eta, NONLINEARITIES[ctx.nonlinearity], need)
-    dX, dv0, dM, da, deta = _euler_backward_op(grad_R, v0, R, Y, M, a, ctx.nonlinearity, bool(need[3] or need[4]))
-    return (dX if need[0] else None, dv0 if need[1] else None, dM if need[2] else None,
-            da if need[3] else None, deta if need[4] else None, None)
+        return _reference_vjp(grad_R, (u, W, b, v0, M, a, eta), NONLINEARITIES[ctx.nonlinearity], need)
+    grads = _euler_backward_op(grad_R, u, W, b, v0, R, Y, M, a, ctx.nonlinearity, need[0],
+                               need[1] or need[2] or need[4], need[5] or need[6])
+    return (*(g if n else None for g, n in zip(grads, need)), None)
 
 
 _euler_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-def _reference_vjp(grad_R, X, v0, M, a, eta, F, need):
-    inputs = [x for x, n in zip((X, v0, M, a, eta), need) if n]
-    R = _reference_members_first(X, v0, M, a, F, eta)
-    grads = iter(torch.autograd.grad(R, inputs, grad_R, create_graph=True, allow_unused=True))
-    out = [next(grads) if n else None for n in need[:5]]
-    return (*[g if g is not None or not n else torch.zeros_like(x)
-              for g, n, x in zip(out, need, (X, v0, M, a, eta))], None)
+def _reference_vjp(grad_R, inputs, F, need):
+    wanted = [x for x, n in zip(inputs, need) if n]
+    R = _reference(*inputs[:6], F, inputs[6])
+    grads = iter(torch.autograd.grad(R, wanted, grad_R, create_graph=True, allow_unused=True))
+    out = [next(grads) if n else None for n in need]
+    return (*[g if g is not None or not n else torch.zeros_like(x) for g, n, x in zip(out, need, inputs)], None)
 
 
-def _reference_members_first(X, v0, M, a, F, eta):
-    """The reference loop on the op's layout: (T, B, N), or (K, T, B, N) with K members."""
+def _reference(u, W, b, v0, M, a, F, eta):
+    """The reference loop on the op's arguments and layout, X formed by differentiable ops."""
     if M.ndim == 2:
+        if W is None:
+            X = u if b is None else u + b
+        else:
+            T, B, I = u.shape
+            X = (u.reshape(T * B, I) @ W.T if b is None else torch.addmm(b, u.reshape(T * B, I), W.T)).view(T, B, -1)
         return euler_rollout_reference(X, v0, M, a, F, eta)
+    X = _drive(u, W, b, (M.shape[0],))  # (K, T, B, N), differentiable
     return euler_rollout_reference(X.movedim(1, 0), v0, M, a, F, None if eta is None else eta.movedim(1, 0)) \
         .movedim(0, 1)
 
 
 # --------------------------------------------------------------------------- public functions
 def euler_rollout(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,
-                  eta: Tensor | None = None, *, members_first: bool = False) -> Tensor:
+                  eta: Tensor | None = None) -> Tensor:
     r"""Euler rollout of all ``T`` steps, returning the rates after each step.
 
     .. math::
@@ -252,41 +354,55 @@ def euler_rollout(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,
 
     Parameters
     ----------
-    X : Tensor, shape (T, B, N), or (T, K, B, N) for K networks at once ((K, T, B, N) with ``members_first``)
+    X : Tensor, shape (T, B, N), or (T, K, B, N) for K networks at once
         Input drive plus bias, ``W u_t + b``, for every step.
     v0 : Tensor, shape (B, N) or (K, B, N)
     M : Tensor, shape (N, N) or (K, N, N)
-        With a leading K, each member steps with its own M (batched matmuls, :class:`~torchrate.Ensemble`).
+        With a leading K, each member steps with its own M (batched matmuls).
     a : Tensor, shape () or (N,); (K, 1, 1) or (K, 1, N) with K members
         ``dt / τ``.
     F : Nonlinearity
     eta : Tensor, shaped like X, optional
         Additive noise for each step (Euler–Maruyama).
-    members_first : bool
-        K members' X, eta and the result are member-major, (K, T, B, N): what the fused op
-        computes in (each member's steps contiguous), so no transpose is made.
 
     Returns
     -------
     Tensor, shaped like X: ``v_1 … v_T``.
     """
-    device = X.device.type
+    if M.ndim == 3:  # (T, K, B, N) → the op's member-major layout, and back
+        return euler_rollout_input(X.movedim(0, 1), None, None, v0, M, a, F,
+                                   None if eta is None else eta.movedim(0, 1)).movedim(1, 0)
+    return euler_rollout_input(X, None, None, v0, M, a, F, eta)
+
+
+def euler_rollout_input(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor,
+                        F: Nonlinearity, eta: Tensor | None = None) -> Tensor:
+    r""":func:`euler_rollout` with the drive ``X_t = W u_t + b`` formed inside, a cache-sized block
+    of steps at a time (neither X nor its gradient is held for all steps; ``W = None``: X = u + b).
+
+    Parameters
+    ----------
+    u : Tensor, shape (T, B, I); with K members (K, T, B, I), one per member, or (T, B, I) shared
+    W : Tensor, shape (N, I) or (K, N, I), optional
+    b : Tensor, shape (N,) or (K, N), optional
+    v0, M, a, F, eta
+        As :func:`euler_rollout`, member-major with K members: eta (K, T, B, N).
+
+    Returns
+    -------
+    Tensor, (T, B, N), or member-major (K, T, B, N) with K members: ``v_1 … v_T``.
+    """
+    device = v0.device.type
     if torch.is_autocast_enabled(device):
         # as nn.RNN: the recurrence runs in the autocast dtype; gradients flow back through the casts
         dtype = torch.get_autocast_dtype(device)
-        X, v0, M, a = (t.to(dtype) for t in (X, v0, M, a))
-        eta = None if eta is None else eta.to(dtype)
+        u, W, b, v0, M, a, eta = (None if t is None else t.to(dtype) for t in (u, W, b, v0, M, a, eta))
         with torch.autocast(device, enabled=False):
-            return euler_rollout(X, v0, M, a, F, eta, members_first=members_first)
+            return euler_rollout_input(u, W, b, v0, M, a, F, eta)
     fused = F.derivative_from_output is not None and NONLINEARITIES.get(F.name) is F
     if not fused or (not torch.compiler.is_compiling() and transforms_active()):
-        if members_first and M.ndim == 3:
-            return _reference_members_first(X, v0, M, a, F, eta)
-        return euler_rollout_reference(X, v0, M, a, F, eta)
-    if M.ndim == 3 and not members_first:  # (T, K, B, N) → the op's member-major layout and back
-        X, eta = X.movedim(0, 1), None if eta is None else eta.movedim(0, 1)
-        return _euler_op(X, v0, M, a, eta, F.name)[0].movedim(1, 0)
-    return _euler_op(X, v0, M, a, eta, F.name)[0]
+        return _reference(u, W, b, v0, M, a, F, eta)
+    return _euler_op(u, W, b, v0, M, a, eta, F.name)[0]
 
 
 def euler_rollout_reference(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,

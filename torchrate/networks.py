@@ -26,7 +26,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import _validate, dynamics, solvers
-from ._rollout import euler_rollout, transforms_active
+from ._rollout import euler_rollout_input, transforms_active
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 from .nonlinearities import nonlinearity as as_nonlinearity
 from .parametrizations import DaleSign, Mask, PerGroup, Positive, check_positive
@@ -700,19 +700,11 @@ class RateRNN(nn.Module):
             return ode_rollout(field, x, v0, self.dt, method=self.solver, rtol=self.rtol, atol=self.atol,
                                adjoint=self.adjoint, adjoint_params=params, options=self.ode_options)
         W, M, b = (getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias"))
-        T, B = x.shape[:2]
-        if W is None:
-            X = x if b is None else x + b
-        elif b is None:
-            X = x @ W.T
-        else:  # W u_t + b for all steps in one matmul
-            X = torch.addmm(b, x.reshape(T * B, x.shape[-1]), W.T).reshape(T, B, W.shape[0])
-        tau = self.tau
-        a = self.dt / tau
+        a = self.dt / self.tau
         eta = None
         if self.noise_std > 0:
-            eta = self._randn(X) * (self.noise_std * torch.sqrt(2 * a))
-        return euler_rollout(X, v0, M, a, self.F, eta)
+            eta = self._randn(v0.expand(x.shape[0], *v0.shape)) * (self.noise_std * torch.sqrt(2 * a))
+        return euler_rollout_input(x, W, b, v0, M, a, self.F, eta)  # X = W x_t + b formed inside
 
     def _randn(self, like: Tensor) -> Tensor:
         """ξ ~ N(0, 1) shaped like ``like``, from the network's generator (the global RNG without one)."""
@@ -1357,28 +1349,23 @@ class Ensemble(nn.Module):
 
     def _fused(self, params, buffers, u, hx, etas) -> tuple[Tensor, Tensor]:
         """Every member's weights formed at once (vmap over the parametrizations), then one
-        batched Euler loop (:func:`torchrate._rollout.euler_rollout` with a leading member
-        dimension, member-major: (K, T, B, N) in and out, no transpose)."""
+        batched Euler loop (:func:`torchrate._rollout.euler_rollout_input` with a leading member
+        dimension, member-major: (K, T, B, N) out, no transpose)."""
         net = self.template
         w = self.effective_weights(params, buffers)
         M, K, N = w["M"], len(self), net.hidden_size
         if net.batch_first:
             u = u.transpose(-3, -2)
-        T, B, I = u.shape[-3:]
+        T, B = u.shape[-3:-1]
         if hx is not None:
             hx = hx.to(M.dtype)
         v0 = hx[:, 0] if hx is not None else M.new_zeros(K, B, N)
-        u = u.reshape(-1, T * B, I).expand(K, -1, -1)  # (K, T·B, I): shared input broadcast, not copied
-        if "W" in w:  # W u_t + b for every member and step, one batched matmul
-            X = torch.baddbmm(w["b"].unsqueeze(1), u, w["W"].mT) if "b" in w else torch.bmm(u, w["W"].mT)
-        else:
-            X = u + w["b"].unsqueeze(1) if "b" in w else u
-        X = X.reshape(K, T, B, N)
         a = (net.dt / w["tau"]).reshape(K, 1, -1)  # (K, 1, 1) or (K, 1, N)
         eta = None
         if etas is not None:
             eta = etas[:, 0] * (net.noise_std * torch.sqrt(2 * a)).unsqueeze(1)
-        rates = euler_rollout(X, v0, M, a, net.F, eta, members_first=True)  # (K, T, B, N)
+        # X = W u + b is formed inside, a block of steps at a time; u (T, B, I) shared or (K, T, B, I)
+        rates = euler_rollout_input(u, w.get("W"), w.get("b"), v0, M, a, net.F, eta)  # (K, T, B, N)
         h_n = (rates[:, -1] if T else v0).unsqueeze(1).clone()
         return (rates.transpose(1, 2) if net.batch_first else rates), h_n
 
