@@ -245,3 +245,18 @@ def test_members_stepped_in_groups_equal_their_own_forward_and_gradients(group, 
         for name, p in net.named_parameters():
             torch.testing.assert_close(stacked[name].grad[k], p.grad, rtol=1e-10, atol=1e-10, msg=name)
     torch.testing.assert_close(u.grad, grad_u, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("group", [1, 2, None], ids=["one-at-a-time", "groups-of-2", "default"])
+def test_a_member_whose_rates_blow_up_is_named(group, monkeypatch):
+    """Member 1's linear dynamics grow by 1 + 0.1·(50 − 1) ≈ 5.9 a step and overflow float64 within
+    500 steps: the fused rollout's per-member sums (formed block by block) name it, and only it."""
+    import torchrate._rollout as rollout
+
+    monkeypatch.setattr(rollout, "_GROUP", group)
+    ens = tr.Ensemble([tr.RateRNN(2, 4, nonlinearity="linear", tau=10.0, dtype=F64, generator=_gen(k))
+                       for k in range(3)])
+    with torch.no_grad():
+        ens.stacked()[0]["weight_hh_l0"][1] = 50 * torch.eye(4, dtype=F64)
+    with pytest.raises(tr.NonFiniteRatesError, match=r"rates of member\(s\) \[1\] became non-finite"):
+        ens(torch.ones(500, 2, 2, dtype=F64))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import _hostmem
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 
 __all__ = ["euler_rollout", "euler_rollout_input", "euler_rollout_reference", "transforms_active"]
@@ -43,11 +44,13 @@ def transforms_active() -> bool:
 # u is (T, B, I) for one network; (K, T, B, I), one per member, or (T, B, I) shared, for K members.
 # The rates R and ∂L/∂η (G) are (T, B, N), or member-major (K, T, B, N): a member's steps are
 # contiguous, so an ensemble's rates need no transpose and the weight gradients are matmuls over
-# views of a block's steps. Y = F(X + V Mᵀ), saved for the backward, is time-major (T, [K,] B, N):
-# a step's slice is contiguous, what a batched GEMM writes in one call (MKL's batched kernel wants
-# a contiguous result). Members step in groups (:func:`_group_size`).
+# views of a block's steps. Members step in groups (:func:`_group_size`). Y = F(X + V Mᵀ), saved
+# for the backward, is one flat buffer in which each group's part is time-major, (T, [c,] B, N):
+# a block of steps is contiguous, so the drive is written into it directly, and each step's
+# slice is contiguous, so the recurrent product adds into it in place (a batched GEMM writes a
+# contiguous result in one call).
 
-_BLOCK_BYTES = 1 << 19  # steps are taken in blocks of about this many bytes of a step's states
+_BLOCK_BYTES = 1 << 20  # steps are taken in blocks of about this many bytes of a step's states
 _GROUP_BYTES = 1 << 20  # a group's M and two steps of its states: about this many bytes (L2-sized)
 _GROUP: int | None = None  # a fixed group size, for benchmarks and tests of the grouping
 
@@ -75,6 +78,16 @@ def _groups(v0: Tensor, M: Tensor) -> list:
     return list(range(K)) if c == 1 else [slice(k, min(k + c, K)) for k in range(0, K, c)]
 
 
+def _group_y(Y: Tensor, k, v0: Tensor, T: int) -> Tensor:
+    """Group ``k``'s part of the flat Y: (T, c, B, N), or (T, B, N) for one network or member."""
+    if k is None:
+        return Y.view(T, *v0.shape)
+    B, N = v0.shape[-2:]
+    k0, c = (k.start, k.stop - k.start) if isinstance(k, slice) else (k, None)
+    part = Y.narrow(0, k0 * T * B * N, (c or 1) * T * B * N)
+    return part.view(T, B, N) if c is None else part.view(T, c, B, N)
+
+
 def _take(t: Tensor | None, k) -> Tensor | None:
     """Member(s) ``k`` of a stacked tensor (all of it for one network, k = None)."""
     return t if t is None or k is None else t[k]
@@ -83,6 +96,11 @@ def _take(t: Tensor | None, k) -> Tensor | None:
 def _input_of(u: Tensor, k, members: bool) -> Tensor:
     """Member(s) ``k``'s input: its own slice, or the input all members share."""
     return u if k is None or (members and u.ndim == 3) else u[k]
+
+
+def _scratch(shape: tuple, like: Tensor) -> Tensor:
+    """A scratch buffer for one call's blocks, from memory kept between calls where it is large."""
+    return _hostmem.empty(shape, like.dtype, like.device, min_bytes=_hostmem.MIN_BYTES // 16)
 
 
 def _blocks(T: int, step: Tensor) -> list[tuple[int, int]]:
@@ -107,50 +125,70 @@ def _flat(x: Tensor) -> Tensor:
     return x.reshape(*x.shape[:-3], x.shape[-3] * x.shape[-2], x.shape[-1])
 
 
-def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, lead: tuple) -> Tensor:
-    """X = u Wᵀ + b (u + b without W) for a block of steps u (…, t, B, I): (*lead, t, B, N)."""
+def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor) -> None:
+    """X = u Wᵀ + b (u + b without W) for a block of steps u: (t, B, I) (one network, one member or
+    an input shared by a group), or (c, t, B, I), one per member; written into ``out``, the block of
+    Y, time-major: (t, B, N) or (t, c, B, N)."""
+    if out.ndim == 3:  # one network (or one member): plain 2-D products
+        if W is None:
+            torch.add(u, b, out=out) if b is not None else out.copy_(u)
+        elif b is None:
+            torch.mm(_flat(u), W.T, out=_flat(out))
+        else:
+            torch.addmm(b, _flat(u), W.T, out=_flat(out))
+        return
+    n, c = out.shape[:2]
+    u = u.unsqueeze(1) if u.ndim == 3 else u.transpose(0, 1)  # (t, 1 or c, B, I), time-major
     if W is None:
-        X = u if b is None else u + b.unsqueeze(-2).unsqueeze(-2)
-        return X.expand(*lead, *X.shape[-3:]) if X.ndim < len(lead) + 3 else X
-    flat = _flat(u)
-    if flat.ndim < len(lead) + 2:  # one input shared by the members
-        flat = flat.expand(*lead, *flat.shape)
+        torch.add(u, b.unsqueeze(-2), out=out) if b is not None else out.copy_(u)
+        return
+    # one batched product over (step, member) pairs: the small operands are expanded (copied)
+    x = u.expand(n, c, *u.shape[-2:]).reshape(n * c, *u.shape[-2:])
+    Wt = W.mT.expand(n, *W.mT.shape).reshape(n * c, *W.mT.shape[-2:])
     if b is None:
-        X = flat @ W.mT
+        torch.bmm(x, Wt, out=out.view(n * c, *out.shape[-2:]))
     else:
-        X = (torch.addmm if W.ndim == 2 else torch.baddbmm)(b.unsqueeze(-2), flat, W.mT)
-    return X.view(*lead, *u.shape[-3:-1], X.shape[-1])
+        bias = b.unsqueeze(-2).expand(n, c, 1, b.shape[-1]).reshape(n * c, 1, b.shape[-1])
+        torch.baddbmm(bias, x, Wt, out=out.view(n * c, *out.shape[-2:]))
 
 
 def _forward_kernel(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor,
-                    eta: Tensor | None, F: Nonlinearity) -> tuple[Tensor, Tensor]:
-    """Rates R = v_1 … v_T, and Y[t] = F(X[t] + v_t Mᵀ), time-major, for the backward."""
+                    eta: Tensor | None, F: Nonlinearity) -> tuple[Tensor, Tensor, Tensor]:
+    """Rates R = v_1 … v_T; Y = F(X + V Mᵀ), flat, each group's part time-major, for the backward;
+    and S, each network's sum of its rates, () or (K,) (summed a block at a time while the block is
+    in cache: a non-finite rate makes it non-finite, without another pass over R)."""
     T, members = u.shape[-3], M.ndim == 3
-    R = v0.new_empty((*v0.shape[:-2], T, *v0.shape[-2:]))
-    Y = v0.new_empty((T, *v0.shape))
-    for k in _groups(v0, M):
-        _forward_steps(_input_of(u, k, members), _take(W, k), _take(b, k), _take(v0, k), _take(M, k),
-                       _scalar(_take(a, k)), _take(eta, k), F, _take(R, k), Y if k is None else Y[:, k])
-    return R, Y
+    # large buffers from memory kept between calls (no page faults every step; see _hostmem)
+    R = _hostmem.empty((*v0.shape[:-2], T, *v0.shape[-2:]), v0.dtype, v0.device)
+    Y = _hostmem.empty((T * v0.numel(),), v0.dtype, v0.device)
+    S = v0.new_zeros(v0.shape[:-2])
+    if T:
+        for k in _groups(v0, M):
+            _forward_steps(_input_of(u, k, members), _take(W, k), _take(b, k), _take(v0, k), _take(M, k),
+                           _scalar(_take(a, k)), _take(eta, k), F, _take(R, k), _group_y(Y, k, v0, T),
+                           S[... if k is None else k])
+    return R, Y, S
 
 
 def _forward_steps(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, w: float | Tensor,
-                   eta: Tensor | None, F: Nonlinearity, R: Tensor, Y: Tensor) -> None:
-    """The time loop of one network, v0 (B, N), M (N, N), or of a group of members, v0 (c, B, N), M (c, N, N)."""
-    mm = torch.addmm if M.ndim == 2 else torch.baddbmm
+                   eta: Tensor | None, F: Nonlinearity, R: Tensor, Y: Tensor, S: Tensor) -> None:
+    """The time loop of one network, v0 (B, N), M (N, N), or of a group of members, v0 (c, B, N), M (c, N, N):
+    per block, the drive into Y; per step, ``Y[t] += v_t Mᵀ``, ``F`` in place, ``lerp`` into R."""
+    mm_ = Tensor.addmm_ if M.ndim == 2 else Tensor.baddbmm_
     MT = M.mT.contiguous()  # a transposed operand makes MKL's (batched) GEMM up to 1.5× slower at N = 64
     Rs, Ys = R.unbind(-3), Y.unbind(0)  # per-step views, made once
     etas = eta.unbind(-3) if eta is not None else None
     v = v0
-    for t0, t1 in _blocks(len(Rs), Ys[0]) if Rs else ():
-        Xs = _drive(u.narrow(-3, t0, t1 - t0), W, b, v0.shape[:-2]).unbind(-3)
+    for t0, t1 in _blocks(len(Rs), Ys[0]):
+        _drive(u.narrow(-3, t0, t1 - t0), W, b, Y[t0:t1])
         for t in range(t0, t1):
-            mm(Xs[t - t0], v, MT, out=Ys[t])
+            mm_(Ys[t], v, MT)
             F.apply_(Ys[t])
             torch.lerp(v, Ys[t], w, out=Rs[t])
             if etas is not None:
                 Rs[t].add_(etas[t])
             v = Rs[t]
+        S.add_(R.narrow(-3, t0, t1 - t0).sum((-3, -2, -1)))
 
 
 def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
@@ -160,23 +198,27 @@ def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | No
     Without ``need_u``/``need_weights``/``need_G`` the corresponding gradients are empty."""
     members = M.ndim == 3
     shared = members and u.ndim == 3  # one input for all members: its gradient sums theirs
-    du = (torch.zeros_like(u) if shared else torch.empty_like(u)) if need_u else None
+    du = (torch.zeros_like(u) if shared else _hostmem.empty(u.shape, u.dtype, u.device)) if need_u else None
     dW = torch.zeros_like(W) if need_weights and W is not None else None
     db = torch.zeros_like(b) if need_weights and b is not None else None
     dM = torch.zeros_like(M) if need_weights else None
     dv0 = torch.zeros_like(v0)
-    G = torch.empty_like(R) if need_G else None
-    if R.shape[-3]:
+    G = _hostmem.empty(R.shape, R.dtype, R.device) if need_G else None
+    grad_a = torch.zeros_like(a) if need_G else None
+    T = R.shape[-3]
+    if T:
         for k in _groups(v0, M):
+            Yk, Gk, Rk, v0k = _group_y(Y, k, v0, T), _take(G, k), _take(R, k), _take(v0, k)
             dv0[... if k is None else k] = _backward_steps(
-                _take(grad_R, k), _input_of(u, k, members), _take(W, k), _take(b, k), _take(v0, k), _take(R, k),
-                Y if k is None else Y[:, k], _take(M, k), _take(a, k), F, du if shared else _take(du, k), shared,
-                _take(dW, k), _take(db, k), _take(dM, k), _take(G, k))
-    grad_a = torch.zeros_like(a)
-    if G is not None and R.shape[-3]:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape, in Y's time-major order
-        Gt, Rt = G.movedim(-3, 0), R.movedim(-3, 0)
-        grad_a = (Gt[0] * (Y[0] - v0)).sum_to_size(a.shape) + (Gt[1:] * (Y[1:] - Rt[:-1])).sum_to_size(a.shape)
-    return tuple(R.new_empty(0) if g is None else g for g in (du, dW, db, dv0, dM, grad_a if need_G else None, G))
+                _take(grad_R, k), _input_of(u, k, members), _take(W, k), _take(b, k), v0k, Rk, Yk,
+                _take(M, k), _take(a, k), F, du if shared else _take(du, k), shared,
+                _take(dW, k), _take(db, k), _take(dM, k), Gk)
+            if Gk is not None:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape, in Y's time-major order
+                Gt, Rt, ak = Gk.movedim(-3, 0), Rk.movedim(-3, 0), _take(a, k)
+                part = (Gt[0] * (Yk[0] - v0k)).sum_to_size(ak.shape)
+                part = part + (Gt[1:] * (Yk[1:] - Rt[:-1])).sum_to_size(ak.shape)
+                grad_a[... if k is None else k] = part
+    return tuple(R.new_empty(0) if g is None else g for g in (du, dW, db, dv0, dM, grad_a, G))
 
 
 def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
@@ -198,24 +240,27 @@ def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | Non
         rows = w.unsqueeze(-1) if w.ndim == 1 else w.mT
         a_x, a_n = (w.unsqueeze(-3), w.squeeze(-2)) if lead else (w, w.squeeze(-2) if w.ndim > 1 else w)
     aM = M * rows
-    Rs, direct = R.unbind(-3), grad_R.unbind(-3)
+    direct = grad_R.unbind(-3)
     Gs = G.unbind(-3) if G is not None else None
-    T = len(Rs)
+    T = len(direct)
     own_u = du is not None and W is None and not shared  # ∂u is δ itself: written in place
     fused = _GRAD_FROM_OUTPUT.get(F.name) if NONLINEARITIES.get(F.name) is F else None
     # ∂L/∂v[t] = (1 − a) ∂L/∂v[t+1] + δ[t] M + the direct gradient of v_t, in two alternating buffers
     bufs = (torch.empty_like(v0), torch.empty_like(v0))
     g = bufs[0].copy_(direct[T - 1])
-    for t0, t1 in reversed(_blocks(T, Y[0])):
+    blocks = _blocks(T, Y[0])
+    scratch = None if own_u else _scratch((*lead, blocks[0][1], *v0.shape[-2:]), v0)  # e, every block
+    Ys = Y.unbind(0)
+    for t0, t1 in reversed(blocks):
         n = t1 - t0
         slopes = None if fused else F.derivative_from_output(Y[t0:t1]).unbind(0)  # F'(x[t]) for the block
-        E = du.narrow(-3, t0, n) if own_u else v0.new_empty((*lead, n, *v0.shape[-2:]))
+        E = du.narrow(-3, t0, n) if own_u else scratch.narrow(-3, 0, n)
         Es = E.unbind(-3)
         for t in range(t1 - 1, t0 - 1, -1):
             if Gs is not None:
                 Gs[t].copy_(g)
             if fused:
-                fused(g, Y[t], Es[t - t0])
+                fused(g, Ys[t], Es[t - t0])
             else:
                 torch.mul(g, slopes[t - t0], out=Es[t - t0])
             nxt = bufs[(T - t) % 2]
@@ -266,14 +311,15 @@ _GRAD_FROM_OUTPUT = {
 # --------------------------------------------------------------------------- the op
 @torch.library.custom_op("torchrate::euler_rollout", mutates_args=())
 def _euler_op(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor, eta: Tensor | None,
-              nonlinearity: str) -> tuple[Tensor, Tensor]:
+              nonlinearity: str) -> tuple[Tensor, Tensor, Tensor]:
     return _forward_kernel(u, W, b, v0, M, a, eta, NONLINEARITIES[nonlinearity])
 
 
 @_euler_op.register_fake
 def _(u, W, b, v0, M, a, eta, nonlinearity):
     T = u.shape[-3]
-    return v0.new_empty((*v0.shape[:-2], T, *v0.shape[-2:])), v0.new_empty((T, *v0.shape))
+    return (v0.new_empty((*v0.shape[:-2], T, *v0.shape[-2:])), v0.new_empty((T * v0.numel(),)),
+            v0.new_empty(v0.shape[:-2]))
 
 
 @torch.library.custom_op("torchrate::euler_rollout_backward", mutates_args=())
@@ -295,14 +341,14 @@ def _(grad_R, u, W, b, v0, R, Y, M, a, nonlinearity, need_u, need_weights, need_
 
 def _setup_context(ctx, inputs, output):
     u, W, b, v0, M, a, eta, nonlinearity = inputs
-    R, Y = output
+    R, Y, S = output
     ctx.save_for_backward(u, W, b, v0, M, a, eta, R, Y)
     ctx.nonlinearity = nonlinearity
-    ctx.mark_non_differentiable(Y)
-    ctx.set_materialize_grads(False)  # no zeros for Y's (absent) gradient
+    ctx.mark_non_differentiable(Y, S)
+    ctx.set_materialize_grads(False)  # no zeros for Y's and S's (absent) gradients
 
 
-def _backward(ctx, grad_R, _grad_Y):
+def _backward(ctx, grad_R, _grad_Y, _grad_S):
     u, W, b, v0, M, a, eta, R, Y = ctx.saved_tensors
     need = ctx.needs_input_grad[:7]  # u, W, b, v0, M, a, eta
     if grad_R is None:  # the rates were not used
@@ -336,7 +382,12 @@ def _reference(u, W, b, v0, M, a, F, eta):
             T, B, I = u.shape
             X = (u.reshape(T * B, I) @ W.T if b is None else torch.addmm(b, u.reshape(T * B, I), W.T)).view(T, B, -1)
         return euler_rollout_reference(X, v0, M, a, F, eta)
-    X = _drive(u, W, b, (M.shape[0],))  # (K, T, B, N), differentiable
+    K, (T, B) = M.shape[0], u.shape[-3:-1]
+    X = u if u.ndim == 4 else u.expand(K, *u.shape)  # (K, T, B, I)
+    if W is not None:
+        X = torch.bmm(X.reshape(K, T * B, -1), W.mT).view(K, T, B, -1)
+    if b is not None:
+        X = X + b.view(K, 1, 1, -1)
     return euler_rollout_reference(X.movedim(1, 0), v0, M, a, F, None if eta is None else eta.movedim(1, 0)) \
         .movedim(0, 1)
 
@@ -376,7 +427,8 @@ def euler_rollout(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,
 
 
 def euler_rollout_input(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor,
-                        F: Nonlinearity, eta: Tensor | None = None) -> Tensor:
+                        F: Nonlinearity, eta: Tensor | None = None, *, with_sums: bool = False
+                        ) -> Tensor | tuple[Tensor, Tensor]:
     r""":func:`euler_rollout` with the drive ``X_t = W u_t + b`` formed inside, a cache-sized block
     of steps at a time (neither X nor its gradient is held for all steps; ``W = None``: X = u + b).
 
@@ -387,10 +439,13 @@ def euler_rollout_input(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tenso
     b : Tensor, shape (N,) or (K, N), optional
     v0, M, a, F, eta
         As :func:`euler_rollout`, member-major with K members: eta (K, T, B, N).
+    with_sums : bool
+        Also return each network's sum of its rates, () or (K,), without a gradient: for a
+        finiteness check that needs no second pass over the rates.
 
     Returns
     -------
-    Tensor, (T, B, N), or member-major (K, T, B, N) with K members: ``v_1 … v_T``.
+    Tensor, (T, B, N), or member-major (K, T, B, N) with K members: ``v_1 … v_T`` (and the sums).
     """
     device = v0.device.type
     if torch.is_autocast_enabled(device):
@@ -398,11 +453,13 @@ def euler_rollout_input(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tenso
         dtype = torch.get_autocast_dtype(device)
         u, W, b, v0, M, a, eta = (None if t is None else t.to(dtype) for t in (u, W, b, v0, M, a, eta))
         with torch.autocast(device, enabled=False):
-            return euler_rollout_input(u, W, b, v0, M, a, F, eta)
+            return euler_rollout_input(u, W, b, v0, M, a, F, eta, with_sums=with_sums)
     fused = F.derivative_from_output is not None and NONLINEARITIES.get(F.name) is F
     if not fused or (not torch.compiler.is_compiling() and transforms_active()):
-        return _reference(u, W, b, v0, M, a, F, eta)
-    return _euler_op(u, W, b, v0, M, a, eta, F.name)[0]
+        R = _reference(u, W, b, v0, M, a, F, eta)
+        return (R, R.detach().sum((-3, -2, -1))) if with_sums else R
+    R, _, S = _euler_op(u, W, b, v0, M, a, eta, F.name)
+    return (R, S) if with_sums else R
 
 
 def euler_rollout_reference(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,

@@ -1327,12 +1327,13 @@ class Ensemble(nn.Module):
             _check_state(hx, expected, "(K, L·D, B, N)", ref, input.dtype, "ensemble")
         params, buffers = self.stacked()
         etas = self._noise(input if u_dim is None else input[0]) if net.noise_std > 0 else None
-        if self._fusable(input):
-            rates, h_n = self._fused(params, buffers, input, hx, etas)
+        if self._fusable(input):  # with each member's sum of its rates, formed while they were in cache
+            rates, h_n, sums = self._fused(params, buffers, input, hx, etas)
         else:
             rates, h_n = self._vmapped(params, buffers, input, u_dim, hx, etas)
+            sums = None
         if net.check_finite and not torch.compiler.is_compiling() and not transforms_active():
-            finite = torch.isfinite(rates.detach().flatten(1).sum(1))
+            finite = torch.isfinite(rates.detach().flatten(1).sum(1) if sums is None else sums)
             if not bool(finite.all()):
                 bad = (~finite).nonzero()[:, 0].tolist()
                 raise NonFiniteRatesError(f"rates of member(s) {bad} became non-finite; run ensemble[{bad[0]}] "
@@ -1347,7 +1348,7 @@ class Ensemble(nn.Module):
                 and not transforms_active() and not torch.compiler.is_compiling()
                 and not torch.is_autocast_enabled(u.device.type))
 
-    def _fused(self, params, buffers, u, hx, etas) -> tuple[Tensor, Tensor]:
+    def _fused(self, params, buffers, u, hx, etas) -> tuple[Tensor, Tensor, Tensor]:
         """Every member's weights formed at once (vmap over the parametrizations), then one
         batched Euler loop (:func:`torchrate._rollout.euler_rollout_input` with a leading member
         dimension, member-major: (K, T, B, N) out, no transpose)."""
@@ -1365,9 +1366,9 @@ class Ensemble(nn.Module):
         if etas is not None:
             eta = etas[:, 0] * (net.noise_std * torch.sqrt(2 * a)).unsqueeze(1)
         # X = W u + b is formed inside, a block of steps at a time; u (T, B, I) shared or (K, T, B, I)
-        rates = euler_rollout_input(u, w.get("W"), w.get("b"), v0, M, a, net.F, eta)  # (K, T, B, N)
+        rates, sums = euler_rollout_input(u, w.get("W"), w.get("b"), v0, M, a, net.F, eta, with_sums=True)
         h_n = (rates[:, -1] if T else v0).unsqueeze(1).clone()
-        return (rates.transpose(1, 2) if net.batch_first else rates), h_n
+        return (rates.transpose(1, 2) if net.batch_first else rates), h_n, sums
 
     def effective_weights(self, params=None, buffers=None) -> dict[str, Tensor]:
         """Every member's layer-0 weights after their constraints, stacked: ``"M"`` (K, N, N),

@@ -12,9 +12,11 @@ For every (K, B, N) of the grid (T = 50, tanh, float32, one thread, set here onl
   K-batched ``torch.baddbmm``/``torch.bmm`` or as K separate ``torch.addmm``/``torch.mm``.
   GFLOP/s = 6·K·T·B·N² (those three products; the input projection is left out) over a time.
 
-Contenders run warm and interleaved in one process; each sample repeats a call until it lasts
-``--min-ms``, and a time is the median of ``--repeats`` samples. Gradients are set to None
-between calls (untimed). Writes experiments/out/ensemble.json.
+Contenders run warm and interleaved in one process; each sample repeats a call until it has
+used ``--min-ms`` of CPU time, and a time is the median of ``--repeats`` samples. Times are the
+process's CPU time (what a one-thread run costs, and what a shared machine's other jobs do not
+add to by descheduling it); wall-clock times are recorded too (``*_wall_ms``, ``speedup_wall``).
+Gradients are set to None inside each call. Writes experiments/out/ensemble.json.
 
     python experiments/benchmarks/ensemble.py [--K 8 32] [--B 1 16 64 256] [--N 64 256] [--T 50]
                                               [--repeats 7] [--min-ms 30]
@@ -38,15 +40,16 @@ INPUT = 3
 
 
 def timer(fn, min_s: float):
-    """A sample: ``fn`` repeated until ``min_s`` has passed (at least once); seconds per call."""
-    def sample() -> float:
-        n, start = 0, time.perf_counter()
+    """A sample: ``fn`` repeated until ``min_s`` of CPU time has passed (at least once); (CPU, wall)
+    seconds per call."""
+    def sample() -> tuple[float, float]:
+        n, cpu, wall = 0, time.process_time(), time.perf_counter()
         while True:
             fn()
             n += 1
-            elapsed = time.perf_counter() - start
+            elapsed = time.process_time() - cpu
             if elapsed >= min_s:
-                return elapsed / n
+                return elapsed / n, (time.perf_counter() - wall) / n
     return sample
 
 
@@ -97,15 +100,17 @@ def contenders(K: int, B: int, N: int, T: int) -> dict:
     return {"ensemble": ensemble, "loop": loop, "one": one, "bmm_floor": bmm_floor, "mm_floor": mm_floor}
 
 
-def measure(calls: dict, repeats: int, min_s: float) -> dict[str, float]:
+def measure(calls: dict, repeats: int, min_s: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Median CPU and wall seconds per call of each contender."""
     samples = {name: timer(fn, min_s) for name, fn in calls.items()}
     for s in samples.values():  # warm-up
         s()
-    times: dict[str, list[float]] = {name: [] for name in calls}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
     for _ in range(repeats):
         for name, s in samples.items():  # interleaved: the same load for everyone
             times[name].append(s())
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return ({name: statistics.median(c for c, _ in ts) for name, ts in times.items()},
+            {name: statistics.median(w for _, w in ts) for name, ts in times.items()})
 
 
 def main() -> list[dict]:
@@ -122,23 +127,27 @@ def main() -> list[dict]:
     torch.manual_seed(0)
     T = args.T
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, T = {T}, tanh, float32, forward+backward; "
-          f"median of {args.repeats} interleaved samples")
+          f"median of {args.repeats} interleaved samples, CPU time (ms per call)")
     print(f"{'K':>3} {'B':>4} {'N':>4} | {'ensemble ms':>11} {'loop ms':>9} {'loop/ens':>8} | {'one×K ms':>9} "
-          f"{'bmm floor':>9} {'mm floor':>9} | {'ens GF/s':>8} {'loop GF/s':>9} {'bmm GF/s':>8} {'mm GF/s':>8}")
+          f"{'bmm floor':>9} {'mm floor':>9} | {'ens GF/s':>8} {'loop GF/s':>9} {'bmm GF/s':>8} {'mm GF/s':>8} | "
+          f"{'wall loop/ens':>13}")
     rows = []
     for K in args.K:
         for N in args.N:
             for B in args.B:
-                t = measure(contenders(K, B, N, T), args.repeats, args.min_ms / 1e3)
+                t, wall = measure(contenders(K, B, N, T), args.repeats, args.min_ms / 1e3)
                 gflop = 6 * K * T * B * N * N / 1e9
                 row = {"K": K, "B": B, "N": N, "T": T, **{f"{k}_ms": 1e3 * v for k, v in t.items()},
                        "one_times_K_ms": 1e3 * K * t["one"], "speedup": t["loop"] / t["ensemble"],
-                       **{f"{k}_gflops": gflop / t[k] for k in ("ensemble", "loop", "bmm_floor", "mm_floor")}}
+                       **{f"{k}_gflops": gflop / t[k] for k in ("ensemble", "loop", "bmm_floor", "mm_floor")},
+                       **{f"{k}_wall_ms": 1e3 * v for k, v in wall.items()},
+                       "speedup_wall": wall["loop"] / wall["ensemble"]}
                 rows.append(row)
                 print(f"{K:>3} {B:>4} {N:>4} | {row['ensemble_ms']:>11.2f} {row['loop_ms']:>9.2f} "
                       f"{row['speedup']:>8.2f} | {row['one_times_K_ms']:>9.2f} {row['bmm_floor_ms']:>9.2f} "
                       f"{row['mm_floor_ms']:>9.2f} | {row['ensemble_gflops']:>8.1f} {row['loop_gflops']:>9.1f} "
-                      f"{row['bmm_floor_gflops']:>8.1f} {row['mm_floor_gflops']:>8.1f}", flush=True)
+                      f"{row['bmm_floor_gflops']:>8.1f} {row['mm_floor_gflops']:>8.1f} | {row['speedup_wall']:>13.2f}",
+                      flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                                     "threads": 1, "T": T, "repeats": args.repeats, "rows": rows}, indent=2))
