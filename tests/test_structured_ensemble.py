@@ -179,6 +179,7 @@ def test_grouped_blocked_rollout_equals_the_reference_in_values_and_every_gradie
     K, T, B, N, I = 3, 7, 4, 5, 3
     monkeypatch.setattr(rollout, "_GROUP", group)
     monkeypatch.setattr(rollout, "_BLOCK_BYTES", 2 * (K if group is None else group) * B * N * 8)
+    monkeypatch.setattr(rollout, "_BLOCK_ROWS", 0)
     g = _gen(11)
     u = torch.randn(*((K,) if layout == "per-member" else ()), T, B, I if projected else N, dtype=F64, generator=g)
     W = torch.randn(K, N, I, dtype=F64, generator=g) if projected else None
@@ -205,6 +206,7 @@ def test_grouped_blocked_rollout_gradchecks(monkeypatch):
 
     monkeypatch.setattr(rollout, "_GROUP", 2)
     monkeypatch.setattr(rollout, "_BLOCK_BYTES", 2 * 2 * 2 * 3 * 8)
+    monkeypatch.setattr(rollout, "_BLOCK_ROWS", 0)
     g = _gen(12)
     K, T, B, N, I = 3, 5, 2, 3, 2
     args = (torch.randn(T, B, I, dtype=F64, generator=g), torch.randn(K, N, I, dtype=F64, generator=g),

@@ -3,12 +3,16 @@ r"""The Euler rollout of τ dv/dt = −v + F(x), x = X_t + M v: one fused op, an
 .. math::
     v_{t+1} = v_t + a\,(F(X_t + M v_t) - v_t) + \eta_t, \qquad a = dt/\tau
 
-* :func:`euler_rollout` is what the networks call. On the ordinary eager and compiled paths it
-  runs the fused op ``torchrate::euler_rollout``: per step an in-place ``addmm → F → lerp``
-  into preallocated buffers; backward is a hand-written loop of three kernels a step, and the
-  weight gradient one matmul after the loop. Being a ``torch.library.custom_op`` (with a fake
-  kernel and a registered autograd formula), ``torch.compile(fullgraph=True, dynamic=True)``
-  and ``torch.export`` see one opaque op: T is neither unrolled nor specialised on.
+* :func:`euler_rollout_input` (X = W u + b formed inside) and :func:`euler_rollout` (X given)
+  are what the networks call. On the ordinary eager and compiled paths they run the fused op
+  ``torchrate::euler_rollout``: per block of steps the drive W u + b written into a
+  preallocated buffer, then per step an in-place ``addmm → F → lerp``; backward is a
+  hand-written loop of three kernels a step (ATen's own backward of F, an add, a matmul), and
+  the weight gradients one matmul per block of steps. K networks of one shape (an
+  :class:`~torchrate.Ensemble`) run in the same op with a leading member dimension, in
+  cache-sized groups of members, with batched matmuls. Being a ``torch.library.custom_op``
+  (with a fake kernel and a registered autograd formula), ``torch.compile(fullgraph=True,
+  dynamic=True)`` and ``torch.export`` see one opaque op: T is neither unrolled nor specialised on.
 * :func:`euler_rollout_reference` is the plain loop of differentiable ops the fused op is
   equivalent to. It is taken wherever the fused kernels cannot give an exact answer:
 
@@ -50,7 +54,8 @@ def transforms_active() -> bool:
 # slice is contiguous, so the recurrent product adds into it in place (a batched GEMM writes a
 # contiguous result in one call).
 
-_BLOCK_BYTES = 1 << 20  # steps are taken in blocks of about this many bytes of a step's states
+_BLOCK_BYTES = 1 << 20  # steps are taken in blocks of about this many bytes of a step's states,
+_BLOCK_ROWS = 256  # and at least this many rows (steps × B)
 _GROUP_BYTES = 1 << 20  # a group's M and two steps of its states: about this many bytes (L2-sized)
 _GROUP: int | None = None  # a fixed group size, for benchmarks and tests of the grouping
 
@@ -104,8 +109,9 @@ def _scratch(shape: tuple, like: Tensor) -> Tensor:
 
 
 def _blocks(T: int, step: Tensor) -> list[tuple[int, int]]:
-    """[t0, t1) blocks of steps, each about _BLOCK_BYTES of states shaped like ``step``."""
-    n = max(1, _BLOCK_BYTES // max(1, step.numel() * step.element_size()))
+    """[t0, t1) blocks of steps, each about _BLOCK_BYTES of states shaped like ``step`` (…, B, N), and
+    at least _BLOCK_ROWS rows of B (the weight gradients' products sum over a block's rows)."""
+    n = max(1, _BLOCK_BYTES // max(1, step.numel() * step.element_size()), _BLOCK_ROWS // max(1, step.shape[-2]))
     return [(t0, min(T, t0 + n)) for t0 in range(0, T, n)]
 
 
@@ -178,17 +184,18 @@ def _forward_steps(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M:
     MT = M.mT.contiguous()  # a transposed operand makes MKL's (batched) GEMM up to 1.5× slower at N = 64
     Rs, Ys = R.unbind(-3), Y.unbind(0)  # per-step views, made once
     etas = eta.unbind(-3) if eta is not None else None
+    apply_ = F.inplace or F.apply_  # torch.tanh_ itself where F has an in-place form
     v = v0
     for t0, t1 in _blocks(len(Rs), Ys[0]):
         _drive(u.narrow(-3, t0, t1 - t0), W, b, Y[t0:t1])
         for t in range(t0, t1):
-            mm_(Ys[t], v, MT)
-            F.apply_(Ys[t])
-            torch.lerp(v, Ys[t], w, out=Rs[t])
+            y = Ys[t]
+            mm_(y, v, MT)
+            apply_(y)
+            v = torch.lerp(v, y, w, out=Rs[t])
             if etas is not None:
-                Rs[t].add_(etas[t])
-            v = Rs[t]
-        S.add_(R.narrow(-3, t0, t1 - t0).sum((-3, -2, -1)))
+                v.add_(etas[t])
+        S.add_(R.narrow(-3, t0, t1 - t0).reshape(*v0.shape[:-2], -1).sum(-1))  # a member's block is contiguous
 
 
 def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
@@ -199,35 +206,41 @@ def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | No
     members = M.ndim == 3
     shared = members and u.ndim == 3  # one input for all members: its gradient sums theirs
     du = (torch.zeros_like(u) if shared else _hostmem.empty(u.shape, u.dtype, u.device)) if need_u else None
-    dW = torch.zeros_like(W) if need_weights and W is not None else None
-    db = torch.zeros_like(b) if need_weights and b is not None else None
+    dWb = db = None  # [∂W | ∂b] summed by one product (u with a column of ones); ∂b alone without W
+    if need_weights and W is not None:
+        dWb = W.new_zeros((*W.shape[:-1], W.shape[-1] + (b is not None)))
+    elif need_weights and b is not None:
+        db = torch.zeros_like(b)
     dM = torch.zeros_like(M) if need_weights else None
     dv0 = torch.zeros_like(v0)
     G = _hostmem.empty(R.shape, R.dtype, R.device) if need_G else None
     grad_a = torch.zeros_like(a) if need_G else None
     T = R.shape[-3]
     if T:
-        for k in _groups(v0, M):
+        for k in reversed(_groups(v0, M)):  # the last group's rates and Y may still be in cache
             Yk, Gk, Rk, v0k = _group_y(Y, k, v0, T), _take(G, k), _take(R, k), _take(v0, k)
             dv0[... if k is None else k] = _backward_steps(
                 _take(grad_R, k), _input_of(u, k, members), _take(W, k), _take(b, k), v0k, Rk, Yk,
                 _take(M, k), _take(a, k), F, du if shared else _take(du, k), shared,
-                _take(dW, k), _take(db, k), _take(dM, k), Gk)
+                _take(dWb, k), _take(db, k), _take(dM, k), Gk)
             if Gk is not None:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape, in Y's time-major order
                 Gt, Rt, ak = Gk.movedim(-3, 0), Rk.movedim(-3, 0), _take(a, k)
                 part = (Gt[0] * (Yk[0] - v0k)).sum_to_size(ak.shape)
                 part = part + (Gt[1:] * (Yk[1:] - Rt[:-1])).sum_to_size(ak.shape)
                 grad_a[... if k is None else k] = part
+    dW = None
+    if dWb is not None:  # separate tensors: the op's outputs may not alias each other
+        dW, db = dWb[..., :W.shape[-1]].contiguous(), (dWb[..., -1].clone() if b is not None else None)
     return tuple(R.new_empty(0) if g is None else g for g in (du, dW, db, dv0, dM, grad_a, G))
 
 
 def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
                     Y: Tensor, M: Tensor, a: Tensor, F: Nonlinearity, du: Tensor | None, shared: bool,
-                    dW: Tensor | None, db: Tensor | None, dM: Tensor | None, G: Tensor | None) -> Tensor:
+                    dWb: Tensor | None, db: Tensor | None, dM: Tensor | None, G: Tensor | None) -> Tensor:
     """The backward time loop of one network or one group of members, a block of steps at a time:
-    e[t] = ∂L/∂x[t] / a = F'(x[t]) ∂L/∂v[t+1] for the block, then its share of ∂M, ∂W, ∂b
-    (accumulated, times a at the end) and ∂u (written; added into a ``shared`` input's). Fills G;
-    returns ∂L/∂v0."""
+    e[t] = ∂L/∂x[t] / a = F'(x[t]) ∂L/∂v[t+1] for the block, then its share of ∂M, [∂W | ∂b] (dWb:
+    one product with u and a column of ones; db: ∂b without W) (accumulated, times a at the end)
+    and ∂u (written; added into a ``shared`` input's). Fills G; returns ∂L/∂v0."""
     lead = v0.shape[:-2]
     mm_ = Tensor.addmm_ if M.ndim == 2 else Tensor.baddbmm_
     w = _scalar(a)
@@ -280,9 +293,11 @@ def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | Non
             else:
                 mm_(dM, _flat(E).mT, _flat(R.narrow(-3, t0 - 1, n)))
         ub = u.narrow(-3, t0, n)
-        if dW is not None:
+        if dWb is not None:
             flat = _flat(ub)
-            mm_(dW, _flat(E).mT, flat.expand(*lead, *flat.shape) if flat.ndim < len(lead) + 2 else flat)
+            if dWb.shape[-1] > flat.shape[-1]:
+                flat = torch.cat([flat, flat.new_ones(*flat.shape[:-1], 1)], -1)
+            mm_(dWb, _flat(E).mT, flat.expand(*lead, *flat.shape) if flat.ndim < len(lead) + 2 else flat)
         if db is not None:
             db.add_(E.sum((-3, -2)))
         if own_u:
@@ -293,7 +308,7 @@ def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | Non
                 du.narrow(-3, t0, n).add_(part.sum(0) if part.ndim > ub.ndim else part)
             else:
                 du.narrow(-3, t0, n).copy_(part)
-    for grad, scale in ((dM, rows), (dW, rows), (db, a_n)):
+    for grad, scale in ((dM, rows), (dWb, rows), (db, a_n)):
         if grad is not None:
             grad.mul_(scale)
     return g
