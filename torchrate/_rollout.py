@@ -56,7 +56,7 @@ def transforms_active() -> bool:
 
 _BLOCK_BYTES = 1 << 20  # steps are taken in blocks of about this many bytes of a step's states,
 _BLOCK_ROWS = 256  # and at least this many rows (steps × B)
-_GROUP_BYTES = 1 << 20  # a group's M and two steps of its states: about this many bytes (L2-sized)
+_GROUP_BYTES = 5 << 18  # a group's M and a step's four (B, N) states: about this many bytes (1.25 MiB, L2-sized)
 _GROUP: int | None = None  # a fixed group size, for benchmarks and tests of the grouping
 
 
@@ -68,7 +68,7 @@ def _group_size(K: int, B: int, N: int, itemsize: int, device: torch.device) -> 
         return max(1, min(K, _GROUP))
     if device.type != "cpu":
         return K
-    most = max(1, _GROUP_BYTES // ((N * N + 2 * B * N) * itemsize))
+    most = max(1, _GROUP_BYTES // ((N * N + 4 * B * N) * itemsize))  # M, and v, Y[t], the next v, the drive
     groups = -(-K // most)
     return -(-K // groups)  # groups of near-equal size
 
