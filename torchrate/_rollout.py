@@ -160,42 +160,44 @@ def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor) -> None:
 
 def _forward_kernel(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor,
                     eta: Tensor | None, F: Nonlinearity) -> tuple[Tensor, Tensor, Tensor]:
-    """Rates R = v_1 … v_T; Y = F(X + V Mᵀ), flat, each group's part time-major, for the backward;
-    and S, each network's sum of its rates, () or (K,) (summed a block at a time while the block is
-    in cache: a non-finite rate makes it non-finite, without another pass over R)."""
+    """Rates R = v_1 … v_T (a view of V = v_0 … v_T); Y = F(X + V Mᵀ), flat, each group's part
+    time-major, for the backward; and S, each network's sum of its rates, () or (K,) (summed a
+    block at a time while the block is in cache: a non-finite rate makes it non-finite, without
+    another pass over R)."""
     T, members = u.shape[-3], M.ndim == 3
     # large buffers from memory kept between calls (no page faults every step; see _hostmem)
-    R = _hostmem.empty((*v0.shape[:-2], T, *v0.shape[-2:]), v0.dtype, v0.device)
+    V = _hostmem.empty((*v0.shape[:-2], T + 1, *v0.shape[-2:]), v0.dtype, v0.device)
+    V.select(-3, 0).copy_(v0)
     Y = _hostmem.empty((T * v0.numel(),), v0.dtype, v0.device)
     S = v0.new_zeros(v0.shape[:-2])
     if T:
         for k in _groups(v0, M):
-            _forward_steps(_input_of(u, k, members), _take(W, k), _take(b, k), _take(v0, k), _take(M, k),
-                           _scalar(_take(a, k)), _take(eta, k), F, _take(R, k), _group_y(Y, k, v0, T),
-                           S[... if k is None else k])
-    return R, Y, S
+            _forward_steps(_input_of(u, k, members), _take(W, k), _take(b, k), _take(M, k), _scalar(_take(a, k)),
+                           _take(eta, k), F, _take(V, k), _group_y(Y, k, v0, T), S[... if k is None else k])
+    return V.narrow(-3, 1, T), Y, S
 
 
-def _forward_steps(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, w: float | Tensor,
-                   eta: Tensor | None, F: Nonlinearity, R: Tensor, Y: Tensor, S: Tensor) -> None:
-    """The time loop of one network, v0 (B, N), M (N, N), or of a group of members, v0 (c, B, N), M (c, N, N):
-    per block, the drive into Y; per step, ``Y[t] += v_t Mᵀ``, ``F`` in place, ``lerp`` into R."""
+def _forward_steps(u: Tensor, W: Tensor | None, b: Tensor | None, M: Tensor, w: float | Tensor,
+                   eta: Tensor | None, F: Nonlinearity, V: Tensor, Y: Tensor, S: Tensor) -> None:
+    """The time loop of one network, V (T + 1, B, N), M (N, N), or of a group of members, V (c, T + 1, B, N),
+    M (c, N, N): per block, the drive into Y; per step, ``Y[t] += v_t Mᵀ``, ``F`` in place, ``lerp`` into V."""
     mm_ = Tensor.addmm_ if M.ndim == 2 else Tensor.baddbmm_
     MT = M.mT.contiguous()  # a transposed operand makes MKL's (batched) GEMM up to 1.5× slower at N = 64
-    Rs, Ys = R.unbind(-3), Y.unbind(0)  # per-step views, made once
+    Vs, Ys = V.unbind(-3), Y.unbind(0)  # per-step views, made once
     etas = eta.unbind(-3) if eta is not None else None
     apply_ = F.inplace or F.apply_  # torch.tanh_ itself where F has an in-place form
-    v = v0
-    for t0, t1 in _blocks(len(Rs), Ys[0]):
+    lead = Vs[0].shape[:-2]
+    v = Vs[0]
+    for t0, t1 in _blocks(len(Ys), Ys[0]):
         _drive(u.narrow(-3, t0, t1 - t0), W, b, Y[t0:t1])
         for t in range(t0, t1):
             y = Ys[t]
             mm_(y, v, MT)
             apply_(y)
-            v = torch.lerp(v, y, w, out=Rs[t])
+            v = torch.lerp(v, y, w, out=Vs[t + 1])
             if etas is not None:
                 v.add_(etas[t])
-        S.add_(R.narrow(-3, t0, t1 - t0).reshape(*v0.shape[:-2], -1).sum(-1))  # a member's block is contiguous
+        S.add_(V.narrow(-3, t0 + 1, t1 - t0).reshape(*lead, -1).sum(-1))  # a member's block is contiguous
 
 
 def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
@@ -205,6 +207,8 @@ def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | No
     Without ``need_u``/``need_weights``/``need_G`` the corresponding gradients are empty."""
     members = M.ndim == 3
     shared = members and u.ndim == 3  # one input for all members: its gradient sums theirs
+    T = R.shape[-3]
+    V = R.as_strided((*R.shape[:-3], T + 1, *R.shape[-2:]), R.stride(), R.storage_offset() - R.stride(-3))
     du = (torch.zeros_like(u) if shared else _hostmem.empty(u.shape, u.dtype, u.device)) if need_u else None
     dWb = db = None  # [∂W | ∂b] summed by one product (u with a column of ones); ∂b alone without W
     if need_weights and W is not None:
@@ -215,83 +219,91 @@ def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | No
     dv0 = torch.zeros_like(v0)
     G = _hostmem.empty(R.shape, R.dtype, R.device) if need_G else None
     grad_a = torch.zeros_like(a) if need_G else None
-    T = R.shape[-3]
     if T:
         for k in reversed(_groups(v0, M)):  # the last group's rates and Y may still be in cache
-            Yk, Gk, Rk, v0k = _group_y(Y, k, v0, T), _take(G, k), _take(R, k), _take(v0, k)
+            Yk, Gk, Vk = _group_y(Y, k, v0, T), _take(G, k), _take(V, k)
             dv0[... if k is None else k] = _backward_steps(
-                _take(grad_R, k), _input_of(u, k, members), _take(W, k), _take(b, k), v0k, Rk, Yk,
-                _take(M, k), _take(a, k), F, du if shared else _take(du, k), shared,
-                _take(dWb, k), _take(db, k), _take(dM, k), Gk)
+                _take(grad_R, k), _input_of(u, k, members), _take(W, k), _take(b, k), Vk, Yk, _take(M, k),
+                _take(a, k), F, du if shared else _take(du, k), shared, _take(dWb, k), _take(db, k),
+                _take(dM, k), Gk, exact=not members)
             if Gk is not None:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape, in Y's time-major order
-                Gt, Rt, ak = Gk.movedim(-3, 0), Rk.movedim(-3, 0), _take(a, k)
-                part = (Gt[0] * (Yk[0] - v0k)).sum_to_size(ak.shape)
-                part = part + (Gt[1:] * (Yk[1:] - Rt[:-1])).sum_to_size(ak.shape)
-                grad_a[... if k is None else k] = part
+                Gt, Vt, ak = Gk.movedim(-3, 0), Vk.movedim(-3, 0), _take(a, k)
+                grad_a[... if k is None else k] = (Gt * (Yk - Vt[:-1])).sum_to_size(ak.shape)
     dW = None
     if dWb is not None:  # separate tensors: the op's outputs may not alias each other
         dW, db = dWb[..., :W.shape[-1]].contiguous(), (dWb[..., -1].clone() if b is not None else None)
     return tuple(R.new_empty(0) if g is None else g for g in (du, dW, db, dv0, dM, grad_a, G))
 
 
-def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
-                    Y: Tensor, M: Tensor, a: Tensor, F: Nonlinearity, du: Tensor | None, shared: bool,
-                    dWb: Tensor | None, db: Tensor | None, dM: Tensor | None, G: Tensor | None) -> Tensor:
-    """The backward time loop of one network or one group of members, a block of steps at a time:
-    e[t] = ∂L/∂x[t] / a = F'(x[t]) ∂L/∂v[t+1] for the block, then its share of ∂M, [∂W | ∂b] (dWb:
-    one product with u and a column of ones; db: ∂b without W) (accumulated, times a at the end)
-    and ∂u (written; added into a ``shared`` input's). Fills G; returns ∂L/∂v0."""
+def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, V: Tensor, Y: Tensor,
+                    M: Tensor, a: Tensor, F: Nonlinearity, du: Tensor | None, shared: bool, dWb: Tensor | None,
+                    db: Tensor | None, dM: Tensor | None, G: Tensor | None, exact: bool) -> Tensor:
+    """The backward time loop of one network or one group of members: δ[t] = ∂L/∂x[t] (e[t] = δ[t] / a,
+    with a folded into M, without ``exact``), then ∂M, [∂W | ∂b] (dWb: one product with u and a column
+    of ones; db: ∂b without W) and ∂u (written; added into a ``shared`` input's). Fills G; returns ∂L/∂v0.
+
+    ``exact`` (one network) keeps the historical arithmetic bit for bit, so that training runs
+    reproduce: δ = ∂L/∂v[t+1] ⊙ (F'(x) a) with F'(x) a formed for all steps, and every weight
+    gradient one product over all steps. Members instead go a cache-sized block of steps at a time,
+    with ATen's fused backward of F (one kernel for ∂L/∂v ⊙ F') and a applied once to the sums."""
+    v0 = V.select(-3, 0)
     lead = v0.shape[:-2]
+    mm = torch.addmm if M.ndim == 2 else torch.baddbmm
     mm_ = Tensor.addmm_ if M.ndim == 2 else Tensor.baddbmm_
     w = _scalar(a)
     leak = 1 - w
-    # a scales δ's last (neuron) axis: as a factor on rows of M, W and the weight gradients (diag(a) M),
-    # on δ itself (a_x), and on ∂b (a_n)
-    if isinstance(w, float) or w.ndim == 0:
-        rows = a_x = a_n = w
-    else:
-        rows = w.unsqueeze(-1) if w.ndim == 1 else w.mT
-        a_x, a_n = (w.unsqueeze(-3), w.squeeze(-2)) if lead else (w, w.squeeze(-2) if w.ndim > 1 else w)
-    aM = M * rows
     direct = grad_R.unbind(-3)
     Gs = G.unbind(-3) if G is not None else None
     T = len(direct)
+    if exact:
+        blocks, fused, Ma, rows, a_x, a_n = [(0, T)], None, M, 1.0, 1.0, 1.0
+    else:
+        blocks = _blocks(T, Y[0])
+        fused = _GRAD_FROM_OUTPUT.get(F.name) if NONLINEARITIES.get(F.name) is F else None
+        # a scales δ's last (neuron) axis: as a factor on rows of M, W and the weight gradients
+        # (diag(a) M), on δ itself (a_x), and on ∂b (a_n)
+        if isinstance(w, float) or w.ndim == 0:
+            rows = a_x = a_n = w
+        else:
+            rows = w.unsqueeze(-1) if w.ndim == 1 else w.mT
+            a_x, a_n = (w.unsqueeze(-3), w.squeeze(-2)) if lead else (w, w.squeeze(-2) if w.ndim > 1 else w)
+        Ma = M * rows
     own_u = du is not None and W is None and not shared  # ∂u is δ itself: written in place
-    fused = _GRAD_FROM_OUTPUT.get(F.name) if NONLINEARITIES.get(F.name) is F else None
     # ∂L/∂v[t] = (1 − a) ∂L/∂v[t+1] + δ[t] M + the direct gradient of v_t, in two alternating buffers
     bufs = (torch.empty_like(v0), torch.empty_like(v0))
     g = bufs[0].copy_(direct[T - 1])
-    blocks = _blocks(T, Y[0])
     scratch = None if own_u else _scratch((*lead, blocks[0][1], *v0.shape[-2:]), v0)  # e, every block
     Ys = Y.unbind(0)
     for t0, t1 in reversed(blocks):
         n = t1 - t0
-        slopes = None if fused else F.derivative_from_output(Y[t0:t1]).unbind(0)  # F'(x[t]) for the block
+        slopes = None
+        if not fused:  # F'(x[t]) (times a, exact) for the block's steps
+            slopes = F.derivative_from_output(Y[t0:t1])
+            slopes = (slopes.mul_(a) if exact else slopes).unbind(0)
         E = du.narrow(-3, t0, n) if own_u else scratch.narrow(-3, 0, n)
         Es = E.unbind(-3)
         for t in range(t1 - 1, t0 - 1, -1):
             if Gs is not None:
                 Gs[t].copy_(g)
+            e = Es[t - t0]
             if fused:
-                fused(g, Ys[t], Es[t - t0])
+                fused(g, Ys[t], e)
             else:
-                torch.mul(g, slopes[t - t0], out=Es[t - t0])
+                torch.mul(g, slopes[t - t0], out=e)
             nxt = bufs[(T - t) % 2]
-            if t == 0:  # v_0 is an input: no direct gradient
-                torch.mul(g, leak, out=nxt)
-            elif isinstance(leak, float):
-                torch.add(direct[t - 1], g, alpha=leak, out=nxt)
+            if isinstance(leak, float):
+                mm(g, e, Ma, beta=leak, out=nxt)
             else:
-                torch.addcmul(direct[t - 1], g, leak, out=nxt)
-            g = mm_(nxt, Es[t - t0], aM)
-        # the block's share of the weight gradients: Σ e[t]ᵀ v_t (v_0 = v0, then R[t − 1]), Σ e[t]ᵀ u_t, Σ e[t]
+                mm_(torch.mul(g, leak, out=nxt), e, Ma)
+            if t:  # v_0 is an input: no direct gradient
+                nxt.add_(direct[t - 1])
+            g = nxt
+        # the block's share of the weight gradients: Σ e[t]ᵀ v_t, Σ e[t]ᵀ u_t, Σ e[t]
         if dM is not None:
-            if t0 == 0:
-                mm_(dM, Es[0].mT, v0)
-                if n > 1:
-                    mm_(dM, _flat(E.narrow(-3, 1, n - 1)).mT, _flat(R.narrow(-3, 0, n - 1)))
+            if exact:
+                dM.copy_(_flat(E).mT @ _flat(V.narrow(-3, 0, T)))
             else:
-                mm_(dM, _flat(E).mT, _flat(R.narrow(-3, t0 - 1, n)))
+                mm_(dM, _flat(E).mT, _flat(V.narrow(-3, t0, n)))
         ub = u.narrow(-3, t0, n)
         if dWb is not None:
             flat = _flat(ub)
@@ -301,16 +313,18 @@ def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | Non
         if db is not None:
             db.add_(E.sum((-3, -2)))
         if own_u:
-            E.mul_(a_x)
+            if not exact:
+                E.mul_(a_x)
         elif du is not None:
             part = E * a_x if W is None else (_flat(E) @ (W * rows)).view(*E.shape[:-1], W.shape[-1])
             if shared:  # the members' gradients add
                 du.narrow(-3, t0, n).add_(part.sum(0) if part.ndim > ub.ndim else part)
             else:
                 du.narrow(-3, t0, n).copy_(part)
-    for grad, scale in ((dM, rows), (dWb, rows), (db, a_n)):
-        if grad is not None:
-            grad.mul_(scale)
+    if not exact:
+        for grad, scale in ((dM, rows), (dWb, rows), (db, a_n)):
+            if grad is not None:
+                grad.mul_(scale)
     return g
 
 
@@ -332,8 +346,8 @@ def _euler_op(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tens
 
 @_euler_op.register_fake
 def _(u, W, b, v0, M, a, eta, nonlinearity):
-    T = u.shape[-3]
-    return (v0.new_empty((*v0.shape[:-2], T, *v0.shape[-2:])), v0.new_empty((T * v0.numel(),)),
+    T = u.shape[-3]  # the rates are a view of v_0 … v_T (the strides of the real kernel's)
+    return (v0.new_empty((*v0.shape[:-2], T + 1, *v0.shape[-2:])).narrow(-3, 1, T), v0.new_empty((T * v0.numel(),)),
             v0.new_empty(v0.shape[:-2]))
 
 

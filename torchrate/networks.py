@@ -26,7 +26,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import _validate, dynamics, solvers
-from ._rollout import euler_rollout_input, transforms_active
+from ._rollout import euler_rollout, euler_rollout_input, transforms_active
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 from .nonlinearities import nonlinearity as as_nonlinearity
 from .parametrizations import DaleSign, Mask, PerGroup, Positive, check_positive
@@ -700,11 +700,19 @@ class RateRNN(nn.Module):
             return ode_rollout(field, x, v0, self.dt, method=self.solver, rtol=self.rtol, atol=self.atol,
                                adjoint=self.adjoint, adjoint_params=params, options=self.ode_options)
         W, M, b = (getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias"))
-        a = self.dt / self.tau
+        T, B = x.shape[:2]
+        if W is None:
+            X = x if b is None else x + b
+        elif b is None:
+            X = x @ W.T
+        else:  # W u_t + b for all steps in one matmul
+            X = torch.addmm(b, x.reshape(T * B, x.shape[-1]), W.T).reshape(T, B, W.shape[0])
+        tau = self.tau
+        a = self.dt / tau
         eta = None
         if self.noise_std > 0:
-            eta = self._randn(v0.expand(x.shape[0], *v0.shape)) * (self.noise_std * torch.sqrt(2 * a))
-        return euler_rollout_input(x, W, b, v0, M, a, self.F, eta)  # X = W x_t + b formed inside
+            eta = self._randn(X) * (self.noise_std * torch.sqrt(2 * a))
+        return euler_rollout(X, v0, M, a, self.F, eta)
 
     def _randn(self, like: Tensor) -> Tensor:
         """ξ ~ N(0, 1) shaped like ``like``, from the network's generator (the global RNG without one)."""
