@@ -169,14 +169,15 @@ def _reference_rollout(u, W, b, v0, M, a, F, eta):
 @pytest.mark.parametrize("layout", ["shared", "per-member"])
 @pytest.mark.parametrize("projected", [True, False], ids=["W", "no-W"])
 @pytest.mark.parametrize("nl", ["tanh", "softplus"])  # ATen's fused backward of F, and F' from the output
+@pytest.mark.parametrize("B", [1, 4])
 def test_grouped_blocked_rollout_equals_the_reference_in_values_and_every_gradient(
-        group, layout, projected, nl, monkeypatch):
+        group, layout, projected, nl, B, monkeypatch):
     """Members stepped one at a time, in groups of 2 (3 = 2 + 1) or all at once, and steps taken
     in blocks of 2 (7 = 2 + 2 + 2 + 1): the rates and the gradients of u, W, b, v0, M, a, η equal
     the plain loop's in float64 to rounding (1e-12; values O(1), sums of ≤ 7·4 products)."""
     import torchrate._rollout as rollout
 
-    K, T, B, N, I = 3, 7, 4, 5, 3
+    K, T, N, I = 3, 7, 5, 3
     monkeypatch.setattr(rollout, "_GROUP", group)
     monkeypatch.setattr(rollout, "_BLOCK_BYTES", 2 * (K if group is None else group) * B * N * 8)
     monkeypatch.setattr(rollout, "_BLOCK_ROWS", 0)

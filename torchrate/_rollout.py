@@ -143,7 +143,17 @@ def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor) -> None:
         else:
             torch.addmm(b, _flat(u), W.T, out=_flat(out))
         return
-    n, c = out.shape[:2]
+    n, c, B, N = out.shape
+    if W is not None and u.ndim == 3:  # a shared input: one product with the members' W side by side
+        Wcat = W.permute(2, 0, 1).reshape(W.shape[-1], c * N)  # (I, c·N)
+        X = out.view(n, c * N) if B == 1 else torch.empty(n * B, c * N, dtype=out.dtype, device=out.device)
+        if b is None:
+            torch.mm(_flat(u), Wcat, out=X)
+        else:
+            torch.addmm(b.reshape(c * N), _flat(u), Wcat, out=X)
+        if B > 1:  # (t, B, c, N) → (t, c, B, N)
+            out.copy_(X.view(n, B, c, N).transpose(1, 2))
+        return
     u = u.unsqueeze(1) if u.ndim == 3 else u.transpose(0, 1)  # (t, 1 or c, B, I), time-major
     if W is None:
         torch.add(u, b.unsqueeze(-2), out=out) if b is not None else out.copy_(u)
