@@ -301,12 +301,21 @@ def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | Non
             else:
                 torch.mul(g, slopes[t - t0], out=e)
             nxt = bufs[(T - t) % 2]
-            if isinstance(leak, float):
-                mm(g, e, Ma, beta=leak, out=nxt)
-            else:
-                mm_(torch.mul(g, leak, out=nxt), e, Ma)
-            if t:  # v_0 is an input: no direct gradient
-                nxt.add_(direct[t - 1])
+            if exact:  # (1 − a) ∂L/∂v[t+1] + δ[t] M, then the direct gradient: the historical order
+                if isinstance(leak, float):
+                    mm(g, e, Ma, beta=leak, out=nxt)
+                else:
+                    mm_(torch.mul(g, leak, out=nxt), e, Ma)
+                if t:  # v_0 is an input: no direct gradient
+                    nxt.add_(direct[t - 1])
+            else:  # the direct gradient + (1 − a) ∂L/∂v[t+1] in one kernel, then += e[t] (a M)
+                if not t:
+                    torch.mul(g, leak, out=nxt)
+                elif isinstance(leak, float):
+                    torch.add(direct[t - 1], g, alpha=leak, out=nxt)
+                else:
+                    torch.addcmul(direct[t - 1], g, leak, out=nxt)
+                mm_(nxt, e, Ma)
             g = nxt
         # the block's share of the weight gradients: Σ e[t]ᵀ v_t, Σ e[t]ᵀ u_t, Σ e[t]
         if dM is not None:

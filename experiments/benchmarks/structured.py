@@ -6,7 +6,9 @@
    member ends equal to its single fit: checked). A step is what Lightning's is: re-seed the
    noise, forward, loss, backward, clip, Adam. Batches are drawn beforehand (each single fit
    would draw its own: the time to draw one is reported apart). Also at batch 8, where a step's
-   fixed costs (per-op dispatch, Adam, clipping) weigh more.
+   fixed costs (per-op dispatch, Adam, clipping) weigh more. The rollout alone — ``Ensemble``
+   forward + backward against a loop over the same networks over a (K, B, N) grid, with the
+   bounds each is measured against — is ``experiments/benchmarks/ensemble.py``.
 2. **Low-rank rollout.** ``LowRankRateRNN`` (rank 2) forward+backward against a full-rank
    ``RateRNN`` with the same M = m nᵀ/N, N = 4096, T = 50, batch 8, float32.
 3. **Latent fixed points.** ``latent_fixed_points`` against the full-space
