@@ -357,7 +357,10 @@ _GRAD_FROM_OUTPUT = {
 
 
 # --------------------------------------------------------------------------- the op
-@torch.library.custom_op("torchrate::euler_rollout", mutates_args=())
+# explicit schemas: torch 2.4's schema inference cannot read postponed (string) annotations
+@torch.library.custom_op("torchrate::euler_rollout", mutates_args=(),
+                         schema="(Tensor u, Tensor? W, Tensor? b, Tensor v0, Tensor M, Tensor a, Tensor? eta, "
+                                "str nonlinearity) -> (Tensor, Tensor, Tensor)")
 def _euler_op(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor, eta: Tensor | None,
               nonlinearity: str) -> tuple[Tensor, Tensor, Tensor]:
     return _forward_kernel(u, W, b, v0, M, a, eta, NONLINEARITIES[nonlinearity])
@@ -370,7 +373,10 @@ def _(u, W, b, v0, M, a, eta, nonlinearity):
             v0.new_empty(v0.shape[:-2]))
 
 
-@torch.library.custom_op("torchrate::euler_rollout_backward", mutates_args=())
+@torch.library.custom_op("torchrate::euler_rollout_backward", mutates_args=(),
+                         schema="(Tensor grad_R, Tensor u, Tensor? W, Tensor? b, Tensor v0, Tensor R, Tensor Y, "
+                                "Tensor M, Tensor a, str nonlinearity, bool need_u, bool need_weights, "
+                                "bool need_G) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)")
 def _euler_backward_op(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
                        Y: Tensor, M: Tensor, a: Tensor, nonlinearity: str, need_u: bool, need_weights: bool,
                        need_G: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
