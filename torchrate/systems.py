@@ -90,6 +90,11 @@ class Residual:
         with torch.no_grad():
             return vmap(jacrev(lambda x: self.g(x[None])[0]))(v)
 
+    def lowered(self, dtype: torch.dtype) -> Residual | None:
+        """The same residual computed in ``dtype`` (for the fixed-point finder's warm-up, which only
+        steers), or None where it cannot be rebuilt so (here: a closure over the system)."""
+        return None
+
 
 # ============================================================================ systems
 class System:
@@ -267,6 +272,13 @@ class _RateResidual(Residual):
         s = torch.addmm(self._hb2, v, self._MT2).sigmoid_()  # σ(2x): F = 2s − 1, F′ = 4s(1 − s)
         w = torch.sub(s, v, alpha=0.5).sub_(0.5).mul_(self._c2)  # (y − v)/τ² = g/τ
         return torch.addmm(w, torch.addcmul(s, s, s, value=-1).mul_(w), self._M4, beta=-1)
+
+    def lowered(self, dtype: torch.dtype) -> _RateResidual | None:
+        """This residual with its weights in ``dtype``; None if one of them is not finite there."""
+        parts = [t if t is None else t.to(dtype) for t in (self.h, self.M, self.b, self.tau)]
+        if not all(t is None or bool(torch.isfinite(t).all()) for t in parts):
+            return None
+        return _RateResidual(*parts, self.F)
 
     def jacobian(self, v: Tensor) -> Tensor:
         """J (K, N, N) stored column by column (``J.mT`` contiguous): LAPACK factorises that layout

@@ -58,30 +58,37 @@ def _solve_one(J: Tensor, rhs: Tensor) -> Tensor | None:
 def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
     r"""x = J⁻¹ rhs for a batch J (B, N, N), rhs (B, N), and ``ok`` (B,): solved and checked.
 
-    Batched ``solve_ex`` first (unless a multi-threaded CPU with N > 128, see above); rows that
-    fail (exception, ``info`` ≠ 0, non-finite, or on a multi-threaded CPU a residual too large)
-    are solved one at a time, and checked.
+    Batched ``solve_ex`` first (unless a multi-threaded CPU with N > 128, see above). On one CPU
+    thread that is LAPACK's own solver matrix after matrix, so its ``info`` and a finite result
+    are the verdict. Elsewhere, rows that fail (exception, ``info`` ≠ 0, non-finite, or on a
+    multi-threaded CPU a residual too large) are solved one at a time, and checked.
     Rows that still fail (J singular) have ``ok`` False and x = 0.
     """
     B, N = rhs.shape
-    x, ok = torch.zeros_like(rhs), torch.zeros(B, dtype=torch.bool, device=rhs.device)
     threaded_cpu = J.device.type == "cpu" and torch.get_num_threads() > 1
     if B > 1 and not (threaded_cpu and N > _BATCHED_LU_MAX_N_THREADED):
         try:
             xb, info = torch.linalg.solve_ex(J, rhs)
+        except RuntimeError:
+            pass
+        else:
             ok = (info == 0) & torch.isfinite(xb).all(-1)
+            if J.device.type == "cpu" and not threaded_cpu:  # sequential LAPACK: nothing to redo
+                return torch.where(ok[:, None], xb, 0.0), ok
             if threaded_cpu:  # the batched driver is only suspect when torch runs threads
                 ok &= _solved(J, xb, rhs)
             if bool(ok.all()):  # a host synchronisation, once per Newton iteration
                 return xb, ok
-            x = torch.where(ok[:, None], xb, x)
-        except RuntimeError:
-            pass
-    if not bool(ok.all()):
-        for i in (~ok).nonzero()[:, 0].tolist():
-            xi = _solve_one(J[i], rhs[i])
-            if xi is not None:
-                x[i], ok[i] = xi, True
+            return _solve_rows(J, rhs, torch.where(ok[:, None], xb, 0.0), ok)
+    return _solve_rows(J, rhs, torch.zeros_like(rhs), torch.zeros(B, dtype=torch.bool, device=rhs.device))
+
+
+def _solve_rows(J: Tensor, rhs: Tensor, x: Tensor, ok: Tensor) -> tuple[Tensor, Tensor]:
+    """The rows of ``x`` not ``ok`` solved one matrix at a time (checked)."""
+    for i in (~ok).nonzero()[:, 0].tolist():
+        xi = _solve_one(J[i], rhs[i])
+        if xi is not None:
+            x[i], ok[i] = xi, True
     return x, ok
 
 
@@ -141,6 +148,31 @@ def _adam(field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q
     return v
 
 
+# The warm-up of a float64 search runs in float32 where the residual can be rebuilt so (a rate
+# network's): it only steers states towards fixed points, and float32 halves its memory traffic and
+# doubles the width of its vector instructions (tanh, σ, Adam's update: 3-4× faster per step on
+# this CPU build). States within float32's rounding of a fixed point are not warmed up (there
+# float32 rounding alone would set Adam's normalised step). Magnitudes beyond this stay in float64
+# (their squares would overflow float32).
+_WARM_DTYPE = torch.float32
+_WARM_MAX = 1e15
+
+
+def _warm_up(field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q_tol: Tensor,
+             progress: Progress) -> Tensor:
+    """``steps`` of Adam on q for every state of ``v`` (K, N) (see :func:`_adam`), in float32 for a
+    float64 search where the residual has a float32 twin (:meth:`Residual.lowered`)."""
+    low = field.lowered(_WARM_DTYPE) if v.dtype == torch.float64 and steps > 0 else None
+    if low is None or not v.numel() or not bool(v.abs().max() <= _WARM_MAX) \
+            or not lr >= 1e3 * torch.finfo(_WARM_DTYPE).eps:
+        return _adam(field, v, steps, lr, check_every, q_tol, progress)
+    out = v.clone()
+    go = (field.q(v) > default_tol(field.scale, v.to(_WARM_DTYPE)).to(v.dtype)).nonzero()[:, 0]
+    if go.numel():
+        out[go] = _adam(low, v[go].to(_WARM_DTYPE), steps, lr, check_every, q_tol[go], progress).to(v.dtype)
+    return out
+
+
 def _robust_spread(v: Tensor) -> float:
     """1.4826 × the median absolute deviation of the entries of ``v`` (K, N) from their
     per-coordinate median: the standard deviation for Gaussian starts, unmoved by a minority of
@@ -154,6 +186,10 @@ def _robust_spread(v: Tensor) -> float:
 # (1 − α)² > 0.99, which the search treats as no progress anyway
 _ALPHAS = 2.0 ** -torch.arange(8)
 _ARMIJO = 1e-4
+# a step that divides q by at least 10⁴ (‖f‖ by 100) into rounding level is Newton's quadratic
+# convergence onto an isolated root: one more step polishes it. A state that creeps into rounding
+# level more slowly (along a slow manifold: a GRU's saturated update gate) keeps iterating.
+_QUADRATIC = 1e-4
 
 # Jacobians are formed and factorised in chunks of at most this many bytes: on a CPU a chunk
 # that stays in cache is formed ~5× faster than one (K, N, N) tensor (the LU costs the same);
@@ -173,55 +209,78 @@ def _newton_direction(jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor
 
 
 def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_tol: float,
-            progress: Progress) -> Tensor:
+            progress: Progress, stop: tuple[float, float] | None = None) -> Tensor:
     """Batched damped Newton on f(v) = 0 with a line search on q; returns the refined states.
 
     Each state takes the largest step α d, α = 1, 1/2, …, 1/128, that lowers q by the Armijo
     fraction; the full step is tried first, and the shorter ones only for the states it does
     not suit (near a solution, none). A state stops when its step is at rounding level, or
     when no step (or only one that lowers q by less than 1%) is found: J singular, or a slow
-    point. Only still-moving states are iterated; the active set is compacted every
-    ``check_every`` iterations.
+    point. With ``stop = (scale, tol)``, a state also stops one step after a step that fell
+    quadratically (q divided by 10⁴ or more) to rounding level, min(:func:`default_tol` (scale,
+    v), tol), and at once below 1e-6 times that: that step ends at rounding level, and the steps
+    after it would only move it by rounding noise (at N = 256 they were 2–5 of every converged
+    state's ~8 LU factorisations). Only still-moving states are iterated; the active set is compacted
+    every ``check_every`` iterations.
     """
     v = v.clone()
     N = v.shape[-1]
     budget = _JACOBIAN_BYTES_CUDA if v.device.type == "cuda" else _JACOBIAN_BYTES_CPU
     chunk = max(1, budget // (N * N * v.element_size()))
-    active = torch.arange(v.shape[0], device=v.device)
-    alphas = _ALPHAS.to(dtype=v.dtype, device=v.device)
-    armijo = 1 - 2 * _ARMIJO * alphas  # accept α d when ‖f(v + αd)‖² ≤ this × ‖f(v)‖²
+    armijo = 1 - 2 * _ARMIJO * _ALPHAS.to(dtype=v.dtype, device=v.device)  # accept α d when s(v + αd) ≤ this × s(v)
+    alphas, armijo_full = _ALPHAS.to(dtype=v.dtype, device=v.device), float(armijo[0])
+    if stop is not None:  # s = 2q at rounding level is c (1 + ‖v‖∞)², capped at 2 tol
+        c, cap = N * (1e3 * torch.finfo(v.dtype).eps * stop[0]) ** 2, 2 * stop[1]
     jacobian = field.jacobian
+    # the states still iterating: their rows in v, states, residuals f, s = ‖f‖² = 2q and ‖v‖∞
+    active, va = torch.arange(v.shape[0], device=v.device), v.clone()
+    f = field(va)
+    s0, vmax = f.square().sum(-1), va.abs().amax(-1)
+    done = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)
+    polish = done  # q has reached rounding level quadratically: one more step, then done
+    if stop is not None:
+        done = s0 <= 1e-6 * (c * (1 + vmax).square()).clamp_max(cap)
     done_steps = 0
-    while done_steps < max_steps and active.numel():
-        va = v[active]
-        f = field(va)
-        s0 = f.square().sum(-1)  # 2q
-        done = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)
+    while done_steps < max_steps and va.shape[0]:
         for _ in range(min(check_every, max_steps - done_steps)):
             d, ok = _newton_direction(jacobian, va, f, chunk)
             trial = va + d
             f1 = field(trial)
-            s1 = f1.square().sum(-1)
-            accept = ok & (s1 <= armijo[0] * s0)
-            small = ok & (d.abs().amax(-1) <= step_tol * (1 + trial.abs().amax(-1)))
-            retry = ok & ~(accept | done | small)  # a rounding-level step is not shortened
-            if bool(retry.any()):  # host synchronisation: shorter steps for the states that need them
-                trial, f1, s1, accept = _backtrack(field, va, d, s0, trial, f1, s1, accept, retry,
-                                                   alphas[1:], armijo[1:])
-                small = ok & ((trial - va).abs().amax(-1) <= step_tol * (1 + trial.abs().amax(-1)))
-            stuck = ~(accept | done | small)
-            if bool(stuck.any()):  # host synchronisation: J singular, or its Newton step useless
-                trial, f1, s1, accept = _damped(field, va, f, s0, trial, f1, s1, accept, stuck, armijo[0])
+            s1, tmax = f1.square().sum(-1), trial.abs().amax(-1)
+            small = ok & (d.abs().amax(-1) <= step_tol * (1 + tmax))
+            # a polishing step is taken if it does not raise q (at rounding level the Armijo
+            # fraction is noise); if it does, the line search and Levenberg–Marquardt as for any
+            accept = ok & (s1 <= torch.where(polish, s0, armijo_full * s0))
+            settled = accept | small | done
+            if bool((~settled).any()):  # host synchronisation: some state needs a shorter or damped step
+                retry = ok & ~settled  # a rounding-level step is not shortened
+                if bool(retry.any()):
+                    trial, f1, s1, accept = _backtrack(field, va, d, s0, trial, f1, s1, accept, retry,
+                                                       alphas[1:], armijo[1:])
+                    tmax = trial.abs().amax(-1)
+                    small = ok & ((trial - va).abs().amax(-1) <= step_tol * (1 + tmax))
+                    settled = accept | small | done
+                stuck = ~settled
+                if bool(stuck.any()):  # J singular, or its Newton step useless
+                    trial, f1, s1, accept = _damped(field, va, f, s0, trial, f1, s1, accept, stuck, armijo_full)
+                    tmax = trial.abs().amax(-1)
             moved = accept & ~done
             # less than 1% decrease of q is no longer Newton-like progress (singular J, slow point)
             crawling = s1 > 0.99 * s0
-            keep = ~moved[:, None]
-            va, f = torch.where(keep, va, trial), torch.where(keep, f, f1)
-            s0 = torch.where(moved, s1, s0)
-            done = done | ~moved | small | crawling
+            quadratic = moved & (s1 <= _QUADRATIC * s0)
+            step = moved[:, None]
+            va, f = torch.where(step, trial, va), torch.where(step, f1, f)
+            s0, vmax = torch.where(moved, s1, s0), torch.where(moved, tmax, vmax)
+            done = done | ~moved | small | crawling | polish
+            if stop is not None:
+                rounding = (c * (1 + vmax).square()).clamp_max(cap)
+                done, polish = done | (s0 <= 1e-6 * rounding), quadratic & (s0 <= rounding)
             done_steps += 1
         v[active] = va
-        active = active[~done]  # host synchronisation: compact the active set
+        go = (~done).nonzero()[:, 0]  # host synchronisation: compact the active set
+        if len(go) < len(done):
+            active, va, f, s0, vmax, polish = (t[go] for t in (active, va, f, s0, vmax, polish))
+            done = done[go]
         progress.update(min(check_every, max_steps), phase="newton", active=active.numel())
     return v
 
@@ -350,13 +409,18 @@ class _Options:
         """The convergence threshold on q for each state (K,)."""
         return default_tol(self.scale, v) if self.tol is None else torch.full_like(v[:, 0], self.tol)
 
+    @property
+    def stop(self) -> tuple[float, float]:
+        """Where Newton stops polishing (see :func:`_newton`): the residual's scale, and ``tol``."""
+        return self.scale, math.inf if self.tol is None else self.tol
+
 
 def _relax(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
     """Warm-up (Adam on q), then damped Newton, for every state of ``v`` (K, N)."""
     if opt.opt_steps > 0:
-        v = _adam(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar)
+        v = _warm_up(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar)
     if opt.newton_steps > 0:
-        v = _newton(field, v, opt.newton_steps, opt.newton_every, 4 * torch.finfo(v.dtype).eps, bar)
+        v = _newton(field, v, opt.newton_steps, opt.newton_every, 4 * torch.finfo(v.dtype).eps, bar, opt.stop)
     return v
 
 
@@ -374,7 +438,7 @@ def _place(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
     eps = torch.finfo(v.dtype).eps
     N = v.shape[1]
     warm_all = N < _WARM_LEADERS_MIN_N
-    v = _adam(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar) if warm_all else v.clone()
+    v = _warm_up(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar) if warm_all else v.clone()
     leader_opt = replace(opt, opt_steps=0) if warm_all else opt
     unplaced = torch.isfinite(v).all(-1).nonzero()[:, 0]
     points = v.new_zeros(0, N)

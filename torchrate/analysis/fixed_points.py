@@ -491,7 +491,7 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
         radius = 0.0  # identical starts: no scale to judge outliers by
     spread = _robust_spread(good)
     opt = _Options(opt_steps, _LR_SCALE * spread if lr is None else lr, newton_steps,
-                   check_every or 25, check_every or 2, tol, slow_points, dedup_tol,
+                   check_every or 25, check_every or 1, tol, slow_points, dedup_tol,
                    N >= _CLUSTER_MIN_N if cluster is None else bool(cluster),
                    _RADIUS_SCALE * spread * math.sqrt(N), field_.scale)
     chunks = good.split(batch_size or len(good))
@@ -596,7 +596,7 @@ def _between(field_, known: Tensor, fresh: Tensor, opt: _Options) -> Tensor:
     pairs = torch.unique(torch.sort(pairs, dim=1).values, dim=0)  # (i, j) and (j, i) are one midpoint
     mids = 0.5 * (known[pairs[:, 0]] + known[pairs[:, 1]])
     found = _search._newton(field_, mids, min(opt.newton_steps, _BETWEEN_STEPS), opt.newton_every,
-                            4 * torch.finfo(mids.dtype).eps, Progress(False, 0, ""))
+                            4 * torch.finfo(mids.dtype).eps, Progress(False, 0, ""), opt.stop)
     return found[(field_.q(found) <= opt.q_tol(found)) & torch.isfinite(found).all(-1)]
 
 
