@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import jacrev, vjp, vmap
+from torch.func import jacrev, jvp, vjp, vmap
 
 from . import _validate
 from .dynamics import jacobian_of_vector_field, pre_activation, vector_field
@@ -89,6 +89,17 @@ class Residual:
         """∂g/∂v at states ``v`` (K, N) → (K, N, N)."""
         with torch.no_grad():
             return vmap(jacrev(lambda x: self.g(x[None])[0]))(v)
+
+    def linear(self, v: Tensor) -> Callable[[Tensor], Tensor]:
+        """z ↦ (∂g/∂v) z at the states ``v`` (K, N), row by row, for directions z (K, N): the
+        product with each state's Jacobian without forming it (``torch.func.jvp``)."""
+        v = v.detach()
+
+        def product(z: Tensor) -> Tensor:
+            with torch.no_grad():
+                return jvp(self.g, (v,), (z,))[1]
+
+        return product
 
     def lowered(self, dtype: torch.dtype) -> Residual | None:
         """The same residual computed in ``dtype`` (for the fixed-point finder's warm-up, which only
@@ -272,6 +283,16 @@ class _RateResidual(Residual):
         s = torch.addmm(self._hb2, v, self._MT2).sigmoid_()  # σ(2x): F = 2s − 1, F′ = 4s(1 − s)
         w = torch.sub(s, v, alpha=0.5).sub_(0.5).mul_(self._c2)  # (y − v)/τ² = g/τ
         return torch.addmm(w, torch.addcmul(s, s, s, value=-1).mul_(w), self._M4, beta=-1)
+
+    def linear(self, v: Tensor) -> Callable[[Tensor], Tensor]:
+        """z ↦ J z = (F′ ⊙ M z − z)/τ′ at the states ``v``: one matrix product for all of them."""
+        slope = self.F.derivative_from_output(self.F(torch.addmm(self._hb, v, self._MT)))
+        inv_tau = self.tau.reciprocal()
+
+        def product(z: Tensor) -> Tensor:
+            return torch.addcmul(-inv_tau * z, slope, z @ self._MtauT)
+
+        return product
 
     def lowered(self, dtype: torch.dtype) -> _RateResidual | None:
         """This residual with its weights in ``dtype``; None if one of them is not finite there."""

@@ -208,8 +208,120 @@ def _newton_direction(jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
+# ----------------------------------------------------------------------------- Krylov directions
+# From N = 256 on, a Newton direction costs one LU factorisation (N³/3) per state, and that is what
+# each state's own search spends its time on. Once some points are known, the batched search solves
+# J(v) d = −f(v) by GMRES instead, right-preconditioned by the LU of J at the state's nearest known
+# point: one factorisation per point, shared by every state near it. An iteration is one product
+# with J(v) and one solve with a shared LU, for all states at once (matrix-matrix products: the
+# work a state alone does as matrix-vector products, memory-bound). States whose GMRES misses its
+# tolerance within _KRYLOV_STEPS iterations take the exact direction with their own LU. The
+# tolerance is Eisenstat and Walker's (1996, choice 2): η = min(η_max, (‖f_k‖/‖f_k−1‖)²), so
+# directions are exact to rounding where Newton converges quadratically (there the shared LU is
+# that of the point the state converges to, and GMRES needs one or two iterations).
+_KRYLOV_MIN_N = 256
+_KRYLOV_STEPS = 10
+_KRYLOV_ETA = 1e-2
+_KRYLOV_BYTES = 256 * 2**20  # GMRES keeps _KRYLOV_STEPS + 1 basis vectors per state: chunk to this
+
+
+class _PointPreconditioner:
+    """r ↦ J(p)⁻¹ r for each state's nearest known point p (K, N): the LU of J(p) made on first use
+    (one matrix at a time: safe with any thread count) and kept; singular ones are not used."""
+
+    def __init__(self, field: Residual, points: Tensor):
+        self.field, self.points = field, points
+        self.lu: dict[int, tuple[Tensor, Tensor] | None] = {}
+
+    def _factor(self, p: int) -> tuple[Tensor, Tensor] | None:
+        if p not in self.lu:
+            J = self.field.jacobian(self.points[p:p + 1])[0]
+            LU, pivots, info = torch.linalg.lu_factor_ex(J)
+            N = J.shape[-1]
+            good = int(info) == 0 and bool(((pivots >= 1) & (pivots <= N)).all() & torch.isfinite(LU).all())
+            self.lu[p] = (LU, pivots) if good else None
+        return self.lu[p]
+
+    def at(self, v: Tensor) -> Callable[[Tensor], Tensor]:
+        """The preconditioner of the states ``v``: rows grouped by their point, one solve a group
+        (rows whose point's J is singular are left as they are)."""
+        target = _distances(v, self.points).argmin(1)
+        order = torch.argsort(target)
+        ids, counts = torch.unique_consecutive(target[order], return_counts=True)
+        groups = [(rows, lu) for p, rows in zip(ids.tolist(), order.split(counts.tolist()))
+                  if (lu := self._factor(p)) is not None]
+
+        def apply(r: Tensor) -> Tensor:
+            out = r.clone()
+            for rows, (LU, pivots) in groups:  # r[rows].T (N, S) is column-major: no copy for LAPACK
+                out[rows] = torch.linalg.lu_solve(LU, pivots, r[rows].T).T
+            return out
+
+        return apply
+
+
+def _gmres(product: Callable[[Tensor], Tensor], precondition: Callable[[Tensor], Tensor], f: Tensor,
+           target: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+    r"""d with ‖J d + f‖ ≤ ``target`` (K,) for every state (K, N): right-preconditioned GMRES, all
+    states in lockstep (classical Gram–Schmidt applied twice, Givens rotations), at most ``steps``
+    iterations. ``product`` is z ↦ J z and ``precondition`` r ↦ P⁻¹ r, row by row. Returns d and
+    ``ok`` (K,): the tolerance met and d finite."""
+    K, N = f.shape
+    beta = f.norm(dim=-1)
+    tiny = torch.finfo(f.dtype).tiny
+    V = f.new_empty(steps + 1, K, N)  # orthonormal basis of the Krylov space, vector by vector
+    V[0] = f / -beta.clamp_min(tiny)[:, None]
+    R = f.new_zeros(K, steps, steps)  # the Hessenberg matrix made triangular by the rotations
+    g = f.new_zeros(K, steps + 1)  # the rotated right-hand side β e₁: |g[j+1]| is the residual
+    g[:, 0] = beta
+    cs, sn = f.new_zeros(K, steps), f.new_zeros(K, steps)
+    for j in range(steps):
+        w = product(precondition(V[j]))
+        basis = V[:j + 1]
+        h = (basis * w).sum(-1)  # (j + 1, K)
+        w = w - (h[:, :, None] * basis).sum(0)
+        h2 = (basis * w).sum(-1)
+        w = w - (h2[:, :, None] * basis).sum(0)
+        hn = w.norm(dim=-1)
+        V[j + 1] = w / hn.clamp_min(tiny)[:, None]
+        col = torch.cat([(h + h2).T, hn[:, None]], 1)  # (K, j + 2)
+        for i in range(j):  # the earlier rotations, in order
+            a, b = col[:, i].clone(), col[:, i + 1].clone()
+            col[:, i], col[:, i + 1] = cs[:, i] * a + sn[:, i] * b, cs[:, i] * b - sn[:, i] * a
+        r = torch.hypot(col[:, j], col[:, j + 1])
+        broke = r == 0  # the space is exhausted: the solution is exact already
+        c = torch.where(broke, 1.0, col[:, j] / r.clamp_min(tiny))
+        sj = torch.where(broke, 0.0, col[:, j + 1] / r.clamp_min(tiny))
+        cs[:, j], sn[:, j] = c, sj
+        R[:, :j, j] = col[:, :j]
+        R[:, j, j] = torch.where(broke, 1.0, r)  # with g[j] = 0 there: a zero component
+        g[:, j + 1], g[:, j] = -sj * g[:, j], c * g[:, j]
+        done = g[:, j + 1].abs() <= target
+        if bool(done.all()):  # host synchronisation, once an iteration
+            break
+    k = j + 1
+    y = torch.linalg.solve_triangular(R[:, :k, :k], g[:, :k, None], upper=True)[..., 0]
+    d = precondition(torch.einsum("kj,jkn->kn", y, V[:k]))
+    return d, done & torch.isfinite(d).all(-1)
+
+
+def _krylov_direction(field: Residual, jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor, target: Tensor,
+                      preconditioner: _PointPreconditioner, chunk: int) -> tuple[Tensor, Tensor]:
+    """d ≈ −J⁻¹f (K, N) by preconditioned GMRES to ``target`` (K,), and the exact direction (own LU)
+    for the states it does not reach; ``ok`` (K,) as :func:`_newton_direction`."""
+    rows = max(1, _KRYLOV_BYTES // ((_KRYLOV_STEPS + 1) * v.shape[1] * v.element_size()))
+    parts = [_gmres(field.linear(vc), preconditioner.at(vc), fc, tc, _KRYLOV_STEPS)
+             for vc, fc, tc in zip(v.split(rows), f.split(rows), target.split(rows))]
+    d, ok = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    miss = (~ok).nonzero()[:, 0]  # host synchronisation
+    if miss.numel():
+        d[miss], ok[miss] = _newton_direction(jacobian, v[miss], f[miss], chunk)
+    return d, ok
+
+
 def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_tol: float,
-            progress: Progress, stop: tuple[float, float] | None = None) -> Tensor:
+            progress: Progress, stop: tuple[float, float] | None = None,
+            points: Tensor | None = None) -> Tensor:
     """Batched damped Newton on f(v) = 0 with a line search on q; returns the refined states.
 
     Each state takes the largest step α d, α = 1, 1/2, …, 1/128, that lowers q by the Armijo
@@ -220,8 +332,9 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
     quadratically (q divided by 10⁴ or more) to rounding level, min(:func:`default_tol` (scale,
     v), tol), and at once below 1e-6 times that: that step ends at rounding level, and the steps
     after it would only move it by rounding noise (at N = 256 they were 2–5 of every converged
-    state's ~8 LU factorisations). Only still-moving states are iterated; the active set is compacted
-    every ``check_every`` iterations.
+    state's ~8 LU factorisations). With known ``points`` (P, N) and N ≥ 256, directions come from
+    GMRES preconditioned by the points' LUs (see :func:`_krylov_direction`). Only still-moving
+    states are iterated; the active set is compacted every ``check_every`` iterations.
     """
     v = v.clone()
     N = v.shape[-1]
@@ -236,6 +349,9 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
     active, va = torch.arange(v.shape[0], device=v.device), v.clone()
     f = field(va)
     s0, vmax = f.square().sum(-1), va.abs().amax(-1)
+    krylov = None
+    if points is not None and len(points) and N >= _KRYLOV_MIN_N:
+        krylov, s_prev = _PointPreconditioner(field, points), s0  # s before the last step taken
     done = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)
     polish = done  # q has reached rounding level quadratically: one more step, then done
     if stop is not None:
@@ -243,7 +359,13 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
     done_steps = 0
     while done_steps < max_steps and va.shape[0]:
         for _ in range(min(check_every, max_steps - done_steps)):
-            d, ok = _newton_direction(jacobian, va, f, chunk)
+            if krylov is None:
+                d, ok = _newton_direction(jacobian, va, f, chunk)
+            else:
+                target = (s0 / s_prev).clamp_max(_KRYLOV_ETA**2).sqrt() * s0.sqrt()
+                if stop is not None:  # no need to solve below what rounding lets f reach
+                    target = target.clamp_min((1e-6 * (c * (1 + vmax).square()).clamp_max(cap)).sqrt())
+                d, ok = _krylov_direction(field, jacobian, va, f, target, krylov, chunk)
             trial = va + d
             f1 = field(trial)
             s1, tmax = f1.square().sum(-1), trial.abs().amax(-1)
@@ -269,6 +391,8 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
             crawling = s1 > 0.99 * s0
             quadratic = moved & (s1 <= _QUADRATIC * s0)
             step = moved[:, None]
+            if krylov is not None:
+                s_prev = torch.where(moved, s0, s_prev)
             va, f = torch.where(step, trial, va), torch.where(step, f1, f)
             s0, vmax = torch.where(moved, s1, s0), torch.where(moved, tmax, vmax)
             done = done | ~moved | small | crawling | polish
@@ -281,6 +405,8 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
         if len(go) < len(done):
             active, va, f, s0, vmax, polish = (t[go] for t in (active, va, f, s0, vmax, polish))
             done = done[go]
+            if krylov is not None:
+                s_prev = s_prev[go]
         progress.update(min(check_every, max_steps), phase="newton", active=active.numel())
     return v
 
@@ -415,12 +541,14 @@ class _Options:
         return self.scale, math.inf if self.tol is None else self.tol
 
 
-def _relax(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
-    """Warm-up (Adam on q), then damped Newton, for every state of ``v`` (K, N)."""
+def _relax(field: Residual, v: Tensor, opt: _Options, bar: Progress, points: Tensor | None = None) -> Tensor:
+    """Warm-up (Adam on q), then damped Newton, for every state of ``v`` (K, N), given the ``points``
+    known so far (see :func:`_newton`)."""
     if opt.opt_steps > 0:
         v = _warm_up(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar)
     if opt.newton_steps > 0:
-        v = _newton(field, v, opt.newton_steps, opt.newton_every, 4 * torch.finfo(v.dtype).eps, bar, opt.stop)
+        v = _newton(field, v, opt.newton_steps, opt.newton_every, 4 * torch.finfo(v.dtype).eps, bar, opt.stop,
+                    points)
     return v
 
 
@@ -458,7 +586,7 @@ def _place(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
         else:
             leaders = _leaders(vu, field.q(vu).argsort(), radius)[0][:cap]
             radius /= 4
-        vl = _relax(field, vu[leaders], leader_opt, bar)
+        vl = _relax(field, vu[leaders], leader_opt, bar, points)
         v[unplaced[leaders]] = vl
         found = vl[field.q(vl) <= opt.q_tol(vl)]
         rest = torch.ones(len(unplaced), dtype=torch.bool, device=v.device)

@@ -596,7 +596,7 @@ def _between(field_, known: Tensor, fresh: Tensor, opt: _Options) -> Tensor:
     pairs = torch.unique(torch.sort(pairs, dim=1).values, dim=0)  # (i, j) and (j, i) are one midpoint
     mids = 0.5 * (known[pairs[:, 0]] + known[pairs[:, 1]])
     found = _search._newton(field_, mids, min(opt.newton_steps, _BETWEEN_STEPS), opt.newton_every,
-                            4 * torch.finfo(mids.dtype).eps, Progress(False, 0, ""), opt.stop)
+                            4 * torch.finfo(mids.dtype).eps, Progress(False, 0, ""), opt.stop, known)
     return found[(field_.q(found) <= opt.q_tol(found)) & torch.isfinite(found).all(-1)]
 
 
