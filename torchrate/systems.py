@@ -513,6 +513,20 @@ class _Cell:
         top = torch.cat([rows(slice(3, 4)) + e.unsqueeze(-1) * dc_dh, torch.diag_embed(e * f)], -1)
         return torch.cat([top, torch.cat([dc_dh, torch.diag_embed(f)], -1)], -2)
 
+    def jvp(self, z: Tensor) -> Tensor:
+        """(∂v'/∂v) z (B, N) for tangents z (B, N): one product with W_hhᵀ, no (B, N, N) matrix."""
+        coef = self._coefficients()
+        H = self.w_hh.shape[1]
+        zw = z[..., :H] @ self.w_hh.T  # every gate block's W_g z_h, side by side
+        if self.kind == "rnn":
+            return coef[0] * zw
+        if self.kind == "gru":
+            return sum(k * b for k, b in zip(coef, zw.chunk(3, -1))) + self.parts[2] * z
+        c, i, f, g, o, t = self.parts
+        zi, zf, zg, zo = zw.chunk(4, -1)
+        dc = coef[0] * zi + coef[1] * zf + coef[2] * zg + f * z[..., H:]
+        return torch.cat([coef[3] * zo + o * (1 - t * t) * dc, dc], -1)
+
     def vjp(self, s: Tensor) -> Tensor:
         """(∂v'/∂v)ᵀ s (B, N) for cotangents s (B, N): one product with W_hh, no (B, N, N) matrix."""
         coef = self._coefficients()
@@ -526,6 +540,46 @@ class _Cell:
         e = o * (1 - t * t) * s_h + s_c  # the cotangent reaching c'
         back_h = torch.cat([coef[0] * e, coef[1] * e, coef[2] * e, coef[3] * s_h], -1) @ self.w_hh
         return torch.cat([back_h, f * e], -1)
+
+
+class _CellResidual(Residual):
+    r"""The analytic residual g = F(v) − v of a one-layer torch RNN/GRU/LSTM cell at one input:
+    ∂g/∂v, ∇q, products with ∂g/∂v and the float32 twin, all from :class:`_Cell`'s formulas."""
+
+    def __init__(self, kind: str, nonlinearity: str, u: Tensor, weights: list[Tensor | None]):
+        super().__init__(self._residual)
+        self.kind, self.nonlinearity, self.u, self.weights = kind, nonlinearity, u, weights
+
+    def _cell(self, v: Tensor) -> _Cell:
+        return _Cell.at(self.kind, self.nonlinearity, self.u.expand(v.shape[0], -1), v, *self.weights)
+
+    def _residual(self, v: Tensor) -> Tensor:
+        flat = v.reshape(-1, v.shape[-1])
+        return (self._cell(flat).next - flat).reshape(v.shape)
+
+    def jacobian(self, v: Tensor) -> Tensor:
+        """∂(F(v) − v)/∂v (K, N, N)."""
+        J = self._cell(v).jacobian()
+        J.diagonal(dim1=-2, dim2=-1).sub_(1)
+        return J
+
+    def grad_q(self, v: Tensor) -> Tensor:
+        """(∂F/∂v − I)ᵀ (F(v) − v)."""
+        step = self._cell(v)
+        g = step.next - v
+        return step.vjp(g) - g
+
+    def linear(self, v: Tensor) -> Callable[[Tensor], Tensor]:
+        """z ↦ (∂F/∂v − I) z at the states ``v``."""
+        step = self._cell(v)
+        return lambda z: step.jvp(z) - z
+
+    def lowered(self, dtype: torch.dtype) -> _CellResidual | None:
+        """This residual with its input and weights in ``dtype``; None if one is not finite there."""
+        parts = [self.u.to(dtype)] + [None if w is None else w.to(dtype) for w in self.weights]
+        if not all(t is None or bool(torch.isfinite(t).all()) for t in parts):
+            return None
+        return _CellResidual(self.kind, self.nonlinearity, parts[0], parts[1:])
 
 
 class TorchRNNMap(Map):
@@ -587,27 +641,10 @@ class TorchRNNMap(Map):
         return _Cell.at(self.kind, self.nonlinearity, u, v, *self._weights(0)).jacobian()
 
     def at(self, u: Tensor) -> Residual:
-        residual = super().at(u)
         if self.layers > 1:
-            return residual
-        u = u.detach()
-        weights = [None if w is None else w.detach() for w in self._weights(0)]
-
-        def cell(v: Tensor) -> _Cell:
-            return _Cell.at(self.kind, self.nonlinearity, u.expand(v.shape[0], -1), v, *weights)
-
-        def jacobian(v: Tensor) -> Tensor:  # ∂(F(v) − v)/∂v
-            J = cell(v).jacobian()
-            J.diagonal(dim1=-2, dim2=-1).sub_(1)
-            return J
-
-        def grad_q(v: Tensor) -> Tensor:  # (∂F/∂v − I)ᵀ (F(v) − v)
-            step = cell(v)
-            g = step.next - v
-            return step.vjp(g) - g
-
-        residual.jacobian, residual.grad_q = jacobian, grad_q
-        return residual
+            return super().at(u)
+        return _CellResidual(self.kind, self.nonlinearity, u.detach(),
+                             [None if w is None else w.detach() for w in self._weights(0)])
 
     def __repr__(self) -> str:
         return f"TorchRNNMap({type(self.module).__name__}, {self._sizes()}, time='discrete')"

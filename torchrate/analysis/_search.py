@@ -215,14 +215,16 @@ def _newton_direction(jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor
 # point: one factorisation per point, shared by every state near it. An iteration is one product
 # with J(v) and one solve with a shared LU, for all states at once (matrix-matrix products: the
 # work a state alone does as matrix-vector products, memory-bound). States whose GMRES misses its
-# tolerance within _KRYLOV_STEPS iterations take the exact direction with their own LU. The
+# tolerance within N/25 (10 to 40) iterations take the exact direction with their own LU. The
 # tolerance is Eisenstat and Walker's (1996, choice 2): η = min(η_max, (‖f_k‖/‖f_k−1‖)²), so
 # directions are exact to rounding where Newton converges quadratically (there the shared LU is
 # that of the point the state converges to, and GMRES needs one or two iterations).
 _KRYLOV_MIN_N = 256
-_KRYLOV_STEPS = 10
+# GMRES iterations before a state takes its own LU: an iteration costs ~4N² (a product with J and a
+# solve with a shared LU), an LU ~N³/1.5, so up to ~N/25 iterations stay well below one LU
+_KRYLOV_MIN_STEPS, _KRYLOV_MAX_STEPS = 10, 40
 _KRYLOV_ETA = 1e-2
-_KRYLOV_BYTES = 256 * 2**20  # GMRES keeps _KRYLOV_STEPS + 1 basis vectors per state: chunk to this
+_KRYLOV_BYTES = 256 * 2**20  # GMRES keeps a basis vector per iteration and state: chunk to this
 
 
 class _PointPreconditioner:
@@ -260,21 +262,30 @@ class _PointPreconditioner:
         return apply
 
 
-def _gmres(product: Callable[[Tensor], Tensor], precondition: Callable[[Tensor], Tensor], f: Tensor,
-           target: Tensor, steps: int) -> tuple[Tensor, Tensor]:
-    r"""d with ‖J d + f‖ ≤ ``target`` (K,) for every state (K, N): right-preconditioned GMRES, all
-    states in lockstep (classical Gram–Schmidt applied twice, Givens rotations), at most ``steps``
-    iterations. ``product`` is z ↦ J z and ``precondition`` r ↦ P⁻¹ r, row by row. Returns d and
-    ``ok`` (K,): the tolerance met and d finite."""
+def _gmres(field: Residual, preconditioner: _PointPreconditioner, v: Tensor, f: Tensor, target: Tensor,
+           steps: int) -> tuple[Tensor, Tensor]:
+    r"""d with ‖J(v) d + f‖ ≤ ``target`` (K,) for every state of ``v`` (K, N): right-preconditioned
+    GMRES (classical Gram–Schmidt applied twice, Givens rotations), all states in lockstep, at most
+    ``steps`` iterations. A quarter or more of the states meeting their tolerance leave the
+    iteration (one host synchronisation an iteration). Returns d and ``ok`` (K,): the tolerance
+    met and d finite."""
     K, N = f.shape
-    beta = f.norm(dim=-1)
     tiny = torch.finfo(f.dtype).tiny
+    rows = torch.arange(K, device=f.device)  # the states still iterating
+    product, precondition = field.linear(v), preconditioner.at(v)
+    beta = f.norm(dim=-1)
     V = f.new_empty(steps + 1, K, N)  # orthonormal basis of the Krylov space, vector by vector
     V[0] = f / -beta.clamp_min(tiny)[:, None]
     R = f.new_zeros(K, steps, steps)  # the Hessenberg matrix made triangular by the rotations
-    g = f.new_zeros(K, steps + 1)  # the rotated right-hand side β e₁: |g[j+1]| is the residual
+    g = f.new_zeros(K, steps + 1)  # the rotated right-hand side β e₁: |g[j + 1]| is the residual
     g[:, 0] = beta
     cs, sn = f.new_zeros(K, steps), f.new_zeros(K, steps)
+    finished, combined, met = [], [], []  # states that left: rows, V y, tolerance met
+
+    def combine(sel: Tensor, k: int) -> Tensor:  # V y for the states ``sel`` after k iterations
+        y = torch.linalg.solve_triangular(R[sel, :k, :k], g[sel, :k, None], upper=True)[..., 0]
+        return torch.einsum("kj,jkn->kn", y, V[:k, sel])
+
     for j in range(steps):
         w = product(precondition(V[j]))
         basis = V[:j + 1]
@@ -297,26 +308,42 @@ def _gmres(product: Callable[[Tensor], Tensor], precondition: Callable[[Tensor],
         R[:, j, j] = torch.where(broke, 1.0, r)  # with g[j] = 0 there: a zero component
         g[:, j + 1], g[:, j] = -sj * g[:, j], c * g[:, j]
         done = g[:, j + 1].abs() <= target
-        if bool(done.all()):  # host synchronisation, once an iteration
+        n_done = int(done.sum())  # host synchronisation, once an iteration
+        if n_done == len(rows) or j == steps - 1:
             break
-    k = j + 1
-    y = torch.linalg.solve_triangular(R[:, :k, :k], g[:, :k, None], upper=True)[..., 0]
-    d = precondition(torch.einsum("kj,jkn->kn", y, V[:k]))
-    return d, done & torch.isfinite(d).all(-1)
+        if 4 * n_done >= len(rows):  # they leave: the others go on with smaller tensors
+            sel = done.nonzero()[:, 0]
+            finished.append(rows[sel]), combined.append(combine(sel, j + 1)), met.append(done[sel])
+            keep = (~done).nonzero()[:, 0]
+            rows, V, R, g, cs, sn, target = rows[keep], V[:, keep], R[keep], g[keep], cs[keep], sn[keep], target[keep]
+            product, precondition = field.linear(v[rows]), preconditioner.at(v[rows])
+    finished.append(rows), combined.append(combine(torch.arange(len(rows), device=f.device), j + 1))
+    met.append(done)
+    rows, u = torch.cat(finished), torch.cat(combined)
+    d, ok = torch.empty_like(f), torch.empty(K, dtype=torch.bool, device=f.device)
+    d[rows] = preconditioner.at(v[rows])(u)
+    ok[rows] = torch.cat(met)
+    return d, ok & torch.isfinite(d).all(-1)
 
 
 def _krylov_direction(field: Residual, jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor, target: Tensor,
-                      preconditioner: _PointPreconditioner, chunk: int) -> tuple[Tensor, Tensor]:
+                      preconditioner: _PointPreconditioner, chunk: int,
+                      exact: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """d ≈ −J⁻¹f (K, N) by preconditioned GMRES to ``target`` (K,), and the exact direction (own LU)
-    for the states it does not reach; ``ok`` (K,) as :func:`_newton_direction`."""
-    rows = max(1, _KRYLOV_BYTES // ((_KRYLOV_STEPS + 1) * v.shape[1] * v.element_size()))
-    parts = [_gmres(field.linear(vc), preconditioner.at(vc), fc, tc, _KRYLOV_STEPS)
-             for vc, fc, tc in zip(v.split(rows), f.split(rows), target.split(rows))]
-    d, ok = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    miss = (~ok).nonzero()[:, 0]  # host synchronisation
-    if miss.numel():
-        d[miss], ok[miss] = _newton_direction(jacobian, v[miss], f[miss], chunk)
-    return d, ok
+    for the states marked ``exact`` (K,) and those GMRES does not bring to tolerance. Returns d,
+    ``ok`` (K,) as :func:`_newton_direction`, and which states GMRES missed."""
+    d, ok = torch.empty_like(f), torch.zeros_like(exact)
+    tried = (~exact).nonzero()[:, 0]  # host synchronisation
+    N = v.shape[1]
+    steps = min(_KRYLOV_MAX_STEPS, max(_KRYLOV_MIN_STEPS, N // 25))
+    rows = max(1, _KRYLOV_BYTES // ((steps + 1) * N * v.element_size()))
+    for i in tried.split(rows):
+        d[i], ok[i] = _gmres(field, preconditioner, v[i], f[i], target[i], steps)
+    missed = ~ok & ~exact
+    own = (~ok).nonzero()[:, 0]  # host synchronisation
+    if own.numel():
+        d[own], ok[own] = _newton_direction(jacobian, v[own], f[own], chunk)
+    return d, ok, missed
 
 
 def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_tol: float,
@@ -352,6 +379,7 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
     krylov = None
     if points is not None and len(points) and N >= _KRYLOV_MIN_N:
         krylov, s_prev = _PointPreconditioner(field, points), s0  # s before the last step taken
+        exact = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)  # GMRES missed: own LU next
     done = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)
     polish = done  # q has reached rounding level quadratically: one more step, then done
     if stop is not None:
@@ -365,7 +393,8 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
                 target = (s0 / s_prev).clamp_max(_KRYLOV_ETA**2).sqrt() * s0.sqrt()
                 if stop is not None:  # no need to solve below what rounding lets f reach
                     target = target.clamp_min((1e-6 * (c * (1 + vmax).square()).clamp_max(cap)).sqrt())
-                d, ok = _krylov_direction(field, jacobian, va, f, target, krylov, chunk)
+                # a state GMRES missed takes its own LU this time and the next, then GMRES again
+                d, ok, exact = _krylov_direction(field, jacobian, va, f, target, krylov, chunk, exact)
             trial = va + d
             f1 = field(trial)
             s1, tmax = f1.square().sum(-1), trial.abs().amax(-1)
@@ -406,7 +435,7 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
             active, va, f, s0, vmax, polish = (t[go] for t in (active, va, f, s0, vmax, polish))
             done = done[go]
             if krylov is not None:
-                s_prev = s_prev[go]
+                s_prev, exact = s_prev[go], exact[go]
         progress.update(min(check_every, max_steps), phase="newton", active=active.numel())
     return v
 
