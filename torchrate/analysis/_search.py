@@ -59,10 +59,11 @@ def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
     r"""x = J⁻¹ rhs for a batch J (B, N, N), rhs (B, N), and ``ok`` (B,): solved and checked.
 
     Batched ``solve_ex`` first (unless a multi-threaded CPU with N > 128, see above). On one CPU
-    thread that is LAPACK's own solver matrix after matrix, so its ``info`` and a finite result
-    are the verdict. Elsewhere, rows that fail (exception, ``info`` ≠ 0, non-finite, or on a
-    multi-threaded CPU a residual too large) are solved one at a time, and checked.
-    Rows that still fail (J singular) have ``ok`` False and x = 0.
+    thread that is LAPACK's own solver matrix after matrix, so its ``info`` is the verdict (a
+    non-finite x of a nearly singular J fails Newton's line search: no step is taken with it).
+    Elsewhere, rows that fail (exception, ``info`` ≠ 0, non-finite, or on a multi-threaded CPU a
+    residual too large) are solved one at a time, and checked; rows that still fail (J singular)
+    have ``ok`` False and x = 0.
     """
     B, N = rhs.shape
     threaded_cpu = J.device.type == "cpu" and torch.get_num_threads() > 1
@@ -72,9 +73,9 @@ def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
         except RuntimeError:
             pass
         else:
-            ok = (info == 0) & torch.isfinite(xb).all(-1)
             if J.device.type == "cpu" and not threaded_cpu:  # sequential LAPACK: nothing to redo
-                return torch.where(ok[:, None], xb, 0.0), ok
+                return xb, info == 0  # a non-finite x fails the line search (no step is taken)
+            ok = (info == 0) & torch.isfinite(xb).all(-1)
             if threaded_cpu:  # the batched driver is only suspect when torch runs threads
                 ok &= _solved(J, xb, rhs)
             if bool(ok.all()):  # a host synchronisation, once per Newton iteration
@@ -367,8 +368,9 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
     N = v.shape[-1]
     budget = _JACOBIAN_BYTES_CUDA if v.device.type == "cuda" else _JACOBIAN_BYTES_CPU
     chunk = max(1, budget // (N * N * v.element_size()))
-    armijo = 1 - 2 * _ARMIJO * _ALPHAS.to(dtype=v.dtype, device=v.device)  # accept α d when s(v + αd) ≤ this × s(v)
-    alphas, armijo_full = _ALPHAS.to(dtype=v.dtype, device=v.device), float(armijo[0])
+    alphas = _ALPHAS.to(dtype=v.dtype, device=v.device)
+    armijo = 1 - 2 * _ARMIJO * alphas  # accept α d when s(v + αd) ≤ this × s(v)
+    armijo_full = float(armijo[0])
     if stop is not None:  # s = 2q at rounding level is c (1 + ‖v‖∞)², capped at 2 tol
         c, cap = N * (1e3 * torch.finfo(v.dtype).eps * stop[0]) ** 2, 2 * stop[1]
     jacobian = field.jacobian
@@ -381,7 +383,10 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
         krylov, s_prev = _PointPreconditioner(field, points), s0  # s before the last step taken
         exact = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)  # GMRES missed: own LU next
     done = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)
-    polish = done  # q has reached rounding level quadratically: one more step, then done
+    # q has reached rounding level quadratically: one more step, taken if it does not raise q (at
+    # rounding level the Armijo fraction is noise; if it does, the line search and
+    # Levenberg–Marquardt as for any), then done
+    polish, threshold = done, torch.full_like(s0, armijo_full)
     if stop is not None:
         done = s0 <= 1e-6 * (c * (1 + vmax).square()).clamp_max(cap)
     done_steps = 0
@@ -398,18 +403,17 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
             trial = va + d
             f1 = field(trial)
             s1, tmax = f1.square().sum(-1), trial.abs().amax(-1)
-            small = ok & (d.abs().amax(-1) <= step_tol * (1 + tmax))
-            # a polishing step is taken if it does not raise q (at rounding level the Armijo
-            # fraction is noise); if it does, the line search and Levenberg–Marquardt as for any
-            accept = ok & (s1 <= torch.where(polish, s0, armijo_full * s0))
+            rounding_step = tmax.mul(step_tol).add_(step_tol)  # a step this small is rounding noise
+            small = ok & (d.abs().amax(-1) <= rounding_step)
+            accept = ok & (s1 <= threshold * s0)
             settled = accept | small | done
-            if bool((~settled).any()):  # host synchronisation: some state needs a shorter or damped step
+            if not bool(settled.all()):  # host synchronisation: some state needs a shorter or damped step
                 retry = ok & ~settled  # a rounding-level step is not shortened
                 if bool(retry.any()):
                     trial, f1, s1, accept = _backtrack(field, va, d, s0, trial, f1, s1, accept, retry,
                                                        alphas[1:], armijo[1:])
                     tmax = trial.abs().amax(-1)
-                    small = ok & ((trial - va).abs().amax(-1) <= step_tol * (1 + tmax))
+                    small = ok & ((trial - va).abs().amax(-1) <= tmax.mul(step_tol).add_(step_tol))
                     settled = accept | small | done
                 stuck = ~settled
                 if bool(stuck.any()):  # J singular, or its Newton step useless
@@ -417,26 +421,29 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
                     tmax = trial.abs().amax(-1)
             moved = accept & ~done
             # less than 1% decrease of q is no longer Newton-like progress (singular J, slow point)
-            crawling = s1 > 0.99 * s0
-            quadratic = moved & (s1 <= _QUADRATIC * s0)
-            step = moved[:, None]
+            done = done | ~moved | small | (s1 > 0.99 * s0) | polish
             if krylov is not None:
                 s_prev = torch.where(moved, s0, s_prev)
+            if stop is not None:
+                quadratic = moved & (s1 <= _QUADRATIC * s0)
+            step = moved[:, None]
             va, f = torch.where(step, trial, va), torch.where(step, f1, f)
             s0, vmax = torch.where(moved, s1, s0), torch.where(moved, tmax, vmax)
-            done = done | ~moved | small | crawling | polish
             if stop is not None:
                 rounding = (c * (1 + vmax).square()).clamp_max(cap)
                 done, polish = done | (s0 <= 1e-6 * rounding), quadratic & (s0 <= rounding)
+                threshold = torch.where(polish, 1.0, armijo_full)
             done_steps += 1
-        v[active] = va
         go = (~done).nonzero()[:, 0]  # host synchronisation: compact the active set
         if len(go) < len(done):
-            active, va, f, s0, vmax, polish = (t[go] for t in (active, va, f, s0, vmax, polish))
+            v[active] = va
+            active, va, f, s0, vmax, polish, threshold = (
+                t[go] for t in (active, va, f, s0, vmax, polish, threshold))
             done = done[go]
             if krylov is not None:
                 s_prev, exact = s_prev[go], exact[go]
         progress.update(min(check_every, max_steps), phase="newton", active=active.numel())
+    v[active] = va
     return v
 
 
@@ -669,24 +676,29 @@ def _chord(field: Residual, v: Tensor, points: Tensor, target: Tensor, steps: in
     for sel, solve in _chord_solvers(field, points, target):
         w = v[sel]
         newton_like = torch.ones(len(sel), dtype=torch.bool, device=v.device)
-        # the states still iterating: every second step, those at rounding level or no longer
-        # Newton-like drop out (a host synchronisation)
+        # the states still iterating: after each step, those at rounding level or no longer
+        # Newton-like drop out (a host synchronisation). J is taken at the solution, so the steps
+        # shrink quadratically, s' ≈ s²/s_prev·(s/s_prev): a state whose next step would be at
+        # rounding level is there already, and stops without taking it
         act, wa, nl = torch.arange(len(sel), device=v.device), w, newton_like
         last = torch.full((len(sel),), math.inf, dtype=v.dtype, device=v.device)
-        for it in range(steps):
+        for _ in range(steps):
             d = solve(field(wa))  # (S, N)
             wa = wa - d
             size = d.abs().amax(-1)
-            rounding = size <= step_tol * (1 + wa.abs().amax(-1))
-            nl = nl & ((size <= 0.5 * last) | rounding)
+            noise = wa.abs().amax(-1).mul_(step_tol).add_(step_tol)
+            nl = nl & ((size <= 0.5 * last) | (size <= noise))
+            rounding = (size <= noise) | ((size.pow(3) <= noise * last.square()) & (last < math.inf))
             last = size
-            if it % 2 == 1 or it == steps - 1:
-                w[act], newton_like[act] = wa, nl
-                go = nl & ~rounding
-                if not bool(go.any()):
-                    break
-                act, wa, nl, last = act[go], wa[go], nl[go], last[go]
-                solve.keep(go)
+            w[act], newton_like[act] = wa, nl
+            go = nl & ~rounding
+            keep = go.nonzero()[:, 0]
+            if len(keep) == len(go):
+                continue
+            if not len(keep):
+                break
+            act, wa, nl, last = act[keep], wa[keep], nl[keep], last[keep]
+            solve.keep(keep)
         good = (newton_like & (field.q(w) <= q_tol[sel]) & torch.isfinite(w).all(-1)
                 & ((w - points[target[sel]]).norm(dim=-1) <= dedup_tol))
         out[sel[good]] = w[good]
@@ -694,18 +706,27 @@ def _chord(field: Residual, v: Tensor, points: Tensor, target: Tensor, steps: in
     return out, ok
 
 
-class _PerStateInverse:
-    """f ↦ J(p)⁻¹f with one (N, N) inverse per state (S, N, N), as one batched product."""
+class _GroupedInverse:
+    """f ↦ J(p)⁻¹f for states ordered by their point p: one matrix product per point, with the
+    inverses' transposes ``inv_t`` (P, N, N) and each state's point ``target`` (S,), sorted."""
 
-    def __init__(self, inv: Tensor):
-        self.inv = inv
+    def __init__(self, inv_t: Tensor, target: Tensor):
+        self.inv_t, self.target = inv_t, target
+        self._group()
+
+    def _group(self) -> None:
+        points, counts = torch.unique_consecutive(self.target, return_counts=True)  # host synchronisation
+        self.points, self.counts = points.tolist(), counts.tolist()
 
     def __call__(self, f: Tensor) -> Tensor:
-        return (self.inv @ f.unsqueeze(-1)).squeeze(-1)
+        if not self.points:
+            return f.clone()
+        return torch.cat([part @ self.inv_t[p] for p, part in zip(self.points, f.split(self.counts))])
 
     def keep(self, rows: Tensor) -> None:
-        """Keep only the states ``rows`` (a mask or indices)."""
-        self.inv = self.inv[rows]
+        """Keep only the states ``rows`` (indices, in order)."""
+        self.target = self.target[rows]
+        self._group()
 
 
 class _SharedLU:
@@ -725,7 +746,7 @@ def _chord_solvers(field: Residual, points: Tensor, target: Tensor):
     """(states, solver) pairs for the chord iteration, a solver applying f ↦ J(p)⁻¹f.
 
     Small N (≤ 64): one group, with the inverses of every J(p) formed at once (checked) and
-    applied per state as one batched product. Larger N: one group per point, with its LU
+    applied as one matrix product per point. Larger N: one group per point, with its LU
     factorisation (one (N, N) matrix at a time). States whose J(p) is singular get no solver.
     """
     N = points.shape[1]
@@ -738,7 +759,8 @@ def _chord_solvers(field: Residual, points: Tensor, target: Tensor):
         good = (info == 0) & torch.isfinite(inv).flatten(1).all(-1) & (
             err <= math.sqrt(torch.finfo(J.dtype).eps) * (1 + J.abs().sum(-1).amax(-1) * inv.abs().sum(-1).amax(-1)))
         sel = good[target].nonzero()[:, 0]
-        yield sel, _PerStateInverse(inv[target[sel]])  # (S, N, N)
+        sel = sel[torch.sort(target[sel], stable=True).indices]  # grouped by point
+        yield sel, _GroupedInverse(inv.mT, target[sel])
         return
     for p in target.unique().tolist():
         sel = (target == p).nonzero()[:, 0]
