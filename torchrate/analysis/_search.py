@@ -224,13 +224,15 @@ _KRYLOV_MIN_N = 256
 # GMRES iterations before a state takes its own LU: an iteration costs ~4N² (a product with J and a
 # solve with a shared LU), an LU ~N³/1.5, so up to ~N/25 iterations stay well below one LU
 _KRYLOV_MIN_STEPS, _KRYLOV_MAX_STEPS = 10, 40
-_KRYLOV_ETA = 1e-2
+_KRYLOV_ETA = 1e-1
 _KRYLOV_BYTES = 256 * 2**20  # GMRES keeps a basis vector per iteration and state: chunk to this
 
 
 class _PointPreconditioner:
     """r ↦ J(p)⁻¹ r for each state's nearest known point p (K, N): the LU of J(p) made on first use
-    (one matrix at a time: safe with any thread count) and kept; singular ones are not used."""
+    (one matrix at a time: safe with any thread count) and kept. Singular or nearly singular ones
+    (pivots spanning more than 1/√eps: a point on a line or ring of fixed points, whose J has a
+    null direction along it) are not used: their states take exact steps."""
 
     def __init__(self, field: Residual, points: Tensor):
         self.field, self.points = field, points
@@ -241,7 +243,9 @@ class _PointPreconditioner:
             J = self.field.jacobian(self.points[p:p + 1])[0]
             LU, pivots, info = torch.linalg.lu_factor_ex(J)
             N = J.shape[-1]
-            good = int(info) == 0 and bool(((pivots >= 1) & (pivots <= N)).all() & torch.isfinite(LU).all())
+            diag = LU.diagonal().abs()
+            good = int(info) == 0 and bool(((pivots >= 1) & (pivots <= N)).all() & torch.isfinite(LU).all()
+                                           & (diag.min() > math.sqrt(torch.finfo(J.dtype).eps) * diag.max()))
             self.lu[p] = (LU, pivots) if good else None
         return self.lu[p]
 
