@@ -1,26 +1,34 @@
-"""Benchmark: the batched fixed-point finder versus a per-state loop, and versus FixedPointFinder.
+"""Benchmark: the batched fixed-point search against the same search one start at a time (part 1),
+and against FixedPointFinder (part 2). One process, one torch thread (``--threads``), every
+contender run once to warm up and then in interleaved rounds (A, B, A, B, …); each time is the
+median of ``--repeats`` rounds, as wall-clock and as CPU time of this process (the second is
+what a shared machine disturbs least). The machine's load average is printed before and after.
 
-Part 1, per-state loop.
+Part 1, the per-state loop.
 
-Random tanh networks (N = 64 and 256 units, spectral radius 1.2 and 1.5, small bias; at 1.5
-the network is chaotic and many initial states end at slow points rather than fixed points),
-1,024 initial states sampled with noise from the network's own trajectories, float64.
-The batched search runs all states as one batch; the loop runs the identical algorithm
-(``find_fixed_points(..., batch_size=1)``: Adam on q, then damped Newton) one state at a
-time, on the first ``--loop-states`` of them (states/s is what is compared; each timing is
-the best of ``--repeats``). Both runs also
-check that they find the same fixed points from the same states. Both use ``--threads``
-torch threads (default 1: on a small shared machine, oversubscribed intra-op threads make
-timings meaningless).
+Networks, float64: random tanh rate networks (M with i.i.d. N(0, g²/N) entries, bias N(0, 0.1²),
+τ = 10 ms, dt = 1 ms: analysed as their flow) at N = 256 (g = 1.2 and 1.5), 512 and 1024
+(g = 1.2), with starts drawn from their own trajectories (noise 0.05); and a trained network: a
+256-unit tanh ``torch.nn.RNN`` trained here on torchrate's 3-bit flip-flop task (600 Adam steps,
+seeded, ~15 s; analysed as the map it runs), with starts drawn from its hidden states.
 
-Part 2, FixedPointFinder (Golub & Sussillo, github.com/mattgolub/fixed-point-finder, its
-torch version), run only when ``TORCHRATE_FPF_PATH`` points to a checkout of it (never copied
-here). Both find the fixed points of the same map: FixedPointFinder those of a
-``torch.nn.RNN``, h = tanh(W_ih u + b + W_hh h), torchrate those of the rate network with
-M = W_hh, W = W_ih, b = b_ih + b_hh, whose fixed points v = tanh(Mv + Wu + b) are the same.
+The per-state loop is ``find_fixed_points(net, u, starts, batch_size=1)``: the same search, run on
+each start alone (its own warm-up, Newton, nothing shared between starts), on the same K starts as
+the batched call ``find_fixed_points(net, u, starts)``. Both calls end with the same summary
+(Jacobians, eigenvalues, the midpoints between the points found) of the same points, so the
+speed-up is the ratio of the two calls' times. K = min(1024, 2¹⁸/N): 1,024 starts at N = 256, 512
+at N = 512, 256 at N = 1024. Both calls must find the same points (last column: the largest
+distance from a point of one to the nearest point of the other).
 
-* its 3-bit flip-flop example: the 16-unit tanh RNN trained by its ``examples/torch`` code
-  (seeded), 1,024 starts sampled by its ``sample_states`` with noise 0.5, its example's
+Part 2, FixedPointFinder (Golub & Sussillo, github.com/mattgolub/fixed-point-finder, its torch
+version), run only when ``TORCHRATE_FPF_PATH`` points to a checkout of it (never copied here). Both
+find the fixed points of the same map: FixedPointFinder those of a ``torch.nn.RNN``,
+h = tanh(W_ih u + b + W_hh h), torchrate those of the rate network with M = W_hh, W = W_ih,
+b = b_ih + b_hh, whose fixed points v = tanh(Mv + Wu + b) are the same (a GRU or LSTM is analysed
+directly).
+
+* its 3-bit flip-flop example: the 16-unit tanh RNN, GRU and LSTM trained by its ``examples/torch``
+  code (seeded), 1,024 starts sampled by its ``sample_states`` with noise 0.5, its example's
   settings (``max_iters=10000, lr_init=1, outlier_distance_scale=10``);
 * with ``--n256`` (or only them, ``--only-n256``), the same example at N = 256 units, tanh and
   GRU, trained by the same code at a smaller learning rate (its default diverges there);
@@ -29,18 +37,15 @@ M = W_hh, W = W_ih, b = b_ih + b_hh, whose fixed points v = tanh(Mv + Wu + b) ar
   equation κ = ⟨n, tanh(κm + uw)⟩/N (brentq): every root must be found; FixedPointFinder
   with its defaults.
 
-Both run in this process, warm, on one thread, repeats interleaved (A, B, A, B, …) and the
-best of ``--repeats`` kept: other jobs share the machine. FixedPointFinder computes in
-float32 (its default); torchrate is timed in float32 and float64.
+FixedPointFinder computes in float32 (its default); torchrate is timed in float32 and float64.
 
-    python experiments/benchmarks/fixed_points.py            # both parts, tables to stdout
-    python experiments/benchmarks/fixed_points.py --sizes 64 --loop-states 1024
+    python experiments/benchmarks/fixed_points.py --only-loop          # part 1 (minutes)
     TORCHRATE_FPF_PATH=/work/peers/fixed-point-finder python experiments/benchmarks/fixed_points.py --only-peer
-    TORCHRATE_FPF_PATH=/work/peers/fixed-point-finder python experiments/benchmarks/fixed_points.py \
-        --only-n256 --repeats 1                                   # N = 256 rows only (minutes)
+    TORCHRATE_FPF_PATH=/work/peers/fixed-point-finder python experiments/benchmarks/fixed_points.py  # both
+    TORCHRATE_FPF_PATH=... python experiments/benchmarks/fixed_points.py --only-n256 --repeats 1  # N = 256 rows
 
-Writes experiments/out/fixed_points_benchmark.{json,png} and fixed_points_vs_fpf.json
-(fixed_points_vs_fpf_n256.json with ``--only-n256``).
+Writes experiments/out/fixed_points_benchmark.{json,png} (part 1) and fixed_points_vs_fpf.json
+(part 2; fixed_points_vs_fpf_n256.json with ``--only-n256``).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ import io
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -68,6 +74,27 @@ import torchrate as tr  # noqa: E402
 OUT = Path(__file__).resolve().parents[1] / "out"
 
 
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min) and its CPU count, for the record."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def interleaved(contenders: dict, repeats: int) -> tuple[dict, dict, dict]:
+    """Run every contender once (warm-up, not timed), then ``repeats`` rounds in turn; returns
+    each one's last result and its median wall-clock and CPU (this process) seconds."""
+    result = {key: fn() for key, fn in contenders.items()}
+    wall, cpu = {key: [] for key in contenders}, {key: [] for key in contenders}
+    for _ in range(repeats):
+        for key, fn in contenders.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            result[key] = fn()
+            cpu[key].append(time.process_time() - c0)
+            wall[key].append(time.perf_counter() - w0)
+    return result, {k: statistics.median(t) for k, t in wall.items()}, {k: statistics.median(t) for k, t in cpu.items()}
+
+
+# ----------------------------------------------------------------------------- part 1: the per-state loop
 def make_network(N: int, gain: float, seed: int) -> tr.RateRNN:
     """tanh network, M with i.i.d. N(0, gain²/N) entries, bias N(0, 0.1²), τ = 10 ms."""
     gen = torch.Generator().manual_seed(seed)
@@ -97,14 +124,33 @@ def initial_states(net: tr.RateRNN, K: int, seed: int) -> torch.Tensor:
     return tr.analysis.sample_states(rates[100:], K, 0.05, generator=gen)
 
 
-def timed(fn, repeats: int):
-    """Result of ``fn()`` and its best wall time over ``repeats`` runs."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
+def trained_flip_flop(N: int, steps: int, seed: int):
+    """A tanh ``torch.nn.RNN`` with a linear readout trained by plain Adam (lr 1e-3, batches of 64)
+    on torchrate's 3-bit flip-flop (dt = 10 ms, 500 ms trials): the network in float64, 1,024
+    starts from its hidden states (noise 0.05) and the training record."""
+    gen = torch.Generator().manual_seed(seed)
+    task = tr.tasks.FlipFlop(n_bits=3, dt=10.0, duration=500.0)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        rnn, readout = torch.nn.RNN(3, N), torch.nn.Linear(N, 3)
+    opt = torch.optim.Adam([*rnn.parameters(), *readout.parameters()], lr=1e-3)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        x, y, mask = task.sample(64, generator=gen)
+        h, _ = rnn(x)
+        loss = (((readout(h) - y) ** 2) * mask).sum() / mask.sum().clamp_min(1) / 3
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, y, mask = task.sample(256, generator=gen)
+    with torch.no_grad():
+        h, _ = rnn(x)
+        metrics = task.evaluate(readout(h), y, mask)
+    record = {"steps": steps, "train_s": time.perf_counter() - t0,
+              "bit_accuracy": float(metrics["bit_accuracy"]), "mse": float(metrics["mse"])}
+    rnn = rnn.double().requires_grad_(False)
+    starts = tr.analysis.sample_states(h.double(), 1024, 0.05, generator=gen)
+    return rnn, starts, record
 
 
 def same_points(a: tr.analysis.FixedPoints, b: tr.analysis.FixedPoints) -> float:
@@ -113,41 +159,69 @@ def same_points(a: tr.analysis.FixedPoints, b: tr.analysis.FixedPoints) -> float
         return float("inf")
     if len(a) == 0:
         return 0.0
-    d = torch.cdist(a.points, b.points)
+    d = torch.cdist(a.points, b.points, compute_mode="donot_use_mm_for_euclid_dist")
     return max(d.min(0).values.max().item(), d.min(1).values.max().item())
 
 
-def run(N: int, gain: float, K: int, loop_states: int, repeats: int, seed: int) -> dict:
-    """Part 1: batched search versus ``batch_size=1`` on one random network."""
-    net = make_network(N, gain, seed)
-    u = torch.zeros(1, dtype=torch.float64)
-    init = initial_states(net, K, seed + 1)
-    sub = init[:loop_states]
-    fps, t_batch = timed(lambda: tr.analysis.find_fixed_points(net, u, init), repeats)
-    sub_batched = tr.analysis.find_fixed_points(net, u, sub)
-    sub_looped, t_loop = timed(lambda: tr.analysis.find_fixed_points(net, u, sub, batch_size=1),
-                               repeats)
-    # the Adam phase alone (newton_steps=0), to split the speed-up between the two phases
-    _, t_batch_adam = timed(lambda: tr.analysis.find_fixed_points(net, u, init, newton_steps=0),
-                            repeats)
-    _, t_loop_adam = timed(lambda: tr.analysis.find_fixed_points(net, u, sub, newton_steps=0,
-                                                                 batch_size=1), repeats)
-    per_state = {"batched_adam": t_batch_adam / K, "batched_newton": (t_batch - t_batch_adam) / K,
-                 "loop_adam": t_loop_adam / loop_states,
-                 "loop_newton": (t_loop - t_loop_adam) / loop_states}
+def loop_row(name: str, net, u, starts: torch.Tensor, repeats: int) -> dict:
+    """Part 1: the batched call against ``batch_size=1`` on the same starts, interleaved."""
+    K, N = starts.shape
+    result, wall, cpu = interleaved({
+        "batched": lambda: tr.analysis.find_fixed_points(net, u, starts),
+        "loop": lambda: tr.analysis.find_fixed_points(net, u, starts, batch_size=1)}, repeats)
+    fps = result["batched"]
     return {
-        "N": N, "gain": gain, "K": K, "loop_states": loop_states,
-        "batched_s": t_batch, "batched_states_per_s": K / t_batch,
-        "loop_s": t_loop, "loop_states_per_s": loop_states / t_loop,
-        "speedup": (K / t_batch) / (loop_states / t_loop),
-        "seconds_per_state": per_state,
-        "speedup_adam": per_state["loop_adam"] / per_state["batched_adam"],
-        "speedup_newton": per_state["loop_newton"] / per_state["batched_newton"],
-        "fixed_points": len(fps), "kinds": {k: fps.kind.count(k) for k in set(fps.kind)},
-        "states_converged": int(fps.counts.sum()),
+        "network": name, "N": N, "K": K,
+        "batched_s": wall["batched"], "loop_s": wall["loop"], "speedup": wall["loop"] / wall["batched"],
+        "batched_cpu_s": cpu["batched"], "loop_cpu_s": cpu["loop"], "speedup_cpu": cpu["loop"] / cpu["batched"],
+        "fixed_points": len(fps), "kinds": {k: fps.kind.count(k) for k in sorted(set(fps.kind))},
+        "states_converged": int(fps.counts.sum()), "loop_states_converged": int(result["loop"].counts.sum()),
         "max_residual_q": fps.residuals.max().item() if len(fps) else float("nan"),
-        "loop_vs_batched_max_distance": same_points(sub_batched, sub_looped),
+        "loop_vs_batched_max_distance": same_points(fps, result["loop"]),
     }
+
+
+def loop_rows(repeats: int, seed: int, trained_steps: int) -> list[dict]:
+    rows = []
+    u = torch.zeros(1, dtype=torch.float64)
+    for N, gain in ((256, 1.2), (256, 1.5), (512, 1.2), (1024, 1.2)):
+        net = make_network(N, gain, seed)
+        starts = initial_states(net, min(1024, 2**18 // N), seed + 1)
+        rows.append(loop_row(f"random, gain {gain:g}", net, u, starts, repeats))
+        print_loop(rows[-1:], header=len(rows) == 1)
+    rnn, starts, record = trained_flip_flop(256, trained_steps, seed)
+    rows.append(loop_row("trained flip-flop (nn.RNN)", rnn, None, starts, repeats))
+    rows[-1]["training"] = record
+    print_loop(rows[-1:], header=False)
+    return rows
+
+
+def print_loop(rows: list[dict], header: bool = True) -> None:
+    if header:
+        print("| network | N | starts | batched (s) | per-state loop (s) | speed-up | CPU: batched / loop (s) "
+              "| speed-up (CPU) | fixed points | states converged (batched / loop) | max q | loop vs batched |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['network']} | {r['N']} | {r['K']} | {r['batched_s']:.2f} | {r['loop_s']:.2f} | "
+              f"{r['speedup']:.1f}× | {r['batched_cpu_s']:.2f} / {r['loop_cpu_s']:.2f} | {r['speedup_cpu']:.1f}× | "
+              f"{r['fixed_points']} | {r['states_converged']} / {r['loop_states_converged']} | "
+              f"{r['max_residual_q']:.1e} | {r['loop_vs_batched_max_distance']:.0e} |", flush=True)
+
+
+def plot_loop(rows: list[dict]) -> None:
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["K"] / r["batched_s"] for r in rows], 0.4, label="batched (one call)")
+    ax.bar(x + 0.2, [r["K"] / r["loop_s"] for r in rows], 0.4, label="per-state loop (batch_size=1)")
+    for xi, r in zip(x, rows):
+        ax.text(xi, r["K"] / r["batched_s"] * 1.15, f"{r['speedup']:.1f}×", ha="center")
+    ax.set_xticks(x, [f"N = {r['N']}\n{r['network'].replace(', ', chr(10))}" for r in rows], fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylim(top=4 * max(r["K"] / r["batched_s"] for r in rows))
+    ax.set_ylabel("starts per second")
+    ax.set_title("fixed points, float64, the same starts both ways")
+    ax.legend(fontsize=8)
+    fig.savefig(OUT / "fixed_points_benchmark.png", dpi=120)
 
 
 # ----------------------------------------------------------------------------- part 2: FixedPointFinder
@@ -302,7 +376,7 @@ def distinct(rnn, u: torch.Tensor, theirs: torch.Tensor) -> int:
 
 def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repeats: int,
                roots: list[float] | None = None, n_vec=None) -> dict:
-    """Time FixedPointFinder and torchrate (float32, float64) interleaved; best of ``repeats``."""
+    """Time FixedPointFinder and torchrate (float32, float64) interleaved; medians of ``repeats``."""
     u = torch.as_tensor(inputs[0])
     contenders = {"fpf": lambda: quiet(lambda: fpf.find_fixed_points(starts, inputs))[0]}
     for dtype in (torch.float32, torch.float64):
@@ -310,16 +384,10 @@ def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repe
         net = rate_network(rnn, dtype) if isinstance(rnn, torch.nn.RNN) else copy.deepcopy(rnn).to(dtype)
         contenders[str(dtype)[6:]] = (lambda net=net, dtype=dtype: tr.analysis.find_fixed_points(
             net, u.to(dtype), torch.as_tensor(starts, dtype=dtype)))
-    best, result = {k: float("inf") for k in contenders}, {}
-    for rep in range(repeats + 1):  # round 0 warms every contender up and is not counted
-        for key, fn in contenders.items():
-            t0 = time.perf_counter()
-            result[key] = fn()
-            if rep:
-                best[key] = min(best[key], time.perf_counter() - t0)
+    result, wall, cpu = interleaved(contenders, repeats)
     theirs = torch.as_tensor(result["fpf"].xstar)
     their_stable = torch.as_tensor(np.asarray(result["fpf"].is_stable)).reshape(-1).bool()
-    row = {"case": name, "fpf_s": best["fpf"], "fpf_points": len(theirs),
+    row = {"case": name, "fpf_s": wall["fpf"], "fpf_cpu_s": cpu["fpf"], "fpf_points": len(theirs),
            "fpf_distinct": distinct(rnn, u, theirs)}
     for key in ("float32", "float64"):
         fps = result[key]
@@ -328,7 +396,8 @@ def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repe
             d = torch.cdist(theirs.double(), fps.points.double(), compute_mode="donot_use_mm_for_euclid_dist")
             hit = d.min(1).values <= 1e-3
             row.setdefault("verdicts", {})[key] = int((fps.stable[d.argmin(1)].cpu() == their_stable)[hit].sum())
-        row[key] = {"s": best[key], "speedup": best["fpf"] / best[key], "points": len(fps),
+        row[key] = {"s": wall[key], "speedup": wall["fpf"] / wall[key], "cpu_s": cpu[key],
+                    "speedup_cpu": cpu["fpf"] / cpu[key], "points": len(fps),
                     "fpf_points_found": found, "points_fpf_found": extra,
                     "kinds": {k: fps.kind.count(k) for k in set(fps.kind)}}
         if roots is not None:
@@ -378,16 +447,19 @@ def peer_rows(path: str, repeats: int, n256: bool = False, only_n256: bool = Fal
 
 def print_peer(rows: list[dict]) -> None:
     print("| network | FixedPointFinder (s) | torchrate float32 (s) | speed-up | torchrate float64 (s) "
-          "| speed-up | FPF's points found (f32 / f64) | same verdicts (f32 / f64) | points (FPF distinct) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| speed-up | speed-up, CPU time (f32 / f64) | FPF's points found (f32 / f64) | same verdicts (f32 / f64) "
+          "| points (FPF distinct) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         a, b = r["float32"], r["float64"]
         extra = (f" (roots {a['roots_found']}/{a['roots']} / {b['roots_found']}/{b['roots']}; "
                  f"FPF {r['fpf_roots_found']}/{a['roots']})" if "roots" in a else "")
         print(f"| {r['case']} | {r['fpf_s']:.3f} | {a['s']:.3f} | {a['speedup']:.1f}× | {b['s']:.3f} | "
-              f"{b['speedup']:.1f}× | {a['fpf_points_found']}/{r['fpf_points']} / "
+              f"{b['speedup']:.1f}× | {a['speedup_cpu']:.1f}× / {b['speedup_cpu']:.1f}× | "
+              f"{a['fpf_points_found']}/{r['fpf_points']} / "
               f"{b['fpf_points_found']}/{r['fpf_points']}{extra} | {r.get('verdicts', {}).get('float32', '–')} / "
-              f"{r.get('verdicts', {}).get('float64', '–')} | {a['points']} / {b['points']} ({r['fpf_distinct']}) |")
+              f"{r.get('verdicts', {}).get('float64', '–')} | {a['points']} / {b['points']} ({r['fpf_distinct']}) |",
+              flush=True)
     for r in rows:
         if "training" in r:
             t = r["training"]
@@ -398,14 +470,12 @@ def print_peer(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
-    parser.add_argument("--gains", type=float, nargs="+", default=[1.2, 1.5])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--states", type=int, default=1024)
-    parser.add_argument("--loop-states", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds after the warm-up one (median)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trained-steps", type=int, default=600, help="Adam steps of the trained flip-flop")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for both versions (1: reproducible on a shared machine)")
+                        help="torch threads for every contender (1: reproducible on a shared machine)")
+    parser.add_argument("--only-loop", action="store_true", help="part 1 only")
     parser.add_argument("--only-peer", action="store_true", help="part 2 only")
     parser.add_argument("--n256", action="store_true",
                         help="part 2 also on the flip-flop at N = 256 (tanh, GRU; FixedPointFinder takes minutes)")
@@ -413,49 +483,34 @@ def main() -> None:
                         help="part 2 on the N = 256 flip-flop rows only (implies --only-peer)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}")
-    peer = os.environ.get("TORCHRATE_FPF_PATH")
-    if peer and Path(peer).is_dir():
-        p_rows = peer_rows(peer, args.repeats, args.n256, args.only_n256)
-        print_peer(p_rows)
-        OUT.mkdir(parents=True, exist_ok=True)
-        name = "fixed_points_vs_fpf_n256.json" if args.only_n256 else "fixed_points_vs_fpf.json"
-        (OUT / name).write_text(json.dumps(
-            {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": p_rows}, indent=2))
-    else:
-        print("TORCHRATE_FPF_PATH is not set to a FixedPointFinder checkout: part 2 skipped")
-    if args.only_peer or args.only_n256:
-        return
-    rows = [run(N, g, args.states, min(args.loop_states, args.states), args.repeats, args.seed)
-            for N in args.sizes for g in args.gains]
-
-    print("| N | gain | states | batched (s) | batched states/s | loop states/s | speed-up "
-          "| Adam / Newton speed-up | fixed points | states converged | max q | loop vs batched |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['N']} | {r['gain']:g} | {r['K']} | {r['batched_s']:.2f} | {r['batched_states_per_s']:.0f} | "
-              f"{r['loop_states_per_s']:.1f} | {r['speedup']:.0f}× | "
-              f"{r['speedup_adam']:.0f}× / {r['speedup_newton']:.1f}× | {r['fixed_points']} | "
-              f"{r['states_converged']}/{r['K']} | {r['max_residual_q']:.1e} | "
-              f"{r['loop_vs_batched_max_distance']:.0e} |")
-
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {platform.processor() or 'cpu'}; "
+          f"{load()}", flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "fixed_points_benchmark.json").write_text(json.dumps(
-        {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, indent=2))
-    fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
-    x = torch.arange(len(rows)).numpy()
-    ax.bar(x - 0.2, [r["batched_states_per_s"] for r in rows], 0.4, label="batched (one batch)")
-    ax.bar(x + 0.2, [r["loop_states_per_s"] for r in rows], 0.4, label="per-state loop")
-    for xi, r in zip(x, rows):
-        ax.text(xi, r["batched_states_per_s"] * 1.15, f"{r['speedup']:.0f}×", ha="center")
-    ax.set_xticks(x, [f"N = {r['N']}\ngain {r['gain']:g}" for r in rows])
-    ax.set_yscale("log")
-    ax.set_ylim(top=4 * max(r["batched_states_per_s"] for r in rows))
-    ax.set_ylabel("initial states per second")
-    ax.set_title(f"fixed points of tanh networks, {rows[0]['K']} states, float64")
-    ax.legend(fontsize=8)
-    fig.savefig(OUT / "fixed_points_benchmark.png", dpi=120)
-    print(f"wrote {OUT / 'fixed_points_benchmark.png'} and .json")
+    record = {"torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats}
+    if not (args.only_peer or args.only_n256):
+        before = load()
+        rows = loop_rows(args.repeats, args.seed, args.trained_steps)
+        print(f"part 1: {before} before, {load()} after")
+        t = rows[-1]["training"]
+        print(f"trained flip-flop: {t['steps']} Adam steps, {t['train_s']:.0f} s, bit accuracy "
+              f"{t['bit_accuracy']:.4f}, MSE {t['mse']:.1e}")
+        (OUT / "fixed_points_benchmark.json").write_text(json.dumps(
+            {**record, "load_before": before, "load_after": load(), "rows": rows}, indent=2))
+        plot_loop(rows)
+        print(f"wrote {OUT / 'fixed_points_benchmark.png'} and .json")
+    if args.only_loop:
+        return
+    peer = os.environ.get("TORCHRATE_FPF_PATH")
+    if not (peer and Path(peer).is_dir()):
+        print("TORCHRATE_FPF_PATH is not set to a FixedPointFinder checkout: part 2 skipped")
+        return
+    before = load()
+    p_rows = peer_rows(peer, args.repeats, args.n256, args.only_n256)
+    print_peer(p_rows)
+    print(f"part 2: {before} before, {load()} after")
+    name = "fixed_points_vs_fpf_n256.json" if args.only_n256 else "fixed_points_vs_fpf.json"
+    (OUT / name).write_text(json.dumps({**record, "load_before": before, "load_after": load(), "rows": p_rows},
+                                       indent=2))
 
 
 if __name__ == "__main__":

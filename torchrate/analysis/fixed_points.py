@@ -9,15 +9,21 @@ residual g(v) (dv/dt for a flow, F(v) − v for a map), and the minima q = 0 of 
 1. **Warm-up** (``opt_steps`` of Adam on q, every state on its own): moves states towards
    fixed points, saddles included (they are minima of q too), and towards slow points. The
    gradient ∇q = Jᵀg is analytic for torchrate's networks. The step is a fraction of the robust
-   (median-based) spread of the finite starts, so an extreme start changes nothing.
+   (median-based) spread of the finite starts, so an extreme start changes nothing. For a
+   float64 search of a rate network or a one-layer torch RNN/GRU/LSTM the warm-up runs in
+   float32 (it only steers; everything that decides anything runs in float64).
 2. **Placement in rounds.** The unplaced states are clustered, exactly and greedily (lowest q
    first, a new leader when no leader is within the radius). Only the leaders run a batched
    damped Newton, d = −J⁻¹g with a line search on q (Levenberg–Marquardt where J is singular:
-   on a line or ring of fixed points), to q ≈ rounding level. Every other state then runs the
-   *chord* iteration v ← v − J(p)⁻¹ g(v) towards its nearest point p found so far, with the one
-   LU factorisation of J(p) shared by all of them. A state is placed when its own q falls below
-   ``tol``; the last round runs Newton on every state still unplaced: the per-state search, so
-   nothing a per-state search would find is lost.
+   on a line or ring of fixed points), to q ≈ rounding level: a state stops one step after a
+   quadratic step into rounding level. From N = 256 on, once points are known, Newton's
+   directions come from GMRES on J d = −g preconditioned by the LU of J at the state's nearest
+   known point (one factorisation per point, shared; the products with J one matrix product
+   for all states); a state GMRES does not bring to tolerance takes its own LU. Every other
+   state then runs the *chord* iteration v ← v − J(p)⁻¹ g(v) towards its nearest point p found
+   so far, with the one LU factorisation of J(p) shared by all of them. A state is placed when
+   its own q falls below ``tol``; the last round runs Newton on every state still unplaced: the
+   per-state search, so nothing a per-state search would find is lost.
 3. **Summary.** Converged states (q ≤ ``tol``; slow points with q ≤ ``slow_points`` if asked)
    farther than ``outlier_scale`` times the starts' radius are flagged as outliers. The rest
    are de-duplicated by the same exact leader clustering with ``dedup_tol``. Points with an
@@ -350,7 +356,7 @@ def find_fixed_points(
         Maximum damped-Newton iterations per state.
     check_every : int, optional
         Iterations between host synchronisations (convergence checks): default 25 for Adam,
-        2 for Newton (the active set is compacted at each check).
+        1 for Newton (the active set is compacted at each check).
     tol : float, optional
         q below which a state is a fixed point; default ``½N(1000·eps·(1+‖v‖∞)·s)²`` with s the
         residual's scale (1/τ_min for a rate flow, dt/τ_min for its map, else 1).
