@@ -376,14 +376,19 @@ def distinct(rnn, u: torch.Tensor, theirs: torch.Tensor) -> int:
 
 def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repeats: int,
                roots: list[float] | None = None, n_vec=None) -> dict:
-    """Time FixedPointFinder and torchrate (float32, float64) interleaved; medians of ``repeats``."""
+    """Time FixedPointFinder and torchrate (float32, float64) interleaved; medians of ``repeats``.
+
+    FixedPointFinder optimises the array of initial states it is given in place (its torch version
+    wraps it with ``torch.from_numpy``), so every call gets a fresh copy of ``starts``: otherwise
+    each round after the first would start where the previous one ended, for both finders."""
     u = torch.as_tensor(inputs[0])
-    contenders = {"fpf": lambda: quiet(lambda: fpf.find_fixed_points(starts, inputs))[0]}
+    starts = np.array(starts, copy=True)
+    contenders = {"fpf": lambda: quiet(lambda: fpf.find_fixed_points(starts.copy(), inputs))[0]}
     for dtype in (torch.float32, torch.float64):
         # a tanh nn.RNN as the rate network with τ = dt (the same map); a GRU/LSTM analysed directly
         net = rate_network(rnn, dtype) if isinstance(rnn, torch.nn.RNN) else copy.deepcopy(rnn).to(dtype)
         contenders[str(dtype)[6:]] = (lambda net=net, dtype=dtype: tr.analysis.find_fixed_points(
-            net, u.to(dtype), torch.as_tensor(starts, dtype=dtype)))
+            net, u.to(dtype), torch.tensor(starts, dtype=dtype)))
     result, wall, cpu = interleaved(contenders, repeats)
     theirs = torch.as_tensor(result["fpf"].xstar)
     their_stable = torch.as_tensor(np.asarray(result["fpf"].is_stable)).reshape(-1).bool()
