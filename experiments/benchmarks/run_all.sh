@@ -8,6 +8,7 @@ quick=0
 run() { echo; echo "=== python $*  (load: $(cut -d' ' -f1 /proc/loadavg))"; python "$@"; }
 if (( quick )); then
   run experiments/benchmarks/rollout.py --repeats 2
+  run experiments/benchmarks/ensemble.py --K 8 --B 1 16 --N 64 --repeats 2
   run experiments/benchmarks/fixed_points.py --sizes 64 --repeats 1 --loop-states 64
   run experiments/benchmarks/bifurcation.py --repeats 1 --values 20
   run experiments/benchmarks/structured.py --steps 3 --repeats 1 --only ensemble
@@ -16,6 +17,7 @@ if (( quick )); then
   run experiments/benchmarks/commands.py --repeats 1
 else
   run experiments/benchmarks/rollout.py
+  run experiments/benchmarks/ensemble.py
   run experiments/benchmarks/fixed_points.py
   run experiments/benchmarks/bifurcation.py
   run experiments/benchmarks/structured.py
