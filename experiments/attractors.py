@@ -41,14 +41,14 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     net = tr.zoo.saturating_autapse(LAMBDA, tau=TAU, dt=dt, dtype=DTYPE)
     n_pre, n_pulse, n_post = (round(x / dt) for x in (10.0, 5.0, 250.0))
     h = torch.zeros(n_pre + n_pulse + n_post, len(PULSES), 1, dtype=DTYPE)
-    h[n_pre:n_pre + n_pulse, :, 0] = torch.tensor(PULSES, dtype=DTYPE)
+    h[n_pre : n_pre + n_pulse, :, 0] = torch.tensor(PULSES, dtype=DTYPE)
     t = np.arange(1, h.shape[0] + 1) * dt
     with torch.no_grad():
         v = net(h)[0][..., 0]  # (T, B)
         grid = torch.linspace(-1.5, 1.5, 3001, dtype=DTYPE)
         E = energy(net, grid)
         E_tilted = energy(net, grid, 0.3)
-    interior = (grid.abs() < 1.4)
+    interior = grid.abs() < 1.4
     minima = grid[1:-1][(E[1:-1] < E[:-2]) & (E[1:-1] < E[2:]) & interior[1:-1]]
     E_theory = -((LAMBDA - 1) / (2 * LAMBDA**2) + (1 - 1 / LAMBDA) ** 2 / 2)
 
@@ -66,11 +66,19 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     fps = tr.analysis.find_fixed_points(pair, torch.zeros(2, dtype=DTYPE), grid_starts)
     fps_1d = tr.analysis.find_fixed_points(net, torch.zeros(1, dtype=DTYPE), grid[::100, None])
     results = {
-        "tau_ms": TAU, "dt_ms": dt, "lambda": LAMBDA, "pulses": PULSES, "final_states": v[-1],
-        "energy_minima": minima, "energy_at_minima": [E[torch.argmin((grid - m).abs())] for m in minima],
-        "energy_at_minima_theory": E_theory, "energy_argmax_inner": grid[interior][E[interior].argmax()],
-        "fixed_points_1d": fps_1d.points[:, 0], "fixed_point_kinds_1d": fps_1d.kind,
-        "two_neuron_fixed_points": fps.points, "two_neuron_fixed_point_kinds": fps.kind,
+        "tau_ms": TAU,
+        "dt_ms": dt,
+        "lambda": LAMBDA,
+        "pulses": PULSES,
+        "final_states": v[-1],
+        "energy_minima": minima,
+        "energy_at_minima": [E[torch.argmin((grid - m).abs())] for m in minima],
+        "energy_at_minima_theory": E_theory,
+        "energy_argmax_inner": grid[interior][E[interior].argmax()],
+        "fixed_points_1d": fps_1d.points[:, 0],
+        "fixed_point_kinds_1d": fps_1d.kind,
+        "two_neuron_fixed_points": fps.points,
+        "two_neuron_fixed_point_kinds": fps.kind,
         "two_neuron_eigenvalues": spec.eigenvalues,
         "two_neuron_max_abs_final_minus_expected": (final - expected).abs().max(),
         "two_neuron_fraction_attractor_1": (final[:, 0] > 0).double().mean(),
@@ -81,8 +89,7 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     ax.axvspan(n_pre * dt, (n_pre + n_pulse) * dt, color="0.9", lw=0)
     for j, p in enumerate(PULSES):
         ax.plot(t, v[:, j], lw=2, label=f"pulse h = {p:+g}")
-    ax.set(title=f"λ = {LAMBDA:g}, F = clip: a 5 ms pulse (grey) picks an attractor",
-           xlabel="t (ms)", ylabel="v")
+    ax.set(title=f"λ = {LAMBDA:g}, F = clip: a 5 ms pulse (grey) picks an attractor", xlabel="t (ms)", ylabel="v")
     ax.legend(fontsize=8, loc="center right")
     ax = axes[1]
     ax.plot(grid, E, lw=2, label="h = 0")
@@ -96,22 +103,29 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     V1, V2 = torch.meshgrid(g, g, indexing="xy")
     with torch.no_grad():
         dV = pair.vector_field(torch.stack([V1, V2], -1), torch.zeros(*V1.shape, 2, dtype=DTYPE))
-    ax.streamplot(V1.numpy(), V2.numpy(), dV[..., 0].numpy(), dV[..., 1].numpy(), color="0.75",
-                  density=1.0, linewidth=0.7)
+    ax.streamplot(
+        V1.numpy(), V2.numpy(), dV[..., 0].numpy(), dV[..., 1].numpy(), color="0.75", density=1.0, linewidth=0.7
+    )
     for j in range(v0.shape[0]):
         color = "C0" if final[j, 0] > 0 else "C3"
         ax.plot(traj[:, j, 0], traj[:, j, 1], color=color, lw=0.8, alpha=0.8)
         ax.plot(*v0[j].numpy(), ".", color=color, ms=4)
     for kind, style in (("stable node", {"marker": "o", "mfc": "w"}), ("saddle", {"marker": "x"})):
         pts = fps.points[[k == kind for k in fps.kind]]
-        ax.plot(pts[:, 0], pts[:, 1], "k", ls="none", ms=9, mew=2, **style,
-                label=f"{kind} (tr.analysis.find_fixed_points)")
+        ax.plot(
+            pts[:, 0], pts[:, 1], "k", ls="none", ms=9, mew=2, **style, label=f"{kind} (tr.analysis.find_fixed_points)"
+        )
     ax.axline((0, 0), (1, 1), color="k", lw=0.8, ls=":")
-    ax.set(title="two neurons, M = [[0, −2], [−2, 0]], F = clip", xlabel="v₁", ylabel="v₂",
-           aspect="equal", xlim=(-1.2, 1.2), ylim=(-1.2, 1.2))
+    ax.set(
+        title="two neurons, M = [[0, −2], [−2, 0]], F = clip",
+        xlabel="v₁",
+        ylabel="v₂",
+        aspect="equal",
+        xlim=(-1.2, 1.2),
+        ylim=(-1.2, 1.2),
+    )
     ax.legend(fontsize=8, loc="upper right")
-    fig.suptitle("Positive feedback λ > 1 with a saturating F makes attractors "
-                 f"(τ = {TAU:g} ms, dt = {dt:g} ms)")
+    fig.suptitle(f"Positive feedback λ > 1 with a saturating F makes attractors (τ = {TAU:g} ms, dt = {dt:g} ms)")
     return save(fig, results, out, "attractors")
 
 

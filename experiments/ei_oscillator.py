@@ -61,10 +61,13 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     sw = tr.analysis.sweep(make, values, zero, initial_states=torch.tensor([[20.0, 10.0]], dtype=DTYPE))
     closed = eigenvalues_closed_form(values)
     results = {
-        "tau_e_ms": TAU_E, "dt_ms": dt, "tau_i_ms": values,
+        "tau_e_ms": TAU_E,
+        "dt_ms": dt,
+        "tau_i_ms": values,
         "max_abs_sweep_vs_closed_form": (sw.eigenvalues - closed).abs().max(),
         "max_abs_fixed_point_error": (sw.points - fp).abs().max(),
-        "stable": sw.stable, "hopf_ms": sw.hopf,
+        "stable": sw.stable,
+        "hopf_ms": sw.hopf,
         # the Euler map v ← (I + dt J)v has its own Hopf point where |1 + dt λ| = 1, i.e.
         # tr J + dt det J = 0: 0.025 − 1/τ_I + dt·0.075/τ_I = 0, τ_I = 40 − 3 dt
         "hopf_euler_map_ms": 40 - 3 * dt,
@@ -72,8 +75,9 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     }
 
     fig, axes = plt.subplots(2, 2, figsize=(13, 10.5), constrained_layout=True)
-    plotting.plot_sweep(sw, axes[0, 0], parameter="τ_I (ms)",
-                        title="eigenvalues of J at the fixed point vs τ_I (dots: closed form)")
+    plotting.plot_sweep(
+        sw, axes[0, 0], parameter="τ_I (ms)", title="eigenvalues of J at the fixed point vs τ_I (dots: closed form)"
+    )
     sub = slice(None, None, 4 if not fast else 1)
     for i in range(2):
         axes[0, 0].plot(values[sub], closed[sub, i].real, "o", color=f"C{i}", ms=3)
@@ -85,16 +89,16 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     for col, tau_i in enumerate((30.0, 50.0)):
         net = make(tau_i)
         starts = torch.tensor([[fp[0] + 8.0, fp[1]], [5.0, 40.0], [68.0, 25.0]], dtype=DTYPE)
-        pp = tr.analysis.phase_plane(net, zero, (0, 70), (0, 48), n=21, initial_states=starts,
-                                     duration=1000.0)
+        pp = tr.analysis.phase_plane(net, zero, (0, 70), (0, 48), n=21, initial_states=starts, duration=1000.0)
         kind = "damped spiral" if tau_i < 40 else "limit cycle"
         lam = eigenvalues_closed_form(torch.tensor([tau_i]))[0, 0]
-        plotting.plot_phase_plane(pp, axes[1, col], title=f"τ_I = {tau_i:g} ms: {kind} (nullclines red, blue)",
-                                  labels=("v_E", "v_I"))
+        plotting.plot_phase_plane(
+            pp, axes[1, col], title=f"τ_I = {tau_i:g} ms: {kind} (nullclines red, blue)", labels=("v_E", "v_I")
+        )
         axes[1, col].set(xlabel="v_E (Hz)", ylabel="v_I (Hz)")
         with torch.no_grad():
             v = net(torch.zeros(n, starts.shape[0], 2, dtype=DTYPE), starts[None])[0].numpy()  # (n, 3, 2)
-        late = v[n // 2:]  # the last 1500 ms
+        late = v[n // 2 :]  # the last 1500 ms
         period, lo, hi = cycle(late[:, 0, 0], dt)
         # envelope of v_E − v_E*: peaks of the distance, fitted as e^{rate·t} (where it is > 1e-9)
         dev = np.abs(v[:, 0, 0] - FIXED_POINT[0])
@@ -102,13 +106,14 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
         k = k[k * dt > 300]  # past the first transient
         envelope_rate = float(np.polyfit(k * dt, np.log(dev[k]), 1)[0]) if tau_i < 40 else float("nan")
         quarter = n // 4
-        windows = [float(np.ptp(v[n - (j + 1) * quarter // 2:n - j * quarter // 2, 0, 0])) for j in (1, 0)]
+        windows = [float(np.ptp(v[n - (j + 1) * quarter // 2 : n - j * quarter // 2, 0, 0])) for j in (1, 0)]
         runs[tau_i] = v
         results[f"tau_i={tau_i:g}"] = {
             "fixed_point_kind": pp.fixed_points.kind,
             "late_amplitude_v_e_per_start": late[..., 0].max(0) - late[..., 0].min(0),
             "late_amplitude_v_i_per_start": late[..., 1].max(0) - late[..., 1].min(0),
-            "period_ms": period, "v_e_range": [lo, hi],
+            "period_ms": period,
+            "v_e_range": [lo, hi],
             "v_i_range": [float(late[:, 0, 1].min()), float(late[:, 0, 1].max())],
             "decay_rate_theory_per_ms": lam.real.item(),
             "decay_rate_euler_per_ms": math.log(abs(1 + dt * lam.item())) / dt,
@@ -121,13 +126,18 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
         ax.plot(t, runs[tau_i][:, 0, 0], "C0" + style, lw=1.5, label=f"v_E, τ_I = {tau_i:g} ms")
         ax.plot(t, runs[tau_i][:, 0, 1], "C3" + style, lw=1.5, label=f"v_I, τ_I = {tau_i:g} ms")
     lc = results["tau_i=50"]
-    ax.set(title=f"from (v_E* + 8, v_I*): damped (30 ms); limit cycle (50 ms), period {lc['period_ms']:.1f} ms, "
-                 f"v_E {lc['v_e_range'][0]:.1f}–{lc['v_e_range'][1]:.1f} Hz",
-           xlabel="t (ms)", ylabel="rate (Hz)", ylim=(-2, 75))
+    ax.set(
+        title=f"from (v_E* + 8, v_I*): damped (30 ms); limit cycle (50 ms), period {lc['period_ms']:.1f} ms, "
+        f"v_E {lc['v_e_range'][0]:.1f}–{lc['v_e_range'][1]:.1f} Hz",
+        xlabel="t (ms)",
+        ylabel="rate (Hz)",
+        ylim=(-2, 75),
+    )
     ax.title.set_fontsize(10)
     ax.legend(fontsize=8, loc="upper left", ncol=2)
-    fig.suptitle(f"Dayan–Abbott E–I pair (τ_E = {TAU_E:g} ms, dt = {dt:g} ms): "
-                 f"Hopf bifurcation at τ_I = {sw.hopf[0]:.6g} ms")
+    fig.suptitle(
+        f"Dayan–Abbott E–I pair (τ_E = {TAU_E:g} ms, dt = {dt:g} ms): Hopf bifurcation at τ_I = {sw.hopf[0]:.6g} ms"
+    )
     return save(fig, results, out, "ei_oscillator")
 
 

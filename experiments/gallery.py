@@ -14,8 +14,18 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-EXPERIMENTS = ("step_response", "autapse", "state_space", "mutual", "integrator", "attractors",
-               "winner_take_all", "hopfield", "ei_oscillator", "linear_solution")
+EXPERIMENTS = (
+    "step_response",
+    "autapse",
+    "state_space",
+    "mutual",
+    "integrator",
+    "attractors",
+    "winner_take_all",
+    "hopfield",
+    "ei_oscillator",
+    "linear_solution",
+)
 GALLERY = Path(__file__).resolve().parents[1] / "docs" / "figures"
 
 

@@ -61,17 +61,20 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     with torch.no_grad():  # the network's own Euler step (dt = τ) is the synchronous update
         rollout = net(torch.zeros(sync.steps + 1, P, side * side, dtype=DTYPE), cues[None])[0][-1]
     results["recall"] = {
-        "N": side * side, "patterns": P, "flipped_fraction": flip.double().mean(),
-        "cue_overlap": (cues * xi).mean(1), "async_overlap": (recalled.states * xi).mean(1),
-        "sync_overlap": (sync.states * xi).mean(1), "rollout_equals_sync": torch.equal(rollout, sync.states),
+        "N": side * side,
+        "patterns": P,
+        "flipped_fraction": flip.double().mean(),
+        "cue_overlap": (cues * xi).mean(1),
+        "async_overlap": (recalled.states * xi).mean(1),
+        "sync_overlap": (sync.states * xi).mean(1),
+        "rollout_equals_sync": torch.equal(rollout, sync.states),
         "energy_cue": tr.zoo.hopfield_energy(M, cues),
         "energy_recalled": tr.zoo.hopfield_energy(M, recalled.states),
         "sweeps": recalled.steps,
     }
     gs = top.add_gridspec(3, P + 1, width_ratios=[1] * P + [3.5])
     for j in range(P):
-        for row, (name, st) in enumerate((("stored", xi), ("cue (25 % flipped)", cues),
-                                          ("recalled", recalled.states))):
+        for row, (name, st) in enumerate((("stored", xi), ("cue (25 % flipped)", cues), ("recalled", recalled.states))):
             ax = top.add_subplot(gs[row, j])
             ax.imshow(st[j].reshape(side, side).numpy(), cmap="gray", vmin=-1, vmax=1)
             ax.set(xticks=[], yticks=[])
@@ -83,8 +86,13 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     x = torch.arange(P, dtype=DTYPE)
     for k, (name, st) in enumerate((("cue", cues), ("recalled", recalled.states), ("stored", xi))):
         ax.bar((x + 0.27 * (k - 1)).numpy(), tr.zoo.hopfield_energy(M, st).numpy(), width=0.27, label=name)
-    ax.set(title="energy E = −½ sᵀMs: recall descends to the stored pattern", xlabel="pattern μ",
-           ylabel="E", xticks=x.numpy(), ylim=(1.25 * float(tr.zoo.hopfield_energy(M, xi).min()), 0))
+    ax.set(
+        title="energy E = −½ sᵀMs: recall descends to the stored pattern",
+        xlabel="pattern μ",
+        ylabel="E",
+        xticks=x.numpy(),
+        ylim=(1.25 * float(tr.zoo.hopfield_energy(M, xi).min()), 0),
+    )
     ax.legend(fontsize=8, loc="lower center", ncol=3)
 
     # 2. all 2ⁿ states of a small network ------------------------------------------------
@@ -97,13 +105,16 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     final = tr.zoo.recall_asynchronous(Ms, states, generator=gen).states
     targets = torch.cat([small, -small])  # ξ¹, ξ², −ξ¹, −ξ²
     match = (final[:, None, :] == targets[None]).all(-1)  # (64, 4)
-    label = torch.where(match.any(-1), match.double().argmax(-1), torch.full((2 ** n,), 4))
+    label = torch.where(match.any(-1), match.double().argmax(-1), torch.full((2**n,), 4))
     results["small_network"] = {
-        "n": n, "states": 2 ** n, "fixed_points": int(fixed.sum()),
+        "n": n,
+        "states": 2**n,
+        "fixed_points": int(fixed.sum()),
         "stored_are_fixed": bool(fixed[(states[:, None] == targets[None]).all(-1).any(-1)].all()),
         "energy_never_increases": bool((tr.zoo.hopfield_energy(Ms, final) <= E + 1e-12).all()),
-        "basin_sizes": {name: int((label == k).sum()) for k, name in
-                        enumerate(("xi1", "xi2", "-xi1", "-xi2", "spurious"))},
+        "basin_sizes": {
+            name: int((label == k).sum()) for k, name in enumerate(("xi1", "xi2", "-xi1", "-xi2", "spurious"))
+        },
     }
     ax_small, ax_cap = bottom.subplots(1, 2)
     names = ("ξ¹", "ξ²", "−ξ¹", "−ξ²", "other")
@@ -111,20 +122,21 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     for k in range(5):
         sel = (label[order] == k).nonzero()[:, 0]
         if len(sel):
-            ax_small.bar(sel.numpy(), E[order][sel].numpy(), color=f"C{k}",
-                         label=f"→ {names[k]} ({len(sel)})")
+            ax_small.bar(sel.numpy(), E[order][sel].numpy(), color=f"C{k}", label=f"→ {names[k]} ({len(sel)})")
     fp = fixed[order].nonzero()[:, 0]
     ax_small.plot(fp.numpy(), E[order][fp].numpy() - 0.15, "k^", ms=6, label="fixed point")
-    ax_small.set(title=f"all 2^{n} = {2 ** n} states of an n = {n} network storing 2 patterns, "
-                       "sorted by energy, coloured by where asynchronous recall ends",
-                 xlabel="state (sorted by energy)", ylabel="E = −½ sᵀMs")
+    ax_small.set(
+        title=f"all 2^{n} = {2**n} states of an n = {n} network storing 2 patterns, "
+        "sorted by energy, coloured by where asynchronous recall ends",
+        xlabel="state (sorted by energy)",
+        ylabel="E = −½ sᵀMs",
+    )
     ax_small.title.set_fontsize(10)
     ax_small.legend(fontsize=8, ncol=2)
 
     # 3. capacity -------------------------------------------------------------------------
     N = 100 if fast else 200
-    alphas = (0.05, 0.1, 0.138, 0.2, 0.3) if fast else (0.02, 0.05, 0.08, 0.1, 0.12, 0.138, 0.15,
-                                                        0.17, 0.2, 0.25, 0.3)
+    alphas = (0.05, 0.1, 0.138, 0.2, 0.3) if fast else (0.02, 0.05, 0.08, 0.1, 0.12, 0.138, 0.15, 0.17, 0.2, 0.25, 0.3)
     samples = 60 if fast else 100
     overlap, retrieved = [], []
     for alpha in alphas:
@@ -138,15 +150,24 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
         overlap.append(m.mean())
         retrieved.append((m > 0.95).double().mean())
     a_theory, m_theory, alpha_c = ags_retrieval_branch()
-    results["capacity"] = {"N": N, "alphas": alphas, "mean_overlap": overlap, "fraction_retrieved": retrieved,
-                           "alpha_c_theory": alpha_c}
+    results["capacity"] = {
+        "N": N,
+        "alphas": alphas,
+        "mean_overlap": overlap,
+        "fraction_retrieved": retrieved,
+        "alpha_c_theory": alpha_c,
+    }
     ax_cap.plot(alphas, overlap, "o-", label=f"mean overlap m after recall (N = {N})")
     ax_cap.plot(alphas, retrieved, "s--", label="fraction with m > 0.95")
     ax_cap.plot(a_theory, m_theory, "k-", lw=1, label="theory m(α), Amit et al. 1985 (N → ∞)")
     ax_cap.axvline(alpha_c, color="C3", lw=1, ls=":")
     ax_cap.text(alpha_c + 0.003, 0.05, f"α_c = {alpha_c:.3f}", color="C3")
-    ax_cap.set(title="capacity: recall from a stored pattern vs load α = P/N", xlabel="α = P / N",
-               ylabel="overlap / fraction", ylim=(-0.03, 1.05))
+    ax_cap.set(
+        title="capacity: recall from a stored pattern vs load α = P/N",
+        xlabel="α = P / N",
+        ylabel="overlap / fraction",
+        ylim=(-0.03, 1.05),
+    )
     ax_cap.legend(fontsize=8, loc="lower left")
     return save(fig, results, out, "hopfield")
 

@@ -40,14 +40,16 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     dt = 0.5 if fast else 0.1
     n = round(T_END / dt)
     t = np.arange(1, n + 1) * dt
-    nets = [tr.zoo.line_attractor(DIRECTION, eigenvalue=l1, other_eigenvalues=OTHERS, tau=TAU, dt=dt,
-                                  dtype=DTYPE) for l1 in LAMBDA1]
+    nets = [
+        tr.zoo.line_attractor(DIRECTION, eigenvalue=l1, other_eigenvalues=OTHERS, tau=TAU, dt=dt, dtype=DTYPE)
+        for l1 in LAMBDA1
+    ]
     Phi = tr.zoo.basis_with_direction(torch.tensor(DIRECTION, dtype=DTYPE))
     f1, f2 = Phi[:, 0], Phi[:, 1]
     h = torch.zeros(n, 3, dtype=DTYPE)
     edges = [0.0]
     for k, (start, stop, amp) in enumerate(PULSES):
-        h[round(start / dt):round(stop / dt)] = amp * f1 + (0.5 * f2 if k == 0 else 0)
+        h[round(start / dt) : round(stop / dt)] = amp * f1 + (0.5 * f2 if k == 0 else 0)
         edges += [start, stop]
     edges.append(T_END)
     integral = np.cumsum((h @ f1).numpy()) * dt / TAU  # (1/τ)∫ f₁·h dt' (rectangle rule, exact here)
@@ -73,19 +75,23 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
         tail = slice(last_off + round(50 / dt), None)
         slope = np.polyfit(t[tail], np.log(np.abs(c1[tail])), 1)[0]
         results["networks"][f"lambda1={l1:g}"] = {
-            "lambda1": l1, "regime": regime,
-            "c1_at_last_offset": c1[last_off], "c1_final": c1[-1],
+            "lambda1": l1,
+            "regime": regime,
+            "c1_at_last_offset": c1[last_off],
+            "c1_final": c1[-1],
             "integral_at_last_offset": integral[last_off],
             "max_abs_c1_minus_integral": np.abs(c1 - integral).max() if l1 == 1 else None,
             "drift_after_offset": np.abs(after - after[0]).max(),
-            "rate_measured_per_ms": slope, "rate_theory_per_ms": (l1 - 1) / TAU,
+            "rate_measured_per_ms": slope,
+            "rate_theory_per_ms": (l1 - 1) / TAU,
             "rate_euler_per_ms": math.log(1 + (l1 - 1) * dt / TAU) / dt,
             "max_abs_error_vs_exact_solution": (v - exact).abs().max(),
             "final_other_modes": (v[-1] @ Phi[:, 1:]),
         }
         for ax in axes[:2]:
-            ax.plot(t, c1 if ax is axes[0] else np.abs(c1), lw=2,
-                    label=f"λ₁ = {l1:g} ({regime}), rate {slope * 1e3:+.3g}/s")
+            ax.plot(
+                t, c1 if ax is axes[0] else np.abs(c1), lw=2, label=f"λ₁ = {l1:g} ({regime}), rate {slope * 1e3:+.3g}/s"
+            )
     axes[0].plot(t, integral, "k:", lw=1.5, label="(1/τ)∫f₁·h dt")
     for ax in axes[:2]:
         for start, stop, _ in PULSES:
@@ -93,8 +99,15 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
         ax.set(xlabel="t (ms)")
         ax.legend(fontsize=8, loc="upper left")
     grow = results["networks"]["lambda1=1.1"]
-    axes[0].text(0.98, 0.6, f"λ₁ = 1.1 leaves the axes:\nc₁ = {grow['c1_final']:.0f} at {T_END:g} ms "
-                 "(log panel)", transform=axes[0].transAxes, ha="right", fontsize=8, color="C2")
+    axes[0].text(
+        0.98,
+        0.6,
+        f"λ₁ = 1.1 leaves the axes:\nc₁ = {grow['c1_final']:.0f} at {T_END:g} ms (log panel)",
+        transform=axes[0].transAxes,
+        ha="right",
+        fontsize=8,
+        color="C2",
+    )
     axes[0].set(title="memory along f₁: c₁ = f₁·v (pulses in grey)", ylabel="c₁", ylim=(-1, 12))
     axes[1].set(title="|c₁| on a log scale: slopes (λ₁ − 1)/τ", ylabel="|c₁|", yscale="log", ylim=(1e-2, 3e2))
     ax = axes[2]
@@ -105,8 +118,10 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     ax.plot(t, (v @ f2).numpy(), lw=1.2, ls="--", label="c₂ = f₂·v for λ₁ = 1 (λ₂ = 0.5)")
     ax.set(title="inputs and the forgetting mode", xlabel="t (ms)", ylabel="input / rate")
     ax.legend(fontsize=8)
-    fig.suptitle(f"Line attractor τ dv/dt = −v + Mv + h, M = Φ diag(λ₁, 0.5, −0.5) Φᵀ, "
-                 f"f₁ = (1, 2, 2)/3 (τ = {TAU:g} ms, dt = {dt:g} ms)")
+    fig.suptitle(
+        f"Line attractor τ dv/dt = −v + Mv + h, M = Φ diag(λ₁, 0.5, −0.5) Φᵀ, "
+        f"f₁ = (1, 2, 2)/3 (τ = {TAU:g} ms, dt = {dt:g} ms)"
+    )
     return save(fig, results, out, "integrator")
 
 

@@ -36,8 +36,10 @@ def example_networks(gen: torch.Generator) -> dict[str, torch.Tensor]:
     B[3:5, 3:5] = torch.tensor([[-0.5, 0.5], [-0.5, -0.5]], dtype=DTYPE)
     B[5, 5] = -1.0
     P = torch.eye(N, dtype=DTYPE) + 0.3 * torch.randn(N, N, generator=gen, dtype=DTYPE)
-    return {"symmetric": tr.zoo.weights_from_modes(Phi, SYMMETRIC_EIGENVALUES),
-            "non-symmetric": P @ B @ torch.linalg.inv(P)}
+    return {
+        "symmetric": tr.zoo.weights_from_modes(Phi, SYMMETRIC_EIGENVALUES),
+        "non-symmetric": P @ B @ torch.linalg.inv(P),
+    }
 
 
 def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
@@ -68,15 +70,23 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
         exact = tr.linear.solve(M, h, t, tau=TAU, v0=v0)
         results[name] = {
             "eigenvalues": torch.view_as_real(spec.eigenvalues.to(torch.complex128)),
-            "stable": spec.stable, "euler_max_abs_error": errors, "euler_order": order,
+            "stable": spec.stable,
+            "euler_max_abs_error": errors,
+            "euler_order": order,
             "dopri5_max_abs_error": (rates - exact).abs().max(),
-            "steady_state_error": (tr.linear.solve(M, h, [50 * T_END], tau=TAU, v0=v0)[0]
-                                   - tr.linear.steady_state(M, h)).abs().max(),
+            "steady_state_error": (
+                tr.linear.solve(M, h, [50 * T_END], tau=TAU, v0=v0)[0] - tr.linear.steady_state(M, h)
+            )
+            .abs()
+            .max(),
         }
         axes[0].loglog(dts, errors, "o-", label=f"{name} M, Euler: slope {order:.3f}")
     axes[0].loglog(dts, [errors[-1] * d / dts[-1] for d in dts], "k:", label="slope 1")
-    axes[0].set(title=f"max |Euler − tr.linear.solve| over {T_END:g} ms (N = {N}, τ = {TAU:g} ms)",
-                xlabel="dt (ms)", ylabel="max abs error")
+    axes[0].set(
+        title=f"max |Euler − tr.linear.solve| over {T_END:g} ms (N = {N}, τ = {TAU:g} ms)",
+        xlabel="dt (ms)",
+        ylabel="max abs error",
+    )
     axes[0].set_xticks(dts, [f"{d:g}" for d in dts])
     axes[0].minorticks_off()
     axes[0].legend(fontsize=8)
@@ -89,16 +99,30 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     theta = np.linspace(0, 2 * np.pi, 300)
     for ratio, style in ((1.0, "--"), (0.5, ":")):  # dt/τ
         r = 1 / ratio
-        ax.plot(1 - r + r * np.cos(theta), r * np.sin(theta), "k" + style, lw=1,
-                label=f"Euler stable inside, dt/τ = {ratio:g}")
-    marks = {"mutual excitation ±0.8": torch.tensor([0.8, -0.8]), "integrator": torch.tensor([1.0, 0.5]),
-             "λ = 2 (attractors with clip)": torch.tensor([2.0, -2.0])}
+        ax.plot(
+            1 - r + r * np.cos(theta),
+            r * np.sin(theta),
+            "k" + style,
+            lw=1,
+            label=f"Euler stable inside, dt/τ = {ratio:g}",
+        )
+    marks = {
+        "mutual excitation ±0.8": torch.tensor([0.8, -0.8]),
+        "integrator": torch.tensor([1.0, 0.5]),
+        "λ = 2 (attractors with clip)": torch.tensor([2.0, -2.0]),
+    }
     marks.update({f"{k} M (above)": torch.linalg.eigvals(M) for k, M in nets.items()})
     for k, (label, lam) in enumerate(marks.items()):
         lam = lam.to(torch.complex128)
         ax.plot(lam.real, lam.imag, "os^Dv"[k], ms=7, mfc="none", mew=1.5, label=label)
-    ax.set(title="eigenvalues λ of M: stability of the ODE and of its Euler map",
-           xlabel="Re λ", ylabel="Im λ", xlim=(-4.5, 2.6), ylim=(-2.4, 2.4), aspect="equal")
+    ax.set(
+        title="eigenvalues λ of M: stability of the ODE and of its Euler map",
+        xlabel="Re λ",
+        ylabel="Im λ",
+        xlim=(-4.5, 2.6),
+        ylim=(-2.4, 2.4),
+        aspect="equal",
+    )
     ax.legend(fontsize=7, loc="lower left")
 
     # 3. λ_max < 1, = 1, > 1 ----------------------------------------------------------------
@@ -116,10 +140,16 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     # λ = 1: c₁(t) = t/τ exactly; λ ≠ 1: (1 − e^{−(1−λ)t/τ})/(1 − λ)
     results["integrator_max_abs_error"] = (growth[1.0] - t / TAU).abs().max()
     results["lambda_0.9_max_abs_error"] = (growth[0.9] - (1 - torch.exp(-0.1 * t / TAU)) / 0.1).abs().max()
-    results["lambda_1.1_max_abs_error"] = ((growth[1.1] - (torch.exp(0.1 * t / TAU) - 1) / 0.1).abs()
-                                           / (torch.exp(0.1 * t / TAU))).max()
-    ax.set(title="tr.linear.solve across λ₁ = 1: settle, integrate, explode (h = f₁)",
-           xlabel="t (ms)", ylabel="c₁ = f₁·v", yscale="log", ylim=(0.1, 3000))
+    results["lambda_1.1_max_abs_error"] = (
+        (growth[1.1] - (torch.exp(0.1 * t / TAU) - 1) / 0.1).abs() / (torch.exp(0.1 * t / TAU))
+    ).max()
+    ax.set(
+        title="tr.linear.solve across λ₁ = 1: settle, integrate, explode (h = f₁)",
+        xlabel="t (ms)",
+        ylabel="c₁ = f₁·v",
+        yscale="log",
+        ylim=(0.1, 3000),
+    )
     ax.legend(fontsize=8)
     fig.suptitle("Linear networks: the eigenmode solution, its stability, and the Euler cell")
     return save(fig, results, out, "linear_solution")

@@ -30,8 +30,9 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     t = np.arange(1, T + 1) * dt
     fig, axes = plt.subplots(2, 2, figsize=(12, 9), constrained_layout=True)
     results = {"tau_ms": TAU, "dt_ms": dt}
-    for row, (label, make) in enumerate((("mutual excitation", tr.zoo.mutual_excitation),
-                                         ("mutual inhibition", tr.zoo.mutual_inhibition))):
+    for row, (label, make) in enumerate(
+        (("mutual excitation", tr.zoo.mutual_excitation), ("mutual inhibition", tr.zoo.mutual_inhibition))
+    ):
         net = make(WEIGHT, tau=TAU, dt=dt, dtype=DTYPE)
         M = net.M.detach()
         s = tr.analysis.spectrum(M, tau=TAU)  # modes sorted by λ: 0.8 first
@@ -46,36 +47,60 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
         tau_meas = [crossing_time((along[:, a] / gain[a]).numpy(), 1 - 1 / math.e, t) for a in range(2)]
         v_inf = tr.linear.steady_state(M, H[2])
         results[label] = {
-            "M": M, "eigenvalues": lam, "eigenvectors": Phi, "gain_theory": s.gains, "gain_measured": gain,
-            "time_constant_theory_ms": s.time_constants, "time_constant_measured_ms": tau_meas,
+            "M": M,
+            "eigenvalues": lam,
+            "eigenvectors": Phi,
+            "gain_theory": s.gains,
+            "gain_measured": gain,
+            "time_constant_theory_ms": s.time_constants,
+            "time_constant_measured_ms": tau_meas,
             "time_constant_euler_ms": -dt / torch.log(1 - (1 - lam) * dt / TAU),
             "orthogonal_leak": max(float((v[:, a] @ Phi[:, 1 - a]).abs().max()) for a in range(2)),
-            "mixed_input_v_inf_theory": v_inf, "mixed_input_v_inf_modes": s.steady_state(H[2]),
+            "mixed_input_v_inf_theory": v_inf,
+            "mixed_input_v_inf_modes": s.steady_state(H[2]),
             "mixed_input_v_final": v[-1, 2],
             "max_abs_error_vs_exact_solution": (v - exact).abs().max(),
         }
         ax = axes[row, 0]
         for a in range(2):
-            ax.plot(t, along[:, a], lw=2, label=f"{names[a]}: λ = {lam[a].item():+.1f}, gain "
-                                                f"{gain[a].item():.4g}, time constant {tau_meas[a]:.3g} ms")
+            ax.plot(
+                t,
+                along[:, a],
+                lw=2,
+                label=f"{names[a]}: λ = {lam[a].item():+.1f}, gain "
+                f"{gain[a].item():.4g}, time constant {tau_meas[a]:.3g} ms",
+            )
             ax.plot(t, exact[:, a] @ Phi[:, a], "k:", lw=1)
-        ax.set(title=f"{label}, M = [[0, {net.M[0, 1].item():+.1f}], [{net.M[1, 0].item():+.1f}, 0]]: "
-                     "response along the input (dotted: tr.linear.solve)",
-               xlabel="t (ms)", ylabel="f_α · v", ylim=(0, 6.2), xlim=(0, 300))
+        ax.set(
+            title=f"{label}, M = [[0, {net.M[0, 1].item():+.1f}], [{net.M[1, 0].item():+.1f}, 0]]: "
+            "response along the input (dotted: tr.linear.solve)",
+            xlabel="t (ms)",
+            ylabel="f_α · v",
+            ylim=(0, 6.2),
+            xlim=(0, 300),
+        )
         ax.legend(fontsize=8, loc="center right")
         ax.title.set_fontsize(10)
         ax = axes[row, 1]
         for a, color in enumerate(("k", "0.5")):
             ax.axline((0, 0), tuple(Phi[:, a].numpy()), color=color, lw=0.7, ls="--")
         for j, name in enumerate(names):
-            line, = ax.plot(v[:, j, 0], v[:, j, 1], lw=2, label=name)
+            (line,) = ax.plot(v[:, j, 0], v[:, j, 1], lw=2, label=name)
             ax.plot(*H[j].numpy(), "x", color=line.get_color(), ms=8)
             ax.plot(*v[-1, j].numpy(), "o", color=line.get_color(), ms=6)
-        ax.set(title=f"{label}: state space (× input, ● steady state)", xlabel="v₁", ylabel="v₂",
-               aspect="equal", xlim=(-4.2, 4.2), ylim=(-4.2, 4.2))
+        ax.set(
+            title=f"{label}: state space (× input, ● steady state)",
+            xlabel="v₁",
+            ylabel="v₂",
+            aspect="equal",
+            xlim=(-4.2, 4.2),
+            ylim=(-4.2, 4.2),
+        )
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"Two neurons coupled by ±{WEIGHT:g} (τ = {TAU:g} ms, dt = {dt:g} ms): "
-                 "gains 1/(1 − λ) = 5 and 1/1.8 along the eigenvectors")
+    fig.suptitle(
+        f"Two neurons coupled by ±{WEIGHT:g} (τ = {TAU:g} ms, dt = {dt:g} ms): "
+        "gains 1/(1 − λ) = 5 and 1/1.8 along the eigenvectors"
+    )
     return save(fig, results, out, "mutual")
 
 

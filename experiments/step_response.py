@@ -26,8 +26,12 @@ import torchrate as tr
 
 TAU, W = 10.0, 1.0
 # name, nonlinearity, threshold θ (bias −θ): F(wu) is evaluated as F(wu − θ)
-NEURONS = (("linear", "linear", 0.0), ("binary threshold", "step", 0.5),
-           ("threshold-linear", "relu", 0.5), ("saturating (tanh)", "tanh", 0.0))
+NEURONS = (
+    ("linear", "linear", 0.0),
+    ("binary threshold", "step", 0.5),
+    ("threshold-linear", "relu", 0.5),
+    ("saturating (tanh)", "tanh", 0.0),
+)
 
 
 def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
@@ -36,7 +40,7 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     n_pre = round(2 * TAU / dt)
     amplitudes = torch.linspace(-2.0, 3.0, 11 if fast else 51, dtype=DTYPE)
     u = torch.zeros(n_pre + n_on + n_off, amplitudes.numel(), 1, dtype=DTYPE)
-    u[n_pre:n_pre + n_on, :, 0] = amplitudes
+    u[n_pre : n_pre + n_on, :, 0] = amplitudes
     t = np.arange(1, u.shape[0] + 1) * dt  # rates[k] is v at (k + 1) dt
     a = dt / TAU
     k = np.arange(1, n_on + 1)  # steps since the input came on
@@ -45,23 +49,32 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     results = {"tau_ms": TAU, "dt_ms": dt, "w": W, "neurons": {}}
     shown = [-1.0, 0.5, 1.0, 2.0]
     for col, (label, F, theta) in enumerate(NEURONS):
-        net = tr.RateRNN.from_weights(torch.zeros(1, 1, dtype=DTYPE), W=torch.tensor([[W]], dtype=DTYPE),
-                                      b=torch.tensor([-theta], dtype=DTYPE), tau=TAU, dt=dt,
-                                      nonlinearity=F)
+        net = tr.RateRNN.from_weights(
+            torch.zeros(1, 1, dtype=DTYPE),
+            W=torch.tensor([[W]], dtype=DTYPE),
+            b=torch.tensor([-theta], dtype=DTYPE),
+            tau=TAU,
+            dt=dt,
+            nonlinearity=F,
+        )
         with torch.no_grad():
             rates, _ = net(u)
             v_inf = net.F(W * amplitudes - theta).numpy()  # theory: v∞ = F(wu − θ)
         v = rates[..., 0].numpy()  # (T, B)
-        on = v[n_pre:n_pre + n_on]  # response during the step, from v = 0
+        on = v[n_pre : n_pre + n_on]  # response during the step, from v = 0
         euler = v_inf * (1 - (1 - a) ** k)[:, None]
         continuous = v_inf * (1 - np.exp(-k * dt / TAU))[:, None]
         err_euler = np.abs(on - euler).max()
         err_cont = np.abs(on - continuous).max(0)
         bound = np.abs(v_inf) * a / (2 * math.e) * (1 + a)  # max_k |(1−a)^k − e^{−ak}| ≈ a/(2e)
-        tau_fit = [crossing_time(on[:, j] / v_inf[j], 1 - 1 / math.e, k * dt)
-                   for j in range(len(v_inf)) if abs(v_inf[j]) > 1e-3]
+        tau_fit = [
+            crossing_time(on[:, j] / v_inf[j], 1 - 1 / math.e, k * dt)
+            for j in range(len(v_inf))
+            if abs(v_inf[j]) > 1e-3
+        ]
         results["neurons"][label] = {
-            "nonlinearity": F, "threshold": theta,
+            "nonlinearity": F,
+            "threshold": theta,
             "max_abs_error_vs_exact_euler": err_euler,
             "max_abs_error_vs_continuous": err_cont.max(),
             "within_euler_bound": bool((err_cont <= bound + 1e-12).all()),
@@ -79,13 +92,13 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
         ax.legend(fontsize=7, loc="upper right")
         grid = torch.linspace(-2, 3, 501, dtype=DTYPE)
         ax = axes[1, col]
-        ax.plot(grid, net.F(W * grid - theta), color="k", lw=1,
-                label=f"F(wu − {theta:g})" if theta else "F(wu)")
+        ax.plot(grid, net.F(W * grid - theta), color="k", lw=1, label=f"F(wu − {theta:g})" if theta else "F(wu)")
         ax.plot(amplitudes, on[-1], "o", ms=3.5, color="C3", label="v at end of step")
         ax.set(xlabel="wu", ylabel="v∞")
         ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"Step response of a rate neuron (τ = {TAU:g} ms, dt = {dt:g} ms): "
-                 "v relaxes to v∞ = F(wu) with time constant τ")
+    fig.suptitle(
+        f"Step response of a rate neuron (τ = {TAU:g} ms, dt = {dt:g} ms): v relaxes to v∞ = F(wu) with time constant τ"
+    )
     return save(fig, results, out, "step_response")
 
 

@@ -46,8 +46,15 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
     dt = 0.5 if fast else 0.2
     trials = 100 if fast else 300
     deltas = torch.tensor([0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.4], dtype=DTYPE)
-    results = {"tau_ms": TAU, "dt_ms": dt, "sigma": SIGMA, "beta": BETA, "h_bar": H_BAR,
-               "trials": trials, "deltas": deltas}
+    results = {
+        "tau_ms": TAU,
+        "dt_ms": dt,
+        "sigma": SIGMA,
+        "beta": BETA,
+        "h_bar": H_BAR,
+        "trials": trials,
+        "deltas": deltas,
+    }
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), constrained_layout=True)
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -73,27 +80,51 @@ def main(out=DEFAULT_OUT, fast: bool = False) -> dict:
                     color = "C0" if v[-1, j, 0] > 0 else "C3"
                     ax.plot(t, v[:, j, 0], color=color, lw=1)
                     ax.plot(t, v[:, j, 1], color=color, lw=1, ls=":")
-                ax.set(title=f"K = 2, Δ = {deltas[j0 // trials]:g}: v₁ (solid), v₂ (dotted); "
-                             "blue: unit 1 wins", xlabel="t (ms)", ylabel="v", ylim=(-1.3, 1.3))
+                ax.set(
+                    title=f"K = 2, Δ = {deltas[j0 // trials]:g}: v₁ (solid), v₂ (dotted); blue: unit 1 wins",
+                    xlabel="t (ms)",
+                    ylabel="v",
+                    ylim=(-1.3, 1.3),
+                )
                 ax.text(T_INPUT / 2, 1.2, "input on", ha="center", fontsize=9)
                 ax = axes[2]
                 for j in range(j0, j0 + 40):
                     ax.plot(v[:, j, 0], v[:, j, 1], color="C0" if v[-1, j, 0] > 0 else "C3", lw=0.6)
                 ax.plot([1, -1], [-1, 1], "ko", mfc="w", ms=9, mew=2)
-                ax.set(title=f"K = 2 state space, Δ = {deltas[j0 // trials]:g}, 40 trials", xlabel="v₁",
-                       ylabel="v₂", aspect="equal", xlim=(-1.3, 1.3), ylim=(-1.3, 1.3))
+                ax.set(
+                    title=f"K = 2 state space, Δ = {deltas[j0 // trials]:g}, 40 trials",
+                    xlabel="v₁",
+                    ylabel="v₂",
+                    aspect="equal",
+                    xlim=(-1.3, 1.3),
+                    ylim=(-1.3, 1.3),
+                )
                 fine = torch.linspace(0, deltas.max(), 200, dtype=DTYPE)
                 z = fine / (SIGMA * math.sqrt(2 * (BETA - 1)))
-                axes[1].plot(fine, 0.5 * (1 + torch.erf(z / math.sqrt(2))), "k-", lw=1,
-                             label="K = 2 theory Φ(Δ / σ√(2(β−1)))")
-            axes[1].errorbar(deltas, acc, yerr=torch.sqrt(acc * (1 - acc) / trials), fmt="o", ms=5,
-                             capsize=2, label=f"K = {K} simulated ({trials} trials per Δ)")
+                axes[1].plot(
+                    fine, 0.5 * (1 + torch.erf(z / math.sqrt(2))), "k-", lw=1, label="K = 2 theory Φ(Δ / σ√(2(β−1)))"
+                )
+            axes[1].errorbar(
+                deltas,
+                acc,
+                yerr=torch.sqrt(acc * (1 - acc) / trials),
+                fmt="o",
+                ms=5,
+                capsize=2,
+                label=f"K = {K} simulated ({trials} trials per Δ)",
+            )
             axes[1].axhline(1 / K, color=f"C{K // 2 - 1}", lw=0.7, ls=":")
-    axes[1].set(title=f"accuracy vs input difference Δ (σ = {SIGMA:g}, chance 1/K dotted)",
-                xlabel="Δ = h_winner − h_other", ylabel="P(largest input wins)", ylim=(0, 1.05))
+    axes[1].set(
+        title=f"accuracy vs input difference Δ (σ = {SIGMA:g}, chance 1/K dotted)",
+        xlabel="Δ = h_winner − h_other",
+        ylabel="P(largest input wins)",
+        ylim=(0, 1.05),
+    )
     axes[1].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"Winner-take-all, M = −{BETA:g}(11ᵀ − I), F = clip, input {T_INPUT:g} ms then "
-                 f"{T_HOLD:g} ms of memory (τ = {TAU:g} ms, dt = {dt:g} ms)")
+    fig.suptitle(
+        f"Winner-take-all, M = −{BETA:g}(11ᵀ − I), F = clip, input {T_INPUT:g} ms then "
+        f"{T_HOLD:g} ms of memory (τ = {TAU:g} ms, dt = {dt:g} ms)"
+    )
     return save(fig, results, out, "winner_take_all")
 
 

@@ -8,8 +8,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(1)
 
 DTYPES = [torch.float32, torch.float64]
-DEVICES = ["cpu", pytest.param("cuda", marks=(pytest.mark.cuda, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA device")))]
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=(pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))
+    ),
+]
 
 
 @pytest.fixture(params=DTYPES, ids=["float32", "float64"])

@@ -15,8 +15,14 @@ EI_M = [[1.25, -1.0], [1.0, 0.0]]
 
 def ei_pair(tau_i, dtype=F64):
     """τ_E dv_E/dt = −v_E + [1.25 v_E − v_I + 10]⁺, τ_I dv_I/dt = −v_I + [v_E − 10]⁺ (γ_E = −10, γ_I = 10)."""
-    return tr.EIRateRNN.from_weights(torch.tensor(EI_M, dtype=dtype), n_exc=1, tau_e=10.0, tau_i=tau_i,
-                                     b=torch.tensor([10.0, -10.0], dtype=dtype), dt=0.1)
+    return tr.EIRateRNN.from_weights(
+        torch.tensor(EI_M, dtype=dtype),
+        n_exc=1,
+        tau_e=10.0,
+        tau_i=tau_i,
+        b=torch.tensor([10.0, -10.0], dtype=dtype),
+        dt=0.1,
+    )
 
 
 def supplement_eigenvalues(tau_e, tau_i, M=EI_M):
@@ -41,8 +47,7 @@ def test_ei_pair_fixed_point_and_supplement_eigenvalues(tau_i, kind):
     init = 50 * torch.rand(256, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
     fps = tr.analysis.find_fixed_points(net, torch.zeros(2, dtype=F64), init)
     assert len(fps) == 1 and fps.kind == [kind] and bool(fps.stable[0]) == (tau_i < 40)
-    torch.testing.assert_close(fps.points[0], torch.tensor([80 / 3, 50 / 3], dtype=F64),
-                               rtol=1e-15, atol=1e-13)
+    torch.testing.assert_close(fps.points[0], torch.tensor([80 / 3, 50 / 3], dtype=F64), rtol=1e-15, atol=1e-13)
     assert fps.residuals[0].item() < 1e-26
     expected = torch.tensor(supplement_eigenvalues(10.0, tau_i), dtype=torch.complex128)
     torch.testing.assert_close(fps.eigenvalues[0], expected, rtol=1e-14, atol=1e-16)
@@ -76,8 +81,7 @@ def test_bistable_pair_has_exactly_three_fixed_points(F, dtype):
         assert dist[i].item() < tol and fps.kind[i] == kind
     assert fps.residuals.max().item() < (1e-26 if dtype == F64 else 1e-12)
     i = fps.kind.index("saddle")
-    torch.testing.assert_close(fps.eigenvalues[i].real, torch.tensor(saddle_eigs, dtype=dtype),
-                               rtol=tol, atol=tol)
+    torch.testing.assert_close(fps.eigenvalues[i].real, torch.tensor(saddle_eigs, dtype=dtype), rtol=tol, atol=tol)
 
 
 def hadamard(n):
@@ -99,8 +103,7 @@ def test_hopfield_stores_patterns_as_stable_fixed_points():
     init = xi[torch.randint(3, (300,), generator=gen)] * flips * signs
     fps = tr.analysis.find_fixed_points(net, None, init)
     a = tanh_root(beta)
-    expected_eigs = torch.tensor([(beta * (1 - a * a) - 1) / tau] * 3 + [-1 / tau] * (N - 3),
-                                 dtype=F64)
+    expected_eigs = torch.tensor([(beta * (1 - a * a) - 1) / tau] * 3 + [-1 / tau] * (N - 3), dtype=F64)
     for pattern in torch.cat([xi, -xi]):
         dist = (fps.points - a * pattern).norm(dim=-1)
         i = int(dist.argmin())
@@ -126,8 +129,9 @@ def test_network_is_not_modified():
 def test_slow_point_of_a_ghost():
     """τ dv/dt = −v + tanh(2v + 0.6): past the saddle-node (b_c = 2^{1/2} − atanh(2^{−1/2}) ≈ 0.533)
     one fixed point is left, and a slow point (a minimum of q > 0) near v ≈ −0.74."""
-    net = tr.RateRNN.from_weights(torch.tensor([[2.0]], dtype=F64), b=torch.tensor([0.6], dtype=F64),
-                                  tau=10.0, dt=1.0, nonlinearity="tanh")
+    net = tr.RateRNN.from_weights(
+        torch.tensor([[2.0]], dtype=F64), b=torch.tensor([0.6], dtype=F64), tau=10.0, dt=1.0, nonlinearity="tanh"
+    )
     init = torch.linspace(-2, 2, 101, dtype=F64)[:, None]
     fixed = tr.analysis.find_fixed_points(net, None, init)
     v_star = fixed.points[0].item()
@@ -178,8 +182,9 @@ def test_sample_states():
     assert s.shape == (100, 2) and s.dtype == F64
     rows = traj.reshape(-1, 2)
     assert bool((torch.cdist(s, rows).min(1).values == 0).all())
-    noisy = tr.analysis.sample_states(torch.zeros(4, 3, dtype=F64), 20000, noise_std=0.5,
-                                      generator=torch.Generator().manual_seed(1))
+    noisy = tr.analysis.sample_states(
+        torch.zeros(4, 3, dtype=F64), 20000, noise_std=0.5, generator=torch.Generator().manual_seed(1)
+    )
     assert noisy.std().item() == pytest.approx(0.5, rel=0.02)  # 60000 draws: 3 standard errors ≈ 0.9%
 
 
@@ -194,8 +199,9 @@ def test_progress_bar_and_errors(capsys):
 
 
 def test_classify():
-    lam = torch.tensor([[-1 + 2j, -1 - 2j], [-1, -2], [1, -2], [1 + 1j, 1 - 1j], [2, 1], [0, -1]],
-                       dtype=torch.complex128)
+    lam = torch.tensor(
+        [[-1 + 2j, -1 - 2j], [-1, -2], [1, -2], [1 + 1j, 1 - 1j], [2, 1], [0, -1]], dtype=torch.complex128
+    )
     stable, kind = tr.analysis.classify(lam)
     assert kind == ["stable spiral", "stable node", "saddle", "unstable spiral", "unstable node", "marginal"]
     assert stable.tolist() == [True, True, False, False, False, False]
@@ -208,8 +214,7 @@ def test_fixed_points_cuda():
     init = 50 * torch.rand(1024, 2, dtype=F64, device="cuda")
     fps = tr.analysis.find_fixed_points(net, torch.zeros(2, dtype=F64, device="cuda"), init)
     assert fps.points.device.type == "cuda" and fps.kind == ["stable spiral"]
-    torch.testing.assert_close(fps.points[0].cpu(), torch.tensor([80 / 3, 50 / 3], dtype=F64),
-                               rtol=1e-15, atol=1e-13)
+    torch.testing.assert_close(fps.points[0].cpu(), torch.tensor([80 / 3, 50 / 3], dtype=F64), rtol=1e-15, atol=1e-13)
 
 
 def test_per_state_loop_gives_the_batched_result():
@@ -232,8 +237,7 @@ def test_float32_search_agrees_with_float64_on_a_64_unit_network():
     gen = torch.Generator().manual_seed(0)
     M = 1.2 * torch.randn(64, 64, generator=gen, dtype=F64) / 8
     b = 0.1 * torch.randn(64, generator=gen, dtype=F64)
-    net = tr.RateRNN.from_weights(M, torch.ones(64, 1, dtype=F64), b, tau=10.0, dt=1.0,
-                                  nonlinearity="tanh")
+    net = tr.RateRNN.from_weights(M, torch.ones(64, 1, dtype=F64), b, tau=10.0, dt=1.0, nonlinearity="tanh")
     v, traj = torch.randn(8, 64, generator=gen, dtype=F64), []
     for _ in range(200):  # the network's own Euler trajectories at u = 0
         v = tr.dynamics.euler_step(v, torch.zeros(64, dtype=F64), M, b, 10.0, net.F, 1.0)

@@ -29,8 +29,7 @@ def analytic_jacobian(net, v, u):
 @pytest.mark.parametrize("name", list(DERIVATIVES))
 def test_jacobian_matches_analytic(name, dtype):
     gen = torch.Generator().manual_seed(0)
-    net = tr.RateRNN(3, 6, nonlinearity=name, tau=torch.linspace(5.0, 20.0, 6), generator=gen,
-                     dtype=dtype)
+    net = tr.RateRNN(3, 6, nonlinearity=name, tau=torch.linspace(5.0, 20.0, 6), generator=gen, dtype=dtype)
     with torch.no_grad():
         net.b.normal_(generator=gen)
     v = torch.randn(5, 6, generator=gen, dtype=dtype)
@@ -40,16 +39,16 @@ def test_jacobian_matches_analytic(name, dtype):
     tol = 1e-14 if dtype == F64 else 1e-6
     torch.testing.assert_close(J, analytic_jacobian(net, v, u), rtol=tol, atol=tol)
     # one shared input (I,), and an unbatched state (N,)
-    torch.testing.assert_close(tr.analysis.jacobian(net, v, u[0]),
-                               analytic_jacobian(net, v, u[:1].expand(5, 3)), rtol=tol, atol=tol)
+    torch.testing.assert_close(
+        tr.analysis.jacobian(net, v, u[0]), analytic_jacobian(net, v, u[:1].expand(5, 3)), rtol=tol, atol=tol
+    )
     torch.testing.assert_close(tr.analysis.jacobian(net, v[0], u[0]), J[0], rtol=tol, atol=tol)
 
 
 def test_jacobian_ei_pair_is_the_supplement_matrix():
     """Above threshold, J = [[(M_EE−1)/τ_E, M_EI/τ_E], [M_IE/τ_I, (M_II−1)/τ_I]]."""
     M = torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=F64)
-    ei = tr.EIRateRNN.from_weights(M, n_exc=1, tau_e=10.0, tau_i=30.0,
-                                   b=torch.tensor([10.0, -10.0], dtype=F64), dt=0.1)
+    ei = tr.EIRateRNN.from_weights(M, n_exc=1, tau_e=10.0, tau_i=30.0, b=torch.tensor([10.0, -10.0], dtype=F64), dt=0.1)
     J = tr.analysis.jacobian(ei, torch.tensor([80 / 3, 50 / 3], dtype=F64), torch.zeros(2, dtype=F64))
     expected = torch.tensor([[0.25 / 10, -1 / 10], [1 / 30, -1 / 30]], dtype=F64)
     torch.testing.assert_close(J, expected, rtol=1e-15, atol=1e-17)
@@ -61,8 +60,7 @@ def test_jacobian_of_any_module_and_callable():
     class Sine(nn.Module):
         def __init__(self):
             super().__init__()
-            self.A = nn.Parameter(torch.randn(4, 4, generator=torch.Generator().manual_seed(1),
-                                              dtype=F64))
+            self.A = nn.Parameter(torch.randn(4, 4, generator=torch.Generator().manual_seed(1), dtype=F64))
 
         def vector_field(self, v, h):
             return (-v + torch.sin(v @ self.A.T) + h) / 7.0
@@ -70,15 +68,15 @@ def test_jacobian_of_any_module_and_callable():
     mod = Sine()
     v = torch.randn(3, 4, generator=torch.Generator().manual_seed(2), dtype=F64)
     expected = (torch.cos(v @ mod.A.T)[:, :, None] * mod.A - torch.eye(4, dtype=F64)) / 7.0
-    torch.testing.assert_close(tr.analysis.jacobian(mod, v, torch.ones(4, dtype=F64)), expected,
-                               rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(tr.analysis.jacobian(mod, v, torch.ones(4, dtype=F64)), expected, rtol=1e-14, atol=1e-15)
     torch.testing.assert_close(tr.analysis.jacobian(mod.vector_field, v), expected, rtol=1e-14, atol=1e-15)
 
 
 def test_jacobian_is_differentiable_in_the_weights():
     """∂ trace(J)/∂M_ii = F′(x_i)/τ + M_ii F″(x_i) v_i/τ for tanh, F″ = −2 tanh sech²."""
-    net = tr.RateRNN(2, 3, nonlinearity="tanh", tau=10.0, bias=False, dtype=F64,
-                     generator=torch.Generator().manual_seed(3))
+    net = tr.RateRNN(
+        2, 3, nonlinearity="tanh", tau=10.0, bias=False, dtype=F64, generator=torch.Generator().manual_seed(3)
+    )
     v = torch.tensor([0.3, -0.2, 0.5], dtype=F64)
     u = torch.tensor([0.1, 0.4], dtype=F64)
     torch.diagonal(tr.analysis.jacobian(net, v, u)).sum().backward()
@@ -90,8 +88,11 @@ def test_jacobian_is_differentiable_in_the_weights():
 
 def test_jacobian_errors():
     net = tr.RateRNN(2, 3)
-    with pytest.raises(ValueError, match=r"v must have shape \(B, 3\) or \(3,\) \(one rate per neuron\), "
-                                         r"got \(1, 2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"v must have shape \(B, 3\) or \(3,\) \(one rate per neuron\), "
+        r"got \(1, 2, 3\)",
+    ):
         tr.analysis.jacobian(net, torch.zeros(1, 2, 3), torch.zeros(2))
     with pytest.raises(TypeError, match="vector_field"):
         tr.analysis.jacobian(object(), torch.zeros(3))

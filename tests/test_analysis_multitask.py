@@ -56,10 +56,11 @@ def test_a_shift_in_time_does_not_change_the_task_variance_once_aligned():
     shifted = torch.zeros(9, 4, 2, dtype=F64)
     delay = torch.tensor([0, 3, 1, 2])
     for b in range(4):
-        shifted[delay[b]:delay[b] + 6, b] = r[:, b]
+        shifted[delay[b] : delay[b] + 6, b] = r[:, b]
     tasks = torch.tensor([0, 0, 1, 1])
-    torch.testing.assert_close(mt.task_variance(shifted, tasks, start=delay, stop=delay + 6),
-                               mt.task_variance(r, tasks), rtol=1e-13, atol=0)
+    torch.testing.assert_close(
+        mt.task_variance(shifted, tasks, start=delay, stop=delay + 6), mt.task_variance(r, tasks), rtol=1e-13, atol=0
+    )
 
 
 def test_task_variance_errors_name_the_problem():
@@ -76,12 +77,16 @@ def test_task_variance_errors_name_the_problem():
 
 # ---------------------------------------------------------------------- fractional task variance
 def test_units_active_in_one_task_only_have_ftv_plus_or_minus_one():
-    variance = torch.tensor([[2.0, 0.0],    # only A: +1
-                             [0.0, 0.5],    # only B: −1
-                             [0.3, 0.3],    # both equally: 0
-                             [3.0, 1.0],    # (3 − 1) / 4 = 0.5
-                             [4e-4, 5e-4]],  # TV_A + TV_B ≤ 1e-3: inactive, left out
-                            dtype=F64)
+    variance = torch.tensor(
+        [
+            [2.0, 0.0],  # only A: +1
+            [0.0, 0.5],  # only B: −1
+            [0.3, 0.3],  # both equally: 0
+            [3.0, 1.0],  # (3 − 1) / 4 = 0.5
+            [4e-4, 5e-4],
+        ],  # TV_A + TV_B ≤ 1e-3: inactive, left out
+        dtype=F64,
+    )
     ftv = mt.fractional_task_variance(variance, 0, 1)
     torch.testing.assert_close(ftv, torch.tensor([1.0, -1.0, 0.0, 0.5], dtype=F64), rtol=0, atol=1e-15)
     torch.testing.assert_close(mt.fractional_task_variance(variance, 1, 0), -ftv, rtol=0, atol=0)
@@ -105,8 +110,9 @@ def test_ftv_of_task_variances_from_rates():
 def test_normalized_variance_by_max_and_sum():
     v = torch.tensor([[1.0, 3.0], [0.0, 0.0], [2.0, 2.0]], dtype=F64)
     torch.testing.assert_close(mt.normalized_variance(v), torch.tensor([[1 / 3, 1.0], [0, 0], [1.0, 1.0]], dtype=F64))
-    torch.testing.assert_close(mt.normalized_variance(v, "sum"),
-                               torch.tensor([[0.25, 0.75], [0, 0], [0.5, 0.5]], dtype=F64))
+    torch.testing.assert_close(
+        mt.normalized_variance(v, "sum"), torch.tensor([[0.25, 0.75], [0, 0], [0.5, 0.5]], dtype=F64)
+    )
 
 
 # ---------------------------------------------------------------------- k-means and silhouettes
@@ -126,7 +132,8 @@ def test_kmeans_finds_the_optimum_of_a_small_set_and_is_deterministic_with_a_gen
     best = min(
         (sum(((x[labels == c] - x[labels == c].mean(0)) ** 2).sum() for c in (0, 1)), labels)
         for labels in (torch.tensor((0,) + bits) for bits in itertools.product((0, 1), repeat=11))
-        if 0 < int(labels.sum()) < 12)
+        if 0 < int(labels.sum()) < 12
+    )
     fit = mt.kmeans(x, 2, n_init=10, generator=_gen(0))
     assert fit.inertia == pytest.approx(float(best[0]), rel=1e-12)
     again = mt.kmeans(x, 2, n_init=10, generator=_gen(0))
@@ -135,8 +142,12 @@ def test_kmeans_finds_the_optimum_of_a_small_set_and_is_deterministic_with_a_gen
 
 
 def test_kmeans_reaches_the_same_partition_from_any_seed_on_separated_clusters():
-    x = torch.cat([torch.randn(20, 3, generator=_gen(4), dtype=F64) * 0.1 + c
-                   for c in (torch.tensor([0.0, 0, 0]), torch.tensor([5.0, 0, 0]), torch.tensor([0.0, 5, 0]))])
+    x = torch.cat(
+        [
+            torch.randn(20, 3, generator=_gen(4), dtype=F64) * 0.1 + c
+            for c in (torch.tensor([0.0, 0, 0]), torch.tensor([5.0, 0, 0]), torch.tensor([0.0, 5, 0]))
+        ]
+    )
     truth = torch.arange(3).repeat_interleave(20)
     for seed in range(5):
         labels = mt.kmeans(x, 3, n_init=3, generator=_gen(seed)).labels

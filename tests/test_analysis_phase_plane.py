@@ -25,13 +25,13 @@ def re_lambda(tau_i):
 def test_phase_plane_ei_pair():
     net = ei_pair(30.0)
     start = torch.tensor([[30.0, 20.0]], dtype=F64)
-    pp = tr.analysis.phase_plane(net, torch.zeros(2, dtype=F64), (0, 60), (0, 40), n=15,
-                                 initial_states=start, duration=4000.0)
+    pp = tr.analysis.phase_plane(
+        net, torch.zeros(2, dtype=F64), (0, 60), (0, 40), n=15, initial_states=start, duration=4000.0
+    )
     assert pp.velocity.shape == (15, 15, 2) and pp.x.shape == (15,)
     i, j = 4, 11
     v = torch.stack([pp.x[j], pp.y[i]])
-    torch.testing.assert_close(pp.velocity[i, j], net.vector_field(v, torch.zeros(2, dtype=F64)),
-                               rtol=1e-15, atol=0)
+    torch.testing.assert_close(pp.velocity[i, j], net.vector_field(v, torch.zeros(2, dtype=F64)), rtol=1e-15, atol=0)
     # nullclines above threshold: dv_E/dt = 0 on v_I = 0.25 v_E + 10, dv_I/dt = 0 on v_I = v_E − 10
     e_curve = torch.cat(pp.nullclines[0])
     e_curve = e_curve[e_curve[:, 0] > 1.0]
@@ -51,8 +51,15 @@ def test_phase_plane_ei_pair():
 
 def test_unstable_spiral_settles_on_a_limit_cycle():
     """τ_I = 50 ms: oscillations grow from near the fixed point, then rectification bounds them."""
-    pp = tr.analysis.phase_plane(ei_pair(50.0), torch.zeros(2, dtype=F64), (0, 60), (0, 40), n=5,
-                                 initial_states=FIXED_POINT[None] + 0.1, duration=3000.0)
+    pp = tr.analysis.phase_plane(
+        ei_pair(50.0),
+        torch.zeros(2, dtype=F64),
+        (0, 60),
+        (0, 40),
+        n=5,
+        initial_states=FIXED_POINT[None] + 0.1,
+        duration=3000.0,
+    )
     assert pp.fixed_points.kind == ["unstable spiral"]
     late = pp.trajectories[-2000:, 0]  # last 1000 ms
     amplitude = (late[:, 0].max() - late[:, 0].min()).item()
@@ -67,8 +74,13 @@ def test_phase_plane_needs_two_neurons():
 @pytest.mark.parametrize("refine", [True, False])
 def test_sweep_finds_hopf_at_40ms(refine):
     values = torch.arange(13.0, 80.0, 7.0, dtype=F64)  # 40 is not on the grid
-    sw = tr.analysis.sweep(ei_pair, values, torch.zeros(2, dtype=F64),
-                           initial_states=torch.tensor([[20.0, 10.0]], dtype=F64), refine=refine)
+    sw = tr.analysis.sweep(
+        ei_pair,
+        values,
+        torch.zeros(2, dtype=F64),
+        initial_states=torch.tensor([[20.0, 10.0]], dtype=F64),
+        refine=refine,
+    )
     assert sw.eigenvalues.shape == (len(values), 2)
     torch.testing.assert_close(sw.points, FIXED_POINT.expand(len(values), 2), rtol=1e-14, atol=1e-13)
     expected = torch.tensor([re_lambda(t) for t in values.tolist()], dtype=F64)

@@ -21,9 +21,14 @@ def close_figures():
 
 
 def ei_pair(tau_i):
-    return tr.EIRateRNN.from_weights(torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=F64), n_exc=1,
-                                     tau_e=10.0, tau_i=tau_i, b=torch.tensor([10.0, -10.0], dtype=F64),
-                                     dt=0.5)
+    return tr.EIRateRNN.from_weights(
+        torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=F64),
+        n_exc=1,
+        tau_e=10.0,
+        tau_i=tau_i,
+        b=torch.tensor([10.0, -10.0], dtype=F64),
+        dt=0.5,
+    )
 
 
 def test_plot_spectrum_of_M_and_J():
@@ -35,8 +40,9 @@ def test_plot_spectrum_of_M_and_J():
     stable = ax.collections[0].get_offsets()
     np.testing.assert_allclose(np.sort(stable[:, 1]), [-2.0, 2.0], rtol=1e-14)
     np.testing.assert_allclose(stable[:, 0], [0.5, 0.5], rtol=1e-14)
-    fps = tr.analysis.find_fixed_points(ei_pair(50.0), torch.zeros(2, dtype=F64),
-                                        torch.tensor([[20.0, 10.0]], dtype=F64))
+    fps = tr.analysis.find_fixed_points(
+        ei_pair(50.0), torch.zeros(2, dtype=F64), torch.tensor([[20.0, 10.0]], dtype=F64)
+    )
     _, ax2 = plt.subplots()
     fig2 = tr.plotting.plot_spectrum(fps, ax2)
     assert fig2 is ax2.figure and ax2.lines[0].get_xdata()[0] == 0.0
@@ -44,16 +50,27 @@ def test_plot_spectrum_of_M_and_J():
 
 
 def test_plot_phase_plane_and_sweep():
-    pp = tr.analysis.phase_plane(ei_pair(50.0), torch.zeros(2, dtype=F64), (0, 60), (0, 40), n=8,
-                                 initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=500.0)
+    pp = tr.analysis.phase_plane(
+        ei_pair(50.0),
+        torch.zeros(2, dtype=F64),
+        (0, 60),
+        (0, 40),
+        n=8,
+        initial_states=torch.tensor([[30.0, 20.0]], dtype=F64),
+        duration=500.0,
+    )
     fig = tr.plotting.plot_phase_plane(pp)
     labels = [line.get_label() for line in fig.axes[0].lines]
     assert "$v_1$" in fig.axes[0].get_xlabel() and "trajectory" in labels
     assert sum(label.startswith("d") for label in labels) == 2  # the two nullclines
     marker = fig.axes[0].collections[-1].get_offsets()
     np.testing.assert_allclose(marker[0], [80 / 3, 50 / 3], rtol=1e-13)
-    sw = tr.analysis.sweep(ei_pair, torch.arange(20.0, 61.0, 10.0), torch.zeros(2, dtype=F64),
-                           initial_states=torch.tensor([[20.0, 10.0]], dtype=F64))
+    sw = tr.analysis.sweep(
+        ei_pair,
+        torch.arange(20.0, 61.0, 10.0),
+        torch.zeros(2, dtype=F64),
+        initial_states=torch.tensor([[20.0, 10.0]], dtype=F64),
+    )
     fig = tr.plotting.plot_sweep(sw, parameter="τ_I (ms)")
     ax = fig.axes[0]
     assert ax.get_xlabel() == "τ_I (ms)"
@@ -64,8 +81,9 @@ def test_plot_phase_plane_and_sweep():
 def test_plot_fixed_points_in_pca_space():
     M = torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=F64)
     net = tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, nonlinearity="tanh")
-    rates, _ = net(torch.zeros(200, 6, 2, dtype=F64), torch.randn(1, 6, 2, generator=torch.Generator()
-                                                                   .manual_seed(0), dtype=F64))
+    rates, _ = net(
+        torch.zeros(200, 6, 2, dtype=F64), torch.randn(1, 6, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
+    )
     init = tr.analysis.sample_states(rates[:20], 64, 0.3, generator=torch.Generator().manual_seed(1))
     fps = tr.analysis.find_fixed_points(net, None, init)
     fig = tr.plotting.plot_fixed_points(fps, rates)

@@ -15,16 +15,13 @@ def test_mutual_excitation_seed():
     """M = [[0, .8], [.8, 0]]: λ = ±0.8, e = (1, ±1)/√2, gains 5 and 1/1.8, τ/(1−λ) = 50, 10/1.8 ms."""
     s = tr.analysis.spectrum(torch.tensor([[0.0, 0.8], [0.8, 0.0]], dtype=F64), tau=10.0)
     torch.testing.assert_close(s.eigenvalues, torch.tensor([0.8, -0.8], dtype=F64), rtol=0, atol=1e-15)
-    torch.testing.assert_close(s.eigenvectors, torch.tensor([[S2, S2], [S2, -S2]], dtype=F64),
-                               rtol=0, atol=1e-15)
+    torch.testing.assert_close(s.eigenvectors, torch.tensor([[S2, S2], [S2, -S2]], dtype=F64), rtol=0, atol=1e-15)
     torch.testing.assert_close(s.gains, torch.tensor([5.0, 1 / 1.8], dtype=F64), rtol=1e-14, atol=0)
-    torch.testing.assert_close(s.time_constants, torch.tensor([50.0, 10 / 1.8], dtype=F64),
-                               rtol=1e-14, atol=0)
+    torch.testing.assert_close(s.time_constants, torch.tensor([50.0, 10 / 1.8], dtype=F64), rtol=1e-14, atol=0)
     assert s.symmetric and s.stable and s.regimes == ["decay", "decay"]
     # v∞ = Σ (h·e_i)/(1−λ_i) e_i for h = (1, 0): ((5 + 1/1.8)/2, (5 − 1/1.8)/2)
     expected = torch.tensor([(5 + 1 / 1.8) / 2, (5 - 1 / 1.8) / 2], dtype=F64)
-    torch.testing.assert_close(s.steady_state(torch.tensor([1.0, 0.0], dtype=F64)), expected,
-                               rtol=1e-14, atol=0)
+    torch.testing.assert_close(s.steady_state(torch.tensor([1.0, 0.0], dtype=F64)), expected, rtol=1e-14, atol=0)
 
 
 def test_mutual_inhibition_seed():
@@ -32,12 +29,10 @@ def test_mutual_inhibition_seed():
     sum mode λ = −0.8 (gain 1/1.8): inhibition amplifies differences between the inputs."""
     s = tr.analysis.spectrum(torch.tensor([[0.0, -0.8], [-0.8, 0.0]], dtype=F64), tau=10.0)
     torch.testing.assert_close(s.eigenvalues, torch.tensor([0.8, -0.8], dtype=F64), rtol=0, atol=1e-15)
-    torch.testing.assert_close(s.eigenvectors, torch.tensor([[S2, S2], [-S2, S2]], dtype=F64),
-                               rtol=0, atol=1e-15)
+    torch.testing.assert_close(s.eigenvectors, torch.tensor([[S2, S2], [-S2, S2]], dtype=F64), rtol=0, atol=1e-15)
     torch.testing.assert_close(s.gains, torch.tensor([5.0, 1 / 1.8], dtype=F64), rtol=1e-14, atol=0)
     h = torch.tensor([1.0, 0.6], dtype=F64)
-    torch.testing.assert_close(s.project(h), torch.tensor([0.4 * S2, 1.6 * S2], dtype=F64),
-                               rtol=1e-14, atol=0)
+    torch.testing.assert_close(s.project(h), torch.tensor([0.4 * S2, 1.6 * S2], dtype=F64), rtol=1e-14, atol=0)
     v = s.steady_state(h)
     assert v[0] - v[1] == pytest.approx(5 * 0.4, rel=1e-14)
     assert v[0] + v[1] == pytest.approx(1.6 / 1.8, rel=1e-14)
@@ -113,6 +108,8 @@ def test_steady_state_of_random_non_normal_matrices_agrees_with_numpy(dtype, see
     assert np.abs(got - want).max() <= tol
     # and, M being diagonalisable, the mode sum over the dual (left) basis gives the same
     lam = s.eigenvalues.to(torch.complex128)
-    modes = ((s.project(torch.tensor(h, dtype=dtype)).to(torch.complex128) / (1 - lam))
-             @ s.eigenvectors.to(torch.complex128).mT).real.numpy()
+    modes = (
+        (s.project(torch.tensor(h, dtype=dtype)).to(torch.complex128) / (1 - lam))
+        @ s.eigenvectors.to(torch.complex128).mT
+    ).real.numpy()
     assert np.abs(modes - want).max() <= tol * np.linalg.cond(s.eigenvectors.to(torch.complex128).numpy())

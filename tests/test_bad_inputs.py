@@ -37,8 +37,14 @@ HANG_SECONDS = 30
 
 
 def _ei_pair(tau_i: float = 50.0):
-    return tr.EIRateRNN.from_weights(torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=F64), n_exc=1,
-                                     tau_e=10.0, tau_i=tau_i, b=torch.tensor([10.0, -10.0], dtype=F64), dt=0.5)
+    return tr.EIRateRNN.from_weights(
+        torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=F64),
+        n_exc=1,
+        tau_e=10.0,
+        tau_i=tau_i,
+        b=torch.tensor([10.0, -10.0], dtype=F64),
+        dt=0.5,
+    )
 
 
 EI = _ei_pair()
@@ -55,13 +61,16 @@ def pp(**kw):
     """phase_plane of the E–I pair, small grids; ``kw`` overrides."""
     args = {"net": EI, "u": U2, "xlim": (0, 60), "ylim": (0, 40), "n": 3, "resolution": 8}
     args |= kw
-    return lambda: tr.analysis.phase_plane(args.pop("net"), args.pop("u"), args.pop("xlim"), args.pop("ylim"),
-                                           **args)
+    return lambda: tr.analysis.phase_plane(args.pop("net"), args.pop("u"), args.pop("xlim"), args.pop("ylim"), **args)
 
 
 def sweep(**kw):
-    args = {"make_net": _ei_pair, "values": [30.0, 35.0], "u": U2,
-            "initial_states": torch.tensor([[20.0, 10.0]], dtype=F64)}
+    args = {
+        "make_net": _ei_pair,
+        "values": [30.0, 35.0],
+        "u": U2,
+        "initial_states": torch.tensor([[20.0, 10.0]], dtype=F64),
+    }
     args |= kw
     return lambda: tr.analysis.sweep(args.pop("make_net"), args.pop("values"), args.pop("u"), **args)
 
@@ -108,8 +117,10 @@ def _sample(task_kw=None, **kw):
 def _module(**kw):
     from torchrate.training import TaskModule
 
-    args = {"task": tr.tasks.FlipFlop(n_bits=2, dt=10.0, duration=100.0),
-            "network": {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 10.0}}}
+    args = {
+        "task": tr.tasks.FlipFlop(n_bits=2, dt=10.0, duration=100.0),
+        "network": {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 10.0}},
+    }
     args |= kw
     return lambda: TaskModule(args.pop("task"), args.pop("network"), **args)
 
@@ -148,11 +159,19 @@ CASES = [
     ("find_fixed_points lr=0", fp(lr=0.0), ValueError, r"lr must be a positive finite number"),
     ("find_fixed_points lr=nan", fp(lr=NAN), ValueError, r"lr must be a positive finite number, got nan"),
     ("find_fixed_points lr='0.1'", fp(lr="0.1"), TypeError, r"lr must be a real number"),
-    ("find_fixed_points newton_steps=-1", fp(newton_steps=-1), ValueError,
-     r"newton_steps must be an integer ≥ 0, got -1"),
+    (
+        "find_fixed_points newton_steps=-1",
+        fp(newton_steps=-1),
+        ValueError,
+        r"newton_steps must be an integer ≥ 0, got -1",
+    ),
     ("find_fixed_points newton_steps=1.5", fp(newton_steps=1.5), TypeError, r"newton_steps must be an integer"),
-    ("find_fixed_points check_every=-2 (was a hang)", fp(check_every=-2), ValueError,
-     r"check_every must be an integer ≥ 1, got -2"),
+    (
+        "find_fixed_points check_every=-2 (was a hang)",
+        fp(check_every=-2),
+        ValueError,
+        r"check_every must be an integer ≥ 1, got -2",
+    ),
     ("find_fixed_points check_every=0", fp(check_every=0), ValueError, r"check_every must be an integer ≥ 1"),
     ("find_fixed_points check_every=2.5", fp(check_every=2.5), TypeError, r"check_every must be an integer"),
     ("find_fixed_points tol=-1", fp(tol=-1.0), ValueError, r"tol must be a finite number ≥ 0, got -1.0"),
@@ -179,36 +198,84 @@ CASES = [
     ("find_fixed_points manifold_tol=-1", fp(manifold_tol=-1.0), ValueError, r"manifold_tol must be a finite"),
     ("find_fixed_points manifold_tol=nan", fp(manifold_tol=NAN), ValueError, r"manifold_tol must be a finite"),
     ("find_fixed_points time='ode'", fp(time="ode"), ValueError, r"time must be 'continuous', 'discrete'"),
-    ("find_fixed_points u width 3", lambda: tr.analysis.find_fixed_points(_FP_NET, torch.zeros(3), _FP_STARTS),
-     ValueError, r"\bu must be a constant input of shape"),
+    (
+        "find_fixed_points u width 3",
+        lambda: tr.analysis.find_fixed_points(_FP_NET, torch.zeros(3), _FP_STARTS),
+        ValueError,
+        r"\bu must be a constant input of shape",
+    ),
     # ---------------------------------------------------------------- analysis.sample_states
-    ("sample_states n=-1", lambda: tr.analysis.sample_states(_FP_STARTS, -1), ValueError,
-     r"n must be an integer ≥ 1, got -1"),
+    (
+        "sample_states n=-1",
+        lambda: tr.analysis.sample_states(_FP_STARTS, -1),
+        ValueError,
+        r"n must be an integer ≥ 1, got -1",
+    ),
     ("sample_states n=0", lambda: tr.analysis.sample_states(_FP_STARTS, 0), ValueError, r"n must be an integer ≥ 1"),
-    ("sample_states n=2.5", lambda: tr.analysis.sample_states(_FP_STARTS, 2.5), TypeError,
-     r"n must be an integer, got 2.5"),
-    ("sample_states noise_std=-1", lambda: tr.analysis.sample_states(_FP_STARTS, 4, -1.0), ValueError,
-     r"noise_std must be a finite number ≥ 0"),
-    ("sample_states noise_std=nan", lambda: tr.analysis.sample_states(_FP_STARTS, 4, NAN), ValueError,
-     r"noise_std must be a finite number ≥ 0"),
-    ("sample_states noise_std='0.1'", lambda: tr.analysis.sample_states(_FP_STARTS, 4, "0.1"), TypeError,
-     r"noise_std must be a real number"),
-    ("sample_states generator=0", lambda: tr.analysis.sample_states(_FP_STARTS, 4, generator=0), TypeError,
-     r"generator must be a torch.Generator or None"),
-    ("sample_states trajectories string", lambda: tr.analysis.sample_states("rates", 4), TypeError,
-     r"trajectories must be a real tensor"),
-    ("sample_states trajectories 0-D", lambda: tr.analysis.sample_states(torch.tensor(1.0), 4), ValueError,
-     r"trajectories must have at least one dimension"),
-    ("sample_states trajectories empty", lambda: tr.analysis.sample_states(torch.zeros(0, 2), 4), ValueError,
-     r"trajectories must hold at least one state"),
+    (
+        "sample_states n=2.5",
+        lambda: tr.analysis.sample_states(_FP_STARTS, 2.5),
+        TypeError,
+        r"n must be an integer, got 2.5",
+    ),
+    (
+        "sample_states noise_std=-1",
+        lambda: tr.analysis.sample_states(_FP_STARTS, 4, -1.0),
+        ValueError,
+        r"noise_std must be a finite number ≥ 0",
+    ),
+    (
+        "sample_states noise_std=nan",
+        lambda: tr.analysis.sample_states(_FP_STARTS, 4, NAN),
+        ValueError,
+        r"noise_std must be a finite number ≥ 0",
+    ),
+    (
+        "sample_states noise_std='0.1'",
+        lambda: tr.analysis.sample_states(_FP_STARTS, 4, "0.1"),
+        TypeError,
+        r"noise_std must be a real number",
+    ),
+    (
+        "sample_states generator=0",
+        lambda: tr.analysis.sample_states(_FP_STARTS, 4, generator=0),
+        TypeError,
+        r"generator must be a torch.Generator or None",
+    ),
+    (
+        "sample_states trajectories string",
+        lambda: tr.analysis.sample_states("rates", 4),
+        TypeError,
+        r"trajectories must be a real tensor",
+    ),
+    (
+        "sample_states trajectories 0-D",
+        lambda: tr.analysis.sample_states(torch.tensor(1.0), 4),
+        ValueError,
+        r"trajectories must have at least one dimension",
+    ),
+    (
+        "sample_states trajectories empty",
+        lambda: tr.analysis.sample_states(torch.zeros(0, 2), 4),
+        ValueError,
+        r"trajectories must hold at least one state",
+    ),
     # ---------------------------------------------------------------- analysis: more options
     ("jacobian time='ode'", lambda: tr.analysis.jacobian(NET3, V, U3, time="ode"), ValueError, r"time must be"),
-    ("input_jacobian v NaN", lambda: tr.analysis.input_jacobian(NET3, torch.full((1, 4), NAN), U3), ValueError,
-     r"\bv must be finite"),
+    (
+        "input_jacobian v NaN",
+        lambda: tr.analysis.input_jacobian(NET3, torch.full((1, 4), NAN), U3),
+        ValueError,
+        r"\bv must be finite",
+    ),
     ("input_jacobian u width 2", lambda: tr.analysis.input_jacobian(NET3, V, torch.zeros(2)), ValueError, r"\bu\b"),
     ("spectrum tol=inf", lambda: tr.analysis.spectrum(M2, tol=INF), ValueError, r"tol must be a finite number ≥ 0"),
-    ("Spectrum.steady_state integrator", lambda: tr.analysis.spectrum(torch.eye(2)).steady_state(H2), ValueError,
-     r"no steady state: mode 0 has λ = 1"),
+    (
+        "Spectrum.steady_state integrator",
+        lambda: tr.analysis.spectrum(torch.eye(2)).steady_state(H2),
+        ValueError,
+        r"no steady state: mode 0 has λ = 1",
+    ),
     ("phase_plane dt='x' (own dt)", pp(dt="x"), TypeError, r"\bdt must be a real number"),
     ("phase_plane duration=-1 without starts", pp(duration=-1.0), ValueError, r"duration"),
     ("phase_plane find option tol=-1", pp(tol=-1.0), ValueError, r"tol must be a finite number ≥ 0"),
@@ -218,51 +285,131 @@ CASES = [
     ("bifurcation max_points=2.5", bif(max_points=2.5), TypeError, r"max_points must be an integer"),
     ("bifurcation max_step=nan", bif(max_step=NAN), ValueError, r"max_step must be a positive finite"),
     ("bifurcation find option tol=-1", bif(tol=-1.0), ValueError, r"tol must be a finite number ≥ 0"),
-    ("Bifurcation.at above the range", lambda: _bif_result().at(2.0), ValueError,
-     r"value must lie within \[min\(values\), max\(values\)\] = \[0, 1\].*got 2"),
-    ("Bifurcation.at below the range (a list)", lambda: _bif_result().at([0.5, -1.0]), ValueError,
-     r"value must lie within .*got -1"),
+    (
+        "Bifurcation.at above the range",
+        lambda: _bif_result().at(2.0),
+        ValueError,
+        r"value must lie within \[min\(values\), max\(values\)\] = \[0, 1\].*got 2",
+    ),
+    (
+        "Bifurcation.at below the range (a list)",
+        lambda: _bif_result().at([0.5, -1.0]),
+        ValueError,
+        r"value must lie within .*got -1",
+    ),
     ("Bifurcation.at nan", lambda: _bif_result().at(NAN), ValueError, r"value must be a finite number"),
     ("Bifurcation.at a string", lambda: _bif_result().at("0.5"), TypeError, r"value must be a number"),
-    ("latent_fixed_points newton_steps=-1", lambda: tr.analysis.lowrank.latent_fixed_points(
-        _low_rank_net(), newton_steps=-1), ValueError, r"newton_steps must be an integer ≥ 0"),
-    ("latent_fixed_points tol=nan", lambda: tr.analysis.lowrank.latent_fixed_points(_low_rank_net(), tol=NAN),
-     ValueError, r"tol must be a finite number ≥ 0"),
-    ("latent_fixed_points dedup_tol=-1", lambda: tr.analysis.lowrank.latent_fixed_points(
-        _low_rank_net(), dedup_tol=-1.0), ValueError, r"dedup_tol must be a positive finite"),
-    ("latent_fixed_points initial_kappas (3, 2)", lambda: tr.analysis.lowrank.latent_fixed_points(
-        _low_rank_net(), initial_kappas=torch.zeros(3, 2)), ValueError, r"initial_kappas must have shape \(K, 1\)"),
-    ("latent_fixed_points initial_states string", lambda: tr.analysis.lowrank.latent_fixed_points(
-        _low_rank_net(), initial_states="v"), TypeError, r"initial_states must be a real tensor"),
-    ("low_rank_approximation rank=0", lambda: tr.analysis.lowrank.low_rank_approximation(NET3, 0), ValueError,
-     r"rank must be an integer ≥ 1"),
-    ("low_rank_approximation rank=5 of 4", lambda: tr.analysis.lowrank.low_rank_approximation(NET3, 5),
-     ValueError, r"rank must be an integer in \[1, 4\]"),
-    ("low_rank_approximation rank=1.5", lambda: tr.analysis.lowrank.low_rank_approximation(NET3, 1.5), TypeError,
-     r"rank must be an integer, got 1.5"),
-    ("rank_fidelity ranks=[0]", lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), [0]),
-     ValueError, r"ranks\[0\] must be an integer ≥ 1"),
-    ("rank_fidelity ranks=[9] of 4", lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), [9]),
-     ValueError, r"ranks must lie in \[1, 4\]"),
-    ("rank_fidelity ranks='12'", lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), "12"),
-     TypeError, r"ranks must be a sequence of integers"),
-    ("rank_fidelity readout=3", lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), [1],
-                                                                           readout=3), TypeError, r"readout must be"),
-    ("rank_fidelity of a GRU", lambda: tr.analysis.lowrank.rank_fidelity(torch.nn.GRU(3, 4), torch.zeros(3, 1, 3)),
-     TypeError, r"net must be a torchrate.RateRNN"),
+    (
+        "latent_fixed_points newton_steps=-1",
+        lambda: tr.analysis.lowrank.latent_fixed_points(_low_rank_net(), newton_steps=-1),
+        ValueError,
+        r"newton_steps must be an integer ≥ 0",
+    ),
+    (
+        "latent_fixed_points tol=nan",
+        lambda: tr.analysis.lowrank.latent_fixed_points(_low_rank_net(), tol=NAN),
+        ValueError,
+        r"tol must be a finite number ≥ 0",
+    ),
+    (
+        "latent_fixed_points dedup_tol=-1",
+        lambda: tr.analysis.lowrank.latent_fixed_points(_low_rank_net(), dedup_tol=-1.0),
+        ValueError,
+        r"dedup_tol must be a positive finite",
+    ),
+    (
+        "latent_fixed_points initial_kappas (3, 2)",
+        lambda: tr.analysis.lowrank.latent_fixed_points(_low_rank_net(), initial_kappas=torch.zeros(3, 2)),
+        ValueError,
+        r"initial_kappas must have shape \(K, 1\)",
+    ),
+    (
+        "latent_fixed_points initial_states string",
+        lambda: tr.analysis.lowrank.latent_fixed_points(_low_rank_net(), initial_states="v"),
+        TypeError,
+        r"initial_states must be a real tensor",
+    ),
+    (
+        "low_rank_approximation rank=0",
+        lambda: tr.analysis.lowrank.low_rank_approximation(NET3, 0),
+        ValueError,
+        r"rank must be an integer ≥ 1",
+    ),
+    (
+        "low_rank_approximation rank=5 of 4",
+        lambda: tr.analysis.lowrank.low_rank_approximation(NET3, 5),
+        ValueError,
+        r"rank must be an integer in \[1, 4\]",
+    ),
+    (
+        "low_rank_approximation rank=1.5",
+        lambda: tr.analysis.lowrank.low_rank_approximation(NET3, 1.5),
+        TypeError,
+        r"rank must be an integer, got 1.5",
+    ),
+    (
+        "rank_fidelity ranks=[0]",
+        lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), [0]),
+        ValueError,
+        r"ranks\[0\] must be an integer ≥ 1",
+    ),
+    (
+        "rank_fidelity ranks=[9] of 4",
+        lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), [9]),
+        ValueError,
+        r"ranks must lie in \[1, 4\]",
+    ),
+    (
+        "rank_fidelity ranks='12'",
+        lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), "12"),
+        TypeError,
+        r"ranks must be a sequence of integers",
+    ),
+    (
+        "rank_fidelity readout=3",
+        lambda: tr.analysis.lowrank.rank_fidelity(NET3, torch.zeros(3, 1, 3), [1], readout=3),
+        TypeError,
+        r"readout must be",
+    ),
+    (
+        "rank_fidelity of a GRU",
+        lambda: tr.analysis.lowrank.rank_fidelity(torch.nn.GRU(3, 4), torch.zeros(3, 1, 3)),
+        TypeError,
+        r"net must be a torchrate.RateRNN",
+    ),
     ("linear.solve method=1", lambda: tr.linear.solve(M2, H2, T, tau=10.0, method=1), ValueError, r"method"),
     ("linear.steady_state h string", lambda: tr.linear.steady_state(M2, "h"), TypeError, r"\bh\b"),
     # ---------------------------------------------------------------- analysis.phase_plane
-    ("phase_plane duration=-1", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=-1.0),
-     ValueError, r"duration"),
-    ("phase_plane duration=nan", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=NAN),
-     ValueError, r"duration"),
-    ("phase_plane duration=inf", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=INF),
-     ValueError, r"duration"),
-    ("phase_plane duration=0", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=0.0),
-     ValueError, r"duration"),
-    ("phase_plane duration='500'", pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration="500"),
-     TypeError, r"duration"),
+    (
+        "phase_plane duration=-1",
+        pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=-1.0),
+        ValueError,
+        r"duration",
+    ),
+    (
+        "phase_plane duration=nan",
+        pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=NAN),
+        ValueError,
+        r"duration",
+    ),
+    (
+        "phase_plane duration=inf",
+        pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=INF),
+        ValueError,
+        r"duration",
+    ),
+    (
+        "phase_plane duration=0",
+        pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration=0.0),
+        ValueError,
+        r"duration",
+    ),
+    (
+        "phase_plane duration='500'",
+        pp(initial_states=torch.tensor([[30.0, 20.0]], dtype=F64), duration="500"),
+        TypeError,
+        r"duration",
+    ),
     ("phase_plane xlim=(0, nan)", pp(xlim=(0.0, NAN)), ValueError, r"xlim"),
     ("phase_plane xlim=(nan, 1)", pp(xlim=(NAN, 1.0)), ValueError, r"xlim"),
     ("phase_plane xlim=(0, inf)", pp(xlim=(0.0, INF)), ValueError, r"xlim"),
@@ -283,18 +430,37 @@ CASES = [
     ("phase_plane n=0", pp(n=0), ValueError, r"\bn\b"),
     ("phase_plane n=1", pp(n=1), ValueError, r"\bn\b"),
     ("phase_plane n=3.0", pp(n=3.0), TypeError, r"\bn\b"),
-    ("phase_plane initial_states (2, 4)", pp(initial_states=torch.zeros(2, 4, dtype=F64)), ValueError,
-     r"initial_states"),
-    ("phase_plane initial_states (2, 2, 2)", pp(initial_states=torch.zeros(2, 2, 2, dtype=F64)), ValueError,
-     r"initial_states"),
-    ("phase_plane initial_states (4,)", pp(initial_states=torch.zeros(4, dtype=F64)), ValueError,
-     r"initial_states"),
-    ("phase_plane initial_states (2, 1)", pp(initial_states=torch.zeros(2, 1, dtype=F64)), ValueError,
-     r"initial_states"),
-    ("phase_plane initial_states NaN", pp(initial_states=torch.tensor([[NAN, 1.0]], dtype=F64)), ValueError,
-     r"initial_states"),
-    ("phase_plane initial_states complex", pp(initial_states=torch.zeros(1, 2, dtype=torch.complex128)),
-     TypeError, r"initial_states"),
+    (
+        "phase_plane initial_states (2, 4)",
+        pp(initial_states=torch.zeros(2, 4, dtype=F64)),
+        ValueError,
+        r"initial_states",
+    ),
+    (
+        "phase_plane initial_states (2, 2, 2)",
+        pp(initial_states=torch.zeros(2, 2, 2, dtype=F64)),
+        ValueError,
+        r"initial_states",
+    ),
+    ("phase_plane initial_states (4,)", pp(initial_states=torch.zeros(4, dtype=F64)), ValueError, r"initial_states"),
+    (
+        "phase_plane initial_states (2, 1)",
+        pp(initial_states=torch.zeros(2, 1, dtype=F64)),
+        ValueError,
+        r"initial_states",
+    ),
+    (
+        "phase_plane initial_states NaN",
+        pp(initial_states=torch.tensor([[NAN, 1.0]], dtype=F64)),
+        ValueError,
+        r"initial_states",
+    ),
+    (
+        "phase_plane initial_states complex",
+        pp(initial_states=torch.zeros(1, 2, dtype=torch.complex128)),
+        TypeError,
+        r"initial_states",
+    ),
     ("phase_plane initial_states string", pp(initial_states="start"), TypeError, r"initial_states"),
     ("phase_plane u width 3", pp(u=torch.zeros(3, dtype=F64)), ValueError, r"\bu\b"),
     ("phase_plane u 2-D", pp(u=torch.zeros(2, 2, dtype=F64)), ValueError, r"\bu\b"),
@@ -302,33 +468,56 @@ CASES = [
     ("phase_plane u string", pp(u="zero"), TypeError, r"\bu\b"),
     ("phase_plane 4-neuron net", pp(net=NET3, u=U3), ValueError, r"hidden_size"),
     ("phase_plane net=None", pp(net=None), TypeError, r"net"),
-    ("phase_plane dt=-1 for a callable", pp(net=lambda v, h: -v + h, initial_states=torch.zeros(1, 2), dt=-1.0,
-                                            u=torch.zeros(2)), ValueError, r"\bdt\b"),
-    ("phase_plane dt=nan for a callable", pp(net=lambda v, h: -v + h, initial_states=torch.zeros(1, 2), dt=NAN,
-                                             u=torch.zeros(2)), ValueError, r"\bdt\b"),
+    (
+        "phase_plane dt=-1 for a callable",
+        pp(net=lambda v, h: -v + h, initial_states=torch.zeros(1, 2), dt=-1.0, u=torch.zeros(2)),
+        ValueError,
+        r"\bdt\b",
+    ),
+    (
+        "phase_plane dt=nan for a callable",
+        pp(net=lambda v, h: -v + h, initial_states=torch.zeros(1, 2), dt=NAN, u=torch.zeros(2)),
+        ValueError,
+        r"\bdt\b",
+    ),
     # ---------------------------------------------------------------- analysis.jacobian
     ("jacobian v width 3", lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 3), U3), ValueError, r"\bv\b"),
     ("jacobian v width 5 (1-D)", lambda: tr.analysis.jacobian(NET3, torch.zeros(5), U3), ValueError, r"\bv\b"),
     ("jacobian v 3-D", lambda: tr.analysis.jacobian(NET3, torch.zeros(2, 1, 4), U3), ValueError, r"\bv\b"),
     ("jacobian v 0-D", lambda: tr.analysis.jacobian(NET3, torch.tensor(1.0), U3), ValueError, r"\bv\b"),
-    ("jacobian v float64 for a float32 net", lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 4, dtype=F64), U3),
-     TypeError, r"\bv\b.*float64"),
-    ("jacobian v complex", lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 4, dtype=torch.complex64), U3),
-     TypeError, r"\bv\b"),
-    ("jacobian v bool", lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 4, dtype=torch.bool), U3),
-     TypeError, r"\bv\b"),
+    (
+        "jacobian v float64 for a float32 net",
+        lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 4, dtype=F64), U3),
+        TypeError,
+        r"\bv\b.*float64",
+    ),
+    (
+        "jacobian v complex",
+        lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 4, dtype=torch.complex64), U3),
+        TypeError,
+        r"\bv\b",
+    ),
+    (
+        "jacobian v bool",
+        lambda: tr.analysis.jacobian(NET3, torch.zeros(1, 4, dtype=torch.bool), U3),
+        TypeError,
+        r"\bv\b",
+    ),
     ("jacobian v string", lambda: tr.analysis.jacobian(NET3, "rates", U3), TypeError, r"\bv\b"),
     ("jacobian v None", lambda: tr.analysis.jacobian(NET3, None, U3), TypeError, r"\bv\b"),
     ("jacobian v NaN", lambda: tr.analysis.jacobian(NET3, torch.full((1, 4), NAN), U3), ValueError, r"\bv\b"),
     ("jacobian v inf", lambda: tr.analysis.jacobian(NET3, torch.full((1, 4), INF), U3), ValueError, r"\bv\b"),
     ("jacobian u width 2", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(2)), ValueError, r"\bu\b"),
     ("jacobian u width 4", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(4)), ValueError, r"\bu\b"),
-    ("jacobian u batch 3 vs v batch 1", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(3, 3)), ValueError,
-     r"\bu\b"),
+    ("jacobian u batch 3 vs v batch 1", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(3, 3)), ValueError, r"\bu\b"),
     ("jacobian u 3-D", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(1, 1, 3)), ValueError, r"\bu\b"),
     ("jacobian u string", lambda: tr.analysis.jacobian(NET3, V, "zero"), TypeError, r"\bu\b"),
-    ("jacobian u complex", lambda: tr.analysis.jacobian(NET3, V, torch.zeros(3, dtype=torch.complex64)),
-     TypeError, r"\bu\b"),
+    (
+        "jacobian u complex",
+        lambda: tr.analysis.jacobian(NET3, V, torch.zeros(3, dtype=torch.complex64)),
+        TypeError,
+        r"\bu\b",
+    ),
     ("jacobian u NaN", lambda: tr.analysis.jacobian(NET3, V, torch.full((3,), NAN)), ValueError, r"\bu\b"),
     ("jacobian net=42", lambda: tr.analysis.jacobian(42, V, U3), TypeError, r"net"),
     ("jacobian net=None", lambda: tr.analysis.jacobian(None, V, U3), TypeError, r"net"),
@@ -336,8 +525,12 @@ CASES = [
     ("spectrum complex M", lambda: tr.analysis.spectrum(M2.to(torch.complex64)), TypeError, r"\bM\b"),
     ("spectrum (0, 0) M", lambda: tr.analysis.spectrum(torch.zeros(0, 0)), ValueError, r"\bM\b"),
     ("spectrum NaN M", lambda: tr.analysis.spectrum(torch.tensor([[NAN, 0.0], [0.0, 0.5]])), ValueError, r"\bM\b"),
-    ("spectrum NaN M (not symmetric)", lambda: tr.analysis.spectrum(torch.tensor([[0.1, NAN], [0.0, 0.5]])),
-     ValueError, r"\bM\b"),
+    (
+        "spectrum NaN M (not symmetric)",
+        lambda: tr.analysis.spectrum(torch.tensor([[0.1, NAN], [0.0, 0.5]])),
+        ValueError,
+        r"\bM\b",
+    ),
     ("spectrum inf M", lambda: tr.analysis.spectrum(torch.tensor([[INF, 0.0], [0.0, 0.5]])), ValueError, r"\bM\b"),
     ("spectrum 1-D M", lambda: tr.analysis.spectrum(torch.zeros(3)), ValueError, r"\bM\b"),
     ("spectrum (2, 3) M", lambda: tr.analysis.spectrum(torch.zeros(2, 3)), ValueError, r"\bM\b"),
@@ -350,14 +543,12 @@ CASES = [
     ("spectrum tau=inf", lambda: tr.analysis.spectrum(M2, tau=INF), ValueError, r"tau"),
     ("spectrum tau='10'", lambda: tr.analysis.spectrum(M2, tau="10"), TypeError, r"tau"),
     ("spectrum tau complex", lambda: tr.analysis.spectrum(M2, tau=10j), TypeError, r"tau"),
-    ("spectrum tau per neuron", lambda: tr.analysis.spectrum(M2, tau=torch.tensor([10.0, 20.0])), ValueError,
-     r"tau"),
+    ("spectrum tau per neuron", lambda: tr.analysis.spectrum(M2, tau=torch.tensor([10.0, 20.0])), ValueError, r"tau"),
     ("spectrum tol=-1", lambda: tr.analysis.spectrum(M2, tol=-1.0), ValueError, r"tol"),
     ("spectrum tol=nan", lambda: tr.analysis.spectrum(M2, tol=NAN), ValueError, r"tol"),
     ("spectrum tol='x'", lambda: tr.analysis.spectrum(M2, tol="x"), TypeError, r"tol"),
     ("Spectrum.project h width 3", lambda: _spectrum_result().project(torch.zeros(3)), ValueError, r"\bh\b"),
-    ("Spectrum.steady_state h width 3", lambda: _spectrum_result().steady_state(torch.zeros(3)), ValueError,
-     r"\bh\b"),
+    ("Spectrum.steady_state h width 3", lambda: _spectrum_result().steady_state(torch.zeros(3)), ValueError, r"\bh\b"),
     # ---------------------------------------------------------------- analysis.sweep
     ("sweep make_net returns None", sweep(make_net=lambda p: None), TypeError, r"make_net"),
     ("sweep make_net returns a string", sweep(make_net=lambda p: "net"), TypeError, r"make_net"),
@@ -373,8 +564,7 @@ CASES = [
     ("sweep u 2-D", sweep(u=torch.zeros(2, 2, dtype=F64)), ValueError, r"\bu\b"),
     ("sweep u string", sweep(u="zero"), TypeError, r"\bu\b"),
     ("sweep u NaN", sweep(u=torch.tensor([NAN, 0.0], dtype=F64)), ValueError, r"\bu\b"),
-    ("sweep initial_states width 3", sweep(initial_states=torch.zeros(1, 3, dtype=F64)), ValueError,
-     r"initial_states"),
+    ("sweep initial_states width 3", sweep(initial_states=torch.zeros(1, 3, dtype=F64)), ValueError, r"initial_states"),
     ("sweep initial_states string", sweep(initial_states="here"), TypeError, r"initial_states"),
     ("sweep unknown option xtol", sweep(xtol=1e-9), TypeError, r"xtol"),  # Hopf points are solved by Newton
     ("sweep refine=None", sweep(refine=None), TypeError, r"refine"),
@@ -390,26 +580,35 @@ CASES = [
     ("bifurcation max_points=1", bif(max_points=1), ValueError, r"max_points"),
     ("bifurcation seeds=0", bif(seeds=0), ValueError, r"seeds"),
     ("bifurcation seeds outside values", bif(seeds=[5.0]), ValueError, r"seeds must lie within"),
-    ("bifurcation initial_states width 3", bif(initial_states=torch.zeros(1, 3, dtype=F64)), ValueError,
-     r"initial_states must have shape \(K, 2\)"),
+    (
+        "bifurcation initial_states width 3",
+        bif(initial_states=torch.zeros(1, 3, dtype=F64)),
+        ValueError,
+        r"initial_states must have shape \(K, 2\)",
+    ),
     ("bifurcation refine='yes'", bif(refine="yes"), TypeError, r"refine"),
     ("bifurcation u width 3", bif(system=lambda p: (EI, torch.zeros(3, dtype=F64))), ValueError, r"\bu must"),
     ("plot_bifurcation of a string", _fig("plot_bifurcation", "bif"), TypeError, r"bif must be a Bifurcation"),
     # ---------------------------------------------------------------- linear
-    ("linear.solve complex M", lambda: tr.linear.solve(M2.to(torch.complex64), H2, T, tau=10.0), TypeError,
-     r"\bM\b"),
-    ("linear.solve NaN M", lambda: tr.linear.solve(torch.tensor([[NAN, 0.0], [0.0, 0.1]]), H2, T, tau=10.0),
-     ValueError, r"\bM\b"),
-    ("linear.solve (0, 0) M", lambda: tr.linear.solve(torch.zeros(0, 0), torch.zeros(0), T, tau=10.0), ValueError,
-     r"\bM\b"),
+    ("linear.solve complex M", lambda: tr.linear.solve(M2.to(torch.complex64), H2, T, tau=10.0), TypeError, r"\bM\b"),
+    (
+        "linear.solve NaN M",
+        lambda: tr.linear.solve(torch.tensor([[NAN, 0.0], [0.0, 0.1]]), H2, T, tau=10.0),
+        ValueError,
+        r"\bM\b",
+    ),
+    (
+        "linear.solve (0, 0) M",
+        lambda: tr.linear.solve(torch.zeros(0, 0), torch.zeros(0), T, tau=10.0),
+        ValueError,
+        r"\bM\b",
+    ),
     ("linear.solve (2, 3) M", lambda: tr.linear.solve(torch.zeros(2, 3), H2, T, tau=10.0), ValueError, r"\bM\b"),
     ("linear.solve string M", lambda: tr.linear.solve("M", H2, T, tau=10.0), TypeError, r"\bM\b"),
     ("linear.solve h width 3", lambda: tr.linear.solve(M2, torch.zeros(3), T, tau=10.0), ValueError, r"\bh\b"),
     ("linear.solve h 0-D", lambda: tr.linear.solve(M2, torch.tensor(1.0), T, tau=10.0), ValueError, r"\bh\b"),
-    ("linear.solve h NaN", lambda: tr.linear.solve(M2, torch.tensor([NAN, 0.0]), T, tau=10.0), ValueError,
-     r"\bh\b"),
-    ("linear.solve h complex", lambda: tr.linear.solve(M2, H2.to(torch.complex64), T, tau=10.0), TypeError,
-     r"\bh\b"),
+    ("linear.solve h NaN", lambda: tr.linear.solve(M2, torch.tensor([NAN, 0.0]), T, tau=10.0), ValueError, r"\bh\b"),
+    ("linear.solve h complex", lambda: tr.linear.solve(M2, H2.to(torch.complex64), T, tau=10.0), TypeError, r"\bh\b"),
     ("linear.solve h string", lambda: tr.linear.solve(M2, "h", T, tau=10.0), TypeError, r"\bh\b"),
     ("linear.solve t NaN", lambda: tr.linear.solve(M2, H2, [0.0, NAN], tau=10.0), ValueError, r"\bt\b"),
     ("linear.solve t inf", lambda: tr.linear.solve(M2, H2, [0.0, INF], tau=10.0), ValueError, r"\bt\b"),
@@ -421,21 +620,24 @@ CASES = [
     ("linear.solve tau=inf", lambda: tr.linear.solve(M2, H2, T, tau=INF), ValueError, r"tau"),
     ("linear.solve tau shape (3,)", lambda: tr.linear.solve(M2, H2, T, tau=torch.ones(3)), ValueError, r"tau"),
     ("linear.solve tau='10'", lambda: tr.linear.solve(M2, H2, T, tau="10"), TypeError, r"tau"),
-    ("linear.solve v0 width 3", lambda: tr.linear.solve(M2, H2, T, tau=10.0, v0=torch.zeros(3)), ValueError,
-     r"v0"),
-    ("linear.solve v0 NaN", lambda: tr.linear.solve(M2, H2, T, tau=10.0, v0=torch.tensor([NAN, 0.0])),
-     ValueError, r"v0"),
-    ("linear.solve v0 list of strings", lambda: tr.linear.solve(M2, H2, T, tau=10.0, v0=["a", "b"]), TypeError,
-     r"v0"),
-    ("linear.solve method='rk4'", lambda: tr.linear.solve(M2, H2, T, tau=10.0, method="rk4"), ValueError,
-     r"method"),
-    ("linear.steady_state complex M", lambda: tr.linear.steady_state(M2.to(torch.complex64), H2), TypeError,
-     r"\bM\b"),
-    ("linear.steady_state NaN M", lambda: tr.linear.steady_state(torch.tensor([[NAN, 0.0], [0.0, 0.1]]), H2),
-     ValueError, r"\bM\b"),
+    ("linear.solve v0 width 3", lambda: tr.linear.solve(M2, H2, T, tau=10.0, v0=torch.zeros(3)), ValueError, r"v0"),
+    (
+        "linear.solve v0 NaN",
+        lambda: tr.linear.solve(M2, H2, T, tau=10.0, v0=torch.tensor([NAN, 0.0])),
+        ValueError,
+        r"v0",
+    ),
+    ("linear.solve v0 list of strings", lambda: tr.linear.solve(M2, H2, T, tau=10.0, v0=["a", "b"]), TypeError, r"v0"),
+    ("linear.solve method='rk4'", lambda: tr.linear.solve(M2, H2, T, tau=10.0, method="rk4"), ValueError, r"method"),
+    ("linear.steady_state complex M", lambda: tr.linear.steady_state(M2.to(torch.complex64), H2), TypeError, r"\bM\b"),
+    (
+        "linear.steady_state NaN M",
+        lambda: tr.linear.steady_state(torch.tensor([[NAN, 0.0], [0.0, 0.1]]), H2),
+        ValueError,
+        r"\bM\b",
+    ),
     ("linear.steady_state h width 3", lambda: tr.linear.steady_state(M2, torch.zeros(3)), ValueError, r"\bh\b"),
-    ("linear.steady_state h NaN", lambda: tr.linear.steady_state(M2, torch.tensor([NAN, 1.0])), ValueError,
-     r"\bh\b"),
+    ("linear.steady_state h NaN", lambda: tr.linear.steady_state(M2, torch.tensor([NAN, 1.0])), ValueError, r"\bh\b"),
     ("linear.steady_state unstable M", lambda: tr.linear.steady_state(2 * torch.eye(2), H2), ValueError, r"λ"),
     # ---------------------------------------------------------------- plotting
     ("plot_spectrum string", _fig("plot_spectrum", "eigenvalues"), TypeError, r"spectrum"),
@@ -446,14 +648,30 @@ CASES = [
     ("plot_fixed_points None", _fig("plot_fixed_points", None), TypeError, r"fps"),
     ("plot_sweep None", _fig("plot_sweep", None), TypeError, r"\bsw\b"),
     # ---------------------------------------------------------------- tasks: constructors
-    ("PerceptualDecision input_noise=nan", task_call("PerceptualDecision", input_noise=NAN), ValueError,
-     r"input_noise"),
-    ("PerceptualDecision input_noise=inf", task_call("PerceptualDecision", input_noise=INF), ValueError,
-     r"input_noise"),
-    ("PerceptualDecision input_noise=-1", task_call("PerceptualDecision", input_noise=-1.0), ValueError,
-     r"input_noise"),
-    ("PerceptualDecision input_noise='0.5'", task_call("PerceptualDecision", input_noise="0.5"), TypeError,
-     r"input_noise"),
+    (
+        "PerceptualDecision input_noise=nan",
+        task_call("PerceptualDecision", input_noise=NAN),
+        ValueError,
+        r"input_noise",
+    ),
+    (
+        "PerceptualDecision input_noise=inf",
+        task_call("PerceptualDecision", input_noise=INF),
+        ValueError,
+        r"input_noise",
+    ),
+    (
+        "PerceptualDecision input_noise=-1",
+        task_call("PerceptualDecision", input_noise=-1.0),
+        ValueError,
+        r"input_noise",
+    ),
+    (
+        "PerceptualDecision input_noise='0.5'",
+        task_call("PerceptualDecision", input_noise="0.5"),
+        TypeError,
+        r"input_noise",
+    ),
     ("PerceptualDecision dt=nan", task_call("PerceptualDecision", dt=NAN), ValueError, r"\bdt\b"),
     ("PerceptualDecision dt=inf", task_call("PerceptualDecision", dt=INF), ValueError, r"\bdt\b"),
     ("PerceptualDecision dt=0", task_call("PerceptualDecision", dt=0.0), ValueError, r"\bdt\b"),
@@ -462,34 +680,68 @@ CASES = [
     ("PerceptualDecision stimulus=nan", task_call("PerceptualDecision", stimulus=NAN), ValueError, r"stimulus"),
     ("PerceptualDecision stimulus=inf", task_call("PerceptualDecision", stimulus=INF), ValueError, r"stimulus"),
     ("PerceptualDecision stimulus=0", task_call("PerceptualDecision", stimulus=0.0), ValueError, r"stimulus"),
-    ("PerceptualDecision stimulus=510 (not k·dt)", task_call("PerceptualDecision", stimulus=510.0), ValueError,
-     r"stimulus"),
+    (
+        "PerceptualDecision stimulus=510 (not k·dt)",
+        task_call("PerceptualDecision", stimulus=510.0),
+        ValueError,
+        r"stimulus",
+    ),
     ("PerceptualDecision fixation=-20", task_call("PerceptualDecision", fixation=-20.0), ValueError, r"fixation"),
     ("PerceptualDecision delay='0'", task_call("PerceptualDecision", delay="0"), TypeError, r"delay"),
     ("PerceptualDecision decision=0", task_call("PerceptualDecision", decision=0.0), ValueError, r"decision"),
-    ("PerceptualDecision coherences=()", task_call("PerceptualDecision", coherences=()), ValueError,
-     r"coherences"),
-    ("PerceptualDecision coherences=(1.5,)", task_call("PerceptualDecision", coherences=(1.5,)), ValueError,
-     r"coherences"),
-    ("PerceptualDecision coherences=(nan,)", task_call("PerceptualDecision", coherences=(NAN,)), ValueError,
-     r"coherences"),
-    ("PerceptualDecision coherences='0.5'", task_call("PerceptualDecision", coherences="0.5"), TypeError,
-     r"coherences"),
-    ("PerceptualDecision coherences=0.5", task_call("PerceptualDecision", coherences=0.5), TypeError,
-     r"coherences"),
+    ("PerceptualDecision coherences=()", task_call("PerceptualDecision", coherences=()), ValueError, r"coherences"),
+    (
+        "PerceptualDecision coherences=(1.5,)",
+        task_call("PerceptualDecision", coherences=(1.5,)),
+        ValueError,
+        r"coherences",
+    ),
+    (
+        "PerceptualDecision coherences=(nan,)",
+        task_call("PerceptualDecision", coherences=(NAN,)),
+        ValueError,
+        r"coherences",
+    ),
+    (
+        "PerceptualDecision coherences='0.5'",
+        task_call("PerceptualDecision", coherences="0.5"),
+        TypeError,
+        r"coherences",
+    ),
+    ("PerceptualDecision coherences=0.5", task_call("PerceptualDecision", coherences=0.5), TypeError, r"coherences"),
     ("WinnerTakeAll n_inputs=1", task_call("WinnerTakeAll", n_inputs=1), ValueError, r"n_inputs"),
     ("WinnerTakeAll n_inputs=2.5", task_call("WinnerTakeAll", n_inputs=2.5), TypeError, r"n_inputs"),
     ("WinnerTakeAll n_inputs=True", task_call("WinnerTakeAll", n_inputs=True), TypeError, r"n_inputs"),
-    ("WinnerTakeAll amplitude_range=(1, 0)", task_call("WinnerTakeAll", amplitude_range=(1.0, 0.0)), ValueError,
-     r"amplitude_range"),
-    ("WinnerTakeAll amplitude_range=(0, nan)", task_call("WinnerTakeAll", amplitude_range=(0.0, NAN)),
-     ValueError, r"amplitude_range"),
-    ("WinnerTakeAll amplitude_range=(0, inf)", task_call("WinnerTakeAll", amplitude_range=(0.0, INF)),
-     ValueError, r"amplitude_range"),
-    ("WinnerTakeAll amplitude_range 3 values", task_call("WinnerTakeAll", amplitude_range=(0.0, 0.5, 1.0)),
-     ValueError, r"amplitude_range"),
-    ("WinnerTakeAll amplitude_range=0.5", task_call("WinnerTakeAll", amplitude_range=0.5), TypeError,
-     r"amplitude_range"),
+    (
+        "WinnerTakeAll amplitude_range=(1, 0)",
+        task_call("WinnerTakeAll", amplitude_range=(1.0, 0.0)),
+        ValueError,
+        r"amplitude_range",
+    ),
+    (
+        "WinnerTakeAll amplitude_range=(0, nan)",
+        task_call("WinnerTakeAll", amplitude_range=(0.0, NAN)),
+        ValueError,
+        r"amplitude_range",
+    ),
+    (
+        "WinnerTakeAll amplitude_range=(0, inf)",
+        task_call("WinnerTakeAll", amplitude_range=(0.0, INF)),
+        ValueError,
+        r"amplitude_range",
+    ),
+    (
+        "WinnerTakeAll amplitude_range 3 values",
+        task_call("WinnerTakeAll", amplitude_range=(0.0, 0.5, 1.0)),
+        ValueError,
+        r"amplitude_range",
+    ),
+    (
+        "WinnerTakeAll amplitude_range=0.5",
+        task_call("WinnerTakeAll", amplitude_range=0.5),
+        TypeError,
+        r"amplitude_range",
+    ),
     ("WinnerTakeAll input_noise=nan", task_call("WinnerTakeAll", input_noise=NAN), ValueError, r"input_noise"),
     ("WinnerTakeAll memory=0", task_call("WinnerTakeAll", memory=0.0), ValueError, r"memory"),
     ("WinnerTakeAll stimulus=nan", task_call("WinnerTakeAll", stimulus=NAN), ValueError, r"stimulus"),
@@ -530,9 +782,12 @@ CASES = [
     ("PerceptualDecision.evaluate all-zero mask, no conditions", _decision_eval(0.0, False), ValueError, r"mask"),
     ("WinnerTakeAll.evaluate all-zero mask", _wta_eval(), ValueError, r"mask"),
     ("Integration.evaluate all-zero mask", _integration_eval(), ValueError, r"mask"),
-    ("FlipFlop.evaluate shape mismatch",
-     lambda: tr.tasks.FlipFlop(n_bits=2).evaluate(torch.zeros(5, 2, 3), torch.zeros(5, 2, 2), torch.ones(5, 2, 2)),
-     ValueError, r"outputs"),
+    (
+        "FlipFlop.evaluate shape mismatch",
+        lambda: tr.tasks.FlipFlop(n_bits=2).evaluate(torch.zeros(5, 2, 3), torch.zeros(5, 2, 2), torch.ones(5, 2, 2)),
+        ValueError,
+        r"outputs",
+    ),
     # ---------------------------------------------------------------- training
     ("TaskModule lr=-1", _module(lr=-1.0), ValueError, r"\blr\b"),
     ("TaskModule lr=nan", _module(lr=NAN), ValueError, r"\blr\b"),
@@ -546,21 +801,42 @@ CASES = [
     ("TaskModule grad_clip='1'", _module(grad_clip="1"), TypeError, r"grad_clip"),
     ("TaskModule task='flipflop'", _module(task="flipflop"), TypeError, r"task"),
     ("TaskModule network=None", _module(network=None), TypeError, r"network"),
-    ("TaskModule network dt mismatch",
-     _module(network={"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 20.0}}),
-     ValueError, r"dt"),
-    ("TaskModule network unknown class",
-     _module(network={"class_path": "torchrate.NoSuchNet", "init_args": {}}), ImportError, r"NoSuchNet"),
-    ("TaskModule network extra key",
-     _module(network={"class_path": "torchrate.RateRNN", "init_args": {}, "args": 1}), TypeError, r"'args'"),
-    ("TaskModule network os.system (outside the allow-list)",
-     _module(network={"class_path": "os.system", "init_args": {"command": "true"}}), ValueError,
-     r"'os\.system', which is not allowed"),
-    ("TaskModule network a torchrate function",
-     _module(network={"class_path": "torchrate.training.module.masked_mse", "init_args": {}}), TypeError,
-     r"'torchrate\.training\.module\.masked_mse' is not a torchrate\.networks\.RateRNN"),
-    ("TaskModule network class_path not dotted",
-     _module(network={"class_path": "RateRNN", "init_args": {}}), ValueError, r"'RateRNN', which is not allowed"),
+    (
+        "TaskModule network dt mismatch",
+        _module(network={"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 20.0}}),
+        ValueError,
+        r"dt",
+    ),
+    (
+        "TaskModule network unknown class",
+        _module(network={"class_path": "torchrate.NoSuchNet", "init_args": {}}),
+        ImportError,
+        r"NoSuchNet",
+    ),
+    (
+        "TaskModule network extra key",
+        _module(network={"class_path": "torchrate.RateRNN", "init_args": {}, "args": 1}),
+        TypeError,
+        r"'args'",
+    ),
+    (
+        "TaskModule network os.system (outside the allow-list)",
+        _module(network={"class_path": "os.system", "init_args": {"command": "true"}}),
+        ValueError,
+        r"'os\.system', which is not allowed",
+    ),
+    (
+        "TaskModule network a torchrate function",
+        _module(network={"class_path": "torchrate.training.module.masked_mse", "init_args": {}}),
+        TypeError,
+        r"'torchrate\.training\.module\.masked_mse' is not a torchrate\.networks\.RateRNN",
+    ),
+    (
+        "TaskModule network class_path not dotted",
+        _module(network={"class_path": "RateRNN", "init_args": {}}),
+        ValueError,
+        r"'RateRNN', which is not allowed",
+    ),
     ("allow a function", lambda: tr.training.allow(print), TypeError, r"allow\(\) takes a class"),
     ("allow a bad name", lambda: tr.training.allow(tr.RateRNN, "not a path"), ValueError, r"'not a path'"),
 ]
@@ -582,6 +858,7 @@ def _cli_cases():
                 path = Path(d) / "config.yaml"
                 path.write_text(text)
                 main(args_of(str(path), d))
+
         return call
 
     def checkpoint(content: bytes):
@@ -590,28 +867,51 @@ def _cli_cases():
                 path = Path(d) / "run.ckpt"
                 path.write_bytes(content)
                 main(["analyze", str(path), "--out", str(Path(d) / "a")])
+
         return call
 
     return [
         ("fit empty config", with_file("", lambda p, d: ["fit", "--config", p]), ValueError, r"config.*empty"),
-        ("fit config of comments only", with_file("# nothing\n", lambda p, d: ["fit", "--config", p]), ValueError,
-         r"config.*empty"),
-        ("fit config a YAML list", with_file("- 1\n- 2\n", lambda p, d: ["fit", "--config", p]), ValueError,
-         r"config.*mapping"),
-        ("analyze missing checkpoint", run(["analyze", "/nonexistent/x.ckpt", "--out", "/tmp/x"]),
-         FileNotFoundError, r"x\.ckpt"),
+        (
+            "fit config of comments only",
+            with_file("# nothing\n", lambda p, d: ["fit", "--config", p]),
+            ValueError,
+            r"config.*empty",
+        ),
+        (
+            "fit config a YAML list",
+            with_file("- 1\n- 2\n", lambda p, d: ["fit", "--config", p]),
+            ValueError,
+            r"config.*mapping",
+        ),
+        (
+            "analyze missing checkpoint",
+            run(["analyze", "/nonexistent/x.ckpt", "--out", "/tmp/x"]),
+            FileNotFoundError,
+            r"x\.ckpt",
+        ),
         ("analyze a text file", checkpoint(b"not a checkpoint"), ValueError, r"run\.ckpt"),
         ("analyze an empty file", checkpoint(b""), ValueError, r"run\.ckpt"),
         ("analyze a truncated zip", checkpoint(b"PK\x03\x04" + b"\0" * 40), ValueError, r"run\.ckpt"),
-        ("fit network os.system", with_file(
-            "model:\n  network:\n    class_path: os.system\n    init_args: {command: 'true'}\n",
-            lambda p, d: ["fit", "--config", p]), ValueError,
-         r"model\.network\.class_path 'os\.system' is not allowed"),
-        ("fit network subprocess.Popen", with_file(
-            "model:\n  network:\n    class_path: subprocess.Popen\n    init_args: {args: 'true'}\n",
-            lambda p, d: ["fit", "--config", p]), ValueError, r"model\.network\.class_path 'subprocess\.Popen'"),
-        ("TaskModule.load_from_checkpoint a text file", lambda: _load_text_as_checkpoint(), ValueError,
-         r"junk\.ckpt"),
+        (
+            "fit network os.system",
+            with_file(
+                "model:\n  network:\n    class_path: os.system\n    init_args: {command: 'true'}\n",
+                lambda p, d: ["fit", "--config", p],
+            ),
+            ValueError,
+            r"model\.network\.class_path 'os\.system' is not allowed",
+        ),
+        (
+            "fit network subprocess.Popen",
+            with_file(
+                "model:\n  network:\n    class_path: subprocess.Popen\n    init_args: {args: 'true'}\n",
+                lambda p, d: ["fit", "--config", p],
+            ),
+            ValueError,
+            r"model\.network\.class_path 'subprocess\.Popen'",
+        ),
+        ("TaskModule.load_from_checkpoint a text file", lambda: _load_text_as_checkpoint(), ValueError, r"junk\.ckpt"),
     ]
 
 
@@ -635,6 +935,7 @@ CLI_ARGPARSE = [  # argparse errors: SystemExit(2), the option named on stderr
     ("export without --out", ["export", "x.ckpt"], r"--out"),
     ("export without a checkpoint", ["export", "--out", "w.npz"], r"checkpoint"),
 ]
+
 
 # ---- models
 def net(*args, **kw):
@@ -713,8 +1014,12 @@ MODEL_CASES = [
     ("RateRNN dtype=int64", net(dtype=torch.int64), TypeError, r"dtype must be a real floating-point dtype"),
     ("RateRNN dtype=complex64", net(dtype=torch.complex64), TypeError, r"dtype must be a real floating-point"),
     ("RateRNN connectivity float", net(connectivity=torch.ones(4, 4)), TypeError, r"connectivity must be a bool"),
-    ("RateRNN connectivity (3, 3)", net(connectivity=torch.ones(3, 3, dtype=torch.bool)), ValueError,
-     r"connectivity must have shape \(4, 4\)"),
+    (
+        "RateRNN connectivity (3, 3)",
+        net(connectivity=torch.ones(3, 3, dtype=torch.bool)),
+        ValueError,
+        r"connectivity must have shape \(4, 4\)",
+    ),
     # ---------------------------------------------------------------- forward / step
     ("forward input list", call([[0.0] * 3] * 5), TypeError, r"input must be a Tensor or PackedSequence"),
     ("forward input 4-D", call(torch.zeros(5, 2, 1, 3)), ValueError, r"input must be \(T, B, 3\)"),
@@ -726,25 +1031,41 @@ MODEL_CASES = [
     ("forward hx list", call(torch.zeros(5, 2, 3), [[0.0] * 4] * 2), TypeError, r"hx must be a Tensor"),
     ("forward hx (B, N)", call(torch.zeros(5, 2, 3), torch.zeros(2, 4)), ValueError, r"hx must have shape"),
     ("forward hx wrong N", call(torch.zeros(5, 2, 3), torch.zeros(1, 2, 5)), ValueError, r"hx must have shape"),
-    ("forward hx float64", call(torch.zeros(5, 2, 3), torch.zeros(1, 2, 4, dtype=F64)), TypeError,
-     r"hx dtype torch.float64"),
+    (
+        "forward hx float64",
+        call(torch.zeros(5, 2, 3), torch.zeros(1, 2, 4, dtype=F64)),
+        TypeError,
+        r"hx dtype torch.float64",
+    ),
     ("forward hx unbatched wrong", call(torch.zeros(5, 3), torch.zeros(2, 4)), ValueError, r"hx must have shape"),
     ("step v wrong width", lambda: NET3.step(torch.zeros(2, 5), torch.zeros(2, 3)), ValueError, r"v must be"),
     ("step u wrong width", lambda: NET3.step(torch.zeros(2, 4), torch.zeros(2, 2)), ValueError, r"u must be"),
     ("step u list", lambda: NET3.step(torch.zeros(2, 4), [0.0, 0.0, 0.0]), ValueError, r"u must be a Tensor"),
     # ---------------------------------------------------------------- ODE solvers
     ("dopri5 NaN weights", _nan_weights_dopri5, ValueError, r"weight_hh_l0 contains NaN"),
-    ("dopri5 NaN hx", call(torch.zeros(5, 2, 3), torch.full((1, 2, 4), NAN), tr.RateRNN(3, 4, solver="dopri5")),
-     ValueError, r"hx contains NaN"),
-    ("dopri5 tau=1e-5", call(torch.randn(3, 2, 3), network=tr.RateRNN(3, 4, tau=1e-5, solver="dopri5")),
-     tr.solvers.SolverBudgetError, r"too stiff .*max_evals"),
+    (
+        "dopri5 NaN hx",
+        call(torch.zeros(5, 2, 3), torch.full((1, 2, 4), NAN), tr.RateRNN(3, 4, solver="dopri5")),
+        ValueError,
+        r"hx contains NaN",
+    ),
+    (
+        "dopri5 tau=1e-5",
+        call(torch.randn(3, 2, 3), network=tr.RateRNN(3, 4, tau=1e-5, solver="dopri5")),
+        tr.solvers.SolverBudgetError,
+        r"too stiff .*max_evals",
+    ),
     # ---------------------------------------------------------------- from_weights
     ("from_weights M complex", fw(torch.eye(2, dtype=torch.complex64)), TypeError, r"M must be real, got a complex"),
     ("from_weights M 0-d", fw(torch.tensor(1.0)), ValueError, r"M must be a square matrix \(N, N\), got shape \(\)"),
     ("from_weights M (0, 0)", fw(torch.zeros(0, 0)), ValueError, r"M must have at least one neuron"),
     ("from_weights M (2, 3)", fw(torch.zeros(2, 3)), ValueError, r"M must be a square matrix"),
-    ("from_weights M NaN", fw(torch.tensor([[0.0, NAN], [0.0, 0.0]])), ValueError,
-     r"M must be finite.*M\[0, 1\] = nan"),
+    (
+        "from_weights M NaN",
+        fw(torch.tensor([[0.0, NAN], [0.0, 0.0]])),
+        ValueError,
+        r"M must be finite.*M\[0, 1\] = nan",
+    ),
     ("from_weights M string", fw("eye"), TypeError, r"M must be a real tensor or array of numbers, got 'eye'"),
     ("from_weights b wrong length", fw(Z2, b=torch.zeros(3)), ValueError, r"b must have shape \(2,\)"),
     ("from_weights b NaN", fw(Z2, b=torch.tensor([0.0, NAN])), ValueError, r"b must be finite"),
@@ -764,18 +1085,29 @@ MODEL_CASES = [
     ("EIRateRNN tau=5", ei(tau=5.0), TypeError, r"pass tau_e and tau_i"),
     ("EIRateRNN num_layers=2", ei(num_layers=2), TypeError, r"one layer in one direction"),
     ("EIRateRNN input_mask='some'", ei(input_mask="some"), ValueError, r"input_mask must be 'all', 'exc'"),
-    ("EIRateRNN input_mask (3,)", ei(input_mask=torch.ones(3, dtype=torch.bool)), ValueError,
-     r"input_mask must have shape \(4,\)"),
-    ("EI from_weights breaks Dale", eifw(torch.tensor([[0.0, 0.5], [0.0, 0.0]])), ValueError,
-     r"M\[0, 1\] = 0.5, but neuron 1 is inhibitory"),
+    (
+        "EIRateRNN input_mask (3,)",
+        ei(input_mask=torch.ones(3, dtype=torch.bool)),
+        ValueError,
+        r"input_mask must have shape \(4,\)",
+    ),
+    (
+        "EI from_weights breaks Dale",
+        eifw(torch.tensor([[0.0, 0.5], [0.0, 0.0]])),
+        ValueError,
+        r"M\[0, 1\] = 0.5, but neuron 1 is inhibitory",
+    ),
     ("EI from_weights NaN in M", eifw(torch.tensor([[0.0, -1.0], [NAN, 0.0]])), ValueError, r"M\[1, 0\] = nan"),
     ("EI from_weights n_exc=3 of 2", eifw(Z2, 3), ValueError, r"n_exc must be an integer in \[0, 2\]"),
     ("EI from_weights n_exc=0.5", eifw(Z2, 0.5), TypeError, r"n_exc must be an integer, got 0.5"),
-    ("EI from_weights M complex", eifw(torch.eye(2, dtype=torch.complex64)), TypeError,
-     r"M must be real, got a complex"),
+    (
+        "EI from_weights M complex",
+        eifw(torch.eye(2, dtype=torch.complex64)),
+        TypeError,
+        r"M must be real, got a complex",
+    ),
     ("EI from_weights M (2, 3)", eifw(torch.zeros(2, 3)), ValueError, r"M must be a square matrix"),
 ]
-
 
 
 # ---- reliability: ensembles, loading, callables, NeuroGym, curriculum
@@ -795,6 +1127,7 @@ def _as_error(build):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             build()
+
     return run
 
 
@@ -825,64 +1158,145 @@ _MAP = lambda v, u: v  # noqa: E731
 RELIABILITY_CASES = [
     # ---- systems (tr.systems): the objects every analysis consumes
     ("as_system obj a string", lambda: tr.systems.as_system("gru"), TypeError, r"cannot analyse a str"),
-    ("as_system time='map'", lambda: tr.systems.as_system(NET3, time="map"), ValueError,
-     r"time must be 'continuous', 'discrete' or None"),
-    ("as_system time='continuous' for a GRU", lambda: tr.systems.as_system(_GRU, time="continuous"), ValueError,
-     r"discrete-time system; time='continuous' needs an Euler network"),
-    ("as_system of a bidirectional GRU", lambda: tr.systems.as_system(torch.nn.GRU(2, 3, bidirectional=True)),
-     ValueError, r"bidirectional"),
-    ("TorchRNNMap module an nn.Linear", lambda: tr.systems.TorchRNNMap(torch.nn.Linear(2, 2)), TypeError,
-     r"expected a torch.nn RNN/GRU/LSTM or cell"),
+    (
+        "as_system time='map'",
+        lambda: tr.systems.as_system(NET3, time="map"),
+        ValueError,
+        r"time must be 'continuous', 'discrete' or None",
+    ),
+    (
+        "as_system time='continuous' for a GRU",
+        lambda: tr.systems.as_system(_GRU, time="continuous"),
+        ValueError,
+        r"discrete-time system; time='continuous' needs an Euler network",
+    ),
+    (
+        "as_system of a bidirectional GRU",
+        lambda: tr.systems.as_system(torch.nn.GRU(2, 3, bidirectional=True)),
+        ValueError,
+        r"bidirectional",
+    ),
+    (
+        "TorchRNNMap module an nn.Linear",
+        lambda: tr.systems.TorchRNNMap(torch.nn.Linear(2, 2)),
+        TypeError,
+        r"expected a torch.nn RNN/GRU/LSTM or cell",
+    ),
     ("Flow f None", lambda: tr.systems.Flow(None, 2, 2), TypeError, r"f must be a callable"),
     ("Map step 3", lambda: tr.systems.Map(3, 2, 2), TypeError, r"step must be a callable"),
     ("Flow state_size=0", lambda: tr.systems.Flow(_MAP, 0, 2), ValueError, r"state_size must be"),
     ("Map state_size=2.5", lambda: tr.systems.Map(_MAP, 2.5, 2), TypeError, r"state_size must be an integer"),
     ("Flow input_size=-1", lambda: tr.systems.Flow(_MAP, 2, -1), ValueError, r"input_size must be"),
     ("Map input_size='2'", lambda: tr.systems.Map(_MAP, 2, "2"), TypeError, r"input_size must be an integer"),
-    ("Flow dtype=torch.int64", lambda: tr.systems.Flow(_MAP, 2, 2, dtype=torch.int64), TypeError,
-     r"dtype must be a floating-point torch.dtype"),
-    ("Map dtype='float64'", lambda: tr.systems.Map(_MAP, 2, 2, dtype="float64"), TypeError,
-     r"dtype must be a floating-point torch.dtype"),
-    ("Flow device='gpu0'", lambda: tr.systems.Flow(_MAP, 2, 2, device="gpu0"), ValueError,
-     r"device must be a torch.device"),
+    (
+        "Flow dtype=torch.int64",
+        lambda: tr.systems.Flow(_MAP, 2, 2, dtype=torch.int64),
+        TypeError,
+        r"dtype must be a floating-point torch.dtype",
+    ),
+    (
+        "Map dtype='float64'",
+        lambda: tr.systems.Map(_MAP, 2, 2, dtype="float64"),
+        TypeError,
+        r"dtype must be a floating-point torch.dtype",
+    ),
+    (
+        "Flow device='gpu0'",
+        lambda: tr.systems.Flow(_MAP, 2, 2, device="gpu0"),
+        ValueError,
+        r"device must be a torch.device",
+    ),
     ("Map device=3.5", lambda: tr.systems.Map(_MAP, 2, 2, device=3.5), ValueError, r"device must be a torch.device"),
     ("Flow euler_dt=0", lambda: tr.systems.Flow(_MAP, 2, 2, euler_dt=0.0), ValueError, r"euler_dt must be a positive"),
     ("Map euler_dt=nan", lambda: tr.systems.Map(_MAP, 2, 2, euler_dt=NAN), ValueError, r"euler_dt must be a positive"),
     ("System state_size=-3", lambda: tr.systems.System(-3, 1), ValueError, r"state_size must be"),
     ("System input_size=1.5", lambda: tr.systems.System(3, 1.5), TypeError, r"input_size must be an integer"),
-    ("System dtype=torch.bool", lambda: tr.systems.System(3, 1, dtype=torch.bool), TypeError,
-     r"dtype must be a floating-point torch.dtype"),
-    ("System device='nowhere'", lambda: tr.systems.System(3, 1, device="nowhere"), ValueError,
-     r"device must be a torch.device"),
+    (
+        "System dtype=torch.bool",
+        lambda: tr.systems.System(3, 1, dtype=torch.bool),
+        TypeError,
+        r"dtype must be a floating-point torch.dtype",
+    ),
+    (
+        "System device='nowhere'",
+        lambda: tr.systems.System(3, 1, device="nowhere"),
+        ValueError,
+        r"device must be a torch.device",
+    ),
     ("System euler_dt=-1", lambda: tr.systems.System(3, 1, euler_dt=-1.0), ValueError, r"euler_dt must be a positive"),
-    ("Ensemble of two different callables", lambda: tr.Ensemble([tr.RateRNN(3, 4, nonlinearity=lambda x: x.tanh()),
-                                                                 tr.RateRNN(3, 4, nonlinearity=lambda x: x.relu())]),
-     ValueError, r"member 1 has nonlinearity '<lambda>'.*pass the same callable"),
-    ("Ensemble hx of 2 layers for 1", lambda: _ens()(torch.zeros(5, 2, 3), torch.zeros(2, 2, 2, 4)), ValueError,
-     r"hx must have shape \(K, L·D, B, N\) = \(2, 1, 2, 4\), got \(2, 2, 2, 4\)"),
-    ("Ensemble hx of 1 layer for 2", lambda: _ens(2)(torch.zeros(5, 2, 3), torch.zeros(2, 1, 2, 4)), ValueError,
-     r"hx must have shape \(K, L·D, B, N\) = \(2, 2, 2, 4\)"),
-    ("Ensemble input width 4", lambda: _ens()(torch.zeros(5, 2, 4)), ValueError,
-     r"input.size\(-1\) must be equal to input_size. Expected 3, got 4"),
-    ("Ensemble input float64", lambda: _ens()(torch.zeros(5, 2, 3, dtype=F64)), TypeError,
-     r"input dtype torch.float64 does not match"),
+    (
+        "Ensemble of two different callables",
+        lambda: tr.Ensemble(
+            [tr.RateRNN(3, 4, nonlinearity=lambda x: x.tanh()), tr.RateRNN(3, 4, nonlinearity=lambda x: x.relu())]
+        ),
+        ValueError,
+        r"member 1 has nonlinearity '<lambda>'.*pass the same callable",
+    ),
+    (
+        "Ensemble hx of 2 layers for 1",
+        lambda: _ens()(torch.zeros(5, 2, 3), torch.zeros(2, 2, 2, 4)),
+        ValueError,
+        r"hx must have shape \(K, L·D, B, N\) = \(2, 1, 2, 4\), got \(2, 2, 2, 4\)",
+    ),
+    (
+        "Ensemble hx of 1 layer for 2",
+        lambda: _ens(2)(torch.zeros(5, 2, 3), torch.zeros(2, 1, 2, 4)),
+        ValueError,
+        r"hx must have shape \(K, L·D, B, N\) = \(2, 2, 2, 4\)",
+    ),
+    (
+        "Ensemble input width 4",
+        lambda: _ens()(torch.zeros(5, 2, 4)),
+        ValueError,
+        r"input.size\(-1\) must be equal to input_size. Expected 3, got 4",
+    ),
+    (
+        "Ensemble input float64",
+        lambda: _ens()(torch.zeros(5, 2, 3, dtype=F64)),
+        TypeError,
+        r"input dtype torch.float64 does not match",
+    ),
     ("Ensemble hx list", lambda: _ens()(torch.zeros(5, 2, 3), [[0.0]]), TypeError, r"hx must be a Tensor"),
-    ("EIRateRNN loads another E/I split", _load_other_split, ValueError,
-     r"sign .*3 excitatory \+ 1 inhibitory.*2 excitatory \+ 2 inhibitory"),
+    (
+        "EIRateRNN loads another E/I split",
+        _load_other_split,
+        ValueError,
+        r"sign .*3 excitatory \+ 1 inhibitory.*2 excitatory \+ 2 inhibitory",
+    ),
     ("RateRNN generator=3", net(generator=3), TypeError, r"generator must be a torch.Generator or None"),
     ("from_weights generator='0'", fw(Z2, generator="0"), TypeError, r"generator must be a torch.Generator"),
-    ("RateRNN F couples units", net(nonlinearity=lambda x: x.sum(-1, keepdim=True).expand_as(x)), ValueError,
-     r"nonlinearity '<lambda>' must be elementwise"),
-    ("RateRNN F changes shape", net(nonlinearity=lambda x: x.mean(-1)), ValueError,
-     r"nonlinearity '<lambda>' must map a tensor of shape \(B, N\) to the same shape"),
-    ("RateRNN F fails", net(nonlinearity=lambda x: x @ torch.ones(3, 3)), ValueError,
-     r"nonlinearity '<lambda>' failed on a probe"),
-    ("RateRNN one layer, dropout 0.2", _as_error(net(dropout=0.2)), UserWarning,
-     r"non-zero dropout expects num_layers greater than 1, but got dropout=0.2 and num_layers=1"),
+    (
+        "RateRNN F couples units",
+        net(nonlinearity=lambda x: x.sum(-1, keepdim=True).expand_as(x)),
+        ValueError,
+        r"nonlinearity '<lambda>' must be elementwise",
+    ),
+    (
+        "RateRNN F changes shape",
+        net(nonlinearity=lambda x: x.mean(-1)),
+        ValueError,
+        r"nonlinearity '<lambda>' must map a tensor of shape \(B, N\) to the same shape",
+    ),
+    (
+        "RateRNN F fails",
+        net(nonlinearity=lambda x: x @ torch.ones(3, 3)),
+        ValueError,
+        r"nonlinearity '<lambda>' failed on a probe",
+    ),
+    (
+        "RateRNN one layer, dropout 0.2",
+        _as_error(net(dropout=0.2)),
+        UserWarning,
+        r"non-zero dropout expects num_layers greater than 1, but got dropout=0.2 and num_layers=1",
+    ),
     ("Curriculum threshold=nan", _curriculum(threshold=NAN), ValueError, r"threshold must be a finite number"),
     ("Curriculum threshold=[inf]", _curriculum(threshold=[INF]), ValueError, r"threshold\[0\] must be a finite"),
-    ("Curriculum stage changes dt", _curriculum_stage_dt, ValueError,
-     r"curriculum stage 0 .*must keep the task's dt equal to the network's dt = 20 ms, got 10 ms"),
+    (
+        "Curriculum stage changes dt",
+        _curriculum_stage_dt,
+        ValueError,
+        r"curriculum stage 0 .*must keep the task's dt equal to the network's dt = 20 ms, got 10 ms",
+    ),
 ]
 try:
     import neurogym  # noqa: F401 - an optional dependency: its cases only where it is installed
@@ -890,16 +1304,33 @@ except ImportError:  # pragma: no cover
     pass
 else:
     RELIABILITY_CASES += [
-        ("NeuroGym sigma=nan", _ngym(env_kwargs={"sigma": NAN}), ValueError,
-         r"env_kwargs\['sigma'\] must be a finite number"),
-        ("NeuroGym cohs with inf", _ngym(env_kwargs={"cohs": np.array([6.4, INF])}), ValueError,
-         r"env_kwargs\['cohs'\]\[1\] must be a finite number"),
-        ("NeuroGym timing decision=0", _ngym(env_kwargs={"timing": {"decision": 0}}), ValueError,
-         r"timing\['decision'\] must last at least one step"),
-        ("NeuroGym timing fixation=-500", _ngym(env_kwargs={"timing": {"fixation": -500}}), ValueError,
-         r"env_kwargs\['timing'\]\['fixation'\] must be a duration ≥ 0 ms"),
+        (
+            "NeuroGym sigma=nan",
+            _ngym(env_kwargs={"sigma": NAN}),
+            ValueError,
+            r"env_kwargs\['sigma'\] must be a finite number",
+        ),
+        (
+            "NeuroGym cohs with inf",
+            _ngym(env_kwargs={"cohs": np.array([6.4, INF])}),
+            ValueError,
+            r"env_kwargs\['cohs'\]\[1\] must be a finite number",
+        ),
+        (
+            "NeuroGym timing decision=0",
+            _ngym(env_kwargs={"timing": {"decision": 0}}),
+            ValueError,
+            r"timing\['decision'\] must last at least one step",
+        ),
+        (
+            "NeuroGym timing fixation=-500",
+            _ngym(env_kwargs={"timing": {"fixation": -500}}),
+            ValueError,
+            r"env_kwargs\['timing'\]\['fixation'\] must be a duration ≥ 0 ms",
+        ),
         ("NeuroGym dt=inf", _ngym(dt=INF), ValueError, r"dt must be a positive finite number"),
     ]
+
 
 def _area_cases() -> list:
     """The cases of ``tests/bad_cases_*.py`` (one file per area of the API, each a ``CASES`` list)."""
@@ -1005,8 +1436,9 @@ def test_spectrum_of_random_real_matrices_reconstructs_M(n, data):
 
 
 @FAST
-@given(noise=st.floats(0.0, 2.0), coherence=st.one_of(st.just(0.0), st.floats(1e-3, 1.0)),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    noise=st.floats(0.0, 2.0), coherence=st.one_of(st.just(0.0), st.floats(1e-3, 1.0)), seed=st.integers(0, 2**31 - 1)
+)
 def test_random_valid_decision_tasks_give_finite_trials_and_bounded_metrics(noise, coherence, seed):
     task = tr.tasks.PerceptualDecision(dt=20.0, coherences=(coherence,), input_noise=noise)
     (x, y, m), c = task.generate(8, generator=torch.Generator().manual_seed(seed))
@@ -1017,8 +1449,9 @@ def test_random_valid_decision_tasks_give_finite_trials_and_bounded_metrics(nois
 
 
 @FAST
-@given(lo=st.floats(-100, 100), width=st.floats(1e-3, 100), bad=st.sampled_from([NAN, INF, -INF]),
-       side=st.integers(0, 1))
+@given(
+    lo=st.floats(-100, 100), width=st.floats(1e-3, 100), bad=st.sampled_from([NAN, INF, -INF]), side=st.integers(0, 1)
+)
 def test_phase_plane_refuses_any_non_finite_limit(lo, width, bad, side):
     lim = [lo, lo + width]
     lim[side] = bad

@@ -33,8 +33,9 @@ def two_unit_folds(w: float = 2.0) -> float:
 @pytest.fixture(scope="module")
 def two_unit():
     net = mutual_inhibition()
-    return tr.analysis.bifurcation(lambda d: (net, torch.tensor([d, -d], dtype=F64)),
-                                   torch.linspace(-1, 1, 41, dtype=F64))
+    return tr.analysis.bifurcation(
+        lambda d: (net, torch.tensor([d, -d], dtype=F64)), torch.linspace(-1, 1, 41, dtype=F64)
+    )
 
 
 def test_two_unit_folds_match_the_closed_form_to_1e_10(two_unit):
@@ -91,8 +92,7 @@ def test_two_unit_number_of_fixed_points_changes_by_two_across_each_fold(two_uni
 def test_fp_matches_torch_func_jvp():
     """∂f/∂p written out equals torch.func.jvp of f in p (an input and a τ varying)."""
     net = tr.zoo.dayan_abbott_ei(30.0, dtype=F64)
-    fam = _Family(lambda t: (tr.zoo.dayan_abbott_ei(t, dtype=F64), torch.tensor([0.3 * t, 1.0], dtype=F64)),
-                  12.0, 80.0)
+    fam = _Family(lambda t: (tr.zoo.dayan_abbott_ei(t, dtype=F64), torch.tensor([0.3 * t, 1.0], dtype=F64)), 12.0, 80.0)
     assert fam.analytic and net is not None
     g = torch.Generator().manual_seed(0)
     v = torch.rand(5, 2, generator=g, dtype=F64) * 40
@@ -137,8 +137,9 @@ def rank_one_folds(m, n, w, guesses):
 @pytest.fixture(scope="module")
 def rank_one_bif():
     net, m, n, w = rank_one()
-    bif = tr.analysis.bifurcation(lambda u: (net, torch.tensor([u], dtype=F64)),
-                                  torch.linspace(-1, 1, 200, dtype=F64), seeds=3)
+    bif = tr.analysis.bifurcation(
+        lambda u: (net, torch.tensor([u], dtype=F64)), torch.linspace(-1, 1, 200, dtype=F64), seeds=3
+    )
     return bif, net, m, n, w
 
 
@@ -158,13 +159,13 @@ def test_rank_one_middle_branch_is_the_saddle(rank_one_bif):
     lo, hi = sorted(f.value for f in bif.folds)
     br = bif.branches[0]
     i, j = sorted(f.index for f in bif.folds)
-    middle = br.eigenvalues[i + 1:j]  # the stretch between the two folds (inserted at i and j)
+    middle = br.eigenvalues[i + 1 : j]  # the stretch between the two folds (inserted at i and j)
     assert middle.shape[0] >= 2
     assert ((middle.real > 0).sum(-1) == 1).all()  # one unstable direction: a saddle
-    outer = torch.cat([br.eigenvalues[:i], br.eigenvalues[j + 1:]])
+    outer = torch.cat([br.eigenvalues[:i], br.eigenvalues[j + 1 :]])
     assert (outer.real < 0).all()
     # along the branch between the folds the parameter runs back from hi to lo
-    assert br.values[i:j + 1].max() == hi and br.values[i:j + 1].min() == lo
+    assert br.values[i : j + 1].max() == hi and br.values[i : j + 1].min() == lo
     s = bif.at(0.0)
     assert len(s) == 3 and s.stable.tolist().count(False) == 1
     for u, expected in ((lo - 1e-3, 1), (lo + 1e-3, 3), (hi - 1e-3, 3), (hi + 1e-3, 1)):
@@ -176,9 +177,11 @@ def test_rank_one_middle_branch_is_the_saddle(rank_one_bif):
 
 # ----------------------------------------------------------------------------- E–I pair, Hopf
 def test_dayan_abbott_hopf_at_40ms_to_1e_9():
-    bif = tr.analysis.bifurcation(lambda t: (tr.zoo.dayan_abbott_ei(t, dtype=F64), None),
-                                  torch.arange(12.0, 81.0, 4.0, dtype=F64),
-                                  initial_states=torch.tensor([[20.0, 10.0]], dtype=F64))
+    bif = tr.analysis.bifurcation(
+        lambda t: (tr.zoo.dayan_abbott_ei(t, dtype=F64), None),
+        torch.arange(12.0, 81.0, 4.0, dtype=F64),
+        initial_states=torch.tensor([[20.0, 10.0]], dtype=F64),
+    )
     assert len(bif.branches) == 1 and not bif.folds and len(bif.hopf) == 1
     h = bif.hopf[0]
     assert h.refined and h.value == pytest.approx(40.0, abs=1e-9)
@@ -214,18 +217,21 @@ def test_plot_bifurcation_styles_and_leaves_pyplot_alone(two_unit):
         tr.plotting.plot_bifurcation(None)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"system": 42}, TypeError, "system"),
-    ({"system": lambda p: None}, TypeError, r"system\(.*\) must return \(net, u\)"),
-    ({"system": lambda p: ("net", None)}, TypeError, "as the network"),
-    ({"values": [0.5]}, ValueError, "at least two different"),
-    ({"values": [0.0, float("nan")]}, ValueError, "values"),
-    ({"values": [[0.0, 1.0]]}, ValueError, "1-D"),
-    ({"refine": "yes"}, TypeError, "refine"),
-    ({"max_step": -1.0}, ValueError, "max_step"),
-    ({"seeds": [5.0]}, ValueError, "seeds must lie within"),
-    ({"initial_states": torch.zeros(3, 5, dtype=F64)}, ValueError, "initial_states"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"system": 42}, TypeError, "system"),
+        ({"system": lambda p: None}, TypeError, r"system\(.*\) must return \(net, u\)"),
+        ({"system": lambda p: ("net", None)}, TypeError, "as the network"),
+        ({"values": [0.5]}, ValueError, "at least two different"),
+        ({"values": [0.0, float("nan")]}, ValueError, "values"),
+        ({"values": [[0.0, 1.0]]}, ValueError, "1-D"),
+        ({"refine": "yes"}, TypeError, "refine"),
+        ({"max_step": -1.0}, ValueError, "max_step"),
+        ({"seeds": [5.0]}, ValueError, "seeds must lie within"),
+        ({"initial_states": torch.zeros(3, 5, dtype=F64)}, ValueError, "initial_states"),
+    ],
+)
 def test_bad_arguments_name_themselves(kwargs, error, match):
     net = mutual_inhibition()
     args = {"system": lambda d: (net, torch.tensor([d, -d], dtype=F64)), "values": [-1.0, 1.0], **kwargs}
@@ -249,13 +255,23 @@ def trained_decision(tmp_path_factory):
     try:
         L.seed_everything(0, verbose=False)
         task = PerceptualDecision()
-        net = {"class_path": "torchrate.RateRNN",
-               "init_args": {"hidden_size": 64, "dt": 20.0, "tau": 100.0, "noise_std": 0.05}}
+        net = {
+            "class_path": "torchrate.RateRNN",
+            "init_args": {"hidden_size": 64, "dt": 20.0, "tau": 100.0, "noise_std": 0.05},
+        }
         module = TaskModule(task, net, lr=1e-2)
         dm = TaskDataModule(task, batch_size=64, train_batches=50, val_trials=256, test_trials=512)
-        trainer = L.Trainer(max_epochs=6, default_root_dir=root, accelerator="cpu", devices=1, logger=False,
-                            enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                            callbacks=[AnalysisCallback(out=str(root / "analysis"), n_trials=512)])
+        trainer = L.Trainer(
+            max_epochs=6,
+            default_root_dir=root,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            callbacks=[AnalysisCallback(out=str(root / "analysis"), n_trials=512)],
+        )
         trainer.fit(module, dm)
     finally:
         torch.set_num_threads(threads)
@@ -281,8 +297,7 @@ def test_trained_decision_network_has_two_choice_attractors_that_end_at_folds(tr
 
     net = copy.deepcopy(module.network).to(F64).requires_grad_(False)
     g = torch.Generator().manual_seed(0)
-    bif, _ = _bifurcation(net, module.task.evidence_input, torch.randn(256, 64, generator=g, dtype=F64),
-                          module.readout)
+    bif, _ = _bifurcation(net, module.task.evidence_input, torch.randn(256, 64, generator=g, dtype=F64), module.readout)
     for f in bif.folds:  # a stable branch ends at each fold: stability differs on its two sides
         br = bif.branches[f.branch]
         assert torch.equal(br.points[f.index], f.point) and br.values[f.index] == f.value

@@ -79,10 +79,18 @@ def fitted(tmp_path_factory):
 
 
 def test_fit_writes_the_run_directory(fitted):
-    for path in ("checkpoints/last.ckpt", "checkpoints/epoch=1-step=8.ckpt", "logs/version_0/metrics.csv",
-                 "logs/version_0/config.yaml", "logs/version_0/hparams.yaml", "analysis/summary.json",
-                 "analysis/learning_curves.png", "analysis/task_metric.png", "analysis/spectrum.png",
-                 "analysis/fixed_points.png"):
+    for path in (
+        "checkpoints/last.ckpt",
+        "checkpoints/epoch=1-step=8.ckpt",
+        "logs/version_0/metrics.csv",
+        "logs/version_0/config.yaml",
+        "logs/version_0/hparams.yaml",
+        "analysis/summary.json",
+        "analysis/learning_curves.png",
+        "analysis/task_metric.png",
+        "analysis/spectrum.png",
+        "analysis/fixed_points.png",
+    ):
         assert (fitted / path).is_file(), path
     # last.ckpt links to the checkpoint just written (one save per epoch, not two)
     assert os.readlink(fitted / "checkpoints" / "last.ckpt") == "epoch=1-step=8.ckpt"
@@ -181,28 +189,39 @@ def test_analyze_refuses_a_checkpoint_of_another_model_class(tmp_path):
     trainer = L.Trainer(logger=False, enable_progress_bar=False, max_epochs=0)
     trainer.strategy.connect(Other())
     trainer.save_checkpoint(tmp_path / "other.ckpt")
-    with pytest.raises(ValueError, match=r"was not written by torchrate.training.module.TaskModule "
-                                         r"\(`torchrate fit`\).*hyper-parameters: \['width'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"was not written by torchrate.training.module.TaskModule "
+        r"\(`torchrate fit`\).*hyper-parameters: \['width'\]",
+    ):
         main(["analyze", str(tmp_path / "other.ckpt"), "--out", str(tmp_path / "x")])
 
 
 def test_analyze_says_when_weights_do_not_fit_the_named_network(fitted, tmp_path):
     ckpt = torch.load(fitted / "checkpoints" / "last.ckpt", weights_only=True)
-    ckpt["hyper_parameters"]["network"] = {"class_path": "torchrate.EIRateRNN",
-                                           "init_args": {"n_exc": 6, "n_inh": 2, "dt": 10.0}}
+    ckpt["hyper_parameters"]["network"] = {
+        "class_path": "torchrate.EIRateRNN",
+        "init_args": {"n_exc": 6, "n_inh": 2, "dt": 10.0},
+    }
     torch.save(ckpt, tmp_path / "mixed.ckpt")
-    with pytest.raises(ValueError, match=r"do not fit torchrate.EIRateRNN .*missing \["
-                                         r"'network.parametrizations.weight_hh_l0.0.sign', .*unexpected \["
-                                         r"'network.weight_hh_l0', 'network.weight_ih_l0'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"do not fit torchrate.EIRateRNN .*missing \["
+        r"'network.parametrizations.weight_hh_l0.0.sign', .*unexpected \["
+        r"'network.weight_hh_l0', 'network.weight_ih_l0'\]",
+    ):
         main(["analyze", str(tmp_path / "mixed.ckpt"), "--out", str(tmp_path / "x")])
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--model.network.init_args.hiden_size", "8"], r"hiden_size"),
-    (["--model.network.init_args.hidden_size", "eight"], r"hidden_size"),
-    (["--data.batch_sise", "8"], r"batch_sise"),
-    (["--model.network.class_path", "torchrate.NoSuchNet"], r"NoSuchNet"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--model.network.init_args.hiden_size", "8"], r"hiden_size"),
+        (["--model.network.init_args.hidden_size", "eight"], r"hidden_size"),
+        (["--data.batch_sise", "8"], r"batch_sise"),
+        (["--model.network.class_path", "torchrate.NoSuchNet"], r"NoSuchNet"),
+    ],
+)
 def test_bad_config_keys_fail_before_training(tmp_path, capsys, args, match):
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", tiny_config(tmp_path), *args])
@@ -224,9 +243,24 @@ def test_two_process_cpu_ddp_fit(tmp_path):
     config = tiny_config(tmp_path)
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torchrate.cli", "fit", "--config", config, "--trainer.strategy", "ddp",
-         "--trainer.devices", "2", "--trainer.accelerator", "cpu"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torchrate.cli",
+            "fit",
+            "--config",
+            config,
+            "--trainer.strategy",
+            "ddp",
+            "--trainer.devices",
+            "2",
+            "--trainer.accelerator",
+            "cpu",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in proc.stderr + proc.stdout
@@ -252,8 +286,9 @@ def test_progress_bar_refreshes_every_log_every_n_steps(tmp_path):
     assert bars() == [(TQDMProgressBar, 50)]  # Lightning's default log_every_n_steps
     assert bars("--trainer.log_every_n_steps", "7") == [(TQDMProgressBar, 7)]
     # a bar of the user's replaces ours; a disabled bar adds none (Lightning refuses both otherwise)
-    assert bars("--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate", "3") == \
-        [(TQDMProgressBar, 3)]
+    assert bars("--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate", "3") == [
+        (TQDMProgressBar, 3)
+    ]
     assert bars("--trainer.enable_progress_bar", "false") == []
 
 
@@ -284,7 +319,8 @@ def _rooted_config(tmp_path, run) -> str:
 
 @pytest.mark.parametrize("how", ["last", "file", "weights_only_false", "analyze"])
 def test_a_malicious_pickle_is_refused_even_when_the_environment_forces_unsafe_loads(
-        fitted, tmp_path, monkeypatch, how):
+    fitted, tmp_path, monkeypatch, how
+):
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     run = _copy_run(fitted, tmp_path)
     marker = tmp_path / "pwned"
@@ -298,11 +334,22 @@ def test_a_malicious_pickle_is_refused_even_when_the_environment_forces_unsafe_l
     assert marker.exists()
     marker.unlink()
     config = _rooted_config(tmp_path, run)
-    args = {"last": ["fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", "last"],
-            "file": ["fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", str(evil)],
-            "weights_only_false": ["fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", "last",
-                                   "--weights_only", "false"],
-            "analyze": ["analyze", str(evil), "--out", str(tmp_path / "a")]}[how]
+    args = {
+        "last": ["fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", "last"],
+        "file": ["fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", str(evil)],
+        "weights_only_false": [
+            "fit",
+            "--config",
+            config,
+            "--trainer.max_epochs",
+            "3",
+            "--ckpt_path",
+            "last",
+            "--weights_only",
+            "false",
+        ],
+        "analyze": ["analyze", str(evil), "--out", str(tmp_path / "a")],
+    }[how]
     with pytest.raises(ValueError, match=r"refusing to load checkpoint .*(evil|last)\.ckpt.*weights_only=True"):
         main(args)
     assert not marker.exists()
@@ -316,8 +363,8 @@ def _flip_a_tensor_byte(path: Path) -> None:
         info = next(i for i in archive.infolist() if "/data/" in i.filename and i.file_size >= 16)
     data = bytearray(path.read_bytes())
     # the record's data start after its 30-byte local header, name and extra field
-    name_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little")
-    extra_len = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    name_len = int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little")
+    extra_len = int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
     data[info.header_offset + 30 + name_len + extra_len + 5] ^= 0xFF
     path.write_bytes(bytes(data))
 
@@ -328,30 +375,49 @@ def test_a_corrupted_checkpoint_is_refused_naming_the_file(fitted, tmp_path, how
     target = run / "checkpoints" / "epoch=1-step=8.ckpt"
     _flip_a_tensor_byte(target)
     torch.load(target, weights_only=True)  # the control: torch itself loads it silently
-    args = (["fit", "--config", _rooted_config(tmp_path, run), "--trainer.max_epochs", "3", "--ckpt_path", "last"]
-            if how == "fit" else ["analyze", str(target), "--out", str(tmp_path / "a")])
-    with pytest.raises(ValueError, match=r"checkpoint '.*(epoch=1-step=8|last)\.ckpt' is corrupted: member "
-                                         r"'.*/data/\d+' fails its CRC-32 check"):
+    args = (
+        ["fit", "--config", _rooted_config(tmp_path, run), "--trainer.max_epochs", "3", "--ckpt_path", "last"]
+        if how == "fit"
+        else ["analyze", str(target), "--out", str(tmp_path / "a")]
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"checkpoint '.*(epoch=1-step=8|last)\.ckpt' is corrupted: member "
+        r"'.*/data/\d+' fails its CRC-32 check",
+    ):
         main(args)
 
 
 _HIDDEN_16 = r"network\.init_args\.hidden_size: checkpoint 8, config 16"
 
 
-@pytest.mark.parametrize("ckpt, override, key", [
-    ("file", ["--model.network.init_args.hidden_size", "16"], _HIDDEN_16),
-    ("last", ["--model.network.init_args.hidden_size", "16"], _HIDDEN_16),
-    ("last", ["--model.network.init_args.tau", "30.0"], r"network\.init_args\.tau: checkpoint 20\.0, config 30\.0"),
-    ("file", ["--data.task.init_args.n_bits", "3"], r"task\.init_args\.n_bits: checkpoint 2, config 3"),
-    ("last", ["--model.lr", "0.1"], r"lr: checkpoint 0\.01, config 0\.1"),
-])
+@pytest.mark.parametrize(
+    "ckpt, override, key",
+    [
+        ("file", ["--model.network.init_args.hidden_size", "16"], _HIDDEN_16),
+        ("last", ["--model.network.init_args.hidden_size", "16"], _HIDDEN_16),
+        ("last", ["--model.network.init_args.tau", "30.0"], r"network\.init_args\.tau: checkpoint 20\.0, config 30\.0"),
+        ("file", ["--data.task.init_args.n_bits", "3"], r"task\.init_args\.n_bits: checkpoint 2, config 3"),
+        ("last", ["--model.lr", "0.1"], r"lr: checkpoint 0\.01, config 0\.1"),
+    ],
+)
 def test_a_checkpoint_config_disagreement_is_refused_naming_the_keys(fitted, tmp_path, ckpt, override, key):
     run = _copy_run(fitted, tmp_path)
     path = "last" if ckpt == "last" else str(run / "checkpoints" / "epoch=1-step=8.ckpt")
     before = (run / "checkpoints" / "epoch=1-step=8.ckpt").read_bytes()
     with pytest.raises(ValueError, match=rf"disagrees? with the configuration: .*{key}"):
-        main(["fit", "--config", _rooted_config(tmp_path, run), "--trainer.max_epochs", "3",
-              "--ckpt_path", path, *override])
+        main(
+            [
+                "fit",
+                "--config",
+                _rooted_config(tmp_path, run),
+                "--trainer.max_epochs",
+                "3",
+                "--ckpt_path",
+                path,
+                *override,
+            ]
+        )
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch=1-step=8.ckpt", "last.ckpt"]
     assert (run / "checkpoints" / "epoch=1-step=8.ckpt").read_bytes() == before
 
@@ -393,8 +459,11 @@ def test_a_second_concurrent_fit_into_one_run_directory_is_refused(tmp_path):
     from torchrate.training.checkpoints import RunDirectoryInUseError, RunLock
 
     with RunLock(tmp_path / "run"):  # the first fit, still running
-        with pytest.raises(RunDirectoryInUseError, match=rf"run directory '{tmp_path / 'run'}' is in use by another "
-                                                         rf"`torchrate fit` \(pid {os.getpid()}\)"):
+        with pytest.raises(
+            RunDirectoryInUseError,
+            match=rf"run directory '{tmp_path / 'run'}' is in use by another "
+            rf"`torchrate fit` \(pid {os.getpid()}\)",
+        ):
             main(["fit", "--config", tiny_config(tmp_path)])
     assert not (tmp_path / "run" / "checkpoints").exists()
     main(["fit", "--config", tiny_config(tmp_path), "--trainer.max_epochs", "1"])  # released: runs
@@ -418,8 +487,13 @@ def _global_state():
 
     import numpy as np
 
-    return (torch.get_rng_state(), torch.get_num_threads(), random.getstate(),
-            np.random.get_state()[1].copy(), os.environ.get("PL_GLOBAL_SEED"))  # noqa: NPY002
+    return (
+        torch.get_rng_state(),
+        torch.get_num_threads(),
+        random.getstate(),
+        np.random.get_state()[1].copy(),  # noqa: NPY002
+        os.environ.get("PL_GLOBAL_SEED"),
+    )
 
 
 def _assert_same_state(before, after):
@@ -442,12 +516,15 @@ def test_build_cli_fit_and_analyze_leave_rng_and_threads_unchanged(fitted, tmp_p
     _assert_same_state(before, _global_state())
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--trials", "0"], r"argument --trials: expected an integer ≥ 1, got 0"),
-    (["--trials", "-3"], r"argument --trials: expected an integer ≥ 1, got -3"),
-    (["--trials", "many"], r"argument --trials: expected an integer ≥ 1, got 'many'"),
-    (["--threads", "0"], r"argument --threads: expected an integer ≥ 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--trials", "0"], r"argument --trials: expected an integer ≥ 1, got 0"),
+        (["--trials", "-3"], r"argument --trials: expected an integer ≥ 1, got -3"),
+        (["--trials", "many"], r"argument --trials: expected an integer ≥ 1, got 'many'"),
+        (["--threads", "0"], r"argument --threads: expected an integer ≥ 1, got 0"),
+    ],
+)
 def test_analyze_refuses_bad_counts_before_loading(fitted, tmp_path, capsys, args, match):
     with pytest.raises(SystemExit) as exit_info:
         main(["analyze", str(fitted / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "a"), *args])
@@ -472,8 +549,15 @@ def _evil_checkpoint(fitted, tmp_path) -> tuple[Path, Path]:
 
 def _bare_trainer(tmp_path, **kwargs) -> L.Trainer:
     # no RunCheckpoint, no torchrate CLI: Lightning's default CheckpointIO until TaskModule.setup
-    return L.Trainer(default_root_dir=tmp_path, max_epochs=3, logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, **kwargs)
+    return L.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
 
 
 def _module_and_data(fitted):
@@ -485,11 +569,18 @@ def _module_and_data(fitted):
     return module, TaskDataModule(module.task, **data)
 
 
-@pytest.mark.parametrize("how", ["load_from_checkpoint", "load_from_checkpoint weights_only=False",
-                                 "load_checkpoint", "bare Trainer.fit", "bare Trainer.fit weights_only=False",
-                                 "bare Trainer.validate"])
-def test_every_load_path_refuses_a_malicious_pickle_under_the_environment_override(
-        fitted, tmp_path, monkeypatch, how):
+@pytest.mark.parametrize(
+    "how",
+    [
+        "load_from_checkpoint",
+        "load_from_checkpoint weights_only=False",
+        "load_checkpoint",
+        "bare Trainer.fit",
+        "bare Trainer.fit weights_only=False",
+        "bare Trainer.validate",
+    ],
+)
+def test_every_load_path_refuses_a_malicious_pickle_under_the_environment_override(fitted, tmp_path, monkeypatch, how):
     from torchrate.training import TaskModule, load_checkpoint
 
     evil, marker = _evil_checkpoint(fitted, tmp_path)
@@ -500,12 +591,15 @@ def test_every_load_path_refuses_a_malicious_pickle_under_the_environment_overri
         "load_from_checkpoint weights_only=False": lambda: TaskModule.load_from_checkpoint(evil, weights_only=False),
         "load_checkpoint": lambda: load_checkpoint(evil),
         "bare Trainer.fit": lambda: _bare_trainer(tmp_path).fit(module, data, ckpt_path=evil),
-        "bare Trainer.fit weights_only=False":
-            lambda: _bare_trainer(tmp_path).fit(module, data, ckpt_path=evil, weights_only=False),
+        "bare Trainer.fit weights_only=False": lambda: _bare_trainer(tmp_path).fit(
+            module, data, ckpt_path=evil, weights_only=False
+        ),
         "bare Trainer.validate": lambda: _bare_trainer(tmp_path).validate(module, data, ckpt_path=evil),
     }
-    with pytest.raises(ValueError, match=r"refusing to load checkpoint .*evil\.ckpt.*weights_only=True"), \
-            warnings_allowed():
+    with (
+        pytest.raises(ValueError, match=r"refusing to load checkpoint .*evil\.ckpt.*weights_only=True"),
+        warnings_allowed(),
+    ):
         calls[how]()
     assert not marker.exists()
 
@@ -528,8 +622,14 @@ def test_a_flipped_byte_is_refused_by_load_from_checkpoint_and_a_bare_trainer(fi
     _flip_a_tensor_byte(target)
     torch.load(target, weights_only=True)  # the control: torch itself loads it silently
     module, data = _module_and_data(fitted)
-    with pytest.raises(ValueError, match=r"checkpoint '.*flipped\.ckpt' is corrupted: member '.*/data/\d+' "
-                                         r"fails its CRC-32 check"), warnings_allowed():
+    with (
+        pytest.raises(
+            ValueError,
+            match=r"checkpoint '.*flipped\.ckpt' is corrupted: member '.*/data/\d+' "
+            r"fails its CRC-32 check",
+        ),
+        warnings_allowed(),
+    ):
         if how == "load_from_checkpoint":
             TaskModule.load_from_checkpoint(target)
         else:
@@ -558,8 +658,14 @@ def _shipped_configs():
     out = []
     for path in sorted((CONFIGS / "neurogym").glob("*.yaml")):
         missing = refused(path)  # yang19.yaml: ten of its envs until tr.tasks.NeuroGym learns ScheduleEnvs
-        out.append(pytest.param(path, marks=pytest.mark.skipif(bool(missing), reason=f"NeuroGym refuses {missing}; "
-                                                               "tests/test_multitask.py runs it on the others")))
+        out.append(
+            pytest.param(
+                path,
+                marks=pytest.mark.skipif(
+                    bool(missing), reason=f"NeuroGym refuses {missing}; tests/test_multitask.py runs it on the others"
+                ),
+            )
+        )
     return configs + out
 
 
@@ -571,10 +677,27 @@ def test_load_from_checkpoint_round_trips_every_shipped_config(config, tmp_path)
     from torchrate.cli import _process_state_kept, build_cli
     from torchrate.training import AnalysisCallback, TaskModule
 
-    cli = build_cli(["--config", str(config), "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs",
-                     "1", "--data.train_batches", "1", "--trainer.limit_val_batches", "0",
-                     "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
-                     "--trainer.enable_model_summary", "false"], run=False)
+    cli = build_cli(
+        [
+            "--config",
+            str(config),
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--trainer.max_epochs",
+            "1",
+            "--data.train_batches",
+            "1",
+            "--trainer.limit_val_batches",
+            "0",
+            "--trainer.logger",
+            "false",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+        ],
+        run=False,
+    )
     cli.trainer.callbacks[:] = [c for c in cli.trainer.callbacks if not isinstance(c, AnalysisCallback)]
     with _process_state_kept(threads=1), warnings_allowed():
         cli.trainer.fit(cli.model, cli.datamodule)
@@ -584,8 +707,9 @@ def test_load_from_checkpoint_round_trips_every_shipped_config(config, tmp_path)
     saved, again = cli.model.state_dict(), loaded.state_dict()
     assert list(again) == list(saved)
     assert all(torch.equal(again[k], saved[k]) for k in saved)
-    hparams = {k: v for k, v in torch.load(path, weights_only=True)["hyper_parameters"].items()
-               if not k.startswith("_")}
+    hparams = {
+        k: v for k, v in torch.load(path, weights_only=True)["hyper_parameters"].items() if not k.startswith("_")
+    }
     # the task is stored as its config() (torchrate.tasks.memory.FlipFlop for the YAML's torchrate.tasks.FlipFlop)
     assert {k: v for k, v in loaded.hparams.items() if k != "task"} == {k: v for k, v in hparams.items() if k != "task"}
     assert loaded.task.config() == cli.model.task.config()
@@ -616,8 +740,9 @@ def planted_module(tmp_path, monkeypatch):
     return name, marker
 
 
-@pytest.mark.parametrize("how", ["load_checkpoint", "load_from_checkpoint", "analyze", "fit --ckpt_path",
-                                 "bare Trainer.fit"])
+@pytest.mark.parametrize(
+    "how", ["load_checkpoint", "load_from_checkpoint", "analyze", "fit --ckpt_path", "bare Trainer.fit"]
+)
 def test_a_class_path_outside_the_allow_list_is_refused_before_any_import(fitted, tmp_path, planted_module, how):
     from torchrate.training import TaskModule, load_checkpoint
 
@@ -631,12 +756,27 @@ def test_a_class_path_outside_the_allow_list_is_refused_before_any_import(fitted
         "load_checkpoint": lambda: load_checkpoint(path),
         "load_from_checkpoint": lambda: TaskModule.load_from_checkpoint(path),
         "analyze": lambda: main(["analyze", str(path), "--out", str(tmp_path / "a")]),
-        "fit --ckpt_path": lambda: main(["fit", "--config", _rooted_config(tmp_path, _copy_run(fitted, tmp_path)),
-                                         "--trainer.max_epochs", "3", "--ckpt_path", str(path)]),
+        "fit --ckpt_path": lambda: main(
+            [
+                "fit",
+                "--config",
+                _rooted_config(tmp_path, _copy_run(fitted, tmp_path)),
+                "--trainer.max_epochs",
+                "3",
+                "--ckpt_path",
+                str(path),
+            ]
+        ),
         "bare Trainer.fit": lambda: _bare_trainer(tmp_path).fit(module, data, ckpt_path=path),
     }
-    with pytest.raises(ValueError, match=rf"names class_path '{name}\.RateRNN', which is not allowed: .*"
-                                         r"torchrate\.training\.allow\(RateRNN\)"), warnings_allowed():
+    with (
+        pytest.raises(
+            ValueError,
+            match=rf"names class_path '{name}\.RateRNN', which is not allowed: .*"
+            r"torchrate\.training\.allow\(RateRNN\)",
+        ),
+        warnings_allowed(),
+    ):
         calls[how]()
     assert not marker.exists() and name not in sys.modules
 
@@ -664,17 +804,24 @@ def test_a_class_registered_with_allow_loads(fitted, tmp_path, monkeypatch):
 @pytest.mark.parametrize("where", ["yaml", "command line"])
 def test_a_config_naming_a_function_in_the_network_slot_is_refused_before_it_runs(tmp_path, where):
     marker = tmp_path / "pwned"
-    network = ("class_path: torchrate.RateRNN\n    init_args: {hidden_size: 8, tau: 20.0, dt: 10.0, "
-               "noise_std: 0.05}")
+    network = "class_path: torchrate.RateRNN\n    init_args: {hidden_size: 8, tau: 20.0, dt: 10.0, noise_std: 0.05}"
     if where == "yaml":
         evil = f"class_path: os.system\n    init_args: {{command: 'touch {marker}'}}"
         config = tiny_config(tmp_path, **{network: evil})
         args = ["fit", "--config", config]
     else:
-        args = ["fit", "--config", tiny_config(tmp_path), "--model.network", json.dumps(
-            {"class_path": "os.system", "init_args": {"command": f"touch {marker}"}})]
-    with pytest.raises(ValueError, match=r"model\.network\.class_path 'os\.system' is not allowed: the network slot "
-                                         r"takes an nn\.Module subclass"):
+        args = [
+            "fit",
+            "--config",
+            tiny_config(tmp_path),
+            "--model.network",
+            json.dumps({"class_path": "os.system", "init_args": {"command": f"touch {marker}"}}),
+        ]
+    with pytest.raises(
+        ValueError,
+        match=r"model\.network\.class_path 'os\.system' is not allowed: the network slot "
+        r"takes an nn\.Module subclass",
+    ):
         main(args)
     assert not marker.exists() and not (tmp_path / "run").exists()
 
@@ -682,8 +829,13 @@ def test_a_config_naming_a_function_in_the_network_slot_is_refused_before_it_run
 # ---------------------------------------------------------------------- Lightning's noise
 def test_fit_prints_no_lightning_tips_or_warnings_that_do_not_apply(tmp_path):
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torchrate.cli", "fit", "--config", tiny_config(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchrate.cli", "fit", "--config", tiny_config(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for noise in ("💡 Tip", "litlogger", "LeafSpec", "IterableDataset", "does not have many workers"):
         assert noise not in proc.stderr + proc.stdout, noise
@@ -727,19 +879,30 @@ class _Terminal(io.StringIO):
         return self.tty
 
 
-@pytest.mark.parametrize("tty, bar, shown", [(True, True, True), (True, False, False), (False, True, False)],
-                         ids=["terminal", "progress bar disabled", "not a terminal"])
+@pytest.mark.parametrize(
+    "tty, bar, shown",
+    [(True, True, True), (True, False, False), (False, True, False)],
+    ids=["terminal", "progress bar disabled", "not a terminal"],
+)
 def test_the_end_of_fit_analysis_shows_its_stages_on_a_terminal(tmp_path, monkeypatch, tty, bar, shown):
     from types import SimpleNamespace
 
     import torchrate as tr
 
     task = tr.tasks.PerceptualDecision(dt=20.0, fixation=40.0, stimulus=100.0, decision=60.0)  # + bifurcation
-    module = tr.training.TaskModule(task, {"class_path": "torchrate.RateRNN",
-                                           "init_args": {"hidden_size": 8, "tau": 50.0, "dt": 20.0}})
-    trainer = SimpleNamespace(is_global_zero=True, sanity_checking=False, default_root_dir=str(tmp_path),
-                              progress_bar_callback=object() if bar else None, current_epoch=0, global_step=0,
-                              loggers=[], datamodule=tr.training.TaskDataModule(task))
+    module = tr.training.TaskModule(
+        task, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "tau": 50.0, "dt": 20.0}}
+    )
+    trainer = SimpleNamespace(
+        is_global_zero=True,
+        sanity_checking=False,
+        default_root_dir=str(tmp_path),
+        progress_bar_callback=object() if bar else None,
+        current_epoch=0,
+        global_step=0,
+        loggers=[],
+        datamodule=tr.training.TaskDataModule(task),
+    )
     stderr = _Terminal(tty)
     monkeypatch.setattr(sys, "stderr", stderr)
     tr.training.AnalysisCallback(n_trials=16).on_fit_end(trainer, module)
@@ -790,12 +953,23 @@ def test_predict_writes_the_test_split_and_what_the_network_makes_of_it(fitted, 
     torch.testing.assert_close(saved["rates"], torch.cat([r for _, r in direct], dim=1), rtol=0, atol=0)
     # a second predict never replaces the first; a writer of the user's (.npz) replaces the default one
     out = tmp_path / "p.npz"
-    main(["predict", "--config", config, "--ckpt_path", "last",
-          "--trainer.callbacks+=torchrate.training.PredictionWriter", "--trainer.callbacks.out", str(out)])
+    main(
+        [
+            "predict",
+            "--config",
+            config,
+            "--ckpt_path",
+            "last",
+            "--trainer.callbacks+=torchrate.training.PredictionWriter",
+            "--trainer.callbacks.out",
+            str(out),
+        ]
+    )
     assert not (run / "predictions-v1.pt").exists()
     with np.load(out) as npz:
-        assert sorted(npz.files) == sorted(["inputs", "targets", "mask", "outputs", "rates",
-                                            *(f"conditions/{k}" for k in saved["conditions"])])
+        assert sorted(npz.files) == sorted(
+            ["inputs", "targets", "mask", "outputs", "rates", *(f"conditions/{k}" for k in saved["conditions"])]
+        )
         np.testing.assert_array_equal(npz["rates"], saved["rates"].numpy())
     main(["predict", "--config", config, "--ckpt_path", "last"])
     assert torch.equal(torch.load(run / "predictions-v1.pt", weights_only=True)["rates"], saved["rates"])
@@ -805,8 +979,12 @@ def test_prediction_writer_pads_batches_of_different_lengths_as_the_tasks_pad_tr
     from torchrate.training.callbacks import _merge_batches
 
     def batch(T, B):
-        return {"inputs": torch.ones(T, B, 2), "mask": torch.ones(T, B, 1), "rates": torch.ones(T, B, 3),
-                "conditions": {"c": torch.arange(B)}}
+        return {
+            "inputs": torch.ones(T, B, 2),
+            "mask": torch.ones(T, B, 1),
+            "rates": torch.ones(T, B, 3),
+            "conditions": {"c": torch.arange(B)},
+        }
 
     merged = _merge_batches([batch(4, 2), batch(6, 3)])
     assert merged["inputs"].shape == (6, 5, 2) and merged["conditions"]["c"].tolist() == [0, 1, 0, 1, 2]
@@ -817,8 +995,10 @@ def test_prediction_writer_pads_batches_of_different_lengths_as_the_tasks_pad_tr
     # predict_step on inputs alone (a DataLoader of (T, B, I) tensors of your own)
     import torchrate as tr
 
-    module = tr.training.TaskModule(tr.tasks.FlipFlop(n_bits=2, dt=10.0),
-                                    {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 10.0}})
+    module = tr.training.TaskModule(
+        tr.tasks.FlipFlop(n_bits=2, dt=10.0),
+        {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 4, "dt": 10.0}},
+    )
     out = module.predict_step(torch.zeros(7, 3, 2), 0)
     assert sorted(out) == ["inputs", "outputs", "rates"] and out["rates"].shape == (7, 3, 4)
 
@@ -839,8 +1019,11 @@ def test_a_tensorboard_logger_without_tensorboard_is_refused_before_anything_is_
 
     monkeypatch.setattr(callbacks, "_tensorboard_available", lambda: False)
     config = _tensorboard_config(tmp_path)
-    with pytest.raises(ModuleNotFoundError, match=r"TensorBoardLogger needs the tensorboard package .*"
-                                                  r"`pip install tensorboard`"):
+    with pytest.raises(
+        ModuleNotFoundError,
+        match=r"TensorBoardLogger needs the tensorboard package .*"
+        r"`pip install tensorboard`",
+    ):
         main(["fit", "--config", config])
     assert not (tmp_path / "run").exists()
     shipped = str(CONFIGS / "perceptual_decision_tensorboard.yaml")
@@ -856,12 +1039,14 @@ def test_fit_logs_its_curves_and_the_analysis_to_tensorboard(tmp_path):
 
     config = _tensorboard_config(tmp_path)
     main(["fit", "--config", config, "--trainer.log_every_n_steps", "2"])
-    events = EventAccumulator(str(tmp_path / "run" / "tensorboard" / "version_0"),
-                              size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    events = EventAccumulator(
+        str(tmp_path / "run" / "tensorboard" / "version_0"), size_guidance={"images": 0, "scalars": 0, "tensors": 0}
+    )
     events.Reload()
     tags = events.Tags()
-    assert {"train/loss", "val/loss", "val/bit_accuracy", "analysis/bit_accuracy", "analysis/fixed_points"} <= \
-        set(tags["scalars"])
+    assert {"train/loss", "val/loss", "val/bit_accuracy", "analysis/bit_accuracy", "analysis/fixed_points"} <= set(
+        tags["scalars"]
+    )
     assert {"analysis/fixed_points", "analysis/spectrum", "analysis/task_metric"} <= set(tags["images"])
     summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
     (logged,) = events.Scalars("analysis/bit_accuracy")

@@ -9,8 +9,10 @@ import torchrate as tr
 from torchrate.training import TaskDataModule, TaskModule
 
 TASK = tr.tasks.PerceptualDecision(dt=20.0, fixation=40.0, stimulus=100.0, decision=60.0)
-EI = {"class_path": "torchrate.EIRateRNN",
-      "init_args": {"n_exc": 6, "n_inh": 2, "tau_e": 40.0, "tau_i": 40.0, "dt": 20.0}}
+EI = {
+    "class_path": "torchrate.EIRateRNN",
+    "init_args": {"n_exc": 6, "n_inh": 2, "tau_e": 40.0, "tau_i": 40.0, "dt": 20.0},
+}
 
 
 def train(module, steps: int = 5):
@@ -42,9 +44,12 @@ def test_an_excitatory_readout_reads_e_units_only_with_non_negative_weights():
 def test_masks_keep_input_and_output_entries_exactly_zero():
     m_in = torch.rand(8, 3, generator=torch.Generator().manual_seed(1)) > 0.5
     m_out = torch.tensor([[True] * 4 + [False] * 4, [False] * 4 + [True] * 4])
-    module = TaskModule(TASK, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0,
-                                                                                 "tau": 40.0}},
-                        masks={"network.weight_ih_l0": m_in, "readout.weight": m_out}, network_seed=0)
+    module = TaskModule(
+        TASK,
+        {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0, "tau": 40.0}},
+        masks={"network.weight_ih_l0": m_in, "readout.weight": m_out},
+        network_seed=0,
+    )
     train(module)
     W, W_out = module.network.W.detach(), module.readout.weight.detach()
     assert (W[~m_in] == 0).all() and (W[m_in] != 0).all()
@@ -54,8 +59,12 @@ def test_masks_keep_input_and_output_entries_exactly_zero():
 def test_fixed_weights_and_entries_keep_their_initial_values_under_dale_and_weight_decay():
     fixed_hh = torch.zeros(8, 8, dtype=torch.bool)
     fixed_hh[:, :3] = True  # the outgoing weights of units 0–2
-    module = TaskModule(TASK, EI, fixed={"network.weight_ih_l0": True, "network.weight_hh_l0": fixed_hh,
-                                         "readout.bias": True}, network_seed=0)
+    module = TaskModule(
+        TASK,
+        EI,
+        fixed={"network.weight_ih_l0": True, "network.weight_hh_l0": fixed_hh, "readout.bias": True},
+        network_seed=0,
+    )
     W0, M0, b0 = (t.detach().clone() for t in (module.network.W, module.network.M, module.readout.bias))
     train(module)
     net = module.network
@@ -66,10 +75,22 @@ def test_fixed_weights_and_entries_keep_their_initial_values_under_dale_and_weig
 
 def test_constraints_round_trip_through_a_checkpoint(tmp_path):
     mask = torch.rand(2, 8, generator=torch.Generator().manual_seed(2)) > 0.3
-    module = TaskModule(TASK, EI, readout="excitatory", masks={"readout.weight": mask},
-                        fixed={"network.weight_ih_l0": True}, network_seed=0)
-    trainer = L.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=tmp_path)
+    module = TaskModule(
+        TASK,
+        EI,
+        readout="excitatory",
+        masks={"readout.weight": mask},
+        fixed={"network.weight_ih_l0": True},
+        network_seed=0,
+    )
+    trainer = L.Trainer(
+        max_steps=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, TaskDataModule(TASK, batch_size=8, train_batches=3, val_trials=8, test_trials=8))
     trainer.save_checkpoint(tmp_path / "c.ckpt")
     loaded, _ = tr.training.load_checkpoint(tmp_path / "c.ckpt")

@@ -81,8 +81,15 @@ def _fake_run(task):
     """A stand-in trainer and module: what the callback reads and writes."""
     module = SimpleNamespace(task=task, hparams={"task": task.config()})
     val_loop = SimpleNamespace(_combined_loader="drawn")
-    trainer = SimpleNamespace(sanity_checking=False, global_step=0, current_epoch=0, loggers=[], callback_metrics={},
-                              datamodule=None, fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(val_loop=val_loop)))
+    trainer = SimpleNamespace(
+        sanity_checking=False,
+        global_step=0,
+        current_epoch=0,
+        loggers=[],
+        callback_metrics={},
+        datamodule=None,
+        fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(val_loop=val_loop)),
+    )
     return trainer, module
 
 
@@ -92,8 +99,16 @@ def test_steps_after_patience_passes_and_stays_at_the_last_stage():
     cb = Curriculum(STAGES, threshold=[0.8, 0.9], patience=2)
     cb.on_fit_start(trainer, module)
     assert task.coherences == (0.512,)
-    for step, accuracy, stage in [(10, 0.85, 0), (20, 0.7, 0), (30, 0.81, 0), (40, 0.80, 1),  # 2 passes in a row
-                                  (50, 0.95, 1), (60, 0.95, 2), (70, 0.99, 2), (80, 0.1, 2)]:
+    for step, accuracy, stage in [
+        (10, 0.85, 0),
+        (20, 0.7, 0),
+        (30, 0.81, 0),
+        (40, 0.80, 1),  # 2 passes in a row
+        (50, 0.95, 1),
+        (60, 0.95, 2),
+        (70, 0.99, 2),
+        (80, 0.1, 2),
+    ]:
         trainer.global_step = step
         trainer.callback_metrics = {"val/accuracy": torch.tensor(accuracy)}
         trainer.fit_loop.epoch_loop.val_loop._combined_loader = "drawn"
@@ -140,13 +155,22 @@ class _SeenCoherences(L.Callback):
 
 def _fit(root, max_epochs, curriculum, ckpt_path=None, seen=None):
     task = PerceptualDecision(dt=20.0, fixation=40.0, stimulus=100.0, decision=40.0)
-    module = TaskModule(task, {"class_path": "torchrate.RateRNN",
-                               "init_args": {"hidden_size": 8, "dt": 20.0, "tau": 40.0}})
+    module = TaskModule(
+        task, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0, "tau": 40.0}}
+    )
     data = TaskDataModule(task.config(), batch_size=16, train_batches=2, val_trials=64, test_trials=16)
     checkpoint = tr.training.RunCheckpoint()
-    trainer = L.Trainer(max_epochs=max_epochs, default_root_dir=root, accelerator="cpu", devices=1, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=[curriculum, checkpoint, *([seen] if seen else [])])
+    trainer = L.Trainer(
+        max_epochs=max_epochs,
+        default_root_dir=root,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[curriculum, checkpoint, *([seen] if seen else [])],
+    )
     trainer.fit(module, data, ckpt_path=ckpt_path)
     return trainer, module, data
 
@@ -182,14 +206,24 @@ def test_resume_continues_at_the_saved_stage(tmp_path):
 def test_lightning_run_with_a_neurogym_task(tmp_path):
     pytest.importorskip("neurogym")
     task = tr.tasks.NeuroGym("PerceptualDecisionMaking-v0", env_kwargs={"cohs": [51.2], "timing": {"stimulus": 300}})
-    module = TaskModule(task, {"class_path": "torchrate.RateRNN",
-                               "init_args": {"hidden_size": 8, "dt": 100.0, "tau": 200.0}})
+    module = TaskModule(
+        task, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 100.0, "tau": 200.0}}
+    )
     data = TaskDataModule(task.config(), batch_size=16, train_batches=2, val_trials=32, test_trials=16)
     stages = [{}, {"env_kwargs": {"cohs": [6.4, 51.2], "timing": {"stimulus": 300}}}]
     cb = Curriculum(stages, monitor="val/loss", mode="min", threshold=10.0)
-    trainer = L.Trainer(max_epochs=2, default_root_dir=tmp_path, accelerator="cpu", devices=1, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        enable_checkpointing=False, callbacks=[cb])
+    trainer = L.Trainer(
+        max_epochs=2,
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,
+        callbacks=[cb],
+    )
     trainer.fit(module, data)
     assert cb.stage == 1
     _, conditions = data.task.generate(128, generator=torch.Generator().manual_seed(0))
@@ -198,11 +232,14 @@ def test_lightning_run_with_a_neurogym_task(tmp_path):
 
 
 # ---------------------------------------------------------------------- reliability
-@pytest.mark.parametrize("threshold, pattern", [
-    (float("nan"), r"threshold must be a finite number, got nan"),
-    (float("inf"), r"threshold must be a finite number, got inf"),
-    ([0.5, float("nan")], r"threshold\[1\] must be a finite number, got nan; .*leave stage 1"),
-])
+@pytest.mark.parametrize(
+    "threshold, pattern",
+    [
+        (float("nan"), r"threshold must be a finite number, got nan"),
+        (float("inf"), r"threshold must be a finite number, got inf"),
+        ([0.5, float("nan")], r"threshold\[1\] must be a finite number, got nan; .*leave stage 1"),
+    ],
+)
 def test_non_finite_thresholds_are_refused(threshold, pattern):
     with pytest.raises(ValueError, match=pattern):
         Curriculum(STAGES, threshold=threshold)
@@ -215,8 +252,11 @@ def test_a_stage_that_changes_dt_against_the_network_is_refused_and_leaves_the_t
     cb = Curriculum([{"coherences": [0.512]}, {"coherences": [0.256], "dt": 10.0}], threshold=0.5)
     cb.on_fit_start(trainer, module)  # stage 0 keeps dt = 20 ms
     trainer.callback_metrics["val/accuracy"] = torch.tensor(0.9)
-    with pytest.raises(ValueError, match=r"curriculum stage 1 .* must keep the task's dt equal to the network's "
-                                         r"dt = 20 ms, got 10 ms"):
+    with pytest.raises(
+        ValueError,
+        match=r"curriculum stage 1 .* must keep the task's dt equal to the network's "
+        r"dt = 20 ms, got 10 ms",
+    ):
         cb.on_validation_end(trainer, module)
     assert task.dt == 20.0 and _coherences(task) == {0.512}  # the task was left at stage 0's arguments
     same = Curriculum([{"dt": 20.0}, {"coherences": [0.256], "dt": 20.0}], threshold=0.5)

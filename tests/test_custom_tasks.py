@@ -120,9 +120,11 @@ def test_the_built_in_tasks_keep_their_batched_hook():
 
 
 def test_a_custom_task_trains_with_the_python_api():
-    module = tr.training.TaskModule(NumpyPD(), {"class_path": "torchrate.RateRNN",
-                                                "init_args": {"hidden_size": 16, "tau": 20.0, "dt": 10.0}},
-                                    network_seed=0)
+    module = tr.training.TaskModule(
+        NumpyPD(),
+        {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 16, "tau": 20.0, "dt": 10.0}},
+        network_seed=0,
+    )
     (x, y, m), c = NumpyPD().generate(32, generator=torch.Generator().manual_seed(0))
     outputs, _ = module(x)
     metrics = module.task.evaluate(outputs, y, m, c)

@@ -125,8 +125,9 @@ def test_integrator_is_one_attracting_line(ns):
     line = fps.manifolds[0]
     assert line.dimension == 1 and not line.closed and line.stable_transverse and line.count == 64
     assert (line.points[:, 0] - line.points[:, 1]).abs().max() < 1e-12
-    torch.testing.assert_close(line.eigenvalues.real, torch.tensor([0.0, -0.1], dtype=F64).expand(64, -1),
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        line.eigenvalues.real, torch.tensor([0.0, -0.1], dtype=F64).expand(64, -1), rtol=0, atol=1e-12
+    )
 
 
 def test_ring_is_one_closed_attracting_ring_of_the_closed_form(ns):
@@ -180,8 +181,9 @@ def test_leaky_integrator_selection_vector(ns):
     r, l = ns["r_slow"], ns["l_slow"]
     selection = l @ fps.input_jacobians[0]
     assert abs(selection[0].item()) < 1e-15 and abs(selection[1].item()) > 0.1
-    torch.testing.assert_close(torch.outer(r, l), torch.tensor([[0.0, 1 / (1 - eps)], [0.0, 1.0]], dtype=F64),
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        torch.outer(r, l), torch.tensor([[0.0, 1 / (1 - eps)], [0.0, 1.0]], dtype=F64), rtol=0, atol=1e-12
+    )
     # the last run of the block (pulse to unit 2), against the Euler map in closed form:
     # v2 gains dt/τ per step and decays by a = 1 − dt·ε/τ; 10 steps of pulse, then 290 without
     a = 1 - eps / 10

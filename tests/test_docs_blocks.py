@@ -90,7 +90,7 @@ def blocks(page: str, text: str | None = None) -> list[Block]:
         if i == len(lines):
             raise ValueError(f"{page}:{start + 1}: the fence opened here is never closed")
         language = m.group("info").strip().split(" ")[0]
-        block = Block(page, start + 1, language, "\n".join(lines[start + 1:i]) + "\n")
+        block = Block(page, start + 1, language, "\n".join(lines[start + 1 : i]) + "\n")
         marker = MARKER.match(previous or "")
         if marker:
             block.marker, block.reason = marker.group("kind"), (marker.group("reason") or "").strip()
@@ -114,6 +114,7 @@ def _numbers_match(expected: str, actual: str) -> bool:
 
 def same_output(expected: str, actual: str) -> bool:
     """``actual`` prints what ``expected`` shows: equal text, numbers to the precision printed."""
+
     def skeleton(s: str) -> str:
         return " ".join(NUMBER.sub("#", s).split())
 
@@ -158,8 +159,10 @@ def page_environment():
     if left:
         for number in left:
             pyplot.close(number)
-        raise AssertionError(f"the blocks left {len(left)} pyplot figure(s) open: close them (plt.close(fig)), "
-                             "or draw with tr.plotting, which does not use pyplot")
+        raise AssertionError(
+            f"the blocks left {len(left)} pyplot figure(s) open: close them (plt.close(fig)), "
+            "or draw with tr.plotting, which does not use pyplot"
+        )
 
 
 def run_page(page: str, *, slow: bool, text: str | None = None) -> PageRun:
@@ -210,13 +213,15 @@ def test_fences_follow_the_conventions(page):
     for block in blocks(page):
         assert block.language in RUN | NOT_RUN, (
             f"{block.label}: fence language {block.language!r}; use one of {sorted(RUN | NOT_RUN)} "
-            "(a signature or an output is `text`)")
+            "(a signature or an output is `text`)"
+        )
         if block.marker:
             assert block.language == "python", f"{block.label}: a {block.marker} marker before a non-python block"
             assert block.reason, f"{block.label}: <!-- {block.marker}: REASON --> needs its reason"
         if block.marker == "skip":
             assert SKIPS.get((page, block.line)) == block.reason, (
-                f"{block.label}: a skipped block must be listed in SKIPS of {Path(__file__).name} with its reason")
+                f"{block.label}: a skipped block must be listed in SKIPS of {Path(__file__).name} with its reason"
+            )
         if block.language == "python":
             compile(block.code, block.label, "exec")  # a signature in a python fence fails here
 
@@ -263,8 +268,12 @@ y = x + 1
 def test_blocks_reads_markers_and_outputs():
     found = blocks("sample.md", SAMPLE)
     assert [(b.language, b.marker, b.reason) for b in found] == [
-        ("python", None, None), ("python", "skip", "needs CUDA"), ("text", None, None),
-        ("python", "slow", "trains for minutes"), ("python", None, None)]
+        ("python", None, None),
+        ("python", "skip", "needs CUDA"),
+        ("text", None, None),
+        ("python", "slow", "trains for minutes"),
+        ("python", None, None),
+    ]
     assert found[0].output == "2\n" and found[1].output is None  # prose between: not an output
     assert found[3].line == 24  # the opening fence, 1-based
     with pytest.raises(ValueError, match="never closed"):
@@ -278,17 +287,20 @@ def test_run_page_stops_before_a_slow_block_unless_slow():
     assert fast.outputs[fast.ran[0].line] == "2\n" and fast.after[fast.ran[0].line]["x"] == 1
 
 
-@pytest.mark.parametrize("expected, actual, same", [
-    ("tensor([0.7523, 0.7448])", "tensor([0.7524, 0.7448])", True),  # the last printed digit
-    ("tensor([0.7523, 0.7448])", "tensor([0.7526, 0.7448])", False),
-    ("2.8e-07 away", "2.9e-07  away", True),
-    ("2.8e-07 away", "3.1e-07 away", False),
-    ("[87, 19, 91]", "[87, 19, 92]", False),  # integers: equal
-    ("[87, 19, 91]", "[87, 19, 91.0]", False),
-    ("1 True True 98", "1 True True 98", True),
-    ("1 True True 98", "1 True False 98", False),
-    ("loss 0.0005", "loss 0.0005\nextra", False),
-])
+@pytest.mark.parametrize(
+    "expected, actual, same",
+    [
+        ("tensor([0.7523, 0.7448])", "tensor([0.7524, 0.7448])", True),  # the last printed digit
+        ("tensor([0.7523, 0.7448])", "tensor([0.7526, 0.7448])", False),
+        ("2.8e-07 away", "2.9e-07  away", True),
+        ("2.8e-07 away", "3.1e-07 away", False),
+        ("[87, 19, 91]", "[87, 19, 92]", False),  # integers: equal
+        ("[87, 19, 91]", "[87, 19, 91.0]", False),
+        ("1 True True 98", "1 True True 98", True),
+        ("1 True True 98", "1 True False 98", False),
+        ("loss 0.0005", "loss 0.0005\nextra", False),
+    ],
+)
 def test_same_output(expected, actual, same):
     assert same_output(expected, actual) is same
 
@@ -313,4 +325,5 @@ def _check_outputs(run: PageRun) -> None:
         if block.output is not None:
             actual = run.outputs[block.line]
             assert same_output(block.output, actual), (
-                f"{block.label} prints\n{actual}\nbut the page shows\n{block.output}")
+                f"{block.label} prints\n{actual}\nbut the page shows\n{block.output}"
+            )

@@ -20,14 +20,31 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # the public modules: each has a page in docs/api/ that renders its __all__
-MODULES = ("torchrate", "torchrate.analysis", "torchrate.analysis.population",
-           "torchrate.linear", "torchrate.systems", "torchrate.dynamics",
-           "torchrate.nonlinearities", "torchrate.parametrizations", "torchrate.solvers", "torchrate.connectivity",
-           "torchrate.zoo", "torchrate.plotting", "torchrate.tasks", "torchrate.training",
-           "torchrate.training.curriculum", "torchrate.training.checkpoints", "torchrate.cli")
+MODULES = (
+    "torchrate",
+    "torchrate.analysis",
+    "torchrate.analysis.population",
+    "torchrate.linear",
+    "torchrate.systems",
+    "torchrate.dynamics",
+    "torchrate.nonlinearities",
+    "torchrate.parametrizations",
+    "torchrate.solvers",
+    "torchrate.connectivity",
+    "torchrate.zoo",
+    "torchrate.plotting",
+    "torchrate.tasks",
+    "torchrate.training",
+    "torchrate.training.curriculum",
+    "torchrate.training.checkpoints",
+    "torchrate.cli",
+)
 # parts of a public result, documented with it (Bifurcation.branches, .folds, .hopf)
-EXTRA = ("torchrate.analysis.bifurcation.Branch", "torchrate.analysis.bifurcation.Fold",
-         "torchrate.analysis.bifurcation.Hopf")
+EXTRA = (
+    "torchrate.analysis.bifurcation.Branch",
+    "torchrate.analysis.bifurcation.Fold",
+    "torchrate.analysis.bifurcation.Hopf",
+)
 
 
 def _api_text() -> str:
@@ -99,9 +116,12 @@ def test_names_shadowing_a_submodule_are_rendered_explicitly():
         module = importlib.import_module(module_name)
         if not hasattr(module, "__path__"):
             continue  # not a package: no submodules
-        shadowed += [f"{module_name}.{name}.{name}" for name in module.__all__
-                     if not inspect.ismodule(getattr(module, name))
-                     and importlib.util.find_spec(f"{module_name}.{name}") is not None]
+        shadowed += [
+            f"{module_name}.{name}.{name}"
+            for name in module.__all__
+            if not inspect.ismodule(getattr(module, name))
+            and importlib.util.find_spec(f"{module_name}.{name}") is not None
+        ]
     assert "torchrate.analysis.spectrum.spectrum" in shadowed
     missing = [path for path in shadowed if f"::: {path}\n" not in text]
     assert not missing, f"add a ':::' block for each to its page in docs/api/: {missing}"

@@ -62,7 +62,7 @@ def folder(tmp_path_factory):
 def test_the_page_has_its_blocks_and_each_task_is_under_30_lines():
     assert len(module_blocks()) == 2 and len(other_blocks()) == 4 and len(blocks("yaml")) == 2
     for block in module_blocks():
-        cls = block[block.index("class "):]
+        cls = block[block.index("class ") :]
         assert len(cls.strip().splitlines()) < 30
 
 
@@ -115,21 +115,27 @@ def test_the_python_blocks_run_in_the_folder(folder, monkeypatch):
 def test_a_checkpoint_naming_a_module_not_imported_is_refused_until_allowed(folder, tmp_path, monkeypatch):
     # the same run, its task renamed to a module nobody imported: refused before the import
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "othermodule.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n"
-                                             + (folder / "mymodule.py").read_text())
+    (tmp_path / "othermodule.py").write_text(
+        f"open({str(tmp_path / 'imported')!r}, 'w').close()\n" + (folder / "mymodule.py").read_text()
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "othermodule", raising=False)
     ckpt = torch.load(folder / "runs" / "simplepd" / "checkpoints" / "last.ckpt", weights_only=True)
     ckpt["hyper_parameters"]["task"]["class_path"] = "othermodule.SimplePD"
     ckpt["datamodule_hyper_parameters"]["task"]["class_path"] = "othermodule.SimplePD"
     torch.save(ckpt, tmp_path / "other.ckpt")
-    with pytest.raises(ValueError, match=r"names class_path 'othermodule\.SimplePD', which is not allowed: .*"
-                                         r"torchrate\.training\.allow\('othermodule\.SimplePD'\).*--allow"):
+    with pytest.raises(
+        ValueError,
+        match=r"names class_path 'othermodule\.SimplePD', which is not allowed: .*"
+        r"torchrate\.training\.allow\('othermodule\.SimplePD'\).*--allow",
+    ):
         tr.training.load_checkpoint(tmp_path / "other.ckpt")
     assert not (tmp_path / "imported").exists() and "othermodule" not in sys.modules
     # the command line's --allow imports that module and loads it
-    assert main(["analyze", str(tmp_path / "other.ckpt"), "--out", str(tmp_path / "a"),
-                 "--allow", "othermodule.SimplePD"]) == 0
+    assert (
+        main(["analyze", str(tmp_path / "other.ckpt"), "--out", str(tmp_path / "a"), "--allow", "othermodule.SimplePD"])
+        == 0
+    )
     assert (tmp_path / "imported").exists()
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["metrics"]["accuracy"] > 0.75
     module, _ = tr.training.load_checkpoint(tmp_path / "other.ckpt")

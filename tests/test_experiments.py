@@ -207,8 +207,7 @@ def test_linear_solution(tmp_path):
     designed = sorted([(0.8, 0.3), (0.8, -0.3), (0.5, 0.0), (-0.5, 0.5), (-0.5, -0.5), (-1.0, 0.0)])
     got = sorted(tuple(x) for x in r["non-symmetric"]["eigenvalues"])
     assert all(abs(g[0] - d[0]) < 1e-12 and abs(g[1] - d[1]) < 1e-12 for g, d in zip(got, designed))
-    assert [e[0] for e in r["symmetric"]["eigenvalues"]] == pytest.approx([0.9, 0.5, 0.0, -0.5, -1.0, -2.0],
-                                                                        abs=1e-14)
+    assert [e[0] for e in r["symmetric"]["eigenvalues"]] == pytest.approx([0.9, 0.5, 0.0, -0.5, -1.0, -2.0], abs=1e-14)
     for name in ("symmetric", "non-symmetric"):
         n = r[name]
         assert n["stable"]

@@ -16,9 +16,15 @@ NUMPY_F = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0)}
 
 
 def rate_module(dtype=F64, **kw):
-    module = TaskModule(TASK, {"class_path": "torchrate.RateRNN",
-                               "init_args": {"hidden_size": 12, "tau": 50.0, "dt": 20.0, "train_tau": True}},
-                        network_seed=0, **kw)
+    module = TaskModule(
+        TASK,
+        {
+            "class_path": "torchrate.RateRNN",
+            "init_args": {"hidden_size": 12, "tau": 50.0, "dt": 20.0, "train_tau": True},
+        },
+        network_seed=0,
+        **kw,
+    )
     return module.to(dtype)
 
 
@@ -26,11 +32,18 @@ def ei_module(**kw):
     fixed = torch.zeros(10, 10, dtype=torch.bool)
     fixed[:2] = True
     m_in = torch.rand(10, 3, generator=torch.Generator().manual_seed(0)) > 0.4
-    module = TaskModule(TASK, {"class_path": "torchrate.EIRateRNN",
-                               "init_args": {"n_exc": 8, "n_inh": 2, "tau_e": 40.0, "tau_i": 20.0, "dt": 20.0}},
-                        network_seed=0, readout="excitatory",
-                        masks={"network.weight_ih_l0": m_in},
-                        fixed={"network.weight_hh_l0": fixed}, **kw)
+    module = TaskModule(
+        TASK,
+        {
+            "class_path": "torchrate.EIRateRNN",
+            "init_args": {"n_exc": 8, "n_inh": 2, "tau_e": 40.0, "tau_i": 20.0, "dt": 20.0},
+        },
+        network_seed=0,
+        readout="excitatory",
+        masks={"network.weight_ih_l0": m_in},
+        fixed={"network.weight_hh_l0": fixed},
+        **kw,
+    )
     with torch.no_grad():  # a non-zero bias, so that b is checked too
         module.network.bias_l0.copy_(torch.linspace(-0.1, 0.2, 10))
     return module.to(F64)
@@ -48,8 +61,14 @@ def test_the_npz_holds_the_effective_weights_exactly(make, tmp_path):
     path = export_weights(module, tmp_path / "w.npz")
     z = np.load(path)  # no allow_pickle: plain arrays and strings only
     net = module.network
-    expected = {"W_in": net.W, "W_rec": net.M, "b": net.b, "tau": net.tau.expand(net.hidden_size),
-                "W_out": module.readout.weight, "b_out": module.readout.bias}
+    expected = {
+        "W_in": net.W,
+        "W_rec": net.M,
+        "b": net.b,
+        "tau": net.tau.expand(net.hidden_size),
+        "W_out": module.readout.weight,
+        "b_out": module.readout.bias,
+    }
     for key, value in expected.items():
         assert torch.equal(torch.from_numpy(z[key]), value.detach()), key
     assert z["W_rec"].dtype == np.float64 and float(z["dt"]) == 20.0 and str(z["equation"]).startswith("tau dv/dt")
@@ -70,8 +89,10 @@ def test_a_numpy_euler_step_from_the_npz_is_the_networks_step(make, tmp_path):
     module = make()
     z = np.load(export_weights(module, tmp_path / "w.npz"))
     g = torch.Generator().manual_seed(1)
-    v, u = torch.rand(5, 10 if make is ei_module else 12, generator=g, dtype=F64), torch.randn(5, 3, generator=g,
-                                                                                                 dtype=F64)
+    v, u = (
+        torch.rand(5, 10 if make is ei_module else 12, generator=g, dtype=F64),
+        torch.randn(5, 3, generator=g, dtype=F64),
+    )
     with torch.no_grad():
         step = module.network.step(v, u).numpy()
         y = module.readout(module.network.step(v, u)).numpy()
@@ -99,8 +120,14 @@ def test_float32_network_exports_float32_and_a_bare_network_has_no_readout(tmp_p
 
 def test_export_from_a_checkpoint_and_from_the_command_line(tmp_path):
     module = ei_module().float()  # the data module's trials are float32
-    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, TaskDataModule(TASK, batch_size=8, train_batches=2, val_trials=8, test_trials=8))
     trainer.save_checkpoint(tmp_path / "run.ckpt")
     a = np.load(export_weights(module, tmp_path / "a.npz"))

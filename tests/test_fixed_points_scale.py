@@ -26,8 +26,9 @@ def rank_one(N, dtype, seed=0):
     gen = torch.Generator().manual_seed(seed)
     m, x = torch.randn(N, generator=gen, dtype=F64), torch.randn(N, generator=gen, dtype=F64)
     n, w = 2 * m, m + x
-    net = tr.RateRNN.from_weights((torch.outer(m, n) / N).to(dtype), w[:, None].to(dtype), tau=TAU,
-                                  dt=1.0, nonlinearity="tanh")
+    net = tr.RateRNN.from_weights(
+        (torch.outer(m, n) / N).to(dtype), w[:, None].to(dtype), tau=TAU, dt=1.0, nonlinearity="tanh"
+    )
     return net, m, n, w
 
 
@@ -102,8 +103,9 @@ def check_rank_one(fps, m, n, w, u, roots, dtype):
 
 @pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
 @pytest.mark.parametrize("case", ["three roots", "one root", "near the fold"])
-@pytest.mark.parametrize("N", [512, pytest.param(1024, marks=pytest.mark.slow),
-                               pytest.param(2048, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "N", [512, pytest.param(1024, marks=pytest.mark.slow), pytest.param(2048, marks=pytest.mark.slow)]
+)
 def test_rank_one_network_every_root_and_nothing_else(N, case, dtype):
     net, m, n, w = rank_one(N, dtype)
     if case == "near the fold":
@@ -121,8 +123,7 @@ def test_rank_one_network_every_root_and_nothing_else(N, case, dtype):
     # nearly every trajectory start converges; past the fold a few sit on its ghost, a slow point
     assert fps.counts.sum().item() >= 0.9 * K
     # two stable nodes and a saddle, or one stable node
-    assert sorted(fps.kind) == (["stable node"] if case == "one root"
-                                else ["saddle", "stable node", "stable node"])
+    assert sorted(fps.kind) == (["stable node"] if case == "one root" else ["saddle", "stable node", "stable node"])
 
 
 def test_threads_do_not_change_the_points():
@@ -136,8 +137,10 @@ def test_threads_do_not_change_the_points():
     try:
         for threads in (1, 2, 4):
             torch.set_num_threads(threads)
-            results[threads] = (tr.analysis.find_fixed_points(net, torch.tensor([0.2], dtype=F64), starts),
-                                tr.analysis.find_fixed_points(small, None, small_starts))
+            results[threads] = (
+                tr.analysis.find_fixed_points(net, torch.tensor([0.2], dtype=F64), starts),
+                tr.analysis.find_fixed_points(small, None, small_starts),
+            )
     finally:
         torch.set_num_threads(before)
     assert torch.get_num_threads() == before
@@ -150,8 +153,9 @@ def test_threads_do_not_change_the_points():
 
 # ----------------------------------------------------------------------------- bad starts
 def pair():
-    return tr.RateRNN.from_weights(torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=F64), tau=TAU, dt=1.0,
-                                   nonlinearity="tanh")
+    return tr.RateRNN.from_weights(
+        torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=F64), tau=TAU, dt=1.0, nonlinearity="tanh"
+    )
 
 
 def test_non_finite_starts_are_dropped_with_a_warning():
@@ -205,8 +209,9 @@ def block_network(N=16):
 
 def test_product_of_bistable_units_has_all_27_points():
     a = brentq(lambda x: math.tanh(2 * x) - x, 0.5, 1.0, xtol=1e-15)
-    fps = tr.analysis.find_fixed_points(block_network(), None, 2 * torch.rand(
-        1024, 16, generator=torch.Generator().manual_seed(0), dtype=F64) - 1)
+    fps = tr.analysis.find_fixed_points(
+        block_network(), None, 2 * torch.rand(1024, 16, generator=torch.Generator().manual_seed(0), dtype=F64) - 1
+    )
     assert len(fps) == 27 and fps.kind.count("stable node") == 8 and fps.kind.count("saddle") == 19
     levels = torch.tensor([-a, 0.0, a], dtype=F64)
     expected = torch.cartesian_prod(levels, levels, levels)

@@ -19,7 +19,9 @@ def test_import_torchrate_imports_none_of_the_heavy_modules():
 
 
 def test_they_come_when_used():
-    used = _imported_after("import torch, torchrate as tr\ntr.RateRNN(2, 3, solver='rk4')\n"
-                           "net = tr.RateRNN(2, 3, noise_std=0.1, generator=torch.Generator().manual_seed(0))\n"
-                           "net(torch.zeros(2, 1, 2))")
+    used = _imported_after(
+        "import torch, torchrate as tr\ntr.RateRNN(2, 3, solver='rk4')\n"
+        "net = tr.RateRNN(2, 3, noise_std=0.1, generator=torch.Generator().manual_seed(0))\n"
+        "net(torch.zeros(2, 1, 2))"
+    )
     assert used["torchdiffeq"] and used["torch._dynamo"] and not used["lightning"]

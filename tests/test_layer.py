@@ -25,11 +25,15 @@ def _functional(net):
 
 
 # ----------------------------------------------------------------------------- higher derivatives
-@pytest.mark.parametrize("build", [
-    lambda: tr.RateRNN(2, 3, tau=torch.tensor([5.0, 10.0, 20.0]), train_tau=True, dtype=F64),
-    lambda: tr.RateRNN(2, 3, nonlinearity="softplus", tau=7.0, dtype=F64),
-    lambda: tr.EIRateRNN(2, 2, 1, tau_e=10.0, tau_i=5.0, nonlinearity="softplus", train_tau=True, dtype=F64),
-], ids=["tanh-train-tau", "softplus", "ei-dale"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: tr.RateRNN(2, 3, tau=torch.tensor([5.0, 10.0, 20.0]), train_tau=True, dtype=F64),
+        lambda: tr.RateRNN(2, 3, nonlinearity="softplus", tau=7.0, dtype=F64),
+        lambda: tr.EIRateRNN(2, 2, 1, tau_e=10.0, tau_i=5.0, nonlinearity="softplus", train_tau=True, dtype=F64),
+    ],
+    ids=["tanh-train-tau", "softplus", "ei-dale"],
+)
 def test_gradgradcheck_of_the_euler_path(build):
     """Second derivatives w.r.t. inputs, initial rates, weights, log τ and Dale weights are exact."""
     torch.manual_seed(0)
@@ -82,8 +86,7 @@ def test_vmap_over_stacked_networks_equals_a_loop():
     def run(p, b):
         return functional_call(nets[0], (p, b), (u,))[0]
 
-    torch.testing.assert_close(vmap(run)(params, buffers), torch.stack([n(u)[0] for n in nets]),
-                               rtol=0, atol=1e-14)
+    torch.testing.assert_close(vmap(run)(params, buffers), torch.stack([n(u)[0] for n in nets]), rtol=0, atol=1e-14)
     # and the gradient of each member's loss is that member's own
     grads = vmap(torch.func.grad(lambda p, b: run(p, b).square().sum()))(params, buffers)
     for k, net in enumerate(nets):
@@ -103,22 +106,22 @@ def test_jacrev_jacfwd_jvp_equal_torch_autograd_functional():
     torch.testing.assert_close(jacrev(g)(u), expected, rtol=0, atol=1e-14)
     torch.testing.assert_close(jacfwd(g)(u), expected, rtol=0, atol=1e-14)
     t = torch.randn_like(u)
-    torch.testing.assert_close(jvp(g, (u,), (t,))[1], torch.autograd.functional.jvp(g, u, t)[1],
-                               rtol=0, atol=1e-14)
+    torch.testing.assert_close(jvp(g, (u,), (t,))[1], torch.autograd.functional.jvp(g, u, t)[1], rtol=0, atol=1e-14)
 
 
 def test_vmap_over_inputs():
     net = tr.RateRNN(3, 5, dtype=F64)
     us = torch.randn(4, 6, 2, 3, dtype=F64)
-    torch.testing.assert_close(vmap(lambda x: net(x)[0])(us), torch.stack([net(x)[0] for x in us]),
-                               rtol=0, atol=1e-15)
+    torch.testing.assert_close(vmap(lambda x: net(x)[0])(us), torch.stack([net(x)[0] for x in us]), rtol=0, atol=1e-15)
 
 
 # ----------------------------------------------------------------------------- compile / export
 # torch 2.4 (the lowest supported) runs the rollout, vmap and compile, but its dynamo specialises T
 # to a constant: one graph for every T, and export with a dynamic T, need a newer torch (tested: 2.13)
-_DYNAMIC_T = pytest.mark.skipif(tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 5),
-                                reason="torch 2.4's dynamo specialises the number of steps T")
+_DYNAMIC_T = pytest.mark.skipif(
+    tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 5),
+    reason="torch 2.4's dynamo specialises the number of steps T",
+)
 
 
 @_DYNAMIC_T
@@ -175,8 +178,9 @@ def test_input_of_another_dtype_outside_autocast_is_refused():
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_from_rnn_equals_nn_rnn_layers_directions_and_packed_sequences(nonlinearity, batch_first):
     torch.manual_seed(6)
-    rnn = torch.nn.RNN(3, 8, num_layers=2, nonlinearity=nonlinearity, bidirectional=True,
-                       batch_first=batch_first).double()
+    rnn = torch.nn.RNN(
+        3, 8, num_layers=2, nonlinearity=nonlinearity, bidirectional=True, batch_first=batch_first
+    ).double()
     net = tr.RateRNN.from_rnn(rnn)
     assert (net.num_layers, net.bidirectional, net.batch_first) == (2, True, batch_first)
     x = torch.randn(5, 9, 3, dtype=F64) if batch_first else torch.randn(9, 5, 3, dtype=F64)
@@ -216,9 +220,11 @@ def test_a_stacked_layer_opens_up_for_analysis():
         net.layer(2)
 
 
-@pytest.mark.parametrize("kw", [{}, {"num_layers": 2, "bidirectional": True}, {"bias": False, "batch_first": True},
-                                {"nonlinearity": "relu"}], ids=["default", "2 layers, bidirectional",
-                                                                "no bias, batch_first", "relu"])
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"num_layers": 2, "bidirectional": True}, {"bias": False, "batch_first": True}, {"nonlinearity": "relu"}],
+    ids=["default", "2 layers, bidirectional", "no bias, batch_first", "relu"],
+)
 def test_elman_is_nn_rnn_same_seed_same_weights_and_copied_weights_same_outputs(kw):
     torch.manual_seed(3)
     rnn = torch.nn.RNN(3, 8, dtype=F64, **kw)
@@ -234,9 +240,12 @@ def test_elman_is_nn_rnn_same_seed_same_weights_and_copied_weights_same_outputs(
             assert torch.equal(getattr(net, "weight_ih" + sfx), getattr(rnn, "weight_ih" + sfx))
             assert torch.equal(getattr(net, "weight_hh" + sfx), getattr(rnn, "weight_hh" + sfx))
             if kw.get("bias", True):  # nn.RNN's two biases are one here
-                torch.testing.assert_close(getattr(net, "bias" + sfx),
-                                           getattr(rnn, "bias_ih" + sfx) + getattr(rnn, "bias_hh" + sfx),
-                                           rtol=0, atol=0)
+                torch.testing.assert_close(
+                    getattr(net, "bias" + sfx),
+                    getattr(rnn, "bias_ih" + sfx) + getattr(rnn, "bias_hh" + sfx),
+                    rtol=0,
+                    atol=0,
+                )
             else:
                 assert getattr(net, "bias" + sfx) is None
     x = torch.randn(4, 12, 3, dtype=F64) if kw.get("batch_first") else torch.randn(12, 4, 3, dtype=F64)
@@ -293,8 +302,9 @@ class WordModel(torch.nn.Module):
         return weight.new_zeros(self.nlayers, bsz, self.nhid)
 
 
-@pytest.mark.parametrize("rnn_class, rate", [(tr.RateRNN.elman, {}), (tr.RateRNN, {"tau": 2.0, "dt": 1.0})],
-                         ids=["elman", "leaky"])
+@pytest.mark.parametrize(
+    "rnn_class, rate", [(tr.RateRNN.elman, {}), (tr.RateRNN, {"tau": 2.0, "dt": 1.0})], ids=["elman", "leaky"]
+)
 def test_language_model_written_for_nn_rnn_trains_with_only_its_constructor_changed(rnn_class, rate):
     torch.manual_seed(8)
     model = WordModel(rnn_class, **rate)  # the one changed line: nn.RNN → RateRNN.elman (or a leaky RateRNN)
@@ -304,9 +314,9 @@ def test_language_model_written_for_nn_rnn_trains_with_only_its_constructor_chan
     model.train()
     for _epoch in range(3):
         for i in range(0, 59, 10):
-            x, y = data[i:i + 10], data[i + 1:i + 11]
+            x, y = data[i : i + 10], data[i + 1 : i + 11]
             hidden = hidden.detach()  # truncated backpropagation through time
-            output, hidden = model(x[:len(y)], hidden)
+            output, hidden = model(x[: len(y)], hidden)
             loss = torch.nn.functional.cross_entropy(output.reshape(-1, 50), y.reshape(-1))
             optimiser.zero_grad()
             loss.backward()
@@ -334,8 +344,9 @@ def test_constraints_are_parametrizations_that_hold_after_training():
 
 def test_from_weights_goes_through_the_constraints():
     with pytest.raises(ValueError, match=r"M\[0, 1\] = 0.5 is outside the connectivity mask"):
-        tr.RateRNN.from_weights(torch.tensor([[0.0, 0.5], [0.0, 0.0]]), tau=1.0, dt=1.0,
-                                connectivity=torch.eye(2, dtype=torch.bool))
+        tr.RateRNN.from_weights(
+            torch.tensor([[0.0, 0.5], [0.0, 0.0]]), tau=1.0, dt=1.0, connectivity=torch.eye(2, dtype=torch.bool)
+        )
     with pytest.raises(ValueError, match=r"M\[1, 0\] = nan"):
         tr.EIRateRNN.from_weights(torch.tensor([[0.0, -1.0], [float("nan"), 0.0]]), 1, tau_e=1, tau_i=1, dt=1)
 
@@ -386,11 +397,15 @@ def test_cuda_compile_and_noise_generator_on_device():
     assert torch.equal(a, net(torch.zeros(20, 4, 3, device="cuda"))[0])
 
 
-@pytest.mark.parametrize("build", [
-    lambda: tr.RateRNN(2, 6, num_layers=2, bidirectional=True, connectivity=torch.rand(6, 6) < 0.5, train_tau=True),
-    lambda: tr.EIRateRNN(2, 4, 2, input_mask="exc", connectivity=torch.rand(6, 6) < 0.5, train_tau=True),
-    lambda: tr.LowRankRateRNN(2, 6, 2),
-], ids=["rate", "ei", "lowrank"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: tr.RateRNN(2, 6, num_layers=2, bidirectional=True, connectivity=torch.rand(6, 6) < 0.5, train_tau=True),
+        lambda: tr.EIRateRNN(2, 4, 2, input_mask="exc", connectivity=torch.rand(6, 6) < 0.5, train_tau=True),
+        lambda: tr.LowRankRateRNN(2, 6, 2),
+    ],
+    ids=["rate", "ei", "lowrank"],
+)
 def test_state_dict_round_trip_into_a_fresh_network(build):
     """What resuming a run and ``torchrate analyze`` do: load a state dict into a new network (an
     expanded-view mask buffer once made this fail for every EIRateRNN)."""

@@ -42,8 +42,13 @@ def matrices():
     # λ = 1 exactly (representable): the symmetric "line attractor" and a non-symmetric one
     line = torch.full((4, 4), 0.25, dtype=F64)
     triangular = torch.tensor([[1.0, 0.5, 0.0], [0.0, 0.3, -0.4], [0.0, 0.7, 0.1]], dtype=F64)
-    return {"symmetric": symmetric, "general": general, "integrator": integrator,
-            "line": line, "triangular": triangular}
+    return {
+        "symmetric": symmetric,
+        "general": general,
+        "integrator": integrator,
+        "line": line,
+        "triangular": triangular,
+    }
 
 
 MATRICES = matrices()
@@ -81,8 +86,7 @@ def test_solve_matches_dopri5(name):
     v0 = torch.linspace(0.5, -0.5, N, dtype=F64)
     t = torch.linspace(0.0, 40.0, 9, dtype=F64)
     A = (M - torch.eye(N, dtype=F64)) / tau
-    ode = torchdiffeq.odeint(lambda s, v: v @ A.T + h / tau, v0, t, method="dopri5",
-                             rtol=1e-13, atol=1e-13)
+    ode = torchdiffeq.odeint(lambda s, v: v @ A.T + h / tau, v0, t, method="dopri5", rtol=1e-13, atol=1e-13)
     v = tr.linear.solve(M, h, t, tau=tau, v0=v0)
     assert (v - ode).abs().max().item() < 1e-9
 
@@ -121,10 +125,8 @@ def test_defective_matrix():
     h, v0, tau = torch.tensor([0.3, 0.7], dtype=F64), torch.tensor([1.0, -2.0], dtype=F64), 10.0
     t = torch.tensor([0.0, 1.0, 5.0, 30.0], dtype=F64)
     g = h / tau
-    expected = torch.stack([v0[0] + (v0[1] * t + g[1] * t**2 / 2) / tau + g[0] * t,
-                            v0[1] + g[1] * t], dim=-1)
-    torch.testing.assert_close(tr.linear.solve(M, h, t, tau=tau, v0=v0), expected,
-                               rtol=1e-13, atol=1e-13)
+    expected = torch.stack([v0[0] + (v0[1] * t + g[1] * t**2 / 2) / tau + g[0] * t, v0[1] + g[1] * t], dim=-1)
+    torch.testing.assert_close(tr.linear.solve(M, h, t, tau=tau, v0=v0), expected, rtol=1e-13, atol=1e-13)
     with pytest.raises(ValueError, match="defective.*method='expm'"):
         tr.linear.solve(M, h, t, tau=tau, method="eig")
 
@@ -163,8 +165,12 @@ def test_phi1_no_cancellation():
     torch.testing.assert_close(phi1(z), 1 + z / 2 + z**2 / 6, rtol=4.5e-16, atol=0)  # two ulps
     zc = torch.tensor([1e-8 + 2e-8j, -3e-9j, 0j], dtype=torch.complex128)
     torch.testing.assert_close(phi1(zc), 1 + zc / 2 + zc**2 / 6, rtol=4.5e-16, atol=0)  # two ulps
-    torch.testing.assert_close(phi1(torch.tensor([1.0 + 2.0j], dtype=torch.complex128)),
-                               torch.tensor([(np.exp(1 + 2j) - 1) / (1 + 2j)]), rtol=1e-15, atol=0)
+    torch.testing.assert_close(
+        phi1(torch.tensor([1.0 + 2.0j], dtype=torch.complex128)),
+        torch.tensor([(np.exp(1 + 2j) - 1) / (1 + 2j)]),
+        rtol=1e-15,
+        atol=0,
+    )
 
 
 def test_errors():
@@ -213,8 +219,13 @@ def test_overflow_sign_follows_the_dominant_mode(dtype):
         assert v[0].item() == sign * math.inf
         assert v[1].item() == pytest.approx(2 * sign, rel=1e-5)
     # v0 against h: v₁(t) = e^t (v0₁ − v∞₁) + v∞₁, here v0 − v∞ < 0 on the growing mode
-    v = tr.linear.solve(torch.diag(torch.tensor([2.0, 3.0], dtype=dtype)), torch.tensor([1.0, -1.0], dtype=dtype),
-                        [1000.0], tau=1.0, v0=torch.tensor([-5.0, 1.0], dtype=dtype))[0]
+    v = tr.linear.solve(
+        torch.diag(torch.tensor([2.0, 3.0], dtype=dtype)),
+        torch.tensor([1.0, -1.0], dtype=dtype),
+        [1000.0],
+        tau=1.0,
+        v0=torch.tensor([-5.0, 1.0], dtype=dtype),
+    )[0]
     assert v.tolist() == [-math.inf, math.inf]  # v∞ = (1, −0.5): (−6, 1.5) along e^{t}, e^{2t}
     R = torch.tensor([[1.1, -3.0], [3.0, 1.1]], dtype=dtype)  # λ = 1.1 ± 3i: growth with rotation
     v = tr.linear.solve(R, torch.ones(2, dtype=dtype), [1e4], tau=1.0)

@@ -24,13 +24,17 @@ def _gen(seed: int) -> torch.Generator:
 
 
 def _tasks():
-    return [tr.tasks.PerceptualDecision(dt=20.0), tr.tasks.FlipFlop(n_bits=2, dt=20.0, duration=300.0),
-            tr.tasks.Integration(dt=20.0, stimulus=200.0, hold=200.0)]
+    return [
+        tr.tasks.PerceptualDecision(dt=20.0),
+        tr.tasks.FlipFlop(n_bits=2, dt=20.0, duration=300.0),
+        tr.tasks.Integration(dt=20.0, stimulus=200.0, hold=200.0),
+    ]
 
 
 # ---------------------------------------------------------------------- layout
-@pytest.mark.parametrize("inputs, outputs", [("separate", "separate"), ("shared", "shared"),
-                                             ("separate", "shared"), ("shared", "separate")])
+@pytest.mark.parametrize(
+    "inputs, outputs", [("separate", "separate"), ("shared", "shared"), ("separate", "shared"), ("shared", "separate")]
+)
 def test_each_task_in_its_slots_rule_inputs_on_during_the_trial_padding_unscored(inputs, outputs):
     tasks = _tasks()
     multi = tr.tasks.Multitask(tasks, inputs=inputs, outputs=outputs)
@@ -51,16 +55,18 @@ def test_each_task_in_its_slots_rule_inputs_on_during_the_trial_padding_unscored
         (xk, yk, mk), ck = task.generate(4, generator=_gen(seeds[k]), dtype=F64)  # the task's own trials
         T = xk.shape[0]
         assert int(c["steps"][idx[0]]) == T
-        torch.testing.assert_close(x[:T, idx, in_start[k]:in_start[k] + I[k]], xk, rtol=0, atol=0)
-        torch.testing.assert_close(y[:T, idx, out_start[k]:out_start[k] + O[k]], yk, rtol=0, atol=0)
-        torch.testing.assert_close(m[:T, idx, out_start[k]:out_start[k] + O[k]], mk, rtol=0, atol=0)
+        torch.testing.assert_close(x[:T, idx, in_start[k] : in_start[k] + I[k]], xk, rtol=0, atol=0)
+        torch.testing.assert_close(y[:T, idx, out_start[k] : out_start[k] + O[k]], yk, rtol=0, atol=0)
+        torch.testing.assert_close(m[:T, idx, out_start[k] : out_start[k] + O[k]], mk, rtol=0, atol=0)
         # everything else of these trials: zero input (but the rule), unscored outputs
         others = torch.ones(multi.output_size, dtype=torch.bool)
-        others[out_start[k]:out_start[k] + O[k]] = False
+        others[out_start[k] : out_start[k] + O[k]] = False
         assert not m[:, idx][..., others].any() and not m[T:, idx].any() and not x[T:, idx].any()
         rule = x[:, idx, base_in:]
-        assert torch.equal(rule[:T, :, k], torch.ones(T, 4, dtype=F64)) and not rule[..., [j for j in range(3)
-                                                                                            if j != k]].any()
+        assert (
+            torch.equal(rule[:T, :, k], torch.ones(T, 4, dtype=F64))
+            and not rule[..., [j for j in range(3) if j != k]].any()
+        )
         for key, value in ck.items():
             torch.testing.assert_close(c[f"{multi.names[k]}/{key}"][idx], value, rtol=0, atol=0)
 
@@ -117,8 +123,9 @@ def test_onset_and_length_mark_the_trial_proper():
 
 
 def test_names_default_and_repeat():
-    multi = tr.tasks.Multitask([tr.tasks.FlipFlop(dt=10.0), tr.tasks.FlipFlop(n_bits=1, dt=10.0),
-                                tr.tasks.Integration(dt=10.0)])
+    multi = tr.tasks.Multitask(
+        [tr.tasks.FlipFlop(dt=10.0), tr.tasks.FlipFlop(n_bits=1, dt=10.0), tr.tasks.Integration(dt=10.0)]
+    )
     assert multi.names == ["FlipFlop_1", "FlipFlop_2", "Integration"]
 
 
@@ -128,8 +135,9 @@ def test_loss_is_each_tasks_own_loss_weighted_by_its_share_of_trials():
     (x, y, m), c = multi.generate(16, generator=_gen(1), dtype=F64)
     out = torch.randn(y.shape, generator=_gen(2), dtype=F64)
     want = 0.0
-    for k, (loss, cols) in enumerate(((masked_cross_entropy, slice(0, 2)), (masked_mse, slice(2, 4)),
-                                      (masked_mse, slice(4, 5)))):
+    for k, (loss, cols) in enumerate(
+        ((masked_cross_entropy, slice(0, 2)), (masked_mse, slice(2, 4)), (masked_mse, slice(4, 5)))
+    ):
         idx = (c["task"] == k).nonzero()[:, 0]
         want += len(idx) / 16 * loss(out[:, idx, cols], y[:, idx, cols], m[:, idx, cols])
     torch.testing.assert_close(multi.compute_loss(out, y, m, c), want, rtol=1e-14, atol=0)
@@ -140,8 +148,9 @@ def test_a_batch_of_one_task_is_trained_exactly_as_that_task():
     multi = tr.tasks.Multitask([pd, tr.tasks.FlipFlop(dt=20.0)], proportions=[1, 0], outputs="shared")
     (x, y, m), c = multi.generate(8, generator=_gen(0), dtype=F64)
     out = torch.randn(y.shape, generator=_gen(1), dtype=F64)
-    torch.testing.assert_close(multi.compute_loss(out, y, m, c), masked_cross_entropy(out[..., :2], y[..., :2],
-                                                                                       m[..., :2]), rtol=0, atol=0)
+    torch.testing.assert_close(
+        multi.compute_loss(out, y, m, c), masked_cross_entropy(out[..., :2], y[..., :2], m[..., :2]), rtol=0, atol=0
+    )
 
 
 def test_metrics_are_each_tasks_own_on_its_trials():
@@ -153,14 +162,16 @@ def test_metrics_are_each_tasks_own_on_its_trials():
     for k, (task, name, cols) in enumerate(zip(tasks, ["pd", "ff", "int"], (slice(0, 2), slice(2, 4), slice(4, 5)))):
         idx = (c["task"] == k).nonzero()[:, 0]
         T = int(c["steps"][idx[0]])
-        own = {key[len(name) + 1:]: v[idx] for key, v in c.items() if key.startswith(f"{name}/")}
+        own = {key[len(name) + 1 :]: v[idx] for key, v in c.items() if key.startswith(f"{name}/")}
         expected = task.evaluate(out[:T, idx, cols], y[:T, idx, cols], m[:T, idx, cols], own)
         for key, value in expected.items():
             torch.testing.assert_close(metrics[f"{name}/{key}"], value, equal_nan=True)
     assert metrics["accuracy"] == metrics["pd/accuracy"]  # the only task with an "accuracy"
-    assert multi.headline(metrics) == {"pd": ("accuracy", float(metrics["pd/accuracy"])),
-                                       "ff": ("bit_accuracy", float(metrics["ff/bit_accuracy"])),
-                                       "int": ("mse", float(metrics["int/mse"]))}
+    assert multi.headline(metrics) == {
+        "pd": ("accuracy", float(metrics["pd/accuracy"])),
+        "ff": ("bit_accuracy", float(metrics["ff/bit_accuracy"])),
+        "int": ("mse", float(metrics["int/mse"])),
+    }
     fig = multi.draw(metrics, out, y, m)
     assert len(fig.axes) == 1 and "per-task" in fig.axes[0].get_title()
 
@@ -180,15 +191,20 @@ def test_config_round_trip_and_a_changed_subtask_is_named():
     other["init_args"]["tasks"][1]["init_args"]["n_bits"] = 3
     other["init_args"]["tasks"][0]["class_path"] = "torchrate.tasks.PerceptualDecision"  # same class, shorter path
     assert hparams_differences({"task": config}, {"task": other}) == [
-        "task.init_args.tasks[1].init_args.n_bits: checkpoint 2, config 3"]
+        "task.init_args.tasks[1].init_args.n_bits: checkpoint 2, config 3"
+    ]
     multi.update(proportions=[1, 1, 1])  # a curriculum stage
     assert multi.proportions == [1.0, 1.0, 1.0] and multi.names == ["a", "b", "c"]
 
 
 def test_ensemble_trains_a_multitask_under_vmap():
     multi = tr.tasks.Multitask(_tasks())
-    module = TaskModule(multi, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0}},
-                        ensemble=2, network_seed=0)
+    module = TaskModule(
+        multi,
+        {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0}},
+        ensemble=2,
+        network_seed=0,
+    )
     (x, y, m), c = multi.generate(6, generator=_gen(0))
     outputs, rates = module(x)
     total, task_loss = module.loss(outputs, rates, y, m, c)
@@ -228,15 +244,31 @@ def test_short_training_learns_two_tasks_and_the_report_has_the_multitask_analys
     clusters and FTVs."""
     import lightning as L
 
-    tasks = [tr.tasks.PerceptualDecision(dt=20.0, stimulus=300.0, decision=200.0, coherences=[0.128, 0.256, 0.512]),
-             tr.tasks.FlipFlop(n_bits=1, dt=20.0, duration=600.0, pulse_rate=0.005, grace=40.0)]
+    tasks = [
+        tr.tasks.PerceptualDecision(dt=20.0, stimulus=300.0, decision=200.0, coherences=[0.128, 0.256, 0.512]),
+        tr.tasks.FlipFlop(n_bits=1, dt=20.0, duration=600.0, pulse_rate=0.005, grace=40.0),
+    ]
     multi = tr.tasks.Multitask(tasks, names=["decision", "memory"])
-    module = TaskModule(multi, {"class_path": "torchrate.RateRNN", "init_args": {
-        "hidden_size": 48, "tau": 50.0, "dt": 20.0, "nonlinearity": "tanh"}}, lr=0.01, network_seed=0)
+    module = TaskModule(
+        multi,
+        {
+            "class_path": "torchrate.RateRNN",
+            "init_args": {"hidden_size": 48, "tau": 50.0, "dt": 20.0, "nonlinearity": "tanh"},
+        },
+        lr=0.01,
+        network_seed=0,
+    )
     data = tr.training.TaskDataModule(multi, batch_size=32, train_batches=50, val_trials=64, test_trials=256, seed=0)
-    trainer = L.Trainer(max_epochs=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[tr.training.AnalysisCallback(out=tmp_path / "a")],
-                        accelerator="cpu", devices=1)
+    trainer = L.Trainer(
+        max_epochs=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[tr.training.AnalysisCallback(out=tmp_path / "a")],
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(module, data)
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["metrics"]["decision/accuracy"] >= 0.85
@@ -245,8 +277,10 @@ def test_short_training_learns_two_tasks_and_the_report_has_the_multitask_analys
     assert entry["tasks"] == ["decision", "memory"] and entry["performance"]["memory"]["metric"] == "bit_accuracy"
     variance = torch.tensor(entry["task_variance"]["values"])
     assert variance.shape == (48, 2) and torch.all(variance >= 0) and entry["task_variance"]["active_units"] >= 3
-    assert entry["clusters"]["n_clusters"] >= 2 and sum(entry["clusters"]["sizes"]) == entry["task_variance"][
-        "active_units"]
+    assert (
+        entry["clusters"]["n_clusters"] >= 2
+        and sum(entry["clusters"]["sizes"]) == entry["task_variance"]["active_units"]
+    )
     pair = entry["ftv"]["pairs"]["decision|memory"]
     assert sum(pair["counts"]) == pair["units"] and len(entry["ftv"]["bins"]) == 21
     for name in ("task_metric.png", "task_variance.png", "clusters.png", "ftv.png", "fixed_points.png"):
@@ -259,8 +293,15 @@ def test_config_trains_to_target(tmp_path, monkeypatch):
     from torchrate.cli import main
 
     monkeypatch.setattr(sys, "argv", ["torchrate"])
-    main(["fit", "--config", str(ROOT / "configs" / "multitask.yaml"), f"--trainer.default_root_dir={tmp_path}",
-          "--trainer.enable_progress_bar=false"])
+    main(
+        [
+            "fit",
+            "--config",
+            str(ROOT / "configs" / "multitask.yaml"),
+            f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
     summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
     assert summary["metrics"]["decision/accuracy"] >= 0.85
     assert summary["metrics"]["flipflop/bit_accuracy"] >= 0.95
@@ -270,8 +311,28 @@ def test_config_trains_to_target(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------- NeuroGym's yang19 collection
 YANG19 = ROOT / "configs" / "neurogym" / "yang19.yaml"
-PAPER = ["go", "rtgo", "dlygo", "anti", "rtanti", "dlyanti", "dm1", "dm2", "ctxdm1", "ctxdm2", "multidm", "dlydm1",
-         "dlydm2", "ctxdlydm1", "ctxdlydm2", "multidlydm", "dms", "dnms", "dmc", "dnmc"]
+PAPER = [
+    "go",
+    "rtgo",
+    "dlygo",
+    "anti",
+    "rtanti",
+    "dlyanti",
+    "dm1",
+    "dm2",
+    "ctxdm1",
+    "ctxdm2",
+    "multidm",
+    "dlydm1",
+    "dlydm2",
+    "ctxdlydm1",
+    "ctxdlydm2",
+    "multidlydm",
+    "dms",
+    "dnms",
+    "dmc",
+    "dnmc",
+]
 
 
 @pytest.fixture(scope="module")
@@ -289,8 +350,7 @@ def test_yang19_config_lists_the_twenty_tasks_and_every_one_builds(ngym):
 
 def test_yang19_tasks_share_one_layout_and_get_one_rule_input_each(ngym):
     envs = ["dm1", "ctxdm2", "dlydm1"]
-    multi = tr.tasks.Multitask([tr.tasks.NeuroGym(f"yang19.{e}-v0") for e in envs], inputs="shared",
-                               outputs="shared")
+    multi = tr.tasks.Multitask([tr.tasks.NeuroGym(f"yang19.{e}-v0") for e in envs], inputs="shared", outputs="shared")
     assert multi.names == envs and (multi.input_size, multi.output_size) == (33 + 3, 17)
     (x, y, m), c = multi.generate(30, generator=_gen(0))
     for k in range(3):
@@ -312,9 +372,20 @@ def test_yang19_config_fits_on_the_envs_that_build(ngym, tmp_path, monkeypatch, 
     assert not left_out
     names = list(PAPER)
     monkeypatch.setattr(sys, "argv", ["torchrate"])
-    main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path / 'run'}",
-          "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1", "--data.train_batches=3",
-          "--data.val_trials=64", "--data.test_trials=256", "--model.network.init_args.hidden_size=32"])
+    main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.max_epochs=1",
+            "--data.train_batches=3",
+            "--data.val_trials=64",
+            "--data.test_trials=256",
+            "--model.network.init_args.hidden_size=32",
+        ]
+    )
     summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
     assert {f"{n}/accuracy" for n in names} <= set(summary["metrics"])
     entry = summary["multitask"]
@@ -341,8 +412,15 @@ def test_yang19_config_trains_to_target(ngym, tmp_path, monkeypatch):
     config, _ = buildable(YANG19, tmp_path / "yang19.yaml")
     target = float(re.search(r"Target: accuracy ≥ ([0-9.]+)", YANG19.read_text()).group(1))
     monkeypatch.setattr(sys, "argv", ["torchrate"])
-    main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path / 'run'}",
-          "--trainer.enable_progress_bar=false"])
+    main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            f"--trainer.default_root_dir={tmp_path / 'run'}",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
     summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
     assert summary["metrics"]["accuracy"] >= target
     assert summary["multitask"]["clusters"]["n_clusters"] >= 2

@@ -25,8 +25,7 @@ def autapse_closed_form(lam, h, t, tau):
 def test_autapse_dopri5_matches_closed_form_float64():
     """Amplification (0<λ<1), suppression (λ<0), integration (λ=1), growth (λ>1)."""
     tau, dt, T = 10.0, 1.0, 60
-    net = tr.RateRNN.from_weights(torch.diag(LAMBDAS), tau=tau, dt=dt, solver="dopri5",
-                                  rtol=1e-11, atol=1e-12)
+    net = tr.RateRNN.from_weights(torch.diag(LAMBDAS), tau=tau, dt=dt, solver="dopri5", rtol=1e-11, atol=1e-12)
     h = torch.linspace(0.5, 2.0, len(LAMBDAS), dtype=F64)
     rates, h_n = net(h.expand(T, 1, -1).contiguous())
     t = dt * torch.arange(1, T + 1, dtype=F64)[:, None]
@@ -35,8 +34,9 @@ def test_autapse_dopri5_matches_closed_form_float64():
     torch.testing.assert_close(h_n[0, 0], exact[-1], rtol=0, atol=1e-7)
     # steady states h/(1−λ) for the stable ones, reached after many τ/(1−λ)
     stable = LAMBDAS < 1
-    long_net = tr.RateRNN.from_weights(torch.diag(LAMBDAS[stable]), tau=tau, dt=50.0, solver="dopri5",
-                                       rtol=1e-11, atol=1e-12)
+    long_net = tr.RateRNN.from_weights(
+        torch.diag(LAMBDAS[stable]), tau=tau, dt=50.0, solver="dopri5", rtol=1e-11, atol=1e-12
+    )
     v_inf = long_net(h[stable].expand(40, 1, -1).contiguous())[1][0, 0]
     torch.testing.assert_close(v_inf, h[stable] / (1 - LAMBDAS[stable]), rtol=1e-9, atol=0)
 
@@ -72,8 +72,9 @@ def test_euler_converges_at_first_order(nl):
     u = torch.randn(1, 3, I, dtype=F64)  # constant input, 3 trials
     v0 = torch.rand(3, N, dtype=F64)
     T_ms = 20.0
-    ref = tr.RateRNN.from_weights(M, W, b, tau=5.0, dt=T_ms, nonlinearity=nl, solver="dopri5",
-                                  rtol=1e-12, atol=1e-13)(u, v0[None])[0][-1]
+    ref = tr.RateRNN.from_weights(M, W, b, tau=5.0, dt=T_ms, nonlinearity=nl, solver="dopri5", rtol=1e-12, atol=1e-13)(
+        u, v0[None]
+    )[0][-1]
     errors = []
     for dt in (0.4, 0.2, 0.1, 0.05):
         net = tr.RateRNN.from_weights(M, W, b, tau=5.0, dt=dt, nonlinearity=nl)
@@ -109,8 +110,7 @@ def test_ode_piecewise_constant_input_is_exact(method, options):
     M = 0.8 * torch.randn(N, N, dtype=F64) / math.sqrt(N)
     u = torch.randn(T, 3, N, dtype=F64)
     v0 = torch.randn(3, N, dtype=F64)
-    net = tr.RateRNN.from_weights(M, tau=tau, dt=dt, solver=method, rtol=1e-11, atol=1e-12,
-                                  ode_options=options)
+    net = tr.RateRNN.from_weights(M, tau=tau, dt=dt, solver=method, rtol=1e-11, atol=1e-12, ode_options=options)
     rates, _ = net(u, v0[None])
     exact = piecewise_exact(M, u, v0, tau, dt)
     # rk4 with h = 0.125 ms: global error ~ (h/τ)^4 · t/τ · |v| ≈ 1e-9
@@ -123,8 +123,13 @@ def test_rk4_is_fourth_order_on_piecewise_input():
     M = 0.8 * torch.randn(N, N, dtype=F64) / math.sqrt(N)
     u, v0 = torch.randn(T, 2, N, dtype=F64), torch.randn(2, N, dtype=F64)
     exact = piecewise_exact(M, u, v0, tau, dt)
-    errors = [(tr.RateRNN.from_weights(M, tau=tau, dt=dt, solver="rk4", ode_options={"step_size": h})(u, v0[None])[0]
-               - exact).abs().max().item() for h in (1.0, 0.5)]
+    errors = [
+        (tr.RateRNN.from_weights(M, tau=tau, dt=dt, solver="rk4", ode_options={"step_size": h})(u, v0[None])[0] - exact)
+        .abs()
+        .max()
+        .item()
+        for h in (1.0, 0.5)
+    ]
     assert math.log2(errors[0] / errors[1]) == pytest.approx(4, abs=0.2)
 
 
@@ -140,8 +145,20 @@ def test_two_ode_methods_agree_on_nonlinear_net():
 
 def test_adjoint_gradients_match_direct_backprop():
     torch.manual_seed(3)
-    net = tr.EIRateRNN(2, 4, 2, tau_e=10.0, tau_i=20.0, dt=1.0, solver="dopri5", rtol=1e-10,
-                       atol=1e-12, nonlinearity="softplus", train_tau=True, dtype=F64)
+    net = tr.EIRateRNN(
+        2,
+        4,
+        2,
+        tau_e=10.0,
+        tau_i=20.0,
+        dt=1.0,
+        solver="dopri5",
+        rtol=1e-10,
+        atol=1e-12,
+        nonlinearity="softplus",
+        train_tau=True,
+        dtype=F64,
+    )
     u = torch.randn(15, 3, 2, dtype=F64)
 
     def grads(adjoint):
@@ -160,8 +177,13 @@ def test_fast_euler_equals_reference_loop_values_and_gradients(nl):
     torch.manual_seed(4)
     T, B, N = 9, 3, 5
     F = tr.nonlinearity(nl)
-    args = [torch.randn(T, B, N, dtype=F64), torch.randn(B, N, dtype=F64),
-            torch.randn(N, N, dtype=F64), 0.3 * torch.rand(N, dtype=F64), torch.randn(T, B, N, dtype=F64)]
+    args = [
+        torch.randn(T, B, N, dtype=F64),
+        torch.randn(B, N, dtype=F64),
+        torch.randn(N, N, dtype=F64),
+        0.3 * torch.rand(N, dtype=F64),
+        torch.randn(T, B, N, dtype=F64),
+    ]
     args = [x.requires_grad_() for x in args]
     fast = euler_rollout(*args[:4], F, args[4])
     ref = euler_rollout_reference(*args[:4], F, args[4])
@@ -176,24 +198,26 @@ def test_gradcheck_euler_rollout(nl):
     torch.manual_seed(5)
     T, B, N = 6, 2, 4
     F = tr.nonlinearity(nl)
-    inputs = (torch.randn(T, B, N, dtype=F64, requires_grad=True),
-              torch.randn(B, N, dtype=F64, requires_grad=True),
-              torch.randn(N, N, dtype=F64, requires_grad=True),
-              (0.5 * torch.rand(N, dtype=F64)).requires_grad_(),
-              torch.randn(T, B, N, dtype=F64, requires_grad=True))
+    inputs = (
+        torch.randn(T, B, N, dtype=F64, requires_grad=True),
+        torch.randn(B, N, dtype=F64, requires_grad=True),
+        torch.randn(N, N, dtype=F64, requires_grad=True),
+        (0.5 * torch.rand(N, dtype=F64)).requires_grad_(),
+        torch.randn(T, B, N, dtype=F64, requires_grad=True),
+    )
     assert torch.autograd.gradcheck(lambda X, v0, M, a, eta: euler_rollout(X, v0, M, a, F, eta), inputs)
 
 
 def test_gradcheck_through_module_with_trainable_tau_and_noise():
     torch.manual_seed(6)
-    net = tr.RateRNN(2, 4, tau=torch.tensor([5.0, 10.0, 20.0, 40.0]), dt=1.0, train_tau=True,
-                     noise_std=0.1, dtype=F64)
+    net = tr.RateRNN(2, 4, tau=torch.tensor([5.0, 10.0, 20.0, 40.0]), dt=1.0, train_tau=True, noise_std=0.1, dtype=F64)
     u = torch.randn(8, 2, 2, dtype=F64, requires_grad=True)
 
     def run(u, *params):
         net.generator = torch.Generator().manual_seed(0)  # the same noise at every evaluation
         with torch.nn.utils.stateless._reparametrize_module(
-                net, dict(zip([n for n, _ in net.named_parameters()], params))):
+            net, dict(zip([n for n, _ in net.named_parameters()], params))
+        ):
             return net(u)[0]
 
     assert torch.autograd.gradcheck(run, (u, *net.parameters()))
@@ -249,8 +273,18 @@ def test_noise_with_an_ode_solver_is_refused():
 # ----------------------------------------------------------------------------- Dayan–Abbott E–I
 def dayan_abbott(tau_i, dt=1.0, solver="dopri5"):
     M = torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=F64)
-    return tr.EIRateRNN.from_weights(M, n_exc=1, tau_e=10.0, tau_i=tau_i, b=torch.tensor([10.0, -10.0]),
-                                     dt=dt, nonlinearity="relu", solver=solver, rtol=1e-9, atol=1e-9)
+    return tr.EIRateRNN.from_weights(
+        M,
+        n_exc=1,
+        tau_e=10.0,
+        tau_i=tau_i,
+        b=torch.tensor([10.0, -10.0]),
+        dt=dt,
+        nonlinearity="relu",
+        solver=solver,
+        rtol=1e-9,
+        atol=1e-9,
+    )
 
 
 def test_dayan_abbott_pair_settles_at_30ms_and_oscillates_at_50ms():
@@ -301,8 +335,9 @@ def test_ei_init_is_balanced_with_the_requested_spectral_radius():
     net = tr.EIRateRNN(2, 40, 10, gain=0.8, dtype=F64)
     M = net.M.detach()
     assert torch.linalg.eigvals(M).abs().max().item() == pytest.approx(0.8, rel=1e-12)
-    assert torch.linalg.eigvals(tr.RateRNN(2, 30, gain=1.3, dtype=F64).M.detach()).abs().max().item() \
-        == pytest.approx(1.3, rel=1e-12)
+    assert torch.linalg.eigvals(tr.RateRNN(2, 30, gain=1.3, dtype=F64).M.detach()).abs().max().item() == pytest.approx(
+        1.3, rel=1e-12
+    )
     # E and I columns have equal total weight in expectation: row sums near zero
     assert M.sum(1).abs().mean() < M.abs().sum(1).mean() / 3
 
@@ -313,8 +348,7 @@ def test_ei_input_mask_and_from_weights_checks_dale():
     with pytest.raises(ValueError, match=r"M\[0, 1\] = -0.5, but neuron 1 is excitatory"):
         tr.EIRateRNN.from_weights(torch.tensor([[0.0, -0.5], [1.0, 0.0]]), n_exc=2, tau_e=10, tau_i=5, dt=1)
     with pytest.raises(ValueError, match=r"M\[1, 2\] = 0.3, but neuron 2 is inhibitory"):
-        tr.EIRateRNN.from_weights(torch.tensor([[0, 0, 0], [0, 0, 0.3], [0, 0, 0.0]]), n_exc=2,
-                                  tau_e=10, tau_i=5, dt=1)
+        tr.EIRateRNN.from_weights(torch.tensor([[0, 0, 0], [0, 0, 0.3], [0, 0, 0.0]]), n_exc=2, tau_e=10, tau_i=5, dt=1)
 
 
 # ----------------------------------------------------------------------------- interface
@@ -373,10 +407,18 @@ def test_trainable_tau_stays_positive_and_gets_gradients():
     [
         (lambda: tr.RateRNN(3, 4), lambda n: n(torch.randn(5, 2, 4)), ValueError, "Expected 3, got 4"),
         (lambda: tr.RateRNN(3, 4), lambda n: n(torch.randn(5, 2, 1, 3)), ValueError, r"\(T, B, 3\)"),
-        (lambda: tr.RateRNN(3, 4), lambda n: n(torch.full((5, 2, 3), float("nan"))), tr.NonFiniteRatesError,
-         "the input contains NaN"),
-        (lambda: tr.RateRNN(3, 4), lambda n: n(torch.randn(5, 2, 3), torch.zeros(3, 4)), ValueError,
-         r"hx must have shape \(num_layers·D, B, N\) = \(1, 2, 4\)"),
+        (
+            lambda: tr.RateRNN(3, 4),
+            lambda n: n(torch.full((5, 2, 3), float("nan"))),
+            tr.NonFiniteRatesError,
+            "the input contains NaN",
+        ),
+        (
+            lambda: tr.RateRNN(3, 4),
+            lambda n: n(torch.randn(5, 2, 3), torch.zeros(3, 4)),
+            ValueError,
+            r"hx must have shape \(num_layers·D, B, N\) = \(1, 2, 4\)",
+        ),
         (lambda: tr.RateRNN(3, 4), lambda n: n(torch.randn(5, 2, 3, dtype=F64)), TypeError, "float64"),
         (lambda: tr.RateRNN(3, 4, nonlinearity="rectify"), None, ValueError, "known names are"),
         (lambda: tr.RateRNN(3, 4, solver="rk45"), None, ValueError, "unknown solver 'rk45'"),
@@ -398,11 +440,14 @@ def test_finite_rates_whose_sum_overflows_pass_the_check():
     assert torch.isfinite(rates[0]).all() and not torch.isfinite(rates.sum())
 
 
-@pytest.mark.parametrize("lam, dt, hint", [
-    (3.0, 1.0, "spectrum is 3 > 1: linear dynamics grow"),
-    (-2.0, 10.0, "the Euler step amplifies a mode by 29 per step"),  # |1 + (dt/τ)(λ − 1)| = 29
-    (0.5, 1.0, "the dynamics are stable, so the inputs"),
-])
+@pytest.mark.parametrize(
+    "lam, dt, hint",
+    [
+        (3.0, 1.0, "spectrum is 3 > 1: linear dynamics grow"),
+        (-2.0, 10.0, "the Euler step amplifies a mode by 29 per step"),  # |1 + (dt/τ)(λ − 1)| = 29
+        (0.5, 1.0, "the dynamics are stable, so the inputs"),
+    ],
+)
 def test_blow_up_is_reported_with_step_and_spectrum(lam, dt, hint):
     net = tr.RateRNN.from_weights(torch.diag(torch.tensor([lam, 0.0])), tau=1.0, dt=dt)
     u = torch.full((2000, 1, 2), 3e38 if lam == 0.5 else 1.0)  # v∞ = 6e38 overflows
@@ -462,8 +507,11 @@ def test_ei_load_state_dict_refuses_another_ei_split():
     net = tr.EIRateRNN(3, 2, 2)
     net.load_state_dict(same.state_dict())  # the same split loads, weights and all
     torch.testing.assert_close(net.M, same.M, rtol=0, atol=0)
-    with pytest.raises(ValueError, match=r"sign .*got 3 excitatory \+ 1 inhibitory.*has 2 excitatory \+ 2 "
-                                         r"inhibitory.*neuron 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"sign .*got 3 excitatory \+ 1 inhibitory.*has 2 excitatory \+ 2 "
+        r"inhibitory.*neuron 2",
+    ):
         net.load_state_dict(tr.EIRateRNN(3, 3, 1).state_dict())
     assert bool((net.M[:, 2:] <= 0).all())  # nothing was loaded: the inhibitory columns keep their sign
     trained = tr.EIRateRNN(3, 2, 2, train_tau=True)
@@ -490,18 +538,20 @@ def test_from_weights_noise_follows_the_global_seed_or_the_given_generator():
     torch.testing.assert_close(run(1), run(1), rtol=0, atol=0)
     torch.manual_seed(5)
     expected = torch.randn(6, 2, 3, dtype=F64)  # the first draw of the global RNG after seeding
-    a = 10.0 ** -1
+    a = 10.0**-1
     torch.testing.assert_close(run(5)[0], 0.5 * math.sqrt(2 * a) * expected[0], rtol=1e-12, atol=1e-14)
     g = torch.Generator().manual_seed(7)
     out = run(1, generator=g)
     torch.testing.assert_close(out, run(2, generator=torch.Generator().manual_seed(7)), rtol=0, atol=0)
     with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None"):
         tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, generator=7)
-    for build in (lambda **kw: tr.RateRNN.from_rnn(torch.nn.RNN(3, 3), **kw),
-                  lambda **kw: tr.LowRankRateRNN.from_factors(torch.ones(3, 1), torch.ones(3, 1), tau=10.0, dt=1.0,
-                                                              **kw),
-                  lambda **kw: tr.EIRateRNN.from_weights(torch.diag(torch.tensor([1.0, -1.0])), 1, tau_e=10.0,
-                                                         tau_i=10.0, dt=1.0, **kw)):
+    for build in (
+        lambda **kw: tr.RateRNN.from_rnn(torch.nn.RNN(3, 3), **kw),
+        lambda **kw: tr.LowRankRateRNN.from_factors(torch.ones(3, 1), torch.ones(3, 1), tau=10.0, dt=1.0, **kw),
+        lambda **kw: tr.EIRateRNN.from_weights(
+            torch.diag(torch.tensor([1.0, -1.0])), 1, tau_e=10.0, tau_i=10.0, dt=1.0, **kw
+        ),
+    ):
         assert build().generator is None and build(generator=g).generator is g
 
 
@@ -520,13 +570,16 @@ def test_layer_keeps_noise_solver_and_generator():
     assert tr.RateRNN(3, 4, 2, solver="dopri5", adjoint=True).layer(1).adjoint
 
 
-@pytest.mark.parametrize("F, pattern", [
-    (lambda x: x.sum(-1, keepdim=True).expand_as(x), r"must be elementwise: changing its input at"),
-    (lambda x: x.mean(-1), r"must map a tensor of shape \(B, N\) to the same shape, got \(2, 4\) → \(2,\)"),
-    (lambda x: x + x[..., -1:], r"must be elementwise"),
-    (lambda x: x - x.mean(0), r"must be elementwise"),  # couples the batch
-    (lambda x: x.reshape(-1)[:3], r"same shape"),
-])
+@pytest.mark.parametrize(
+    "F, pattern",
+    [
+        (lambda x: x.sum(-1, keepdim=True).expand_as(x), r"must be elementwise: changing its input at"),
+        (lambda x: x.mean(-1), r"must map a tensor of shape \(B, N\) to the same shape, got \(2, 4\) → \(2,\)"),
+        (lambda x: x + x[..., -1:], r"must be elementwise"),
+        (lambda x: x - x.mean(0), r"must be elementwise"),  # couples the batch
+        (lambda x: x.reshape(-1)[:3], r"same shape"),
+    ],
+)
 def test_non_elementwise_nonlinearity_is_refused_at_construction(F, pattern):
     with pytest.raises(ValueError, match=pattern):
         tr.RateRNN(3, 4, nonlinearity=F)

@@ -47,15 +47,18 @@ def test_missing_neurogym_says_how_to_install(monkeypatch):
 
 
 def test_torchrate_imports_without_neurogym():
-    code = ("import sys; sys.modules['neurogym'] = None; import torchrate as tr; "
-            "assert 'NeuroGym' in tr.tasks.__all__; print('ok')")
+    code = (
+        "import sys; sys.modules['neurogym'] = None; import torchrate as tr; "
+        "assert 'NeuroGym' in tr.tasks.__all__; print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
 
 
 # ---------------------------------------------------------------------- shapes and sizes
-@pytest.mark.parametrize("env_id, sizes", [("GoNogo-v0", (3, 2)), ("PerceptualDecisionMaking-v0", (3, 3)),
-                                           ("DelayComparison-v0", (2, 3))])
+@pytest.mark.parametrize(
+    "env_id, sizes", [("GoNogo-v0", (3, 2)), ("PerceptualDecisionMaking-v0", (3, 3)), ("DelayComparison-v0", (2, 3))]
+)
 def test_sizes_from_the_spaces(ngym, env_id, sizes):
     task = tr.tasks.NeuroGym(env_id)
     env = ngym.make(env_id).unwrapped
@@ -237,8 +240,11 @@ def test_errors_name_the_argument(ngym):
         tr.tasks.NeuroGym("GoNogo-v0", env_kwargs={"dt": 20})
     with pytest.raises(ValueError, match=r"loss_on must be one of \('decision', 'all'\), got 'fixation'"):
         tr.tasks.NeuroGym("GoNogo-v0", loss_on="fixation")
-    with pytest.raises(ValueError, match=r"decision_period must name a period of ReadySetGo-v0; expected one of "
-                                         r"\['fixation', 'measure', 'production', 'ready', 'set'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"decision_period must name a period of ReadySetGo-v0; expected one of "
+        r"\['fixation', 'measure', 'production', 'ready', 'set'\]",
+    ):
         tr.tasks.NeuroGym("ReadySetGo-v0", decision_period="decision")
     with pytest.raises(ValueError, match="DawTwoStep-v0 does not build its observations"):
         tr.tasks.NeuroGym("DawTwoStep-v0")
@@ -248,17 +254,23 @@ def test_errors_name_the_argument(ngym):
         tr.tasks.NeuroGym("GoNogo-v0", rt_threshold=0.3)
 
 
-@pytest.mark.parametrize("env_kwargs, pattern", [
-    ({"sigma": math.nan}, r"env_kwargs\['sigma'\] must be a finite number, got nan"),
-    ({"sigma": np.float64(math.inf)}, r"env_kwargs\['sigma'\] must be a finite number, got inf"),
-    ({"cohs": np.array([6.4, math.nan])}, r"env_kwargs\['cohs'\]\[1\] must be a finite number"),
-    ({"timing": {"fixation": math.nan}}, r"env_kwargs\['timing'\]\['fixation'\] must be a finite number"),
-    ({"timing": {"fixation": -500}}, r"env_kwargs\['timing'\]\['fixation'\] must be a duration ≥ 0 ms, got -500"),
-    ({"timing": {"stimulus": ("uniform", (-100, 200))}}, r"\['stimulus'\]\[1\]\[0\] must be a duration ≥ 0 ms"),
-    ({"timing": {"decision": 0}}, r"timing\['decision'\] must last at least one step \(dt = 100 ms\).*all-zero "
-                                  r"loss mask"),
-    ({"timing": {"decision": 50}}, r"timing\['decision'\] must last at least one step"),  # floored to 0 steps
-])
+@pytest.mark.parametrize(
+    "env_kwargs, pattern",
+    [
+        ({"sigma": math.nan}, r"env_kwargs\['sigma'\] must be a finite number, got nan"),
+        ({"sigma": np.float64(math.inf)}, r"env_kwargs\['sigma'\] must be a finite number, got inf"),
+        ({"cohs": np.array([6.4, math.nan])}, r"env_kwargs\['cohs'\]\[1\] must be a finite number"),
+        ({"timing": {"fixation": math.nan}}, r"env_kwargs\['timing'\]\['fixation'\] must be a finite number"),
+        ({"timing": {"fixation": -500}}, r"env_kwargs\['timing'\]\['fixation'\] must be a duration ≥ 0 ms, got -500"),
+        ({"timing": {"stimulus": ("uniform", (-100, 200))}}, r"\['stimulus'\]\[1\]\[0\] must be a duration ≥ 0 ms"),
+        (
+            {"timing": {"decision": 0}},
+            r"timing\['decision'\] must last at least one step \(dt = 100 ms\).*all-zero "
+            r"loss mask",
+        ),
+        ({"timing": {"decision": 50}}, r"timing\['decision'\] must last at least one step"),  # floored to 0 steps
+    ],
+)
 def test_non_finite_negative_or_empty_timings_are_refused(ngym, env_kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         tr.tasks.NeuroGym("PerceptualDecisionMaking-v0", dt=100, env_kwargs=env_kwargs)
@@ -285,8 +297,11 @@ def test_numpy_env_kwargs_are_stored_as_python_numbers_and_the_config_loads_weig
     loaded = torch.load(buffer, weights_only=True)  # what a checkpoint's hyper-parameters must survive
     again = tr.training.module.as_task(loaded)
     assert all(torch.equal(x, y) for x, y in zip(task.sample(4, generator=_gen(0)), again.sample(4, generator=_gen(0))))
-    plain = tr.tasks.NeuroGym("PerceptualDecisionMaking-v0", dt=100,
-                              env_kwargs={"sigma": 0.5, "cohs": [6.4, 51.2], "timing": {"decision": 200}})
+    plain = tr.tasks.NeuroGym(
+        "PerceptualDecisionMaking-v0",
+        dt=100,
+        env_kwargs={"sigma": 0.5, "cohs": [6.4, 51.2], "timing": {"decision": 200}},
+    )
     assert all(torch.equal(x, y) for x, y in zip(task.sample(4, generator=_gen(1)), plain.sample(4, generator=_gen(1))))
 
 
@@ -346,8 +361,11 @@ def test_every_registered_environment_samples_reproducibly_or_is_refused_with_it
         (inputs, targets, mask), conditions = a
         assert _digest(*a) != _digest(*task.generate(24, generator=_gen(12))), env_id
         assert torch.isfinite(inputs).all() and torch.isfinite(targets).all(), env_id
-        assert inputs.shape[1:] == (24, task.input_size) and targets.shape == mask.shape == (inputs.shape[0], 24,
-                                                                                            task.output_size)
+        assert inputs.shape[1:] == (24, task.input_size) and targets.shape == mask.shape == (
+            inputs.shape[0],
+            24,
+            task.output_size,
+        )
         assert (mask.amax((0, 2)) > 0).all(), f"{env_id}: a trial with nothing scored"
         # outputs that follow the targets score perfectly: the metrics read the targets where they are scored
         if task.loss == "cross_entropy":
@@ -424,7 +442,8 @@ def test_several_response_periods_each_scored_and_each_must_be_right(ngym):
     end1 = spans[0][1] - 1
     wrong = outputs.clone()
     wrong[end1[:10], torch.arange(10)] = 5 * torch.nn.functional.one_hot(
-        (targets[end1[:10], torch.arange(10)].argmax(-1) % 2) + 1, 3).to(wrong.dtype)  # the other choice
+        (targets[end1[:10], torch.arange(10)].argmax(-1) % 2) + 1, 3
+    ).to(wrong.dtype)  # the other choice
     assert float(task.evaluate(wrong, targets, mask, c)["accuracy"]) == 0.75  # 10 of 40 wrong in test1
     inside = outputs.clone()
     inside[spans[0][0][:10], torch.arange(10)] = 0.0  # not the period's last step: not judged
@@ -443,16 +462,18 @@ def test_continuous_actions_are_a_regression_on_neurogyms_own_ground_truth(ngym)
     for b in range(16):
         env.new_trial()
         n = env.ob.shape[0]
-        assert torch.equal(inputs[:n, b], torch.from_numpy(env.ob)) and torch.equal(targets[:n, b],
-                                                                                    torch.from_numpy(env.gt[:n]))
+        assert torch.equal(inputs[:n, b], torch.from_numpy(env.ob)) and torch.equal(
+            targets[:n, b], torch.from_numpy(env.gt[:n])
+        )
         assert targets[n:, b].abs().sum() == 0 and mask[n:, b].sum() == 0
         decision = (t[:, 0] >= env.start_ind["decision"]) & (t[:, 0] < env.end_ind["decision"])
         assert torch.equal(mask[:, b], decision[:, None].to(mask.dtype).expand(-1, 2))  # [1, x] after [-1, -0.5]
     outputs = torch.randn(targets.shape, generator=_gen(6))
     mse = float(task.evaluate(outputs, targets, mask, c)["mse"])
     assert mse == pytest.approx(float(((outputs - targets) ** 2)[mask > 0].mean()), rel=1e-6)
-    module = tr.training.TaskModule(task, {"class_path": "torchrate.RateRNN",
-                                           "init_args": {"hidden_size": 8, "tau": 200.0, "dt": 100.0}})
+    module = tr.training.TaskModule(
+        task, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "tau": 200.0, "dt": 100.0}}
+    )
     assert module.loss_fn is tr.training.masked_mse
     fig = task.draw({"mse": torch.tensor(mse)}, outputs, targets, mask)
     assert len(fig.axes) == 2 and "ReachingDelayResponse-v0" in fig.axes[0].get_title()
@@ -503,7 +524,8 @@ def test_roitman02_is_reaction_time_as_its_wrapper(ngym):
     # without the wrapper's rule: the PerceptualDecisionMaking trials it wraps
     plain = tr.tasks.NeuroGym("perceptualdecisionmaking.roitman02-v0", reaction_time=False)
     assert _digest(*plain.generate(8, generator=_gen(4))) == _digest(
-        *tr.tasks.NeuroGym("PerceptualDecisionMaking-v0").generate(8, generator=_gen(4)))
+        *tr.tasks.NeuroGym("PerceptualDecisionMaking-v0").generate(8, generator=_gen(4))
+    )
 
 
 def test_a_step_by_step_wrapper_is_refused(ngym):
@@ -513,8 +535,11 @@ def test_a_step_by_step_wrapper_is_refused(ngym):
 
     if "TorchrateTestNoisyPDM-v0" not in gym.registry:
         gym.register("TorchrateTestNoisyPDM-v0", entry_point=lambda **kw: Noise(PerceptualDecisionMaking(**kw)))
-    with pytest.raises(ValueError, match=r"TorchrateTestNoisyPDM-v0 comes in a Noise wrapper, which changes the "
-                                         r"environment step by step"):
+    with pytest.raises(
+        ValueError,
+        match=r"TorchrateTestNoisyPDM-v0 comes in a Noise wrapper, which changes the "
+        r"environment step by step",
+    ):
         tr.tasks.NeuroGym("TorchrateTestNoisyPDM-v0")
 
 
@@ -539,8 +564,13 @@ def test_short_gonogo_training_reaches_95_percent(ngym):
     """200 Adam steps of a 64-unit rate network on GoNogo (a few seconds)."""
     task = tr.tasks.NeuroGym("GoNogo-v0", dt=100)
     torch.manual_seed(0)  # the readout's initialisation (nn.Linear draws from the global RNG)
-    module = tr.training.TaskModule(task, {"class_path": "torchrate.RateRNN", "init_args": {
-        "hidden_size": 64, "tau": 200.0, "dt": 100.0, "nonlinearity": "tanh"}})
+    module = tr.training.TaskModule(
+        task,
+        {
+            "class_path": "torchrate.RateRNN",
+            "init_args": {"hidden_size": 64, "tau": 200.0, "dt": 100.0, "nonlinearity": "tanh"},
+        },
+    )
     opt = torch.optim.Adam(module.parameters(), lr=0.01)
     for step in range(200):
         inputs, targets, mask = task.sample(64, generator=_gen(1000 + step))
@@ -584,9 +614,19 @@ def test_fit_ends_with_where_the_run_and_its_analysis_are(ngym, tmp_path, capsys
 
     monkeypatch.setattr(sys, "argv", ["torchrate"])
     config = ROOT / "configs" / "neurogym" / "gonogo.yaml"
-    main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path}",
-          "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1",
-          "--data.train_batches=5", "--data.val_trials=64", "--data.test_trials=64"])
+    main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.max_epochs=1",
+            "--data.train_batches=5",
+            "--data.val_trials=64",
+            "--data.test_trials=64",
+        ]
+    )
     last = capsys.readouterr().out.strip().splitlines()[-5:]
     summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
     assert last[0] == f"run directory: {tmp_path}"
@@ -597,16 +637,33 @@ def test_fit_ends_with_where_the_run_and_its_analysis_are(ngym, tmp_path, capsys
     assert last[4] == f"fixed points at u = 0: {kinds}"
 
 
-@pytest.mark.parametrize("env_id, metric", [("ReadySetGo-v0", "accuracy"),  # no "decision" period
-                                            ("ReachingDelayResponse-v0", "mse")])  # continuous actions
+@pytest.mark.parametrize(
+    "env_id, metric",
+    [
+        ("ReadySetGo-v0", "accuracy"),  # no "decision" period
+        ("ReachingDelayResponse-v0", "mse"),
+    ],
+)  # continuous actions
 def test_fit_through_the_cli_on_environments_refused_before(ngym, env_id, metric, tmp_path, monkeypatch):
     from torchrate.cli import main
 
     monkeypatch.setattr(sys, "argv", ["torchrate"])
     config = ROOT / "configs" / "neurogym" / "gonogo.yaml"  # its network and trainer, another environment
-    main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path}",
-          "--trainer.enable_progress_bar=false", "--trainer.max_epochs=1", f"--data.task.init_args.env_id={env_id}",
-          "--data.batch_size=16", "--data.train_batches=4", "--data.val_trials=32", "--data.test_trials=32"])
+    main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.max_epochs=1",
+            f"--data.task.init_args.env_id={env_id}",
+            "--data.batch_size=16",
+            "--data.train_batches=4",
+            "--data.val_trials=32",
+            "--data.test_trials=32",
+        ]
+    )
     summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
     assert summary["task"]["init_args"]["env_id"] == env_id and summary["task"]["init_args"]["decision_period"] is None
     assert math.isfinite(summary["metrics"][metric])
@@ -623,8 +680,9 @@ def test_config_trains_to_target(ngym, name, tmp_path, monkeypatch):
 
     monkeypatch.setattr(sys, "argv", ["torchrate"])
     path = ROOT / "configs" / "neurogym" / f"{name}.yaml"
-    main(["fit", "--config", str(path), f"--trainer.default_root_dir={tmp_path}",
-          "--trainer.enable_progress_bar=false"])
+    main(
+        ["fit", "--config", str(path), f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"]
+    )
     summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
     assert summary["metrics"]["accuracy"] >= _target(path)
     assert math.isfinite(summary["fixed_points"]["max_residual"] or 0.0)

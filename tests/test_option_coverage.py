@@ -17,11 +17,38 @@ from pathlib import Path
 
 import test_bad_inputs as bad
 
-MODULES = ("torchrate", "torchrate.analysis", "torchrate.analysis.multitask", "torchrate.analysis.population",
-           "torchrate.systems", "torchrate.linear", "torchrate.plotting", "torchrate.tasks", "torchrate.training",
-           "torchrate.zoo", "torchrate.connectivity")
-RESULTS = {"FixedPoints", "Manifold", "Spectrum", "PhasePlane", "Sweep", "Bifurcation", "LatentFixedPoints",
-           "RankFidelity", "Residual", "Branch", "Fold", "Hopf", "Slice", "KMeans", "UnitClusters", "DSA", "Topology"}
+MODULES = (
+    "torchrate",
+    "torchrate.analysis",
+    "torchrate.analysis.multitask",
+    "torchrate.analysis.population",
+    "torchrate.systems",
+    "torchrate.linear",
+    "torchrate.plotting",
+    "torchrate.tasks",
+    "torchrate.training",
+    "torchrate.zoo",
+    "torchrate.connectivity",
+)
+RESULTS = {
+    "FixedPoints",
+    "Manifold",
+    "Spectrum",
+    "PhasePlane",
+    "Sweep",
+    "Bifurcation",
+    "LatentFixedPoints",
+    "RankFidelity",
+    "Residual",
+    "Branch",
+    "Fold",
+    "Hopf",
+    "Slice",
+    "KMeans",
+    "UnitClusters",
+    "DSA",
+    "Topology",
+}
 BACKLOG = Path(__file__).parent / "data" / "options_without_a_bad_input_case.txt"
 
 
@@ -36,16 +63,21 @@ def public_options() -> set[str]:
                 continue
             targets = [(name, obj.__init__ if inspect.isclass(obj) else obj)] if callable(obj) else []
             if inspect.isclass(obj):
-                targets += [(f"{name}.{m}", getattr(obj, m))
-                            for m in ("from_weights", "from_rnn", "from_factors", "elman")
-                            if m in vars(obj)]
+                targets += [
+                    (f"{name}.{m}", getattr(obj, m))
+                    for m in ("from_weights", "from_rnn", "from_factors", "elman")
+                    if m in vars(obj)
+                ]
             for label, fn in targets:
                 try:
                     parameters = inspect.signature(fn).parameters.values()
                 except (TypeError, ValueError):
                     continue
-                out |= {f"{module_name}.{label}({p.name})" for p in parameters
-                        if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+                out |= {
+                    f"{module_name}.{label}({p.name})"
+                    for p in parameters
+                    if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                }
     return out
 
 

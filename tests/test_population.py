@@ -40,8 +40,13 @@ def test_cca_of_a_rotated_copy_is_one_and_matches_the_covariance_formula(dtype):
     x, z = (X.reshape(-1, 6) - X.reshape(-1, 6).mean(0)).double(), (Z.reshape(-1, 5) - Z.reshape(-1, 5).mean(0))
     z = z.double()
     Sxx, Szz, Sxz = x.T @ x, z.T @ z, x.T @ z
-    ref = torch.linalg.eigvals(torch.linalg.solve(Sxx, Sxz) @ torch.linalg.solve(Szz, Sxz.T)).real.sort(
-        descending=True).values[:5].clamp(min=0).sqrt()
+    ref = (
+        torch.linalg.eigvals(torch.linalg.solve(Sxx, Sxz) @ torch.linalg.solve(Szz, Sxz.T))
+        .real.sort(descending=True)
+        .values[:5]
+        .clamp(min=0)
+        .sqrt()
+    )
     assert torch.allclose(pop.cca(X, Z).double(), ref, atol=1e-4 if dtype == torch.float32 else 1e-9)
 
 
@@ -102,8 +107,9 @@ def _flipflop(cell: str, dtype):
     from pathlib import Path
 
     d = torch.load(Path(__file__).parent / "data" / f"fpf_flipflop_{cell}.pt", weights_only=True)
-    module = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](d["input_size"], d["hidden_size"],
-                                                                   batch_first=d["batch_first"])
+    module = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](
+        d["input_size"], d["hidden_size"], batch_first=d["batch_first"]
+    )
     module.load_state_dict(d["state_dict"])
     module = module.to(dtype)
     fps = tr.analysis.find_fixed_points(module, None, d["initial_states"].to(dtype), outlier_scale=None)
@@ -134,8 +140,9 @@ def test_flipflop_topology_is_the_cube_in_every_architecture(cell, dtype):
 
 
 def test_bistable_pair_has_one_saddle_joining_its_two_attractors_in_both_times():
-    net = tr.RateRNN.from_weights(torch.tensor([[0.0, -2.0], [-2.0, 0.0]], dtype=F64), tau=10.0, dt=1.0,
-                                  nonlinearity="tanh")
+    net = tr.RateRNN.from_weights(
+        torch.tensor([[0.0, -2.0], [-2.0, 0.0]], dtype=F64), tau=10.0, dt=1.0, nonlinearity="tanh"
+    )
     starts = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
     for time in ("continuous", "discrete"):
         fps = tr.analysis.find_fixed_points(net, None, starts, time=time)

@@ -16,13 +16,14 @@ import torchrate as tr
 def namespace_after(heading: str) -> dict:
     """The page's namespace right after the first python block following ``heading``."""
     text = (ROOT / "README.md").read_text()
-    line = text[:text.index(heading)].count("\n") + 1
+    line = text[: text.index(heading)].count("\n") + 1
     block = next(b for b in blocks("README.md") if b.language == "python" and b.line > line)
     return page_run("README.md").after[block.line]
 
 
-@pytest.mark.parametrize("heading", ["## Quick start", "## Analysis", "### Any recurrent network",
-                                     "### Bifurcation diagrams"])
+@pytest.mark.parametrize(
+    "heading", ["## Quick start", "## Analysis", "### Any recurrent network", "### Bifurcation diagrams"]
+)
 def test_readme_example_states_true_numbers(heading):
     namespace = namespace_after(heading)
     if heading == "### Any recurrent network":

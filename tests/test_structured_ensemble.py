@@ -78,8 +78,9 @@ def test_fused_ensemble_rollout_equals_its_reference_and_gradchecks():
     a = torch.rand(K, 1, N, dtype=F64) * 0.5
     eta = 0.1 * torch.randn(T, K, B, N, dtype=F64)
     F = tr.nonlinearity("tanh")
-    torch.testing.assert_close(euler_rollout(X, v0, M, a, F, eta), euler_rollout_reference(X, v0, M, a, F, eta),
-                               rtol=0, atol=1e-14)
+    torch.testing.assert_close(
+        euler_rollout(X, v0, M, a, F, eta), euler_rollout_reference(X, v0, M, a, F, eta), rtol=0, atol=1e-14
+    )
     args = tuple(t.clone().requires_grad_() for t in (X, v0, M, a, eta))
     assert torch.autograd.gradcheck(lambda *x: euler_rollout(*x[:4], F, x[4]), args)
     assert torch.autograd.gradgradcheck(lambda *x: euler_rollout(*x[:4], F, x[4]), args)
@@ -92,8 +93,10 @@ def test_trained_ensemble_equals_sequential_training():
     nets = [tr.RateRNN(2, 10, tau=5.0, dtype=F64, generator=_gen(k)) for k in range(K)]
     ens = tr.Ensemble(nets)
     g = _gen(9)
-    batches = [(torch.randn(12, 6, 2, generator=g, dtype=F64), torch.randn(12, 6, 10, generator=g, dtype=F64))
-               for _ in range(steps)]
+    batches = [
+        (torch.randn(12, 6, 2, generator=g, dtype=F64), torch.randn(12, 6, 10, generator=g, dtype=F64))
+        for _ in range(steps)
+    ]
     opt = torch.optim.Adam(ens.parameters(), lr=1e-2)
     for u, y in batches:
         opt.zero_grad()
@@ -115,8 +118,11 @@ def test_members_with_different_callables_are_refused_and_one_callable_runs_each
     object shared by the members (or an nn.Module F copied with the member) runs what each member runs."""
     a = tr.RateRNN(3, 4, nonlinearity=lambda x: torch.tanh(x), dtype=F64, generator=_gen(0))
     b = tr.RateRNN(3, 4, nonlinearity=lambda x: torch.relu(x), dtype=F64, generator=_gen(1))
-    with pytest.raises(ValueError, match=r"member 1 has nonlinearity '<lambda>' .* member 0 has '<lambda>' .*"
-                                         r"pass the same callable object"):
+    with pytest.raises(
+        ValueError,
+        match=r"member 1 has nonlinearity '<lambda>' .* member 0 has '<lambda>' .*"
+        r"pass the same callable object",
+    ):
         tr.Ensemble([a, b])
     square = lambda x: torch.relu(x) ** 2  # noqa: E731
     soft = torch.nn.Softplus(beta=2.0)
@@ -129,8 +135,12 @@ def test_members_with_different_callables_are_refused_and_one_callable_runs_each
         for k, net in enumerate(nets):
             torch.testing.assert_close(rates[k], net(u)[0], rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match=r"member 1 has nonlinearity 'Softplus'"):
-        tr.Ensemble([tr.RateRNN(3, 4, nonlinearity=torch.nn.Softplus(beta=2.0)),
-                     tr.RateRNN(3, 4, nonlinearity=torch.nn.Softplus(beta=3.0))])
+        tr.Ensemble(
+            [
+                tr.RateRNN(3, 4, nonlinearity=torch.nn.Softplus(beta=2.0)),
+                tr.RateRNN(3, 4, nonlinearity=torch.nn.Softplus(beta=3.0)),
+            ]
+        )
 
 
 @pytest.mark.parametrize("layers", [1, 2], ids=["fused", "vmapped"])
@@ -144,8 +154,11 @@ def test_forward_refuses_wrong_input_width_dtype_and_hx_like_nn_rnn(layers):
     with pytest.raises(TypeError, match=r"input dtype torch.float64 does not match the ensemble's torch.float32"):
         ens(u.double())
     wrong = 3 - layers  # the other layer count
-    with pytest.raises(ValueError, match=rf"hx must have shape \(K, L·D, B, N\) = \(2, {layers}, 2, 4\), got "
-                                         rf"\(2, {wrong}, 2, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"hx must have shape \(K, L·D, B, N\) = \(2, {layers}, 2, 4\), got "
+        rf"\(2, {wrong}, 2, 4\)",
+    ):
         ens(u, torch.zeros(2, wrong, 2, 4))
     with pytest.raises(ValueError, match=r"hx must have shape .* = \(2, \d, 2, 4\), got \(2, \d, 3, 4\)"):
         ens(u, torch.zeros(2, layers, 3, 4))
@@ -159,8 +172,12 @@ def _reference_rollout(u, W, b, v0, M, a, F, eta):
     """X = u Wᵀ + b written out per member, then the plain loop (time-major), returned member-major."""
     K = M.shape[0]
     us = u.unbind(0) if u.ndim == 4 else [u] * K
-    X = torch.stack([(x if w is None else x @ w.T) + (0 if c is None else c)
-                     for x, w, c in zip(us, [None] * K if W is None else W, [None] * K if b is None else b)])
+    X = torch.stack(
+        [
+            (x if w is None else x @ w.T) + (0 if c is None else c)
+            for x, w, c in zip(us, [None] * K if W is None else W, [None] * K if b is None else b)
+        ]
+    )
     rates = euler_rollout_reference(X.movedim(1, 0), v0, M, a, F, None if eta is None else eta.movedim(1, 0))
     return rates.movedim(0, 1)
 
@@ -171,7 +188,8 @@ def _reference_rollout(u, W, b, v0, M, a, F, eta):
 @pytest.mark.parametrize("nl", ["tanh", "softplus"])  # ATen's fused backward of F, and F' from the output
 @pytest.mark.parametrize("B", [1, 4])
 def test_grouped_blocked_rollout_equals_the_reference_in_values_and_every_gradient(
-        group, layout, projected, nl, B, monkeypatch):
+    group, layout, projected, nl, B, monkeypatch
+):
     """Members stepped one at a time, in groups of 2 (3 = 2 + 1) or all at once, and steps taken
     in blocks of 2 (7 = 2 + 2 + 2 + 1): the rates and the gradients of u, W, b, v0, M, a, η equal
     the plain loop's in float64 to rounding (1e-12; values O(1), sums of ≤ 7·4 products)."""
@@ -210,10 +228,15 @@ def test_grouped_blocked_rollout_gradchecks(monkeypatch):
     monkeypatch.setattr(rollout, "_BLOCK_ROWS", 0)
     g = _gen(12)
     K, T, B, N, I = 3, 5, 2, 3, 2
-    args = (torch.randn(T, B, I, dtype=F64, generator=g), torch.randn(K, N, I, dtype=F64, generator=g),
-            torch.randn(K, N, dtype=F64, generator=g), torch.randn(K, B, N, dtype=F64, generator=g),
-            torch.randn(K, N, N, dtype=F64, generator=g) / 2, 0.1 + 0.4 * torch.rand(K, 1, 1, dtype=F64, generator=g),
-            0.1 * torch.randn(K, T, B, N, dtype=F64, generator=g))
+    args = (
+        torch.randn(T, B, I, dtype=F64, generator=g),
+        torch.randn(K, N, I, dtype=F64, generator=g),
+        torch.randn(K, N, dtype=F64, generator=g),
+        torch.randn(K, B, N, dtype=F64, generator=g),
+        torch.randn(K, N, N, dtype=F64, generator=g) / 2,
+        0.1 + 0.4 * torch.rand(K, 1, 1, dtype=F64, generator=g),
+        0.1 * torch.randn(K, T, B, N, dtype=F64, generator=g),
+    )
     args = tuple(t.requires_grad_() for t in args)
     F = tr.nonlinearity("tanh")
     assert torch.autograd.gradcheck(lambda *x: rollout.euler_rollout_input(*x[:6], F, x[6]), args)
@@ -257,8 +280,9 @@ def test_a_member_whose_rates_blow_up_is_named(group, monkeypatch):
     import torchrate._rollout as rollout
 
     monkeypatch.setattr(rollout, "_GROUP", group)
-    ens = tr.Ensemble([tr.RateRNN(2, 4, nonlinearity="linear", tau=10.0, dtype=F64, generator=_gen(k))
-                       for k in range(3)])
+    ens = tr.Ensemble(
+        [tr.RateRNN(2, 4, nonlinearity="linear", tau=10.0, dtype=F64, generator=_gen(k)) for k in range(3)]
+    )
     with torch.no_grad():
         ens.stacked()[0]["weight_hh_l0"][1] = 50 * torch.eye(4, dtype=F64)
     with pytest.raises(tr.NonFiniteRatesError, match=r"rates of member\(s\) \[1\] became non-finite"):

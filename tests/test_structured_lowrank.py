@@ -19,8 +19,15 @@ def _gen(seed: int) -> torch.Generator:
 def _full(net: tr.LowRankRateRNN, **kw) -> tr.RateRNN:
     """The same network with M = m nᵀ/N formed (N, N)."""
     W = None if net.weight_ih_l0 is None else net.weight_ih_l0.detach()
-    return tr.RateRNN.from_weights(net.M.detach(), W, None if net.b is None else net.b.detach(),
-                                   tau=net.tau.detach(), dt=net.dt, nonlinearity=net.F, **kw)
+    return tr.RateRNN.from_weights(
+        net.M.detach(),
+        W,
+        None if net.b is None else net.b.detach(),
+        tau=net.tau.detach(),
+        dt=net.dt,
+        nonlinearity=net.F,
+        **kw,
+    )
 
 
 # ----------------------------------------------------------------------------- the module
@@ -42,10 +49,10 @@ def test_noise_and_ode_solver_paths_equal_the_full_rank_network():
     net.generator, full.generator = _gen(7), _gen(7)
     u = torch.randn(25, 3, 2, dtype=F64)
     torch.testing.assert_close(net(u)[0], full(u)[0], rtol=0, atol=1e-13)  # the same ξ from the same seed
-    ode = tr.LowRankRateRNN(2, 64, 1, tau=10.0, dt=1.0, solver="dopri5", rtol=1e-10, atol=1e-12, dtype=F64,
-                            generator=_gen(3))
-    torch.testing.assert_close(ode(u)[0], _full(ode, solver="dopri5", rtol=1e-10, atol=1e-12)(u)[0],
-                               rtol=0, atol=1e-9)
+    ode = tr.LowRankRateRNN(
+        2, 64, 1, tau=10.0, dt=1.0, solver="dopri5", rtol=1e-10, atol=1e-12, dtype=F64, generator=_gen(3)
+    )
+    torch.testing.assert_close(ode(u)[0], _full(ode, solver="dopri5", rtol=1e-10, atol=1e-12)(u)[0], rtol=0, atol=1e-9)
 
 
 def test_gradients_equal_the_full_rank_chain_rule_and_torch_func_works():
@@ -66,8 +73,7 @@ def test_gradients_equal_the_full_rank_chain_rule_and_torch_func_works():
     assert torch.autograd.gradgradcheck(f, params)
     # vmap over inputs equals a loop
     us = torch.randn(3, 10, 2, 3, dtype=F64)
-    torch.testing.assert_close(vmap(lambda x: net(x)[0])(us), torch.stack([net(x)[0] for x in us]),
-                               rtol=0, atol=1e-14)
+    torch.testing.assert_close(vmap(lambda x: net(x)[0])(us), torch.stack([net(x)[0] for x in us]), rtol=0, atol=1e-14)
     g = grad(lambda p: functional_call(net, {**dict(net.named_parameters()), names[2]: p}, (u,))[0].sum())
     assert g(net.m.detach()).shape == (48, 2)
 
@@ -155,9 +161,12 @@ def test_latent_eigenvalues_closed_form_rank_one():
     x = lf.kappas @ net.m.detach().T
     mu = ((1 - torch.tanh(x) ** 2) * net.m.detach()[:, 0] * net.n.detach()[:, 0]).sum(-1) / 64
     top = lf.eigenvalues[:, 0].real
-    torch.testing.assert_close(torch.sort(top).values,
-                               torch.sort(torch.maximum((mu - 1) / 10, torch.full_like(mu, -0.1))).values,
-                               rtol=0, atol=1e-15)
+    torch.testing.assert_close(
+        torch.sort(top).values,
+        torch.sort(torch.maximum((mu - 1) / 10, torch.full_like(mu, -0.1))).values,
+        rtol=0,
+        atol=1e-15,
+    )
     assert (lf.eigenvalues[:, 1:].real == -0.1).all()
 
 
@@ -221,8 +230,15 @@ def test_latent_flow_figure_marks_every_fixed_point(rank):
     net = _bistable(rank, N=64, seed=7)
     fig = tr.plotting.plot_latent_flow(net)
     ax = fig.axes[0]
-    marked = np.concatenate([c.get_offsets() for c in ax.collections if c.get_offsets().shape[1] == 2
-                             and len(c.get_offsets()) <= 9 and c.get_label() in ("stable node", "saddle")])
+    marked = np.concatenate(
+        [
+            c.get_offsets()
+            for c in ax.collections
+            if c.get_offsets().shape[1] == 2
+            and len(c.get_offsets()) <= 9
+            and c.get_label() in ("stable node", "saddle")
+        ]
+    )
     expected = latent_fixed_points(net).kappas.numpy()
     if rank == 1:
         expected = np.stack([expected[:, 0], np.zeros(len(expected))], 1)

@@ -33,11 +33,16 @@ def test_random_mask_is_seeded_density_p_without_autapses():
         random_mask(3, 1.5)
 
 
-@pytest.mark.parametrize("build", [
-    lambda mask: tr.RateRNN(3, 40, connectivity=mask, dtype=F64, generator=torch.Generator().manual_seed(0)),
-    lambda mask: tr.EIRateRNN(3, 30, 10, connectivity=mask, train_tau=True, dtype=F64,
-                              generator=torch.Generator().manual_seed(0)),
-], ids=["rate", "ei-dale"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda mask: tr.RateRNN(3, 40, connectivity=mask, dtype=F64, generator=torch.Generator().manual_seed(0)),
+        lambda mask: tr.EIRateRNN(
+            3, 30, 10, connectivity=mask, train_tau=True, dtype=F64, generator=torch.Generator().manual_seed(0)
+        ),
+    ],
+    ids=["rate", "ei-dale"],
+)
 def test_exact_zero_pattern_after_200_adam_steps(build):
     mask = random_mask(40, 0.2, generator=torch.Generator().manual_seed(2))
     net = build(mask)
@@ -62,8 +67,9 @@ def test_multi_area_projections_are_respected_after_training():
     N = len(areas.area)
     assert (areas.n_exc, areas.n_inh, N) == (48, 12, 60)
     assert areas.excitatory[:48].all() and not areas.excitatory[48:].any()
-    net = tr.EIRateRNN(2, areas.n_exc, areas.n_inh, connectivity=areas.mask, dtype=F64,
-                       generator=torch.Generator().manual_seed(4))
+    net = tr.EIRateRNN(
+        2, areas.n_exc, areas.n_inh, connectivity=areas.mask, dtype=F64, generator=torch.Generator().manual_seed(4)
+    )
     _adam_steps(net, 50)
     M, area, exc = net.M.detach(), areas.area, areas.excitatory
     allowed = {(0, 1), (1, 2), (2, 0)}
@@ -78,8 +84,7 @@ def test_multi_area_projections_are_respected_after_training():
             else:
                 assert (block == 0).all()
     assert (M.diagonal() == 0).all()
-    everyone = multi_area([3, 3], [1, 1], projections=torch.tensor([[False, True], [False, False]]),
-                          long_range="all")
+    everyone = multi_area([3, 3], [1, 1], projections=torch.tensor([[False, True], [False, False]]), long_range="all")
     # P[target=0, source=1]: area 1's E and I neurons project to area 0, nothing the other way
     assert everyone.mask[everyone.area == 0][:, everyone.area == 1].all()
     assert not everyone.mask[everyone.area == 1][:, everyone.area == 0].any()
@@ -104,8 +109,9 @@ def test_from_weights_refuses_weights_outside_the_mask_and_names_the_entry():
     # Dale and the mask together: each refusal names its own rule
     ei = torch.tensor([[0.0, -0.5], [0.3, 0.0]])
     with pytest.raises(ValueError, match=r"M\[0, 0\] = 0.4 is outside the connectivity mask"):
-        tr.EIRateRNN.from_weights(torch.tensor([[0.4, -0.5], [0.3, 0.0]]), 1, tau_e=10.0, tau_i=5.0, dt=1.0,
-                                  connectivity=no_autapses(2))
+        tr.EIRateRNN.from_weights(
+            torch.tensor([[0.4, -0.5], [0.3, 0.0]]), 1, tau_e=10.0, tau_i=5.0, dt=1.0, connectivity=no_autapses(2)
+        )
     with pytest.raises(ValueError, match=r"M breaks Dale's law: M\[0, 1\] = 0.5"):
         tr.EIRateRNN.from_weights(ei.abs(), 1, tau_e=10.0, tau_i=5.0, dt=1.0, connectivity=no_autapses(2))
     with pytest.raises(ValueError, match=r"connectivity must have shape \(2, 2\), got \(3, 3\)"):

@@ -26,17 +26,27 @@ def _fit(task, network, tmp_path, epochs, **module_kw):
     L.seed_everything(0, verbose=False)
     module = TaskModule(task, network, **module_kw)
     dm = TaskDataModule(task, batch_size=64, train_batches=50, val_trials=256, test_trials=1024)
-    trainer = L.Trainer(max_epochs=epochs, default_root_dir=tmp_path, accelerator="cpu", devices=1, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                        callbacks=[AnalysisCallback(out=str(tmp_path / "analysis"), n_trials=1024)])
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[AnalysisCallback(out=str(tmp_path / "analysis"), n_trials=1024)],
+    )
     trainer.fit(module, dm)
     return json.loads((tmp_path / "analysis" / "summary.json").read_text())
 
 
 def test_rank_one_network_reaches_the_full_rank_perceptual_decision_target(tmp_path):
     """The full-rank test (tests/test_training.py) asks ≥ 85 % with 64 units, τ = 100 ms, 6 epochs."""
-    spec = {"class_path": "torchrate.LowRankRateRNN",
-            "init_args": {"hidden_size": 64, "rank": 1, "dt": 20.0, "tau": 100.0, "noise_std": 0.05}}
+    spec = {
+        "class_path": "torchrate.LowRankRateRNN",
+        "init_args": {"hidden_size": 64, "rank": 1, "dt": 20.0, "tau": 100.0, "noise_std": 0.05},
+    }
     summary = _fit(PerceptualDecision(), spec, tmp_path, epochs=6)
     assert summary["metrics"]["accuracy"] >= 0.85
     p = summary["curves"]["p_right"]

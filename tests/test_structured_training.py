@@ -12,8 +12,10 @@ from torchrate.training import TaskModule
 from torchrate.training.data import draw_batch
 
 F64 = torch.float64
-SPEC = {"class_path": "torchrate.RateRNN",
-        "init_args": {"hidden_size": 12, "tau": 20.0, "dt": 10.0, "noise_std": 0.1, "dtype": F64}}
+SPEC = {
+    "class_path": "torchrate.RateRNN",
+    "init_args": {"hidden_size": 12, "tau": 20.0, "dt": 10.0, "noise_std": 0.1, "dtype": F64},
+}
 
 
 def _task():
@@ -73,13 +75,21 @@ def test_ensemble_fit_writes_the_members_report(tmp_path):
     from torchrate.training import AnalysisCallback, TaskDataModule
 
     task = _task()
-    spec = {"class_path": "torchrate.LowRankRateRNN", "init_args": {"hidden_size": 16, "rank": 2, "tau": 20.0,
-                                                                     "dt": 10.0}}
+    spec = {
+        "class_path": "torchrate.LowRankRateRNN",
+        "init_args": {"hidden_size": 16, "rank": 2, "tau": 20.0, "dt": 10.0},
+    }
     module = TaskModule(task, spec, ensemble=3, network_seed=0)
     data = TaskDataModule(task, batch_size=16, train_batches=5, val_trials=32, test_trials=32)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=True, default_root_dir=tmp_path,
-                        enable_progress_bar=False, callbacks=[AnalysisCallback(n_trials=32)],
-                        enable_model_summary=False)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=True,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        callbacks=[AnalysisCallback(n_trials=32)],
+        enable_model_summary=False,
+    )
     trainer.fit(module, data)
     summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
     assert summary["ensemble"] == 3 and len(summary["members"]) == 3

@@ -44,6 +44,7 @@ def counting_reads():
             caller = traceback.extract_stack(limit=2)[0]
             counts[f"{name} @ {caller.filename.rsplit('/', 1)[-1]}:{caller.name}"] += 1
             return original(self, *args, **kwargs)
+
         return read
 
     for name, original in originals.items():
@@ -76,20 +77,31 @@ def _unchecked(net):
 
 NETWORKS = {
     "RateRNN euler": lambda: tr.RateRNN(3, 16, tau=10.0, dt=1.0),
-    "RateRNN euler, noise": lambda: tr.RateRNN(3, 16, tau=10.0, dt=1.0, noise_std=0.1,
-                                               generator=torch.Generator().manual_seed(0)),
+    "RateRNN euler, noise": lambda: tr.RateRNN(
+        3, 16, tau=10.0, dt=1.0, noise_std=0.1, generator=torch.Generator().manual_seed(0)
+    ),
     "RateRNN euler, 2 layers": lambda: tr.RateRNN(3, 16, num_layers=2, tau=10.0, dt=1.0),
     "RateRNN euler, no check_finite": lambda: _unchecked(tr.RateRNN(3, 16, tau=10.0, dt=1.0)),
     "EIRateRNN": lambda: tr.EIRateRNN(3, n_exc=12, n_inh=4, tau_e=20.0, tau_i=10.0, dt=1.0),
     "Ensemble": lambda: tr.Ensemble([tr.RateRNN(3, 16, tau=10.0, dt=1.0) for _ in range(3)]),
-    "Ensemble, noise": lambda: tr.Ensemble([tr.RateRNN(3, 16, tau=10.0, dt=1.0, noise_std=0.1,
-                                                       generator=torch.Generator().manual_seed(k))
-                                            for k in range(3)]),
+    "Ensemble, noise": lambda: tr.Ensemble(
+        [
+            tr.RateRNN(3, 16, tau=10.0, dt=1.0, noise_std=0.1, generator=torch.Generator().manual_seed(k))
+            for k in range(3)
+        ]
+    ),
 }
 # reads per forward+backward: check_finite's bool, and a shared dt/τ read once each way on the CPU
 # (for an ensemble: whether its members share one dt/τ, and its value; on CUDA dt/τ stays a tensor)
-EXPECTED = {"RateRNN euler": 3, "RateRNN euler, noise": 3, "RateRNN euler, 2 layers": 5,
-            "RateRNN euler, no check_finite": 2, "EIRateRNN": 1, "Ensemble": 5, "Ensemble, noise": 5}
+EXPECTED = {
+    "RateRNN euler": 3,
+    "RateRNN euler, noise": 3,
+    "RateRNN euler, 2 layers": 5,
+    "RateRNN euler, no check_finite": 2,
+    "EIRateRNN": 1,
+    "Ensemble": 5,
+    "Ensemble, noise": 5,
+}
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -111,13 +123,23 @@ def test_ode_path_reads_grow_with_steps():
 
 def _fit_reads(T: int, steps: int, ensemble: int | None = None) -> Counter:
     task = tr.tasks.FlipFlop(n_bits=2, dt=10.0, duration=10.0 * T)
-    spec = {"class_path": "torchrate.RateRNN",
-            "init_args": {"hidden_size": 16, "tau": 20.0, "dt": 10.0, "noise_std": 0.05}}
+    spec = {
+        "class_path": "torchrate.RateRNN",
+        "init_args": {"hidden_size": 16, "tau": 20.0, "dt": 10.0, "noise_std": 0.05},
+    }
     module = TaskModule(task, spec, ensemble=ensemble, network_seed=0)
     data = TaskDataModule(task, batch_size=8, train_batches=steps, seed=0)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, limit_val_batches=0, log_every_n_steps=1000,
-                        accelerator="cpu", devices=1)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        log_every_n_steps=1000,
+        accelerator="cpu",
+        devices=1,
+    )
     with counting_reads() as counts:
         trainer.fit(module, data)
     return counts
@@ -134,9 +156,11 @@ def test_training_step_reads_do_not_grow_with_steps_or_T(ensemble):
     per_step = {k: n / 3 for k, n in (six - three[10]).items()}  # three more steps
     # the NaN check, and a shared dt/τ read on the CPU in forward and in backward (an ensemble
     # also checks that its members share it)
-    rollout = ({"__bool__ @ networks.py:forward": 1, "__bool__ @ _rollout.py:_scalar": 2,
-                "item @ _rollout.py:_scalar": 2} if ensemble else
-               {"__bool__ @ networks.py:_check_finite": 1, "item @ _rollout.py:_scalar": 2})
+    rollout = (
+        {"__bool__ @ networks.py:forward": 1, "__bool__ @ _rollout.py:_scalar": 2, "item @ _rollout.py:_scalar": 2}
+        if ensemble
+        else {"__bool__ @ networks.py:_check_finite": 1, "item @ _rollout.py:_scalar": 2}
+    )
     assert per_step == {**rollout, "item @ optimizer.py:_get_value": 5}  # Adam's CPU step counters
 
 

@@ -90,8 +90,9 @@ def test_jacobians_of_torch_modules_are_autograd_and_pass_gradcheck(cls):
 def test_rate_system_jacobians_are_analytic_and_equal_autograd(time):
     """RateSystem's analytic ∂/∂v and ∂/∂u equal torch.func of its own __call__, for both times,
     per-neuron τ, a bias and W; the map is v + dt·f."""
-    net = tr.RateRNN(3, 6, tau=torch.linspace(5.0, 15.0, 6), dt=2.0, dtype=F64,
-                     generator=torch.Generator().manual_seed(3))
+    net = tr.RateRNN(
+        3, 6, tau=torch.linspace(5.0, 15.0, 6), dt=2.0, dtype=F64, generator=torch.Generator().manual_seed(3)
+    )
     with torch.no_grad():
         net.bias_l0.normal_(generator=torch.Generator().manual_seed(4))
     system = net.system(time)
@@ -204,22 +205,41 @@ def test_verdicts_of_maps_hold_when_the_module_runs(cls):
         top = lam[k].abs().argmax()
         direction = vec[k][:, top].real
         direction = direction / direction.norm()
-        v = fps.points[k:k + 1] + 1e-4 * direction
+        v = fps.points[k : k + 1] + 1e-4 * direction
         for _ in range(300):
             v = system(v, u[None])
         dist = (v - fps.points[k]).norm().item()
         if bool(fps.stable[k]):
-            assert dist < 1e-4 * 0.999 ** 0  # attracted (it shrinks)
+            assert dist < 1e-4 * 0.999**0  # attracted (it shrinks)
         elif lam[k].abs().max() > 1.05:
             assert dist > 1e-3  # repelled
 
 
 def test_classify_discrete_kinds():
-    lam = torch.tensor([[0.5, 0.2], [1.5, 0.2], [-1.0, 0.5], [complex(0.6, 0.8), complex(0.6, -0.8)],
-                        [1.0, 0.3], [1.2, 1.1], [complex(0.3, 0.4), 0.1], [math.nan, 0.1]], dtype=torch.complex128)
+    lam = torch.tensor(
+        [
+            [0.5, 0.2],
+            [1.5, 0.2],
+            [-1.0, 0.5],
+            [complex(0.6, 0.8), complex(0.6, -0.8)],
+            [1.0, 0.3],
+            [1.2, 1.1],
+            [complex(0.3, 0.4), 0.1],
+            [math.nan, 0.1],
+        ],
+        dtype=torch.complex128,
+    )
     stable, kind = tr.analysis.classify(lam, time="discrete")
-    assert kind == ["stable node", "saddle", "flip", "Neimark–Sacker", "marginal", "unstable node", "stable spiral",
-                    "undetermined"]
+    assert kind == [
+        "stable node",
+        "saddle",
+        "flip",
+        "Neimark–Sacker",
+        "marginal",
+        "unstable node",
+        "stable spiral",
+        "undetermined",
+    ]
     assert stable.tolist() == [True, False, False, False, False, False, True, False]
     with pytest.raises(ValueError, match="time must be 'continuous' or 'discrete'"):
         tr.analysis.classify(lam, time="map")
@@ -248,8 +268,9 @@ def test_linear_integrator_is_a_line_of_fixed_points(dtype):
 
 
 def test_identical_starts_return_their_one_point():
-    net = tr.RateRNN.from_weights(torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=F64), tau=10.0, dt=1.0,
-                                  nonlinearity="tanh")
+    net = tr.RateRNN.from_weights(
+        torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=F64), tau=10.0, dt=1.0, nonlinearity="tanh"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fps = tr.analysis.find_fixed_points(net, None, torch.full((100, 2), 0.7, dtype=F64))
@@ -319,7 +340,7 @@ def test_input_jacobians_and_eigenvectors(dtype):
     system = as_system(gru)
     tol = 1e-12 if dtype == F64 else 1e-5
     for k in range(len(fps)):
-        Ju = torch.autograd.functional.jacobian(lambda x, k=k: system(fps.points[k:k + 1], x[None])[0], u)
+        Ju = torch.autograd.functional.jacobian(lambda x, k=k: system(fps.points[k : k + 1], x[None])[0], u)
         torch.testing.assert_close(fps.input_jacobians[k], Ju, rtol=tol, atol=tol)
     R, L, J = fps.right_eigenvectors, fps.left_eigenvectors, fps.jacobians.to(fps.right_eigenvectors.dtype)
     lam = torch.diag_embed(fps.eigenvalues)
@@ -439,8 +460,11 @@ def test_bifurcation_of_a_torch_rnn_map():
     with torch.no_grad():
         rnn.weight_hh_l0.fill_(2.0)
         rnn.weight_ih_l0.fill_(1.0)
-    bif = tr.analysis.bifurcation(lambda p: (rnn, torch.tensor([p], dtype=F64)), torch.linspace(-1, 1, 21, dtype=F64),
-                                  initial_states=torch.linspace(-1, 1, 9, dtype=F64)[:, None])
+    bif = tr.analysis.bifurcation(
+        lambda p: (rnn, torch.tensor([p], dtype=F64)),
+        torch.linspace(-1, 1, 21, dtype=F64),
+        initial_states=torch.linspace(-1, 1, 9, dtype=F64)[:, None],
+    )
     fold = math.atanh(1 / math.sqrt(2)) - math.sqrt(2)
     assert bif.time == "discrete" and len(bif.folds) == 2 and all(f.refined for f in bif.folds)
     assert sorted(f.value for f in bif.folds) == pytest.approx([fold, -fold], abs=1e-12)
@@ -456,6 +480,7 @@ def test_bifurcation_of_a_torch_rnn_map():
 def test_sweep_of_a_map_finds_the_flip():
     """v ← tanh(w v) (a from_rnn-style map, τ = dt): v* = 0 is stable for |w| < 1; below w = −1 the
     map flips (μ = w < −1) although the ODE stays stable (λ = w − 1 < 0); the sweep says so."""
+
     def net(w):
         return tr.RateRNN.from_weights(torch.tensor([[w]], dtype=F64), tau=1.0, dt=1.0, nonlinearity="tanh")
 
@@ -470,8 +495,9 @@ def test_phase_plane_of_a_gru():
     torch.manual_seed(0)
     gru = nn.GRU(1, 2).double()
     u = torch.zeros(1, dtype=F64)
-    pp = tr.analysis.phase_plane(gru, u, (-1, 1), (-1, 1), initial_states=torch.tensor([[0.5, 0.5]], dtype=F64),
-                                 duration=20)
+    pp = tr.analysis.phase_plane(
+        gru, u, (-1, 1), (-1, 1), initial_states=torch.tensor([[0.5, 0.5]], dtype=F64), duration=20
+    )
     system = as_system(gru)
     V = torch.stack(torch.meshgrid(pp.y, pp.x, indexing="ij")[::-1], -1).reshape(-1, 2)
     torch.testing.assert_close(pp.velocity.reshape(-1, 2), system(V, u.expand(len(V), -1)) - V, rtol=1e-14, atol=1e-14)
@@ -505,5 +531,6 @@ def test_ensemble_member_is_its_own_system():
     ens = tr.Ensemble(nets)
     v, u = torch.randn(3, 5, dtype=F64), torch.randn(3, 2, dtype=F64)
     for k in (0, 1):
-        torch.testing.assert_close(as_system(ens[k]).jacobian(v, u), as_system(nets[k]).jacobian(v, u),
-                                   rtol=1e-15, atol=1e-15)
+        torch.testing.assert_close(
+            as_system(ens[k]).jacobian(v, u), as_system(nets[k]).jacobian(v, u), rtol=1e-15, atol=1e-15
+        )

@@ -11,8 +11,7 @@ from torchrate.tasks import FlipFlop, Integration, PerceptualDecision, WinnerTak
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
 DEVICES = ["cpu", pytest.param("cuda", marks=(pytest.mark.cuda, CUDA))]
 TASKS = {
-    "decision": lambda: PerceptualDecision(dt=20.0, fixation=100.0, stimulus=300.0, delay=100.0,
-                                           decision=200.0),
+    "decision": lambda: PerceptualDecision(dt=20.0, fixation=100.0, stimulus=300.0, delay=100.0, decision=200.0),
     "integration": lambda: Integration(dt=10.0, stimulus=300.0, hold=200.0),
     "wta": lambda: WinnerTakeAll(n_inputs=3, dt=10.0, stimulus=200.0, memory=100.0),
     "flipflop": lambda: FlipFlop(n_bits=3, dt=10.0, duration=400.0),
@@ -69,8 +68,9 @@ def test_config_rebuilds_the_same_task(name):
 # ----------------------------------------------------------------------------- PerceptualDecision
 def test_decision_hand_checked_trial():
     # no noise, one level: every input and target is known in closed form
-    task = PerceptualDecision(dt=20.0, fixation=100.0, stimulus=200.0, delay=40.0, decision=60.0,
-                              coherences=(0.5,), input_noise=0.0)
+    task = PerceptualDecision(
+        dt=20.0, fixation=100.0, stimulus=200.0, delay=40.0, decision=60.0, coherences=(0.5,), input_noise=0.0
+    )
     (inputs, targets, mask), cond = task.generate(64, generator=gen(0), dtype=torch.float64)
     assert task.n_steps == 5 + 10 + 2 + 3
     c = cond["coherence"]
@@ -91,8 +91,7 @@ def test_decision_hand_checked_trial():
 
 
 def test_decision_zero_coherence_targets_are_a_fair_coin_and_noise_has_the_stated_std():
-    task = PerceptualDecision(dt=10.0, fixation=0.0, stimulus=400.0, decision=10.0, coherences=(0.0,),
-                              input_noise=0.3)
+    task = PerceptualDecision(dt=10.0, fixation=0.0, stimulus=400.0, decision=10.0, coherences=(0.0,), input_noise=0.3)
     (inputs, _, _), cond = task.generate(4000, generator=gen(5), dtype=torch.float64)
     p = (cond["choice"] == 0).double().mean().item()
     assert abs(p - 0.5) < 4 * math.sqrt(0.25 / 4000)  # 4 binomial standard deviations
@@ -125,8 +124,12 @@ def test_decision_evaluate_accuracy_and_psychometric_curve():
 
 def test_decision_psychometric_levels_have_no_negative_zero():
     levels = PerceptualDecision().signed_coherences()
-    assert torch.equal(levels, torch.tensor([-0.512, -0.256, -0.128, -0.064, -0.032, 0.0,
-                                             0.032, 0.064, 0.128, 0.256, 0.512], dtype=torch.float64))
+    assert torch.equal(
+        levels,
+        torch.tensor(
+            [-0.512, -0.256, -0.128, -0.064, -0.032, 0.0, 0.032, 0.064, 0.128, 0.256, 0.512], dtype=torch.float64
+        ),
+    )
     assert not torch.signbit(levels[5])
 
 
@@ -222,18 +225,25 @@ def test_flipflop_metrics():
 
 
 # ----------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("make, match", [
-    (lambda: PerceptualDecision(dt=20.0, stimulus=510.0),
-     r"stimulus must be a non-negative multiple of dt = 20 ms, got 510 ms"),
-    (lambda: PerceptualDecision(coherences=(0.5, 1.5)), r"coherences must be .* in \[0, 1\]"),
-    (lambda: PerceptualDecision(dt=0.0), r"dt must be a positive finite number, got 0.0; the step in ms"),
-    (lambda: FlipFlop(n_bits=0), r"n_bits must be an integer ≥ 1, got 0"),
-    (lambda: FlipFlop(dt=10.0, pulse_rate=0.2),
-     r"pulse_rate·dt must be a probability in \[0, 1\], got 0.2/ms × 10 ms = 2"),
-    (lambda: WinnerTakeAll(n_inputs=1), r"n_inputs must be an integer ≥ 2, got 1"),
-    (lambda: WinnerTakeAll(amplitude_range=(1.0, 0.5)), r"0 ≤ a_min < a_max"),
-    (lambda: Integration(hold=0.0), r"stimulus and hold must last at least dt"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (
+            lambda: PerceptualDecision(dt=20.0, stimulus=510.0),
+            r"stimulus must be a non-negative multiple of dt = 20 ms, got 510 ms",
+        ),
+        (lambda: PerceptualDecision(coherences=(0.5, 1.5)), r"coherences must be .* in \[0, 1\]"),
+        (lambda: PerceptualDecision(dt=0.0), r"dt must be a positive finite number, got 0.0; the step in ms"),
+        (lambda: FlipFlop(n_bits=0), r"n_bits must be an integer ≥ 1, got 0"),
+        (
+            lambda: FlipFlop(dt=10.0, pulse_rate=0.2),
+            r"pulse_rate·dt must be a probability in \[0, 1\], got 0.2/ms × 10 ms = 2",
+        ),
+        (lambda: WinnerTakeAll(n_inputs=1), r"n_inputs must be an integer ≥ 2, got 1"),
+        (lambda: WinnerTakeAll(amplitude_range=(1.0, 0.5)), r"0 ≤ a_min < a_max"),
+        (lambda: Integration(hold=0.0), r"stimulus and hold must last at least dt"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()

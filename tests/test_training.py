@@ -25,9 +25,17 @@ def rnn(hidden_size, dt, **kw):
 
 
 def trainer(root, max_epochs, callbacks=(), **kw):
-    return L.Trainer(max_epochs=max_epochs, default_root_dir=root, accelerator="cpu", devices=1,
-                     logger=False, enable_progress_bar=False, enable_model_summary=False,
-                     callbacks=list(callbacks), **kw)
+    return L.Trainer(
+        max_epochs=max_epochs,
+        default_root_dir=root,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+        **kw,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -68,8 +76,11 @@ def test_penalties_add_exactly():
     outputs, rates = module(inputs)
     total, task_loss = module.loss(outputs, rates, targets, mask)
     net = module.network
-    expected = masked_mse(outputs, targets, mask) + 0.3 * rates.pow(2).mean() + 0.7 * (
-        net.M.pow(2).mean() + net.W.pow(2).mean())
+    expected = (
+        masked_mse(outputs, targets, mask)
+        + 0.3 * rates.pow(2).mean()
+        + 0.7 * (net.M.pow(2).mean() + net.W.pow(2).mean())
+    )
     assert torch.equal(task_loss, masked_mse(outputs, targets, mask))
     torch.testing.assert_close(total, expected, rtol=1e-6, atol=0)
 
@@ -93,16 +104,25 @@ def test_module_accepts_an_ei_network():
     assert module.network.input_size == 3
 
 
-@pytest.mark.parametrize("network, error, match", [
-    (rnn(8, 1.0), ValueError,
-     r"network's dt \(1 ms\) must equal the task's dt \(10 ms\): set network init_args dt: 10"),
-    ({"class_path": "torchrate.tasks.FlipFlop", "init_args": {}}, TypeError,
-     r"is not a torchrate.networks.RateRNN"),
-    ({"class_path": "torchrate.NoSuchNet"}, ImportError, r"cannot import 'torchrate.NoSuchNet'"),
-    ({"class_path": "torchrate.RateRNN", "init_args": {"hiden_size": 8}}, TypeError, r"hiden_size"),
-    ({"class_path": "torchrate.RateRNN", "init": {}}, TypeError, r"unknown keys \['init'\]"),
-    (lambda n: tr.RateRNN(n, 8, dt=10.0), TypeError, r"network must be given as \{'class_path'"),
-])
+@pytest.mark.parametrize(
+    "network, error, match",
+    [
+        (
+            rnn(8, 1.0),
+            ValueError,
+            r"network's dt \(1 ms\) must equal the task's dt \(10 ms\): set network init_args dt: 10",
+        ),
+        (
+            {"class_path": "torchrate.tasks.FlipFlop", "init_args": {}},
+            TypeError,
+            r"is not a torchrate.networks.RateRNN",
+        ),
+        ({"class_path": "torchrate.NoSuchNet"}, ImportError, r"cannot import 'torchrate.NoSuchNet'"),
+        ({"class_path": "torchrate.RateRNN", "init_args": {"hiden_size": 8}}, TypeError, r"hiden_size"),
+        ({"class_path": "torchrate.RateRNN", "init": {}}, TypeError, r"unknown keys \['init'\]"),
+        (lambda n: tr.RateRNN(n, 8, dt=10.0), TypeError, r"network must be given as \{'class_path'"),
+    ],
+)
 def test_module_bad_network_raises_clear_errors(network, error, match):
     with pytest.raises(error, match=match):
         TaskModule(FlipFlop(), network)
@@ -119,16 +139,22 @@ def test_datamodule_splits_are_seeded_and_disjoint():
     val, test = list(dm.val_dataloader()), list(dm.test_dataloader())
     assert [b[0].shape[1] for b in val] == [8, 8, 4] and [b[0].shape[1] for b in test] == [8, 8]
     firsts = [train[0][0], train[1][0], val[0][0], test[0][0]]
-    assert all(not torch.equal(a, b) for i, a in enumerate(firsts) for b in firsts[i + 1:])
+    assert all(not torch.equal(a, b) for i, a in enumerate(firsts) for b in firsts[i + 1 :])
     other_seed = list(TaskDataModule(task, batch_size=8, train_batches=1, seed=8).train_dataloader())
     assert not torch.equal(other_seed[0][0], train[0][0])
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"lr": -1.0}, r"lr must be a finite number ≥ 0, got -1.0"),
-    ({"grad_clip": 0.0}, r"grad_clip must be a positive finite number, got 0.0; a gradient norm, or None for no "
-                         r"clipping"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"lr": -1.0}, r"lr must be a finite number ≥ 0, got -1.0"),
+        (
+            {"grad_clip": 0.0},
+            r"grad_clip must be a positive finite number, got 0.0; a gradient norm, or None for no "
+            r"clipping",
+        ),
+    ],
+)
 def test_module_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TaskModule(FlipFlop(), rnn(8, 10.0), **kwargs)
@@ -186,8 +212,9 @@ def _train(task, network, tmp_path, epochs, lr=1e-2, batches=50):
     L.seed_everything(0, verbose=False)
     module = TaskModule(task, network, lr=lr)
     dm = TaskDataModule(task, batch_size=64, train_batches=batches, val_trials=256, test_trials=1024)
-    t = trainer(tmp_path, epochs, [AnalysisCallback(out=str(tmp_path / "analysis"), n_trials=1024)],
-                enable_checkpointing=False)
+    t = trainer(
+        tmp_path, epochs, [AnalysisCallback(out=str(tmp_path / "analysis"), n_trials=1024)], enable_checkpointing=False
+    )
     t.fit(module, dm)
     return json.loads((tmp_path / "analysis" / "summary.json").read_text())
 
@@ -258,8 +285,15 @@ def test_fit_and_analysis_on_cuda(tmp_path):
     task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
     module = TaskModule(task, rnn(16, 10.0, tau=20.0, noise_std=0.05))
     dm = TaskDataModule(task, batch_size=16, train_batches=4, val_trials=32)
-    t = L.Trainer(max_epochs=2, default_root_dir=tmp_path, accelerator="gpu", devices=1, logger=False,
-                  enable_progress_bar=False, callbacks=[AnalysisCallback(out=str(tmp_path / "a"))])
+    t = L.Trainer(
+        max_epochs=2,
+        default_root_dir=tmp_path,
+        accelerator="gpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        callbacks=[AnalysisCallback(out=str(tmp_path / "a"))],
+    )
     t.fit(module, dm)
     assert module.network.M.device.type == "cuda"
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
@@ -271,8 +305,16 @@ def test_trainer_fit_leaves_the_global_rng_and_threads_unchanged(tmp_path):
     task = FlipFlop(n_bits=2, dt=10.0, duration=100.0)
     module = TaskModule(task, rnn(8, 10.0, tau=20.0, noise_std=0.05))
     dm = TaskDataModule(task, batch_size=8, train_batches=2, val_trials=8)
-    trainer = L.Trainer(max_epochs=1, default_root_dir=tmp_path, accelerator="cpu", devices=1, logger=False,
-                        enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_epochs=1,
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+    )
     torch.manual_seed(1234)
     state, threads = torch.get_rng_state(), torch.get_num_threads()
     trainer.fit(module, dm)
@@ -283,9 +325,14 @@ def test_trainer_fit_leaves_the_global_rng_and_threads_unchanged(tmp_path):
 def test_analysis_functions_leave_the_global_rng_and_threads_unchanged():
     import torchrate as tr
 
-    net = tr.EIRateRNN.from_weights(torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=torch.float64), n_exc=1,
-                                    tau_e=10.0, tau_i=50.0, b=torch.tensor([10.0, -10.0], dtype=torch.float64),
-                                    dt=0.5)
+    net = tr.EIRateRNN.from_weights(
+        torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=torch.float64),
+        n_exc=1,
+        tau_e=10.0,
+        tau_i=50.0,
+        b=torch.tensor([10.0, -10.0], dtype=torch.float64),
+        dt=0.5,
+    )
     u = torch.zeros(2, dtype=torch.float64)
     torch.manual_seed(99)
     state, threads = torch.get_rng_state(), torch.get_num_threads()
@@ -294,10 +341,19 @@ def test_analysis_functions_leave_the_global_rng_and_threads_unchanged():
     tr.linear.solve(torch.tensor([[0.0, 0.8], [0.8, 0.0]]), torch.ones(2), [0.0, 10.0], tau=10.0)
     tr.analysis.jacobian(net, torch.tensor([[20.0, 10.0]], dtype=torch.float64), u)
     tr.analysis.find_fixed_points(net, u, torch.tensor([[20.0, 10.0], [5.0, 5.0]], dtype=torch.float64))
-    pp = tr.analysis.phase_plane(net, u, (0, 60), (0, 40), n=3, resolution=8,
-                                 initial_states=torch.tensor([[30.0, 20.0]], dtype=torch.float64), duration=10.0)
-    sw = tr.analysis.sweep(lambda t: net if t == 50.0 else net, [50.0], u,
-                           initial_states=torch.tensor([[20.0, 10.0]], dtype=torch.float64))
+    pp = tr.analysis.phase_plane(
+        net,
+        u,
+        (0, 60),
+        (0, 40),
+        n=3,
+        resolution=8,
+        initial_states=torch.tensor([[30.0, 20.0]], dtype=torch.float64),
+        duration=10.0,
+    )
+    sw = tr.analysis.sweep(
+        lambda t: net if t == 50.0 else net, [50.0], u, initial_states=torch.tensor([[20.0, 10.0]], dtype=torch.float64)
+    )
     import matplotlib.pyplot as plt
 
     open_before = plt.get_fignums()

@@ -26,8 +26,9 @@ def _load(cell: str, dtype: torch.dtype):
 def _their_points(module, d) -> tr.analysis.FixedPoints:
     """FixedPointFinder's returned points, each refined by Newton in float64 and de-duplicated: the
     distinct fixed points it found (its own de-duplication keeps near-copies at 1e-3)."""
-    return tr.analysis.find_fixed_points(module.double(), None, d["fpf_xstar"].double(), opt_steps=0,
-                                         outlier_scale=None)
+    return tr.analysis.find_fixed_points(
+        module.double(), None, d["fpf_xstar"].double(), opt_steps=0, outlier_scale=None
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -57,4 +58,3 @@ def test_every_point_fixedpointfinder_finds_with_its_verdict(cell, dtype):
     hit = raw.min(1).values < 1e-3
     assert int(hit.sum()) >= 26  # their raw float32 points, matched to ours
     assert (fps.stable[raw.argmin(1)][hit].cpu() == d["fpf_is_stable"][hit]).all()  # the same verdicts
-

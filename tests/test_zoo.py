@@ -59,11 +59,13 @@ def test_autapse_steady_states_and_time_constants_are_the_lectures():
     net = zoo.autapse(lam, tau=10.0, dt=0.1, dtype=F64)
     assert torch.equal(net.M, torch.diag(torch.tensor(lam, dtype=F64))) and net.F.name == "linear"
     h = torch.ones(5, dtype=F64)
-    torch.testing.assert_close(tr.linear.steady_state(net.M.detach(), h),
-                               1 / (1 - torch.tensor(lam, dtype=F64)), rtol=1e-15, atol=0)
+    torch.testing.assert_close(
+        tr.linear.steady_state(net.M.detach(), h), 1 / (1 - torch.tensor(lam, dtype=F64)), rtol=1e-15, atol=0
+    )
     s = tr.analysis.spectrum(net.M.detach(), tau=10.0)
-    torch.testing.assert_close(s.time_constants.sort().values,
-                               (10.0 / (1 - torch.tensor(lam, dtype=F64))).sort().values, rtol=1e-14, atol=0)
+    torch.testing.assert_close(
+        s.time_constants.sort().values, (10.0 / (1 - torch.tensor(lam, dtype=F64))).sort().values, rtol=1e-14, atol=0
+    )
 
 
 @pytest.mark.parametrize("make, sign", [(zoo.mutual_excitation, 1.0), (zoo.mutual_inhibition, -1.0)])
@@ -90,8 +92,7 @@ def test_line_attractor_has_eigenvalue_one_along_the_direction():
     M = net.M.detach()
     assert torch.equal(M, M.T)
     torch.testing.assert_close(M @ (d / 3), d / 3, rtol=0, atol=1e-15)
-    torch.testing.assert_close(torch.linalg.eigvalsh(M), torch.tensor([-0.3, 0.5, 1.0], dtype=F64),
-                               rtol=0, atol=1e-15)
+    torch.testing.assert_close(torch.linalg.eigvalsh(M), torch.tensor([-0.3, 0.5, 1.0], dtype=F64), rtol=0, atol=1e-15)
     assert tr.analysis.spectrum(M).regimes[0] == "integrator"
     with pytest.raises(ValueError, match=r"other_eigenvalues must be a float or have shape \(2,\), got \(3"):
         zoo.line_attractor(d, other_eigenvalues=[0.1, 0.2, 0.3])
@@ -115,7 +116,7 @@ def test_winner_take_all_one_hot_states_are_the_stable_fixed_points(K):
     tau = 10.0
     net = zoo.winner_take_all(K, tau=tau, dtype=F64)
     corners = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=K)), dtype=F64)
-    is_fixed = (field(net, corners).abs().max(-1).values == 0)
+    is_fixed = field(net, corners).abs().max(-1).values == 0
     one_hot = (corners > 0).sum(-1) == 1
     assert torch.equal(is_fixed, one_hot)  # exactly the K winner states among the 2^K corners
     J = analytic_jacobian(net, corners[one_hot])
@@ -126,8 +127,9 @@ def test_two_attractor_is_the_lecture_network():
     net = zoo.two_attractor(dtype=F64)
     assert torch.equal(net.M, torch.tensor([[0.0, -2.0], [-2.0, 0.0]], dtype=F64))
     assert net.b is None and net.F.name == "clip"
-    fps = tr.analysis.find_fixed_points(net, torch.zeros(2, dtype=F64),
-                                        torch.tensor([[0.9, -0.8], [-0.7, 0.9], [0.05, 0.04]], dtype=F64))
+    fps = tr.analysis.find_fixed_points(
+        net, torch.zeros(2, dtype=F64), torch.tensor([[0.9, -0.8], [-0.7, 0.9], [0.05, 0.04]], dtype=F64)
+    )
     found = {(round(p[0].item(), 9), round(p[1].item(), 9)): k for p, k in zip(fps.points, fps.kind)}
     assert found == {(1.0, -1.0): "stable node", (-1.0, 1.0): "stable node", (0.0, 0.0): "saddle"}
 
@@ -162,8 +164,7 @@ def test_hopfield_energy_is_the_quadratic_form():
     M = zoo.hebbian_weights(xi)
     s = (torch.randint(0, 2, (5, 7), generator=gen) * 2 - 1).to(F64)
     b = torch.randn(7, generator=gen, dtype=F64)
-    brute = torch.stack([-0.5 * sum(M[i, j] * x[i] * x[j] for i in range(7) for j in range(7)) - b @ x
-                         for x in s])
+    brute = torch.stack([-0.5 * sum(M[i, j] * x[i] * x[j] for i in range(7) for j in range(7)) - b @ x for x in s])
     torch.testing.assert_close(zoo.hopfield_energy(M, s, b), brute, rtol=1e-14, atol=1e-14)
 
 
@@ -172,8 +173,10 @@ def test_orthogonal_patterns_are_recalled_exactly_both_ways():
     M = zoo.hebbian_weights(xi)
     cues = xi.clone()
     cues[:, :2] *= -1  # 2 wrong bits: local field on wrong units is still of the right sign
-    for recall in (zoo.recall_asynchronous(M, cues, generator=torch.Generator().manual_seed(0)),
-                   zoo.recall_synchronous(M, cues)):
+    for recall in (
+        zoo.recall_asynchronous(M, cues, generator=torch.Generator().manual_seed(0)),
+        zoo.recall_synchronous(M, cues),
+    ):
         assert torch.equal(recall.states, xi) and bool(recall.converged.all())
     # the network's own Euler step with dt = τ is the synchronous update sign(M v)
     net = zoo.hopfield(xi)
@@ -217,8 +220,14 @@ def test_dayan_abbott_fixed_point_and_jacobian(tau_i):
 
 def test_zoo_keeps_dtype_and_device(dtype, device):
     f = {"dtype": dtype, "device": device}
-    nets = [zoo.autapse([0.5], **f), zoo.mutual_excitation(**f), zoo.line_attractor([1.0, 1.0], **f),
-            zoo.winner_take_all(3, **f), zoo.dayan_abbott_ei(**f), zoo.hopfield(torch.ones(1, 4, **f))]
+    nets = [
+        zoo.autapse([0.5], **f),
+        zoo.mutual_excitation(**f),
+        zoo.line_attractor([1.0, 1.0], **f),
+        zoo.winner_take_all(3, **f),
+        zoo.dayan_abbott_ei(**f),
+        zoo.hopfield(torch.ones(1, 4, **f)),
+    ]
     for net in nets:
         assert net.M.dtype == dtype and net.M.device.type == device.type
         rates, _ = net(torch.zeros(5, 2, net.input_size, dtype=dtype, device=device))

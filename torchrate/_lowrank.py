@@ -70,8 +70,9 @@ class LowRankFactors(nn.Module):
         return m, n
 
 
-def lowrank_rollout(X: Tensor, v0: Tensor, m: Tensor, n: Tensor, a: Tensor, F: Nonlinearity,
-                    eta: Tensor | None = None) -> Tensor:
+def lowrank_rollout(
+    X: Tensor, v0: Tensor, m: Tensor, n: Tensor, a: Tensor, F: Nonlinearity, eta: Tensor | None = None
+) -> Tensor:
     r"""Euler rollout with ``M = m nᵀ/N``, O(N r) a step.
 
     .. math::

@@ -168,8 +168,9 @@ def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor) -> None:
         torch.baddbmm(bias, x, Wt, out=out.view(n * c, *out.shape[-2:]))
 
 
-def _forward_kernel(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor,
-                    eta: Tensor | None, F: Nonlinearity) -> tuple[Tensor, Tensor, Tensor]:
+def _forward_kernel(
+    u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor, eta: Tensor | None, F: Nonlinearity
+) -> tuple[Tensor, Tensor, Tensor]:
     """Rates R = v_1 … v_T (a view of V = v_0 … v_T); Y = F(X + V Mᵀ), flat, each group's part
     time-major, for the backward; and S, each network's sum of its rates, () or (K,) (summed a
     block at a time while the block is in cache: a non-finite rate makes it non-finite, without
@@ -182,13 +183,33 @@ def _forward_kernel(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M
     S = v0.new_zeros(v0.shape[:-2])
     if T:
         for k in _groups(v0, M):
-            _forward_steps(_input_of(u, k, members), _take(W, k), _take(b, k), _take(M, k), _scalar(_take(a, k)),
-                           _take(eta, k), F, _take(V, k), _group_y(Y, k, v0, T), S[... if k is None else k])
+            _forward_steps(
+                _input_of(u, k, members),
+                _take(W, k),
+                _take(b, k),
+                _take(M, k),
+                _scalar(_take(a, k)),
+                _take(eta, k),
+                F,
+                _take(V, k),
+                _group_y(Y, k, v0, T),
+                S[... if k is None else k],
+            )
     return V.narrow(-3, 1, T), Y, S
 
 
-def _forward_steps(u: Tensor, W: Tensor | None, b: Tensor | None, M: Tensor, w: float | Tensor,
-                   eta: Tensor | None, F: Nonlinearity, V: Tensor, Y: Tensor, S: Tensor) -> None:
+def _forward_steps(
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    M: Tensor,
+    w: float | Tensor,
+    eta: Tensor | None,
+    F: Nonlinearity,
+    V: Tensor,
+    Y: Tensor,
+    S: Tensor,
+) -> None:
     """The time loop of one network, V (T + 1, B, N), M (N, N), or of a group of members, V (c, T + 1, B, N),
     M (c, N, N): per block, the drive into Y; per step, ``Y[t] += v_t Mᵀ``, ``F`` in place, ``lerp`` into V."""
     mm_ = Tensor.addmm_ if M.ndim == 2 else Tensor.baddbmm_
@@ -210,9 +231,21 @@ def _forward_steps(u: Tensor, W: Tensor | None, b: Tensor | None, M: Tensor, w: 
         S.add_(V.narrow(-3, t0 + 1, t1 - t0).reshape(*lead, -1).sum(-1))  # a member's block is contiguous
 
 
-def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
-                     Y: Tensor, M: Tensor, a: Tensor, F: Nonlinearity, need_u: bool, need_weights: bool,
-                     need_G: bool) -> tuple[Tensor, ...]:
+def _backward_kernel(
+    grad_R: Tensor,
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    R: Tensor,
+    Y: Tensor,
+    M: Tensor,
+    a: Tensor,
+    F: Nonlinearity,
+    need_u: bool,
+    need_weights: bool,
+    need_G: bool,
+) -> tuple[Tensor, ...]:
     """Gradients (∂u, ∂W, ∂b, ∂v0, ∂M, ∂a, ∂η) of L given ∂L/∂R; ∂η[t] = ∂L/∂v[t+1] (G).
     Without ``need_u``/``need_weights``/``need_G`` the corresponding gradients are empty."""
     members = M.ndim == 3
@@ -233,21 +266,50 @@ def _backward_kernel(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | No
         for k in reversed(_groups(v0, M)):  # the last group's rates and Y may still be in cache
             Yk, Gk, Vk = _group_y(Y, k, v0, T), _take(G, k), _take(V, k)
             dv0[... if k is None else k] = _backward_steps(
-                _take(grad_R, k), _input_of(u, k, members), _take(W, k), _take(b, k), Vk, Yk, _take(M, k),
-                _take(a, k), F, du if shared else _take(du, k), shared, _take(dWb, k), _take(db, k),
-                _take(dM, k), Gk, exact=not members)
+                _take(grad_R, k),
+                _input_of(u, k, members),
+                _take(W, k),
+                _take(b, k),
+                Vk,
+                Yk,
+                _take(M, k),
+                _take(a, k),
+                F,
+                du if shared else _take(du, k),
+                shared,
+                _take(dWb, k),
+                _take(db, k),
+                _take(dM, k),
+                Gk,
+                exact=not members,
+            )
             if Gk is not None:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape, in Y's time-major order
                 Gt, Vt, ak = Gk.movedim(-3, 0), Vk.movedim(-3, 0), _take(a, k)
                 grad_a[... if k is None else k] = (Gt * (Yk - Vt[:-1])).sum_to_size(ak.shape)
     dW = None
     if dWb is not None:  # separate tensors: the op's outputs may not alias each other
-        dW, db = dWb[..., :W.shape[-1]].contiguous(), (dWb[..., -1].clone() if b is not None else None)
+        dW, db = dWb[..., : W.shape[-1]].contiguous(), (dWb[..., -1].clone() if b is not None else None)
     return tuple(R.new_empty(0) if g is None else g for g in (du, dW, db, dv0, dM, grad_a, G))
 
 
-def _backward_steps(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, V: Tensor, Y: Tensor,
-                    M: Tensor, a: Tensor, F: Nonlinearity, du: Tensor | None, shared: bool, dWb: Tensor | None,
-                    db: Tensor | None, dM: Tensor | None, G: Tensor | None, exact: bool) -> Tensor:
+def _backward_steps(
+    grad_R: Tensor,
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    V: Tensor,
+    Y: Tensor,
+    M: Tensor,
+    a: Tensor,
+    F: Nonlinearity,
+    du: Tensor | None,
+    shared: bool,
+    dWb: Tensor | None,
+    db: Tensor | None,
+    dM: Tensor | None,
+    G: Tensor | None,
+    exact: bool,
+) -> Tensor:
     """The backward time loop of one network or one group of members: δ[t] = ∂L/∂x[t] (e[t] = δ[t] / a,
     with a folded into M, without ``exact``), then ∂M, [∂W | ∂b] (dWb: one product with u and a column
     of ones; db: ∂b without W) and ∂u (written; added into a ``shared`` input's). Fills G; returns ∂L/∂v0.
@@ -358,30 +420,58 @@ _GRAD_FROM_OUTPUT = {
 
 # --------------------------------------------------------------------------- the op
 # explicit schemas: torch 2.4's schema inference cannot read postponed (string) annotations
-@torch.library.custom_op("torchrate::euler_rollout", mutates_args=(),
-                         schema="(Tensor u, Tensor? W, Tensor? b, Tensor v0, Tensor M, Tensor a, Tensor? eta, "
-                                "str nonlinearity) -> (Tensor, Tensor, Tensor)")
-def _euler_op(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor, eta: Tensor | None,
-              nonlinearity: str) -> tuple[Tensor, Tensor, Tensor]:
+@torch.library.custom_op(
+    "torchrate::euler_rollout",
+    mutates_args=(),
+    schema="(Tensor u, Tensor? W, Tensor? b, Tensor v0, Tensor M, Tensor a, Tensor? eta, "
+    "str nonlinearity) -> (Tensor, Tensor, Tensor)",
+)
+def _euler_op(
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    M: Tensor,
+    a: Tensor,
+    eta: Tensor | None,
+    nonlinearity: str,
+) -> tuple[Tensor, Tensor, Tensor]:
     return _forward_kernel(u, W, b, v0, M, a, eta, NONLINEARITIES[nonlinearity])
 
 
 @_euler_op.register_fake
 def _(u, W, b, v0, M, a, eta, nonlinearity):
     T = u.shape[-3]  # the rates are a view of v_0 … v_T (the strides of the real kernel's)
-    return (v0.new_empty((*v0.shape[:-2], T + 1, *v0.shape[-2:])).narrow(-3, 1, T), v0.new_empty((T * v0.numel(),)),
-            v0.new_empty(v0.shape[:-2]))
+    return (
+        v0.new_empty((*v0.shape[:-2], T + 1, *v0.shape[-2:])).narrow(-3, 1, T),
+        v0.new_empty((T * v0.numel(),)),
+        v0.new_empty(v0.shape[:-2]),
+    )
 
 
-@torch.library.custom_op("torchrate::euler_rollout_backward", mutates_args=(),
-                         schema="(Tensor grad_R, Tensor u, Tensor? W, Tensor? b, Tensor v0, Tensor R, Tensor Y, "
-                                "Tensor M, Tensor a, str nonlinearity, bool need_u, bool need_weights, "
-                                "bool need_G) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)")
-def _euler_backward_op(grad_R: Tensor, u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, R: Tensor,
-                       Y: Tensor, M: Tensor, a: Tensor, nonlinearity: str, need_u: bool, need_weights: bool,
-                       need_G: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return _backward_kernel(grad_R, u, W, b, v0, R, Y, M, a, NONLINEARITIES[nonlinearity], need_u, need_weights,
-                            need_G)
+@torch.library.custom_op(
+    "torchrate::euler_rollout_backward",
+    mutates_args=(),
+    schema="(Tensor grad_R, Tensor u, Tensor? W, Tensor? b, Tensor v0, Tensor R, Tensor Y, "
+    "Tensor M, Tensor a, str nonlinearity, bool need_u, bool need_weights, "
+    "bool need_G) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)",
+)
+def _euler_backward_op(
+    grad_R: Tensor,
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    R: Tensor,
+    Y: Tensor,
+    M: Tensor,
+    a: Tensor,
+    nonlinearity: str,
+    need_u: bool,
+    need_weights: bool,
+    need_G: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return _backward_kernel(grad_R, u, W, b, v0, R, Y, M, a, NONLINEARITIES[nonlinearity], need_u, need_weights, need_G)
 
 
 @_euler_backward_op.register_fake
@@ -389,8 +479,15 @@ def _(grad_R, u, W, b, v0, R, Y, M, a, nonlinearity, need_u, need_weights, need_
     def like(t, need):  # a new tensor each: outputs may not alias
         return R.new_empty(0) if t is None or not need else t.new_empty(t.shape)
 
-    return (like(u, need_u), like(W, need_weights), like(b, need_weights), v0.new_empty(v0.shape),
-            like(M, need_weights), like(a, need_G), like(R, need_G))
+    return (
+        like(u, need_u),
+        like(W, need_weights),
+        like(b, need_weights),
+        v0.new_empty(v0.shape),
+        like(M, need_weights),
+        like(a, need_G),
+        like(R, need_G),
+    )
 
 
 def _setup_context(ctx, inputs, output):
@@ -411,8 +508,9 @@ def _backward(ctx, grad_R, _grad_Y, _grad_S):
         # create_graph=True: differentiate the reference loop, so that every higher
         # derivative is exact (the fused kernels' in-place buffers carry no graph)
         return _reference_vjp(grad_R, (u, W, b, v0, M, a, eta), NONLINEARITIES[ctx.nonlinearity], need)
-    grads = _euler_backward_op(grad_R, u, W, b, v0, R, Y, M, a, ctx.nonlinearity, need[0],
-                               need[1] or need[2] or need[4], need[5] or need[6])
+    grads = _euler_backward_op(
+        grad_R, u, W, b, v0, R, Y, M, a, ctx.nonlinearity, need[0], need[1] or need[2] or need[4], need[5] or need[6]
+    )
     return (*(g if n else None for g, n in zip(grads, need)), None)
 
 
@@ -442,13 +540,13 @@ def _reference(u, W, b, v0, M, a, F, eta):
         X = torch.bmm(X.reshape(K, T * B, -1), W.mT).view(K, T, B, -1)
     if b is not None:
         X = X + b.view(K, 1, 1, -1)
-    return euler_rollout_reference(X.movedim(1, 0), v0, M, a, F, None if eta is None else eta.movedim(1, 0)) \
-        .movedim(0, 1)
+    return euler_rollout_reference(X.movedim(1, 0), v0, M, a, F, None if eta is None else eta.movedim(1, 0)).movedim(
+        0, 1
+    )
 
 
 # --------------------------------------------------------------------------- public functions
-def euler_rollout(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,
-                  eta: Tensor | None = None) -> Tensor:
+def euler_rollout(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity, eta: Tensor | None = None) -> Tensor:
     r"""Euler rollout of all ``T`` steps, returning the rates after each step.
 
     .. math::
@@ -475,14 +573,24 @@ def euler_rollout(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,
     Tensor, shaped like X: ``v_1 … v_T``.
     """
     if M.ndim == 3:  # (T, K, B, N) → the op's member-major layout, and back
-        return euler_rollout_input(X.movedim(0, 1), None, None, v0, M, a, F,
-                                   None if eta is None else eta.movedim(0, 1)).movedim(1, 0)
+        return euler_rollout_input(
+            X.movedim(0, 1), None, None, v0, M, a, F, None if eta is None else eta.movedim(0, 1)
+        ).movedim(1, 0)
     return euler_rollout_input(X, None, None, v0, M, a, F, eta)
 
 
-def euler_rollout_input(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor,
-                        F: Nonlinearity, eta: Tensor | None = None, *, with_sums: bool = False
-                        ) -> Tensor | tuple[Tensor, Tensor]:
+def euler_rollout_input(
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    M: Tensor,
+    a: Tensor,
+    F: Nonlinearity,
+    eta: Tensor | None = None,
+    *,
+    with_sums: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     r""":func:`euler_rollout` with the drive ``X_t = W u_t + b`` formed inside, a cache-sized block
     of steps at a time (neither X nor its gradient is held for all steps; ``W = None``: X = u + b).
 
@@ -516,8 +624,9 @@ def euler_rollout_input(u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tenso
     return (R, S) if with_sums else R
 
 
-def euler_rollout_reference(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity,
-                            eta: Tensor | None = None) -> Tensor:
+def euler_rollout_reference(
+    X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity, eta: Tensor | None = None
+) -> Tensor:
     """The plain loop :func:`euler_rollout` is equivalent to, one ``lerp`` a step (same arguments)."""
     v, rates = v0, []
     for t in range(X.shape[0]):

@@ -109,8 +109,13 @@ def as_int(name: str, value, *, minimum: int | None = None, fix: str | None = No
     ValueError: resolution must be an integer ≥ 2, got 1
     """
     x = value
-    if isinstance(x, Tensor) and x.numel() == 1 and not x.is_floating_point() and not x.is_complex() \
-            and x.dtype != torch.bool:
+    if (
+        isinstance(x, Tensor)
+        and x.numel() == 1
+        and not x.is_floating_point()
+        and not x.is_complex()
+        and x.dtype != torch.bool
+    ):
         x = x.item()
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_show(value)}{_fix(fix)}")
@@ -146,13 +151,16 @@ def check_finite_tensor(name: str, t: Tensor, *, fix: str | None = None) -> Tens
     bad = ~torch.isfinite(t)
     first = tuple(int(i) for i in bad.nonzero()[0].tolist())
     value = t[first].item()
-    raise ValueError(f"{name} must be finite, got {int(bad.sum())} non-finite entr"
-                     f"{'y' if int(bad.sum()) == 1 else 'ies'} of {t.numel()} (first: {name}{list(first)} = "
-                     f"{value}){_fix(fix)}")
+    raise ValueError(
+        f"{name} must be finite, got {int(bad.sum())} non-finite entr"
+        f"{'y' if int(bad.sum()) == 1 else 'ies'} of {t.numel()} (first: {name}{list(first)} = "
+        f"{value}){_fix(fix)}"
+    )
 
 
-def as_real_tensor(name: str, value, *, dtype: torch.dtype | None = None, device=None,
-                   fix: str | None = None) -> Tensor:
+def as_real_tensor(
+    name: str, value, *, dtype: torch.dtype | None = None, device=None, fix: str | None = None
+) -> Tensor:
     """``value`` (tensor, NumPy array, nested list of numbers) as a real floating tensor.
 
     Integer input is cast to ``dtype`` (default: the default dtype); complex, boolean and
@@ -176,11 +184,14 @@ def as_real_tensor(name: str, value, *, dtype: torch.dtype | None = None, device
         try:
             t = torch.as_tensor(value)
         except (TypeError, ValueError, RuntimeError) as err:
-            raise TypeError(f"{name} must be a real tensor or array of numbers, got {_show(value)} "
-                            f"({err}){_fix(fix)}") from None
+            raise TypeError(
+                f"{name} must be a real tensor or array of numbers, got {_show(value)} ({err}){_fix(fix)}"
+            ) from None
     if t.is_complex():
-        raise TypeError(f"{name} must be real, got a complex tensor ({t.dtype}); pass its .real part "
-                        f"if the imaginary part is meant to be dropped{_fix(fix)}")
+        raise TypeError(
+            f"{name} must be real, got a complex tensor ({t.dtype}); pass its .real part "
+            f"if the imaginary part is meant to be dropped{_fix(fix)}"
+        )
     if t.dtype == torch.bool:
         raise TypeError(f"{name} must be a real tensor of numbers, got a bool tensor{_fix(fix)}")
     if dtype is not None:
@@ -203,9 +214,7 @@ def check_shape(name: str, t: Tensor, shape: Sequence[int | None | str], *, fix:
         ...
     ValueError: u must have shape (B, 3), got (2, 4)
     """
-    ok = t.ndim == len(shape) and all(
-        not isinstance(s, int) or s == n for s, n in zip(shape, t.shape)
-    )
+    ok = t.ndim == len(shape) and all(not isinstance(s, int) or s == n for s, n in zip(shape, t.shape))
     if not ok:
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
         raise ValueError(f"{name} must have shape {want}, got {tuple(t.shape)}{_fix(fix)}")
@@ -223,8 +232,17 @@ def check_choice(name: str, value, choices: Sequence, *, fix: str | None = None)
     return value
 
 
-def check_vector(name: str, value, size: int | None, *, dtype: torch.dtype | None = None, device=None,
-                 batch: bool = False, what: str = "entries", fix: str | None = None) -> Tensor:
+def check_vector(
+    name: str,
+    value,
+    size: int | None,
+    *,
+    dtype: torch.dtype | None = None,
+    device=None,
+    batch: bool = False,
+    what: str = "entries",
+    fix: str | None = None,
+) -> Tensor:
     """A finite real tensor of shape ``(size,)`` (or ``(B, size)`` with ``batch=True``), e.g. a
     constant input ``u`` of ``input_size`` entries; ``size=None`` accepts any width.
 
@@ -295,8 +313,10 @@ def check_flag(name: str, value, *, fix: str | None = None) -> bool:
 def check_dtype(name: str, value, *, fix: str | None = None) -> torch.dtype | None:
     """``value``: ``None`` or a real floating-point ``torch.dtype`` (``torch.float32``, ``torch.float64``)."""
     if value is not None and not (isinstance(value, torch.dtype) and value.is_floating_point):
-        raise TypeError(f"{name} must be a floating-point torch.dtype (torch.float32, torch.float64) or None, "
-                        f"got {_show(value)}{_fix(fix)}")
+        raise TypeError(
+            f"{name} must be a floating-point torch.dtype (torch.float32, torch.float64) or None, "
+            f"got {_show(value)}{_fix(fix)}"
+        )
     return value
 
 
@@ -314,27 +334,32 @@ def check_device(name: str, value, *, fix: str | None = None) -> torch.device | 
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, torch.device, numbers.Integral)):
-        raise TypeError(f"{name} must be a torch.device, a name like 'cpu' or 'cuda:0', or None, "
-                        f"got {_show(value)}{_fix(fix)}")
+        raise TypeError(
+            f"{name} must be a torch.device, a name like 'cpu' or 'cuda:0', or None, got {_show(value)}{_fix(fix)}"
+        )
     try:
         device = torch.device(value)
     except (RuntimeError, ValueError, TypeError):
-        raise ValueError(f"{name} must be a torch.device or a name like 'cpu' or 'cuda:0', "
-                         f"got {_show(value)}{_fix(fix)}") from None
+        raise ValueError(
+            f"{name} must be a torch.device or a name like 'cpu' or 'cuda:0', got {_show(value)}{_fix(fix)}"
+        ) from None
     if device.type != "meta":
         try:
             torch.empty(0, device=device)
         except (RuntimeError, AssertionError) as err:  # torch not built for it, or no such index
-            raise ValueError(f"{name} must be a device available here, got {str(device)!r} "
-                             f"({str(err).splitlines()[0]}){_fix(fix)}") from None
+            raise ValueError(
+                f"{name} must be a device available here, got {str(device)!r} ({str(err).splitlines()[0]}){_fix(fix)}"
+            ) from None
     return device
 
 
 def check_generator(name: str, value, *, fix: str | None = None) -> torch.Generator | None:
     """``value``: ``None`` (the global RNG) or a ``torch.Generator``."""
     if value is not None and not isinstance(value, torch.Generator):
-        raise TypeError(f"{name} must be a torch.Generator or None (the global RNG), got {_show(value)}"
-                        f"{_fix(fix or 'pass torch.Generator().manual_seed(seed)')}")
+        raise TypeError(
+            f"{name} must be a torch.Generator or None (the global RNG), got {_show(value)}"
+            f"{_fix(fix or 'pass torch.Generator().manual_seed(seed)')}"
+        )
     return value
 
 

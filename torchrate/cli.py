@@ -28,23 +28,29 @@ def _analyze(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="torchrate analyze",
         description="Figures (task metric, spectrum of M, fixed points over PCA of trajectories) and "
-                    "summary.json of a network trained with `torchrate fit`.",
+        "summary.json of a network trained with `torchrate fit`.",
     )
     parser.add_argument("checkpoint", help="a .ckpt written by `torchrate fit`")
     parser.add_argument("--out", required=True, help="directory for the figures and summary.json")
-    parser.add_argument("--trials", type=_positive_int, default=512,
-                        help="held-out trials to evaluate, ≥ 1 (default 512)")
-    parser.add_argument("--threads", type=_positive_int, default=1,
-                        help="torch.set_num_threads for this command, ≥ 1 (default 1: fastest for networks of a "
-                             "few hundred units); restored afterwards")
+    parser.add_argument(
+        "--trials", type=_positive_int, default=512, help="held-out trials to evaluate, ≥ 1 (default 512)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="torch.set_num_threads for this command, ≥ 1 (default 1: fastest for networks of a "
+        "few hundred units); restored afterwards",
+    )
     _add_allow_argument(parser)
     args = parser.parse_args(argv)
     from .training.report import analyze_checkpoint
 
     _allow(args.allow)
     with _process_state_kept(threads=args.threads):
-        summary = analyze_checkpoint(args.checkpoint, args.out, n_trials=args.trials,
-                                     progress=sys.stderr is not None and sys.stderr.isatty())
+        summary = analyze_checkpoint(
+            args.checkpoint, args.out, n_trials=args.trials, progress=sys.stderr is not None and sys.stderr.isatty()
+        )
     print(_describe(summary, args.out))
     return 0
 
@@ -53,8 +59,8 @@ def _export(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="torchrate export",
         description="Write the effective weights (W_in, W_rec, b, tau, W_out, b_out), masks and time constants of a "
-                    "network trained with `torchrate fit` to a NumPy .npz file (see "
-                    "torchrate.training.export_weights).",
+        "network trained with `torchrate fit` to a NumPy .npz file (see "
+        "torchrate.training.export_weights).",
     )
     parser.add_argument("checkpoint", help="a .ckpt written by `torchrate fit`")
     parser.add_argument("--out", required=True, help="the .npz file to write")
@@ -68,10 +74,15 @@ def _export(argv: list[str]) -> int:
 
 
 def _add_allow_argument(parser) -> None:
-    parser.add_argument("--allow", action="append", default=[], metavar="CLASS_PATH",
-                        help="a class of yours the checkpoint names, e.g. mymodule.SimplePD (repeatable): its module "
-                             "is imported (from the working directory too) and the class allowed; checkpoints name "
-                             "nothing else outside torchrate and torch.nn")
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="CLASS_PATH",
+        help="a class of yours the checkpoint names, e.g. mymodule.SimplePD (repeatable): its module "
+        "is imported (from the working directory too) and the class allowed; checkpoints name "
+        "nothing else outside torchrate and torch.nn",
+    )
 
 
 def _allow(paths: list[str]) -> None:
@@ -121,8 +132,7 @@ def _process_state_kept(threads: int | None = None):
     saved_threads = torch.get_num_threads()
     py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002 (what seed_everything sets)
     env = {k: os.environ.get(k) for k in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")}
-    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() \
-        else []
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() else []
     try:
         with torch.random.fork_rng(devices=cuda):
             if threads is not None:
@@ -222,8 +232,10 @@ def _predict_report(trainer) -> str:
     if writer is None or writer.written_to is None:
         return "predictions:   none written (no PredictionWriter, or no batches)"
     weights = trainer.ckpt_path or "none given: the network as initialised (give --ckpt_path last for the trained one)"
-    return (f"predictions:   {os.path.abspath(writer.written_to)} (inputs, targets, mask, conditions, outputs, rates)\n"
-            f"checkpoint:    {weights}")
+    return (
+        f"predictions:   {os.path.abspath(writer.written_to)} (inputs, targets, mask, conditions, outputs, rates)\n"
+        f"checkpoint:    {weights}"
+    )
 
 
 def build_cli(args: list[str] | None, run: bool = True):
@@ -261,8 +273,12 @@ def _build_cli(args: list[str] | None, run: bool):
         threads: int | None = None  # the config's thread count (set before instantiation)
 
         def add_arguments_to_parser(self, parser) -> None:
-            parser.add_argument("--threads", type=int | None, default=None,
-                                help="torch.set_num_threads for this run (default: PyTorch's choice)")
+            parser.add_argument(
+                "--threads",
+                type=int | None,
+                default=None,
+                help="torch.set_num_threads for this run (default: PyTorch's choice)",
+            )
             # the task is written once, under data:, and the model gets the same one
             parser.link_arguments("data.task", "model.task")
 
@@ -302,7 +318,8 @@ def _build_cli(args: list[str] | None, run: bool):
             diff = hparams_differences(ckpt.get("hyper_parameters") or {}, current, keys)
             if diff:
                 raise ValueError(
-                    f"checkpoint {ckpt_path!r} disagrees with the configuration: " + "; ".join(diff)
+                    f"checkpoint {ckpt_path!r} disagrees with the configuration: "
+                    + "; ".join(diff)
                     + ". Use the checkpoint's values in the config, or start a new run (no --ckpt_path)"
                 )
 
@@ -341,13 +358,19 @@ def _build_cli(args: list[str] | None, run: bool):
 
     default_writer = PredictionWriter()
     return TorchrateCLI(
-        TaskModule, TaskDataModule, args=args, run=run, seed_everything_default=0,
+        TaskModule,
+        TaskDataModule,
+        args=args,
+        run=run,
+        seed_everything_default=0,
         trainer_defaults={"callbacks": [RunCheckpoint(), AnalysisCallback(), default_writer]},
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"description": "Train torchrate networks on tasks (LightningCLI; predict writes the test "
-                                      "split's outputs and rates to <run>/predictions.pt). Also: "
-                                      "`torchrate analyze CHECKPOINT --out DIR` and `torchrate export CHECKPOINT "
-                                      "--out FILE.npz` (see their --help)."},
+        parser_kwargs={
+            "description": "Train torchrate networks on tasks (LightningCLI; predict writes the test "
+            "split's outputs and rates to <run>/predictions.pt). Also: "
+            "`torchrate analyze CHECKPOINT --out DIR` and `torchrate export CHECKPOINT "
+            "--out FILE.npz` (see their --help)."
+        },
     )
 
 
@@ -359,9 +382,11 @@ def _as_dict(value):
 
 
 def _network_refusal(path, where: str) -> str:
-    return (f"{where}: model.network.class_path {path!r} is not allowed: the network slot takes an nn.Module "
-            "subclass from torchrate (torchrate.RateRNN, torchrate.EIRateRNN, …), torch.nn, or one registered with "
-            "torchrate.training.allow(cls) in a script that then calls torchrate.cli.main([...])")
+    return (
+        f"{where}: model.network.class_path {path!r} is not allowed: the network slot takes an nn.Module "
+        "subclass from torchrate (torchrate.RateRNN, torchrate.EIRateRNN, …), torch.nn, or one registered with "
+        "torchrate.training.allow(cls) in a script that then calls torchrate.cli.main([...])"
+    )
 
 
 def _check_network_slot(config) -> None:
@@ -396,7 +421,8 @@ def _check_tensorboard(config) -> None:
             raise ModuleNotFoundError(
                 f"trainer.logger {path} needs the tensorboard package (or tensorboardX), an optional dependency "
                 "that is not installed: `pip install tensorboard`, or remove trainer.logger (torchrate fit then "
-                "logs to CSV, and to TensorBoard too once tensorboard is installed)")
+                "logs to CSV, and to TensorBoard too once tensorboard is installed)"
+            )
 
 
 def _check_config_files(args: list[str]) -> None:
@@ -418,11 +444,15 @@ def _check_config_files(args: list[str]) -> None:
             except yaml.YAMLError:
                 continue  # jsonargparse reports the YAML error with its position
         if content is None:
-            raise ValueError(f"config {path!r} is empty (no YAML keys): give at least model.network and data.task; "
-                             "see configs/*.yaml or `torchrate fit --print_config`")
+            raise ValueError(
+                f"config {path!r} is empty (no YAML keys): give at least model.network and data.task; "
+                "see configs/*.yaml or `torchrate fit --print_config`"
+            )
         if not isinstance(content, dict):
-            raise ValueError(f"config {path!r} must be a YAML mapping of sections (trainer:, model:, data:), got a "
-                             f"{type(content).__name__}")
+            raise ValueError(
+                f"config {path!r} must be a YAML mapping of sections (trainer:, model:, data:), got a "
+                f"{type(content).__name__}"
+            )
         model = content.get("model")
         network = model.get("network") if isinstance(model, dict) else None
         if isinstance(network, dict) and "class_path" in network and not allowed(network["class_path"]):

@@ -47,8 +47,10 @@ def _density(density, name: str = "density") -> float:
 def _counts(name: str, values) -> list[int]:
     """A sequence of neuron counts per area, each an int ≥ 0."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or getattr(values, "ndim", 1) != 1:
-        raise TypeError(f"{name} must be a sequence of neuron counts per area (ints ≥ 0), "
-                        f"got {_validate._show(values)}; e.g. {name}=[40, 40] for two areas")
+        raise TypeError(
+            f"{name} must be a sequence of neuron counts per area (ints ≥ 0), "
+            f"got {_validate._show(values)}; e.g. {name}=[40, 40] for two areas"
+        )
     return [_count(f"{name}[{a}]", n) for a, n in enumerate(values)]
 
 
@@ -58,8 +60,9 @@ def no_autapses(N: int, *, device=None) -> Tensor:
     return ~torch.eye(N, dtype=torch.bool, device=device)
 
 
-def random_mask(N: int, density: float, *, generator: torch.Generator | None = None, autapses: bool = False,
-                device=None) -> Tensor:
+def random_mask(
+    N: int, density: float, *, generator: torch.Generator | None = None, autapses: bool = False, device=None
+) -> Tensor:
     r"""A random mask (N, N): each connection independently present with probability ``density``.
 
     Drawn on the CPU from ``generator`` (the global RNG without one), then moved: one seed, the
@@ -75,8 +78,9 @@ def random_mask(N: int, density: float, *, generator: torch.Generator | None = N
     generator = _validate.check_generator("generator", generator)
     autapses = _validate.check_flag("autapses", autapses)
     device = _validate.check_device("device", device)
-    draw = torch.rand(N, N, generator=generator, dtype=torch.float64,
-                      device=generator.device if generator is not None else "cpu")
+    draw = torch.rand(
+        N, N, generator=generator, dtype=torch.float64, device=generator.device if generator is not None else "cpu"
+    )
     mask = draw < density
     if not autapses:
         mask &= no_autapses(N, device=mask.device)
@@ -104,10 +108,17 @@ class Areas(NamedTuple):
     n_inh: int
 
 
-def multi_area(n_exc: Sequence[int], n_inh: Sequence[int] | None = None, *,
-               projections: Sequence[tuple[int, int]] | Tensor = (), long_range: str = "exc",
-               local_density: float = 1.0, long_range_density: float = 1.0, autapses: bool = False,
-               generator: torch.Generator | None = None) -> Areas:
+def multi_area(
+    n_exc: Sequence[int],
+    n_inh: Sequence[int] | None = None,
+    *,
+    projections: Sequence[tuple[int, int]] | Tensor = (),
+    long_range: str = "exc",
+    local_density: float = 1.0,
+    long_range_density: float = 1.0,
+    autapses: bool = False,
+    generator: torch.Generator | None = None,
+) -> Areas:
     r"""A block mask of A areas with local connectivity and the allowed area-to-area projections.
 
     Neurons are ordered E of area 0, E of area 1, …, then I of area 0, I of area 1, … (so the
@@ -153,34 +164,48 @@ def multi_area(n_exc: Sequence[int], n_inh: Sequence[int] | None = None, *,
     P = torch.zeros(A, A, dtype=torch.bool)  # P[target, source]
     if isinstance(projections, Tensor):
         if projections.dtype != torch.bool:
-            raise TypeError(f"projections as a tensor must be bool (P[target, source]), got {projections.dtype}; "
-                            "or pass a list of (source, target) pairs")
+            raise TypeError(
+                f"projections as a tensor must be bool (P[target, source]), got {projections.dtype}; "
+                "or pass a list of (source, target) pairs"
+            )
         if tuple(projections.shape) != (A, A):
-            raise ValueError(f"projections as a tensor must be bool of shape ({A}, {A}) (P[target, source]), got "
-                             f"{projections.dtype} {tuple(projections.shape)}")
+            raise ValueError(
+                f"projections as a tensor must be bool of shape ({A}, {A}) (P[target, source]), got "
+                f"{projections.dtype} {tuple(projections.shape)}"
+            )
         P |= projections.cpu()
     else:
         if isinstance(projections, (str, bytes)) or not isinstance(projections, Iterable):
-            raise TypeError(f"projections must be a sequence of (source, target) pairs or a bool tensor ({A}, {A}), "
-                            f"got {_validate._show(projections)}")
+            raise TypeError(
+                f"projections must be a sequence of (source, target) pairs or a bool tensor ({A}, {A}), "
+                f"got {_validate._show(projections)}"
+            )
         for pair in projections:
-            if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-                    or not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in pair)):
-                raise TypeError(f"each of projections must be a pair (source, target) of area indices in [0, {A}), "
-                                f"got {_validate._show(pair)}")
+            if (
+                not isinstance(pair, (tuple, list))
+                or len(pair) != 2
+                or not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in pair)
+            ):
+                raise TypeError(
+                    f"each of projections must be a pair (source, target) of area indices in [0, {A}), "
+                    f"got {_validate._show(pair)}"
+                )
             if not all(0 <= x < A for x in pair):
-                raise ValueError(f"each of projections must be a pair (source, target) of area indices in "
-                                 f"[0, {A}), got {pair!r}")
+                raise ValueError(
+                    f"each of projections must be a pair (source, target) of area indices in [0, {A}), got {pair!r}"
+                )
             P[pair[1], pair[0]] = True
-    area = torch.cat([torch.full((n,), a) for a, n in enumerate(n_exc)]
-                     + [torch.full((n,), a) for a, n in enumerate(n_inh)]).long()
+    area = torch.cat(
+        [torch.full((n,), a) for a, n in enumerate(n_exc)] + [torch.full((n,), a) for a, n in enumerate(n_inh)]
+    ).long()
     excitatory = torch.arange(len(area)) < sum(n_exc)
     same = area[:, None] == area[None, :]
     allowed_source = excitatory[None, :] if long_range == "exc" else torch.ones_like(excitatory)[None, :]
     between = P[area[:, None], area[None, :]] & ~same & allowed_source
     N = len(area)
-    draw = torch.rand(N, N, generator=generator, dtype=torch.float64,
-                      device=generator.device if generator is not None else "cpu").cpu()
+    draw = torch.rand(
+        N, N, generator=generator, dtype=torch.float64, device=generator.device if generator is not None else "cpu"
+    ).cpu()
     mask = (same & (draw < local_density)) | (between & (draw < long_range_density))
     if local_density == 1.0:
         mask |= same

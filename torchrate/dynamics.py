@@ -26,9 +26,7 @@ def pre_activation(v: Tensor, h: Tensor, M: Tensor, b: Tensor | None) -> Tensor:
     return x if b is None else x + b
 
 
-def vector_field(
-    v: Tensor, h: Tensor, M: Tensor, b: Tensor | None, tau: Tensor | float, F: Nonlinearity
-) -> Tensor:
+def vector_field(v: Tensor, h: Tensor, M: Tensor, b: Tensor | None, tau: Tensor | float, F: Nonlinearity) -> Tensor:
     r"""dv/dt = (−v + F(h + M v + b)) / τ.
 
     Parameters

@@ -36,12 +36,12 @@ def phi1(z: Tensor) -> Tensor:
     ``expm1(a)·cos b − 2 sin²(b/2) + i eᵃ sin b`` so no digits cancel near ``z = 0``.
     """
     if not isinstance(z, Tensor):
-        raise TypeError(f"z must be a Tensor (real or complex), got {_validate._show(z)}; "
-                        "e.g. phi1(torch.as_tensor(z))")
+        raise TypeError(
+            f"z must be a Tensor (real or complex), got {_validate._show(z)}; e.g. phi1(torch.as_tensor(z))"
+        )
     if z.is_complex():
         a, b = z.real, z.imag
-        num = torch.complex(torch.expm1(a) * torch.cos(b) - 2 * torch.sin(b / 2) ** 2,
-                            torch.exp(a) * torch.sin(b))
+        num = torch.complex(torch.expm1(a) * torch.cos(b) - 2 * torch.sin(b / 2) ** 2, torch.exp(a) * torch.sin(b))
     else:
         num = torch.expm1(z)
     zero = z == 0
@@ -50,8 +50,9 @@ def phi1(z: Tensor) -> Tensor:
 
 def _as_tau(tau: float | Tensor, N: int, like: Tensor) -> Tensor:
     if not isinstance(tau, Tensor) or tau.numel() == 1 and tau.ndim == 0:
-        return torch.tensor(_validate.check_positive("tau", tau, fix="a time constant in ms"),
-                            dtype=like.dtype, device=like.device)
+        return torch.tensor(
+            _validate.check_positive("tau", tau, fix="a time constant in ms"), dtype=like.dtype, device=like.device
+        )
     tau = _validate.as_real_tensor("tau", tau, dtype=like.dtype, device=like.device)
     if tau.ndim not in (0, 1) or (tau.ndim == 1 and tau.shape[0] != N):
         raise ValueError(f"tau must be a scalar or of shape ({N},), got shape {tuple(tau.shape)}")
@@ -66,8 +67,10 @@ def _check_matrix(M: Tensor) -> Tensor:
 
 def _check_rates(name: str, x, N: int, M: Tensor) -> Tensor:
     if isinstance(x, Tensor) and x.is_floating_point() and torch.finfo(x.dtype).bits > torch.finfo(M.dtype).bits:
-        raise TypeError(f"{name} has dtype {x.dtype} but M is {M.dtype}: the solution would be rounded to "
-                        f"{M.dtype}; pass M.to({x.dtype}) (or {name}.to({M.dtype}))")
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but M is {M.dtype}: the solution would be rounded to "
+            f"{M.dtype}; pass M.to({x.dtype}) (or {name}.to({M.dtype}))"
+        )
     x = _validate.as_real_tensor(name, x, dtype=M.dtype, device=M.device)
     if x.ndim == 0 or x.shape[-1] != N:
         raise ValueError(f"{name} must have shape (*, {N}) to match M ({N}, {N}), got {tuple(x.shape)}")
@@ -140,8 +143,7 @@ def solve(
     M = _check_matrix(M)
     N = M.shape[0]
     h = _check_rates("h", h, N, M)
-    t = _validate.check_finite_tensor("t", _validate.as_real_tensor("t", t, dtype=M.dtype, device=M.device)
-                                      .reshape(-1))
+    t = _validate.check_finite_tensor("t", _validate.as_real_tensor("t", t, dtype=M.dtype, device=M.device).reshape(-1))
     if v0 is not None:
         v0 = _check_rates("v0", v0, N, M)
         h, v0 = torch.broadcast_tensors(h, v0)
@@ -176,8 +178,14 @@ def solve(
         if not bool(bad.any()):
             return v
         if M.dtype != torch.float64:  # the rows again in float64: the cast back rounds to ±inf with their sign
-            v[bad] = solve(M.double(), h.double(), t[bad].double(), tau=tau.double(),
-                           v0=None if v0 is None else v0.double(), method=method).to(v.dtype)
+            v[bad] = solve(
+                M.double(),
+                h.double(),
+                t[bad].double(),
+                tau=tau.double(),
+                v0=None if v0 is None else v0.double(),
+                method=method,
+            ).to(v.dtype)
             return v
         if _modes(A, 1e-8 / torch.finfo(M.dtype).eps) is not None:  # method="expm" asked for, M diagonalisable
             v[bad] = solve(M, h, t[bad], tau=tau, v0=v0, method="eig")
@@ -186,7 +194,8 @@ def solve(
         raise OverflowError(
             f"v(t) overflows float64 at t = {first:g} ms (and {int(bad.sum()) - 1} later time(s)): a mode of this "
             f"defective M grows past 1e308 and the matrix exponential cannot give its sign; solve for smaller t "
-            f"(the growth rate is max Re μ = {torch.linalg.eigvals(A).real.max().item():.6g} per ms)")
+            f"(the growth rate is max Re μ = {torch.linalg.eigvals(A).real.max().item():.6g} per ms)"
+        )
 
     mu, E, Einv = modes
     cg = g.to(E.dtype) @ Einv.mT  # (*, N) mode coordinates of h/τ
@@ -200,8 +209,13 @@ def solve(
     bad = ~torch.isfinite(v).all(-1)  # (T, *): a growing mode overflowed the dtype (inf·0, inf − inf)
     if bool(bad.any()):
         shape = v.shape
-        v[bad] = _overflowed(z.expand(shape)[bad], tt.expand(*shape[:-1], 1)[bad],
-                             cg.expand(shape)[bad], None if c0 is None else c0.expand(shape)[bad], E)
+        v[bad] = _overflowed(
+            z.expand(shape)[bad],
+            tt.expand(*shape[:-1], 1)[bad],
+            cg.expand(shape)[bad],
+            None if c0 is None else c0.expand(shape)[bad],
+            E,
+        )
     return v
 
 

@@ -41,15 +41,18 @@ class NonFiniteRatesError(FloatingPointError):
 
 def _weights(name: str, value, shape: tuple[int | str, ...], like: Tensor | None = None) -> Tensor:
     """``value`` as a finite real floating tensor of ``shape`` (a str: any size), in ``like``'s dtype/device."""
-    t = _validate.as_real_tensor(name, value, dtype=None if like is None else like.dtype,
-                                 device=None if like is None else like.device)
+    t = _validate.as_real_tensor(
+        name, value, dtype=None if like is None else like.dtype, device=None if like is None else like.device
+    )
     return _validate.check_finite_tensor(name, _validate.check_shape(name, t, shape))
 
 
 def _check_generator(generator) -> torch.Generator | None:
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None (the global RNG), got "
-                        f"{type(generator).__name__}; e.g. torch.Generator().manual_seed(0)")
+        raise TypeError(
+            f"generator must be a torch.Generator or None (the global RNG), got "
+            f"{type(generator).__name__}; e.g. torch.Generator().manual_seed(0)"
+        )
     return generator
 
 
@@ -73,18 +76,23 @@ def _check_elementwise(F: Nonlinearity, N: int, *, device=None, dtype=None) -> N
 
     The probe is deterministic and runs with the global RNG state restored afterwards."""
     probe = torch.linspace(-2.0, 2.0, 2 * N, dtype=torch.float64).reshape(2, N).to(device=device, dtype=dtype)
-    fix = ("F must be elementwise (each rate depends on its own neuron's drive only): a function Tensor → Tensor "
-           "of the same shape, such as torch.tanh or lambda x: torch.relu(x) ** 2")
+    fix = (
+        "F must be elementwise (each rate depends on its own neuron's drive only): a function Tensor → Tensor "
+        "of the same shape, such as torch.tanh or lambda x: torch.relu(x) ** 2"
+    )
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         try:
             y = F(probe)
         except Exception as err:  # noqa: BLE001 - any failure of a user's callable, named
-            raise ValueError(f"nonlinearity {F.name!r} failed on a probe of shape (2, {N}) ({type(err).__name__}: "
-                             f"{err}); {fix}") from None
+            raise ValueError(
+                f"nonlinearity {F.name!r} failed on a probe of shape (2, {N}) ({type(err).__name__}: {err}); {fix}"
+            ) from None
         if not isinstance(y, Tensor) or tuple(y.shape) != (2, N):
             got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
-            raise ValueError(f"nonlinearity {F.name!r} must map a tensor of shape (B, N) to the same shape, "
-                             f"got (2, {N}) → {got}; {fix}")
+            raise ValueError(
+                f"nonlinearity {F.name!r} must map a tensor of shape (B, N) to the same shape, "
+                f"got (2, {N}) → {got}; {fix}"
+            )
         for i, j in ((0, 0), (1, N - 1)):  # one entry of each row, the first and the last neuron
             moved = probe.clone()
             moved[i, j] += 0.5
@@ -93,8 +101,10 @@ def _check_elementwise(F: Nonlinearity, N: int, *, device=None, dtype=None) -> N
             changed[i, j] = False
             if bool(changed.any()):
                 a, b = (int(k) for k in changed.nonzero()[0])
-                raise ValueError(f"nonlinearity {F.name!r} must be elementwise: changing its input at [{i}, {j}] "
-                                 f"changed its output at [{a}, {b}]; {fix}")
+                raise ValueError(
+                    f"nonlinearity {F.name!r} must be elementwise: changing its input at [{i}, {j}] "
+                    f"changed its output at [{a}, {b}]; {fix}"
+                )
 
 
 # --------------------------------------------------------------------------- RateRNN
@@ -216,8 +226,13 @@ class RateRNN(nn.Module):
         self.input_size = _validate.as_int("input_size", input_size, minimum=1)
         self.hidden_size = N = _validate.as_int("hidden_size", hidden_size, minimum=1)
         self.num_layers = _validate.as_int("num_layers", num_layers, minimum=1)
-        for name, flag in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional),
-                           ("adjoint", adjoint), ("train_tau", train_tau)):
+        for name, flag in (
+            ("bias", bias),
+            ("batch_first", batch_first),
+            ("bidirectional", bidirectional),
+            ("adjoint", adjoint),
+            ("train_tau", train_tau),
+        ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.batch_first, self.bidirectional = batch_first, bidirectional
@@ -237,13 +252,19 @@ class RateRNN(nn.Module):
         if NONLINEARITIES.get(self.F.name) is not self.F:
             _check_elementwise(self.F, N, **factory)
         if self.dropout > 0 and self.num_layers == 1:  # as torch.nn.RNN: dropout acts between layers only
-            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
-                          f"expects num_layers greater than 1, but got dropout={dropout} and "
-                          f"num_layers={self.num_layers}", stacklevel=2)
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+                f"expects num_layers greater than 1, but got dropout={dropout} and "
+                f"num_layers={self.num_layers}",
+                stacklevel=2,
+            )
         self.generator = _check_generator(generator)
         self._directions = ("", "_reverse") if bidirectional else ("",)
-        self.register_buffer("connectivity", None if connectivity is None
-                             else self._mask("connectivity", connectivity, (N, N)).to(device), persistent=False)
+        self.register_buffer(
+            "connectivity",
+            None if connectivity is None else self._mask("connectivity", connectivity, (N, N)).to(device),
+            persistent=False,
+        )
         for k in range(self.num_layers):
             width = self.input_size if k == 0 else N * len(self._directions)
             for d in self._directions:
@@ -268,8 +289,9 @@ class RateRNN(nn.Module):
     # ------------------------------------------------------------------ construction hooks
     def _configure_solver(self, solver, rtol, atol, adjoint, ode_options) -> None:
         if solver != "euler" and solver not in solvers.ODE_METHODS:  # torchdiffeq is imported only here
-            raise ValueError(f"unknown solver {solver!r}; use 'euler' or a torchdiffeq method: "
-                             f"{sorted(solvers.ODE_METHODS)}")
+            raise ValueError(
+                f"unknown solver {solver!r}; use 'euler' or a torchdiffeq method: {sorted(solvers.ODE_METHODS)}"
+            )
         if self.noise_std > 0 and solver != "euler":
             raise ValueError(
                 f"noise_std={self.noise_std} needs solver='euler' (Euler–Maruyama); the ODE solver {solver!r} "
@@ -284,8 +306,10 @@ class RateRNN(nn.Module):
 
     def _mask(self, name: str, mask, shape: tuple[int, ...]) -> Tensor:
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-            raise TypeError(f"{name} must be a bool Tensor of shape {shape}, got "
-                            f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}")
+            raise TypeError(
+                f"{name} must be a bool Tensor of shape {shape}, got "
+                f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}"
+            )
         if tuple(mask.shape) != shape:
             raise ValueError(f"{name} must have shape {shape}, got {tuple(mask.shape)}")
         return mask
@@ -308,8 +332,10 @@ class RateRNN(nn.Module):
         elif isinstance(tau, numbers.Real) and not isinstance(tau, bool):
             tau = torch.tensor(float(tau), **factory)
         else:
-            raise TypeError(f"tau must be a number or a tensor of shape ({self.hidden_size},) (ms), "
-                            f"got {type(tau).__name__} {tau!r}")
+            raise TypeError(
+                f"tau must be a number or a tensor of shape ({self.hidden_size},) (ms), "
+                f"got {type(tau).__name__} {tau!r}"
+            )
         if tau.ndim not in (0, 1) or (tau.ndim == 1 and tau.shape[0] != self.hidden_size):
             raise ValueError(f"tau must be a scalar or of shape ({self.hidden_size},), got shape {tuple(tau.shape)}")
         check_positive("tau", tau)
@@ -346,8 +372,10 @@ class RateRNN(nn.Module):
                     M = M * self.connectivity.cpu()
                 self._assign(f"weight_hh_l{k}{d}", _spectral_radius_init(M, self.gain))
                 W = getattr(self, f"weight_ih_l{k}{d}")
-                self._assign(f"weight_ih_l{k}{d}", torch.randn(W.shape, generator=generator, dtype=torch.float64)
-                             / math.sqrt(W.shape[1]))
+                self._assign(
+                    f"weight_ih_l{k}{d}",
+                    torch.randn(W.shape, generator=generator, dtype=torch.float64) / math.sqrt(W.shape[1]),
+                )
                 if getattr(self, f"bias_l{k}{d}") is not None:
                     getattr(self, f"bias_l{k}{d}").zero_()
 
@@ -366,8 +394,17 @@ class RateRNN(nn.Module):
 
     # ------------------------------------------------------------------ alternative constructors
     @classmethod
-    def from_weights(cls, M: Tensor, W: Tensor | None = None, b: Tensor | None = None, *,
-                     tau: float | Tensor, dt: float, nonlinearity="linear", **kwargs) -> RateRNN:
+    def from_weights(
+        cls,
+        M: Tensor,
+        W: Tensor | None = None,
+        b: Tensor | None = None,
+        *,
+        tau: float | Tensor,
+        dt: float,
+        nonlinearity="linear",
+        **kwargs,
+    ) -> RateRNN:
         """A hand-built network with recurrent weights ``M`` (N, N), input weights ``W`` (N, I)
         and bias ``b`` (N,). ``W=None`` means identity input: ``input_size = N`` and ``u`` is ``h``.
 
@@ -384,8 +421,19 @@ class RateRNN(nn.Module):
         N = M.shape[0]
         W = None if W is None else _weights("W", W, (N, "I"), like=M)
         generator = _check_generator(kwargs.pop("generator", None))
-        net = cls(N if W is None else W.shape[1], N, nonlinearity=nonlinearity, bias=b is not None, tau=tau, dt=dt,
-                  gain=None, generator=_init_generator(), dtype=M.dtype, device=M.device, **kwargs)
+        net = cls(
+            N if W is None else W.shape[1],
+            N,
+            nonlinearity=nonlinearity,
+            bias=b is not None,
+            tau=tau,
+            dt=dt,
+            gain=None,
+            generator=_init_generator(),
+            dtype=M.dtype,
+            device=M.device,
+            **kwargs,
+        )
         net.generator = generator
         net._load_weights(M, W, b)
         if W is None:
@@ -422,21 +470,50 @@ class RateRNN(nn.Module):
             raise ValueError(f"rnn has proj_size={rnn.proj_size}; a rate network has no output projection")
         ref = rnn.weight_hh_l0
         generator = _check_generator(kwargs.pop("generator", None))
-        net = cls(rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.nonlinearity, rnn.bias, rnn.batch_first,
-                  rnn.dropout, rnn.bidirectional, tau=1.0, dt=1.0, gain=None,
-                  generator=_init_generator(), dtype=ref.dtype, device=ref.device, **kwargs)
+        net = cls(
+            rnn.input_size,
+            rnn.hidden_size,
+            rnn.num_layers,
+            rnn.nonlinearity,
+            rnn.bias,
+            rnn.batch_first,
+            rnn.dropout,
+            rnn.bidirectional,
+            tau=1.0,
+            dt=1.0,
+            gain=None,
+            generator=_init_generator(),
+            dtype=ref.dtype,
+            device=ref.device,
+            **kwargs,
+        )
         net.generator = generator
         for k, d in net._layer_keys():
             sfx = f"_l{k}{d}"
             b = (getattr(rnn, "bias_ih" + sfx) + getattr(rnn, "bias_hh" + sfx)) if rnn.bias else None
-            net._load_weights(getattr(rnn, "weight_hh" + sfx).detach(), getattr(rnn, "weight_ih" + sfx).detach(),
-                              None if b is None else b.detach(), sfx)
+            net._load_weights(
+                getattr(rnn, "weight_hh" + sfx).detach(),
+                getattr(rnn, "weight_ih" + sfx).detach(),
+                None if b is None else b.detach(),
+                sfx,
+            )
         return net
 
     @classmethod
-    def elman(cls, input_size: int, hidden_size: int, num_layers: int = 1,
-              nonlinearity: str | Callable[[Tensor], Tensor] = "tanh", bias: bool = True, batch_first: bool = False,
-              dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None, **kwargs) -> RateRNN:
+    def elman(
+        cls,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str | Callable[[Tensor], Tensor] = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        **kwargs,
+    ) -> RateRNN:
         r"""The drop-in for ``torch.nn.RNN``: its signature, its update and its initial weights.
 
         ``RateRNN(...)`` shares ``nn.RNN``'s signature but is a *leaky* network by default
@@ -478,16 +555,35 @@ class RateRNN(nn.Module):
         True
         """
         if cls.__init__ is not RateRNN.__init__:
-            raise TypeError(f"{cls.__name__}.elman: the Elman update is a plain RateRNN's; use "
-                            f"torchrate.RateRNN.elman, or {cls.__name__}(...) with tau equal to dt")
+            raise TypeError(
+                f"{cls.__name__}.elman: the Elman update is a plain RateRNN's; use "
+                f"torchrate.RateRNN.elman, or {cls.__name__}(...) with tau equal to dt"
+            )
         fixed = sorted(set(kwargs) & {"tau", "dt", "train_tau", "gain"})
         if fixed:
-            raise TypeError(f"RateRNN.elman takes no {', '.join(fixed)}: it is nn.RNN's Elman update, τ = dt = 1 "
-                            "(time in steps) with nn.RNN's initial weights; for a leaky rate network use "
-                            "RateRNN(input_size, hidden_size, ..., tau=..., dt=...)")
+            raise TypeError(
+                f"RateRNN.elman takes no {', '.join(fixed)}: it is nn.RNN's Elman update, τ = dt = 1 "
+                "(time in steps) with nn.RNN's initial weights; for a leaky rate network use "
+                "RateRNN(input_size, hidden_size, ..., tau=..., dt=...)"
+            )
         generator = _check_generator(kwargs.pop("generator", None))
-        net = cls(input_size, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout, bidirectional,
-                  tau=1.0, dt=1.0, gain=None, generator=_init_generator(), device=device, dtype=dtype, **kwargs)
+        net = cls(
+            input_size,
+            hidden_size,
+            num_layers,
+            nonlinearity,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            tau=1.0,
+            dt=1.0,
+            gain=None,
+            generator=_init_generator(),
+            device=device,
+            dtype=dtype,
+            **kwargs,
+        )
         net.generator = generator
         bound = 1.0 / math.sqrt(net.hidden_size)
         with torch.no_grad():
@@ -495,9 +591,10 @@ class RateRNN(nn.Module):
                 sfx = f"_l{k}{d}"
                 ref = getattr(net, "weight_hh" + sfx)
                 shapes = [getattr(net, "weight_ih" + sfx).shape, ref.shape] + ([(net.hidden_size,)] * 2 if bias else [])
-                W, M, *b = (torch.empty(s, dtype=ref.dtype, device=ref.device).uniform_(-bound, bound,
-                                                                                        generator=generator)
-                            for s in shapes)
+                W, M, *b = (
+                    torch.empty(s, dtype=ref.dtype, device=ref.device).uniform_(-bound, bound, generator=generator)
+                    for s in shapes
+                )
                 if net.connectivity is not None:
                     M = M * net.connectivity
                 net._load_weights(M, W, b[0] + b[1] if b else None, sfx)
@@ -511,15 +608,29 @@ class RateRNN(nn.Module):
         ``generator`` object: its draws advance this network's stream) and the solver settings
         (``solver``, ``rtol``, ``atol``, ``adjoint``, ``ode_options``)."""
         if not 0 <= k < self.num_layers or (reverse and not self.bidirectional):
-            raise ValueError(f"no layer {k}{' (reverse)' if reverse else ''} in a {self.num_layers}-layer "
-                             f"{'bi' if self.bidirectional else 'uni'}directional network")
+            raise ValueError(
+                f"no layer {k}{' (reverse)' if reverse else ''} in a {self.num_layers}-layer "
+                f"{'bi' if self.bidirectional else 'uni'}directional network"
+            )
         sfx = f"_l{k}{'_reverse' if reverse else ''}"
         M, W, b = (getattr(self, n + sfx) for n in ("weight_hh", "weight_ih", "bias"))
         W, b = (None if t is None else t.detach() for t in (W, b))
-        return RateRNN.from_weights(M.detach(), W, b, tau=self.tau.detach(), dt=self.dt, nonlinearity=self.F,
-                                    batch_first=self.batch_first, noise_std=self.noise_std, solver=self.solver,
-                                    rtol=self.rtol, atol=self.atol, adjoint=self.adjoint,
-                                    ode_options=copy.deepcopy(self.ode_options), generator=self.generator)
+        return RateRNN.from_weights(
+            M.detach(),
+            W,
+            b,
+            tau=self.tau.detach(),
+            dt=self.dt,
+            nonlinearity=self.F,
+            batch_first=self.batch_first,
+            noise_std=self.noise_std,
+            solver=self.solver,
+            rtol=self.rtol,
+            atol=self.atol,
+            adjoint=self.adjoint,
+            ode_options=copy.deepcopy(self.ode_options),
+            generator=self.generator,
+        )
 
     # ------------------------------------------------------------------ parameters (layer 0)
     @property
@@ -581,13 +692,24 @@ class RateRNN(nn.Module):
         from .systems import rate_system, stacked
 
         if self.bidirectional:
-            raise ValueError("a bidirectional network is not a dynamical system (its backward direction runs from "
-                             "the end of the sequence); analyse one direction: net.layer(k) or "
-                             "net.layer(k, reverse=True)")
+            raise ValueError(
+                "a bidirectional network is not a dynamical system (its backward direction runs from "
+                "the end of the sequence); analyse one direction: net.layer(k) or "
+                "net.layer(k, reverse=True)"
+            )
         dt = self.dt if self.solver == "euler" else None
-        layers = [rate_system(getattr(self, f"weight_hh_l{k}"), getattr(self, f"weight_ih_l{k}"),
-                              getattr(self, f"bias_l{k}"), self.tau, self.F, dt=dt, time=time)
-                  for k in range(self.num_layers)]
+        layers = [
+            rate_system(
+                getattr(self, f"weight_hh_l{k}"),
+                getattr(self, f"weight_ih_l{k}"),
+                getattr(self, f"bias_l{k}"),
+                self.tau,
+                self.F,
+                dt=dt,
+                time=time,
+            )
+            for k in range(self.num_layers)
+        ]
         return layers[0] if len(layers) == 1 else stacked(layers)
 
     def step(self, v: Tensor, u: Tensor) -> Tensor:
@@ -661,15 +783,20 @@ class RateRNN(nn.Module):
             raise TypeError(f"input must be a Tensor or PackedSequence, got {type(u).__name__}")
         if u.ndim not in (2, 3):
             batched_shape = "(B, T, {0}) (batch_first)" if self.batch_first else "(T, B, {0})"
-            raise ValueError(f"input must be {batched_shape.format(self.input_size)} or unbatched "
-                             f"(T, {self.input_size}); got shape {tuple(u.shape)}")
+            raise ValueError(
+                f"input must be {batched_shape.format(self.input_size)} or unbatched "
+                f"(T, {self.input_size}); got shape {tuple(u.shape)}"
+            )
         if u.shape[-1] != self.input_size:
-            raise ValueError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                             f"got {u.shape[-1]}")
+            raise ValueError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {u.shape[-1]}"
+            )
         autocast = torch.is_autocast_enabled(u.device.type) and u.dtype == torch.get_autocast_dtype(u.device.type)
         if u.dtype != ref.dtype and not autocast:
-            raise TypeError(f"input dtype {u.dtype} does not match the network's {ref.dtype}; "
-                            f"use net.to({u.dtype}) or input.to({ref.dtype}) (or run under torch.autocast)")
+            raise TypeError(
+                f"input dtype {u.dtype} does not match the network's {ref.dtype}; "
+                f"use net.to({u.dtype}) or input.to({ref.dtype}) (or run under torch.autocast)"
+            )
         if u.device != ref.device:
             raise ValueError(f"input is on {u.device} but the network is on {ref.device}")
         return u
@@ -680,8 +807,7 @@ class RateRNN(nn.Module):
         if hx is None:
             return u.new_zeros(LD, B, N, dtype=ref.dtype)
         expected = (LD, B, N) if batched else (LD, N)
-        _check_state(hx, expected, "(num_layers·D, B, N)" if batched else "(num_layers·D, N)", ref, u.dtype,
-                     "network")
+        _check_state(hx, expected, "(num_layers·D, B, N)" if batched else "(num_layers·D, N)", ref, u.dtype, "network")
         return hx if batched else hx.unsqueeze(1)
 
     def _run_layer(self, sfx: str, x: Tensor, v0: Tensor) -> Tensor:
@@ -697,8 +823,18 @@ class RateRNN(nn.Module):
                 W, M, b = (getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias"))
                 return dynamics.vector_field(v, u if W is None else u @ W.T, M, b, self.tau, self.F)
 
-            return ode_rollout(field, x, v0, self.dt, method=self.solver, rtol=self.rtol, atol=self.atol,
-                               adjoint=self.adjoint, adjoint_params=params, options=self.ode_options)
+            return ode_rollout(
+                field,
+                x,
+                v0,
+                self.dt,
+                method=self.solver,
+                rtol=self.rtol,
+                atol=self.atol,
+                adjoint=self.adjoint,
+                adjoint_params=params,
+                options=self.ode_options,
+            )
         W, M, b = (getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias"))
         T, B = x.shape[:2]
         if W is None:
@@ -735,8 +871,9 @@ class RateRNN(nn.Module):
         finite = torch.isfinite(layer_outputs[k].detach()).flatten(1).all(1)  # (T,)
         step = int((~finite).nonzero()[0]) + 1
         where = f" in layer {k}" if self.num_layers > 1 else ""
-        raise NonFiniteRatesError(f"rates became non-finite{where} at step {step} (t = {step * self.dt:g} ms); "
-                                  f"{self._blow_up_hint(k, u)}")
+        raise NonFiniteRatesError(
+            f"rates became non-finite{where} at step {step} (t = {step * self.dt:g} ms); {self._blow_up_hint(k, u)}"
+        )
 
     def _blow_up_hint(self, k: int, u: Tensor) -> str:
         if not torch.isfinite(u).all():
@@ -750,19 +887,23 @@ class RateRNN(nn.Module):
         euler_factor = (1 + (self.dt / self.tau.detach().double().cpu().min()) * (eig - 1)).abs().max().item()
         hint = f"the largest real part of M's spectrum is {top:.4g}"
         if top > 1:
-            return hint + (" > 1: linear dynamics grow like exp((Re λ − 1)·t/τ); reduce the recurrent gain or use"
-                           " a saturating nonlinearity")
+            return hint + (
+                " > 1: linear dynamics grow like exp((Re λ − 1)·t/τ); reduce the recurrent gain or use"
+                " a saturating nonlinearity"
+            )
         if self.solver == "euler" and euler_factor > 1:
-            return hint + (f", but the Euler step amplifies a mode by {euler_factor:.3g} per step: dt/τ is too"
-                           " large for this spectrum, reduce dt")
+            return hint + (
+                f", but the Euler step amplifies a mode by {euler_factor:.3g} per step: dt/τ is too"
+                " large for this spectrum, reduce dt"
+            )
         if top > 1 - 1e-9:
-            return hint + (": a λ = 1 mode integrates its input without decay, so a long or large input grows"
-                           " without bound")
+            return hint + (
+                ": a λ = 1 mode integrates its input without decay, so a long or large input grows without bound"
+            )
         return hint + ": the dynamics are stable, so the inputs, weights or bias exceed the floating-point range"
 
 
-def _check_state(hx, expected: tuple[int, ...], label: str, ref: Tensor, input_dtype: torch.dtype,
-                 owner: str) -> None:
+def _check_state(hx, expected: tuple[int, ...], label: str, ref: Tensor, input_dtype: torch.dtype, owner: str) -> None:
     """A given initial state ``hx``: a Tensor of shape ``expected`` (named by ``label``), on ``ref``'s
     device, in its dtype (or the input's, under autocast)."""
     if not isinstance(hx, Tensor):
@@ -857,15 +998,27 @@ class EIRateRNN(RateRNN):
         One layer, one direction.
     """
 
-    def __init__(self, input_size: int, n_exc: int, n_inh: int, *, tau_e: float = 10.0, tau_i: float = 10.0,
-                 nonlinearity="relu", input_mask="all", **kwargs):
+    def __init__(
+        self,
+        input_size: int,
+        n_exc: int,
+        n_inh: int,
+        *,
+        tau_e: float = 10.0,
+        tau_i: float = 10.0,
+        nonlinearity="relu",
+        input_mask="all",
+        **kwargs,
+    ):
         n_exc, n_inh = _validate.as_int("n_exc", n_exc, minimum=0), _validate.as_int("n_inh", n_inh, minimum=0)
         if n_exc + n_inh < 1:
             raise ValueError(f"n_exc + n_inh must be ≥ 1 neuron, got {n_exc} + {n_inh}")
         for name in ("tau", "num_layers", "bidirectional", "dropout"):
             if name in kwargs:
-                raise TypeError(f"EIRateRNN got {name!r}: it is one layer in one direction with one time constant "
-                                "per population (pass tau_e and tau_i, in ms)")
+                raise TypeError(
+                    f"EIRateRNN got {name!r}: it is one layer in one direction with one time constant "
+                    "per population (pass tau_e and tau_i, in ms)"
+                )
         tau_e, tau_i = _validate.check_positive("tau_e", tau_e), _validate.check_positive("tau_i", tau_i)
         self.n_exc, self.n_inh = int(n_exc), int(n_inh)
         N = self.n_exc + self.n_inh
@@ -874,8 +1027,9 @@ class EIRateRNN(RateRNN):
         tau = torch.tensor([tau_e, tau_i], dtype=torch.float64)[self._population]
         # one layer, one direction, τ from tau_e/tau_i: passed explicitly, so that LightningCLI (jsonargparse)
         # does not offer them as arguments of EIRateRNN
-        super().__init__(input_size, N, num_layers=1, nonlinearity=nonlinearity, dropout=0.0, bidirectional=False,
-                         tau=tau, **kwargs)
+        super().__init__(
+            input_size, N, num_layers=1, nonlinearity=nonlinearity, dropout=0.0, bidirectional=False, tau=tau, **kwargs
+        )
 
     def _weight_constraints(self, name: str) -> list[nn.Module]:
         N, sign = self.hidden_size, 1.0 - 2.0 * self._population
@@ -919,7 +1073,7 @@ class EIRateRNN(RateRNN):
         generator = generator if generator is not None else self.generator
         N = self.hidden_size
         raw = torch.randn(N, N, generator=generator, dtype=torch.float64).abs() / math.sqrt(N)
-        raw[:, self.n_exc:] *= self.n_exc / max(self.n_inh, 1)
+        raw[:, self.n_exc :] *= self.n_exc / max(self.n_inh, 1)
         M = raw * (1.0 - 2.0 * self._population).double()
         if self.connectivity is not None:
             M = M * self.connectivity.cpu()
@@ -931,14 +1085,28 @@ class EIRateRNN(RateRNN):
                 self.bias_l0.zero_()
 
     def extra_repr(self) -> str:
-        taus = "".join(f", {name}={t.item():g}" for name, t in (("tau_e", self.tau_e), ("tau_i", self.tau_i))
-                       if t is not None)
-        return (f"{self.input_size}, n_exc={self.n_exc}, n_inh={self.n_inh}{taus}, dt={self.dt:g}, "
-                f"nonlinearity={self.F.name!r}, solver={self.solver!r}")
+        taus = "".join(
+            f", {name}={t.item():g}" for name, t in (("tau_e", self.tau_e), ("tau_i", self.tau_i)) if t is not None
+        )
+        return (
+            f"{self.input_size}, n_exc={self.n_exc}, n_inh={self.n_inh}{taus}, dt={self.dt:g}, "
+            f"nonlinearity={self.F.name!r}, solver={self.solver!r}"
+        )
 
     @classmethod
-    def from_weights(cls, M: Tensor, n_exc: int, *, tau_e: float, tau_i: float, b: Tensor | None = None,
-                     W: Tensor | None = None, dt: float, nonlinearity="relu", **kwargs) -> EIRateRNN:
+    def from_weights(
+        cls,
+        M: Tensor,
+        n_exc: int,
+        *,
+        tau_e: float,
+        tau_i: float,
+        b: Tensor | None = None,
+        W: Tensor | None = None,
+        dt: float,
+        nonlinearity="relu",
+        **kwargs,
+    ) -> EIRateRNN:
         """A hand-built E–I network; ``M`` must obey Dale's law for E neurons ``0…n_exc−1``.
         ``W=None`` means identity input (``input_size = N``).
 
@@ -953,9 +1121,21 @@ class EIRateRNN(RateRNN):
             raise ValueError(f"n_exc must be an integer in [0, {N}] (the neurons of M), got {n_exc}")
         W = torch.eye(N, dtype=M.dtype, device=M.device) if W is None else _weights("W", W, (N, "I"), like=M)
         generator = _check_generator(kwargs.pop("generator", None))
-        net = cls(W.shape[1], n_exc, N - n_exc, tau_e=tau_e, tau_i=tau_i, dt=dt, nonlinearity=nonlinearity,
-                  bias=b is not None, gain=None, generator=_init_generator(), dtype=M.dtype,
-                  device=M.device, **kwargs)
+        net = cls(
+            W.shape[1],
+            n_exc,
+            N - n_exc,
+            tau_e=tau_e,
+            tau_i=tau_i,
+            dt=dt,
+            nonlinearity=nonlinearity,
+            bias=b is not None,
+            gain=None,
+            generator=_init_generator(),
+            dtype=M.dtype,
+            device=M.device,
+            **kwargs,
+        )
         net.generator = generator
         net._load_weights(M, W, b)  # Dale's law checked by DaleSign.right_inverse
         return net
@@ -1001,12 +1181,23 @@ class LowRankRateRNN(RateRNN):
     (torch.Size([50, 4, 512]), torch.Size([512, 2]))
     """
 
-    def __init__(self, input_size: int, hidden_size: int, rank: int, *, tau: float | Tensor = 10.0,
-                 dt: float = 1.0, nonlinearity="tanh", **kwargs):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        rank: int,
+        *,
+        tau: float | Tensor = 10.0,
+        dt: float = 1.0,
+        nonlinearity="tanh",
+        **kwargs,
+    ):
         for name in ("num_layers", "bidirectional", "dropout", "connectivity", "gain"):
             if name in kwargs:
-                raise TypeError(f"LowRankRateRNN got {name!r}: it is one layer in one direction with M = m nᵀ/N "
-                                "(no connectivity mask; the factors' scale sets the gain)")
+                raise TypeError(
+                    f"LowRankRateRNN got {name!r}: it is one layer in one direction with M = m nᵀ/N "
+                    "(no connectivity mask; the factors' scale sets the gain)"
+                )
         N = _validate.as_int("hidden_size", hidden_size, minimum=1)
         self.rank = _validate.as_int("rank", rank, minimum=1)
         if self.rank > N:
@@ -1023,8 +1214,9 @@ class LowRankRateRNN(RateRNN):
         from .systems import rate_system
 
         dt = self.dt if self.solver == "euler" else None
-        return rate_system(None, self.weight_ih_l0, self.bias_l0, self.tau, self.F, dt=dt, time=time,
-                           factors=(self.m, self.n))
+        return rate_system(
+            None, self.weight_ih_l0, self.bias_l0, self.tau, self.F, dt=dt, time=time, factors=(self.m, self.n)
+        )
 
     def _reference(self) -> Tensor:
         return self.m  # forming M (N, N) just to read its dtype would cost O(N² r)
@@ -1066,8 +1258,18 @@ class LowRankRateRNN(RateRNN):
                 x = (u if W is None else u @ self.weight_ih_l0.T) + (v @ self.n) @ self.m.T / N
                 return (F(x if self.bias_l0 is None else x + self.bias_l0) - v) / self.tau
 
-            return ode_rollout(field, x, v0, self.dt, method=self.solver, rtol=self.rtol, atol=self.atol,
-                               adjoint=self.adjoint, adjoint_params=params, options=self.ode_options)
+            return ode_rollout(
+                field,
+                x,
+                v0,
+                self.dt,
+                method=self.solver,
+                rtol=self.rtol,
+                atol=self.atol,
+                adjoint=self.adjoint,
+                adjoint_params=params,
+                options=self.ode_options,
+            )
         T, B = x.shape[:2]
         if W is None:
             X = x if b is None else x + b
@@ -1080,8 +1282,18 @@ class LowRankRateRNN(RateRNN):
         return lowrank_rollout(X, v0, self.m, self.n, a, F, eta)
 
     @classmethod
-    def from_factors(cls, m: Tensor, n: Tensor, W: Tensor | None = None, b: Tensor | None = None, *,
-                     tau: float | Tensor, dt: float, nonlinearity="tanh", **kwargs) -> LowRankRateRNN:
+    def from_factors(
+        cls,
+        m: Tensor,
+        n: Tensor,
+        W: Tensor | None = None,
+        b: Tensor | None = None,
+        *,
+        tau: float | Tensor,
+        dt: float,
+        nonlinearity="tanh",
+        **kwargs,
+    ) -> LowRankRateRNN:
         r"""A hand-built low-rank network, ``M = m nᵀ/N`` with ``m, n`` (N, r).
 
         ``W`` (N, I) input weights (``None``: identity, ``input_size = N``); ``b`` (N,). Tensors are
@@ -1099,9 +1311,19 @@ class LowRankRateRNN(RateRNN):
         n = _weights("n", n, (N, r), like=m)
         W = None if W is None else _weights("W", W, (N, "I"), like=m)
         generator = _check_generator(kwargs.pop("generator", None))
-        net = cls(N if W is None else W.shape[1], N, r, tau=tau, dt=dt, nonlinearity=nonlinearity,
-                  bias=b is not None, generator=_init_generator(), dtype=m.dtype,
-                  device=m.device, **kwargs)
+        net = cls(
+            N if W is None else W.shape[1],
+            N,
+            r,
+            tau=tau,
+            dt=dt,
+            nonlinearity=nonlinearity,
+            bias=b is not None,
+            generator=_init_generator(),
+            dtype=m.dtype,
+            device=m.device,
+            **kwargs,
+        )
         net.generator = generator
         with torch.no_grad():
             net.m.copy_(m)
@@ -1117,15 +1339,19 @@ class LowRankRateRNN(RateRNN):
     @classmethod
     def from_weights(cls, M, *args, **kwargs):
         """Refused: a low-rank network is built from its factors (:meth:`from_factors`)."""
-        raise TypeError("LowRankRateRNN.from_weights: build a low-rank network from its factors with "
-                        "LowRankRateRNN.from_factors(m, n, ...), M = m nᵀ/N; for the best rank-r approximation "
-                        "of a full M use torchrate.analysis.low_rank_approximation(net, rank)")
+        raise TypeError(
+            "LowRankRateRNN.from_weights: build a low-rank network from its factors with "
+            "LowRankRateRNN.from_factors(m, n, ...), M = m nᵀ/N; for the best rank-r approximation "
+            "of a full M use torchrate.analysis.low_rank_approximation(net, rank)"
+        )
 
     @classmethod
     def from_rnn(cls, rnn, **kwargs):
         """Refused: an ``nn.RNN``'s full-rank weights have no exact low-rank form."""
-        raise TypeError("LowRankRateRNN.from_rnn: convert with RateRNN.from_rnn(rnn), then "
-                        "torchrate.analysis.low_rank_approximation(net, rank)")
+        raise TypeError(
+            "LowRankRateRNN.from_rnn: convert with RateRNN.from_rnn(rnn), then "
+            "torchrate.analysis.low_rank_approximation(net, rank)"
+        )
 
 
 # --------------------------------------------------------------------------- Ensemble
@@ -1135,8 +1361,12 @@ def _same_nonlinearity(a: Nonlinearity, b: Nonlinearity) -> bool:
     if a == b:  # a frozen dataclass: equal names and the very same functions
         return True
     fa, fb = a.fn, b.fn
-    if not (isinstance(fa, nn.Module) and isinstance(fb, nn.Module)) or type(fa) is not type(fb) \
-            or a.name != b.name or repr(fa) != repr(fb):
+    if (
+        not (isinstance(fa, nn.Module) and isinstance(fb, nn.Module))
+        or type(fa) is not type(fb)
+        or a.name != b.name
+        or repr(fa) != repr(fb)
+    ):
         return False
     sa, sb = fa.state_dict(), fb.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -1180,26 +1410,33 @@ class Ensemble(nn.Module):
     def __init__(self, nets):
         super().__init__()
         if isinstance(nets, (str, bytes)) or not hasattr(nets, "__iter__"):
-            raise TypeError("nets must be a non-empty sequence of torchrate networks (RateRNN, EIRateRNN, "
-                            f"LowRankRateRNN), got {_validate._show(nets)}")
+            raise TypeError(
+                "nets must be a non-empty sequence of torchrate networks (RateRNN, EIRateRNN, "
+                f"LowRankRateRNN), got {_validate._show(nets)}"
+            )
         nets = list(nets)
         if not nets or not all(isinstance(n, RateRNN) for n in nets):
-            raise TypeError("nets must be a non-empty sequence of torchrate networks (RateRNN, EIRateRNN, "
-                            f"LowRankRateRNN), got {[type(n).__name__ for n in nets] or 'nothing'}")
+            raise TypeError(
+                "nets must be a non-empty sequence of torchrate networks (RateRNN, EIRateRNN, "
+                f"LowRankRateRNN), got {[type(n).__name__ for n in nets] or 'nothing'}"
+            )
         first = nets[0]
         for k, net in enumerate(nets[1:], 1):
             self._check_same(first, net, k)
         if first.dropout > 0:
-            raise ValueError("Ensemble runs networks without dropout between layers; got dropout="
-                             f"{first.dropout:g}")
+            raise ValueError(f"Ensemble runs networks without dropout between layers; got dropout={first.dropout:g}")
         if first.solver != "euler":
-            raise ValueError(f"Ensemble needs solver='euler', got {first.solver!r}: adaptive ODE solvers choose "
-                             "their steps per member (data-dependent control flow), which cannot be batched")
+            raise ValueError(
+                f"Ensemble needs solver='euler', got {first.solver!r}: adaptive ODE solvers choose "
+                "their steps per member (data-dependent control flow), which cannot be batched"
+            )
         # stacked copies (K, …) under the members' names (torch.func.stack_module_state wants one
         # class, and each parametrized module has a class of its own)
         each = [(dict(n.named_parameters()), dict(n.named_buffers())) for n in nets]
-        params = {name: torch.stack([p[name].detach() for p, _ in each]).requires_grad_(t.requires_grad)
-                  for name, t in each[0][0].items()}
+        params = {
+            name: torch.stack([p[name].detach() for p, _ in each]).requires_grad_(t.requires_grad)
+            for name, t in each[0][0].items()
+        }
         buffers = {name: torch.stack([b[name] for _, b in each]) for name in each[0][1]}
         # nn.Module names cannot hold '.': stacked tensors are registered under '__'-joined names
         self._param_names = {name: name.replace(".", "__") for name in params}
@@ -1220,16 +1457,33 @@ class Ensemble(nn.Module):
 
         if cls(net) is not cls(first):
             raise TypeError(f"every member must be a {cls(first).__name__}; member {k} is a {cls(net).__name__}")
-        keys = ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first", "dt", "noise_std",
-                "solver", "rtol", "atol", "adjoint", "dropout", "rank")
+        keys = (
+            "input_size",
+            "hidden_size",
+            "num_layers",
+            "bidirectional",
+            "batch_first",
+            "dt",
+            "noise_std",
+            "solver",
+            "rtol",
+            "atol",
+            "adjoint",
+            "dropout",
+            "rank",
+        )
         for key in keys:
             if getattr(net, key, None) != getattr(first, key, None):
-                raise ValueError(f"member {k} has {key}={getattr(net, key)!r} but member 0 has "
-                                 f"{getattr(first, key)!r}: an ensemble's members share their configuration")
+                raise ValueError(
+                    f"member {k} has {key}={getattr(net, key)!r} but member 0 has "
+                    f"{getattr(first, key)!r}: an ensemble's members share their configuration"
+                )
         if not _same_nonlinearity(net.F, first.F):
-            raise ValueError(f"member {k} has nonlinearity {_describe_F(net.F)} but member 0 has "
-                             f"{_describe_F(first.F)}: an ensemble runs one F for all members (names are not "
-                             "enough for callables); pass the same callable object to every member")
+            raise ValueError(
+                f"member {k} has nonlinearity {_describe_F(net.F)} but member 0 has "
+                f"{_describe_F(first.F)}: an ensemble runs one F for all members (names are not "
+                "enough for callables); pass the same callable object to every member"
+            )
         a = {n: (t.shape, t.dtype, t.device) for n, t in (*first.named_parameters(), *first.named_buffers())}
         b = {n: (t.shape, t.dtype, t.device) for n, t in (*net.named_parameters(), *net.named_buffers())}
         if a != b:
@@ -1249,15 +1503,28 @@ class Ensemble(nn.Module):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            if name in ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first", "dt",
-                        "noise_std", "solver", "F", "rank", "dropout"):
+            if name in (
+                "input_size",
+                "hidden_size",
+                "num_layers",
+                "bidirectional",
+                "batch_first",
+                "dt",
+                "noise_std",
+                "solver",
+                "F",
+                "rank",
+                "dropout",
+            ):
                 return getattr(self._template[0], name)
             raise
 
     def stacked(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The stacked parameters and buffers (K, …), under the members' own names."""
-        return ({name: getattr(self, flat) for name, flat in self._param_names.items()},
-                {name: getattr(self, flat) for name, flat in self._buffer_names.items()})
+        return (
+            {name: getattr(self, flat) for name, flat in self._param_names.items()},
+            {name: getattr(self, flat) for name, flat in self._buffer_names.items()},
+        )
 
     def __getitem__(self, k: int) -> RateRNN:
         """Member ``k`` as an ordinary network: a copy with its weights, buffers and generator."""
@@ -1310,23 +1577,30 @@ class Ensemble(nn.Module):
             raise TypeError(f"input must be a Tensor (T, B, I) or (K, T, B, I), got {type(input).__name__}")
         if input.ndim == 4:
             if input.shape[0] != K:
-                raise ValueError(f"per-member input must have shape (K, T, B, I) with K = {K}, "
-                                 f"got {tuple(input.shape)}")
+                raise ValueError(
+                    f"per-member input must have shape (K, T, B, I) with K = {K}, got {tuple(input.shape)}"
+                )
             u_dim = 0
         elif input.ndim == 3:
             u_dim = None
         else:
-            raise ValueError(f"input must be (T, B, I) shared by the members or (K, T, B, I) one per member, "
-                             f"got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"input must be (T, B, I) shared by the members or (K, T, B, I) one per member, "
+                f"got shape {tuple(input.shape)}"
+            )
         if input.shape[-1] != net.input_size:
-            raise ValueError(f"input.size(-1) must be equal to input_size. Expected {net.input_size}, "
-                             f"got {input.shape[-1]}")
+            raise ValueError(
+                f"input.size(-1) must be equal to input_size. Expected {net.input_size}, got {input.shape[-1]}"
+            )
         ref = next(iter(self.stacked()[0].values()))
-        autocast = torch.is_autocast_enabled(input.device.type) and \
-            input.dtype == torch.get_autocast_dtype(input.device.type)
+        autocast = torch.is_autocast_enabled(input.device.type) and input.dtype == torch.get_autocast_dtype(
+            input.device.type
+        )
         if input.dtype != ref.dtype and not autocast:
-            raise TypeError(f"input dtype {input.dtype} does not match the ensemble's {ref.dtype}; "
-                            f"use ensemble.to({input.dtype}) or input.to({ref.dtype})")
+            raise TypeError(
+                f"input dtype {input.dtype} does not match the ensemble's {ref.dtype}; "
+                f"use ensemble.to({input.dtype}) or input.to({ref.dtype})"
+            )
         if input.device != ref.device:
             raise ValueError(f"input is on {input.device} but the ensemble is on {ref.device}")
         if hx is not None:
@@ -1344,17 +1618,24 @@ class Ensemble(nn.Module):
             finite = torch.isfinite(rates.detach().flatten(1).sum(1) if sums is None else sums)
             if not bool(finite.all()):
                 bad = (~finite).nonzero()[:, 0].tolist()
-                raise NonFiniteRatesError(f"rates of member(s) {bad} became non-finite; run ensemble[{bad[0]}] "
-                                          "alone for the step and a hint")
+                raise NonFiniteRatesError(
+                    f"rates of member(s) {bad} became non-finite; run ensemble[{bad[0]}] alone for the step and a hint"
+                )
         return rates, h_n
 
     def _fusable(self, u: Tensor) -> bool:
         """One Euler layer of RateRNN's own rollout with a named F, outside transforms/compile/autocast."""
         net = self.template
-        return (net.solver == "euler" and net.num_layers == 1 and not net.bidirectional
-                and type(net)._run_layer is RateRNN._run_layer and net.F.derivative_from_output is not None
-                and not transforms_active() and not torch.compiler.is_compiling()
-                and not torch.is_autocast_enabled(u.device.type))
+        return (
+            net.solver == "euler"
+            and net.num_layers == 1
+            and not net.bidirectional
+            and type(net)._run_layer is RateRNN._run_layer
+            and net.F.derivative_from_output is not None
+            and not transforms_active()
+            and not torch.compiler.is_compiling()
+            and not torch.is_autocast_enabled(u.device.type)
+        )
 
     def _fused(self, params, buffers, u, hx, etas) -> tuple[Tensor, Tensor, Tensor]:
         """Every member's weights formed at once (vmap over the parametrizations), then one
@@ -1413,8 +1694,9 @@ class Ensemble(nn.Module):
             finally:
                 net.__dict__.pop("_randn", None)
 
-        return vmap(member, in_dims=(0, 0, u_dim, None if hx is None else 0, None if etas is None else 0),
-                    randomness="error")(params, buffers, input, hx, etas)
+        return vmap(
+            member, in_dims=(0, 0, u_dim, None if hx is None else 0, None if etas is None else 0), randomness="error"
+        )(params, buffers, input, hx, etas)
 
     def _noise(self, u: Tensor) -> Tensor:
         """(K, L·D, T, B, N): each member's noise draws of one forward, from its own generator."""
@@ -1426,6 +1708,9 @@ class Ensemble(nn.Module):
             if g is None:
                 out.append(torch.randn(shape, dtype=ref.dtype, device=ref.device))
             else:
-                out.append(torch.stack([torch.randn(shape[1:], generator=g, dtype=ref.dtype, device=g.device)
-                                        for _ in range(shape[0])]).to(ref.device))
+                out.append(
+                    torch.stack(
+                        [torch.randn(shape[1:], generator=g, dtype=ref.dtype, device=g.device) for _ in range(shape[0])]
+                    ).to(ref.device)
+                )
         return torch.stack(out)

@@ -40,16 +40,19 @@ class Nonlinearity:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
-            raise TypeError(f"name must be a str (used in repr and configs), got {type(self.name).__name__} "
-                            f"{self.name!r}")
+            raise TypeError(
+                f"name must be a str (used in repr and configs), got {type(self.name).__name__} {self.name!r}"
+            )
         if not callable(self.fn):
-            raise TypeError(f"fn must be a callable Tensor -> Tensor (F, elementwise), got {type(self.fn).__name__} "
-                            f"{self.fn!r}")
+            raise TypeError(
+                f"fn must be a callable Tensor -> Tensor (F, elementwise), got {type(self.fn).__name__} {self.fn!r}"
+            )
         for field in ("derivative_from_output", "inplace"):
             value = getattr(self, field)
             if value is not None and not callable(value):
-                raise TypeError(f"{field} must be a callable Tensor -> Tensor or None, got "
-                                f"{type(value).__name__} {value!r}")
+                raise TypeError(
+                    f"{field} must be a callable Tensor -> Tensor or None, got {type(value).__name__} {value!r}"
+                )
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
@@ -81,7 +84,9 @@ NONLINEARITIES: dict[str, Nonlinearity] = {
         Nonlinearity("softplus", torch.nn.functional.softplus, _softplus_derivative),
         # saturating [x] clipped to [-1, 1]: the lecture's saturating F; |y| < 1 iff |x| < 1
         Nonlinearity(
-            "clip", lambda x: x.clamp(-1, 1), lambda y: (y.abs() < 1).to(y.dtype),
+            "clip",
+            lambda x: x.clamp(-1, 1),
+            lambda y: (y.abs() < 1).to(y.dtype),
             lambda x: x.clamp_(-1, 1),
         ),
         # binary threshold at 0: for hand-built networks (Hopfield); its derivative is 0

@@ -38,10 +38,12 @@ def _check_fixed_buffer(module: nn.Module, name: str, state_dict: dict, prefix: 
         return  # missing or of another shape: load_state_dict reports it (missing key, size mismatch)
     if not torch.equal(incoming.to(device=own.device, dtype=own.dtype), own):
         j = _first_bad(incoming.to(device=own.device, dtype=own.dtype) != own)[0]
-        raise ValueError(f"state_dict[{key!r}] must equal this network's {name} (fixed at construction), got "
-                         f"{describe(incoming)} where this network has {describe(own)} (first difference: "
-                         f"neuron {j}); build the network with the state's populations (e.g. EIRateRNN(input_size, "
-                         f"n_exc, n_inh) with its n_exc and n_inh) to load it")
+        raise ValueError(
+            f"state_dict[{key!r}] must equal this network's {name} (fixed at construction), got "
+            f"{describe(incoming)} where this network has {describe(own)} (first difference: "
+            f"neuron {j}); build the network with the state's populations (e.g. EIRateRNN(input_size, "
+            f"n_exc, n_inh) with its n_exc and n_inh) to load it"
+        )
 
 
 class Positive(nn.Module):
@@ -70,8 +72,10 @@ def check_positive(name: str, value: Tensor) -> Tensor:
     bad = ~(torch.isfinite(value) & (value > 0))
     if bad.any():
         index = _first_bad(bad) if value.ndim else ()
-        raise ValueError(f"{name} must be positive and finite (ms), got {name}"
-                         f"{list(index) if index else ''} = {value[index].item():g}")
+        raise ValueError(
+            f"{name} must be positive and finite (ms), got {name}"
+            f"{list(index) if index else ''} = {value[index].item():g}"
+        )
     return value
 
 
@@ -93,8 +97,10 @@ class DaleSign(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         def describe(sign):
-            return f"{int((sign > 0).sum())} excitatory + {int((sign < 0).sum())} inhibitory neurons " \
-                   f"{[int(x) for x in sign.tolist()] if sign.numel() <= 8 else ''}".rstrip()
+            return (
+                f"{int((sign > 0).sum())} excitatory + {int((sign < 0).sum())} inhibitory neurons "
+                f"{[int(x) for x in sign.tolist()] if sign.numel() <= 8 else ''}".rstrip()
+            )
 
         _check_fixed_buffer(self, "sign", state_dict, prefix, describe)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -106,8 +112,10 @@ class DaleSign(nn.Module):
             i, j = _first_bad(bad)
             kind = "excitatory" if self.sign[j] > 0 else "inhibitory"
             rule = "≥ 0" if self.sign[j] > 0 else "≤ 0"
-            raise ValueError(f"M breaks Dale's law: M[{i}, {j}] = {M[i, j].item():g}, but neuron {j} is {kind}, "
-                             f"so column {j} (its outgoing weights) must be finite and {rule}")
+            raise ValueError(
+                f"M breaks Dale's law: M[{i}, {j}] = {M[i, j].item():g}, but neuron {j} is {kind}, "
+                f"so column {j} (its outgoing weights) must be finite and {rule}"
+            )
         return M.abs()
 
 
@@ -134,8 +142,10 @@ class Mask(nn.Module):
         bad = (value != 0) & ~self.mask
         if bad.any():
             index = _first_bad(bad)
-            raise ValueError(f"{self.name}{list(index)} = {value[index].item():g} is outside the connectivity "
-                             f"mask, where {self.name} must be exactly 0")
+            raise ValueError(
+                f"{self.name}{list(index)} = {value[index].item():g} is outside the connectivity "
+                f"mask, where {self.name} must be exactly 0"
+            )
         return value
 
 
@@ -171,8 +181,10 @@ class PerGroup(nn.Module):
         raw = value.new_zeros(len(self.names)).index_copy(0, self.group, value)  # one member's value a group
         if not torch.equal(raw[self.group], value):
             i = _first_bad(raw[self.group] != value)[0]
-            raise ValueError(f"{self.names[int(self.group[i])]} is one value for its whole population; "
-                             f"neuron {i} has {value[i].item():g}, another member {raw[self.group[i]].item():g}")
+            raise ValueError(
+                f"{self.names[int(self.group[i])]} is one value for its whole population; "
+                f"neuron {i} has {value[i].item():g}, another member {raw[self.group[i]].item():g}"
+            )
         return raw
 
 

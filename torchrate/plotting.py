@@ -23,8 +23,14 @@ from .analysis.phase_plane import PhasePlane
 from .analysis.spectrum import Spectrum
 from .analysis.sweep import Sweep
 
-__all__ = ["plot_spectrum", "plot_phase_plane", "plot_fixed_points", "plot_sweep", "plot_latent_flow",
-           "plot_bifurcation"]
+__all__ = [
+    "plot_spectrum",
+    "plot_phase_plane",
+    "plot_fixed_points",
+    "plot_sweep",
+    "plot_latent_flow",
+    "plot_bifurcation",
+]
 
 _STYLE = {  # kind -> (marker, filled, colour)
     "stable node": ("o", True, "tab:blue"),
@@ -87,8 +93,17 @@ def _mark(ax: Axes, xy: np.ndarray, kinds: list[str], size: float = 60, counts: 
         marker, filled, colour = _STYLE[kind]
         sel = np.array([k == kind for k in kinds])
         label = f"{kind} ({sel.sum()})" if counts else kind
-        ax.scatter(xy[sel, 0], xy[sel, 1], s=size, marker=marker, zorder=5, label=label,
-                   facecolors=colour if filled else "white", edgecolors=colour, linewidths=1.8)
+        ax.scatter(
+            xy[sel, 0],
+            xy[sel, 1],
+            s=size,
+            marker=marker,
+            zorder=5,
+            label=label,
+            facecolors=colour if filled else "white",
+            edgecolors=colour,
+            linewidths=1.8,
+        )
 
 
 def _eigenvalues(value) -> Tensor:
@@ -103,8 +118,13 @@ def _eigenvalues(value) -> Tensor:
     return _validate.check_finite_tensor("spectrum", lam, fix=fix)
 
 
-def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = None, *,
-                  boundary: float | None = None, title: str | None = None) -> Figure:
+def plot_spectrum(
+    spectrum: Spectrum | FixedPoints | Tensor,
+    ax: Axes | None = None,
+    *,
+    boundary: float | None = None,
+    title: str | None = None,
+) -> Figure:
     r"""Eigenvalues in the complex plane with the stability boundary.
 
     Parameters
@@ -117,8 +137,9 @@ def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = N
         Overrides the vertical line: 1 for ``M``, 0 for ``J``.
     """
     if not isinstance(spectrum, (Spectrum, FixedPoints, Tensor, np.ndarray, list, tuple)):
-        raise TypeError("spectrum must be a Spectrum, FixedPoints or a tensor of eigenvalues, got "
-                        f"{type(spectrum).__name__}")
+        raise TypeError(
+            f"spectrum must be a Spectrum, FixedPoints or a tensor of eigenvalues, got {type(spectrum).__name__}"
+        )
     if not isinstance(spectrum, (Spectrum, FixedPoints)):
         spectrum = _eigenvalues(spectrum)
     _check_ax(ax)
@@ -160,8 +181,9 @@ def plot_spectrum(spectrum: Spectrum | FixedPoints | Tensor, ax: Axes | None = N
     return fig
 
 
-def plot_phase_plane(pp: PhasePlane, ax: Axes | None = None, *, title: str | None = None,
-                     labels: tuple[str, str] = ("$v_1$", "$v_2$")) -> Figure:
+def plot_phase_plane(
+    pp: PhasePlane, ax: Axes | None = None, *, title: str | None = None, labels: tuple[str, str] = ("$v_1$", "$v_2$")
+) -> Figure:
     """Vector field (arrows), nullclines, fixed points and trajectories of a 2-neuron network."""
     _require("pp", pp, PhasePlane, "a PhasePlane (from torchrate.analysis.phase_plane)")
     _check_ax(ax)
@@ -181,13 +203,11 @@ def plot_phase_plane(pp: PhasePlane, ax: Axes | None = None, *, title: str | Non
     ax.quiver(X, Y, U / norm, V / norm, color="0.55", angles="xy", pivot="mid", width=0.003)
     for i, (curves, colour) in enumerate(zip(pp.nullclines, ("tab:red", "tab:blue"))):
         for j, c in enumerate(curves):
-            ax.plot(c[:, 0], c[:, 1], color=colour, lw=2,
-                    label=f"d{labels[i]}/dt = 0" if j == 0 else None)
+            ax.plot(c[:, 0], c[:, 1], color=colour, lw=2, label=f"d{labels[i]}/dt = 0" if j == 0 else None)
     if pp.trajectories is not None:
         traj = _np(pp.trajectories)
         for b in range(traj.shape[1]):
-            ax.plot(traj[:, b, 0], traj[:, b, 1], color="k", lw=1, alpha=0.8,
-                    label="trajectory" if b == 0 else None)
+            ax.plot(traj[:, b, 0], traj[:, b, 1], color="k", lw=1, alpha=0.8, label="trajectory" if b == 0 else None)
             ax.plot(traj[0, b, 0], traj[0, b, 1], "k.", ms=6)
     fps = pp.fixed_points
     if len(fps):
@@ -219,9 +239,15 @@ def pca(data: Tensor, k: int = 2) -> tuple[Tensor, Tensor, Tensor]:
     return mean, Vh[:k], var[:k] / var.sum().clamp_min(torch.finfo(var.dtype).tiny)
 
 
-def plot_fixed_points(fps: FixedPoints, trajectories: Tensor | None = None, ax: Axes | None = None,
-                      *, title: str | None = None, max_trajectories: int = 20,
-                      groups: Tensor | None = None) -> Figure:
+def plot_fixed_points(
+    fps: FixedPoints,
+    trajectories: Tensor | None = None,
+    ax: Axes | None = None,
+    *,
+    title: str | None = None,
+    max_trajectories: int = 20,
+    groups: Tensor | None = None,
+) -> Figure:
     r"""Fixed points projected on the first two principal components of the trajectories.
 
     Parameters
@@ -239,12 +265,18 @@ def plot_fixed_points(fps: FixedPoints, trajectories: Tensor | None = None, ax: 
     max_trajectories = _validate.as_int("max_trajectories", max_trajectories, minimum=1)
     N = fps.points.shape[-1]
     if trajectories is not None:
-        trajectories = _check_rates("trajectories", trajectories, N,
-                                    f"rates of the network the fixed points belong to (N = {N}), e.g. net(u)[0]")
+        trajectories = _check_rates(
+            "trajectories",
+            trajectories,
+            N,
+            f"rates of the network the fixed points belong to (N = {N}), e.g. net(u)[0]",
+        )
     if groups is not None:
         if trajectories is None:
-            raise ValueError("groups must come with trajectories (it colours trajectory b by groups[b]), got "
-                             "trajectories=None; pass the rates too, or drop groups")
+            raise ValueError(
+                "groups must come with trajectories (it colours trajectory b by groups[b]), got "
+                "trajectories=None; pass the rates too, or drop groups"
+            )
         B = trajectories.shape[1]
         fix = f"one integer label per trajectory (B = {B})"
         if isinstance(groups, (str, bytes)):
@@ -266,8 +298,14 @@ def plot_fixed_points(fps: FixedPoints, trajectories: Tensor | None = None, ax: 
         tr_ = project(trajectories)
         for b in range(min(tr_.shape[1], max_trajectories)):
             colour = "0.6" if groups is None else _GROUP_COLOURS[int(groups[b]) % len(_GROUP_COLOURS)]
-            ax.plot(tr_[:, b, 0], tr_[:, b, 1], color=colour, lw=0.8, alpha=0.6,
-                    label="trajectories" if b == 0 and groups is None else None)
+            ax.plot(
+                tr_[:, b, 0],
+                tr_[:, b, 1],
+                color=colour,
+                lw=0.8,
+                alpha=0.6,
+                label="trajectories" if b == 0 and groups is None else None,
+            )
     if len(fps):
         _mark(ax, project(fps.points), fps.kind, counts=True)
     for i, axis in enumerate((ax.set_xlabel, ax.set_ylabel)):
@@ -277,8 +315,7 @@ def plot_fixed_points(fps: FixedPoints, trajectories: Tensor | None = None, ax: 
     return fig
 
 
-def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter",
-               title: str | None = None) -> Figure:
+def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter", title: str | None = None) -> Figure:
     """Re λ (solid) and Im λ (dashed) of the Jacobian at the fixed point versus the parameter,
     with the Hopf points marked."""
     _require("sw", sw, Sweep, "a Sweep (from torchrate.analysis.sweep)")
@@ -313,18 +350,27 @@ def _coordinate(coordinate, N: int):
     if isinstance(coordinate, Tensor):
         fix = 'pass "norm", a neuron index or a direction d (e.g. a readout row)'
         if coordinate.is_complex() or coordinate.dtype == torch.bool:
-            raise TypeError(f"coordinate must be a real direction of shape ({N},), got "
-                            f"{_validate._show(coordinate)}; {fix}")
+            raise TypeError(
+                f"coordinate must be a real direction of shape ({N},), got {_validate._show(coordinate)}; {fix}"
+            )
         d = _validate.check_shape("coordinate", coordinate, (N,), fix=fix)
         _validate.check_finite_tensor("coordinate", d, fix=fix)
         return (lambda v: v @ d.to(v)), "⟨d, v⟩"
-    raise TypeError(f'coordinate must be "norm", a neuron index or a real direction of shape ({N},), '
-                    f"got {_validate._show(coordinate)}")
+    raise TypeError(
+        f'coordinate must be "norm", a neuron index or a real direction of shape ({N},), '
+        f"got {_validate._show(coordinate)}"
+    )
 
 
-def plot_bifurcation(bif: Bifurcation, ax: Axes | None = None, *, coordinate="norm",
-                     parameter: str = "parameter", ylabel: str | None = None,
-                     title: str | None = None) -> Figure:
+def plot_bifurcation(
+    bif: Bifurcation,
+    ax: Axes | None = None,
+    *,
+    coordinate="norm",
+    parameter: str = "parameter",
+    ylabel: str | None = None,
+    title: str | None = None,
+) -> Figure:
     """Bifurcation diagram: the parameter on x, a coordinate of each fixed point on y.
 
     Stable stretches of a branch are solid, unstable ones dashed; folds are black circles,
@@ -353,8 +399,13 @@ def plot_bifurcation(bif: Bifurcation, ax: Axes | None = None, *, coordinate="no
         for k in range(1, len(p) + 1):
             if k == len(p) or st[k] != st[start]:
                 stop = min(k + 1, len(p))  # share the end point: no gap at a change of stability
-                ax.plot(p[start:stop], y[start:stop], color=colour, lw=1.8 if st[start] else 1.2,
-                        ls="-" if st[start] else "--")
+                ax.plot(
+                    p[start:stop],
+                    y[start:stop],
+                    color=colour,
+                    lw=1.8 if st[start] else 1.2,
+                    ls="-" if st[start] else "--",
+                )
                 start = k
     if bif.folds:
         pts = torch.stack([f.point for f in bif.folds])
@@ -385,9 +436,17 @@ def _extent(extent, rank: int) -> tuple[float, ...]:
     return out
 
 
-def plot_latent_flow(net, u: Tensor | None = None, ax: Axes | None = None, *, fixed_points=None,
-                     extent: tuple[float, ...] | None = None, resolution: int = 25,
-                     trajectories: Tensor | None = None, title: str | None = None) -> Figure:
+def plot_latent_flow(
+    net,
+    u: Tensor | None = None,
+    ax: Axes | None = None,
+    *,
+    fixed_points=None,
+    extent: tuple[float, ...] | None = None,
+    resolution: int = 25,
+    trajectories: Tensor | None = None,
+    title: str | None = None,
+) -> Figure:
     r"""The κ-space flow of a rank-1 or rank-2 :class:`~torchrate.LowRankRateRNN` at constant input.
 
     κ = nᵀv/N obeys τ dκ/dt = −κ + nᵀF(mκ + Wu + b)/N exactly (one τ). Rank 1: dκ/dt against κ
@@ -415,30 +474,45 @@ def plot_latent_flow(net, u: Tensor | None = None, ax: Axes | None = None, *, fi
     _require("net", net, LowRankRateRNN, "a rank-1 or rank-2 torchrate.LowRankRateRNN")
     rank = net.rank
     if rank not in (1, 2):
-        raise ValueError(f"net must be of rank 1 or 2 (plot_latent_flow draws rank-1 and rank-2 LowRankRateRNNs), "
-                         f"got rank {rank!r}")
+        raise ValueError(
+            f"net must be of rank 1 or 2 (plot_latent_flow draws rank-1 and rank-2 LowRankRateRNNs), got rank {rank!r}"
+        )
     if u is not None:
-        u = _validate.check_vector("u", u, net.input_size, dtype=net.m.dtype, device=net.m.device, what="input",
-                                   fix="a constant input, or None for zeros")
+        u = _validate.check_vector(
+            "u",
+            u,
+            net.input_size,
+            dtype=net.m.dtype,
+            device=net.m.device,
+            what="input",
+            fix="a constant input, or None for zeros",
+        )
     _check_ax(ax)
     _check_text(title=title)
     resolution = _validate.as_int("resolution", resolution, minimum=2)
     if extent is not None:
         extent = _extent(extent, rank)
     if trajectories is not None:
-        trajectories = _check_rates("trajectories", trajectories, net.hidden_size,
-                                    f"rates of net (N = {net.hidden_size}), e.g. net(u)[0]")
+        trajectories = _check_rates(
+            "trajectories", trajectories, net.hidden_size, f"rates of net (N = {net.hidden_size}), e.g. net(u)[0]"
+        )
     if fixed_points is not None:
-        _require("fixed_points", fixed_points, LatentFixedPoints,
-                 "LatentFixedPoints (from torchrate.analysis.lowrank.latent_fixed_points) or None")
+        _require(
+            "fixed_points",
+            fixed_points,
+            LatentFixedPoints,
+            "LatentFixedPoints (from torchrate.analysis.lowrank.latent_fixed_points) or None",
+        )
         if fixed_points.kappas.shape[-1] != rank:
-            raise ValueError(f"fixed_points must be of a rank-{rank} network like net, got κ of shape "
-                             f"{tuple(fixed_points.kappas.shape)}; pass latent_fixed_points(net, u) or None")
+            raise ValueError(
+                f"fixed_points must be of a rank-{rank} network like net, got κ of shape "
+                f"{tuple(fixed_points.kappas.shape)}; pass latent_fixed_points(net, u) or None"
+            )
     fps = latent_fixed_points(net, u) if fixed_points is None else fixed_points
     k = fps.kappas.detach().cpu().double()
     if extent is None:
-        lo = (k.min(0).values if len(k) else torch.zeros(rank, dtype=torch.float64))
-        hi = (k.max(0).values if len(k) else torch.zeros(rank, dtype=torch.float64))
+        lo = k.min(0).values if len(k) else torch.zeros(rank, dtype=torch.float64)
+        hi = k.max(0).values if len(k) else torch.zeros(rank, dtype=torch.float64)
         half = torch.clamp(0.65 * (hi - lo), min=0.5)
         mid = 0.5 * (hi + lo)
         extent = tuple(x for i in range(rank) for x in (float(mid[i] - half[i]), float(mid[i] + half[i])))
@@ -461,8 +535,9 @@ def plot_latent_flow(net, u: Tensor | None = None, ax: Axes | None = None, *, fi
         vel = _np(latent_velocity(net, u, torch.stack([K1, K2], -1)))
         speed = np.hypot(vel[..., 0], vel[..., 1])
         X, Y = _np(K1), _np(K2)
-        stream = ax.streamplot(X, Y, vel[..., 0], vel[..., 1], color=speed, cmap="Greys", density=1.1,
-                               linewidth=0.8, arrowsize=0.8)
+        stream = ax.streamplot(
+            X, Y, vel[..., 0], vel[..., 1], color=speed, cmap="Greys", density=1.1, linewidth=0.8, arrowsize=0.8
+        )
         fig.colorbar(stream.lines, ax=ax, label="speed |dκ/dt| (1/ms)", shrink=0.8)
         ax.contour(X, Y, vel[..., 0], levels=[0], colors="tab:red", linewidths=1.5)
         ax.contour(X, Y, vel[..., 1], levels=[0], colors="tab:blue", linewidths=1.5)
@@ -471,8 +546,14 @@ def plot_latent_flow(net, u: Tensor | None = None, ax: Axes | None = None, *, fi
         if trajectories is not None:
             kt = _np(trajectories.detach() @ net.n.detach() / net.hidden_size)
             for b in range(min(kt.shape[1], 20)):
-                ax.plot(kt[:, b, 0], kt[:, b, 1], color="tab:green", lw=1, alpha=0.7,
-                        label="trajectories" if b == 0 else None)
+                ax.plot(
+                    kt[:, b, 0],
+                    kt[:, b, 1],
+                    color="tab:green",
+                    lw=1,
+                    alpha=0.7,
+                    label="trajectories" if b == 0 else None,
+                )
         if len(fps):
             _mark(ax, _np(k), fps.kind)
         ax.set_xlim(extent[0], extent[1])

@@ -122,7 +122,13 @@ def ode_rollout(
     if adjoint:
         params = tuple(adjoint_params) + ((U,) if U.requires_grad else ())
         solution = torchdiffeq.odeint_adjoint(
-            func, v0, times, rtol=rtol, atol=atol, method=method, options=options,
+            func,
+            v0,
+            times,
+            rtol=rtol,
+            atol=atol,
+            method=method,
+            options=options,
             adjoint_params=params,
         )
     else:

@@ -129,18 +129,31 @@ class System:
 
     time: str = "continuous"
 
-    def __init__(self, state_size: int | None, input_size: int | None, *, dtype: torch.dtype | None = None,
-                 device: torch.device | str | None = None, euler_dt: float | None = None):
+    def __init__(
+        self,
+        state_size: int | None,
+        input_size: int | None,
+        *,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        euler_dt: float | None = None,
+    ):
         self.state_size = None if state_size is None else _validate.as_int("state_size", state_size, minimum=1)
         self.input_size = None if input_size is None else _validate.as_int("input_size", input_size, minimum=0)
         self.dtype = _validate.check_dtype("dtype", dtype)
         try:
             self.device = None if device is None else torch.device(device)
         except (RuntimeError, TypeError):
-            raise ValueError(f"device must be a torch.device or a name like 'cpu' or 'cuda:0', "
-                             f"got {device!r}") from None
-        self.euler_dt = None if euler_dt is None else _validate.check_positive(
-            "euler_dt", euler_dt, fix="the Euler step the map runs (v' = v + dt·f), or None")
+            raise ValueError(
+                f"device must be a torch.device or a name like 'cpu' or 'cuda:0', got {device!r}"
+            ) from None
+        self.euler_dt = (
+            None
+            if euler_dt is None
+            else _validate.check_positive(
+                "euler_dt", euler_dt, fix="the Euler step the map runs (v' = v + dt·f), or None"
+            )
+        )
 
     # ---------------------------------------------------------------- to be defined
     def __call__(self, v: Tensor, u: Tensor) -> Tensor:  # pragma: no cover - abstract
@@ -204,8 +217,16 @@ class Flow(System):
 
     time = "continuous"
 
-    def __init__(self, f: Callable[[Tensor, Tensor], Tensor], state_size: int | None, input_size: int | None, *,
-                 dtype: torch.dtype | None = None, device=None, euler_dt: float | None = None):
+    def __init__(
+        self,
+        f: Callable[[Tensor, Tensor], Tensor],
+        state_size: int | None,
+        input_size: int | None,
+        *,
+        dtype: torch.dtype | None = None,
+        device=None,
+        euler_dt: float | None = None,
+    ):
         if not callable(f):
             raise TypeError(f"f must be a callable f(v, u) -> dv/dt, got {type(f).__name__}")
         super().__init__(state_size, input_size, dtype=dtype, device=device, euler_dt=euler_dt)
@@ -235,8 +256,16 @@ class Map(System):
 
     time = "discrete"
 
-    def __init__(self, step: Callable[[Tensor, Tensor], Tensor], state_size: int | None, input_size: int | None, *,
-                 dtype: torch.dtype | None = None, device=None, euler_dt: float | None = None):
+    def __init__(
+        self,
+        step: Callable[[Tensor, Tensor], Tensor],
+        state_size: int | None,
+        input_size: int | None,
+        *,
+        dtype: torch.dtype | None = None,
+        device=None,
+        euler_dt: float | None = None,
+    ):
         if not callable(step):
             raise TypeError(f"step must be a callable step(v, u) -> next v, got {type(step).__name__}")
         super().__init__(state_size, input_size, dtype=dtype, device=device, euler_dt=euler_dt)
@@ -336,8 +365,18 @@ class RateSystem(System):
         r latent dimensions, and M is formed only when needed.
     """
 
-    def __init__(self, M: Tensor | None, W: Tensor | None, b: Tensor | None, tau: Tensor, F: Nonlinearity, *,
-                 time: str, dt: float | None, factors: tuple[Tensor, Tensor] | None = None):
+    def __init__(
+        self,
+        M: Tensor | None,
+        W: Tensor | None,
+        b: Tensor | None,
+        tau: Tensor,
+        F: Nonlinearity,
+        *,
+        time: str,
+        dt: float | None,
+        factors: tuple[Tensor, Tensor] | None = None,
+    ):
         ref = M if M is not None else factors[0]
         N = ref.shape[0]
         super().__init__(N, N if W is None else W.shape[1], dtype=ref.dtype, device=ref.device, euler_dt=dt)
@@ -410,8 +449,10 @@ def rate_system(M, W, b, tau, F, *, dt: float | None, time: str | None, factors=
     time = _check_time(time)
     if dt is None:
         if time == "discrete":
-            raise ValueError("time='discrete' needs an Euler network (solver='euler'): this network is solved as "
-                             "an ODE, so only its flow (time='continuous') is the system it runs")
+            raise ValueError(
+                "time='discrete' needs an Euler network (solver='euler'): this network is solved as "
+                "an ODE, so only its flow (time='continuous') is the system it runs"
+            )
         time = "continuous"
     elif time is None:
         tau_min = float(torch.as_tensor(tau).detach().min())
@@ -426,8 +467,14 @@ def _check_time(time) -> str | None:
 
 
 # ============================================================================ torch.nn recurrent modules
-_TORCH_CELLS = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm",
-                nn.RNNCell: "rnn", nn.GRUCell: "gru", nn.LSTMCell: "lstm"}
+_TORCH_CELLS = {
+    nn.RNN: "rnn",
+    nn.GRU: "gru",
+    nn.LSTM: "lstm",
+    nn.RNNCell: "rnn",
+    nn.GRUCell: "gru",
+    nn.LSTMCell: "lstm",
+}
 
 
 def _cell_kind(module) -> str | None:
@@ -602,12 +649,16 @@ class TorchRNNMap(Map):
         self.cell = not hasattr(module, "num_layers")
         if not self.cell:
             if module.bidirectional:
-                raise ValueError(f"a bidirectional {type(module).__name__} is not a dynamical system (its backward "
-                                 "direction runs from the end of the sequence); analyse one direction, e.g. a "
-                                 "unidirectional copy of its forward weights")
+                raise ValueError(
+                    f"a bidirectional {type(module).__name__} is not a dynamical system (its backward "
+                    "direction runs from the end of the sequence); analyse one direction, e.g. a "
+                    "unidirectional copy of its forward weights"
+                )
             if getattr(module, "proj_size", 0):
-                raise ValueError(f"an LSTM with proj_size={module.proj_size} is not supported: its h and c have "
-                                 "different sizes; analyse a network with proj_size=0")
+                raise ValueError(
+                    f"an LSTM with proj_size={module.proj_size} is not supported: its h and c have "
+                    "different sizes; analyse a network with proj_size=0"
+                )
         self.layers = 1 if self.cell else module.num_layers
         self.H = module.hidden_size
         self.nonlinearity = getattr(module, "nonlinearity", "tanh")
@@ -624,7 +675,7 @@ class TorchRNNMap(Map):
         L, H = self.layers, self.H
         lstm = self.kind == "lstm"
         hs = v[..., : L * H].split(H, -1)
-        cs = v[..., L * H:].split(H, -1) if lstm else [None] * L
+        cs = v[..., L * H :].split(H, -1) if lstm else [None] * L
         x, new_h, new_c = u, [], []
         for k in range(L):
             state = torch.cat([hs[k], cs[k]], -1) if lstm else hs[k]
@@ -643,8 +694,9 @@ class TorchRNNMap(Map):
     def at(self, u: Tensor) -> Residual:
         if self.layers > 1:
             return super().at(u)
-        return _CellResidual(self.kind, self.nonlinearity, u.detach(),
-                             [None if w is None else w.detach() for w in self._weights(0)])
+        return _CellResidual(
+            self.kind, self.nonlinearity, u.detach(), [None if w is None else w.detach() for w in self._weights(0)]
+        )
 
     def __repr__(self) -> str:
         return f"TorchRNNMap({type(self.module).__name__}, {self._sizes()}, time='discrete')"
@@ -691,22 +743,33 @@ def as_system(obj, *, time: str | None = None) -> System:
         raise TypeError(
             f"cannot analyse a {type(obj).__name__}: expected a torchrate network, a torch.nn RNN/GRU/LSTM (or "
             "cell), a torchrate.systems.Flow(f, state_size, input_size) / Map(step, state_size, input_size), or a "
-            "module with vector_field(v, h)")
+            "module with vector_field(v, h)"
+        )
     if time is not None and time != system.time:
-        raise ValueError(f"this {type(obj).__name__} is a {system.time}-time system; time={time!r} needs an Euler "
-                         "network (which is both), or wrap your function as a "
-                         f"torchrate.systems.{'Map' if time == 'discrete' else 'Flow'}")
+        raise ValueError(
+            f"this {type(obj).__name__} is a {system.time}-time system; time={time!r} needs an Euler "
+            "network (which is both), or wrap your function as a "
+            f"torchrate.systems.{'Map' if time == 'discrete' else 'Flow'}"
+        )
     return system
 
 
 def _module_flow(module) -> Flow:
     """A module with ``vector_field(v, h)`` (and ``project_input(u)``) as a Flow of its own dtype."""
-    ref = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None) \
-        if isinstance(module, nn.Module) else None
+    ref = (
+        next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)
+        if isinstance(module, nn.Module)
+        else None
+    )
     project = getattr(module, "project_input", None)
     f = (lambda v, u: module.vector_field(v, project(u))) if callable(project) else module.vector_field
-    return Flow(f, getattr(module, "hidden_size", None), getattr(module, "input_size", None),
-                dtype=None if ref is None else ref.dtype, device=None if ref is None else ref.device)
+    return Flow(
+        f,
+        getattr(module, "hidden_size", None),
+        getattr(module, "input_size", None),
+        dtype=None if ref is None else ref.dtype,
+        device=None if ref is None else ref.device,
+    )
 
 
 def stacked(layers: list[RateSystem]) -> System:
@@ -722,6 +785,7 @@ def stacked(layers: list[RateSystem]) -> System:
         return v.split(N, -1)
 
     if first.time == "discrete":
+
         def step(v: Tensor, u: Tensor) -> Tensor:
             x, out = u, []
             for layer, vk in zip(layers, parts(v)):
@@ -729,8 +793,9 @@ def stacked(layers: list[RateSystem]) -> System:
                 out.append(x)
             return torch.cat(out, -1)
 
-        return Map(step, N * len(layers), first.input_size, dtype=first.dtype, device=first.device,
-                   euler_dt=first.euler_dt)
+        return Map(
+            step, N * len(layers), first.input_size, dtype=first.dtype, device=first.device, euler_dt=first.euler_dt
+        )
 
     def f(v: Tensor, u: Tensor) -> Tensor:
         vs = parts(v)

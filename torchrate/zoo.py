@@ -56,8 +56,10 @@ __all__ = [
 def _sign(x: Tensor) -> Tensor:
     # ±1 with sign(0) = +1, so that a rate is always a valid Hopfield state
     if not isinstance(x, Tensor) or x.is_complex():
-        raise TypeError(f"x must be a real tensor, got {_validate._show(x)}; SIGN acts on a tensor of "
-                        "pre-activations: SIGN(torch.as_tensor(x))")
+        raise TypeError(
+            f"x must be a real tensor, got {_validate._show(x)}; SIGN acts on a tensor of "
+            "pre-activations: SIGN(torch.as_tensor(x))"
+        )
     return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
 
 
@@ -145,8 +147,10 @@ def basis_with_direction(direction: Tensor | Sequence[float]) -> Tensor:
     _validate.check_finite_tensor("direction", d)
     norm = torch.linalg.vector_norm(d)
     if not norm > 0:
-        raise ValueError(f"direction must be non-zero, got {_validate._show(d)}; it is normalised, so any "
-                         "non-zero multiple of the remembered direction will do")
+        raise ValueError(
+            f"direction must be non-zero, got {_validate._show(d)}; it is normalised, so any "
+            "non-zero multiple of the remembered direction will do"
+        )
     d = d / norm
     # Householder H = I − 2wwᵀ/‖w‖² with w = d − s e₁ maps e₁ to d/s; choosing s = −sign(d₀)
     # avoids cancellation, and a sign flip of the first column makes it +d
@@ -160,8 +164,15 @@ def basis_with_direction(direction: Tensor | Sequence[float]) -> Tensor:
 
 
 # ---------------------------------------------------------------------- linear networks
-def autapse(lambdas: Tensor | Sequence[float] | float, *, tau: float = 10.0, dt: float = 0.1,
-            nonlinearity="linear", dtype=None, device=None) -> RateRNN:
+def autapse(
+    lambdas: Tensor | Sequence[float] | float,
+    *,
+    tau: float = 10.0,
+    dt: float = 0.1,
+    nonlinearity="linear",
+    dtype=None,
+    device=None,
+) -> RateRNN:
     r"""N independent neurons, each exciting (λ > 0) or inhibiting (λ < 0) itself: M = diag(λ).
 
     τ dv_a/dt = −v_a + F(λ_a v_a + h_a). For linear F and λ_a < 1 neuron ``a`` relaxes to
@@ -189,8 +200,7 @@ def autapse(lambdas: Tensor | Sequence[float] | float, *, tau: float = 10.0, dt:
     return RateRNN.from_weights(torch.diag(lam), tau=tau, dt=dt, nonlinearity=nonlinearity)
 
 
-def mutual_pair(weight: float, *, tau: float = 10.0, dt: float = 0.1, dtype=None,
-                device=None) -> RateRNN:
+def mutual_pair(weight: float, *, tau: float = 10.0, dt: float = 0.1, dtype=None, device=None) -> RateRNN:
     r"""Two linear neurons coupled symmetrically: M = [[0, w], [w, 0]].
 
     The modes are f̂₁ = (1, 1)/√2 with λ₁ = w and f̂₂ = (−1, 1)/√2 with λ₂ = −w, so an
@@ -217,9 +227,16 @@ def mutual_inhibition(weight: float = 0.8, **kwargs) -> RateRNN:
     return mutual_pair(-weight, **kwargs)
 
 
-def line_attractor(direction: Tensor | Sequence[float], *, eigenvalue: float = 1.0,
-                   other_eigenvalues: float | Sequence[float] = 0.0, tau: float = 10.0,
-                   dt: float = 0.1, dtype=None, device=None) -> RateRNN:
+def line_attractor(
+    direction: Tensor | Sequence[float],
+    *,
+    eigenvalue: float = 1.0,
+    other_eigenvalues: float | Sequence[float] = 0.0,
+    tau: float = 10.0,
+    dt: float = 0.1,
+    dtype=None,
+    device=None,
+) -> RateRNN:
     r"""Linear integrator: M = Φ Λ Φᵀ with eigenvalue 1 along ``direction``.
 
     With λ₁ = 1 the mode c₁ = f̂₁·v obeys τ dc₁/dt = f̂₁·h: it integrates its input,
@@ -244,8 +261,7 @@ def line_attractor(direction: Tensor | Sequence[float], *, eigenvalue: float = 1
     others = _real_tensor("other_eigenvalues", other_eigenvalues, Phi.dtype, Phi.device, finite=False)
     others = others.expand(N - 1) if others.ndim == 0 else others
     if others.shape != (N - 1,):
-        raise ValueError(f"other_eigenvalues must be a float or have shape ({N - 1},), "
-                         f"got {tuple(others.shape)}")
+        raise ValueError(f"other_eigenvalues must be a float or have shape ({N - 1},), got {tuple(others.shape)}")
     _validate.check_finite_tensor("other_eigenvalues", others)
     lam = torch.cat([others.new_tensor([eigenvalue]), others])
     return RateRNN.from_weights(weights_from_modes(Phi, lam), tau=tau, dt=dt, nonlinearity="linear")
@@ -265,9 +281,17 @@ def saturating_autapse(lambdas: Tensor | Sequence[float] | float = 2.0, **kwargs
     return autapse(lambdas, nonlinearity="clip", **kwargs)
 
 
-def winner_take_all(n_units: int = 2, *, inhibition: float = 2.0, self_excitation: float = 0.0,
-                    tau: float = 10.0, dt: float = 0.1, noise_std: float = 0.0, dtype=None,
-                    device=None) -> RateRNN:
+def winner_take_all(
+    n_units: int = 2,
+    *,
+    inhibition: float = 2.0,
+    self_excitation: float = 0.0,
+    tau: float = 10.0,
+    dt: float = 0.1,
+    noise_std: float = 0.0,
+    dtype=None,
+    device=None,
+) -> RateRNN:
     r"""K mutually inhibiting saturating neurons whose attractors are the K one-hot states.
 
     M = α I − β (11ᵀ − I), b = −β (K − 2) 1, F = clip(x, −1, 1). In the winner state
@@ -303,8 +327,9 @@ def winner_take_all(n_units: int = 2, *, inhibition: float = 2.0, self_excitatio
     eye = torch.eye(n_units, **f)
     M = self_excitation * eye - inhibition * (torch.ones(n_units, n_units, **f) - eye)
     b = torch.full((n_units,), -inhibition * (n_units - 2), **f)
-    return RateRNN.from_weights(M, b=b if n_units > 2 else None, tau=tau, dt=dt,
-                                nonlinearity="clip", noise_std=noise_std)
+    return RateRNN.from_weights(
+        M, b=b if n_units > 2 else None, tau=tau, dt=dt, nonlinearity="clip", noise_std=noise_std
+    )
 
 
 def two_attractor(weight: float = 2.0, **kwargs) -> RateRNN:
@@ -315,8 +340,9 @@ def two_attractor(weight: float = 2.0, **kwargs) -> RateRNN:
     weight = _validate.check_positive("weight", weight)
     alpha = _validate.check_nonnegative("self_excitation", kwargs.get("self_excitation", 0.0))
     if not weight + alpha > 1:
-        raise ValueError(f"weight must exceed 1 − self_excitation = {1 - alpha:g} for two stable attractors, "
-                         f"got {weight}")
+        raise ValueError(
+            f"weight must exceed 1 − self_excitation = {1 - alpha:g} for two stable attractors, got {weight}"
+        )
     return winner_take_all(2, inhibition=weight, **kwargs)
 
 
@@ -428,8 +454,9 @@ def recall_synchronous(M: Tensor, states: Tensor, *, max_steps: int = 100) -> Re
     return Recall(s, step, (_update(s @ M.T, s, tol) == s).all(-1))
 
 
-def recall_asynchronous(M: Tensor, states: Tensor, *, max_sweeps: int = 50,
-                        generator: torch.Generator | None = None) -> Recall:
+def recall_asynchronous(
+    M: Tensor, states: Tensor, *, max_sweeps: int = 50, generator: torch.Generator | None = None
+) -> Recall:
     r"""Update one unit at a time, s_i ← sign(Σ_j M_ij s_j), in a fresh random order each sweep.
 
     Each update lowers or keeps the energy :func:`hopfield_energy` (M symmetric, zero
@@ -471,8 +498,7 @@ def recall_asynchronous(M: Tensor, states: Tensor, *, max_sweeps: int = 50,
 
 
 # ---------------------------------------------------------------------- E–I oscillator
-def dayan_abbott_ei(tau_i: float = 30.0, *, tau_e: float = 10.0, dt: float = 0.1, dtype=None,
-                    device=None) -> EIRateRNN:
+def dayan_abbott_ei(tau_i: float = 30.0, *, tau_e: float = 10.0, dt: float = 0.1, dtype=None, device=None) -> EIRateRNN:
     r"""Dayan & Abbott's excitatory–inhibitory pair (Theoretical Neuroscience, §7.5).
 
     .. math::

@@ -33,7 +33,7 @@ def _source(src_uri: str) -> str:
     from outside docs/, docs/<page> otherwise."""
     if src_uri == "index.md":
         return "README.md"
-    return src_uri[len(PUBLISHED) + 1:] if src_uri.startswith(f"{PUBLISHED}/") else f"docs/{src_uri}"
+    return src_uri[len(PUBLISHED) + 1 :] if src_uri.startswith(f"{PUBLISHED}/") else f"docs/{src_uri}"
 
 
 def _resolve(page_source: str, target: str) -> str | None:
@@ -54,8 +54,10 @@ def _outside(markdown: str, page_source: str):
 def on_files(files, config):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     files.append(File.generated(config, "index.md", content=readme))
-    pages = [(page.src_uri, readme if page.src_uri == "index.md" else
-              Path(page.abs_src_path).read_text(encoding="utf-8")) for page in files.documentation_pages()]
+    pages = [
+        (page.src_uri, readme if page.src_uri == "index.md" else Path(page.abs_src_path).read_text(encoding="utf-8"))
+        for page in files.documentation_pages()
+    ]
     published = set()
     while pages:  # a published Markdown page's own links are followed too
         src_uri, text = pages.pop()
@@ -65,8 +67,14 @@ def on_files(files, config):
             published.add(path)
             content = (ROOT / path).read_bytes()
             page = path.endswith(".md")
-            files.append(File.generated(config, f"{PUBLISHED}/{path}", content=content,
-                                        inclusion=InclusionLevel.NOT_IN_NAV if page else InclusionLevel.UNDEFINED))
+            files.append(
+                File.generated(
+                    config,
+                    f"{PUBLISHED}/{path}",
+                    content=content,
+                    inclusion=InclusionLevel.NOT_IN_NAV if page else InclusionLevel.UNDEFINED,
+                )
+            )
             if page:
                 pages.append((f"{PUBLISHED}/{path}", content.decode("utf-8")))
     return files
@@ -80,9 +88,9 @@ def on_page_markdown(markdown, page, config, files):
         path = _resolve(source, target)
         if path is None:
             return match.group(0)
-        anchor = target[len(target.split("#")[0]):]
+        anchor = target[len(target.split("#")[0]) :]
         if path.startswith("docs/"):
-            site_path = path[len("docs/"):]
+            site_path = path[len("docs/") :]
         elif (ROOT / path).is_file() and not path.startswith("../"):
             site_path = f"{PUBLISHED}/{path}"
         else:
@@ -92,7 +100,7 @@ def on_page_markdown(markdown, page, config, files):
     # links in prose only: fenced code is left as it is
     out, last = [], 0
     for fence in FENCE.finditer(markdown):
-        out += [LINK.sub(rewrite, markdown[last:fence.start()]), fence.group(0)]
+        out += [LINK.sub(rewrite, markdown[last : fence.start()]), fence.group(0)]
         last = fence.end()
     out.append(LINK.sub(rewrite, markdown[last:]))
     return "".join(out)

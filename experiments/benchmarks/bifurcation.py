@@ -93,21 +93,30 @@ def main() -> None:
         mismatched, worst = compare(pts_c, pts_a)
         best = {k: min(v) for k, v in times.items()}
         result = {
-            "N": 512, "values": args.values, "threads": 1,
-            "seconds": best, "all_seconds": times, "speedup": best["afresh"] / best["continuation"],
+            "N": 512,
+            "values": args.values,
+            "threads": 1,
+            "seconds": best,
+            "all_seconds": times,
+            "speedup": best["afresh"] / best["continuation"],
             "branch_points": [len(br) for br in bif.branches],
             "folds": [f.value for f in bif.folds],
             "points_per_value": sorted({p.shape[0] for p in pts_c}),
-            "values_with_different_counts": mismatched, "max_distance_between_matched_points": worst,
+            "values_with_different_counts": mismatched,
+            "max_distance_between_matched_points": worst,
         }
     finally:
         torch.set_num_threads(threads)
     print(f"{args.values} values, N = 512, 1 thread, best of {args.repeats}:")
-    print(f"  continuation + at(values): {best['continuation']:7.2f} s "
-          f"({sum(result['branch_points'])} branch points, folds {[round(f, 6) for f in result['folds']]})")
+    print(
+        f"  continuation + at(values): {best['continuation']:7.2f} s "
+        f"({sum(result['branch_points'])} branch points, folds {[round(f, 6) for f in result['folds']]})"
+    )
     print(f"  find_fixed_points afresh:  {best['afresh']:7.2f} s")
-    print(f"  speed-up {result['speedup']:.1f}x; counts differ at {mismatched} values; "
-          f"max distance between matched points {worst:.1e}")
+    print(
+        f"  speed-up {result['speedup']:.1f}x; counts differ at {mismatched} values; "
+        f"max distance between matched points {worst:.1e}"
+    )
     OUT.mkdir(exist_ok=True)
     (OUT / "bifurcation_benchmark.json").write_text(json.dumps(result, indent=2))
 

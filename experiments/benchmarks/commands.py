@@ -26,8 +26,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FITS = ["perceptual_decision.yaml", "flipflop.yaml", "winner_take_all.yaml", "integration.yaml",
-        "neurogym/perceptual_decision_making.yaml"]
+FITS = [
+    "perceptual_decision.yaml",
+    "flipflop.yaml",
+    "winner_take_all.yaml",
+    "integration.yaml",
+    "neurogym/perceptual_decision_making.yaml",
+]
 
 
 def wall(argv: list[str], cwd: Path | None = None) -> float:
@@ -47,8 +52,11 @@ def bench_import(repeats: int) -> dict:
     for _ in range(repeats):
         torch_t.append(wall([python, "-c", "import torch"]))
         ours_t.append(wall([python, "-c", "import torchrate"]))
-    return {"import torch": summary(torch_t), "import torchrate": summary(ours_t),
-            "ratio_of_medians": statistics.median(ours_t) / statistics.median(torch_t)}
+    return {
+        "import torch": summary(torch_t),
+        "import torchrate": summary(ours_t),
+        "ratio_of_medians": statistics.median(ours_t) / statistics.median(torch_t),
+    }
 
 
 def bench_fits(repeats: int) -> dict:
@@ -70,8 +78,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be ≥ 1, got {args.repeats}")
-    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-              "load_before": os.getloadavg()[0]}
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "load_before": os.getloadavg()[0],
+    }
     if args.only in (None, "import"):
         result["import"] = bench_import(3 * args.repeats)
     if args.only in (None, "fits"):
@@ -80,8 +90,10 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "commands.json").write_text(json.dumps(result, indent=2))
 
-    print(f"machine: {result['machine']}; 1-min load {result['load_before']:.2f} before, "
-          f"{result['load_after']:.2f} after\n")
+    print(
+        f"machine: {result['machine']}; 1-min load {result['load_before']:.2f} before, "
+        f"{result['load_after']:.2f} after\n"
+    )
     print("| command | median | range | runs |\n|---|---|---|---|")
     rows = [(k, v) for k, v in result.get("import", {}).items() if k.startswith("import")]
     rows += [(f"torchrate fit --config configs/{k}", v) for k, v in result.get("fits", {}).items()]

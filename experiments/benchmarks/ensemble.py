@@ -42,6 +42,7 @@ INPUT = 3
 def timer(fn, min_s: float):
     """A sample: ``fn`` repeated until ``min_s`` of CPU time has passed (at least once); (CPU, wall)
     seconds per call."""
+
     def sample() -> tuple[float, float]:
         n, cpu, wall = 0, time.process_time(), time.perf_counter()
         while True:
@@ -50,12 +51,15 @@ def timer(fn, min_s: float):
             elapsed = time.process_time() - cpu
             if elapsed >= min_s:
                 return elapsed / n, (time.perf_counter() - wall) / n
+
     return sample
 
 
 def contenders(K: int, B: int, N: int, T: int) -> dict:
-    nets = [tr.RateRNN(INPUT, N, tau=20.0, dt=10.0, nonlinearity="tanh",
-                       generator=torch.Generator().manual_seed(k)) for k in range(K)]
+    nets = [
+        tr.RateRNN(INPUT, N, tau=20.0, dt=10.0, nonlinearity="tanh", generator=torch.Generator().manual_seed(k))
+        for k in range(K)
+    ]
     ens = tr.Ensemble(nets)
     u = torch.randn(T, B, INPUT, generator=torch.Generator().manual_seed(K + B + N))
 
@@ -109,8 +113,10 @@ def measure(calls: dict, repeats: int, min_s: float) -> tuple[dict[str, float], 
     for _ in range(repeats):
         for name, s in samples.items():  # interleaved: the same load for everyone
             times[name].append(s())
-    return ({name: statistics.median(c for c, _ in ts) for name, ts in times.items()},
-            {name: statistics.median(w for _, w in ts) for name, ts in times.items()})
+    return (
+        {name: statistics.median(c for c, _ in ts) for name, ts in times.items()},
+        {name: statistics.median(w for _, w in ts) for name, ts in times.items()},
+    )
 
 
 def main() -> list[dict]:
@@ -126,31 +132,55 @@ def main() -> list[dict]:
     torch.set_num_threads(1)  # a benchmark script: its own process
     torch.manual_seed(0)
     T = args.T
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, T = {T}, tanh, float32, forward+backward; "
-          f"median of {args.repeats} interleaved samples, CPU time (ms per call)")
-    print(f"{'K':>3} {'B':>4} {'N':>4} | {'ensemble ms':>11} {'loop ms':>9} {'loop/ens':>8} | {'one×K ms':>9} "
-          f"{'bmm floor':>9} {'mm floor':>9} | {'ens GF/s':>8} {'loop GF/s':>9} {'bmm GF/s':>8} {'mm GF/s':>8} | "
-          f"{'wall loop/ens':>13}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread, T = {T}, tanh, float32, forward+backward; "
+        f"median of {args.repeats} interleaved samples, CPU time (ms per call)"
+    )
+    print(
+        f"{'K':>3} {'B':>4} {'N':>4} | {'ensemble ms':>11} {'loop ms':>9} {'loop/ens':>8} | {'one×K ms':>9} "
+        f"{'bmm floor':>9} {'mm floor':>9} | {'ens GF/s':>8} {'loop GF/s':>9} {'bmm GF/s':>8} {'mm GF/s':>8} | "
+        f"{'wall loop/ens':>13}"
+    )
     rows = []
     for K in args.K:
         for N in args.N:
             for B in args.B:
                 t, wall = measure(contenders(K, B, N, T), args.repeats, args.min_ms / 1e3)
                 gflop = 6 * K * T * B * N * N / 1e9
-                row = {"K": K, "B": B, "N": N, "T": T, **{f"{k}_ms": 1e3 * v for k, v in t.items()},
-                       "one_times_K_ms": 1e3 * K * t["one"], "speedup": t["loop"] / t["ensemble"],
-                       **{f"{k}_gflops": gflop / t[k] for k in ("ensemble", "loop", "bmm_floor", "mm_floor")},
-                       **{f"{k}_wall_ms": 1e3 * v for k, v in wall.items()},
-                       "speedup_wall": wall["loop"] / wall["ensemble"]}
+                row = {
+                    "K": K,
+                    "B": B,
+                    "N": N,
+                    "T": T,
+                    **{f"{k}_ms": 1e3 * v for k, v in t.items()},
+                    "one_times_K_ms": 1e3 * K * t["one"],
+                    "speedup": t["loop"] / t["ensemble"],
+                    **{f"{k}_gflops": gflop / t[k] for k in ("ensemble", "loop", "bmm_floor", "mm_floor")},
+                    **{f"{k}_wall_ms": 1e3 * v for k, v in wall.items()},
+                    "speedup_wall": wall["loop"] / wall["ensemble"],
+                }
                 rows.append(row)
-                print(f"{K:>3} {B:>4} {N:>4} | {row['ensemble_ms']:>11.2f} {row['loop_ms']:>9.2f} "
-                      f"{row['speedup']:>8.2f} | {row['one_times_K_ms']:>9.2f} {row['bmm_floor_ms']:>9.2f} "
-                      f"{row['mm_floor_ms']:>9.2f} | {row['ensemble_gflops']:>8.1f} {row['loop_gflops']:>9.1f} "
-                      f"{row['bmm_floor_gflops']:>8.1f} {row['mm_floor_gflops']:>8.1f} | {row['speedup_wall']:>13.2f}",
-                      flush=True)
+                print(
+                    f"{K:>3} {B:>4} {N:>4} | {row['ensemble_ms']:>11.2f} {row['loop_ms']:>9.2f} "
+                    f"{row['speedup']:>8.2f} | {row['one_times_K_ms']:>9.2f} {row['bmm_floor_ms']:>9.2f} "
+                    f"{row['mm_floor_ms']:>9.2f} | {row['ensemble_gflops']:>8.1f} {row['loop_gflops']:>9.1f} "
+                    f"{row['bmm_floor_gflops']:>8.1f} {row['mm_floor_gflops']:>8.1f} | {row['speedup_wall']:>13.2f}",
+                    flush=True,
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-                                    "threads": 1, "T": T, "repeats": args.repeats, "rows": rows}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": platform.processor() or platform.machine(),
+                "torch": torch.__version__,
+                "threads": 1,
+                "T": T,
+                "repeats": args.repeats,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     return rows
 
 

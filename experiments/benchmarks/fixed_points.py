@@ -100,8 +100,7 @@ def make_network(N: int, gain: float, seed: int) -> tr.RateRNN:
     gen = torch.Generator().manual_seed(seed)
     M = gain * torch.randn(N, N, generator=gen, dtype=torch.float64) / N**0.5
     b = 0.1 * torch.randn(N, generator=gen, dtype=torch.float64)
-    return tr.RateRNN.from_weights(M, torch.ones(N, 1, dtype=torch.float64), b, tau=10.0, dt=1.0,
-                                   nonlinearity="tanh")
+    return tr.RateRNN.from_weights(M, torch.ones(N, 1, dtype=torch.float64), b, tau=10.0, dt=1.0, nonlinearity="tanh")
 
 
 def trajectories(net: tr.RateRNN, u: torch.Tensor, v0: torch.Tensor, steps: int) -> torch.Tensor:
@@ -146,8 +145,12 @@ def trained_flip_flop(N: int, steps: int, seed: int):
     with torch.no_grad():
         h, _ = rnn(x)
         metrics = task.evaluate(readout(h), y, mask)
-    record = {"steps": steps, "train_s": time.perf_counter() - t0,
-              "bit_accuracy": float(metrics["bit_accuracy"]), "mse": float(metrics["mse"])}
+    record = {
+        "steps": steps,
+        "train_s": time.perf_counter() - t0,
+        "bit_accuracy": float(metrics["bit_accuracy"]),
+        "mse": float(metrics["mse"]),
+    }
     rnn = rnn.double().requires_grad_(False)
     starts = tr.analysis.sample_states(h.double(), 1024, 0.05, generator=gen)
     return rnn, starts, record
@@ -166,16 +169,28 @@ def same_points(a: tr.analysis.FixedPoints, b: tr.analysis.FixedPoints) -> float
 def loop_row(name: str, net, u, starts: torch.Tensor, repeats: int) -> dict:
     """Part 1: the batched call against ``batch_size=1`` on the same starts, interleaved."""
     K, N = starts.shape
-    result, wall, cpu = interleaved({
-        "batched": lambda: tr.analysis.find_fixed_points(net, u, starts),
-        "loop": lambda: tr.analysis.find_fixed_points(net, u, starts, batch_size=1)}, repeats)
+    result, wall, cpu = interleaved(
+        {
+            "batched": lambda: tr.analysis.find_fixed_points(net, u, starts),
+            "loop": lambda: tr.analysis.find_fixed_points(net, u, starts, batch_size=1),
+        },
+        repeats,
+    )
     fps = result["batched"]
     return {
-        "network": name, "N": N, "K": K,
-        "batched_s": wall["batched"], "loop_s": wall["loop"], "speedup": wall["loop"] / wall["batched"],
-        "batched_cpu_s": cpu["batched"], "loop_cpu_s": cpu["loop"], "speedup_cpu": cpu["loop"] / cpu["batched"],
-        "fixed_points": len(fps), "kinds": {k: fps.kind.count(k) for k in sorted(set(fps.kind))},
-        "states_converged": int(fps.counts.sum()), "loop_states_converged": int(result["loop"].counts.sum()),
+        "network": name,
+        "N": N,
+        "K": K,
+        "batched_s": wall["batched"],
+        "loop_s": wall["loop"],
+        "speedup": wall["loop"] / wall["batched"],
+        "batched_cpu_s": cpu["batched"],
+        "loop_cpu_s": cpu["loop"],
+        "speedup_cpu": cpu["loop"] / cpu["batched"],
+        "fixed_points": len(fps),
+        "kinds": {k: fps.kind.count(k) for k in sorted(set(fps.kind))},
+        "states_converged": int(fps.counts.sum()),
+        "loop_states_converged": int(result["loop"].counts.sum()),
         "max_residual_q": fps.residuals.max().item() if len(fps) else float("nan"),
         "loop_vs_batched_max_distance": same_points(fps, result["loop"]),
     }
@@ -198,14 +213,19 @@ def loop_rows(repeats: int, seed: int, trained_steps: int) -> list[dict]:
 
 def print_loop(rows: list[dict], header: bool = True) -> None:
     if header:
-        print("| network | N | starts | batched (s) | per-state loop (s) | speed-up | CPU: batched / loop (s) "
-              "| speed-up (CPU) | fixed points | states converged (batched / loop) | max q | loop vs batched |")
+        print(
+            "| network | N | starts | batched (s) | per-state loop (s) | speed-up | CPU: batched / loop (s) "
+            "| speed-up (CPU) | fixed points | states converged (batched / loop) | max q | loop vs batched |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['network']} | {r['N']} | {r['K']} | {r['batched_s']:.2f} | {r['loop_s']:.2f} | "
-              f"{r['speedup']:.1f}× | {r['batched_cpu_s']:.2f} / {r['loop_cpu_s']:.2f} | {r['speedup_cpu']:.1f}× | "
-              f"{r['fixed_points']} | {r['states_converged']} / {r['loop_states_converged']} | "
-              f"{r['max_residual_q']:.1e} | {r['loop_vs_batched_max_distance']:.0e} |", flush=True)
+        print(
+            f"| {r['network']} | {r['N']} | {r['K']} | {r['batched_s']:.2f} | {r['loop_s']:.2f} | "
+            f"{r['speedup']:.1f}× | {r['batched_cpu_s']:.2f} / {r['loop_cpu_s']:.2f} | {r['speedup_cpu']:.1f}× | "
+            f"{r['fixed_points']} | {r['states_converged']} / {r['loop_states_converged']} | "
+            f"{r['max_residual_q']:.1e} | {r['loop_vs_batched_max_distance']:.0e} |",
+            flush=True,
+        )
 
 
 def plot_loop(rows: list[dict]) -> None:
@@ -244,12 +264,12 @@ def rate_network(rnn: torch.nn.RNN, dtype: torch.dtype) -> tr.RateRNN:
     """The rate network with the fixed points of a one-layer tanh ``nn.RNN``: v = tanh(Mv + Wu + b)."""
     sd = {k: t.detach().to(dtype) for k, t in rnn.state_dict().items()}
     b = sd["bias_ih_l0"] + sd["bias_hh_l0"] if "bias_ih_l0" in sd else None
-    return tr.RateRNN.from_weights(sd["weight_hh_l0"], sd["weight_ih_l0"], b, tau=1.0, dt=1.0,
-                                   nonlinearity="tanh")
+    return tr.RateRNN.from_weights(sd["weight_hh_l0"], sd["weight_ih_l0"], b, tau=1.0, dt=1.0, nonlinearity="tanh")
 
 
-def flip_flop(path: str, rnn_type: str = "tanh", n_hidden: int = 16,
-              learning_rate: float = 1 / 128**0.5, max_epochs: int = 2000):
+def flip_flop(
+    path: str, rnn_type: str = "tanh", n_hidden: int = 16, learning_rate: float = 1 / 128**0.5, max_epochs: int = 2000
+):
     """FixedPointFinder's 3-bit flip-flop example, trained by its own code (seeded) with its
     ``rnn_type`` ("tanh", "gru" or "lstm"), ``n_hidden`` units and Adam ``learning_rate`` (its
     default 1/√128 ≈ 0.088; at N = 256 that diverges): the torch module, its 1,024 starts (its
@@ -278,15 +298,19 @@ def flip_flop(path: str, rnn_type: str = "tanh", n_hidden: int = 16,
         quiet(lambda: model.train(train, valid, learning_rate=learning_rate, batch_size=128))
         seconds = time.perf_counter() - t0
     pred = model.predict(valid)
-    record = {"n_hidden": n_hidden, "learning_rate": learning_rate,
-              "epochs": min(epochs[0], max_epochs), "capped": epochs[0] > max_epochs,
-              "train_s": seconds, "valid_mse": float(np.mean((pred["output"] - valid["targets"]) ** 2))}
+    record = {
+        "n_hidden": n_hidden,
+        "learning_rate": learning_rate,
+        "epochs": min(epochs[0], max_epochs),
+        "capped": epochs[0] > max_epochs,
+        "train_s": seconds,
+        "valid_mse": float(np.mean((pred["output"] - valid["targets"]) ** 2)),
+    }
     hidden = pred["hidden"]
     if rnn_type == "lstm":  # its predict gives h only: the (h, c) states, from the module itself
         hidden = lstm_states(model, torch.as_tensor(valid["inputs"]))
     driven = LSTMState(model.rnn) if rnn_type == "lstm" else model.rnn
-    fpf = fpf_cls(driven, max_iters=10000, lr_init=1.0, outlier_distance_scale=10.0,
-                  verbose=False, super_verbose=False)
+    fpf = fpf_cls(driven, max_iters=10000, lr_init=1.0, outlier_distance_scale=10.0, verbose=False, super_verbose=False)
     starts = fpf.sample_states(hidden, n_inits=1024, noise_scale=0.5)
     return model.rnn, fpf, starts, np.zeros((1, 3)), record
 
@@ -300,7 +324,7 @@ def lstm_states(model, inputs: torch.Tensor) -> np.ndarray:
     c = model.initial_cell_1xd.expand(1, B, H).contiguous()
     out = []
     for t in range(T):
-        _, (h, c) = model.rnn(inputs[:, t:t + 1], (h, c))
+        _, (h, c) = model.rnn(inputs[:, t : t + 1], (h, c))
         out.append(torch.cat([h[0], c[0]], -1))
     return torch.stack(out, 1).numpy()
 
@@ -348,8 +372,9 @@ def rank_one_starts(rnn, m, w, u: float, K: int, seed: int) -> torch.Tensor:
     """K states from 32 trajectories (200 ms, τ = 10 ms) of the rate network started at
     tanh(c m + u w) + noise, c evenly in [−2, 2]: they pass near every fixed point."""
     gen = torch.Generator().manual_seed(seed)
-    net = tr.RateRNN.from_weights(rnn.weight_hh_l0.detach(), rnn.weight_ih_l0.detach(), tau=10.0,
-                                  dt=1.0, nonlinearity="tanh")
+    net = tr.RateRNN.from_weights(
+        rnn.weight_hh_l0.detach(), rnn.weight_ih_l0.detach(), tau=10.0, dt=1.0, nonlinearity="tanh"
+    )
     c = torch.linspace(-2, 2, 32, dtype=torch.float64)[:, None]
     v0 = torch.tanh(c * m + u * w) + 0.1 * torch.randn(32, len(m), generator=gen, dtype=torch.float64)
     rates = trajectories(net, torch.tensor([u], dtype=torch.float64), v0, 200)
@@ -374,8 +399,16 @@ def distinct(rnn, u: torch.Tensor, theirs: torch.Tensor) -> int:
     return len(fps) + sum(m.points.shape[0] for m in fps.manifolds)
 
 
-def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repeats: int,
-               roots: list[float] | None = None, n_vec=None) -> dict:
+def versus_fpf(
+    name: str,
+    rnn,
+    fpf,
+    starts: np.ndarray,
+    inputs: np.ndarray,
+    repeats: int,
+    roots: list[float] | None = None,
+    n_vec=None,
+) -> dict:
     """Time FixedPointFinder and torchrate (float32, float64) interleaved; medians of ``repeats``.
 
     FixedPointFinder optimises the array of initial states it is given in place (its torch version
@@ -387,13 +420,19 @@ def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repe
     for dtype in (torch.float32, torch.float64):
         # a tanh nn.RNN as the rate network with τ = dt (the same map); a GRU/LSTM analysed directly
         net = rate_network(rnn, dtype) if isinstance(rnn, torch.nn.RNN) else copy.deepcopy(rnn).to(dtype)
-        contenders[str(dtype)[6:]] = (lambda net=net, dtype=dtype: tr.analysis.find_fixed_points(
-            net, u.to(dtype), torch.tensor(starts, dtype=dtype)))
+        contenders[str(dtype)[6:]] = lambda net=net, dtype=dtype: tr.analysis.find_fixed_points(
+            net, u.to(dtype), torch.tensor(starts, dtype=dtype)
+        )
     result, wall, cpu = interleaved(contenders, repeats)
     theirs = torch.as_tensor(result["fpf"].xstar)
     their_stable = torch.as_tensor(np.asarray(result["fpf"].is_stable)).reshape(-1).bool()
-    row = {"case": name, "fpf_s": wall["fpf"], "fpf_cpu_s": cpu["fpf"], "fpf_points": len(theirs),
-           "fpf_distinct": distinct(rnn, u, theirs)}
+    row = {
+        "case": name,
+        "fpf_s": wall["fpf"],
+        "fpf_cpu_s": cpu["fpf"],
+        "fpf_points": len(theirs),
+        "fpf_distinct": distinct(rnn, u, theirs),
+    }
     for key in ("float32", "float64"):
         fps = result[key]
         found, extra = matched(fps.points, theirs)
@@ -401,10 +440,16 @@ def versus_fpf(name: str, rnn, fpf, starts: np.ndarray, inputs: np.ndarray, repe
             d = torch.cdist(theirs.double(), fps.points.double(), compute_mode="donot_use_mm_for_euclid_dist")
             hit = d.min(1).values <= 1e-3
             row.setdefault("verdicts", {})[key] = int((fps.stable[d.argmin(1)].cpu() == their_stable)[hit].sum())
-        row[key] = {"s": wall[key], "speedup": wall["fpf"] / wall[key], "cpu_s": cpu[key],
-                    "speedup_cpu": cpu["fpf"] / cpu[key], "points": len(fps),
-                    "fpf_points_found": found, "points_fpf_found": extra,
-                    "kinds": {k: fps.kind.count(k) for k in set(fps.kind)}}
+        row[key] = {
+            "s": wall[key],
+            "speedup": wall["fpf"] / wall[key],
+            "cpu_s": cpu[key],
+            "speedup_cpu": cpu["fpf"] / cpu[key],
+            "points": len(fps),
+            "fpf_points_found": found,
+            "points_fpf_found": extra,
+            "kinds": {k: fps.kind.count(k) for k in set(fps.kind)},
+        }
         if roots is not None:
             kappa = fps.points.double() @ n_vec / len(n_vec)
             row[key]["roots"] = len(roots)
@@ -424,8 +469,7 @@ N256_LEARNING_RATES = {"tanh": 1e-2, "gru": 3e-2}
 
 def flip_flop_row(path: str, kind: str, repeats: int, n_hidden: int = 16, **train) -> dict:
     rnn, fpf, starts, inputs, record = flip_flop(path, kind, n_hidden, **train)
-    row = versus_fpf(f"3-bit flip-flop, {kind}, N = {n_hidden}, 1,024 starts", rnn, fpf, starts, inputs,
-                     repeats)
+    row = versus_fpf(f"3-bit flip-flop, {kind}, N = {n_hidden}, 1,024 starts", rnn, fpf, starts, inputs, repeats)
     row["training"] = record
     return row
 
@@ -436,8 +480,7 @@ def peer_rows(path: str, repeats: int, n256: bool = False, only_n256: bool = Fal
     if not only_n256:
         rows += [flip_flop_row(path, kind, repeats) for kind in ("tanh", "gru", "lstm")]
     if n256 or only_n256:
-        rows += [flip_flop_row(path, kind, repeats, 256, learning_rate=lr)
-                 for kind, lr in N256_LEARNING_RATES.items()]
+        rows += [flip_flop_row(path, kind, repeats, 256, learning_rate=lr) for kind, lr in N256_LEARNING_RATES.items()]
     if only_n256:
         return rows
     for u in (0.2, 0.4):
@@ -445,32 +488,52 @@ def peer_rows(path: str, repeats: int, n256: bool = False, only_n256: bool = Fal
         starts = rank_one_starts(rnn, m, w, u, 256, seed=1)
         fpf = fpf_cls(copy.deepcopy(rnn).float(), verbose=False, super_verbose=False)
         roots = kappa_roots(m, n, w, u)
-        rows.append(versus_fpf(f"rank one, N = 512, u = {u:g}, 256 trajectory starts", rnn, fpf,
-                               starts.numpy(), np.array([[u]]), repeats, roots, n))
+        rows.append(
+            versus_fpf(
+                f"rank one, N = 512, u = {u:g}, 256 trajectory starts",
+                rnn,
+                fpf,
+                starts.numpy(),
+                np.array([[u]]),
+                repeats,
+                roots,
+                n,
+            )
+        )
     return rows
 
 
 def print_peer(rows: list[dict]) -> None:
-    print("| network | FixedPointFinder (s) | torchrate float32 (s) | speed-up | torchrate float64 (s) "
-          "| speed-up | speed-up, CPU time (f32 / f64) | FPF's points found (f32 / f64) | same verdicts (f32 / f64) "
-          "| points (FPF distinct) |")
+    print(
+        "| network | FixedPointFinder (s) | torchrate float32 (s) | speed-up | torchrate float64 (s) "
+        "| speed-up | speed-up, CPU time (f32 / f64) | FPF's points found (f32 / f64) | same verdicts (f32 / f64) "
+        "| points (FPF distinct) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         a, b = r["float32"], r["float64"]
-        extra = (f" (roots {a['roots_found']}/{a['roots']} / {b['roots_found']}/{b['roots']}; "
-                 f"FPF {r['fpf_roots_found']}/{a['roots']})" if "roots" in a else "")
-        print(f"| {r['case']} | {r['fpf_s']:.3f} | {a['s']:.3f} | {a['speedup']:.1f}× | {b['s']:.3f} | "
-              f"{b['speedup']:.1f}× | {a['speedup_cpu']:.1f}× / {b['speedup_cpu']:.1f}× | "
-              f"{a['fpf_points_found']}/{r['fpf_points']} / "
-              f"{b['fpf_points_found']}/{r['fpf_points']}{extra} | {r.get('verdicts', {}).get('float32', '–')} / "
-              f"{r.get('verdicts', {}).get('float64', '–')} | {a['points']} / {b['points']} ({r['fpf_distinct']}) |",
-              flush=True)
+        extra = (
+            f" (roots {a['roots_found']}/{a['roots']} / {b['roots_found']}/{b['roots']}; "
+            f"FPF {r['fpf_roots_found']}/{a['roots']})"
+            if "roots" in a
+            else ""
+        )
+        print(
+            f"| {r['case']} | {r['fpf_s']:.3f} | {a['s']:.3f} | {a['speedup']:.1f}× | {b['s']:.3f} | "
+            f"{b['speedup']:.1f}× | {a['speedup_cpu']:.1f}× / {b['speedup_cpu']:.1f}× | "
+            f"{a['fpf_points_found']}/{r['fpf_points']} / "
+            f"{b['fpf_points_found']}/{r['fpf_points']}{extra} | {r.get('verdicts', {}).get('float32', '–')} / "
+            f"{r.get('verdicts', {}).get('float64', '–')} | {a['points']} / {b['points']} ({r['fpf_distinct']}) |",
+            flush=True,
+        )
     for r in rows:
         if "training" in r:
             t = r["training"]
-            print(f"{r['case']}: trained by FixedPointFinder's FlipFlop.train at learning rate "
-                  f"{t['learning_rate']:.3g}, {t['epochs']} epochs{' (capped)' if t['capped'] else ''}, "
-                  f"{t['train_s']:.0f} s, validation MSE {t['valid_mse']:.1e}")
+            print(
+                f"{r['case']}: trained by FixedPointFinder's FlipFlop.train at learning rate "
+                f"{t['learning_rate']:.3g}, {t['epochs']} epochs{' (capped)' if t['capped'] else ''}, "
+                f"{t['train_s']:.0f} s, validation MSE {t['valid_mse']:.1e}"
+            )
 
 
 def main() -> None:
@@ -478,18 +541,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds after the warm-up one (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trained-steps", type=int, default=600, help="Adam steps of the trained flip-flop")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for every contender (1: reproducible on a shared machine)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for every contender (1: reproducible on a shared machine)"
+    )
     parser.add_argument("--only-loop", action="store_true", help="part 1 only")
     parser.add_argument("--only-peer", action="store_true", help="part 2 only")
-    parser.add_argument("--n256", action="store_true",
-                        help="part 2 also on the flip-flop at N = 256 (tanh, GRU; FixedPointFinder takes minutes)")
-    parser.add_argument("--only-n256", action="store_true",
-                        help="part 2 on the N = 256 flip-flop rows only (implies --only-peer)")
+    parser.add_argument(
+        "--n256",
+        action="store_true",
+        help="part 2 also on the flip-flop at N = 256 (tanh, GRU; FixedPointFinder takes minutes)",
+    )
+    parser.add_argument(
+        "--only-n256", action="store_true", help="part 2 on the N = 256 flip-flop rows only (implies --only-peer)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {platform.processor() or 'cpu'}; "
-          f"{load()}", flush=True)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {platform.processor() or 'cpu'}; {load()}",
+        flush=True,
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     record = {"torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats}
     if not (args.only_peer or args.only_n256):
@@ -497,10 +567,13 @@ def main() -> None:
         rows = loop_rows(args.repeats, args.seed, args.trained_steps)
         print(f"part 1: {before} before, {load()} after")
         t = rows[-1]["training"]
-        print(f"trained flip-flop: {t['steps']} Adam steps, {t['train_s']:.0f} s, bit accuracy "
-              f"{t['bit_accuracy']:.4f}, MSE {t['mse']:.1e}")
-        (OUT / "fixed_points_benchmark.json").write_text(json.dumps(
-            {**record, "load_before": before, "load_after": load(), "rows": rows}, indent=2))
+        print(
+            f"trained flip-flop: {t['steps']} Adam steps, {t['train_s']:.0f} s, bit accuracy "
+            f"{t['bit_accuracy']:.4f}, MSE {t['mse']:.1e}"
+        )
+        (OUT / "fixed_points_benchmark.json").write_text(
+            json.dumps({**record, "load_before": before, "load_after": load(), "rows": rows}, indent=2)
+        )
         plot_loop(rows)
         print(f"wrote {OUT / 'fixed_points_benchmark.png'} and .json")
     if args.only_loop:
@@ -514,8 +587,9 @@ def main() -> None:
     print_peer(p_rows)
     print(f"part 2: {before} before, {load()} after")
     name = "fixed_points_vs_fpf_n256.json" if args.only_n256 else "fixed_points_vs_fpf.json"
-    (OUT / name).write_text(json.dumps({**record, "load_before": before, "load_after": load(), "rows": p_rows},
-                                       indent=2))
+    (OUT / name).write_text(
+        json.dumps({**record, "load_before": before, "load_after": load(), "rows": p_rows}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -97,10 +97,21 @@ def rollout(grid, device: torch.device, repeats: int) -> list[dict]:
             return lambda: torch.autograd.grad(module(u)[0].sum(), params)
 
         t = interleaved({"RateRNN": fwd_bwd(net), "nn.RNN": fwd_bwd(rnn)}, device, repeats)
-        rows.append({"batch": B, "hidden": N, "steps": T, "RateRNN_s": t["RateRNN"], "nn.RNN_s": t["nn.RNN"],
-                     "ratio": t["RateRNN"] / t["nn.RNN"]})
-        print(f"rollout B={B:<4} N={N:<5} T={T:<5} RateRNN {1e3 * t['RateRNN']:9.2f} ms  "
-              f"nn.RNN {1e3 * t['nn.RNN']:9.2f} ms  ratio {rows[-1]['ratio']:.2f}", flush=True)
+        rows.append(
+            {
+                "batch": B,
+                "hidden": N,
+                "steps": T,
+                "RateRNN_s": t["RateRNN"],
+                "nn.RNN_s": t["nn.RNN"],
+                "ratio": t["RateRNN"] / t["nn.RNN"],
+            }
+        )
+        print(
+            f"rollout B={B:<4} N={N:<5} T={T:<5} RateRNN {1e3 * t['RateRNN']:9.2f} ms  "
+            f"nn.RNN {1e3 * t['nn.RNN']:9.2f} ms  ratio {rows[-1]['ratio']:.2f}",
+            flush=True,
+        )
         del u, net, rnn
     return rows
 
@@ -128,9 +139,12 @@ def train_flip_flop(N: int, device: torch.device, steps: int, lr: float):
     from torchrate.training.data import draw_batch
 
     task = tr.tasks.FlipFlop(n_bits=3, dt=10.0, duration=500.0)
-    module = TaskModule(task, {"class_path": "torchrate.RateRNN",
-                               "init_args": {"hidden_size": N, "tau": 20.0, "dt": 10.0}},
-                        lr=lr, network_seed=0).to(device)
+    module = TaskModule(
+        task,
+        {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": N, "tau": 20.0, "dt": 10.0}},
+        lr=lr,
+        network_seed=0,
+    ).to(device)
     optimizer = module.configure_optimizers()
     sync(device)
     t0 = time.perf_counter()
@@ -152,8 +166,16 @@ def train_flip_flop(N: int, device: torch.device, steps: int, lr: float):
     return module.network.requires_grad_(False), rates, accuracy, seconds
 
 
-def fixed_points(sizes, device: torch.device, repeats: int, states: int, steps: int, lr: float,
-                 fpf_path: str | None, fpf_max_iters: int) -> tuple[list[dict], str | None]:
+def fixed_points(
+    sizes,
+    device: torch.device,
+    repeats: int,
+    states: int,
+    steps: int,
+    lr: float,
+    fpf_path: str | None,
+    fpf_max_iters: int,
+) -> tuple[list[dict], str | None]:
     fpf_cls, why = load_fpf(fpf_path)
     if fpf_cls is None:
         print(f"fixed points: FixedPointFinder not importable — {why}; torchrate alone", flush=True)
@@ -166,11 +188,18 @@ def fixed_points(sizes, device: torch.device, repeats: int, states: int, steps: 
         if fpf_cls is not None:
             rnn = copy.deepcopy(net)
             rnn.batch_first = True  # FixedPointFinder calls rnn(inputs (B, 1, I), h (1, B, N))
-            fpf = fpf_cls(rnn, max_iters=fpf_max_iters, lr_init=1.0, outlier_distance_scale=10.0,
-                          verbose=False, super_verbose=False)
+            fpf = fpf_cls(
+                rnn,
+                max_iters=fpf_max_iters,
+                lr_init=1.0,
+                outlier_distance_scale=10.0,
+                verbose=False,
+                super_verbose=False,
+            )
             starts_np, inputs_np = starts.cpu().numpy(), torch.zeros(1, 3).numpy()
             contenders["FixedPointFinder"] = lambda fpf=fpf, x=starts_np, i=inputs_np: _quiet(
-                lambda: fpf.find_fixed_points(x, i))[0]
+                lambda: fpf.find_fixed_points(x, i)
+            )[0]
         times = {k: [] for k in contenders}
         results = {}
         for rep in range(repeats + 1):  # round 0 warms up and is not counted
@@ -182,20 +211,37 @@ def fixed_points(sizes, device: torch.device, repeats: int, states: int, steps: 
                 if rep:
                     times[k].append(time.perf_counter() - t0)
         fps = results["torchrate"]
-        row = {"hidden": N, "states": states, "train_steps": steps, "train_s": train_s, "bit_accuracy": accuracy,
-               "torchrate_s": statistics.median(times["torchrate"]), "torchrate_points": len(fps),
-               "torchrate_kinds": {k: fps.kind.count(k) for k in sorted(set(fps.kind))}}
+        row = {
+            "hidden": N,
+            "states": states,
+            "train_steps": steps,
+            "train_s": train_s,
+            "bit_accuracy": accuracy,
+            "torchrate_s": statistics.median(times["torchrate"]),
+            "torchrate_points": len(fps),
+            "torchrate_kinds": {k: fps.kind.count(k) for k in sorted(set(fps.kind))},
+        }
         if fpf_cls is not None:
             theirs = results["FixedPointFinder"]
-            row |= {"fpf_s": statistics.median(times["FixedPointFinder"]), "fpf_points": int(theirs.n),
-                    "fpf_stable": int(sum(bool(s) for s in theirs.is_stable)),
-                    "speedup": statistics.median(times["FixedPointFinder"]) / row["torchrate_s"]}
+            row |= {
+                "fpf_s": statistics.median(times["FixedPointFinder"]),
+                "fpf_points": int(theirs.n),
+                "fpf_stable": int(sum(bool(s) for s in theirs.is_stable)),
+                "speedup": statistics.median(times["FixedPointFinder"]) / row["torchrate_s"],
+            }
         rows.append(row)
-        print(f"fixed points N={N:<5} torchrate {row['torchrate_s']:.3f} s ({len(fps)} points: "
-              f"{row['torchrate_kinds']})" + (f"  FixedPointFinder {row['fpf_s']:.3f} s ({row['fpf_points']} points,"
-                                              f" {row['fpf_stable']} stable)  speed-up {row['speedup']:.1f}×"
-                                              if fpf_cls is not None else "")
-              + f"  [trained {steps} steps, bit accuracy {accuracy:.3f}]", flush=True)
+        print(
+            f"fixed points N={N:<5} torchrate {row['torchrate_s']:.3f} s ({len(fps)} points: "
+            f"{row['torchrate_kinds']})"
+            + (
+                f"  FixedPointFinder {row['fpf_s']:.3f} s ({row['fpf_points']} points,"
+                f" {row['fpf_stable']} stable)  speed-up {row['speedup']:.1f}×"
+                if fpf_cls is not None
+                else ""
+            )
+            + f"  [trained {steps} steps, bit accuracy {accuracy:.3f}]",
+            flush=True,
+        )
         del net, rates, starts
     return rows, why
 
@@ -222,10 +268,22 @@ def ensemble(configs, device: torch.device, repeats: int) -> list[dict]:
             torch.autograd.grad(ens(u)[0].sum(), list(ens.parameters()))
 
         t = interleaved({"Ensemble": batched, "loop": loop}, device, repeats)
-        rows.append({"members": K, "batch": B, "hidden": N, "steps": T, "Ensemble_s": t["Ensemble"],
-                     "loop_s": t["loop"], "speedup": t["loop"] / t["Ensemble"]})
-        print(f"ensemble K={K:<3} B={B:<4} N={N:<5} T={T:<5} Ensemble {1e3 * t['Ensemble']:9.2f} ms  "
-              f"loop {1e3 * t['loop']:9.2f} ms  speed-up {rows[-1]['speedup']:.1f}×", flush=True)
+        rows.append(
+            {
+                "members": K,
+                "batch": B,
+                "hidden": N,
+                "steps": T,
+                "Ensemble_s": t["Ensemble"],
+                "loop_s": t["loop"],
+                "speedup": t["loop"] / t["Ensemble"],
+            }
+        )
+        print(
+            f"ensemble K={K:<3} B={B:<4} N={N:<5} T={T:<5} Ensemble {1e3 * t['Ensemble']:9.2f} ms  "
+            f"loop {1e3 * t['loop']:9.2f} ms  speed-up {rows[-1]['speedup']:.1f}×",
+            flush=True,
+        )
         del nets, ens, u
     return rows
 
@@ -242,55 +300,89 @@ def cuda_tests(timeout: int) -> dict:
     summary = lines[-1] if lines else done.stderr.strip()[-300:]
     failures = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
     print(f"pytest -m cuda: {summary}", flush=True)
-    return {"command": "python " + " ".join(cmd[1:]), "returncode": done.returncode, "summary": summary,
-            "failures": failures, "seconds": time.perf_counter() - t0}
+    return {
+        "command": "python " + " ".join(cmd[1:]),
+        "returncode": done.returncode,
+        "summary": summary,
+        "failures": failures,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 # ----------------------------------------------------------------------------- report
 def environment(device: torch.device) -> dict:
-    env = {"torch": torch.__version__, "torchrate": tr.__version__, "python": platform.python_version(),
-           "device": str(device), "threads": torch.get_num_threads()}
+    env = {
+        "torch": torch.__version__,
+        "torchrate": tr.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
     if device.type == "cuda":
-        env |= {"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda,
-                "cudnn": torch.backends.cudnn.version(),
-                "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
+        env |= {
+            "gpu": torch.cuda.get_device_name(device),
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        }
     return env
 
 
 def markdown(result: dict) -> str:
     env, lines = result["environment"], []
     lines.append(f"# GPU benchmarks — {env.get('gpu', env['device'])}\n")
-    lines.append(f"torch {env['torch']}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, torchrate "
-                 f"{env['torchrate']}; TF32 matmul {env.get('tf32_matmul')}, TF32 cuDNN {env.get('tf32_cudnn')}; "
-                 f"median of {result['repeats']} ({'CUDA events' if env.get('gpu') else 'wall clock, CPU smoke run'}, "
-                 "after warm-up, interleaved)\n")
+    lines.append(
+        f"torch {env['torch']}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, torchrate "
+        f"{env['torchrate']}; TF32 matmul {env.get('tf32_matmul')}, TF32 cuDNN {env.get('tf32_cudnn')}; "
+        f"median of {result['repeats']} ({'CUDA events' if env.get('gpu') else 'wall clock, CPU smoke run'}, "
+        "after warm-up, interleaved)\n"
+    )
     if "rollout" in result:
-        lines += ["## Rollout forward+backward: RateRNN (Euler, fused op) / nn.RNN (cuDNN, tanh)\n",
-                  "| batch | hidden | steps | RateRNN (ms) | nn.RNN (ms) | RateRNN / nn.RNN |",
-                  "|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['batch']} | {r['hidden']} | {r['steps']} | {1e3 * r['RateRNN_s']:.2f} | "
-                  f"{1e3 * r['nn.RNN_s']:.2f} | **{r['ratio']:.2f}** |" for r in result["rollout"]]
+        lines += [
+            "## Rollout forward+backward: RateRNN (Euler, fused op) / nn.RNN (cuDNN, tanh)\n",
+            "| batch | hidden | steps | RateRNN (ms) | nn.RNN (ms) | RateRNN / nn.RNN |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['batch']} | {r['hidden']} | {r['steps']} | {1e3 * r['RateRNN_s']:.2f} | "
+            f"{1e3 * r['nn.RNN_s']:.2f} | **{r['ratio']:.2f}** |"
+            for r in result["rollout"]
+        ]
         lines.append("")
     if "fixed_points" in result:
         fp = result["fixed_points"]
         lines.append("## find_fixed_points / FixedPointFinder: 3-bit flip-flop, tanh RateRNN trained here\n")
         if fp["fpf_missing"]:
             lines.append(f"FixedPointFinder not importable ({fp['fpf_missing']}): torchrate alone.\n")
-        lines += ["| hidden | starts | bit accuracy | torchrate (s) | points (kinds) | FixedPointFinder (s) "
-                  "| its points (stable) | speed-up |", "|---:|---:|---:|---:|---|---:|---:|---:|"]
+        lines += [
+            "| hidden | starts | bit accuracy | torchrate (s) | points (kinds) | FixedPointFinder (s) "
+            "| its points (stable) | speed-up |",
+            "|---:|---:|---:|---:|---|---:|---:|---:|",
+        ]
         for r in fp["rows"]:
             kinds = ", ".join(f"{n} {k}" for k, n in r["torchrate_kinds"].items())
-            theirs = (f"{r['fpf_s']:.3f} | {r['fpf_points']} ({r['fpf_stable']}) | {r['speedup']:.1f}×"
-                      if "fpf_s" in r else "– | – | –")
-            lines.append(f"| {r['hidden']} | {r['states']} | {r['bit_accuracy']:.3f} | {r['torchrate_s']:.3f} | "
-                         f"{r['torchrate_points']} ({kinds}) | {theirs} |")
+            theirs = (
+                f"{r['fpf_s']:.3f} | {r['fpf_points']} ({r['fpf_stable']}) | {r['speedup']:.1f}×"
+                if "fpf_s" in r
+                else "– | – | –"
+            )
+            lines.append(
+                f"| {r['hidden']} | {r['states']} | {r['bit_accuracy']:.3f} | {r['torchrate_s']:.3f} | "
+                f"{r['torchrate_points']} ({kinds}) | {theirs} |"
+            )
         lines.append("")
     if "ensemble" in result:
-        lines += ["## Ensemble of K networks (one batched computation) against a loop, forward+backward\n",
-                  "| K | batch | hidden | steps | Ensemble (ms) | loop (ms) | speed-up |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['members']} | {r['batch']} | {r['hidden']} | {r['steps']} | {1e3 * r['Ensemble_s']:.2f} | "
-                  f"{1e3 * r['loop_s']:.2f} | **{r['speedup']:.1f}×** |" for r in result["ensemble"]]
+        lines += [
+            "## Ensemble of K networks (one batched computation) against a loop, forward+backward\n",
+            "| K | batch | hidden | steps | Ensemble (ms) | loop (ms) | speed-up |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['members']} | {r['batch']} | {r['hidden']} | {r['steps']} | {1e3 * r['Ensemble_s']:.2f} | "
+            f"{1e3 * r['loop_s']:.2f} | **{r['speedup']:.1f}×** |"
+            for r in result["ensemble"]
+        ]
         lines.append("")
     if "tests" in result:
         t = result["tests"]
@@ -313,13 +405,19 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--fp-repeats", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=500, help="Adam steps training each flip-flop network")
     parser.add_argument("--train-lr", type=float, default=1e-3)
-    parser.add_argument("--fpf", default=os.environ.get("TORCHRATE_FPF_PATH"),
-                        help="a FixedPointFinder checkout (default: $TORCHRATE_FPF_PATH)")
+    parser.add_argument(
+        "--fpf",
+        default=os.environ.get("TORCHRATE_FPF_PATH"),
+        help="a FixedPointFinder checkout (default: $TORCHRATE_FPF_PATH)",
+    )
     parser.add_argument("--fpf-max-iters", type=int, default=10000, help="its example's setting")
     parser.add_argument("--members", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--tests-timeout", type=int, default=1800)
-    parser.add_argument("--cpu-smoke", action="store_true",
-                        help="every part at tiny sizes on the CPU (wall clock): checks this script, measures nothing")
+    parser.add_argument(
+        "--cpu-smoke",
+        action="store_true",
+        help="every part at tiny sizes on the CPU (wall clock): checks this script, measures nothing",
+    )
     args = parser.parse_args(argv)
     if args.cpu_smoke:
         device = torch.device("cpu")
@@ -328,8 +426,10 @@ def main(argv: list[str] | None = None) -> dict | None:
         args.repeats, args.fpf_max_iters = 2, 50
         args.parts = [p for p in args.parts if p != "tests"]  # it would run the test suite that runs this
     elif not torch.cuda.is_available():
-        print("experiments/benchmarks/gpu.py needs a CUDA device: none is available here (torch "
-              f"{torch.__version__}, CUDA build {torch.version.cuda}); nothing was run.")
+        print(
+            "experiments/benchmarks/gpu.py needs a CUDA device: none is available here (torch "
+            f"{torch.__version__}, CUDA build {torch.version.cuda}); nothing was run."
+        )
         return None
     else:
         device = torch.device("cuda")
@@ -339,12 +439,23 @@ def main(argv: list[str] | None = None) -> dict | None:
         grid = [(B, N, T) for N in args.hidden for B in args.batch for T in args.steps]
         result["rollout"] = rollout(grid, device, args.repeats)
     if "fixed_points" in args.parts:
-        rows, why = fixed_points(args.fp_hidden, device, args.fp_repeats, args.fp_states, args.train_steps,
-                                 args.train_lr, args.fpf, args.fpf_max_iters)
+        rows, why = fixed_points(
+            args.fp_hidden,
+            device,
+            args.fp_repeats,
+            args.fp_states,
+            args.train_steps,
+            args.train_lr,
+            args.fpf,
+            args.fpf_max_iters,
+        )
         result["fixed_points"] = {"rows": rows, "fpf_missing": why}
     if "ensemble" in args.parts:
-        configs = ([(K, 8, N, 20) for K in args.members for N in args.hidden] if args.cpu_smoke
-                   else [(K, 64, N, 200) for K in args.members for N in (256, 1024)])
+        configs = (
+            [(K, 8, N, 20) for K in args.members for N in args.hidden]
+            if args.cpu_smoke
+            else [(K, 64, N, 200) for K in args.members for N in (256, 1024)]
+        )
         result["ensemble"] = ensemble(configs, device, args.repeats)
     if "tests" in args.parts:
         result["tests"] = cuda_tests(args.tests_timeout)

@@ -32,15 +32,13 @@ import torch  # noqa: E402
 
 import torchrate as tr  # noqa: E402
 
-ENVS = ["PerceptualDecisionMaking-v0", "ContextDecisionMaking-v0", "GoNogo-v0", "DelayMatchSample-v0",
-        "ReadySetGo-v0"]
+ENVS = ["PerceptualDecisionMaking-v0", "ContextDecisionMaking-v0", "GoNogo-v0", "DelayMatchSample-v0", "ReadySetGo-v0"]
 KWARGS = {"ReadySetGo-v0": {"decision_period": "production"}}
 BATCH = 64
 
 
 def longest_trial(task, n_batches: int = 20) -> int:
-    return max(task.sample(BATCH, generator=torch.Generator().manual_seed(i)).inputs.shape[0]
-               for i in range(n_batches))
+    return max(task.sample(BATCH, generator=torch.Generator().manual_seed(i)).inputs.shape[0] for i in range(n_batches))
 
 
 def time_per_batch(make_batch, n: int) -> float:
@@ -66,16 +64,26 @@ def main(batches: int = 200, repeats: int = 5, out: Path = Path("experiments/out
             task.sample(BATCH, generator=torch.Generator().manual_seed(0))
         ours, theirs = [], []
         for r in range(repeats):
-            ours.append(time_per_batch(
-                lambda i, r=r, t=task: t.sample(BATCH, generator=torch.Generator().manual_seed(r * batches + i)),
-                batches))
+            ours.append(
+                time_per_batch(
+                    lambda i, r=r, t=task: t.sample(BATCH, generator=torch.Generator().manual_seed(r * batches + i)),
+                    batches,
+                )
+            )
             theirs.append(time_per_batch(lambda i, d=dataset: next(d), batches))
-        row = {"env": env_id, "batch": BATCH, "T_max": T, "torchrate_ms": 1e3 * statistics.median(ours),
-               "dataset_ms": 1e3 * statistics.median(theirs)}
+        row = {
+            "env": env_id,
+            "batch": BATCH,
+            "T_max": T,
+            "torchrate_ms": 1e3 * statistics.median(ours),
+            "dataset_ms": 1e3 * statistics.median(theirs),
+        }
         row["speedup"] = row["dataset_ms"] / row["torchrate_ms"]
         rows.append(row)
-        print(f"{env_id:30s} T_max {T:3d}  torchrate {row['torchrate_ms']:6.2f} ms  Dataset {row['dataset_ms']:6.2f} ms"
-              f"  Dataset/torchrate = {row['speedup']:.2f}x")
+        print(
+            f"{env_id:30s} T_max {T:3d}  torchrate {row['torchrate_ms']:6.2f} ms  Dataset {row['dataset_ms']:6.2f} ms"
+            f"  Dataset/torchrate = {row['speedup']:.2f}x"
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / "neurogym_benchmark.json").write_text(json.dumps(rows, indent=2))
 

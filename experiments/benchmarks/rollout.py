@@ -87,23 +87,32 @@ def measure(calls: dict, repeats: int) -> dict[str, float]:
 def main(repeats: int = 7, out: Path = Path("experiments/out")) -> list[dict]:
     torch.manual_seed(0)
     rows = []
-    header = f"{'batch':>5} {'hidden':>6} {'steps':>5} | {'RateRNN ms':>10} {'compiled ms':>11} {'nn.RNN ms':>9} " \
-             f"{'naive ms':>9} {'matmuls ms':>10} | {'RateRNN/nn.RNN':>14} {'compiled/RateRNN':>16} " \
-             f"{'RateRNN/matmuls':>15} {'naive/RateRNN':>13}"
+    header = (
+        f"{'batch':>5} {'hidden':>6} {'steps':>5} | {'RateRNN ms':>10} {'compiled ms':>11} {'nn.RNN ms':>9} "
+        f"{'naive ms':>9} {'matmuls ms':>10} | {'RateRNN/nn.RNN':>14} {'compiled/RateRNN':>16} "
+        f"{'RateRNN/matmuls':>15} {'naive/RateRNN':>13}"
+    )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, forward+backward, float32 CPU")
     print(header)
     for B, N, T in SIZES:
         t = measure(contenders(B, N, T), repeats)
-        row = {"batch": B, "hidden": N, "steps": T, **{f"{k} s": v for k, v in t.items()},
-               "RateRNN / nn.RNN": t["RateRNN"] / t["nn.RNN"],
-               "compiled / RateRNN": t["compiled"] / t["RateRNN"],
-               "RateRNN / matmuls": t["RateRNN"] / t["matmuls"],
-               "naive / RateRNN": t["naive"] / t["RateRNN"]}
+        row = {
+            "batch": B,
+            "hidden": N,
+            "steps": T,
+            **{f"{k} s": v for k, v in t.items()},
+            "RateRNN / nn.RNN": t["RateRNN"] / t["nn.RNN"],
+            "compiled / RateRNN": t["compiled"] / t["RateRNN"],
+            "RateRNN / matmuls": t["RateRNN"] / t["matmuls"],
+            "naive / RateRNN": t["naive"] / t["RateRNN"],
+        }
         rows.append(row)
-        print(f"{B:>5} {N:>6} {T:>5} | {1e3 * t['RateRNN']:>10.1f} {1e3 * t['compiled']:>11.1f} "
-              f"{1e3 * t['nn.RNN']:>9.1f} {1e3 * t['naive']:>9.1f} {1e3 * t['matmuls']:>10.1f} | "
-              f"{row['RateRNN / nn.RNN']:>14.2f} {row['compiled / RateRNN']:>16.2f} "
-              f"{row['RateRNN / matmuls']:>15.2f} {row['naive / RateRNN']:>13.2f}")
+        print(
+            f"{B:>5} {N:>6} {T:>5} | {1e3 * t['RateRNN']:>10.1f} {1e3 * t['compiled']:>11.1f} "
+            f"{1e3 * t['nn.RNN']:>9.1f} {1e3 * t['naive']:>9.1f} {1e3 * t['matmuls']:>10.1f} | "
+            f"{row['RateRNN / nn.RNN']:>14.2f} {row['compiled / RateRNN']:>16.2f} "
+            f"{row['RateRNN / matmuls']:>15.2f} {row['naive / RateRNN']:>13.2f}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark_rollout.json").write_text(json.dumps(rows, indent=2))
     plot(rows, out / "benchmark_rollout.png")
@@ -121,8 +130,12 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.16
     for i, name in enumerate(names):
-        ax.bar([k + (i - 2) * width for k in range(len(rows))],
-               [r[f"{name} s"] / r["nn.RNN s"] for r in rows], width, label=name)
+        ax.bar(
+            [k + (i - 2) * width for k in range(len(rows))],
+            [r[f"{name} s"] / r["nn.RNN s"] for r in rows],
+            width,
+            label=name,
+        )
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xticks(range(len(rows)), labels)
     ax.set_ylabel("time / nn.RNN (forward+backward)")

@@ -96,17 +96,25 @@ def bench_ensemble(K: int, steps: int, repeats: int, B: int = 64) -> dict:
         t_ens.append(best_of(ensemble, 1))
         t_seq.append(best_of(sequential, 1))
     dev = max((state["ens"].network[k].M - s.network.M).abs().max().item() for k, s in enumerate(state["singles"]))
-    return {"K": K, "B": B, "steps": steps, "ensemble_s": min(t_ens), "sequential_s": min(t_seq),
-            "speedup": min(t_seq) / min(t_ens), "draw_batch_ms": 1e3 * draw,
-            "speedup_with_data": (min(t_seq) + K * steps * draw) / (min(t_ens) + steps * draw),
-            "max_weight_difference_float32": dev}
+    return {
+        "K": K,
+        "B": B,
+        "steps": steps,
+        "ensemble_s": min(t_ens),
+        "sequential_s": min(t_seq),
+        "speedup": min(t_seq) / min(t_ens),
+        "draw_batch_ms": 1e3 * draw,
+        "speedup_with_data": (min(t_seq) + K * steps * draw) / (min(t_ens) + steps * draw),
+        "max_weight_difference_float32": dev,
+    }
 
 
 # ----------------------------------------------------------------------------- 2. low-rank rollout
 def bench_lowrank_rollout(N: int, rank: int, T: int, B: int, repeats: int) -> dict:
     low = tr.LowRankRateRNN(2, N, rank, tau=10.0, dt=1.0, generator=torch.Generator().manual_seed(0))
-    full = tr.RateRNN.from_weights(low.M.detach(), low.W.detach(), low.b.detach(), tau=10.0, dt=1.0,
-                                   nonlinearity="tanh")
+    full = tr.RateRNN.from_weights(
+        low.M.detach(), low.W.detach(), low.b.detach(), tau=10.0, dt=1.0, nonlinearity="tanh"
+    )
     u = torch.randn(T, B, 2, generator=torch.Generator().manual_seed(1))
 
     def step(net):
@@ -118,8 +126,16 @@ def bench_lowrank_rollout(N: int, rank: int, T: int, B: int, repeats: int) -> di
         t_low.append(best_of(lambda: step(low), 1))
         t_full.append(best_of(lambda: step(full), 1))
     diff = (low(u)[0] - full(u)[0]).abs().max().item()
-    return {"N": N, "rank": rank, "T": T, "B": B, "lowrank_ms": 1e3 * min(t_low), "full_ms": 1e3 * min(t_full),
-            "speedup": min(t_full) / min(t_low), "max_rate_difference_float32": diff}
+    return {
+        "N": N,
+        "rank": rank,
+        "T": T,
+        "B": B,
+        "lowrank_ms": 1e3 * min(t_low),
+        "full_ms": 1e3 * min(t_full),
+        "speedup": min(t_full) / min(t_low),
+        "max_rate_difference_float32": diff,
+    }
 
 
 # ----------------------------------------------------------------------------- 3. fixed points
@@ -150,8 +166,9 @@ def bench_fixed_points(N: int, rank: int, K: int, repeats: int, full: bool) -> d
     out["latent_kinds"] = sorted(lat.kind)
     if full:
         fps = tr.analysis.find_fixed_points(full_net, u, v0)
-        out["full_ms"] = 1e3 * best_of(lambda: tr.analysis.find_fixed_points(full_net, u, v0),
-                                       repeats if N <= 1024 else 1)
+        out["full_ms"] = 1e3 * best_of(
+            lambda: tr.analysis.find_fixed_points(full_net, u, v0), repeats if N <= 1024 else 1
+        )
         out["full_points"] = len(fps)
         d = torch.cdist(lat.points, fps.points, compute_mode="donot_use_mm_for_euclid_dist")
         out["max_point_distance"] = max(d.min(1).values.max().item(), d.min(0).values.max().item())
@@ -168,11 +185,17 @@ def fidelity(steps: int = 500) -> dict:
     train(module, [draw_batch(task, 64, 2000 + i) for i in range(steps)])
     u, y, m, _ = draw_batch(task, 1024, 7)
     metric = lambda out: float(task.evaluate(out, y, m)["bit_accuracy"])  # noqa: E731
-    fit = tr.analysis.rank_fidelity(module.network, u, [1, 2, 3, 4, 6, 8, 16, 64], readout=module.readout,
-                                    metric=metric)
-    return {"ranks": fit.ranks, "rates_error": fit.rates_error.tolist(), "outputs_error": fit.outputs_error.tolist(),
-            "bit_accuracy": fit.metric.tolist(), "full_bit_accuracy": fit.full_metric,
-            "singular_values": fit.singular_values[:16].tolist()}
+    fit = tr.analysis.rank_fidelity(
+        module.network, u, [1, 2, 3, 4, 6, 8, 16, 64], readout=module.readout, metric=metric
+    )
+    return {
+        "ranks": fit.ranks,
+        "rates_error": fit.rates_error.tolist(),
+        "outputs_error": fit.outputs_error.tolist(),
+        "bit_accuracy": fit.metric.tolist(),
+        "full_bit_accuracy": fit.full_metric,
+        "singular_values": fit.singular_values[:16].tolist(),
+    }
 
 
 # ----------------------------------------------------------------------------- figures
@@ -186,8 +209,9 @@ def flow_figures() -> None:
         net2.n[:, 1] *= 3.2  # overlap 1.6 on κ₂ too: two competing bistable directions
     v0 = 0.6 * torch.randn(1, 8, 512, dtype=F64, generator=torch.Generator().manual_seed(3))
     rates, _ = net2(torch.zeros(150, 8, 1, dtype=F64), v0)
-    tr.plotting.plot_latent_flow(net2, None, axes[1], trajectories=rates,
-                                 title="rank 2, n = m·diag(2, 1.6): κ-space flow")
+    tr.plotting.plot_latent_flow(
+        net2, None, axes[1], trajectories=rates, title="rank 2, n = m·diag(2, 1.6): κ-space flow"
+    )
     fig.tight_layout()
     fig.savefig(FIG / "latent_flow.png", dpi=120)
     plt.close(fig)
@@ -204,8 +228,11 @@ def summary_figure(res: dict) -> None:
     axes[0].legend(fontsize=8)
     r = res["lowrank_rollout"]
     axes[1].bar(["full rank", "rank 2"], [r["full_ms"], r["lowrank_ms"]], color=["0.6", "tab:blue"])
-    axes[1].set(ylabel="ms (forward + backward)", yscale="log",
-                title=f"N = {r['N']}, T = {r['T']}, B = {r['B']}: {r['speedup']:.0f}×")
+    axes[1].set(
+        ylabel="ms (forward + backward)",
+        yscale="log",
+        title=f"N = {r['N']}, T = {r['T']}, B = {r['B']}: {r['speedup']:.0f}×",
+    )
     rows = [f for f in res["fixed_points"] if "full_ms" in f]
     x = range(len(rows))
     axes[2].bar([i - 0.2 for i in x], [f["full_ms"] for f in rows], 0.4, color="0.6", label="full space")
@@ -236,9 +263,11 @@ def main() -> None:
         res["lowrank_rollout"] = bench_lowrank_rollout(4096, 2, 50, 8, args.repeats)
         print(res["lowrank_rollout"], flush=True)
     if args.only in (None, "fixed_points"):
-        res["fixed_points"] = [bench_fixed_points(512, 1, 256, args.repeats, True),
-                               bench_fixed_points(512, 2, 256, args.repeats, True),
-                               bench_fixed_points(4096, 2, 1024, args.repeats, args.full_4096)]
+        res["fixed_points"] = [
+            bench_fixed_points(512, 1, 256, args.repeats, True),
+            bench_fixed_points(512, 2, 256, args.repeats, True),
+            bench_fixed_points(4096, 2, 1024, args.repeats, args.full_4096),
+        ]
         for row in res["fixed_points"]:
             print(row, flush=True)
     if args.only in (None, "fidelity"):

@@ -54,8 +54,17 @@ CASES = [
 
 
 def _cli(config: str, overrides: list[str], epochs: int, root: str):
-    args = ["--config", str(CONFIGS / config), "--trainer.default_root_dir", root,
-            "--trainer.max_epochs", str(epochs), "--trainer.limit_val_batches", "0", *overrides]
+    args = [
+        "--config",
+        str(CONFIGS / config),
+        "--trainer.default_root_dir",
+        root,
+        "--trainer.max_epochs",
+        str(epochs),
+        "--trainer.limit_val_batches",
+        "0",
+        *overrides,
+    ]
     with contextlib.redirect_stderr(open(os.devnull, "w")):
         return build_cli(args, run=False)
 
@@ -124,12 +133,16 @@ def _load() -> float | None:
 def main(repeats: int = 9, epochs: int = 4, out: Path = Path("experiments/out")) -> list[dict]:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banners between the rows
     torch.set_num_threads(1)  # the configs' threads: 1 (build_cli(run=False) applies no process-wide setting)
-    print(f"torch {torch.__version__}, lightning {L.__version__}, the configs' settings (1 thread, float32 "
-          f"CPU, batch 64, 50 steps/epoch), {epochs - 1} timed epochs, median of {repeats}; machine load "
-          f"(1-min average) {_load()} on {os.cpu_count()} cores")
-    print(f"{'case':<30} | {'bare steps/s':>12} {'Lightning steps/s':>17} | {'overhead':>8} | "
-          f"{'best bare':>9} {'best Lightning':>14} | {'overhead':>8} | {'added ms/step':>13} | "
-          f"{'CPU overhead':>12} {'CPU ms/st':>9} | max |Δw| | load")
+    print(
+        f"torch {torch.__version__}, lightning {L.__version__}, the configs' settings (1 thread, float32 "
+        f"CPU, batch 64, 50 steps/epoch), {epochs - 1} timed epochs, median of {repeats}; machine load "
+        f"(1-min average) {_load()} on {os.cpu_count()} cores"
+    )
+    print(
+        f"{'case':<30} | {'bare steps/s':>12} {'Lightning steps/s':>17} | {'overhead':>8} | "
+        f"{'best bare':>9} {'best Lightning':>14} | {'overhead':>8} | {'added ms/step':>13} | "
+        f"{'CPU overhead':>12} {'CPU ms/st':>9} | max |Δw| | load"
+    )
     rows = []
     for name, config, overrides in CASES:
         runs, diff = {"bare": [], "Lightning": [], "bare cpu": [], "Lightning cpu": []}, 0.0
@@ -142,17 +155,29 @@ def main(repeats: int = 9, epochs: int = 4, out: Path = Path("experiments/out"))
         b, lt = statistics.median(runs["bare"]), statistics.median(runs["Lightning"])
         bb, lb = max(runs["bare"]), max(runs["Lightning"])
         cpu = 1 - statistics.median(runs["Lightning cpu"]) / statistics.median(runs["bare cpu"])
-        row = {"case": name, "load": _load(), "bare steps/s": b, "Lightning steps/s": lt, "overhead": 1 - lt / b,
-               "best bare steps/s": bb, "best Lightning steps/s": lb, "best overhead": 1 - lb / bb,
-               "added ms/step (best)": 1e3 * (1 / lb - 1 / bb), "overhead (CPU time)": cpu,
-               "added CPU ms/step": 1e3 * (1 / statistics.median(runs["Lightning cpu"])
-                                           - 1 / statistics.median(runs["bare cpu"])),
-               "max |Δw|": diff, "runs": runs}
+        row = {
+            "case": name,
+            "load": _load(),
+            "bare steps/s": b,
+            "Lightning steps/s": lt,
+            "overhead": 1 - lt / b,
+            "best bare steps/s": bb,
+            "best Lightning steps/s": lb,
+            "best overhead": 1 - lb / bb,
+            "added ms/step (best)": 1e3 * (1 / lb - 1 / bb),
+            "overhead (CPU time)": cpu,
+            "added CPU ms/step": 1e3
+            * (1 / statistics.median(runs["Lightning cpu"]) - 1 / statistics.median(runs["bare cpu"])),
+            "max |Δw|": diff,
+            "runs": runs,
+        }
         rows.append(row)
-        print(f"{name:<30} | {b:>12.1f} {lt:>17.1f} | {row['overhead']:>8.1%} | "
-              f"{bb:>9.1f} {lb:>14.1f} | {row['best overhead']:>8.1%} | "
-              f"{row['added ms/step (best)']:>13.2f} | {cpu:>12.1%} {row['added CPU ms/step']:>9.2f} | "
-              f"{diff:.1e} | {row['load']}")
+        print(
+            f"{name:<30} | {b:>12.1f} {lt:>17.1f} | {row['overhead']:>8.1%} | "
+            f"{bb:>9.1f} {lb:>14.1f} | {row['best overhead']:>8.1%} | "
+            f"{row['added ms/step (best)']:>13.2f} | {cpu:>12.1%} {row['added CPU ms/step']:>9.2f} | "
+            f"{diff:.1e} | {row['load']}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark_training.json").write_text(json.dumps(rows, indent=2))
     plot(rows, out / "benchmark_training.png")

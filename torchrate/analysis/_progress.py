@@ -24,8 +24,16 @@ class Progress:
         tqdm's ``bar_format`` (None: tqdm's default, with the rate and the time left).
     """
 
-    def __init__(self, enabled: bool | None, total: int | None, desc: str, *, after: float = 5.0, unit: str = "it",
-                 bar_format: str | None = None):
+    def __init__(
+        self,
+        enabled: bool | None,
+        total: int | None,
+        desc: str,
+        *,
+        after: float = 5.0,
+        unit: str = "it",
+        bar_format: str | None = None,
+    ):
         self.enabled, self.total, self.desc, self.after, self.unit = enabled, total, desc, after, unit
         self.bar_format = bar_format
         self.start = time.perf_counter()

@@ -105,17 +105,30 @@ def _has_fused_adam(v: Tensor) -> bool:
     if key not in _FUSED_ADAM:
         t = [torch.zeros(1, dtype=v.dtype, device=v.device) for _ in range(4)]
         try:
-            torch._fused_adam_(t[:1], t[1:2], t[2:3], t[3:], [], [torch.ones((), dtype=torch.float32, device=v.device)],
-                               lr=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8,
-                               amsgrad=False, maximize=False)
+            torch._fused_adam_(
+                t[:1],
+                t[1:2],
+                t[2:3],
+                t[3:],
+                [],
+                [torch.ones((), dtype=torch.float32, device=v.device)],
+                lr=1e-3,
+                beta1=0.9,
+                beta2=0.999,
+                weight_decay=0.0,
+                eps=1e-8,
+                amsgrad=False,
+                maximize=False,
+            )
             _FUSED_ADAM[key] = bool(torch.isfinite(t[0]).all())
         except (AttributeError, RuntimeError, NotImplementedError):
             _FUSED_ADAM[key] = False
     return _FUSED_ADAM[key]
 
 
-def _adam(field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q_tol: Tensor,
-          progress: Progress) -> Tensor:
+def _adam(
+    field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q_tol: Tensor, progress: Progress
+) -> Tensor:
     """Adam on q(v) for all states at once (elementwise, so each state is optimised on its own).
 
     Stops early when every state has q ≤ ``q_tol`` (checked every ``check_every`` steps, the
@@ -131,8 +144,21 @@ def _adam(field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q
     for it in range(1, steps + 1):
         g = grad(v)
         if fused:
-            torch._fused_adam_([v], [g], [m], [s], [], [step.add_(1)], lr=lr, beta1=b1, beta2=b2,
-                               weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
+            torch._fused_adam_(
+                [v],
+                [g],
+                [m],
+                [s],
+                [],
+                [step.add_(1)],
+                lr=lr,
+                beta1=b1,
+                beta2=b2,
+                weight_decay=0.0,
+                eps=eps,
+                amsgrad=False,
+                maximize=False,
+            )
         else:
             m.lerp_(g, 1 - b1)
             s.mul_(b2).addcmul_(g, g, value=1 - b2)
@@ -142,8 +168,11 @@ def _adam(field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q
         if it % check_every == 0 or it == steps:
             q = field.q(v)
             done = bool((q <= q_tol).all())
-            progress.update(check_every if it % check_every == 0 else it % check_every,
-                            phase="warm-up", q_max=f"{q.max().item():.2e}")
+            progress.update(
+                check_every if it % check_every == 0 else it % check_every,
+                phase="warm-up",
+                q_max=f"{q.max().item():.2e}",
+            )
             if done:
                 break
     return v
@@ -159,13 +188,18 @@ _WARM_DTYPE = torch.float32
 _WARM_MAX = 1e15
 
 
-def _warm_up(field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q_tol: Tensor,
-             progress: Progress) -> Tensor:
+def _warm_up(
+    field: Residual, v: Tensor, steps: int, lr: float, check_every: int, q_tol: Tensor, progress: Progress
+) -> Tensor:
     """``steps`` of Adam on q for every state of ``v`` (K, N) (see :func:`_adam`), in float32 for a
     float64 search where the residual has a float32 twin (:meth:`Residual.lowered`)."""
     low = field.lowered(_WARM_DTYPE) if v.dtype == torch.float64 and steps > 0 else None
-    if low is None or not v.numel() or not bool(v.abs().max() <= _WARM_MAX) \
-            or not lr >= 1e3 * torch.finfo(_WARM_DTYPE).eps:
+    if (
+        low is None
+        or not v.numel()
+        or not bool(v.abs().max() <= _WARM_MAX)
+        or not lr >= 1e3 * torch.finfo(_WARM_DTYPE).eps
+    ):
         return _adam(field, v, steps, lr, check_every, q_tol, progress)
     out = v.clone()
     go = (field.q(v) > default_tol(field.scale, v.to(_WARM_DTYPE)).to(v.dtype)).nonzero()[:, 0]
@@ -199,9 +233,7 @@ _JACOBIAN_BYTES_CPU = 16 * 2**20
 _JACOBIAN_BYTES_CUDA = 2 * 2**30
 
 
-
-def _newton_direction(jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor,
-                      chunk: int) -> tuple[Tensor, Tensor]:
+def _newton_direction(jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
     """d = −J⁻¹f (K, N) and ``ok`` (K,), Jacobians formed ``chunk`` states at a time."""
     if v.shape[0] <= chunk:
         return _solve(jacobian(v), -f)
@@ -240,12 +272,15 @@ class _PointPreconditioner:
 
     def _factor(self, p: int) -> tuple[Tensor, Tensor] | None:
         if p not in self.lu:
-            J = self.field.jacobian(self.points[p:p + 1])[0]
+            J = self.field.jacobian(self.points[p : p + 1])[0]
             LU, pivots, info = torch.linalg.lu_factor_ex(J)
             N = J.shape[-1]
             diag = LU.diagonal().abs()
-            good = int(info) == 0 and bool(((pivots >= 1) & (pivots <= N)).all() & torch.isfinite(LU).all()
-                                           & (diag.min() > math.sqrt(torch.finfo(J.dtype).eps) * diag.max()))
+            good = int(info) == 0 and bool(
+                ((pivots >= 1) & (pivots <= N)).all()
+                & torch.isfinite(LU).all()
+                & (diag.min() > math.sqrt(torch.finfo(J.dtype).eps) * diag.max())
+            )
             self.lu[p] = (LU, pivots) if good else None
         return self.lu[p]
 
@@ -255,8 +290,11 @@ class _PointPreconditioner:
         target = _distances(v, self.points).argmin(1)
         order = torch.argsort(target)
         ids, counts = torch.unique_consecutive(target[order], return_counts=True)
-        groups = [(rows, lu) for p, rows in zip(ids.tolist(), order.split(counts.tolist()))
-                  if (lu := self._factor(p)) is not None]
+        groups = [
+            (rows, lu)
+            for p, rows in zip(ids.tolist(), order.split(counts.tolist()))
+            if (lu := self._factor(p)) is not None
+        ]
 
         def apply(r: Tensor) -> Tensor:
             out = r.clone()
@@ -267,8 +305,9 @@ class _PointPreconditioner:
         return apply
 
 
-def _gmres(field: Residual, preconditioner: _PointPreconditioner, v: Tensor, f: Tensor, target: Tensor,
-           steps: int) -> tuple[Tensor, Tensor]:
+def _gmres(
+    field: Residual, preconditioner: _PointPreconditioner, v: Tensor, f: Tensor, target: Tensor, steps: int
+) -> tuple[Tensor, Tensor]:
     r"""d with ‖J(v) d + f‖ ≤ ``target`` (K,) for every state of ``v`` (K, N): right-preconditioned
     GMRES (classical Gram–Schmidt applied twice, Givens rotations), all states in lockstep, at most
     ``steps`` iterations. A quarter or more of the states meeting their tolerance leave the
@@ -293,7 +332,7 @@ def _gmres(field: Residual, preconditioner: _PointPreconditioner, v: Tensor, f: 
 
     for j in range(steps):
         w = product(precondition(V[j]))
-        basis = V[:j + 1]
+        basis = V[: j + 1]
         h = (basis * w).sum(-1)  # (j + 1, K)
         w = w - (h[:, :, None] * basis).sum(0)
         h2 = (basis * w).sum(-1)
@@ -331,9 +370,16 @@ def _gmres(field: Residual, preconditioner: _PointPreconditioner, v: Tensor, f: 
     return d, ok & torch.isfinite(d).all(-1)
 
 
-def _krylov_direction(field: Residual, jacobian: Callable[[Tensor], Tensor], v: Tensor, f: Tensor, target: Tensor,
-                      preconditioner: _PointPreconditioner, chunk: int,
-                      exact: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _krylov_direction(
+    field: Residual,
+    jacobian: Callable[[Tensor], Tensor],
+    v: Tensor,
+    f: Tensor,
+    target: Tensor,
+    preconditioner: _PointPreconditioner,
+    chunk: int,
+    exact: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
     """d ≈ −J⁻¹f (K, N) by preconditioned GMRES to ``target`` (K,), and the exact direction (own LU)
     for the states marked ``exact`` (K,) and those GMRES does not bring to tolerance. Returns d,
     ``ok`` (K,) as :func:`_newton_direction`, and which states GMRES missed."""
@@ -351,9 +397,16 @@ def _krylov_direction(field: Residual, jacobian: Callable[[Tensor], Tensor], v: 
     return d, ok, missed
 
 
-def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_tol: float,
-            progress: Progress, stop: tuple[float, float] | None = None,
-            points: Tensor | None = None) -> Tensor:
+def _newton(
+    field: Residual,
+    v: Tensor,
+    max_steps: int,
+    check_every: int,
+    step_tol: float,
+    progress: Progress,
+    stop: tuple[float, float] | None = None,
+    points: Tensor | None = None,
+) -> Tensor:
     """Batched damped Newton on f(v) = 0 with a line search on q; returns the refined states.
 
     Each state takes the largest step α d, α = 1, 1/2, …, 1/128, that lowers q by the Armijo
@@ -414,8 +467,9 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
             if not bool(settled.all()):  # host synchronisation: some state needs a shorter or damped step
                 retry = ok & ~settled  # a rounding-level step is not shortened
                 if bool(retry.any()):
-                    trial, f1, s1, accept = _backtrack(field, va, d, s0, trial, f1, s1, accept, retry,
-                                                       alphas[1:], armijo[1:])
+                    trial, f1, s1, accept = _backtrack(
+                        field, va, d, s0, trial, f1, s1, accept, retry, alphas[1:], armijo[1:]
+                    )
                     tmax = trial.abs().amax(-1)
                     small = ok & ((trial - va).abs().amax(-1) <= tmax.mul(step_tol).add_(step_tol))
                     settled = accept | small | done
@@ -441,8 +495,7 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
         go = (~done).nonzero()[:, 0]  # host synchronisation: compact the active set
         if len(go) < len(done):
             v[active] = va
-            active, va, f, s0, vmax, polish, threshold = (
-                t[go] for t in (active, va, f, s0, vmax, polish, threshold))
+            active, va, f, s0, vmax, polish, threshold = (t[go] for t in (active, va, f, s0, vmax, polish, threshold))
             done = done[go]
             if krylov is not None:
                 s_prev, exact = s_prev[go], exact[go]
@@ -451,8 +504,18 @@ def _newton(field: Residual, v: Tensor, max_steps: int, check_every: int, step_t
     return v
 
 
-def _damped(field: Residual, v: Tensor, f: Tensor, s0: Tensor, trial: Tensor, f1: Tensor, s1: Tensor,
-            accept: Tensor, stuck: Tensor, armijo: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _damped(
+    field: Residual,
+    v: Tensor,
+    f: Tensor,
+    s0: Tensor,
+    trial: Tensor,
+    f1: Tensor,
+    s1: Tensor,
+    accept: Tensor,
+    stuck: Tensor,
+    armijo: Tensor,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     r"""Levenberg–Marquardt steps d = −(JᵀJ + μI)⁻¹Jᵀg, μ = √eps·max diag(JᵀJ), for the ``stuck``
     states: where J is singular (a line or ring of fixed points: J has a null direction along
     it) or its Newton step fails the line search. With g in the range of J this is the
@@ -480,9 +543,19 @@ def _damped(field: Residual, v: Tensor, f: Tensor, s0: Tensor, trial: Tensor, f1
     return trial, f1, s1, accept
 
 
-def _backtrack(field: Residual, v: Tensor, d: Tensor, s0: Tensor, trial: Tensor,
-               f1: Tensor, s1: Tensor, accept: Tensor, retry: Tensor, alphas: Tensor,
-               armijo: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _backtrack(
+    field: Residual,
+    v: Tensor,
+    d: Tensor,
+    s0: Tensor,
+    trial: Tensor,
+    f1: Tensor,
+    s1: Tensor,
+    accept: Tensor,
+    retry: Tensor,
+    alphas: Tensor,
+    armijo: Tensor,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The line search's shorter steps α d (all ``alphas`` at once) for the ``retry`` states: each
     takes the largest accepted one; where none is, the full step's values stay (not accepted)."""
     idx = retry.nonzero()[:, 0]
@@ -587,8 +660,7 @@ def _relax(field: Residual, v: Tensor, opt: _Options, bar: Progress, points: Ten
     if opt.opt_steps > 0:
         v = _warm_up(field, v, opt.opt_steps, opt.lr, opt.adam_every, opt.q_tol(v), bar)
     if opt.newton_steps > 0:
-        v = _newton(field, v, opt.newton_steps, opt.newton_every, 4 * torch.finfo(v.dtype).eps, bar, opt.stop,
-                    points)
+        v = _newton(field, v, opt.newton_steps, opt.newton_every, 4 * torch.finfo(v.dtype).eps, bar, opt.stop, points)
     return v
 
 
@@ -662,8 +734,16 @@ _RADIUS_SCALE = 0.25  # first clustering radius: this × robust spread × √N
 _LR_SCALE = 0.02
 
 
-def _chord(field: Residual, v: Tensor, points: Tensor, target: Tensor, steps: int,
-           q_tol: Tensor, step_tol: float, dedup_tol: float) -> tuple[Tensor, Tensor]:
+def _chord(
+    field: Residual,
+    v: Tensor,
+    points: Tensor,
+    target: Tensor,
+    steps: int,
+    q_tol: Tensor,
+    step_tol: float,
+    dedup_tol: float,
+) -> tuple[Tensor, Tensor]:
     r"""Chord iteration v ← v − J(p)⁻¹ f(v) of each state towards its point p = ``points[target]``.
 
     One LU factorisation of J(p) per point, shared by all its states (one (N, N) matrix at a
@@ -703,8 +783,12 @@ def _chord(field: Residual, v: Tensor, points: Tensor, target: Tensor, steps: in
                 break
             act, wa, nl, last = act[keep], wa[keep], nl[keep], last[keep]
             solve.keep(keep)
-        good = (newton_like & (field.q(w) <= q_tol[sel]) & torch.isfinite(w).all(-1)
-                & ((w - points[target[sel]]).norm(dim=-1) <= dedup_tol))
+        good = (
+            newton_like
+            & (field.q(w) <= q_tol[sel])
+            & torch.isfinite(w).all(-1)
+            & ((w - points[target[sel]]).norm(dim=-1) <= dedup_tol)
+        )
         out[sel[good]] = w[good]
         ok[sel[good]] = True
     return out, ok
@@ -760,22 +844,24 @@ def _chord_solvers(field: Residual, points: Tensor, target: Tensor):
         inv, info = torch.linalg.inv_ex(J)
         eye = torch.eye(N, dtype=J.dtype, device=J.device)
         err = (J @ inv - eye).abs().amax((-2, -1))
-        good = (info == 0) & torch.isfinite(inv).flatten(1).all(-1) & (
-            err <= math.sqrt(torch.finfo(J.dtype).eps) * (1 + J.abs().sum(-1).amax(-1) * inv.abs().sum(-1).amax(-1)))
+        good = (
+            (info == 0)
+            & torch.isfinite(inv).flatten(1).all(-1)
+            & (err <= math.sqrt(torch.finfo(J.dtype).eps) * (1 + J.abs().sum(-1).amax(-1) * inv.abs().sum(-1).amax(-1)))
+        )
         sel = good[target].nonzero()[:, 0]
         sel = sel[torch.sort(target[sel], stable=True).indices]  # grouped by point
         yield sel, _GroupedInverse(inv.mT, target[sel])
         return
     for p in target.unique().tolist():
         sel = (target == p).nonzero()[:, 0]
-        LU, pivots, info = torch.linalg.lu_factor_ex(jacobian(points[p:p + 1])[0])
+        LU, pivots, info = torch.linalg.lu_factor_ex(jacobian(points[p : p + 1])[0])
         if int(info) != 0 or not bool(((pivots >= 1) & (pivots <= N)).all()):
             continue  # J(p) singular (or the factorisation failed): Newton will handle these
         yield sel, _SharedLU(LU, pivots)
 
 
 _CHORD_INVERSE_MAX_N = 64
-
 
 
 def search(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
@@ -785,8 +871,5 @@ def search(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
         q = field.q(v)
         slow = ((q > opt.q_tol(v)) & (q <= opt.slow_points) & torch.isfinite(v).all(-1)).nonzero()[:, 0]
         if slow.numel():  # Newton cannot pin a minimum of q > 0: more warm-up steps there
-            v[slow] = _adam(field, v[slow], _SLOW_POINT_STEPS, opt.lr, opt.adam_every,
-                            torch.zeros_like(q[slow]), bar)
+            v[slow] = _adam(field, v[slow], _SLOW_POINT_STEPS, opt.lr, opt.adam_every, torch.zeros_like(q[slow]), bar)
     return v
-
-

@@ -87,8 +87,10 @@ class Branch:
 
     def __repr__(self) -> str:
         lo, hi = self.values.min().item(), self.values.max().item()
-        return (f"Branch({len(self)} points, p in [{lo:.6g}, {hi:.6g}], "
-                f"{int(self.stable.sum())} stable{', closed' if self.closed else ''})")
+        return (
+            f"Branch({len(self)} points, p in [{lo:.6g}, {hi:.6g}], "
+            f"{int(self.stable.sum())} stable{', closed' if self.closed else ''})"
+        )
 
 
 @dataclass
@@ -189,9 +191,11 @@ class Bifurcation:
         return self._family.time
 
     def __repr__(self) -> str:
-        return (f"Bifurcation({len(self.branches)} branches, {len(self.folds)} folds at "
-                f"{[round(f.value, 6) for f in self.folds]}, {len(self.hopf)} Hopf at "
-                f"{[round(h.value, 6) for h in self.hopf]})")
+        return (
+            f"Bifurcation({len(self.branches)} branches, {len(self.folds)} folds at "
+            f"{[round(f.value, 6) for f in self.folds]}, {len(self.hopf)} Hopf at "
+            f"{[round(h.value, 6) for h in self.hopf]})"
+        )
 
     def at(self, value: float | Sequence[float] | Tensor) -> Slice | list[Slice]:
         """The fixed points on every branch at ``value`` (a float, or a sequence: one Slice each).
@@ -205,13 +209,18 @@ class Bifurcation:
         single = not isinstance(value, (Sequence, Tensor)) or (isinstance(value, Tensor) and value.ndim == 0)
         if isinstance(value, (str, bytes)):
             raise TypeError(f"value must be a number or a sequence of numbers, got {value!r} (str)")
-        vals = [_validate.as_float("value", value)] if single else \
-            [_validate.as_float(f"value[{i}]", x) for i, x in enumerate(value)]
+        vals = (
+            [_validate.as_float("value", value)]
+            if single
+            else [_validate.as_float(f"value[{i}]", x) for i, x in enumerate(value)]
+        )
         lo, hi = self.values.min().item(), self.values.max().item()
         out = [x for x in vals if not lo <= x <= hi]
         if out:
-            raise ValueError(f"value must lie within [min(values), max(values)] = [{lo:g}, {hi:g}], where the "
-                             f"branches were followed, got {out[0]:g}; run bifurcation over a range that holds it")
+            raise ValueError(
+                f"value must lie within [min(values), max(values)] = [{lo:g}, {hi:g}], where the "
+                f"branches were followed, got {out[0]:g}; run bifurcation over a range that holds it"
+            )
         slices = _slices(self, vals)
         return slices[0] if single else slices
 
@@ -232,8 +241,10 @@ class _Family:
         self._cache: dict[float, tuple] = {}
         sys0, u = self._call(p_lo)
         if sys0.dtype is None:
-            raise TypeError(f"system({p_lo:g}) returned a network without floating-point parameters; "
-                            "bifurcation needs a network or a Flow/Map with a dtype")
+            raise TypeError(
+                f"system({p_lo:g}) returned a network without floating-point parameters; "
+                "bifurcation needs a network or a Flow/Map with a dtype"
+            )
         self.dtype, self.device = sys0.dtype, sys0.device
         self.time = sys0.time
         self.N = int(sys0.state_size)
@@ -245,9 +256,12 @@ class _Family:
             dp = p_hi - p_lo
             slope = {k: (b[k] - a[k]) / dp for k in a}
             affine = all(
-                ((a[k] + slope[k] * (0.3819660112501051 * dp) - m[k]).abs().max()
-                 <= 1e-11 * (a[k].abs().max() + b[k].abs().max() + 1e-300)).item()
-                for k in a)
+                (
+                    (a[k] + slope[k] * (0.3819660112501051 * dp) - m[k]).abs().max()
+                    <= 1e-11 * (a[k].abs().max() + b[k].abs().max() + 1e-300)
+                ).item()
+                for k in a
+            )
             if affine:
                 self.analytic, self.F = True, F
                 self.P0 = a
@@ -262,21 +276,29 @@ class _Family:
             return self._cache[p]
         out = self.system(p)
         if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError(f"system({p:g}) must return (net, u), got {type(out).__name__}; e.g. "
-                            "system=lambda c: (net, torch.tensor([0.0, (1 + c) / 2, (1 - c) / 2]))")
+            raise TypeError(
+                f"system({p:g}) must return (net, u), got {type(out).__name__}; e.g. "
+                "system=lambda c: (net, torch.tensor([0.0, (1 + c) / 2, (1 - c) / 2]))"
+            )
         net, u = out
         try:
             sys_ = as_system(net)
         except TypeError as e:
-            raise TypeError(f"system({p:g}) returned {type(net).__name__} as the network; it must return (net, u) "
-                            "with a RateRNN, EIRateRNN, torch RNN, Flow/Map or a module with vector_field(v, h) "
-                            f"({e})") from None
+            raise TypeError(
+                f"system({p:g}) returned {type(net).__name__} as the network; it must return (net, u) "
+                "with a RateRNN, EIRateRNN, torch RNN, Flow/Map or a module with vector_field(v, h) "
+                f"({e})"
+            ) from None
         if getattr(self, "N", None) is not None and sys_.state_size != self.N:
-            raise ValueError(f"system({p:g}) returned a system of {sys_.state_size} units, but system({self.p0:g}) "
-                             f"had {self.N}: the state size must not change with the parameter")
+            raise ValueError(
+                f"system({p:g}) returned a system of {sys_.state_size} units, but system({self.p0:g}) "
+                f"had {self.N}: the state size must not change with the parameter"
+            )
         if sys_.state_size is None:
-            raise TypeError(f"system({p:g}) returned a system of unknown size: give a torchrate.systems.Flow or Map "
-                            "with state_size and input_size")
+            raise TypeError(
+                f"system({p:g}) returned a system of unknown size: give a torchrate.systems.Flow or Map "
+                "with state_size and input_size"
+            )
         I = sys_.input_size if sys_.input_size is not None else sys_.state_size
         kw = {"dtype": sys_.dtype or torch.get_default_dtype(), "device": sys_.device}
         u = torch.zeros(I, **kw) if u is None else _validate.check_vector("u", u, I, what="input", **kw)
@@ -330,8 +352,11 @@ class _Family:
         if self.analytic:
             x, tau = self._x_tau(v, p)
             slope = self.F.derivative_from_output(self.F(x))
-            M = self.P0["M"] if self.dP["M"] is None else \
-                self.P0["M"] + (p.to(self.dtype) - self.p0)[:, None, None] * self.dP["M"]
+            M = (
+                self.P0["M"]
+                if self.dP["M"] is None
+                else self.P0["M"] + (p.to(self.dtype) - self.p0)[:, None, None] * self.dP["M"]
+            )
             return (slope[..., None] * M - self.I) / tau[..., None]
         return torch.stack([jacfwd(self._generic(float(pk))[0])(vk) for vk, pk in zip(v, p)])
 
@@ -419,8 +444,11 @@ class _Tracer:
         K = z.shape[0]
         done = torch.zeros(K, dtype=torch.bool, device=z.device)
         iters = torch.zeros(K, dtype=torch.long, device=z.device)
-        row = t if not fixed_s else torch.nn.functional.one_hot(
-            torch.full((K,), z.shape[1] - 1, device=z.device), z.shape[1]).to(z.dtype)
+        row = (
+            t
+            if not fixed_s
+            else torch.nn.functional.one_hot(torch.full((K,), z.shape[1] - 1, device=z.device), z.shape[1]).to(z.dtype)
+        )
         f_scale = self._f_scale()
         for _ in range(self.opt.newton_iters):
             act = (~done).nonzero().squeeze(1)
@@ -479,8 +507,11 @@ class _Tracer:
                     if ds[k] < opt.min_step:
                         alive[k] = False
                         p = self.p_of(za[j, -1]).item()
-                        warnings.warn(f"bifurcation: continuation lost a branch at p = {p:.6g} (step below "
-                                      f"min_step = {opt.min_step:g}); the diagram ends there", stacklevel=4)
+                        warnings.warn(
+                            f"bifurcation: continuation lost a branch at p = {p:.6g} (step below "
+                            f"min_step = {opt.min_step:g}); the diagram ends there",
+                            stacklevel=4,
+                        )
                     continue
                 znk, tnk = zn[j], tn[j]
                 s = znk[-1].item()
@@ -508,8 +539,11 @@ class _Tracer:
                     ds[k] = da[j] * 0.6
                 if len(paths[k]) >= opt.max_points:
                     alive[k] = False
-                    warnings.warn(f"bifurcation: a branch reached max_points = {opt.max_points} and was cut "
-                                  f"at p = {self.p_of(znk[-1]).item():.6g}", stacklevel=4)
+                    warnings.warn(
+                        f"bifurcation: a branch reached max_points = {opt.max_points} and was cut "
+                        f"at p = {self.p_of(znk[-1]).item():.6g}",
+                        stacklevel=4,
+                    )
             progress(sum(len(pth) for pth in paths))
         out = []
         for b in range(B):
@@ -537,8 +571,9 @@ class _Tracer:
 
 
 # ============================================================================ extended systems
-def _newton(G: Callable[[Tensor], Tensor], y: Tensor, jac: Callable[[Tensor], Tensor], p_index: int,
-            max_iter: int = 40) -> tuple[Tensor, bool]:
+def _newton(
+    G: Callable[[Tensor], Tensor], y: Tensor, jac: Callable[[Tensor], Tensor], p_index: int, max_iter: int = 40
+) -> tuple[Tensor, bool]:
     """Newton on G(y) = 0 until |Δp| ≤ 1e-13·max(1, |p|) (float64; √eps-scaled otherwise)."""
     eps = torch.finfo(y.dtype).eps
     ptol = 500 * eps
@@ -553,8 +588,9 @@ def _newton(G: Callable[[Tensor], Tensor], y: Tensor, jac: Callable[[Tensor], Te
             # a singular extended Jacobian (e.g. a ReLU unit at its kink): not refined, reported as such
             return y, False
         y = y + dy
-        if abs(dy[p_index].item()) <= ptol * max(1.0, abs(y[p_index].item())) and \
-                dy.abs().max().item() <= 1e3 * eps * (1 + y.abs().max().item()):
+        if abs(dy[p_index].item()) <= ptol * max(1.0, abs(y[p_index].item())) and dy.abs().max().item() <= 1e3 * eps * (
+            1 + y.abs().max().item()
+        ):
             return y, bool(G(y).abs().max().item() <= gtol * 10)
     return y, False
 
@@ -585,13 +621,13 @@ def _refine_fold(fam: _Family, v: Tensor, p: float, w: Tensor):
     c = w.clone()
 
     def G(y):
-        vv, ww, pp = y[:N], y[N:2 * N], y[-1]
+        vv, ww, pp = y[:N], y[N : 2 * N], y[-1]
         f, Jw = jvp(lambda x: _fv(fam, x, pp), (vv,), (ww,))
         return torch.cat([f, Jw, (c @ ww - 1)[None]])
 
     y0 = torch.cat([v, w, torch.tensor([p], dtype=v.dtype, device=v.device)])
     y, ok = _newton(G, y0, lambda y: _jac_ext(fam, G, y), 2 * N)
-    ww = y[N:2 * N]
+    ww = y[N : 2 * N]
     return y[-1].item(), y[:N], ww / ww.norm(), ok
 
 
@@ -613,7 +649,7 @@ def _refine_hopf(fam: _Family, v: Tensor, p: float, q: Tensor, omega: float):
     a, b = qr.real.to(v.dtype), qr.imag.to(v.dtype)
 
     def G(y):
-        vv, aa, bb, om, pp = y[:N], y[N:2 * N], y[2 * N:3 * N], y[-2], y[-1]
+        vv, aa, bb, om, pp = y[:N], y[N : 2 * N], y[2 * N : 3 * N], y[-2], y[-1]
         fn = lambda x: _fv(fam, x, pp)  # noqa: E731
         f, Ja = jvp(fn, (vv,), (aa,))
         _, Jb = jvp(fn, (vv,), (bb,))
@@ -621,7 +657,7 @@ def _refine_hopf(fam: _Family, v: Tensor, p: float, q: Tensor, omega: float):
 
     y0 = torch.cat([v, a, b, torch.tensor([omega, p], dtype=v.dtype, device=v.device)])
     y, ok = _newton(G, y0, lambda y: _jac_ext(fam, G, y), 3 * N + 1)
-    qv = torch.complex(y[N:2 * N], y[2 * N:3 * N])
+    qv = torch.complex(y[N : 2 * N], y[2 * N : 3 * N])
     om = y[-2].item()
     if om < 0:
         om, qv = -om, qv.conj()
@@ -641,7 +677,7 @@ def _eigenvalues(fam: _Family, v: Tensor, p: Tensor, chunk: int = 64) -> Tensor:
     """Eigenvalues of the system's Jacobian (flow: of ∂f/∂v; map: μ = 1 + eig(∂g/∂v)), sorted."""
     out = []
     for i in range(0, v.shape[0], chunk):
-        lam = torch.linalg.eigvals(fam.jacobian(v[i:i + chunk], p[i:i + chunk]))
+        lam = torch.linalg.eigvals(fam.jacobian(v[i : i + chunk], p[i : i + chunk]))
         out.append(sort_eigenvalues(lam + 1 if fam.time == "discrete" else lam, fam.time))
     return torch.cat(out) if out else torch.zeros(0, fam.N, dtype=torch.complex128)
 
@@ -658,8 +694,9 @@ def _null_vector(J: Tensor) -> Tensor:
     return w
 
 
-def _detect(fam: _Family, br: Branch, index: int, folds: list, hopfs: list, refine: bool,
-            scale: tuple[float, float]) -> None:
+def _detect(
+    fam: _Family, br: Branch, index: int, folds: list, hopfs: list, refine: bool, scale: tuple[float, float]
+) -> None:
     """Folds (tangent's p-component changes sign) and Hopf points (complex front crosses 0)."""
     tp = br.tangents[:, -1]
     L, P = scale
@@ -673,41 +710,56 @@ def _detect(fam: _Family, br: Branch, index: int, folds: list, hopfs: list, refi
 
     # Hopf points are where a complex pair of a flow crosses Re λ = 0; a map's stability changes
     # at μ = −1 (flip) and |μ| = 1 (Neimark–Sacker), which are not located: said, not hidden
-    front = _complex_front(br.eigenvalues) if fam.time == "continuous" else \
-        torch.full((len(br),), math.nan, dtype=br.eigenvalues.real.dtype)
+    front = (
+        _complex_front(br.eigenvalues)
+        if fam.time == "continuous"
+        else torch.full((len(br),), math.nan, dtype=br.eigenvalues.real.dtype)
+    )
     if fam.time == "discrete":
         turns = {k for k in range(len(br) - 1) if (tp[k] > 0) != (tp[k + 1] > 0)}
-        changes = [k for k in range(len(br) - 1) if bool(br.stable[k]) != bool(br.stable[k + 1])
-                   and not ({k - 1, k, k + 1} & turns)]
+        changes = [
+            k
+            for k in range(len(br) - 1)
+            if bool(br.stable[k]) != bool(br.stable[k + 1]) and not ({k - 1, k, k + 1} & turns)
+        ]
         if changes:
-            warnings.warn(f"bifurcation: the map's stability changes {len(changes)} time(s) along branch {index} away "
-                          f"from folds (near p = {', '.join(f'{br.values[k].item():.6g}' for k in changes)}): flip "
-                          "(μ = −1) or Neimark–Sacker (|μ| = 1) points, which bifurcation does not locate for "
-                          "discrete-time systems; branch.stable is right on either side", stacklevel=3)
+            warnings.warn(
+                f"bifurcation: the map's stability changes {len(changes)} time(s) along branch {index} away "
+                f"from folds (near p = {', '.join(f'{br.values[k].item():.6g}' for k in changes)}): flip "
+                "(μ = −1) or Neimark–Sacker (|μ| = 1) points, which bifurcation does not locate for "
+                "discrete-time systems; branch.stable is right on either side",
+                stacklevel=3,
+            )
     for k in range(len(br) - 1):
         if (tp[k] > 0) != (tp[k + 1] > 0) and tp[k] != 0 and tp[k + 1] != 0:
             j = k if tp[k].abs() < tp[k + 1].abs() else k + 1
             v, p = br.points[j], br.values[j].item()
-            w = _null_vector(fam.jacobian(v[None], br.values[j:j + 1])[0])
+            w = _null_vector(fam.jacobian(v[None], br.values[j : j + 1])[0])
             pv, pt, ev, ok = _refine_fold(fam, v, p, w) if refine else (p, v, w, False)
             if refine and (not ok or not near(pv, pt, k)):
-                warnings.warn(f"bifurcation: Newton on the fold system did not converge near p = {p:.6g}; "
-                              "reporting the continuation's estimate", stacklevel=3)
+                warnings.warn(
+                    f"bifurcation: Newton on the fold system did not converge near p = {p:.6g}; "
+                    "reporting the continuation's estimate",
+                    stacklevel=3,
+                )
                 pv, pt, ev, ok = p, v, w, False
             folds.append(Fold(pv, pt, ev, index, k, ok))
         g0, g1 = front[k].item(), front[k + 1].item()
         if not (math.isnan(g0) or math.isnan(g1)) and (g0 < 0) != (g1 < 0):
             j = k if abs(g0) < abs(g1) else k + 1
             v, p = br.points[j], br.values[j].item()
-            lam, vec = torch.linalg.eig(fam.jacobian(v[None], br.values[j:j + 1])[0])
+            lam, vec = torch.linalg.eig(fam.jacobian(v[None], br.values[j : j + 1])[0])
             cplx = lam.imag.abs() > 1e-12 * lam.abs().max()
             i = int(torch.where(cplx & (lam.imag > 0), lam.real, torch.full_like(lam.real, -math.inf)).argmax())
             est = br.values[k].item() - g0 * (br.values[k + 1].item() - br.values[k].item()) / (g1 - g0)
             if refine:
                 pv, pt, ev, om, ok = _refine_hopf(fam, v, p, vec[:, i], lam[i].imag.item())
                 if not ok or not near(pv, pt, k):
-                    warnings.warn(f"bifurcation: Newton on the Hopf system did not converge near p = {p:.6g}; "
-                                  "reporting the interpolated crossing", stacklevel=3)
+                    warnings.warn(
+                        f"bifurcation: Newton on the Hopf system did not converge near p = {p:.6g}; "
+                        "reporting the interpolated crossing",
+                        stacklevel=3,
+                    )
                     pv, pt, ev, om, ok = est, v, vec[:, i] / vec[:, i].norm(), lam[i].imag.item(), False
             else:
                 pv, pt, ev, om, ok = est, v, vec[:, i] / vec[:, i].norm(), lam[i].imag.item(), False
@@ -761,9 +813,14 @@ def _slices(bif: Bifurcation, vals: list[float]) -> list[Slice]:
     for i, x in enumerate(vals):
         sel = (rows_t == i).nonzero().squeeze(1)
         idx = sel.tolist()
-        result.append(Slice(x, out_pts[sel.to(out_pts.device)] if idx else out_pts[:0],
-                            torch.tensor([stab[j] for j in idx], dtype=torch.bool),
-                            torch.tensor([which[j] for j in idx], dtype=torch.long)))
+        result.append(
+            Slice(
+                x,
+                out_pts[sel.to(out_pts.device)] if idx else out_pts[:0],
+                torch.tensor([stab[j] for j in idx], dtype=torch.bool),
+                torch.tensor([which[j] for j in idx], dtype=torch.long),
+            )
+        )
     return result
 
 
@@ -949,8 +1006,10 @@ def bifurcation(
     [-0.53284, 0.53284]
     """
     if not callable(system) or isinstance(system, torch.nn.Module):
-        raise TypeError(f"system must be a function value -> (net, u), got {type(system).__name__}; e.g. "
-                        "system=lambda c: (net, torch.tensor([0.0, (1 + c) / 2, (1 - c) / 2]))")
+        raise TypeError(
+            f"system must be a function value -> (net, u), got {type(system).__name__}; e.g. "
+            "system=lambda c: (net, torch.tensor([0.0, (1 + c) / 2, (1 - c) / 2]))"
+        )
     values = parameter_values(values)
     if values.numel() < 2 or values.min() == values.max():
         raise ValueError(f"values must hold at least two different parameter values, got {values.tolist()}")
@@ -1005,7 +1064,9 @@ def bifurcation(
             if pts.shape[0] == 0:
                 break
             seed = torch.cat([pts[0] / L, torch.tensor([(s - lo) / P], dtype=fam.dtype, device=fam.device)])
-            (zs, ts, closed), = tracer.run(seed[None], lambda n: show.update(1, branch=len(bif.branches) + 1, points=n))
+            ((zs, ts, closed),) = tracer.run(
+                seed[None], lambda n: show.update(1, branch=len(bif.branches) + 1, points=n)
+            )
             bif.branches.append(_branch(fam, zs, ts, closed, L, P, lo))
             pts = pts[1:]
     for i, br in enumerate(bif.branches):

@@ -101,10 +101,17 @@ class Manifold:
     kind: list[str]
 
     def __repr__(self) -> str:
-        shape = "ring" if self.closed and self.dimension == 1 else "line" if self.dimension == 1 else \
-            f"{self.dimension}-dimensional set"
-        return (f"Manifold({shape} of {self.points.shape[0]} points in {self.points.shape[1]} dimensions, "
-                f"{'attracting' if self.stable_transverse else 'not attracting'})")
+        shape = (
+            "ring"
+            if self.closed and self.dimension == 1
+            else "line"
+            if self.dimension == 1
+            else f"{self.dimension}-dimensional set"
+        )
+        return (
+            f"Manifold({shape} of {self.points.shape[0]} points in {self.points.shape[1]} dimensions, "
+            f"{'attracting' if self.stable_transverse else 'not attracting'})"
+        )
 
 
 @dataclass
@@ -189,11 +196,21 @@ class FixedPoints:
         def pick(t):
             return None if t is None else t[idx]
 
-        return replace(self, points=self.points[idx], residuals=self.residuals[idx], jacobians=self.jacobians[idx],
-                       eigenvalues=self.eigenvalues[idx], stable=self.stable[idx],
-                       kind=[self.kind[i] for i in idx.tolist()], converged=self.converged[idx],
-                       counts=self.counts[idx], assignment=assignment, input_jacobians=pick(self.input_jacobians),
-                       right_eigenvectors=pick(self.right_eigenvectors), left_eigenvectors=pick(self.left_eigenvectors))
+        return replace(
+            self,
+            points=self.points[idx],
+            residuals=self.residuals[idx],
+            jacobians=self.jacobians[idx],
+            eigenvalues=self.eigenvalues[idx],
+            stable=self.stable[idx],
+            kind=[self.kind[i] for i in idx.tolist()],
+            converged=self.converged[idx],
+            counts=self.counts[idx],
+            assignment=assignment,
+            input_jacobians=pick(self.input_jacobians),
+            right_eigenvectors=pick(self.right_eigenvectors),
+            left_eigenvectors=pick(self.left_eigenvectors),
+        )
 
     def __repr__(self) -> str:
         N = self.points.shape[-1]
@@ -202,8 +219,9 @@ class FixedPoints:
         return f"FixedPoints({len(self)} points in {N} dimensions, {self.time} time: {tally or 'none'}{more})"
 
 
-def sample_states(trajectories: Tensor, n: int, noise_std: float = 0.0, *,
-                  generator: torch.Generator | None = None) -> Tensor:
+def sample_states(
+    trajectories: Tensor, n: int, noise_std: float = 0.0, *, generator: torch.Generator | None = None
+) -> Tensor:
     r"""Initial states for :func:`find_fixed_points`: ``n`` rates drawn from trajectories plus noise.
 
     The usual recipe for trained networks: fixed points that matter lie near the states the
@@ -223,21 +241,26 @@ def sample_states(trajectories: Tensor, n: int, noise_std: float = 0.0, *,
     -------
     Tensor, shape (n, N), detached, same dtype and device.
     """
-    trajectories = _validate.as_real_tensor("trajectories", trajectories,
-                                            fix="visited rates (*, N), e.g. the rates from net(u)")
+    trajectories = _validate.as_real_tensor(
+        "trajectories", trajectories, fix="visited rates (*, N), e.g. the rates from net(u)"
+    )
     if trajectories.ndim < 1:
-        raise ValueError("trajectories must have at least one dimension (*, N), got a 0-d tensor; pass rates "
-                         "of shape (T, B, N) or (K, N)")
+        raise ValueError(
+            "trajectories must have at least one dimension (*, N), got a 0-d tensor; pass rates "
+            "of shape (T, B, N) or (K, N)"
+        )
     n = _validate.as_int("n", n, minimum=1, fix="the number of states to draw")
     noise_std = _validate.check_nonnegative("noise_std", noise_std, fix="the standard deviation of the jitter")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {_validate._show(generator)}")
     flat = trajectories.detach().reshape(-1, trajectories.shape[-1])
     if flat.shape[0] == 0 or flat.shape[1] == 0:
-        raise ValueError(f"trajectories must hold at least one state of shape (N,), got shape "
-                         f"{tuple(trajectories.shape)}")
-    _validate.check_finite_tensor("trajectories", flat, fix="starts drawn from NaN/Inf rates would be NaN/Inf; "
-                                  "drop the diverged trials first")
+        raise ValueError(
+            f"trajectories must hold at least one state of shape (N,), got shape {tuple(trajectories.shape)}"
+        )
+    _validate.check_finite_tensor(
+        "trajectories", flat, fix="starts drawn from NaN/Inf rates would be NaN/Inf; drop the diverged trials first"
+    )
     gen_device = generator.device if generator is not None else flat.device
     idx = torch.randint(flat.shape[0], (n,), generator=generator, device=gen_device).to(flat.device)
     states = flat[idx].clone()
@@ -245,8 +268,6 @@ def sample_states(trajectories: Tensor, n: int, noise_std: float = 0.0, *,
         noise = torch.randn(states.shape, generator=generator, dtype=states.dtype, device=gen_device)
         states += noise_std * noise.to(flat.device)
     return states
-
-
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -272,11 +293,13 @@ def constant_input(system: System, u, like: Tensor) -> Tensor:
         return like.new_zeros(I)
     u = torch.as_tensor(u, dtype=like.dtype, device=like.device)
     if u.shape != (I,):
-        raise ValueError(f"u must be a constant input of shape ({I},) (the system's input_size), "
-                         f"got shape {tuple(u.shape)}")
+        raise ValueError(
+            f"u must be a constant input of shape ({I},) (the system's input_size), got shape {tuple(u.shape)}"
+        )
     if not bool(torch.isfinite(u).all()):
-        raise ValueError(f"u must be finite, got {int((~torch.isfinite(u)).sum())} NaN/Inf entries in u "
-                         f"of shape {tuple(u.shape)}")
+        raise ValueError(
+            f"u must be finite, got {int((~torch.isfinite(u)).sum())} NaN/Inf entries in u of shape {tuple(u.shape)}"
+        )
     return u
 
 
@@ -285,8 +308,10 @@ def _check_parameters(obj) -> None:
     if isinstance(obj, torch.nn.Module):
         for name, t in (*obj.named_parameters(), *obj.named_buffers()):
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                raise ValueError(f"the network's {name} has {int((~torch.isfinite(t)).sum())} NaN/Inf "
-                                 f"entries (of {t.numel()}): its fixed points are undefined")
+                raise ValueError(
+                    f"the network's {name} has {int((~torch.isfinite(t)).sum())} NaN/Inf "
+                    f"entries (of {t.numel()}): its fixed points are undefined"
+                )
 
 
 def _finite_starts(v: Tensor) -> Tensor:
@@ -296,8 +321,10 @@ def _finite_starts(v: Tensor) -> Tensor:
     if bad and bad == v.shape[0]:
         raise ValueError(f"all {bad} initial states contain NaN or Inf: give finite starting rates")
     if bad:
-        warnings.warn(f"{bad} of {v.shape[0]} initial states contain NaN or Inf and were dropped "
-                      "(their assignment is −1)", stacklevel=4)
+        warnings.warn(
+            f"{bad} of {v.shape[0]} initial states contain NaN or Inf and were dropped (their assignment is −1)",
+            stacklevel=4,
+        )
     return finite
 
 
@@ -409,9 +436,24 @@ def find_fixed_points(
     >>> find_fixed_points(rnn, None, torch.randn(32, 16)).time
     'discrete'
     """
-    (opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol, outlier_scale, batch_size,
-     manifold_tol) = _check_options(opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol,
-                                    outlier_scale, batch_size, cluster, progress, latent, eigenvectors, manifold_tol)
+    (opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol, outlier_scale, batch_size, manifold_tol) = (
+        _check_options(
+            opt_steps,
+            lr,
+            newton_steps,
+            check_every,
+            tol,
+            slow_points,
+            dedup_tol,
+            outlier_scale,
+            batch_size,
+            cluster,
+            progress,
+            latent,
+            eigenvectors,
+            manifold_tol,
+        )
+    )
     system = as_system(net, time=time)
     if latent and getattr(system, "factors", None) is None:
         raise TypeError(f"latent=True needs a low-rank network (torchrate.LowRankRateRNN), got {type(net).__name__}")
@@ -421,19 +463,60 @@ def find_fixed_points(
         _check_parameters(net)
         if latent is not False and getattr(system, "factors", None) is not None:
             lat = latent_search(system, uc, v0, newton_steps=max(newton_steps, 100), tol=tol)
-            fps = _characterise(system, uc, lat.points, lat.residuals, torch.ones_like(lat.counts, dtype=torch.bool),
-                                 lat.counts, lat.assignment, lat.final_states, lat.final_residuals,
-                                 torch.zeros_like(lat.assignment, dtype=torch.bool), eigenvectors, manifold_tol,
-                                 eigenvalues=lat.eigenvalues)
+            fps = _characterise(
+                system,
+                uc,
+                lat.points,
+                lat.residuals,
+                torch.ones_like(lat.counts, dtype=torch.bool),
+                lat.counts,
+                lat.assignment,
+                lat.final_states,
+                lat.final_residuals,
+                torch.zeros_like(lat.assignment, dtype=torch.bool),
+                eigenvectors,
+                manifold_tol,
+                eigenvalues=lat.eigenvalues,
+            )
         else:
-            fps = _find(system, uc, v0, opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol,
-                        outlier_scale, batch_size, cluster, progress, eigenvectors, manifold_tol)
+            fps = _find(
+                system,
+                uc,
+                v0,
+                opt_steps,
+                lr,
+                newton_steps,
+                check_every,
+                tol,
+                slow_points,
+                dedup_tol,
+                outlier_scale,
+                batch_size,
+                cluster,
+                progress,
+                eigenvectors,
+                manifold_tol,
+            )
     _compare_times(system, fps.eigenvalues, fps.stable, fps.kind)
     return fps
 
 
-def _check_options(opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol, outlier_scale, batch_size,
-                   cluster, progress, latent, eigenvectors, manifold_tol) -> tuple:
+def _check_options(
+    opt_steps,
+    lr,
+    newton_steps,
+    check_every,
+    tol,
+    slow_points,
+    dedup_tol,
+    outlier_scale,
+    batch_size,
+    cluster,
+    progress,
+    latent,
+    eigenvectors,
+    manifold_tol,
+) -> tuple:
     """Every option of :func:`find_fixed_points` by name (TypeError: wrong kind, ValueError: out of
     range), as Python numbers; None kept where it means "the default"."""
 
@@ -443,51 +526,96 @@ def _check_options(opt_steps, lr, newton_steps, check_every, tol, slow_points, d
     opt_steps = _validate.as_int("opt_steps", opt_steps, minimum=0, fix="Adam iterations, e.g. 100 (0: Newton only)")
     newton_steps = _validate.as_int("newton_steps", newton_steps, minimum=0, fix="Newton iterations, e.g. 50")
     if check_every is not None:
-        check_every = _validate.as_int("check_every", check_every, minimum=1,
-                                       fix="iterations between convergence checks, or None for the default")
+        check_every = _validate.as_int(
+            "check_every", check_every, minimum=1, fix="iterations between convergence checks, or None for the default"
+        )
     if batch_size is not None:
-        batch_size = _validate.as_int("batch_size", batch_size, minimum=1,
-                                      fix="states per chunk, or None for all at once")
+        batch_size = _validate.as_int(
+            "batch_size", batch_size, minimum=1, fix="states per chunk, or None for all at once"
+        )
     lr = opt(_validate.check_positive, "lr", lr, "an Adam step in rate units, or None for 2% of the starts' spread")
     tol = opt(_validate.check_nonnegative, "tol", tol, "a threshold on q = ½‖g‖², e.g. 1e-12, or None")
-    slow_points = opt(_validate.check_nonnegative, "slow_points", slow_points,
-                      "a threshold on q for slow points, e.g. 1e-4, or None")
-    dedup_tol = opt(_validate.check_positive, "dedup_tol", dedup_tol,
-                    "a distance below which two states are one point, or None")
-    outlier_scale = opt(_validate.check_positive, "outlier_scale", outlier_scale,
-                        "a multiple of the starts' radius, e.g. 10, or None to keep every state")
-    manifold_tol = opt(_validate.check_nonnegative, "manifold_tol", manifold_tol,
-                       "a rate (1/ms) or modulus distance, e.g. 1e-3, or None")
+    slow_points = opt(
+        _validate.check_nonnegative, "slow_points", slow_points, "a threshold on q for slow points, e.g. 1e-4, or None"
+    )
+    dedup_tol = opt(
+        _validate.check_positive, "dedup_tol", dedup_tol, "a distance below which two states are one point, or None"
+    )
+    outlier_scale = opt(
+        _validate.check_positive,
+        "outlier_scale",
+        outlier_scale,
+        "a multiple of the starts' radius, e.g. 10, or None to keep every state",
+    )
+    manifold_tol = opt(
+        _validate.check_nonnegative,
+        "manifold_tol",
+        manifold_tol,
+        "a rate (1/ms) or modulus distance, e.g. 1e-3, or None",
+    )
     for name, flag in (("progress", progress), ("eigenvectors", eigenvectors)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {_validate._show(flag)}")
     for name, flag in (("cluster", cluster), ("latent", latent)):
         if flag is not None and not isinstance(flag, bool):
             raise TypeError(f"{name} must be True, False or None, got {_validate._show(flag)}")
-    return (opt_steps, lr, newton_steps, check_every, tol, slow_points, dedup_tol, outlier_scale, batch_size,
-            manifold_tol)
+    return (
+        opt_steps,
+        lr,
+        newton_steps,
+        check_every,
+        tol,
+        slow_points,
+        dedup_tol,
+        outlier_scale,
+        batch_size,
+        manifold_tol,
+    )
 
 
-def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, check_every, tol, slow_points,
-          dedup_tol, outlier_scale, batch_size, cluster, progress, eigenvectors, manifold_tol) -> FixedPoints:
+def _find(
+    system: System,
+    u: Tensor,
+    v0: Tensor,
+    opt_steps,
+    lr,
+    newton_steps,
+    check_every,
+    tol,
+    slow_points,
+    dedup_tol,
+    outlier_scale,
+    batch_size,
+    cluster,
+    progress,
+    eigenvectors,
+    manifold_tol,
+) -> FixedPoints:
     """The body of :func:`find_fixed_points` (under ``torch.no_grad``)."""
     K, N = v0.shape
     if K == 0:
-        raise ValueError("initial_states must hold at least one start, got shape (0, N); e.g. "
-                         "tr.analysis.sample_states(rates, 256, noise_std=0.05)")
+        raise ValueError(
+            "initial_states must hold at least one start, got shape (0, N); e.g. "
+            "tr.analysis.sample_states(rates, 256, noise_std=0.05)"
+        )
     field_ = system.at(u)
     two = v0[:2].nan_to_num(0.0)
     out = system(two, u.expand(len(two), -1))
     if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
-        raise TypeError(f"the system's step must return a floating-point tensor of states, got "
-                        f"{out.dtype if isinstance(out, torch.Tensor) else type(out).__name__}")
+        raise TypeError(
+            f"the system's step must return a floating-point tensor of states, got "
+            f"{out.dtype if isinstance(out, torch.Tensor) else type(out).__name__}"
+        )
     if out.shape != two.shape:
-        raise ValueError(f"the system's step must return states of the shape it was given, (B, N) = "
-                         f"{tuple(two.shape)}, got {tuple(out.shape)}: a Map's step(v, u) and a Flow's f(v, u) are "
-                         "batched over dimension 0")
+        raise ValueError(
+            f"the system's step must return states of the shape it was given, (B, N) = "
+            f"{tuple(two.shape)}, got {tuple(out.shape)}: a Map's step(v, u) and a Flow's f(v, u) are "
+            "batched over dimension 0"
+        )
     if not bool(torch.isfinite(field_(two[:1])).all()):
-        raise ValueError("the system's residual is not finite at the first start although the input is: check "
-                         "the input weights")
+        raise ValueError(
+            "the system's residual is not finite at the first start although the input is: check the input weights"
+        )
     v = v0.clone()
     finite = _finite_starts(v0)  # at least one (all non-finite raises)
     good = v0[finite]
@@ -496,10 +624,19 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
     if radius <= 1e3 * torch.finfo(v0.dtype).eps * (1 + center.abs().max().item()):
         radius = 0.0  # identical starts: no scale to judge outliers by
     spread = _robust_spread(good)
-    opt = _Options(opt_steps, _LR_SCALE * spread if lr is None else lr, newton_steps,
-                   check_every or 25, check_every or 1, tol, slow_points, dedup_tol,
-                   N >= _CLUSTER_MIN_N if cluster is None else bool(cluster),
-                   _RADIUS_SCALE * spread * math.sqrt(N), field_.scale)
+    opt = _Options(
+        opt_steps,
+        _LR_SCALE * spread if lr is None else lr,
+        newton_steps,
+        check_every or 25,
+        check_every or 1,
+        tol,
+        slow_points,
+        dedup_tol,
+        N >= _CLUSTER_MIN_N if cluster is None else bool(cluster),
+        _RADIUS_SCALE * spread * math.sqrt(N),
+        field_.scale,
+    )
     chunks = good.split(batch_size or len(good))
     bar = Progress(progress, len(chunks) * (opt_steps + newton_steps), "fixed points")
     try:
@@ -515,17 +652,23 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
         outliers = kept & ((v - center).norm(dim=-1) > outlier_scale * radius)
         n_out = int(outliers.sum())
         if n_out:
-            warnings.warn(f"{n_out} of {int(kept.sum())} converged states lie farther than "
-                          f"outlier_scale={outlier_scale:g} × the radius of the initial states and "
-                          "are reported in .outliers, not returned as points; pass "
-                          "outlier_scale=None to keep them", stacklevel=3)
+            warnings.warn(
+                f"{n_out} of {int(kept.sum())} converged states lie farther than "
+                f"outlier_scale={outlier_scale:g} × the radius of the initial states and "
+                "are reported in .outliers, not returned as points; pass "
+                "outlier_scale=None to keep them",
+                stacklevel=3,
+            )
         kept = kept & ~outliers
     if not bool(converged_all.any()):  # an empty result is an answer, but say why it is empty
         q_min = q_all[finite].min().item() if bool(finite.any()) else math.nan
         g = "dv/dt" if system.time == "continuous" else "F(v) − v"
-        warnings.warn(f"none of the {K} states converged to a fixed point (smallest q = ½‖{g}‖² = {q_min:.3g}): "
-                      "there may be none near these starts (trajectories from them diverge, cycle or drift); "
-                      "try other initial_states, or slow_points=q to see the slowest states", stacklevel=3)
+        warnings.warn(
+            f"none of the {K} states converged to a fixed point (smallest q = ½‖{g}‖² = {q_min:.3g}): "
+            "there may be none near these starts (trajectories from them diverge, cycle or drift); "
+            "try other initial_states, or slow_points=q to see the slowest states",
+            stacklevel=3,
+        )
     idx = kept.nonzero()[:, 0]
     vk, qk = v[idx], q_all[idx]
     user_dedup = dedup_tol is not None
@@ -548,21 +691,26 @@ def _find(system: System, u: Tensor, v0: Tensor, opt_steps, lr, newton_steps, ch
         counts = torch.cat([counts, counts.new_zeros(len(extra))])
     assignment = torch.full((K,), -1, dtype=torch.long, device=v.device)
     assignment[idx] = assign
-    return _characterise(system, u, points, q_points, conv, counts, assignment, v, q_all, outliers,
-                         eigenvectors, manifold_tol)
+    return _characterise(
+        system, u, points, q_points, conv, counts, assignment, v, q_all, outliers, eigenvectors, manifold_tol
+    )
 
 
-def _warn_merged(vk: Tensor, qk: Tensor, leaders: Tensor, assign: Tensor, converged: Tensor, dedup_tol: float,
-                 dtype: torch.dtype) -> None:
+def _warn_merged(
+    vk: Tensor, qk: Tensor, leaders: Tensor, assign: Tensor, converged: Tensor, dedup_tol: float, dtype: torch.dtype
+) -> None:
     """Warn when a given ``dedup_tol`` joined converged states (fixed points to rounding) that lie farther
     apart than 1,000 × the default tolerance: they are distinct fixed points, reported as one."""
     far = (vk - vk[leaders][assign]).norm(dim=-1)
     default = 10 * math.sqrt(torch.finfo(dtype).eps) * (1 + vk.abs().max().item())
     merged = converged & (far > 1e3 * default)
     if bool(merged.any()):
-        warnings.warn(f"dedup_tol={dedup_tol:g} joined {int(merged.sum())} converged states up to "
-                      f"{far[merged].max().item():.3g} from their point: distinct fixed points are reported as one; "
-                      f"pass a smaller dedup_tol (default {default:.2g})", stacklevel=4)
+        warnings.warn(
+            f"dedup_tol={dedup_tol:g} joined {int(merged.sum())} converged states up to "
+            f"{far[merged].max().item():.3g} from their point: distinct fixed points are reported as one; "
+            f"pass a smaller dedup_tol (default {default:.2g})",
+            stacklevel=4,
+        )
 
 
 def _between_points(field_, points: Tensor, opt: _Options, dedup_tol: float) -> Tensor:
@@ -580,7 +728,7 @@ def _between_points(field_, points: Tensor, opt: _Options, dedup_tol: float) -> 
         found = found[_leaders(found, torch.sort(field_.q(found), stable=True).indices, dedup_tol)[0]]
         fresh = torch.arange(len(known), len(known) + len(found), device=points.device)
         known = torch.cat([known, found])
-    return known[len(points):]
+    return known[len(points) :]
 
 
 _BETWEEN_NEIGHBOURS = 12  # midpoints of each point with this many nearest points
@@ -597,12 +745,20 @@ def _between(field_, known: Tensor, fresh: Tensor, opt: _Options) -> Tensor:
     if P < 2 or not len(fresh):
         return known[:0]
     k = min(_BETWEEN_NEIGHBOURS, P - 1, max(1, _BETWEEN_MAX // len(fresh)))
-    near = _search._distances(known[fresh], known).argsort(1)[:, 1:k + 1]  # column 0: the point itself
+    near = _search._distances(known[fresh], known).argsort(1)[:, 1 : k + 1]  # column 0: the point itself
     pairs = torch.stack([fresh[:, None].expand(-1, k), near], -1).reshape(-1, 2)
     pairs = torch.unique(torch.sort(pairs, dim=1).values, dim=0)  # (i, j) and (j, i) are one midpoint
     mids = 0.5 * (known[pairs[:, 0]] + known[pairs[:, 1]])
-    found = _search._newton(field_, mids, min(opt.newton_steps, _BETWEEN_STEPS), opt.newton_every,
-                            4 * torch.finfo(mids.dtype).eps, Progress(False, 0, ""), opt.stop, known)
+    found = _search._newton(
+        field_,
+        mids,
+        min(opt.newton_steps, _BETWEEN_STEPS),
+        opt.newton_every,
+        4 * torch.finfo(mids.dtype).eps,
+        Progress(False, 0, ""),
+        opt.stop,
+        known,
+    )
     return found[(field_.q(found) <= opt.q_tol(found)) & torch.isfinite(found).all(-1)]
 
 
@@ -610,9 +766,21 @@ _MANIFOLD_MIN_POINTS = 3  # distinct points on the stability boundary that make 
 _MANIFOLD_GAP = 20.0  # a gap this many times the median spacing separates two sets
 
 
-def _characterise(system: System, u: Tensor, points: Tensor, residuals: Tensor, converged: Tensor, counts: Tensor,
-                  assignment: Tensor, final_states: Tensor, final_residuals: Tensor, outliers: Tensor,
-                  eigenvectors: bool, manifold_tol: float | None, eigenvalues: Tensor | None = None) -> FixedPoints:
+def _characterise(
+    system: System,
+    u: Tensor,
+    points: Tensor,
+    residuals: Tensor,
+    converged: Tensor,
+    counts: Tensor,
+    assignment: Tensor,
+    final_states: Tensor,
+    final_residuals: Tensor,
+    outliers: Tensor,
+    eigenvectors: bool,
+    manifold_tol: float | None,
+    eigenvalues: Tensor | None = None,
+) -> FixedPoints:
     """Jacobians, eigenvalues, stability and kinds of the distinct points; continuous attractors
     split off into manifolds; the Euler network's other verdict compared."""
     P, N = points.shape
@@ -642,8 +810,9 @@ def _characterise(system: System, u: Tensor, points: Tensor, residuals: Tensor, 
     for g, (members, dim) in enumerate(groups):
         on_set[members] = True
         point_to_set[members] = g
-        manifolds.append(_manifold(points[members], residuals[members], lam[members], counts[members], dim, time,
-                                   manifold_tol))
+        manifolds.append(
+            _manifold(points[members], residuals[members], lam[members], counts[members], dim, time, manifold_tol)
+        )
     on_manifold = point_to_set[assignment]
     iso = (~on_set).nonzero()[:, 0]
     renumber = torch.full((P + 1,), -1, dtype=torch.long, device=points.device)
@@ -655,10 +824,31 @@ def _characterise(system: System, u: Tensor, points: Tensor, residuals: Tensor, 
     if R is not None:
         R = R[iso]
         L = torch.linalg.inv(R) if len(iso) else R.clone()
-    inj = system.input_jacobian(points, u.expand(len(iso), -1)).detach() if len(iso) else \
-        points.new_zeros(0, N, u.shape[-1])
-    return FixedPoints(points, residuals, jac, lam, stable, kind, converged, counts, assignment, final_states,
-                       final_residuals, outliers, time, inj, manifolds, on_manifold, R, L)
+    inj = (
+        system.input_jacobian(points, u.expand(len(iso), -1)).detach()
+        if len(iso)
+        else points.new_zeros(0, N, u.shape[-1])
+    )
+    return FixedPoints(
+        points,
+        residuals,
+        jac,
+        lam,
+        stable,
+        kind,
+        converged,
+        counts,
+        assignment,
+        final_states,
+        final_residuals,
+        outliers,
+        time,
+        inj,
+        manifolds,
+        on_manifold,
+        R,
+        L,
+    )
 
 
 _UNDECIDED = ("marginal", "flip", "Neimark–Sacker", "undetermined")
@@ -671,8 +861,11 @@ def _compare_times(system: System, lam: Tensor, stable: Tensor, kind: list[str])
         return
     other = (lam - 1) / dt if system.time == "discrete" else 1 + dt * lam
     other_stable, other_kind = classify(other, time=system.other_time)
-    definite = torch.tensor([a not in _UNDECIDED and b not in _UNDECIDED for a, b in zip(kind, other_kind)],
-                            dtype=torch.bool, device=stable.device)
+    definite = torch.tensor(
+        [a not in _UNDECIDED and b not in _UNDECIDED for a, b in zip(kind, other_kind)],
+        dtype=torch.bool,
+        device=stable.device,
+    )
     differs = (other_stable != stable) & definite
     if bool(differs.any()):
         verdict = "stable" if bool(stable[differs][0]) else "unstable"
@@ -680,7 +873,9 @@ def _compare_times(system: System, lam: Tensor, stable: Tensor, kind: list[str])
             f"{int(differs.sum())} of {len(lam)} fixed points are {verdict} as the {system.time}-time system analysed "
             f"here but not as the {system.other_time}-time one (μ = 1 + dt·λ, dt = {dt:g}): the network runs the "
             f"map at its dt (time='discrete'); its ODE is time='continuous'. The verdicts returned are those of "
-            f"time={system.time!r}", stacklevel=3)  # the caller of find_fixed_points
+            f"time={system.time!r}",
+            stacklevel=3,
+        )  # the caller of find_fixed_points
 
 
 def _continua(points: Tensor, jac: Tensor, lam: Tensor, time: str, tol: float | None) -> list[tuple[Tensor, int]]:
@@ -755,8 +950,9 @@ def _spanning_tree(x: Tensor) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(parent), torch.from_numpy(edge)
 
 
-def _manifold(points: Tensor, residuals: Tensor, lam: Tensor, counts: Tensor, dim: int, time: str,
-              tol: float | None) -> Manifold:
+def _manifold(
+    points: Tensor, residuals: Tensor, lam: Tensor, counts: Tensor, dim: int, time: str, tol: float | None
+) -> Manifold:
     """A :class:`Manifold` from its points: ordered along the set, closed or not, transverse stability."""
     c = points.mean(0)
     X = points - c
@@ -776,5 +972,6 @@ def _manifold(points: Tensor, residuals: Tensor, lam: Tensor, counts: Tensor, di
     transverse.scatter_(-1, along, -math.inf)
     stable_transverse = bool((transverse < -(boundary_tol(lam, time) if tol is None else tol)).all())
     stable, kind = classify(lam[order], time=time)
-    return Manifold(dim, points[order], residuals[order], lam[order], stable_transverse, closed, int(counts.sum()),
-                    stable, kind)
+    return Manifold(
+        dim, points[order], residuals[order], lam[order], stable_transverse, closed, int(counts.sum()), stable, kind
+    )

@@ -21,8 +21,10 @@ def _state_and_input(system: System, v, u) -> tuple[Tensor, Tensor, bool]:
     """``v`` as (B, N) and ``u`` as (B, I) on the system's dtype/device, and whether v was (N,)."""
     v = _validate.as_real_tensor("v", v, device=system.device)
     if system.dtype is not None and v.dtype != system.dtype:
-        raise TypeError(f"v has dtype {v.dtype} but the network's parameters are {system.dtype}; "
-                        f"pass v.to({system.dtype}) (or convert the network with net.to({v.dtype}))")
+        raise TypeError(
+            f"v has dtype {v.dtype} but the network's parameters are {system.dtype}; "
+            f"pass v.to({system.dtype}) (or convert the network with net.to({v.dtype}))"
+        )
     N = system.state_size
     if v.ndim not in (1, 2) or (N is not None and v.shape[-1] != N):
         n = "N" if N is None else N

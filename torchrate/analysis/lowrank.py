@@ -36,8 +36,14 @@ from . import _search
 from ._progress import Progress
 from .stability import classify, sort_eigenvalues
 
-__all__ = ["LatentFixedPoints", "latent_fixed_points", "latent_velocity", "low_rank_approximation",
-           "RankFidelity", "rank_fidelity"]
+__all__ = [
+    "LatentFixedPoints",
+    "latent_fixed_points",
+    "latent_velocity",
+    "low_rank_approximation",
+    "RankFidelity",
+    "rank_fidelity",
+]
 
 _BOUNDED = {"tanh": 1.0, "sigmoid": 1.0, "clip": 1.0, "step": 1.0}  # sup |F| of the named F
 
@@ -56,8 +62,10 @@ class _Latent(Residual):
         system = as_system(net, time="continuous") if not isinstance(net, System) else net
         factors = getattr(system, "factors", None)
         if factors is None:
-            raise TypeError(f"net must be a torchrate.LowRankRateRNN, got {type(net).__name__}; for a full-rank "
-                            "network use torchrate.analysis.low_rank_approximation(net, rank) first")
+            raise TypeError(
+                f"net must be a torchrate.LowRankRateRNN, got {type(net).__name__}; for a full-rank "
+                "network use torchrate.analysis.low_rank_approximation(net, rank) first"
+            )
         with torch.no_grad():
             m, n = (t.detach() for t in factors)
             if u is None:
@@ -65,8 +73,9 @@ class _Latent(Residual):
             else:
                 u = _validate.as_real_tensor("u", u, dtype=m.dtype, device=m.device)
                 if u.shape != (system.input_size,):
-                    raise ValueError(f"u must be a constant input of shape ({system.input_size},), "
-                                     f"got {tuple(u.shape)}")
+                    raise ValueError(
+                        f"u must be a constant input of shape ({system.input_size},), got {tuple(u.shape)}"
+                    )
                 if not bool(torch.isfinite(u).all()):
                     raise ValueError("u must be finite")
                 h = system.drive(u).detach()
@@ -126,8 +135,10 @@ def latent_velocity(net, u: Tensor | None, kappa: Tensor) -> Tensor:
     """
     lat = _Latent.of(net, u)
     if lat.tau.ndim and not bool((lat.tau == lat.tau[0]).all()):
-        raise ValueError("latent_velocity needs one τ for all neurons: with a τ per neuron, κ = nᵀv/N does not "
-                         "obey a closed r-dimensional ODE (the fixed points are still exact: latent_fixed_points)")
+        raise ValueError(
+            "latent_velocity needs one τ for all neurons: with a τ per neuron, κ = nᵀv/N does not "
+            "obey a closed r-dimensional ODE (the fixed points are still exact: latent_fixed_points)"
+        )
     tau = lat.tau.reshape(-1)[0]
     r = lat.m.shape[1]
     kappa = _validate.as_real_tensor("kappa", kappa, dtype=lat.m.dtype, device=lat.m.device)
@@ -202,8 +213,10 @@ def _default_starts(lat: _Latent, name: str) -> Tensor:
     """A grid over the box that holds every root (|κ_k| ≤ Σ_i |n_ik| sup|F| / N for bounded F)."""
     r = lat.m.shape[1]
     if name not in _BOUNDED:
-        raise ValueError(f"latent_fixed_points needs initial_states or initial_kappas for the unbounded "
-                         f"nonlinearity {name!r} (the roots of g are only boxed in for a bounded F)")
+        raise ValueError(
+            f"latent_fixed_points needs initial_states or initial_kappas for the unbounded "
+            f"nonlinearity {name!r} (the roots of g are only boxed in for a bounded F)"
+        )
     bound = lat.n.abs().sum(0) * _BOUNDED[name] / lat.N * 1.05 + 1e-12  # (r,)
     per_dim = {1: 2001, 2: 33}.get(r, max(3, round(1024 ** (1 / r))))
     axes = [torch.linspace(-1, 1, per_dim, dtype=lat.m.dtype, device=lat.m.device) * b for b in bound]
@@ -224,9 +237,16 @@ def _newton(lat: _Latent, kappa: Tensor, steps: int) -> Tensor:
     return _search._newton(lat, kappa, steps, 2, 4 * torch.finfo(kappa.dtype).eps, Progress(False, 0, ""))
 
 
-def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | None = None, *,
-                        initial_kappas: Tensor | None = None, newton_steps: int = 100, tol: float | None = None,
-                        dedup_tol: float | None = None) -> LatentFixedPoints:
+def latent_fixed_points(
+    net,
+    u: Tensor | None = None,
+    initial_states: Tensor | None = None,
+    *,
+    initial_kappas: Tensor | None = None,
+    newton_steps: int = 100,
+    tol: float | None = None,
+    dedup_tol: float | None = None,
+) -> LatentFixedPoints:
     r"""Every fixed point of a :class:`~torchrate.LowRankRateRNN` at constant input, found in r dimensions.
 
     Solves ``κ = nᵀ F(m κ + W u + b)/N`` by batched damped Newton (r × r systems), then
@@ -277,8 +297,10 @@ def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | N
         N, r = lat.m.shape
         dtype = lat.m.dtype
         if initial_kappas is not None and initial_states is not None:
-            raise ValueError("give initial_states (K, N) or initial_kappas (K, r), not both: the search starts "
-                             "from κ, and κ = nᵀv/N of the states would replace the kappas given")
+            raise ValueError(
+                "give initial_states (K, N) or initial_kappas (K, r), not both: the search starts "
+                "from κ, and κ = nᵀv/N of the states would replace the kappas given"
+            )
         if initial_kappas is not None:
             k0 = _validate.as_real_tensor("initial_kappas", initial_kappas, dtype=dtype, device=lat.m.device)
             _validate.check_shape("initial_kappas", k0, ("K", r))
@@ -296,14 +318,16 @@ def latent_fixed_points(net, u: Tensor | None = None, initial_states: Tensor | N
         if bad and bad == len(k0):
             raise ValueError(f"all {bad} starts contain NaN or Inf: give finite initial_states or initial_kappas")
         if bad:
-            warnings.warn(f"{bad} of {len(k0)} starts contain NaN or Inf and were dropped (their assignment is −1)",
-                          stacklevel=3)
+            warnings.warn(
+                f"{bad} of {len(k0)} starts contain NaN or Inf and were dropped (their assignment is −1)", stacklevel=3
+            )
         kappa = _newton(lat, torch.where(finite[:, None], k0, torch.zeros_like(k0)), newton_steps)
         return _summarise(lat, kappa, finite, tol, dedup_tol)
 
 
-def latent_search(system: System, u: Tensor, initial_states: Tensor, *, newton_steps: int,
-                  tol: float | None) -> SimpleNamespace:
+def latent_search(
+    system: System, u: Tensor, initial_states: Tensor, *, newton_steps: int, tol: float | None
+) -> SimpleNamespace:
     """:func:`latent_fixed_points` for the fixed-point finder, in the units of ``system``'s time:
     points, residuals q of its own residual, counts, assignment, final states and residuals, and
     eigenvalues (of the flow's Jacobian, or μ = 1 + dt·λ of its Euler map)."""
@@ -313,9 +337,15 @@ def latent_search(system: System, u: Tensor, initial_states: Tensor, *, newton_s
     field = system.at(u)
     final, _ = res.final_states()
     lam = 1 + system.dt * res.eigenvalues if discrete else res.eigenvalues
-    return SimpleNamespace(points=res.points, residuals=field.q(res.points), counts=res.counts,
-                           assignment=res.assignment, final_states=final, final_residuals=field.q(final),
-                           eigenvalues=lam)
+    return SimpleNamespace(
+        points=res.points,
+        residuals=field.q(res.points),
+        counts=res.counts,
+        assignment=res.assignment,
+        final_states=final,
+        final_residuals=field.q(final),
+        eigenvalues=lam,
+    )
 
 
 def _summarise(lat: _Latent, kappa: Tensor, finite: Tensor, tol, dedup_tol) -> LatentFixedPoints:
@@ -342,8 +372,9 @@ def _summarise(lat: _Latent, kappa: Tensor, finite: Tensor, tol, dedup_tol) -> L
     A = lat.latent_jacobian(kstar) if len(kstar) else kappa.new_zeros(0, r, r)
     lam = _eigenvalues(lat, kstar, A)
     stable, kind = classify(lam)
-    return LatentFixedPoints(kstar, v[idx][leaders], q[idx][leaders], A, lam, stable, kind, counts,
-                             assignment, kappa, lat)
+    return LatentFixedPoints(
+        kstar, v[idx][leaders], q[idx][leaders], A, lam, stable, kind, counts, assignment, kappa, lat
+    )
 
 
 def _eigenvalues(lat: _Latent, kstar: Tensor, A: Tensor) -> Tensor:
@@ -376,8 +407,10 @@ def low_rank_approximation(net, rank: int):
     if not isinstance(net, RateRNN):
         raise TypeError(f"net must be a torchrate.RateRNN, got {type(net).__name__}")
     if net.num_layers != 1 or net.bidirectional:
-        raise ValueError("low_rank_approximation takes a one-layer, one-direction network; use net.layer(k) "
-                         "for layer k of a stacked one")
+        raise ValueError(
+            "low_rank_approximation takes a one-layer, one-direction network; use net.layer(k) "
+            "for layer k of a stacked one"
+        )
     N = net.hidden_size
     rank = _validate.as_int("rank", rank, minimum=1, fix=f"a rank in [1, {N}]")
     if rank > N:
@@ -386,8 +419,9 @@ def low_rank_approximation(net, rank: int):
         m, n, _ = factors_of(net.M.detach(), rank, check=False)
         W = None if net.weight_ih_l0 is None else net.weight_ih_l0.detach()
         b = None if net.b is None else net.b.detach()
-        return LowRankRateRNN.from_factors(m, n, W, b, tau=net.tau.detach(), dt=net.dt, nonlinearity=net.F,
-                                           solver=net.solver)
+        return LowRankRateRNN.from_factors(
+            m, n, W, b, tau=net.tau.detach(), dt=net.dt, nonlinearity=net.F, solver=net.solver
+        )
 
 
 @dataclass
@@ -416,9 +450,14 @@ class RankFidelity:
     full_metric: float | None
 
 
-def rank_fidelity(net, inputs: Tensor, ranks: Sequence[int] | None = None, *,
-                  readout: Callable[[Tensor], Tensor] | None = None,
-                  metric: Callable[[Tensor], float] | None = None) -> RankFidelity:
+def rank_fidelity(
+    net,
+    inputs: Tensor,
+    ranks: Sequence[int] | None = None,
+    *,
+    readout: Callable[[Tensor], Tensor] | None = None,
+    metric: Callable[[Tensor], float] | None = None,
+) -> RankFidelity:
     r"""Run the rank-r approximations of ``net`` on ``inputs`` (T, B, I) and compare with ``net``.
 
     Parameters
@@ -452,8 +491,10 @@ def rank_fidelity(net, inputs: Tensor, ranks: Sequence[int] | None = None, *,
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs must be a Tensor (T, B, I), got {_validate._show(inputs)}")
     if inputs.ndim not in (2, 3) or inputs.shape[-1] != net.input_size:
-        raise ValueError(f"inputs must have shape (T, B, {net.input_size}) (or unbatched (T, {net.input_size})), "
-                         f"got {tuple(inputs.shape)}")
+        raise ValueError(
+            f"inputs must have shape (T, B, {net.input_size}) (or unbatched (T, {net.input_size})), "
+            f"got {tuple(inputs.shape)}"
+        )
     if ranks is None:
         ranks = list(range(1, min(net.hidden_size, 8) + 1))
     else:
@@ -477,7 +518,11 @@ def rank_fidelity(net, inputs: Tensor, ranks: Sequence[int] | None = None, *,
                 out_err.append((out - out_ref).norm() / out_ref.norm())
                 if metric is not None:
                     metrics.append(float(metric(out)))
-    return RankFidelity(ranks, S, torch.stack(rates_err),
-                        torch.stack(out_err) if out_err else None,
-                        torch.tensor(metrics, dtype=torch.float64) if metric is not None else None,
-                        float(metric(out_ref)) if metric is not None else None)
+    return RankFidelity(
+        ranks,
+        S,
+        torch.stack(rates_err),
+        torch.stack(out_err) if out_err else None,
+        torch.tensor(metrics, dtype=torch.float64) if metric is not None else None,
+        float(metric(out_ref)) if metric is not None else None,
+    )

@@ -57,8 +57,19 @@ from torch import Tensor
 
 from .. import _validate
 
-__all__ = ["task_variance", "active_units", "normalized_variance", "fractional_task_variance", "ftv_histogram",
-           "kmeans", "KMeans", "silhouette_samples", "silhouette_score", "cluster_units", "UnitClusters"]
+__all__ = [
+    "task_variance",
+    "active_units",
+    "normalized_variance",
+    "fractional_task_variance",
+    "ftv_histogram",
+    "kmeans",
+    "KMeans",
+    "silhouette_samples",
+    "silhouette_score",
+    "cluster_units",
+    "UnitClusters",
+]
 
 _NORMALIZATIONS = ("max", "sum", "none")
 
@@ -75,9 +86,9 @@ def _check_variance(variance) -> Tensor:
 
 
 def _check_threshold(threshold) -> float:
-    return _validate.check_nonnegative("threshold", threshold,
-                                       fix="the least total task variance of a unit that counts as active "
-                                           "(Yang et al.: 1e-3)")
+    return _validate.check_nonnegative(
+        "threshold", threshold, fix="the least total task variance of a unit that counts as active (Yang et al.: 1e-3)"
+    )
 
 
 def _check_points(name: str, x) -> Tensor:
@@ -93,8 +104,9 @@ def _distances(x: Tensor, y: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------- task variance
-def task_variance(rates: Tensor, tasks: Tensor, n_tasks: int | None = None, *, start: Tensor | None = None,
-                  stop: Tensor | None = None) -> Tensor:
+def task_variance(
+    rates: Tensor, tasks: Tensor, n_tasks: int | None = None, *, start: Tensor | None = None, stop: Tensor | None = None
+) -> Tensor:
     r"""The variance of each unit's rate across the trials of each task, averaged over time.
 
     Parameters
@@ -124,20 +136,31 @@ def task_variance(rates: Tensor, tasks: Tensor, n_tasks: int | None = None, *, s
         n_tasks = int(tasks.max()) + 1 if B else 0
     n_tasks = _validate.as_int("n_tasks", n_tasks, minimum=1, fix="the number of tasks K")
     if bool((tasks < 0).any()) or bool((tasks >= n_tasks).any()):
-        raise ValueError(f"tasks must hold task indices in 0 … {n_tasks - 1} (n_tasks = {n_tasks}), got values from "
-                         f"{int(tasks.min())} to {int(tasks.max())}")
-    start = torch.zeros(B, dtype=torch.long, device=rates.device) if start is None else \
-        _check_index_vector("start", start, B)
-    stop = torch.full((B,), T, dtype=torch.long, device=rates.device) if stop is None else \
-        _check_index_vector("stop", stop, B)
+        raise ValueError(
+            f"tasks must hold task indices in 0 … {n_tasks - 1} (n_tasks = {n_tasks}), got values from "
+            f"{int(tasks.min())} to {int(tasks.max())}"
+        )
+    start = (
+        torch.zeros(B, dtype=torch.long, device=rates.device)
+        if start is None
+        else _check_index_vector("start", start, B)
+    )
+    stop = (
+        torch.full((B,), T, dtype=torch.long, device=rates.device)
+        if stop is None
+        else _check_index_vector("stop", stop, B)
+    )
     if bool((start < 0).any()) or bool((stop > T).any()) or bool((start >= stop).any()):
-        raise ValueError(f"start and stop must satisfy 0 ≤ start < stop ≤ T = {T} for every trial (each trial scores "
-                         "at least one step)")
+        raise ValueError(
+            f"start and stop must satisfy 0 ≤ start < stop ≤ T = {T} for every trial (each trial scores "
+            "at least one step)"
+        )
     counts = torch.bincount(tasks, minlength=n_tasks)
     if bool((counts < 2).any()):
         k = int((counts < 2).nonzero()[0])
-        raise ValueError(f"every task needs at least two trials for a variance across trials; task {k} has "
-                         f"{int(counts[k])}")
+        raise ValueError(
+            f"every task needs at least two trials for a variance across trials; task {k} has {int(counts[k])}"
+        )
     tasks, start, stop = tasks.to(rates.device), start.to(rates.device), stop.to(rates.device)
     S = int((stop - start).max())
     s = torch.arange(S, device=rates.device)[:, None]  # aligned step (S, 1)
@@ -243,8 +266,9 @@ class KMeans:
     n_iter: int
 
 
-def kmeans(x: Tensor, n_clusters: int, *, n_init: int = 10, max_iter: int = 300,
-           generator: torch.Generator | None = None) -> KMeans:
+def kmeans(
+    x: Tensor, n_clusters: int, *, n_init: int = 10, max_iter: int = 300, generator: torch.Generator | None = None
+) -> KMeans:
     r"""Lloyd's k-means from ``n_init`` k-means++ starts; the start with the least inertia wins.
 
     Each start draws its first centre uniformly and each next one with probability ∝ D², the
@@ -405,9 +429,15 @@ class UnitClusters:
     preferred_task: Tensor
 
 
-def cluster_units(variance: Tensor, *, n_clusters: int | Sequence[int] | None = None, threshold: float = 1e-3,
-                  normalization: str = "max", n_init: int = 20, generator: torch.Generator | None = None
-                  ) -> UnitClusters:
+def cluster_units(
+    variance: Tensor,
+    *,
+    n_clusters: int | Sequence[int] | None = None,
+    threshold: float = 1e-3,
+    normalization: str = "max",
+    n_init: int = 20,
+    generator: torch.Generator | None = None,
+) -> UnitClusters:
     r"""Cluster the active units by their normalised task-variance profiles (Yang et al. 2019).
 
     Units whose task variance summed over tasks exceeds ``threshold`` are kept; each profile is
@@ -437,8 +467,10 @@ def cluster_units(variance: Tensor, *, n_clusters: int | Sequence[int] | None = 
     units = active_units(v, threshold)
     n = units.numel()
     if n < 3:
-        raise ValueError(f"clustering needs at least 3 active units (total task variance > threshold = "
-                         f"{threshold:g}), got {n} of {v.shape[0]}: the network barely varies with the trials")
+        raise ValueError(
+            f"clustering needs at least 3 active units (total task variance > threshold = "
+            f"{threshold:g}), got {n} of {v.shape[0]}: the network barely varies with the trials"
+        )
     if n_clusters is None:
         candidates = list(range(2, min(29, n - 1) + 1))
     elif isinstance(n_clusters, Sequence) and not isinstance(n_clusters, (str, bytes)):
@@ -449,8 +481,10 @@ def cluster_units(variance: Tensor, *, n_clusters: int | Sequence[int] | None = 
         candidates = [_validate.as_int("n_clusters", n_clusters, minimum=2)]
     too_many = [c for c in candidates if c > n - 1]
     if too_many:
-        raise ValueError(f"n_clusters must be at most n_active − 1 = {n - 1} (a silhouette needs a cluster with two "
-                         f"units), got {too_many}")
+        raise ValueError(
+            f"n_clusters must be at most n_active − 1 = {n - 1} (a silhouette needs a cluster with two "
+            f"units), got {too_many}"
+        )
     generator = _validate.check_generator("generator", generator)
     if generator is None:
         generator = torch.Generator().manual_seed(0)
@@ -477,5 +511,12 @@ def cluster_units(variance: Tensor, *, n_clusters: int | Sequence[int] | None = 
     rank[torch.tensor(order, device=labels.device)] = torch.arange(k, device=labels.device)
     labels = rank[labels]
     sort = torch.argsort(labels * (n + 1) + torch.arange(n, device=labels.device))
-    return UnitClusters(units=units[sort], labels=labels[sort], profiles=profiles[sort], n_clusters=candidates[best],
-                        candidates=candidates, scores=scores_t, preferred_task=prefers[torch.tensor(order)])
+    return UnitClusters(
+        units=units[sort],
+        labels=labels[sort],
+        profiles=profiles[sort],
+        n_clusters=candidates[best],
+        candidates=candidates,
+        scores=scores_t,
+        preferred_task=prefers[torch.tensor(order)],
+    )

@@ -54,8 +54,11 @@ def _zero_contours(x: Tensor, y: Tensor, z: Tensor) -> list[Tensor]:
 
 def _runs_itself(net, system: System) -> bool:
     """A network with its own forward and dt (its solver, its step) whose flow is analysed."""
-    return system.time == "continuous" and isinstance(getattr(net, "dt", None), float) and callable(
-        getattr(net, "forward", None))
+    return (
+        system.time == "continuous"
+        and isinstance(getattr(net, "dt", None), float)
+        and callable(getattr(net, "forward", None))
+    )
 
 
 @torch.no_grad()
@@ -127,8 +130,10 @@ def phase_plane(
     device = system.device
     N = system.state_size if system.state_size is not None else 2
     if N != 2:
-        raise ValueError(f"phase_plane needs a network of 2 neurons, got hidden_size={N}; "
-                         "for larger networks plot fixed points in PCA space (plot_fixed_points)")
+        raise ValueError(
+            f"phase_plane needs a network of 2 neurons, got hidden_size={N}; "
+            "for larger networks plot fixed points in PCA space (plot_fixed_points)"
+        )
     xlim, ylim = check.check_interval("xlim", xlim), check.check_interval("ylim", ylim)
     n = check.as_int("n", n, minimum=2)
     resolution = check.as_int("resolution", resolution, minimum=2, fix="nullclines need a grid of ≥ 2×2 points")
@@ -142,8 +147,12 @@ def phase_plane(
     u = constant_input(system, u, torch.zeros(2, **kw))
     if initial_states is not None:
         initial_states = check.as_real_tensor("initial_states", initial_states, **kw)
-        check.check_shape("initial_states", initial_states, ("B", 2),
-                          fix="one row (v₁, v₂) per trajectory; a single start is initial_states[None]")
+        check.check_shape(
+            "initial_states",
+            initial_states,
+            ("B", 2),
+            fix="one row (v₁, v₂) per trajectory; a single start is initial_states[None]",
+        )
         check.check_finite_tensor("initial_states", initial_states)
         if own_dt is None:
             if dt is None:

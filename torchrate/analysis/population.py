@@ -28,8 +28,18 @@ from torch import Tensor
 from .. import _validate
 from ..systems import as_system
 
-__all__ = ["Topology", "topology", "cca", "procrustes_distance", "delay_embedding", "dmd", "operator_distance", "dsa",
-           "DSA", "mds"]
+__all__ = [
+    "Topology",
+    "topology",
+    "cca",
+    "procrustes_distance",
+    "delay_embedding",
+    "dmd",
+    "operator_distance",
+    "dsa",
+    "DSA",
+    "mds",
+]
 
 
 def _trials(X: Tensor, name: str) -> Tensor:
@@ -49,11 +59,14 @@ def _pair(X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
     """Both as (samples, units), centred; the same samples (steps × trials) in both."""
     X, Y = _trials(X, "X"), _trials(Y, "Y")
     if X.shape[:2] != Y.shape[:2]:
-        raise ValueError(f"X and Y must hold the same steps and trials (T, B), got {tuple(X.shape[:2])} and "
-                         f"{tuple(Y.shape[:2])}: run both networks on the same inputs")
+        raise ValueError(
+            f"X and Y must hold the same steps and trials (T, B), got {tuple(X.shape[:2])} and "
+            f"{tuple(Y.shape[:2])}: run both networks on the same inputs"
+        )
     if X.dtype != Y.dtype or X.device != Y.device:
-        raise ValueError(f"X and Y must share dtype and device, got {X.dtype} on {X.device} and {Y.dtype} on "
-                         f"{Y.device}")
+        raise ValueError(
+            f"X and Y must share dtype and device, got {X.dtype} on {X.device} and {Y.dtype} on {Y.device}"
+        )
     X, Y = X.reshape(-1, X.shape[-1]), Y.reshape(-1, Y.shape[-1])
     return X - X.mean(0), Y - Y.mean(0)
 
@@ -155,10 +168,12 @@ def delay_embedding(X: Tensor, n_delays: int, interval: int = 1) -> Tensor:
     interval = _validate.as_int("interval", interval, minimum=1)
     span = (n_delays - 1) * interval
     if span >= X.shape[0]:
-        raise ValueError(f"n_delays={n_delays} with interval={interval} spans {span + 1} steps, more than the "
-                         f"trajectories' {X.shape[0]}; use fewer delays or longer trials")
+        raise ValueError(
+            f"n_delays={n_delays} with interval={interval} spans {span + 1} steps, more than the "
+            f"trajectories' {X.shape[0]}; use fewer delays or longer trials"
+        )
     T = X.shape[0] - span
-    return torch.cat([X[span - k * interval: span - k * interval + T] for k in range(n_delays)], dim=-1)
+    return torch.cat([X[span - k * interval : span - k * interval + T] for k in range(n_delays)], dim=-1)
 
 
 def dmd(X: Tensor, *, rank: int, n_delays: int = 1, interval: int = 1) -> Tensor:
@@ -183,8 +198,10 @@ def dmd(X: Tensor, *, rank: int, n_delays: int = 1, interval: int = 1) -> Tensor
     H = delay_embedding(X, n_delays, interval)
     rank = _validate.as_int("rank", rank, minimum=1)
     if rank > min(H.shape[-1], H.shape[0] * H.shape[1]):
-        raise ValueError(f"rank must be at most the embedding's {H.shape[-1]} dimensions and its "
-                         f"{H.shape[0] * H.shape[1]} samples, got {rank}")
+        raise ValueError(
+            f"rank must be at most the embedding's {H.shape[-1]} dimensions and its "
+            f"{H.shape[0] * H.shape[1]} samples, got {rank}"
+        )
     if H.shape[0] < 2:
         raise ValueError("the delay embedding keeps one step: a one-step operator needs at least two")
     _, _, Vh = torch.linalg.svd(H.reshape(-1, H.shape[-1]), full_matrices=False)
@@ -194,12 +211,20 @@ def dmd(X: Tensor, *, rank: int, n_delays: int = 1, interval: int = 1) -> Tensor
 
 
 def _angle(A: Tensor, B: Tensor) -> Tensor:
-    return torch.arccos(((A * B).sum((-2, -1)) / (torch.linalg.matrix_norm(A) * torch.linalg.matrix_norm(B)))
-                        .clamp(-1, 1))
+    return torch.arccos(
+        ((A * B).sum((-2, -1)) / (torch.linalg.matrix_norm(A) * torch.linalg.matrix_norm(B))).clamp(-1, 1)
+    )
 
 
-def operator_distance(A: Tensor, B: Tensor, *, iters: int = 500, lr: float = 0.05, restarts: int = 8,
-                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def operator_distance(
+    A: Tensor,
+    B: Tensor,
+    *,
+    iters: int = 500,
+    lr: float = 0.05,
+    restarts: int = 8,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
     r"""Angle between two linear operators up to an orthogonal change of basis.
 
     .. math::
@@ -223,8 +248,10 @@ def operator_distance(A: Tensor, B: Tensor, *, iters: int = 500, lr: float = 0.0
     """
     for name, M in (("A", A), ("B", B)):
         if not isinstance(M, Tensor) or M.ndim != 2 or M.shape[0] != M.shape[1] or not M.is_floating_point():
-            raise ValueError(f"{name} must be a square floating point Tensor (r, r), got "
-                             f"{tuple(M.shape) if isinstance(M, Tensor) else type(M).__name__}")
+            raise ValueError(
+                f"{name} must be a square floating point Tensor (r, r), got "
+                f"{tuple(M.shape) if isinstance(M, Tensor) else type(M).__name__}"
+            )
     if A.shape != B.shape:
         raise ValueError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
     iters = _validate.as_int("iters", iters, minimum=1)
@@ -237,8 +264,12 @@ def operator_distance(A: Tensor, B: Tensor, *, iters: int = 500, lr: float = 0.0
     # sign), random rotations; each also reflected, so both components of O(r) are searched
     flip = torch.eye(r, **f64)
     flip[0, 0] = -1
-    noise = torch.randn((restarts, r, r), generator=generator, dtype=torch.float64,
-                        device=generator.device if generator is not None else "cpu").to(A.device)
+    noise = torch.randn(
+        (restarts, r, r),
+        generator=generator,
+        dtype=torch.float64,
+        device=generator.device if generator is not None else "cpu",
+    ).to(A.device)
     C0 = torch.cat([torch.eye(r, **f64)[None], torch.diag(_best_signs(A64, B64))[None], torch.linalg.qr(noise)[0]])
     C0 = torch.cat([C0, C0 @ flip])
     S = torch.zeros_like(C0, requires_grad=True)
@@ -286,8 +317,18 @@ class DSA:
     basis_change: Tensor  # C (rank, rank), orthogonal: A_x ≈ C A_y Cᵀ
 
 
-def dsa(X: Tensor, Y: Tensor, *, rank: int, n_delays: int = 1, interval: int = 1, iters: int = 500,
-        lr: float = 0.05, restarts: int = 8, generator: torch.Generator | None = None) -> DSA:
+def dsa(
+    X: Tensor,
+    Y: Tensor,
+    *,
+    rank: int,
+    n_delays: int = 1,
+    interval: int = 1,
+    iters: int = 500,
+    lr: float = 0.05,
+    restarts: int = 8,
+    generator: torch.Generator | None = None,
+) -> DSA:
     r"""Dynamical similarity analysis of two networks' trajectories (Ostrow et al. 2023).
 
     .. math::
@@ -309,8 +350,10 @@ def dsa(X: Tensor, Y: Tensor, *, rank: int, n_delays: int = 1, interval: int = 1
     -------
     DSA
     """
-    A, B = dmd(X, rank=rank, n_delays=n_delays, interval=interval), dmd(Y, rank=rank, n_delays=n_delays,
-                                                                        interval=interval)
+    A, B = (
+        dmd(X, rank=rank, n_delays=n_delays, interval=interval),
+        dmd(Y, rank=rank, n_delays=n_delays, interval=interval),
+    )
     distance, C = operator_distance(A, B, iters=iters, lr=lr, restarts=restarts, generator=generator)
     return DSA(distance, (A, B), C)
 
@@ -333,8 +376,10 @@ def mds(D: Tensor, dim: int = 2) -> Tensor:
         Negative eigenvalues (a non-Euclidean D) contribute 0.
     """
     if not isinstance(D, Tensor) or D.ndim != 2 or D.shape[0] != D.shape[1] or not D.is_floating_point():
-        raise ValueError(f"D must be a square floating point Tensor (P, P), got "
-                         f"{tuple(D.shape) if isinstance(D, Tensor) else type(D).__name__}")
+        raise ValueError(
+            f"D must be a square floating point Tensor (P, P), got "
+            f"{tuple(D.shape) if isinstance(D, Tensor) else type(D).__name__}"
+        )
     if not bool(torch.isfinite(D).all()) or not torch.allclose(D, D.mT, atol=1e-6 * float(D.abs().max()) + 1e-12):
         raise ValueError("D must be a finite symmetric distance matrix")
     dim = _validate.as_int("dim", dim, minimum=1)
@@ -347,8 +392,6 @@ def mds(D: Tensor, dim: int = 2) -> Tensor:
     if dim > P:
         out = torch.cat([out, out.new_zeros(P, dim - P)], 1)
     return out
-
-
 
 
 # --------------------------------------------------------------------------- topology
@@ -381,8 +424,16 @@ class Topology:
         return (self.edges >= 0).all(1) & (self.edges[:, 0] != self.edges[:, 1])
 
 
-def topology(obj, fixed_points, u=None, *, time: str | None = None, steps: int = 2000,
-             step_size: float | None = None, eps: float = 1e-3) -> Topology:
+def topology(
+    obj,
+    fixed_points,
+    u=None,
+    *,
+    time: str | None = None,
+    steps: int = 2000,
+    step_size: float | None = None,
+    eps: float = 1e-3,
+) -> Topology:
     r"""The fixed-point graph of a system: which stable points each saddle's unstable manifold joins.
 
     From each saddle with one unstable eigenvalue (real, right eigenvector r), the states
@@ -414,12 +465,15 @@ def topology(obj, fixed_points, u=None, *, time: str | None = None, steps: int =
     from .fixed_points import FixedPoints, constant_input
 
     if not isinstance(fixed_points, FixedPoints):
-        raise TypeError(f"fixed_points must be a FixedPoints (from find_fixed_points), got "
-                        f"{type(fixed_points).__name__}")
+        raise TypeError(
+            f"fixed_points must be a FixedPoints (from find_fixed_points), got {type(fixed_points).__name__}"
+        )
     system = as_system(obj, time=time if time is not None else fixed_points.time)
     if system.time != fixed_points.time:
-        raise ValueError(f"fixed_points are of the {fixed_points.time} system, but obj gives the {system.time} one: "
-                         f"pass time={fixed_points.time!r}")
+        raise ValueError(
+            f"fixed_points are of the {fixed_points.time} system, but obj gives the {system.time} one: "
+            f"pass time={fixed_points.time!r}"
+        )
     steps = _validate.as_int("steps", steps, minimum=1)
     eps = _validate.check_positive("eps", eps, fix="a relative displacement, e.g. 1e-3")
     if step_size is not None:
@@ -461,7 +515,7 @@ def _signature(stable: Tensor, saddles: Tensor, edges: Tensor, counts: dict[str,
     """Weisfeiler–Lehman colours (3 rounds) of the graph: stable points and saddles as nodes,
     each saddle joined to the stable points its branches reach."""
     nodes = [int(i) for i in torch.nonzero(stable).flatten()] + [int(s) for s in saddles]
-    kind = {n: "A" for n in nodes[:int(stable.sum())]} | {int(s): "S" for s in saddles}
+    kind = {n: "A" for n in nodes[: int(stable.sum())]} | {int(s): "S" for s in saddles}
     nbrs: dict[int, list[int]] = {n: [] for n in nodes}
     for s, (a, b) in zip(saddles.tolist(), edges.tolist()):
         for x in (a, b):

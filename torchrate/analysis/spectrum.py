@@ -114,8 +114,10 @@ class Spectrum:
         integ = self._integrator
         if bool(integ.any()):
             i = int(integ.nonzero()[0, 0])
-            raise ValueError(f"no steady state: mode {i} has λ = {self.eigenvalues[i].item():.6g} = 1 within "
-                             f"tol = {self.tol:.3g} (an integrator); use torchrate.linear.solve for v(t)")
+            raise ValueError(
+                f"no steady state: mode {i} has λ = {self.eigenvalues[i].item():.6g} = 1 within "
+                f"tol = {self.tol:.3g} (an integrator); use torchrate.linear.solve for v(t)"
+            )
         if self.matrix is None:  # built by hand from modes only
             v = (self.project(h) / (1 - self.eigenvalues)) @ self.eigenvectors.mT
             return v.real if v.is_complex() else v
@@ -162,8 +164,9 @@ def spectrum(M: Tensor, tau: float | Tensor = 1.0, *, tol: float | None = None) 
             "per neuron the modes of M are not those of the dynamics: use "
             "torchrate.analysis.jacobian(net, v, u) and its eigenvalues"
         )
-    tau = torch.tensor(_validate.check_positive("tau", tau, fix="one time constant in ms"),
-                       dtype=M.dtype, device=M.device)
+    tau = torch.tensor(
+        _validate.check_positive("tau", tau, fix="one time constant in ms"), dtype=M.dtype, device=M.device
+    )
     if tol is not None:
         tol = _validate.check_nonnegative("tol", tol, fix="|λ − 1| below which a mode is an integrator")
     symmetric = torch.equal(M, M.mT)
@@ -175,8 +178,7 @@ def spectrum(M: Tensor, tau: float | Tensor = 1.0, *, tol: float | None = None) 
         lam, E = torch.linalg.eig(M)
         # descending real part, ties (conjugate pairs) by descending imaginary part
         key = torch.stack([lam.real, lam.imag]).double().cpu().numpy()
-        order = torch.as_tensor(sorted(range(len(lam)), key=lambda i: (-key[0, i], -key[1, i])),
-                                device=M.device)
+        order = torch.as_tensor(sorted(range(len(lam)), key=lambda i: (-key[0, i], -key[1, i])), device=M.device)
         lam, E = lam[order], _fix_phase(E[:, order])
         left = torch.linalg.inv(E)
     if tol is None:

@@ -21,8 +21,17 @@ from .. import _validate
 
 __all__ = ["classify", "sort_eigenvalues", "eigen_order", "KINDS", "is_stable", "distance_to_marginal", "boundary_tol"]
 
-KINDS = ("stable node", "stable spiral", "saddle", "unstable node", "unstable spiral", "marginal", "flip",
-         "Neimark–Sacker", "undetermined")
+KINDS = (
+    "stable node",
+    "stable spiral",
+    "saddle",
+    "unstable node",
+    "unstable spiral",
+    "marginal",
+    "flip",
+    "Neimark–Sacker",
+    "undetermined",
+)
 
 
 def _complex(lam: Tensor) -> Tensor:
@@ -99,11 +108,15 @@ def classify(eigenvalues: Tensor, tol: float | None = None, *, time: str = "cont
     if time not in ("continuous", "discrete"):
         raise ValueError(f"time must be 'continuous' or 'discrete', got {time!r}")
     if not isinstance(eigenvalues, Tensor) or eigenvalues.dtype == torch.bool:
-        raise TypeError(f"eigenvalues must be a tensor of numbers (real or complex) of shape (P, N), got "
-                        f"{_validate._show(eigenvalues)}")
+        raise TypeError(
+            f"eigenvalues must be a tensor of numbers (real or complex) of shape (P, N), got "
+            f"{_validate._show(eigenvalues)}"
+        )
     if eigenvalues.ndim != 2:
-        raise ValueError(f"eigenvalues must have shape (P, N) (N eigenvalues of each of P points), got "
-                         f"{tuple(eigenvalues.shape)}; for one point pass eigenvalues[None]")
+        raise ValueError(
+            f"eigenvalues must have shape (P, N) (N eigenvalues of each of P points), got "
+            f"{tuple(eigenvalues.shape)}; for one point pass eigenvalues[None]"
+        )
     if tol is not None:
         tol = _validate.check_nonnegative("tol", tol, fix="a distance from the stability boundary, or None")
     lam = _complex(eigenvalues)
@@ -117,14 +130,22 @@ def classify(eigenvalues: Tensor, tol: float | None = None, *, time: str = "cont
     flip = (on & ~cplx & (re < 0)).any(-1)
     ns = (on & cplx).any(-1)
     kind = []
-    rows = zip(nan.tolist(), on.any(-1).tolist(), flip.tolist(), ns.tolist(), pos.any(-1).tolist(),
-               neg.any(-1).tolist(), cplx.any(-1).tolist())
+    rows = zip(
+        nan.tolist(),
+        on.any(-1).tolist(),
+        flip.tolist(),
+        ns.tolist(),
+        pos.any(-1).tolist(),
+        neg.any(-1).tolist(),
+        cplx.any(-1).tolist(),
+    )
     for is_nan, m, fl, n_s, p, n, s in rows:
         if is_nan:
             kind.append("undetermined")
         elif m:
-            kind.append("Neimark–Sacker" if time == "discrete" and n_s
-                        else "flip" if time == "discrete" and fl else "marginal")
+            kind.append(
+                "Neimark–Sacker" if time == "discrete" and n_s else "flip" if time == "discrete" and fl else "marginal"
+            )
         elif p and n:
             kind.append("saddle")
         else:

@@ -90,8 +90,10 @@ def sweep(
     from .bifurcation import _complex_front, _eigenvalues, _visited_states, bifurcation, parameter_values
 
     if not callable(make_net) or isinstance(make_net, torch.nn.Module):
-        raise TypeError(f"make_net must be a function value -> network, got {type(make_net).__name__}; e.g. "
-                        "make_net=lambda tau_i: EIRateRNN.from_weights(M, 1, tau_e=10, tau_i=tau_i, dt=0.1)")
+        raise TypeError(
+            f"make_net must be a function value -> network, got {type(make_net).__name__}; e.g. "
+            "make_net=lambda tau_i: EIRateRNN.from_weights(M, 1, tau_e=10, tau_i=tau_i, dt=0.1)"
+        )
     values = parameter_values(values)
     if not isinstance(refine, bool):
         raise TypeError(f"refine must be True or False, got {refine!r}")
@@ -107,8 +109,9 @@ def sweep(
     init = _visited_states(system, u) if initial_states is None else initial_states
     fps = find_fixed_points(system, u, torch.as_tensor(init), **find_options)
     if len(fps) == 0:
-        raise ValueError(f"no fixed point found at the first value {values[0].item():g}; "
-                         "give initial_states closer to one")
+        raise ValueError(
+            f"no fixed point found at the first value {values[0].item():g}; give initial_states closer to one"
+        )
     start = fps.points[int(fps.counts.argmax())]
     if values.min() == values.max():  # nothing to continue
         S = values.numel()
@@ -117,8 +120,9 @@ def sweep(
         stable, kind = classify(eigenvalues, time=system.time)
         return Sweep(values, points, eigenvalues, stable, kind, [])
 
-    bif = bifurcation(lambda p: (_build(make_net, p), u), values, initial_states=start[None], seeds=1,
-                      refine=refine, **find_options)
+    bif = bifurcation(
+        lambda p: (_build(make_net, p), u), values, initial_states=start[None], seeds=1, refine=refine, **find_options
+    )
     slices = bif.at(values)
     first = slices[0]
     if len(first) == 0:
@@ -157,8 +161,13 @@ def sweep(
 def _build(make_net, value: float):
     """``make_net(value)``, refusing what is not a network."""
     net = make_net(value)
-    if net is None or isinstance(net, (str, bytes)) or not (hasattr(net, "system") or hasattr(net, "vector_field")
-                                                            or callable(net)):
-        raise TypeError(f"make_net({value:g}) returned {type(net).__name__}; make_net must return a network "
-                        "(RateRNN, EIRateRNN, or a module with vector_field(v, h)) for each value")
+    if (
+        net is None
+        or isinstance(net, (str, bytes))
+        or not (hasattr(net, "system") or hasattr(net, "vector_field") or callable(net))
+    ):
+        raise TypeError(
+            f"make_net({value:g}) returned {type(net).__name__}; make_net must return a network "
+            "(RateRNN, EIRateRNN, or a module with vector_field(v, h)) for each value"
+        )
     return net

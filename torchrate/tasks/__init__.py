@@ -20,5 +20,15 @@ from .memory import FlipFlop, Integration
 from .multitask import Multitask
 from .neurogym import NeuroGym  # neurogym itself is imported when a NeuroGym task is built
 
-__all__ = ["Task", "Trial", "Trials", "numpy_generator", "PerceptualDecision", "Integration", "WinnerTakeAll",
-           "FlipFlop", "NeuroGym", "Multitask"]
+__all__ = [
+    "Task",
+    "Trial",
+    "Trials",
+    "numpy_generator",
+    "PerceptualDecision",
+    "Integration",
+    "WinnerTakeAll",
+    "FlipFlop",
+    "NeuroGym",
+    "Multitask",
+]

@@ -122,16 +122,16 @@ class Task:
         duration = _validate.check_nonnegative(name, duration, fix=f"a duration in ms, a multiple of dt = {self.dt:g}")
         n = duration / self.dt
         if not math.isclose(n, round(n), rel_tol=0, abs_tol=1e-9):
-            raise ValueError(
-                f"{name} must be a non-negative multiple of dt = {self.dt:g} ms, got {duration:g} ms"
-            )
+            raise ValueError(f"{name} must be a non-negative multiple of dt = {self.dt:g} ms, got {duration:g} ms")
         return round(n)
 
     @property
     def n_steps(self) -> int:
         """T, the number of steps of a trial (tasks whose trials all last T steps)."""
-        raise AttributeError(f"{type(self).__name__} has no fixed trial length (n_steps): T is the longest trial of "
-                             "each batch, inputs.shape[0]; a task whose trials all last T steps may define n_steps")
+        raise AttributeError(
+            f"{type(self).__name__} has no fixed trial length (n_steps): T is the longest trial of "
+            "each batch, inputs.shape[0]; a task whose trials all last T steps may define n_steps"
+        )
 
     def times(self, device=None, dtype=None) -> Tensor:
         """Times (ms) of the targets, ``dt, 2dt, …, T·dt``, shape (T,)."""
@@ -139,8 +139,7 @@ class Task:
         return torch.arange(1, self.n_steps + 1, device=device, dtype=dtype) * self.dt
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, batch_size: int, *, generator: torch.Generator | None = None,
-               device=None, dtype=None) -> Trials:
+    def sample(self, batch_size: int, *, generator: torch.Generator | None = None, device=None, dtype=None) -> Trials:
         """Draw ``batch_size`` trials: ``(inputs (T, B, I), targets (T, B, O), mask (T, B, O))``.
 
         Random numbers are drawn in float64 on ``generator``'s device (CPU by default), then
@@ -148,8 +147,9 @@ class Task:
         """
         return self.generate(batch_size, generator=generator, device=device, dtype=dtype)[0]
 
-    def generate(self, batch_size: int, *, generator: torch.Generator | None = None,
-                 device=None, dtype=None) -> tuple[Trials, dict[str, Tensor]]:
+    def generate(
+        self, batch_size: int, *, generator: torch.Generator | None = None, device=None, dtype=None
+    ) -> tuple[Trials, dict[str, Tensor]]:
         """Like :meth:`sample`, also returning the per-trial conditions (each of shape (B,), or
         (B, K) for K values per trial), e.g. the signed coherence, that :meth:`evaluate` uses
         for its curves."""
@@ -158,8 +158,10 @@ class Task:
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating point torch.dtype (torch.float32, torch.float64), got {dtype!r}")
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
-                            "e.g. torch.Generator().manual_seed(0)")
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
+                "e.g. torch.Generator().manual_seed(0)"
+            )
         # drawn in float64 on the generator's device, then cast and moved: one seed, the same
         # trials in every dtype and on every device
         gen_device = generator.device if generator is not None else torch.device("cpu")
@@ -182,10 +184,12 @@ class Task:
         raise NotImplementedError(
             f"{type(self).__name__} must define trial(self, generator) -> Trial(inputs (T, I), targets (T, O), "
             "mask), one trial (batched and padded by torchrate.tasks.Task), or _generate(self, batch_size, "
-            "generator, device, dtype), a whole batch; see docs/tasks.md")
+            "generator, device, dtype), a whole batch; see docs/tasks.md"
+        )
 
-    def _generate(self, batch_size: int, generator: torch.Generator | None, device: torch.device,
-                  dtype: torch.dtype) -> tuple[Trials, dict[str, Tensor]]:
+    def _generate(
+        self, batch_size: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> tuple[Trials, dict[str, Tensor]]:
         """The batched hook: draw ``batch_size`` trials at once, ``(Trials, conditions)``, in
         ``dtype`` (float64) on the generator's ``device``; :meth:`generate` casts and moves them.
 
@@ -202,12 +206,16 @@ class Task:
         for field, t in (("inputs", inputs), ("targets", targets), ("mask", mask)):  # checked once, batched
             if not bool(torch.isfinite(t).all()):
                 k, b, o = (int(i) for i in (~torch.isfinite(t)).nonzero()[0])
-                raise ValueError(f"{name}.trial() returned {field} with non-finite entries ({field}[{k}, {o}] = "
-                                 f"{t[k, b, o].item()}, trial {b} of the batch); every value must be finite")
+                raise ValueError(
+                    f"{name}.trial() returned {field} with non-finite entries ({field}[{k}, {o}] = "
+                    f"{t[k, b, o].item()}, trial {b} of the batch); every value must be finite"
+                )
         if bool((mask < 0).any()):
             k, b, o = (int(i) for i in (mask < 0).nonzero()[0])
-            raise ValueError(f"{name}.trial() returned a negative mask (mask[{k}, {o}] = {mask[k, b, o].item():g}, "
-                             f"trial {b} of the batch); the mask weighs the loss: 1 = scored, 0 = free, never < 0")
+            raise ValueError(
+                f"{name}.trial() returned a negative mask (mask[{k}, {o}] = {mask[k, b, o].item():g}, "
+                f"trial {b} of the batch); the mask weighs the loss: 1 = scored, 0 = free, never < 0"
+            )
         return Trials(inputs, targets, mask), _batch_conditions([t.conditions for t in trials], name, device)
 
     def _check_contract(self) -> None:
@@ -218,8 +226,10 @@ class Task:
         for attr in ("input_size", "output_size"):
             value = getattr(self, attr, None)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TypeError(f"{name}.{attr} must be set to an integer ≥ 1 (a class attribute, or self.{attr} "
-                                f"in __init__), got {value!r}")
+                raise TypeError(
+                    f"{name}.{attr} must be set to an integer ≥ 1 (a class attribute, or self.{attr} "
+                    f"in __init__), got {value!r}"
+                )
 
     def _checked_trial(self, trial, b: int, name: str, device, dtype) -> Trial:
         """``trial`` (what :meth:`trial` returned for trial ``b``) as float64 tensors, mask (T, O),
@@ -228,43 +238,58 @@ class Task:
 
         where = f"{name}.trial()"
         if not isinstance(trial, tuple) or len(trial) not in (3, 4):
-            raise TypeError(f"{where} must return torchrate.tasks.Trial(inputs (T, I), targets (T, O), mask (T, O), "
-                            f"conditions=None), got {_validate._show(trial)}")
+            raise TypeError(
+                f"{where} must return torchrate.tasks.Trial(inputs (T, I), targets (T, O), mask (T, O), "
+                f"conditions=None), got {_validate._show(trial)}"
+            )
         arrays = []
         for field, value in zip(("inputs", "targets", "mask"), trial[:3]):
             if not isinstance(value, (Tensor, np.ndarray)):
-                raise TypeError(f"{where} returned {field} of type {type(value).__name__}; return a torch.Tensor or "
-                                f"a NumPy array (trial {b} of the batch)")
+                raise TypeError(
+                    f"{where} returned {field} of type {type(value).__name__}; return a torch.Tensor or "
+                    f"a NumPy array (trial {b} of the batch)"
+                )
             try:
                 t = torch.as_tensor(value)
             except (TypeError, ValueError, RuntimeError):  # a NumPy array of objects or strings
                 t = None
             if t is None or t.is_complex():
-                raise TypeError(f"{where} returned {field} of dtype {value.dtype}; return real numbers (float, int or "
-                                f"bool), e.g. {field}.real or {field}.float()")
+                raise TypeError(
+                    f"{where} returned {field} of dtype {value.dtype}; return real numbers (float, int or "
+                    f"bool), e.g. {field}.real or {field}.float()"
+                )
             arrays.append(t.to(device=device, dtype=dtype))
         inputs, targets, mask = arrays
         I, O = self.input_size, self.output_size
         if inputs.ndim != 2 or inputs.shape[1] != I or inputs.shape[0] < 1:
-            raise ValueError(f"{where} returned inputs of shape {tuple(inputs.shape)}; expected (T, {I}): T ≥ 1 steps "
-                             f"of dt = {self.dt:g} ms by input_size = {I} (trial {b} of the batch)")
+            raise ValueError(
+                f"{where} returned inputs of shape {tuple(inputs.shape)}; expected (T, {I}): T ≥ 1 steps "
+                f"of dt = {self.dt:g} ms by input_size = {I} (trial {b} of the batch)"
+            )
         T = inputs.shape[0]
         if tuple(targets.shape) != (T, O):
-            raise ValueError(f"{where} returned targets of shape {tuple(targets.shape)}; expected ({T}, {O}): the "
-                             f"T = {T} steps of its inputs by output_size = {O} (trial {b} of the batch)")
+            raise ValueError(
+                f"{where} returned targets of shape {tuple(targets.shape)}; expected ({T}, {O}): the "
+                f"T = {T} steps of its inputs by output_size = {O} (trial {b} of the batch)"
+            )
         if mask.ndim == 1 and mask.shape[0] == T:
             mask = mask[:, None].expand(T, O)
         if tuple(mask.shape) != (T, O):
-            raise ValueError(f"{where} returned mask of shape {tuple(mask.shape)}; expected ({T}, {O}) or ({T},) (one "
-                             f"weight per step for every output) (trial {b} of the batch)")
+            raise ValueError(
+                f"{where} returned mask of shape {tuple(mask.shape)}; expected ({T}, {O}) or ({T},) (one "
+                f"weight per step for every output) (trial {b} of the batch)"
+            )
         conditions = trial[3] if len(trial) == 4 else None
         if conditions is not None and not isinstance(conditions, Mapping):
-            raise TypeError(f"{where} returned conditions of type {type(conditions).__name__}; return a dict of "
-                            "numbers, e.g. {'coherence': 0.128}, or None")
+            raise TypeError(
+                f"{where} returned conditions of type {type(conditions).__name__}; return a dict of "
+                "numbers, e.g. {'coherence': 0.128}, or None"
+            )
         return Trial(inputs, targets, mask, dict(conditions or {}))
 
-    def evaluate(self, outputs: Tensor, targets: Tensor, mask: Tensor,
-                 conditions: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    def evaluate(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         """The task's own metrics of network ``outputs`` (T, B, O), as 0-d or 1-d tensors.
 
         This default gives ``{"accuracy": …}`` for ``loss = "cross_entropy"`` — the fraction of
@@ -292,14 +317,13 @@ class Task:
         fig.tight_layout()
         return fig
 
-    def _draw_traces(self, outputs: Tensor, targets: Tensor, mask: Tensor, n_trials: int = 3,
-                     title: str | None = None):
+    def _draw_traces(self, outputs: Tensor, targets: Tensor, mask: Tensor, n_trials: int = 3, title: str | None = None):
         O = outputs.shape[-1]
         fig, axes = figure(O, 1, figsize=(7, 1.6 * O + 0.6), sharex=True, squeeze=False)
         t = (torch.arange(outputs.shape[0], dtype=torch.float64) + 1) * self.dt
         for k, ax in enumerate(axes[:, 0]):
             for b in range(min(n_trials, outputs.shape[1])):
-                line, = ax.plot(t, outputs[:, b, k].detach().cpu(), lw=1)
+                (line,) = ax.plot(t, outputs[:, b, k].detach().cpu(), lw=1)
                 target = targets[:, b, k].detach().cpu().clone()
                 target[mask[:, b, k].cpu() == 0] = math.nan
                 ax.plot(t, target, "--", color=line.get_color(), lw=1)
@@ -331,15 +355,20 @@ class Task:
                 f"{tuple(outputs.shape)}, {tuple(targets.shape)} and {tuple(mask.shape)}"
             )
         if not bool(torch.isfinite(outputs).all()):  # NaN reads as some choice: an accuracy of nothing
-            raise ValueError(f"outputs must be finite, got {int((~torch.isfinite(outputs)).sum())} NaN/Inf entries; "
-                             "the network diverged or was given non-finite input")
+            raise ValueError(
+                f"outputs must be finite, got {int((~torch.isfinite(outputs)).sum())} NaN/Inf entries; "
+                "the network diverged or was given non-finite input"
+            )
         # an empty mask scores nothing: accuracies would be argmax(0) == argmax(0), i.e. 1.0
         if not bool(torch.isfinite(mask).all() & (mask >= 0).all()):
-            raise ValueError("mask must hold finite weights ≥ 0 (1 = scored, 0 = free), got negative or non-finite "
-                             "entries")
+            raise ValueError(
+                "mask must hold finite weights ≥ 0 (1 = scored, 0 = free), got negative or non-finite entries"
+            )
         if not bool(mask.sum() > 0):
-            raise ValueError("mask scores no output (all zero): the metrics of no scored entries are undefined; "
-                             "evaluate trials whose mask is 1 somewhere (e.g. from task.sample)")
+            raise ValueError(
+                "mask scores no output (all zero): the metrics of no scored entries are undefined; "
+                "evaluate trials whose mask is 1 somewhere (e.g. from task.sample)"
+            )
 
     def config(self) -> dict:
         """``{"class_path": …, "init_args": {…}}`` of plain Python values: what rebuilds this
@@ -352,7 +381,8 @@ class Task:
             raise AttributeError(
                 f"{cls.__name__} must store each __init__ argument under its own name (configs, checkpoints and "
                 f"curricula rebuild the task from them): self.{missing[0]} is not set; add "
-                f"`self.{missing[0]} = {missing[0]}` to {cls.__name__}.__init__")
+                f"`self.{missing[0]} = {missing[0]}` to {cls.__name__}.__init__"
+            )
         init_args = {name: _plain(getattr(self, name)) for name in names}
         return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
 
@@ -374,12 +404,16 @@ def _batch_conditions(conditions: list[dict], name: str, device) -> dict[str, Te
     out = {}
     for b, c in enumerate(conditions):
         if set(c) != set(keys):
-            raise ValueError(f"{name}.trial() must return the same condition names in every trial: trial 0 has "
-                             f"{sorted(keys)}, trial {b} has {sorted(c)}")
+            raise ValueError(
+                f"{name}.trial() must return the same condition names in every trial: trial 0 has "
+                f"{sorted(keys)}, trial {b} has {sorted(c)}"
+            )
     for key in keys:
         raw = [c[key] for c in conditions]
-        kinds = {bool if isinstance(v, bool) else int if isinstance(v, int) else float if isinstance(v, float)
-                 else None for v in raw}
+        kinds = {
+            bool if isinstance(v, bool) else int if isinstance(v, int) else float if isinstance(v, float) else None
+            for v in raw
+        }
         if None not in kinds:  # plain Python numbers: one tensor at once
             dtype = torch.float64 if float in kinds else torch.int64 if int in kinds else torch.bool
             out[key] = torch.tensor(raw, dtype=dtype, device=device)
@@ -393,8 +427,10 @@ def _batch_conditions(conditions: list[dict], name: str, device) -> dict[str, Te
             elif hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, Tensor):
                 v = torch.as_tensor(v)  # a NumPy scalar or array
             if not isinstance(v, Tensor) or v.numel() != 1 or v.is_complex():
-                raise TypeError(f"{name}.trial() returned condition {key!r} = {_validate._show(raw[b])} in trial {b}; "
-                                "each condition must be one real number (or a one-element tensor) per trial")
+                raise TypeError(
+                    f"{name}.trial() returned condition {key!r} = {_validate._show(raw[b])} in trial {b}; "
+                    "each condition must be one real number (or a one-element tensor) per trial"
+                )
             values.append(v.reshape(()).to(device))
         dtype = values[0].dtype
         for v in values[1:]:

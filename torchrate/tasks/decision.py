@@ -58,18 +58,25 @@ class PerceptualDecision(Task):
     output_size = 2
     loss = "cross_entropy"
 
-    def __init__(self, dt: float = 20.0, fixation: float = 100.0, stimulus: float = 500.0,
-                 delay: float = 0.0, decision: float = 200.0,
-                 coherences: Sequence[float] = (0.0, 0.032, 0.064, 0.128, 0.256, 0.512),
-                 input_noise: float = 0.5):
+    def __init__(
+        self,
+        dt: float = 20.0,
+        fixation: float = 100.0,
+        stimulus: float = 500.0,
+        delay: float = 0.0,
+        decision: float = 200.0,
+        coherences: Sequence[float] = (0.0, 0.032, 0.064, 0.128, 0.256, 0.512),
+        input_noise: float = 0.5,
+    ):
         super().__init__(dt)
         self.fixation, self.stimulus, self.delay, self.decision = fixation, stimulus, delay, decision
         self._edges = [0]
         for name in ("fixation", "stimulus", "delay", "decision"):
             self._edges.append(self._edges[-1] + self.steps(getattr(self, name), name))
         if self._edges[4] == self._edges[3] or self._edges[2] == self._edges[1]:
-            raise ValueError(f"stimulus and decision must last at least dt = {self.dt:g} ms, "
-                             f"got {stimulus:g} and {decision:g} ms")
+            raise ValueError(
+                f"stimulus and decision must last at least dt = {self.dt:g} ms, got {stimulus:g} and {decision:g} ms"
+            )
         if isinstance(coherences, (str, bytes)) or not isinstance(coherences, Sequence):
             raise TypeError(f"coherences must be a sequence of values in [0, 1], got {coherences!r}")
         coherences = tuple(_validate.as_float(f"coherences[{i}]", c, finite=False) for i, c in enumerate(coherences))
@@ -138,8 +145,12 @@ class PerceptualDecision(Task):
         ax.plot(metrics["coherence"].cpu() * 100, metrics["p_right"].cpu(), "o-")
         ax.axhline(0.5, color="0.7", lw=0.8)
         ax.axvline(0, color="0.7", lw=0.8)
-        ax.set(xlabel="signed coherence (%)", ylabel='fraction of "right" choices', ylim=(-0.02, 1.02),
-               title=f"psychometric curve (accuracy {float(metrics['accuracy']):.1%})")
+        ax.set(
+            xlabel="signed coherence (%)",
+            ylabel='fraction of "right" choices',
+            ylim=(-0.02, 1.02),
+            title=f"psychometric curve (accuracy {float(metrics['accuracy']):.1%})",
+        )
         fig.tight_layout()
         return fig
 
@@ -171,9 +182,15 @@ class WinnerTakeAll(Task):
     loss = "cross_entropy"
     difference_edges = (0.0, 0.05, 0.1, 0.2, 0.4, 1.0)
 
-    def __init__(self, n_inputs: int = 2, dt: float = 10.0, stimulus: float = 200.0,
-                 memory: float = 200.0, amplitude_range: Sequence[float] = (0.2, 1.0),
-                 input_noise: float = 0.05):
+    def __init__(
+        self,
+        n_inputs: int = 2,
+        dt: float = 10.0,
+        stimulus: float = 200.0,
+        memory: float = 200.0,
+        amplitude_range: Sequence[float] = (0.2, 1.0),
+        input_noise: float = 0.05,
+    ):
         super().__init__(dt)
         n_inputs = _validate.as_int("n_inputs", n_inputs, minimum=2)
         if isinstance(amplitude_range, (str, bytes)) or not isinstance(amplitude_range, Sequence):
@@ -182,9 +199,7 @@ class WinnerTakeAll(Task):
             raise ValueError(f"amplitude_range must be a pair (a_min, a_max), got {len(amplitude_range)} values")
         lo, hi = (_validate.as_float(f"amplitude_range[{i}]", a, finite=False) for i, a in enumerate(amplitude_range))
         if not (0 <= lo < hi < float("inf")):
-            raise ValueError(
-                f"amplitude_range must be (a_min, a_max) with 0 ≤ a_min < a_max, got {amplitude_range}"
-            )
+            raise ValueError(f"amplitude_range must be (a_min, a_max) with 0 ≤ a_min < a_max, got {amplitude_range}")
         input_noise = _validate.check_nonnegative("input_noise", input_noise, fix="σ of the input noise per √ms")
         self.n_inputs, self.stimulus, self.memory = n_inputs, stimulus, memory
         self.amplitude_range, self.input_noise = (lo, hi), input_noise
@@ -234,7 +249,11 @@ class WinnerTakeAll(Task):
         edges = metrics["difference_bins"].cpu() * 100
         ax.plot((edges[:-1] + edges[1:]) / 2, metrics["accuracy_by_difference"].cpu(), "o-")
         ax.axhline(1 / self.n_inputs, color="0.7", lw=0.8)
-        ax.set(xlabel="relative difference of the two largest inputs (%)", ylabel="accuracy", ylim=(0, 1.02),
-               title=f"winner-take-all (>10 %: {float(metrics['accuracy_above_10pct']):.1%})")
+        ax.set(
+            xlabel="relative difference of the two largest inputs (%)",
+            ylabel="accuracy",
+            ylim=(0, 1.02),
+            title=f"winner-take-all (>10 %: {float(metrics['accuracy_above_10pct']):.1%})",
+        )
         fig.tight_layout()
         return fig

@@ -50,8 +50,15 @@ class Integration(Task):
     input_size = output_size = 1
     loss = "mse"
 
-    def __init__(self, dt: float = 10.0, stimulus: float = 500.0, hold: float = 500.0,
-                 pulse_rate: float = 0.02, gain: float = 0.01, input_noise: float = 0.1):
+    def __init__(
+        self,
+        dt: float = 10.0,
+        stimulus: float = 500.0,
+        hold: float = 500.0,
+        pulse_rate: float = 0.02,
+        gain: float = 0.01,
+        input_noise: float = 0.1,
+    ):
         super().__init__(dt)
         self.stimulus, self.hold = stimulus, hold
         self.pulse_rate = _validate.check_nonnegative("pulse_rate", pulse_rate, fix="pulses per ms")
@@ -61,8 +68,10 @@ class Integration(Task):
         if self._stim == 0 or self._hold == 0:
             raise ValueError(f"stimulus and hold must last at least dt = {self.dt:g} ms")
         if not 0 <= self.pulse_rate * self.dt <= 1:
-            raise ValueError(f"pulse_rate·dt must be a probability in [0, 1], got "
-                             f"{self.pulse_rate:g}/ms × {self.dt:g} ms = {self.pulse_rate * self.dt:g}")
+            raise ValueError(
+                f"pulse_rate·dt must be a probability in [0, 1], got "
+                f"{self.pulse_rate:g}/ms × {self.dt:g} ms = {self.pulse_rate * self.dt:g}"
+            )
 
     @property
     def n_steps(self) -> int:
@@ -115,8 +124,9 @@ class FlipFlop(Task):
 
     loss = "mse"
 
-    def __init__(self, n_bits: int = 3, dt: float = 10.0, duration: float = 500.0,
-                 pulse_rate: float = 0.01, grace: float = 20.0):
+    def __init__(
+        self, n_bits: int = 3, dt: float = 10.0, duration: float = 500.0, pulse_rate: float = 0.01, grace: float = 20.0
+    ):
         super().__init__(dt)
         n_bits = _validate.as_int("n_bits", n_bits, minimum=1)
         self.n_bits, self.duration, self.grace = n_bits, duration, grace
@@ -126,8 +136,10 @@ class FlipFlop(Task):
         if self._T == 0:
             raise ValueError(f"duration must last at least dt = {self.dt:g} ms")
         if not 0 <= self.pulse_rate * self.dt <= 1:
-            raise ValueError(f"pulse_rate·dt must be a probability in [0, 1], got "
-                             f"{self.pulse_rate:g}/ms × {self.dt:g} ms = {self.pulse_rate * self.dt:g}")
+            raise ValueError(
+                f"pulse_rate·dt must be a probability in [0, 1], got "
+                f"{self.pulse_rate:g}/ms × {self.dt:g} ms = {self.pulse_rate * self.dt:g}"
+            )
         self.input_size = self.output_size = n_bits
 
     @property

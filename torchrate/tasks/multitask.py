@@ -71,8 +71,10 @@ def _as_task(task, where: str) -> Task:
         from ..training.allowlist import resolve_class
 
         if "class_path" not in task:
-            raise TypeError(f"{where} must be a torchrate.tasks.Task or its config {{'class_path': ..., "
-                            f"'init_args': {{...}}}}, got a dict with keys {sorted(task)}")
+            raise TypeError(
+                f"{where} must be a torchrate.tasks.Task or its config {{'class_path': ..., "
+                f"'init_args': {{...}}}}, got a dict with keys {sorted(task)}"
+            )
         init_args = task.get("init_args") or {}
         if not isinstance(init_args, Mapping):
             raise TypeError(f"{where} init_args must be a dict of keyword arguments, got {init_args!r}")
@@ -117,28 +119,40 @@ class Multitask(Task):
     its own ``generate`` with a generator seeded from the batch's: one seed, the same batch.
     """
 
-    def __init__(self, tasks: Sequence[Task], *, names: Sequence[str] | None = None, rule_inputs: bool = True,
-                 proportions: Sequence[float] | None = None, inputs: str = "separate", outputs: str = "separate"):
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        *,
+        names: Sequence[str] | None = None,
+        rule_inputs: bool = True,
+        proportions: Sequence[float] | None = None,
+        inputs: str = "separate",
+        outputs: str = "separate",
+    ):
         if isinstance(tasks, (str, bytes, Mapping, Task)) or not isinstance(tasks, Sequence):
-            raise TypeError(f"tasks must be a list of torchrate.tasks.Task (or their config dicts), got "
-                            f"{_validate._show(tasks)}")
+            raise TypeError(
+                f"tasks must be a list of torchrate.tasks.Task (or their config dicts), got {_validate._show(tasks)}"
+            )
         tasks = [_as_task(t, f"tasks[{i}]") for i, t in enumerate(tasks)]
         for i, t in enumerate(tasks):
             if isinstance(t, Multitask):
-                raise TypeError(f"tasks[{i}] is a Multitask: list its tasks in this one instead (nested mixtures "
-                                "are not supported)")
+                raise TypeError(
+                    f"tasks[{i}] is a Multitask: list its tasks in this one instead (nested mixtures are not supported)"
+                )
         if len(tasks) < 2:
             raise ValueError(f"tasks must hold at least two tasks to mix, got {len(tasks)}")
         dts = [t.dt for t in tasks]
         if any(not math.isclose(d, dts[0], rel_tol=1e-12) for d in dts):
-            raise ValueError(f"tasks must all have the same dt (one network steps through them all), got dt = "
-                             f"{dts} ms; set each task's dt to one value")
+            raise ValueError(
+                f"tasks must all have the same dt (one network steps through them all), got dt = "
+                f"{dts} ms; set each task's dt to one value"
+            )
         super().__init__(dts[0])
         K = len(tasks)
         self._names_given = names  # config() gives them as given: None stays None (as a CLI checkpoint holds it)
         if names is None:
             base = [_default_name(t) for t in tasks]
-            names = [n if base.count(n) == 1 else f"{n}_{base[:i + 1].count(n)}" for i, n in enumerate(base)]
+            names = [n if base.count(n) == 1 else f"{n}_{base[: i + 1].count(n)}" for i, n in enumerate(base)]
             names = [n.replace("/", "_") for n in names]
         else:
             if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
@@ -158,8 +172,9 @@ class Multitask(Task):
             weights = [1.0] * K
         else:
             if isinstance(proportions, (str, bytes)) or not isinstance(proportions, Sequence):
-                raise TypeError(f"proportions must be a list of {K} numbers ≥ 0 or None, got "
-                                f"{_validate._show(proportions)}")
+                raise TypeError(
+                    f"proportions must be a list of {K} numbers ≥ 0 or None, got {_validate._show(proportions)}"
+                )
             if len(proportions) != K:
                 raise ValueError(f"proportions must give one number per task ({K}), got {len(proportions)}")
             weights = [_validate.check_nonnegative(f"proportions[{i}]", p) for i, p in enumerate(proportions)]
@@ -182,11 +197,17 @@ class Multitask(Task):
     # ------------------------------------------------------------------ config
     def config(self) -> dict:
         cls = type(self)
-        return {"class_path": f"{cls.__module__}.{cls.__qualname__}",
-                "init_args": {"tasks": [t.config() for t in self.tasks],
-                              "names": None if self._names_given is None else list(self.names),
-                              "rule_inputs": self.rule_inputs, "proportions": self.proportions,
-                              "inputs": self.inputs, "outputs": self.outputs}}
+        return {
+            "class_path": f"{cls.__module__}.{cls.__qualname__}",
+            "init_args": {
+                "tasks": [t.config() for t in self.tasks],
+                "names": None if self._names_given is None else list(self.names),
+                "rule_inputs": self.rule_inputs,
+                "proportions": self.proportions,
+                "inputs": self.inputs,
+                "outputs": self.outputs,
+            },
+        }
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config()["init_args"].items() if k != "tasks")
@@ -255,8 +276,13 @@ class Multitask(Task):
                 full = torch.zeros((B, *value.shape[1:]), dtype=value.dtype, device=value.device)
                 full[idx] = value
                 conditions[f"{self.names[k]}/{key}"] = full
-        return Trials(inputs, targets, mask), {"task": task, "steps": steps, "onset": onset, "length": length,
-                                               **conditions}
+        return Trials(inputs, targets, mask), {
+            "task": task,
+            "steps": steps,
+            "onset": onset,
+            "length": length,
+            **conditions,
+        }
 
     def trial_tasks(self, conditions: Mapping[str, Tensor]) -> TrialTasks:
         """The task of each trial and its onset and length, from ``generate``'s conditions —
@@ -266,20 +292,23 @@ class Multitask(Task):
 
     def _check_conditions(self, conditions) -> None:
         if not isinstance(conditions, Mapping) or not all(k in conditions for k in ("task", "steps")):
-            raise ValueError("Multitask needs the conditions of the batch (which task each trial is): pass "
-                             "multitask.generate(...)[1] as conditions")
+            raise ValueError(
+                "Multitask needs the conditions of the batch (which task each trial is): pass "
+                "multitask.generate(...)[1] as conditions"
+            )
 
     def _split(self, k: int, conditions) -> tuple[Tensor, int, dict[str, Tensor]]:
         """Trials of task k (indices), its sub-batch length and its own conditions."""
         idx = (conditions["task"] == k).nonzero()[:, 0]
         prefix = f"{self.names[k]}/"
-        own = {key[len(prefix):]: v[idx] for key, v in conditions.items() if key.startswith(prefix)}
+        own = {key[len(prefix) :]: v[idx] for key, v in conditions.items() if key.startswith(prefix)}
         Tk = int(conditions["steps"][idx].max()) if idx.numel() else 0
         return idx, Tk, own
 
     # ------------------------------------------------------------------ loss and metrics
-    def compute_loss(self, outputs: Tensor, targets: Tensor, mask: Tensor,
-                     conditions: Mapping[str, Tensor] | None = None) -> Tensor:
+    def compute_loss(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
         r"""``Σ_k (n_k / B) · L_k``: each task's own loss (masked cross-entropy over its outputs,
         or masked MSE) on its trials, weighted by its share of the batch; what
         :class:`~torchrate.training.TaskModule` trains a Multitask with. Works under ``vmap``
@@ -328,7 +357,7 @@ class Multitask(Task):
         first scalar metric."""
         out = {}
         for name in self.names:
-            own = {k[len(name) + 1:]: v for k, v in metrics.items() if k.startswith(f"{name}/") and v.ndim == 0}
+            own = {k[len(name) + 1 :]: v for k, v in metrics.items() if k.startswith(f"{name}/") and v.ndim == 0}
             if not own:
                 continue
             key = "accuracy" if "accuracy" in own else next((k for k in own if "accuracy" in k), next(iter(own)))
@@ -343,8 +372,13 @@ class Multitask(Task):
         values = [heads[n][1] for n in names]
         colors = ["tab:blue" if "accuracy" in heads[n][0] else "tab:orange" for n in names]
         ax.bar(range(len(names)), values, color=colors)
-        ax.set_xticks(range(len(names)), [f"{n}\n({heads[n][0]})" if heads[n][0] != "accuracy" else n for n in names],
-                      rotation=60, ha="right", fontsize=7)
+        ax.set_xticks(
+            range(len(names)),
+            [f"{n}\n({heads[n][0]})" if heads[n][0] != "accuracy" else n for n in names],
+            rotation=60,
+            ha="right",
+            fontsize=7,
+        )
         mean = metrics.get("accuracy")
         title = "per-task performance" + (f" (mean accuracy {float(mean):.1%})" if mean is not None else "")
         ax.set(ylabel="accuracy (blue) / other metric (orange)", title=title)

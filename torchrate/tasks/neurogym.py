@@ -119,11 +119,15 @@ def _trial_source(env, env_id: str):
             reaction_time = env
         elif not isinstance(env, (OrderEnforcing, PassiveEnvChecker)):
             if isinstance(env, gym.Wrapper):
-                raise ValueError(f"{env_id} comes in a {type(env).__name__} wrapper, which changes the environment "
-                                 "step by step (in step()), not trial by trial: whole trials drawn with new_trial() "
-                                 "would miss it, so it cannot be a supervised task")
-            raise ValueError(f"{env_id} is not a trial-based NeuroGym environment (TrialEnv, or a TrialWrapper around "
-                             f"one), got {type(env).__name__}")
+                raise ValueError(
+                    f"{env_id} comes in a {type(env).__name__} wrapper, which changes the environment "
+                    "step by step (in step()), not trial by trial: whole trials drawn with new_trial() "
+                    "would miss it, so it cannot be a supervised task"
+                )
+            raise ValueError(
+                f"{env_id} is not a trial-based NeuroGym environment (TrialEnv, or a TrialWrapper around "
+                f"one), got {type(env).__name__}"
+            )
         env = env.env
     return env, reaction_time
 
@@ -176,8 +180,11 @@ def _plain_kwargs(value, where: str):
     if isinstance(value, (list, tuple)):
         return type(value)(_plain_kwargs(v, f"{where}[{i}]") for i, v in enumerate(value))
     if isinstance(value, (np.ndarray, Tensor)):
-        return [_plain_kwargs(v, f"{where}[{i}]") for i, v in enumerate(value.tolist())] if value.ndim else \
-            _plain_kwargs(value.item(), where)
+        return (
+            [_plain_kwargs(v, f"{where}[{i}]") for i, v in enumerate(value.tolist())]
+            if value.ndim
+            else _plain_kwargs(value.item(), where)
+        )
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -294,17 +301,28 @@ class NeuroGym(Task):
 
     loss = "cross_entropy"
 
-    def __init__(self, env_id: str, *, dt: float | None = None, env_kwargs: dict[str, Any] | None = None,
-                 loss_on: str = "decision", decision_period: str | None = None, condition: str | None = "auto",
-                 reaction_time: bool | None = None, rt_threshold: float = 0.8):
+    def __init__(
+        self,
+        env_id: str,
+        *,
+        dt: float | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        loss_on: str = "decision",
+        decision_period: str | None = None,
+        condition: str | None = "auto",
+        reaction_time: bool | None = None,
+        rt_threshold: float = 0.8,
+    ):
         if not isinstance(env_id, str):
             raise TypeError(f"env_id must be a NeuroGym environment id (str), got {type(env_id).__name__}")
         if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
             raise TypeError(f"env_kwargs must be a dict of the environment's arguments or None, got {env_kwargs!r}")
         env_kwargs = dict(env_kwargs or {})
         if "dt" in env_kwargs:
-            raise ValueError(f"give the step as NeuroGym({env_id!r}, dt=...), not in env_kwargs "
-                             f"(got env_kwargs dt = {env_kwargs['dt']!r})")
+            raise ValueError(
+                f"give the step as NeuroGym({env_id!r}, dt=...), not in env_kwargs "
+                f"(got env_kwargs dt = {env_kwargs['dt']!r})"
+            )
         env_kwargs = _plain_kwargs(env_kwargs, "env_kwargs")
         if "timing" in env_kwargs:
             _check_timing(env_kwargs["timing"], "env_kwargs['timing']")
@@ -313,14 +331,20 @@ class NeuroGym(Task):
         if loss_on not in _LOSS_ON:
             raise ValueError(f"loss_on must be one of {_LOSS_ON}, got {loss_on!r}")
         if decision_period is not None and not isinstance(decision_period, str):
-            raise TypeError(f"decision_period must be the name of a period (str) or None (the response periods read "
-                            f"off the ground truth), got {_validate._show(decision_period)}")
+            raise TypeError(
+                f"decision_period must be the name of a period (str) or None (the response periods read "
+                f"off the ground truth), got {_validate._show(decision_period)}"
+            )
         if condition is not None and not isinstance(condition, str):
-            raise TypeError(f"condition must be a str or None (the entry of each trial that is the psychometric "
-                            f"variable, 'auto', or None for none), got {_validate._show(condition)}")
+            raise TypeError(
+                f"condition must be a str or None (the entry of each trial that is the psychometric "
+                f"variable, 'auto', or None for none), got {_validate._show(condition)}"
+            )
         if reaction_time is not None and not isinstance(reaction_time, bool):
-            raise TypeError(f"reaction_time must be True, False or None (as the environment is registered), got "
-                            f"{_validate._show(reaction_time)}")
+            raise TypeError(
+                f"reaction_time must be True, False or None (as the environment is registered), got "
+                f"{_validate._show(reaction_time)}"
+            )
         rt_threshold = _validate.as_float("rt_threshold", rt_threshold, finite=False)
         if not 0.5 < rt_threshold <= 1:
             raise ValueError(f"rt_threshold must be a probability in (0.5, 1], got {rt_threshold!r}")
@@ -335,8 +359,10 @@ class NeuroGym(Task):
         missing = [n for n, p in params.items() if p.default is p.empty and n not in self._kwargs]
         if missing:
             names = ", ".join(map(repr, missing))
-            raise TypeError(f"{env_id} has argument(s) without a default, {names}: give them in env_kwargs, e.g. "
-                            f"NeuroGym({env_id!r}, env_kwargs={{{', '.join(f'{n!r}: ...' for n in missing)}}})")
+            raise TypeError(
+                f"{env_id} has argument(s) without a default, {names}: give them in env_kwargs, e.g. "
+                f"NeuroGym({env_id!r}, env_kwargs={{{', '.join(f'{n!r}: ...' for n in missing)}}})"
+            )
         # an environment that draws from a generator of its own, seeded by a constructor argument
         # (AnnubesEnv's random_seed) rather than by env.seed(), gets the batch's seed there too
         self._seed_argument = "random_seed" in params and "random_seed" not in self._kwargs
@@ -351,8 +377,10 @@ class NeuroGym(Task):
         # the ReactionTime wrapper ends a trial with its stimulus (end_on_stimulus, its default)
         self._end_on_stimulus = self._reaction_time and wrapper is not None and bool(wrapper.end_on_stimulus)
         if self._reaction_time and self.loss == "mse":
-            raise ValueError(f"reaction_time=True needs discrete actions (a choice to time); {env_id} has continuous "
-                             f"ones ({top.action_space})")
+            raise ValueError(
+                f"reaction_time=True needs discrete actions (a choice to time); {env_id} has continuous "
+                f"ones ({top.action_space})"
+            )
         self._response = self._find_response_periods()
 
     # ------------------------------------------------------------------ the environment
@@ -386,8 +414,9 @@ class NeuroGym(Task):
         elif act.shape is not None and len(act.shape) == 1 and np.issubdtype(act.dtype, np.floating):
             self.loss, self.output_size = "mse", int(act.shape[0])  # continuous actions: a regression task
         else:
-            raise ValueError(f"{name} must have a Discrete or a 1-d Box action space for supervised training; "
-                             f"got {act}")
+            raise ValueError(
+                f"{name} must have a Discrete or a 1-d Box action space for supervised training; got {act}"
+            )
         self.input_size = int(obs.shape[0])
 
     def _draw_trials(self, top, n: int) -> list[_Drawn]:
@@ -400,9 +429,11 @@ class NeuroGym(Task):
                 env = top.unwrapped
                 ob, gt = getattr(env, "ob", None), getattr(env, "gt", None)
                 if ob is None or gt is None or not getattr(env, "_gt_built", False):
-                    raise ValueError(f"{self.env_id} does not build its observations and ground truth per trial "
-                                     "(env.ob, env.gt): it can only be used step by step (reinforcement learning), "
-                                     "not as a supervised task")
+                    raise ValueError(
+                        f"{self.env_id} does not build its observations and ground truth per trial "
+                        "(env.ob, env.gt): it can only be used step by step (reinforcement learning), "
+                        "not as a supervised task"
+                    )
                 n_steps = ob.shape[0]
                 gt = np.array(gt[:n_steps], dtype=np.int64 if self.loss == "cross_entropy" else np.float64)
                 out.append(_Drawn(trial, env, ob, gt, dict(env.start_ind), dict(env.end_ind)))
@@ -416,18 +447,24 @@ class NeuroGym(Task):
         for _, _, ob, gt, _, _ in probe:
             if self.loss == "cross_entropy" and (gt.min() < 0 or gt.max() >= self.output_size):
                 values = np.unique(np.concatenate([d.gt for d in probe]))
-                raise ValueError(f"{name}'s ground truth is not an action of its action space "
-                                 f"Discrete({self.output_size}): it holds {values.tolist()}, values no output can "
-                                 "be trained to choose (NeuroGym's Reaching1D tasks store a reach angle there, while "
-                                 "their actions move the hand step by step: a task for reinforcement learning)")
+                raise ValueError(
+                    f"{name}'s ground truth is not an action of its action space "
+                    f"Discrete({self.output_size}): it holds {values.tolist()}, values no output can "
+                    "be trained to choose (NeuroGym's Reaching1D tasks store a reach angle there, while "
+                    "their actions move the hand step by step: a task for reinforcement learning)"
+                )
             if not (np.isfinite(ob).all() and np.isfinite(gt).all()):
-                raise ValueError(f"{name} gives non-finite observations or ground truth (env_kwargs "
-                                 f"{self.env_kwargs!r}); NaN or inf inputs cannot be trained on")
+                raise ValueError(
+                    f"{name} gives non-finite observations or ground truth (env_kwargs "
+                    f"{self.env_kwargs!r}); NaN or inf inputs cannot be trained on"
+                )
         again = self._draw_trials(self._make_env(0), _PROBE_TRIALS)
         if not all(np.array_equal(a.ob, b.ob) and np.array_equal(a.gt, b.gt) for a, b in zip(probe, again)):
-            raise ValueError(f"{name} gives different trials for the same seed: it draws from a random generator "
-                             "that env.seed() does not set (or draws before it, when it is built), so its batches "
-                             "could not be reproduced")
+            raise ValueError(
+                f"{name} gives different trials for the same seed: it draws from a random generator "
+                "that env.seed() does not set (or draws before it, when it is built), so its batches "
+                "could not be reproduced"
+            )
         where = {}  # each period's (start, end) in the first trial that has it (sub-environments may differ)
         for d in probe:
             for p in d.start:
@@ -439,15 +476,18 @@ class NeuroGym(Task):
         if self.decision_period is not None:
             period = self.decision_period
             if period not in where:
-                raise ValueError(f"decision_period must name a period of {name}; expected one of {sorted(periods)}, "
-                                 f"got {period!r}")
+                raise ValueError(
+                    f"decision_period must name a period of {name}; expected one of {sorted(periods)}, got {period!r}"
+                )
             n = ob.shape[0]
             steps = min(ends.get(period, 0), n) - min(starts.get(period, 0), n)
             if period in starts and steps < 1:
-                raise ValueError(f"timing[{period!r}] must last at least one step (dt = {env.dt:g} ms); "
-                                 f"{name}'s first trial has a {period!r} period of {steps} steps, so nothing would "
-                                 f"be scored (an all-zero loss mask); lengthen it in "
-                                 f"env_kwargs={{'timing': {{{period!r}: ...}}}}")
+                raise ValueError(
+                    f"timing[{period!r}] must last at least one step (dt = {env.dt:g} ms); "
+                    f"{name}'s first trial has a {period!r} period of {steps} steps, so nothing would "
+                    f"be scored (an all-zero loss mask); lengthen it in "
+                    f"env_kwargs={{'timing': {{{period!r}: ...}}}}"
+                )
             return (period,)
         found = set()
         for d in probe:
@@ -463,13 +503,17 @@ class NeuroGym(Task):
             shortened = self.env_kwargs.get("timing") or {}  # those the caller set first: the likely culprits
             empty.sort(key=lambda p: p not in shortened)
             if empty:
-                raise ValueError(f"timing[{empty[0]!r}] must last at least one step (dt = {env.dt:g} ms); {name}'s "
-                                 f"ground truth never differs from fixation in {_PROBE_TRIALS} trials and its "
-                                 f"{empty!r} period(s) have 0 steps, so nothing would be scored (an all-zero loss "
-                                 f"mask); lengthen it in env_kwargs={{'timing': {{{empty[0]!r}: ...}}}}")
-            raise ValueError(f"{name}'s ground truth never differs from fixation in {_PROBE_TRIALS} trials: there is "
-                             f"no response period to score (an all-zero loss mask); name one with decision_period= "
-                             f"(one of {sorted(periods)}) or score every step with loss_on='all'")
+                raise ValueError(
+                    f"timing[{empty[0]!r}] must last at least one step (dt = {env.dt:g} ms); {name}'s "
+                    f"ground truth never differs from fixation in {_PROBE_TRIALS} trials and its "
+                    f"{empty!r} period(s) have 0 steps, so nothing would be scored (an all-zero loss "
+                    f"mask); lengthen it in env_kwargs={{'timing': {{{empty[0]!r}: ...}}}}"
+                )
+            raise ValueError(
+                f"{name}'s ground truth never differs from fixation in {_PROBE_TRIALS} trials: there is "
+                f"no response period to score (an all-zero loss mask); name one with decision_period= "
+                f"(one of {sorted(periods)}) or score every step with loss_on='all'"
+            )
         return tuple(p for p in periods if p in found)
 
     @property
@@ -480,8 +524,7 @@ class NeuroGym(Task):
     # ------------------------------------------------------------------ trials
     @property
     def n_steps(self) -> int:
-        raise AttributeError("NeuroGym trials vary in length: T is the longest trial of each batch "
-                             "(inputs.shape[0])")
+        raise AttributeError("NeuroGym trials vary in length: T is the longest trial of each batch (inputs.shape[0])")
 
     def _condition_of(self, trial: dict) -> float:
         """The psychometric variable of one trial (NaN: none)."""
@@ -490,8 +533,9 @@ class NeuroGym(Task):
             return math.nan
         if key != "auto":
             if key not in trial:
-                raise KeyError(f"condition {key!r} is not an entry of {self.env_id}'s trials; "
-                               f"they have {sorted(trial)}")
+                raise KeyError(
+                    f"condition {key!r} is not an entry of {self.env_id}'s trials; they have {sorted(trial)}"
+                )
             return float(trial[key])
         if "coh" in trial and _is_number(trial["coh"]):
             return float(trial["coh"])
@@ -535,7 +579,7 @@ class NeuroGym(Task):
                     stop[b, f] = n
                 onset[b] = starts["stimulus"]
                 start[b, f] = min(onset[b] + 1, stop[b, f] - 1)
-                gt[start[b, f]:stop[b, f]] = choice
+                gt[start[b, f] : stop[b, f]] = choice
             obs.append(ob)
             gts.append(gt)
             final[b], length[b] = f, n
@@ -552,9 +596,11 @@ class NeuroGym(Task):
             scored = t < length
         if not scored.any():
             which = " or ".join(map(repr, names))
-            raise ValueError(f"timing[{names[0]!r}] must last at least one step (dt = {self.dt:g} ms): no trial of "
-                             f"this batch of {B} has a {which} step, so the loss mask is all zero; lengthen it in "
-                             f"env_kwargs={{'timing': {{{names[0]!r}: ...}}}}")
+            raise ValueError(
+                f"timing[{names[0]!r}] must last at least one step (dt = {self.dt:g} ms): no trial of "
+                f"this batch of {B} has a {which} step, so the loss mask is all zero; lengthen it in "
+                f"env_kwargs={{'timing': {{{names[0]!r}: ...}}}}"
+            )
         cols = np.arange(B)
         first, last = start[cols, final], stop[cols, final]  # the final response window
         inputs_t = torch.from_numpy(inputs).to(device=device, dtype=dtype)
@@ -696,8 +742,7 @@ class NeuroGym(Task):
         if levels.numel() > _MAX_LEVELS:
             return {}
         at = ((c[:, None] == levels) & keep[:, None]).to(rt.dtype)
-        return {"rt_condition": levels,
-                "rt_by_condition": (at * torch.nan_to_num(rt)[:, None]).sum(0) / at.sum(0)}
+        return {"rt_condition": levels, "rt_by_condition": (at * torch.nan_to_num(rt)[:, None]).sum(0) / at.sum(0)}
 
     # ------------------------------------------------------------------ figure
     def draw(self, metrics, outputs, targets, mask):
@@ -717,14 +762,19 @@ class NeuroGym(Task):
         axes = list(axes[0])
         acc = float(metrics["accuracy"])
         for ax, key in zip(axes, curves):
-            x = {"p_choice1": "signed_condition", "accuracy_by_condition": "condition",
-                 "rt_by_condition": "rt_condition"}[key]
+            x = {
+                "p_choice1": "signed_condition",
+                "accuracy_by_condition": "condition",
+                "rt_by_condition": "rt_condition",
+            }[key]
             ax.plot(metrics[x].cpu(), metrics[key].cpu(), "o-")
-            label = {"p_choice1": "fraction of choice 1", "accuracy_by_condition": "accuracy",
-                     "rt_by_condition": "reaction time (ms)"}[key]
+            label = {
+                "p_choice1": "fraction of choice 1",
+                "accuracy_by_condition": "accuracy",
+                "rt_by_condition": "reaction time (ms)",
+            }[key]
             kind = "chronometric" if key == "rt_by_condition" else "psychometric"
-            ax.set(xlabel=f"{'signed ' if key == 'p_choice1' else ''}condition", ylabel=label,
-                   title=f"{kind} curve")
+            ax.set(xlabel=f"{'signed ' if key == 'p_choice1' else ''}condition", ylabel=label, title=f"{kind} curve")
             if key != "rt_by_condition":
                 ax.set_ylim(-0.02, 1.02)
                 ax.axhline(0.5 if key == "p_choice1" else 1 / (self.output_size - 1 or 1), color="0.7", lw=0.8)
@@ -733,13 +783,12 @@ class NeuroGym(Task):
         t = (torch.arange(outputs.shape[0]) + 1) * self.dt
         p = outputs[:, 0].softmax(-1).detach().cpu()
         for k in range(self.output_size):
-            line, = ax.plot(t, p[:, k], lw=1.2, label=f"action {k}")
+            (line,) = ax.plot(t, p[:, k], lw=1.2, label=f"action {k}")
             y = targets[:, 0, k].detach().cpu().clone()
             if scored is not None:
                 y[~scored.cpu()] = math.nan
             ax.plot(t, y, "--", color=line.get_color(), lw=1)
-        ax.set(xlabel="time (ms)", ylabel="probability", ylim=(-0.02, 1.02),
-               title=f"{self.env_id}: accuracy {acc:.1%}")
+        ax.set(xlabel="time (ms)", ylabel="probability", ylim=(-0.02, 1.02), title=f"{self.env_id}: accuracy {acc:.1%}")
         ax.legend(fontsize=7)
         fig.tight_layout()
         return fig

@@ -62,8 +62,9 @@ def allow(cls: type | str, *names: str) -> type:
         try:
             cls = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as err:
-            raise ImportError(f"allow({path!r}): cannot import it ({err}); is its folder the working directory "
-                              "or on PYTHONPATH?") from None
+            raise ImportError(
+                f"allow({path!r}): cannot import it ({err}); is its folder the working directory or on PYTHONPATH?"
+            ) from None
         if not isinstance(cls, type):
             raise TypeError(f"allow({path!r}): it names a {type(cls).__name__}, not a class")
         names = (path, *names)
@@ -74,8 +75,10 @@ def allow(cls: type | str, *names: str) -> type:
         if not isinstance(name, str) or not _DOTTED.match(name):
             raise ValueError(f"allow(): {name!r} is not a dotted class path such as 'mylab.nets.MyRNN'")
     if not _DOTTED.match(own) and not names:  # a class defined inside a function
-        raise ValueError(f"allow(): {cls.__name__} has no importable name ({own!r}); give the class path that "
-                         f"checkpoints and configs use, e.g. allow({cls.__name__}, 'mylab.nets.{cls.__name__}')")
+        raise ValueError(
+            f"allow(): {cls.__name__} has no importable name ({own!r}); give the class path that "
+            f"checkpoints and configs use, e.g. allow({cls.__name__}, 'mylab.nets.{cls.__name__}')"
+        )
     for name in ((own,) if _DOTTED.match(own) else ()) + names:
         _REGISTERED[name] = cls
     return cls
@@ -86,8 +89,11 @@ def allowed(path) -> bool:
     defined in this process (no import is done)."""
     if not isinstance(path, str) or not _DOTTED.match(path):
         return False
-    return (path in _REGISTERED or any(path.startswith(f"{pkg}.") for pkg in TRUSTED_PACKAGES)
-            or _defined_task(path) is not None)
+    return (
+        path in _REGISTERED
+        or any(path.startswith(f"{pkg}.") for pkg in TRUSTED_PACKAGES)
+        or _defined_task(path) is not None
+    )
 
 
 def _defined_task(path: str) -> type | None:
@@ -109,12 +115,14 @@ def _defined_task(path: str) -> type | None:
 
 def _refusal(path, where: str) -> str:
     module, _, name = str(path).rpartition(".")
-    return (f"{where} names class_path {path!r}, which is not allowed: only torchrate's classes, torch.nn modules "
-            f"and classes registered with torchrate.training.allow(cls) may be named (checked before anything is "
-            f"imported: importing a module runs its code). If you trust it, register it first: "
-            f"`from {module or 'yourmodule'} import {name or 'YourClass'}; "
-            f"torchrate.training.allow({name or 'YourClass'})` (or torchrate.training.allow({str(path)!r}); a Task "
-            f"subclass is allowed once its module is imported; `torchrate analyze … --allow {path}`)")
+    return (
+        f"{where} names class_path {path!r}, which is not allowed: only torchrate's classes, torch.nn modules "
+        f"and classes registered with torchrate.training.allow(cls) may be named (checked before anything is "
+        f"imported: importing a module runs its code). If you trust it, register it first: "
+        f"`from {module or 'yourmodule'} import {name or 'YourClass'}; "
+        f"torchrate.training.allow({name or 'YourClass'})` (or torchrate.training.allow({str(path)!r}); a Task "
+        f"subclass is allowed once its module is imported; `torchrate analyze … --allow {path}`)"
+    )
 
 
 def resolve_class(path, base: type | tuple[type, ...], where: str = "the spec") -> type:

@@ -72,8 +72,9 @@ class RunCheckpoint(ModelCheckpoint):
     """
 
     def __init__(self, dirpath: str | None = None, save_last: bool | str = "link", **kwargs):
-        _validate.check_path("dirpath", dirpath, optional=True,
-                             fix="None saves to <trainer.default_root_dir>/checkpoints")
+        _validate.check_path(
+            "dirpath", dirpath, optional=True, fix="None saves to <trainer.default_root_dir>/checkpoints"
+        )
         if not (save_last is None or isinstance(save_last, bool) or save_last == "link"):
             error = ValueError if isinstance(save_last, str) else TypeError
             raise error(f"save_last must be True, False, None or 'link', got {_validate._show(save_last)}")
@@ -83,8 +84,7 @@ class RunCheckpoint(ModelCheckpoint):
     def state_key(self) -> str:
         # Lightning formats the key (a repr of a dict, ~3 µs) on each of the ~6 callback hooks of
         # every training step: formatted once per setting of the values it names
-        settings = (self.monitor, self.mode, self._every_n_train_steps, self._every_n_epochs,
-                    self._train_time_interval)
+        settings = (self.monitor, self.mode, self._every_n_train_steps, self._every_n_epochs, self._train_time_interval)
         cached = self.__dict__.get("_state_key")
         if cached is None or cached[0] != settings:
             cached = self._state_key = (settings, super().state_key)
@@ -191,8 +191,7 @@ class AnalysisCallback(Callback):
         row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
         if self._batches:
             row["train/loss"] = float(self._loss_sum) / self._batches
-        row |= {k: float(v) for k, v in trainer.callback_metrics.items()
-                if k.startswith("val/") and v.ndim == 0}
+        row |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.ndim == 0}
         self.history.append(row)
         self._loss_sum, self._batches = None, 0
 
@@ -216,9 +215,14 @@ class AnalysisCallback(Callback):
         trials = datamodule.held_out(self.n_trials) if hasattr(datamodule, "held_out") else None
         # its stages on stderr, as the Trainer's bar shows training: not with the bar disabled, nor into a file
         progress = trainer.progress_bar_callback is not None and sys.stderr is not None and sys.stderr.isatty()
-        summary = analyze(pl_module, out, trials=trials, history=self.history,
-                          extra={"epochs": trainer.current_epoch, "global_step": trainer.global_step},
-                          progress=progress)
+        summary = analyze(
+            pl_module,
+            out,
+            trials=trials,
+            history=self.history,
+            extra={"epochs": trainer.current_epoch, "global_step": trainer.global_step},
+            progress=progress,
+        )
         _log_analysis_to_tensorboard(trainer, out, summary)
 
 
@@ -236,8 +240,10 @@ def _log_analysis_to_tensorboard(trainer, out: Path, summary: dict) -> None:
     step = trainer.global_step
     scalars = {f"analysis/{k}": v for k, v in summary.get("metrics", {}).items() if isinstance(v, (int, float))}
     fixed_points = summary.get("fixed_points", {})
-    scalars |= {"analysis/fixed_points": fixed_points.get("count"),
-                "analysis/stable_fixed_points": fixed_points.get("stable")}
+    scalars |= {
+        "analysis/fixed_points": fixed_points.get("count"),
+        "analysis/stable_fixed_points": fixed_points.get("stable"),
+    }
     images = {f"analysis/{png.stem}": imread(png)[..., :3] for png in sorted(out.glob("*.png"))}  # RGB, (H, W, 3)
     text = "```json\n" + json.dumps(summary, indent=2) + "\n```"
     for writer in writers:
@@ -285,8 +291,7 @@ class PredictionWriter(BasePredictionWriter):
     """
 
     def __init__(self, out: str | None = None, overwrite: bool = False):
-        _validate.check_path("out", out, optional=True,
-                             fix="None writes to <trainer.default_root_dir>/predictions.pt")
+        _validate.check_path("out", out, optional=True, fix="None writes to <trainer.default_root_dir>/predictions.pt")
         if out is not None and Path(out).suffix not in (".pt", ".npz"):
             raise ValueError(f"out must name a .pt or .npz file, got {str(out)!r}")
         _validate.check_flag("overwrite", overwrite)
@@ -298,11 +303,14 @@ class PredictionWriter(BasePredictionWriter):
     def on_predict_epoch_start(self, trainer, pl_module) -> None:
         self._batches = []
 
-    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
-                           dataloader_idx) -> None:
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx
+    ) -> None:
         if not isinstance(prediction, dict) or "outputs" not in prediction:
-            raise TypeError(f"PredictionWriter writes the dicts of TaskModule.predict_step, got "
-                            f"{_validate._show(prediction)} from {type(pl_module).__name__}.predict_step")
+            raise TypeError(
+                f"PredictionWriter writes the dicts of TaskModule.predict_step, got "
+                f"{_validate._show(prediction)} from {type(pl_module).__name__}.predict_step"
+            )
         self._batches.append(_to_cpu(prediction))
 
     def on_predict_epoch_end(self, trainer, pl_module) -> None:

@@ -28,8 +28,15 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-__all__ = ["CheckpointError", "load_checkpoint_file", "save_checkpoint_file", "SafeCheckpointIO",
-           "hparams_differences", "RunLock", "RunDirectoryInUseError"]
+__all__ = [
+    "CheckpointError",
+    "load_checkpoint_file",
+    "save_checkpoint_file",
+    "SafeCheckpointIO",
+    "hparams_differences",
+    "RunLock",
+    "RunDirectoryInUseError",
+]
 
 
 class CheckpointError(ValueError):
@@ -58,8 +65,10 @@ def verify_archive(path) -> None:
             "truncated or corrupted; resume from an earlier checkpoint of the run"
         ) from None
     except Exception as err:  # zlib errors inside a damaged member
-        raise CheckpointError(f"checkpoint {name!r} is corrupted ({type(err).__name__}: {err}); "
-                              "resume from an earlier checkpoint of the run") from None
+        raise CheckpointError(
+            f"checkpoint {name!r} is corrupted ({type(err).__name__}: {err}); "
+            "resume from an earlier checkpoint of the run"
+        ) from None
     if bad is not None:
         raise CheckpointError(
             f"checkpoint {name!r} is corrupted: member {bad!r} fails its CRC-32 check "
@@ -162,8 +171,12 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None) -> dict:
         if weights_only is False:
-            warnings.warn("weights_only=False is ignored: torchrate checkpoints hold only tensors and plain "
-                          "values and always load with weights_only=True", UserWarning, stacklevel=2)
+            warnings.warn(
+                "weights_only=False is ignored: torchrate checkpoints hold only tensors and plain "
+                "values and always load with weights_only=True",
+                UserWarning,
+                stacklevel=2,
+            )
         return load_checkpoint_file(path, map_location=map_location)
 
 
@@ -180,9 +193,13 @@ def install_safe_checkpoint_io(trainer) -> None:
     if isinstance(current, SafeCheckpointIO):
         return
     if type(current) is not TorchCheckpointIO:
-        warnings.warn(f"the trainer's {type(current).__name__} is replaced by torchrate's SafeCheckpointIO: "
-                      "torchrate checkpoints are always saved atomically and loaded CRC-verified with "
-                      "weights_only=True", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"the trainer's {type(current).__name__} is replaced by torchrate's SafeCheckpointIO: "
+            "torchrate checkpoints are always saved atomically and loaded CRC-verified with "
+            "weights_only=True",
+            UserWarning,
+            stacklevel=2,
+        )
     strategy.checkpoint_io = SafeCheckpointIO()
 
 

@@ -38,13 +38,17 @@ def constrain(module, readout: str, masks, fixed) -> None:
     _validate.check_choice("readout", readout, READOUTS, fix="'excitatory' reads E units only, with weights ≥ 0")
     masks, fixed = _entries("masks", masks, module), _entries("fixed", fixed, module)
     if (readout != "all" or masks or fixed) and module.is_ensemble:
-        raise ValueError("readout='excitatory', masks and fixed apply to one network, not to an ensemble; "
-                         "train the members one at a time (network_seed s, s + 1, …)")
+        raise ValueError(
+            "readout='excitatory', masks and fixed apply to one network, not to an ensemble; "
+            "train the members one at a time (network_seed s, s + 1, …)"
+        )
     if readout == "excitatory":
         sign = getattr(module.network, "sign", None)
         if not isinstance(sign, Tensor):
-            raise ValueError(f"readout='excitatory' needs an EIRateRNN (excitatory and inhibitory units), got a "
-                             f"{type(module.network).__name__}; use readout='all'")
+            raise ValueError(
+                f"readout='excitatory' needs an EIRateRNN (excitatory and inhibitory units), got a "
+                f"{type(module.network).__name__}; use readout='all'"
+            )
         # |R| on every column (a sign of +1), then the inhibitory columns masked to exact (+)0
         ones = torch.ones_like(sign, dtype=module.readout.weight.dtype)
         _add(module.readout, "weight", (sign > 0)[None, :], "readout.weight", sign=ones)
@@ -66,13 +70,16 @@ def _entries(option: str, value, module) -> dict[str, Tensor]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise TypeError(f"{option} must be a dict {{weight name: bool mask or True}} or None, got "
-                        f"{_validate._show(value)}; e.g. {{'network.weight_ih_l0': True}}")
+        raise TypeError(
+            f"{option} must be a dict {{weight name: bool mask or True}} or None, got "
+            f"{_validate._show(value)}; e.g. {{'network.weight_ih_l0': True}}"
+        )
     out = {}
     for name, mask in value.items():
         if name not in _NAMES:
-            raise ValueError(f"{option} names {name!r}, which is not a weight of the module; expected one of "
-                             f"{list(_NAMES)}")
+            raise ValueError(
+                f"{option} names {name!r}, which is not a weight of the module; expected one of {list(_NAMES)}"
+            )
         owner, attr = _owner(module, name)
         weight = getattr(owner, attr, None)
         if weight is None:
@@ -85,15 +92,19 @@ def _entries(option: str, value, module) -> dict[str, Tensor]:
             except (TypeError, ValueError, RuntimeError):
                 mask = None
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-            raise TypeError(f"{option}[{name!r}] must be True, or a bool tensor (or nested list of bools) of shape "
-                            f"{tuple(weight.shape)}, got {_validate._show(value[name])}")
+            raise TypeError(
+                f"{option}[{name!r}] must be True, or a bool tensor (or nested list of bools) of shape "
+                f"{tuple(weight.shape)}, got {_validate._show(value[name])}"
+            )
         try:
             ok = torch.broadcast_shapes(mask.shape, weight.shape) == weight.shape
         except RuntimeError:
             ok = False
         if not ok:
-            raise ValueError(f"{option}[{name!r}] must have the shape of {name} {tuple(weight.shape)} (or broadcast "
-                             f"to it), got {tuple(mask.shape)}")
+            raise ValueError(
+                f"{option}[{name!r}] must have the shape of {name} {tuple(weight.shape)} (or broadcast "
+                f"to it), got {tuple(mask.shape)}"
+            )
         if option == "masks" and not bool(mask.any()):
             raise ValueError(f"masks[{name!r}] is all False: every entry of {name} would be 0")
         out[name] = mask.to(weight.device)

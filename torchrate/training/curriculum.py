@@ -66,8 +66,14 @@ class Curriculum(Callback):
         Consecutive validations that must pass before the next stage.
     """
 
-    def __init__(self, stages: Sequence[Mapping[str, Any]], monitor: str = "val/accuracy",
-                 threshold: float | Sequence[float] = 0.9, mode: str = "max", patience: int = 1):
+    def __init__(
+        self,
+        stages: Sequence[Mapping[str, Any]],
+        monitor: str = "val/accuracy",
+        threshold: float | Sequence[float] = 0.9,
+        mode: str = "max",
+        patience: int = 1,
+    ):
         if isinstance(stages, Mapping) or not isinstance(stages, Sequence) or len(stages) == 0:
             raise ValueError(f"stages must be a non-empty list of dicts of task arguments, got {stages!r}")
         for i, stage in enumerate(stages):
@@ -77,13 +83,16 @@ class Curriculum(Callback):
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         thresholds = [threshold] * (len(stages) - 1) if isinstance(threshold, (int, float)) else list(threshold)
         if len(thresholds) != len(stages) - 1 or not all(isinstance(t, (int, float)) for t in thresholds):
-            raise ValueError(f"threshold must be a number or {len(stages) - 1} numbers (one per stage but the "
-                             f"last), got {threshold!r}")
+            raise ValueError(
+                f"threshold must be a number or {len(stages) - 1} numbers (one per stage but the "
+                f"last), got {threshold!r}"
+            )
         for i, t in enumerate(thresholds):
             if isinstance(t, bool) or not math.isfinite(t):  # a NaN threshold is never passed: no stage would follow
                 name = "threshold" if isinstance(threshold, (int, float)) else f"threshold[{i}]"
-                raise ValueError(f"{name} must be a finite number, got {t!r}; the value {monitor} must reach to "
-                                 f"leave stage {i}")
+                raise ValueError(
+                    f"{name} must be a finite number, got {t!r}; the value {monitor} must reach to leave stage {i}"
+                )
         if not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be a positive int, got {patience!r}")
         self.stages = [dict(s) for s in stages]
@@ -118,9 +127,11 @@ class Curriculum(Callback):
                 new_dt = task.dt
                 task.__dict__.clear()
                 task.__dict__.update(before)
-                raise ValueError(f"curriculum stage {self.stage} ({stage!r}) must keep the task's dt equal to the "
-                                 f"network's dt = {net_dt:g} ms, got {new_dt:g} ms; drop 'dt' from the stage (or "
-                                 f"train every stage at one dt)")
+                raise ValueError(
+                    f"curriculum stage {self.stage} ({stage!r}) must keep the task's dt equal to the "
+                    f"network's dt = {net_dt:g} ms, got {new_dt:g} ms; drop 'dt' from the stage (or "
+                    f"train every stage at one dt)"
+                )
             self._task_configs.append(task.config())
 
     # ------------------------------------------------------------------ hooks
@@ -142,14 +153,17 @@ class Curriculum(Callback):
             return
         self.stage += 1
         self.passed = 0
-        self.history.append({"stage": self.stage, "step": trainer.global_step, "epoch": trainer.current_epoch,
-                             self.monitor: value})
+        self.history.append(
+            {"stage": self.stage, "step": trainer.global_step, "epoch": trainer.current_epoch, self.monitor: value}
+        )
         self._apply(trainer, pl_module)
         # the validation set was drawn from the previous stage: draw it again
         trainer.fit_loop.epoch_loop.val_loop._combined_loader = None
         sign = "≥" if self.mode == "max" else "≤"
-        rank_zero_info(f"Curriculum: stage {self.stage} of {len(self.stages) - 1} at step {trainer.global_step} "
-                       f"({self.monitor} = {value:.4g} {sign} {threshold:g}): {self.stages[self.stage]}")
+        rank_zero_info(
+            f"Curriculum: stage {self.stage} of {len(self.stages) - 1} at step {trainer.global_step} "
+            f"({self.monitor} = {value:.4g} {sign} {threshold:g}): {self.stages[self.stage]}"
+        )
         self._log(trainer)
 
     def _log(self, trainer) -> None:
@@ -158,13 +172,19 @@ class Curriculum(Callback):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
-        return {"stage": self.stage, "passed": self.passed, "history": list(self.history),
-                "tasks": list(self._task_configs)}
+        return {
+            "stage": self.stage,
+            "passed": self.passed,
+            "history": list(self.history),
+            "tasks": list(self._task_configs),
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         stage = int(state_dict["stage"])
         if not 0 <= stage < len(self.stages):
-            raise ValueError(f"the checkpoint's curriculum stage {stage} does not exist in this curriculum of "
-                             f"{len(self.stages)} stages")
+            raise ValueError(
+                f"the checkpoint's curriculum stage {stage} does not exist in this curriculum of "
+                f"{len(self.stages)} stages"
+            )
         self.stage, self.passed = stage, int(state_dict.get("passed", 0))
         self.history = list(state_dict.get("history", []))

@@ -33,8 +33,7 @@ def draw_batch(task: Task, batch_size: int, seed: int) -> tuple:
 class _TrainStream(IterableDataset):
     """``n_batches`` batches per epoch, each a deterministic function of (seed, epoch, rank, i)."""
 
-    def __init__(self, task: Task, batch_size: int, n_batches: int, seed: int,
-                 where: Callable[[], tuple[int, int]]):
+    def __init__(self, task: Task, batch_size: int, n_batches: int, seed: int, where: Callable[[], tuple[int, int]]):
         self.task, self.batch_size, self.n_batches = task, batch_size, n_batches
         self.seed, self.where = seed, where  # where() -> (epoch, rank)
 
@@ -77,13 +76,25 @@ class TaskDataModule(L.LightningDataModule):
         Root seed of the three splits.
     """
 
-    def __init__(self, task: Task, batch_size: int = 64, train_batches: int = 50, val_trials: int = 512,
-                 test_trials: int = 1024, seed: int = 0):
+    def __init__(
+        self,
+        task: Task,
+        batch_size: int = 64,
+        train_batches: int = 50,
+        val_trials: int = 512,
+        test_trials: int = 1024,
+        seed: int = 0,
+    ):
         super().__init__()
         batch_size, train_batches, val_trials, test_trials = (
-            _validate.as_int(name, value, minimum=1) for name, value in (
-                ("batch_size", batch_size), ("train_batches", train_batches), ("val_trials", val_trials),
-                ("test_trials", test_trials)))
+            _validate.as_int(name, value, minimum=1)
+            for name, value in (
+                ("batch_size", batch_size),
+                ("train_batches", train_batches),
+                ("val_trials", val_trials),
+                ("test_trials", test_trials),
+            )
+        )
         _validate.as_int("seed", seed, fix="the root seed of the train, val and test splits")
         self.task = as_task(task)
         task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
@@ -98,8 +109,7 @@ class TaskDataModule(L.LightningDataModule):
     def _fixed(self, split: str, n_trials: int) -> _Batches:
         full, rest = divmod(n_trials, self.batch_size)
         sizes = [self.batch_size] * full + ([rest] if rest else [])
-        return _Batches([draw_batch(self.task, size, derive_seed(self.seed, split, i))
-                         for i, size in enumerate(sizes)])
+        return _Batches([draw_batch(self.task, size, derive_seed(self.seed, split, i)) for i, size in enumerate(sizes)])
 
     def held_out(self, n_trials: int, split: str = "test"):
         """``(inputs, targets, mask, conditions)`` of ``n_trials`` held-out trials in one batch."""
@@ -120,12 +130,14 @@ class TaskDataModule(L.LightningDataModule):
         return DataLoader(stream, batch_size=None, generator=torch.Generator().manual_seed(self.seed))
 
     def val_dataloader(self):
-        return DataLoader(self._fixed("val", self.val_trials), batch_size=None,
-                          generator=torch.Generator().manual_seed(self.seed))
+        return DataLoader(
+            self._fixed("val", self.val_trials), batch_size=None, generator=torch.Generator().manual_seed(self.seed)
+        )
 
     def test_dataloader(self):
-        return DataLoader(self._fixed("test", self.test_trials), batch_size=None,
-                          generator=torch.Generator().manual_seed(self.seed))
+        return DataLoader(
+            self._fixed("test", self.test_trials), batch_size=None, generator=torch.Generator().manual_seed(self.seed)
+        )
 
     def predict_dataloader(self):
         """The test split (the trials ``test`` scores): what ``torchrate predict`` runs the network on."""

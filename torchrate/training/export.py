@@ -83,33 +83,49 @@ def export_weights(source, path: str | os.PathLike) -> Path:
         source, _ = load_checkpoint(source)
     if isinstance(source, TaskModule):
         if source.is_ensemble:
-            raise ValueError("export_weights takes one network, got an ensemble of "
-                             f"{len(source.network)}; export each member (module.network[k] with its readout)")
+            raise ValueError(
+                "export_weights takes one network, got an ensemble of "
+                f"{len(source.network)}; export each member (module.network[k] with its readout)"
+            )
         net, readout = source.network, source.readout
     elif isinstance(source, RateRNN):
         net, readout = source, None
     else:
-        raise TypeError(f"source must be a TaskModule, a torchrate network or a checkpoint path, got "
-                        f"{_validate._show(source)}")
+        raise TypeError(
+            f"source must be a TaskModule, a torchrate network or a checkpoint path, got {_validate._show(source)}"
+        )
     if net.num_layers != 1 or net.bidirectional:
-        raise ValueError(f"export_weights writes one layer in one direction; this network has num_layers = "
-                         f"{net.num_layers}{' and is bidirectional' if net.bidirectional else ''}: export "
-                         "net.layer(k) for each layer")
+        raise ValueError(
+            f"export_weights writes one layer in one direction; this network has num_layers = "
+            f"{net.num_layers}{' and is bidirectional' if net.bidirectional else ''}: export "
+            "net.layer(k) for each layer"
+        )
     N, I = net.hidden_size, net.input_size
     with torch.no_grad():
         W_in = net.W
         arrays = {
-            "W_in": W_in, "W_rec": net.M, "b": net.b if net.b is not None else torch.zeros_like(net.M[0]),
-            "tau": net.tau.expand(N), "dt": torch.tensor(net.dt), "noise_std": torch.tensor(net.noise_std),
-            "input_mask": _mask(net, "weight_ih_l0", (N, I)), "rec_mask": _mask(net, "weight_hh_l0", (N, N)),
+            "W_in": W_in,
+            "W_rec": net.M,
+            "b": net.b if net.b is not None else torch.zeros_like(net.M[0]),
+            "tau": net.tau.expand(N),
+            "dt": torch.tensor(net.dt),
+            "noise_std": torch.tensor(net.noise_std),
+            "input_mask": _mask(net, "weight_ih_l0", (N, I)),
+            "rec_mask": _mask(net, "weight_hh_l0", (N, N)),
             "dale_sign": getattr(net, "sign", torch.zeros(N)).to(torch.int8),
-            "W_in_fixed": _fixed(net, "weight_ih_l0", (N, I)), "W_rec_fixed": _fixed(net, "weight_hh_l0", (N, N)),
+            "W_in_fixed": _fixed(net, "weight_ih_l0", (N, I)),
+            "W_rec_fixed": _fixed(net, "weight_hh_l0", (N, N)),
             "b_fixed": _fixed(net, "bias_l0", (N,)),
         }
         if readout is not None:
             O = readout.weight.shape[0]
-            arrays |= {"W_out": readout.weight, "b_out": readout.bias, "output_mask": _mask(readout, "weight", (O, N)),
-                       "W_out_fixed": _fixed(readout, "weight", (O, N)), "b_out_fixed": _fixed(readout, "bias", (O,))}
+            arrays |= {
+                "W_out": readout.weight,
+                "b_out": readout.bias,
+                "output_mask": _mask(readout, "weight", (O, N)),
+                "W_out_fixed": _fixed(readout, "weight", (O, N)),
+                "b_out_fixed": _fixed(readout, "bias", (O,)),
+            }
         out = {k: _numpy(v) for k, v in arrays.items()}
     out |= {"nonlinearity": np.array(net.F.name), "solver": np.array(net.solver), "equation": np.array(EQUATION)}
     path = Path(path)

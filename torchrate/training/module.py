@@ -46,8 +46,9 @@ def _check_loss_args(name: str, outputs, targets, mask) -> None:
     except RuntimeError:
         ok = False
     if not ok:
-        raise ValueError(f"mask must have the shape of {name} {tuple(shape)} (or broadcast to it), "
-                         f"got {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must have the shape of {name} {tuple(shape)} (or broadcast to it), got {tuple(mask.shape)}"
+        )
 
 
 def masked_mse(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
@@ -77,16 +78,17 @@ def instantiate(spec: Mapping[str, Any], base: type, *args) -> Any:
     from .allowlist import resolve_class
 
     if not isinstance(spec, Mapping) or "class_path" not in spec:
-        raise TypeError(f"expected a {{'class_path': ..., 'init_args': {{...}}}} dict for a "
-                        f"{base.__name__}, got {spec!r}")
+        raise TypeError(
+            f"expected a {{'class_path': ..., 'init_args': {{...}}}} dict for a {base.__name__}, got {spec!r}"
+        )
     extra = set(spec) - {"class_path", "init_args", "dict_kwargs"}
     if extra:
-        raise TypeError(f"unknown keys {sorted(extra)} in the {base.__name__} spec; "
-                        f"expected 'class_path' and 'init_args'")
+        raise TypeError(
+            f"unknown keys {sorted(extra)} in the {base.__name__} spec; expected 'class_path' and 'init_args'"
+        )
     for key in ("init_args", "dict_kwargs"):
         if spec.get(key) is not None and not isinstance(spec[key], Mapping):
-            raise TypeError(f"{key} of the {base.__name__} spec must be a dict of keyword arguments, "
-                            f"got {spec[key]!r}")
+            raise TypeError(f"{key} of the {base.__name__} spec must be a dict of keyword arguments, got {spec[key]!r}")
     cls = resolve_class(spec["class_path"], base, f"the {base.__name__} spec")
     return cls(*args, **dict(spec.get("init_args") or {}), **dict(spec.get("dict_kwargs") or {}))
 
@@ -156,10 +158,22 @@ class TaskModule(L.LightningModule):
     (torch.Size([50, 8, 3]), torch.Size([50, 8, 64]))
     """
 
-    def __init__(self, task: Task, network: NetworkSpec, *, lr: float = 1e-2, weight_decay: float = 0.0,
-                 rate_l2: float = 0.0, weight_l2: float = 0.0, grad_clip: float | None = 1.0,
-                 ensemble: int | None = None, network_seed: int | None = None, readout: str = "all",
-                 masks: dict[str, Any] | None = None, fixed: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        task: Task,
+        network: NetworkSpec,
+        *,
+        lr: float = 1e-2,
+        weight_decay: float = 0.0,
+        rate_l2: float = 0.0,
+        weight_l2: float = 0.0,
+        grad_clip: float | None = 1.0,
+        ensemble: int | None = None,
+        network_seed: int | None = None,
+        readout: str = "all",
+        masks: dict[str, Any] | None = None,
+        fixed: dict[str, Any] | None = None,
+    ):
         super().__init__()
         self.task = as_task(task)
         kind = getattr(self.task, "loss", None)
@@ -167,9 +181,11 @@ class TaskModule(L.LightningModule):
         # also receives the batch's conditions; the others are trained with the loss they name
         self._task_loss_fn = getattr(self.task, "compute_loss", None)
         if self._task_loss_fn is None and (not isinstance(kind, str) or kind not in _LOSSES):
-            raise ValueError(f"task.loss must be one of {', '.join(map(repr, _LOSSES))} (the kind of the task's "
-                             "outputs: values scored by masked MSE, or logits over classes scored by masked "
-                             f"cross-entropy), got {_validate._show(kind)} from {type(self.task).__name__}")
+            raise ValueError(
+                f"task.loss must be one of {', '.join(map(repr, _LOSSES))} (the kind of the task's "
+                "outputs: values scored by masked MSE, or logits over classes scored by masked "
+                f"cross-entropy), got {_validate._show(kind)} from {type(self.task).__name__}"
+            )
         task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
         self.save_hyperparameters()
         if not isinstance(network, Mapping) and not isinstance(self.hparams["network"], Mapping):
@@ -194,8 +210,7 @@ class TaskModule(L.LightningModule):
                 f"the network's dt ({self.network.dt:g} ms) must equal the task's dt ({self.task.dt:g} ms): "
                 f"set network init_args dt: {self.task.dt:g}"
             )
-        for name, value in (("lr", lr), ("weight_decay", weight_decay), ("rate_l2", rate_l2),
-                            ("weight_l2", weight_l2)):
+        for name, value in (("lr", lr), ("weight_decay", weight_decay), ("rate_l2", rate_l2), ("weight_l2", weight_l2)):
             _validate.check_nonnegative(name, value)
         if grad_clip is not None:
             _validate.check_positive("grad_clip", grad_clip, fix="a gradient norm, or None for no clipping")
@@ -205,8 +220,9 @@ class TaskModule(L.LightningModule):
             if seed is not None:
                 _seeded_linear_init(self.readout.weight, self.readout.bias, generators[0])
         else:
-            self.readout = StackedLinear(ensemble, nets[0].hidden_size, self.task.output_size, generators,
-                                         dtype=ref.dtype, device=ref.device)
+            self.readout = StackedLinear(
+                ensemble, nets[0].hidden_size, self.task.output_size, generators, dtype=ref.dtype, device=ref.device
+            )
         constrain(self, readout, masks, fixed)  # readout Dale's law, masks, fixed weights (parametrizations)
         self.loss_fn = _LOSSES.get(kind) if self._task_loss_fn is not None else _LOSSES[kind]
 
@@ -218,8 +234,7 @@ class TaskModule(L.LightningModule):
             init_args = network.get("init_args") or {}
             if not isinstance(init_args, Mapping):
                 raise TypeError(f"init_args of the RateRNN spec must be a dict of keyword arguments, got {init_args!r}")
-            net = instantiate({**network, "init_args": {**init_args, **extra}},
-                              RateRNN, self.task.input_size)
+            net = instantiate({**network, "init_args": {**init_args, **extra}}, RateRNN, self.task.input_size)
         else:  # LightningCLI: a callable built from the YAML, whose config the hparams hold
             net = network(self.task.input_size, **extra)
         if not isinstance(net, RateRNN):
@@ -247,8 +262,14 @@ class TaskModule(L.LightningModule):
         rates, _ = self.network(inputs, hx)
         return self.readout(rates), rates
 
-    def loss(self, outputs: Tensor, rates: Tensor, targets: Tensor, mask: Tensor,
-             conditions: Mapping[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    def loss(
+        self,
+        outputs: Tensor,
+        rates: Tensor,
+        targets: Tensor,
+        mask: Tensor,
+        conditions: Mapping[str, Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """``(total, task_loss)``: the task loss plus the L2 penalties (an ensemble: the sum of the
         member totals, and the member mean of the task losses). ``conditions`` (the batch's) are
         what a task with its own ``compute_loss`` (:class:`~torchrate.tasks.Multitask`) needs."""
@@ -360,8 +381,9 @@ class TaskModule(L.LightningModule):
                 device = self.member_seeds.device
                 # the seeds as read at fit start (no device-to-host read per step on a GPU)
                 seeds = self.__dict__.get("_member_seed_list") or self.member_seeds.tolist()
-                net.generators = [torch.Generator(device).manual_seed(derive_seed(s, self.global_rank, *keys))
-                                  for s in seeds]
+                net.generators = [
+                    torch.Generator(device).manual_seed(derive_seed(s, self.global_rank, *keys)) for s in seeds
+                ]
             return
         if net.noise_std > 0 or getattr(net, "dropout", 0) > 0:
             device = self.member_seeds.device  # a buffer: on the module's (and the network's) device
@@ -415,13 +437,21 @@ class TaskModule(L.LightningModule):
         diff = hparams_differences(saved, dict(self.hparams), keys)
         if diff:
             raise ValueError(
-                "the checkpoint's hyper-parameters disagree with the configuration: " + "; ".join(diff)
+                "the checkpoint's hyper-parameters disagree with the configuration: "
+                + "; ".join(diff)
                 + ". Use the checkpoint's values in the config, or start a new run (no --ckpt_path)"
             )
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict: bool | None = None,
-                             weights_only: bool | None = None, **kwargs):
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path,
+        map_location=None,
+        hparams_file=None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        **kwargs,
+    ):
         """The module saved in ``checkpoint_path`` (any checkpoint ``torchrate fit`` or a Trainer of
         this module wrote), rebuilt from its plain hyper-parameters, with its weights.
 
@@ -444,17 +474,29 @@ class TaskModule(L.LightningModule):
         import warnings
 
         if weights_only is False:
-            warnings.warn("weights_only=False is ignored: torchrate checkpoints hold only tensors and plain "
-                          "values and always load with weights_only=True", UserWarning, stacklevel=2)
+            warnings.warn(
+                "weights_only=False is ignored: torchrate checkpoints hold only tensors and plain "
+                "values and always load with weights_only=True",
+                UserWarning,
+                stacklevel=2,
+            )
         if map_location is None:
             from lightning.pytorch.core.saving import _default_map_location as map_location
-        module, _ = cls._from_checkpoint(checkpoint_path, map_location, hparams_file=hparams_file,
-                                         strict=strict, overrides=kwargs)
+        module, _ = cls._from_checkpoint(
+            checkpoint_path, map_location, hparams_file=hparams_file, strict=strict, overrides=kwargs
+        )
         return module
 
     @classmethod
-    def _from_checkpoint(cls, path, map_location="cpu", *, hparams_file=None, strict: bool | None = None,
-                         overrides: Mapping[str, Any] | None = None):
+    def _from_checkpoint(
+        cls,
+        path,
+        map_location="cpu",
+        *,
+        hparams_file=None,
+        strict: bool | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ):
         """``(module, checkpoint)``: the one rebuild behind :meth:`load_from_checkpoint` and
         :func:`~torchrate.training.load_checkpoint`."""
         from .allowlist import DisallowedClassError, check_class_paths
@@ -542,8 +584,7 @@ class StackedLinear(nn.Module):
         return out.reshape(K, *lead, -1)
 
     def __getitem__(self, k: int) -> nn.Linear:
-        lin = nn.Linear(self.weight.shape[2], self.weight.shape[1], dtype=self.weight.dtype,
-                        device=self.weight.device)
+        lin = nn.Linear(self.weight.shape[2], self.weight.shape[1], dtype=self.weight.dtype, device=self.weight.device)
         with torch.no_grad():
             lin.weight.copy_(self.weight[k])
             lin.bias.copy_(self.bias[k])

@@ -64,9 +64,18 @@ def _plain(x):
 
 
 # ---------------------------------------------------------------------- analysis
-def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: int = 0,
-            history: list[dict] | None = None, n_initial: int = 1024, extra: dict | None = None,
-            progress: bool | None = None) -> dict:
+def analyze(
+    module,
+    out: str | Path,
+    *,
+    trials=None,
+    n_trials: int = 512,
+    seed: int = 0,
+    history: list[dict] | None = None,
+    n_initial: int = 1024,
+    extra: dict | None = None,
+    progress: bool | None = None,
+) -> dict:
     """Analyse a trained :class:`~torchrate.training.TaskModule` and write the figures and
     ``summary.json`` into ``out``.
 
@@ -100,10 +109,13 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     _validate.as_int("n_trials", n_trials, minimum=1)
     _validate.as_int("seed", seed)
     _validate.as_int("n_initial", n_initial, minimum=1, fix="initial states of the fixed-point search")
-    if history is not None and (not isinstance(history, (list, tuple))
-                                or not all(isinstance(row, Mapping) for row in history)):
-        raise TypeError(f"history must be a list of dicts or None (rows {{'step', 'train/loss', 'val/…'}}), got "
-                        f"{_validate._show(history)}")
+    if history is not None and (
+        not isinstance(history, (list, tuple)) or not all(isinstance(row, Mapping) for row in history)
+    ):
+        raise TypeError(
+            f"history must be a list of dicts or None (rows {{'step', 'train/loss', 'val/…'}}), got "
+            f"{_validate._show(history)}"
+        )
     if extra is not None and not isinstance(extra, Mapping):
         raise TypeError(f"extra must be a dict or None (entries added to summary.json), got {_validate._show(extra)}")
     _check_progress(progress)
@@ -145,8 +157,18 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
     meter.stage("fixed points")
     fps = tr.analysis.find_fixed_points(net, u0, states[pick])
     eigenvalues, linear_stable, bifurcation_entry = _write_figures(
-        out, task, net, R, fps, (metrics, outputs, targets, mask), getattr(module, "readout", None),
-        states[pick[:256]], history, conditions=conditions, meter=meter)
+        out,
+        task,
+        net,
+        R,
+        fps,
+        (metrics, outputs, targets, mask),
+        getattr(module, "readout", None),
+        states[pick[:256]],
+        history,
+        conditions=conditions,
+        meter=meter,
+    )
     multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics)
 
     kinds = Counter(list(fps.kind))
@@ -156,12 +178,18 @@ def analyze(module, out: str | Path, *, trials=None, n_trials: int = 512, seed: 
         "metrics": {k: float(v) for k, v in metrics.items() if v.ndim == 0},
         "curves": {k: v for k, v in metrics.items() if v.ndim == 1},
         "n_trials": int(inputs.shape[1]),
-        "spectrum": {"max_real": float(eigenvalues.real.max()),
-                     "spectral_radius": float(eigenvalues.abs().max()),
-                     "linear_stable": linear_stable},
-        "fixed_points": {"input": "zero", "count": int(fps.points.shape[0]),
-                         "stable": int(fps.stable.sum()), "by_kind": dict(sorted(kinds.items())),
-                         "max_residual": float(fps.residuals.max()) if fps.points.shape[0] else None},
+        "spectrum": {
+            "max_real": float(eigenvalues.real.max()),
+            "spectral_radius": float(eigenvalues.abs().max()),
+            "linear_stable": linear_stable,
+        },
+        "fixed_points": {
+            "input": "zero",
+            "count": int(fps.points.shape[0]),
+            "stable": int(fps.stable.sum()),
+            "by_kind": dict(sorted(kinds.items())),
+            "max_residual": float(fps.residuals.max()) if fps.points.shape[0] else None,
+        },
         **({"bifurcation": bifurcation_entry} if bifurcation_entry is not None else {}),
         **({"multitask": multitask_entry} if multitask_entry is not None else {}),
         **(extra or {}),
@@ -183,8 +211,13 @@ def _stages(progress: bool | None, task: Task, members: int):
 
     decision = getattr(task, "evidence_input", None) is not None  # + the bifurcation diagram
     # held-out evaluation, fixed points (per member), spectrum, figures, [bifurcation], writing
-    return Progress(progress, 4 + members + decision, "analysis", unit="stage",
-                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")  # stages: no rate
+    return Progress(
+        progress,
+        4 + members + decision,
+        "analysis",
+        unit="stage",
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+    )  # stages: no rate
 
 
 def _choice_axis(readout, N: int) -> Tensor | None:
@@ -222,13 +255,15 @@ def _bifurcation(net, evidence, starts: Tensor, readout, n_values: int = 101):
         "parameter": "signed coherence c (input task.evidence_input(c) = [0, c/2, -c/2]: fixation off)",
         "range": [-1.0, 1.0],
         "branches": len(bif.branches),
-        "at_zero_coherence": {"points": len(at_zero), "stable": int(at_zero.stable.sum()),
-                              "stable_choices": sorted(c for c in map(choice, stable_zero) if c is not None)},
+        "at_zero_coherence": {
+            "points": len(at_zero),
+            "stable": int(at_zero.stable.sum()),
+            "stable_choices": sorted(c for c in map(choice, stable_zero) if c is not None),
+        },
         "folds": [{"coherence": f.value, "choice": choice(f.point), "refined": f.refined} for f in folds],
         "hopf": [{"coherence": h.value, "frequency_per_ms": h.frequency} for h in bif.hopf],
         # a fold where a stable branch meets the saddle: past it that choice's attractor is gone
-        "choice_attractor_disappears_at": {str(choice(f.point)): f.value for f in folds
-                                           if choice(f.point) is not None},
+        "choice_attractor_disappears_at": {str(choice(f.point)): f.value for f in folds if choice(f.point) is not None},
     }
     return bif, entry
 
@@ -238,10 +273,14 @@ def _bifurcation_figure(bif, readout):
 
     fig, ax = _subplots(figsize=(5.2, 3.8))
     axis = _choice_axis(readout, bif.branches[0].points.shape[-1]) if bif.branches else None
-    tr.plotting.plot_bifurcation(bif, ax, coordinate="norm" if axis is None else axis,
-                                 parameter="signed coherence c (fixation off)",
-                                 ylabel="‖v‖" if axis is None else "readout: choice 0 − choice 1",
-                                 title="fixed points vs coherence")
+    tr.plotting.plot_bifurcation(
+        bif,
+        ax,
+        coordinate="norm" if axis is None else axis,
+        parameter="signed coherence c (fixation off)",
+        ylabel="‖v‖" if axis is None else "readout: choice 0 − choice 1",
+        title="fixed points vs coherence",
+    )
     fig.tight_layout()
     return fig
 
@@ -355,15 +394,15 @@ def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task,
         groups = trial_tasks(conditions).task.cpu()
     else:
         groups = (targets * mask).sum(0).argmax(-1).cpu() if task.loss == "cross_entropy" else None
-    tr.plotting.plot_fixed_points(fps, rates, ax, max_trajectories=n_trials, groups=groups,
-                                  title="fixed points at zero input over trajectories")
+    tr.plotting.plot_fixed_points(
+        fps, rates, ax, max_trajectories=n_trials, groups=groups, title="fixed points at zero input over trajectories"
+    )
     fig.tight_layout()
     return fig
 
 
 # ---------------------------------------------------------------------- several tasks (Yang et al. 2019)
-def _multitask(out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions: dict,
-               metrics: dict) -> dict | None:
+def _multitask(out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions: dict, metrics: dict) -> dict | None:
     """For a task that mixes several (it has ``trial_tasks``, :class:`~torchrate.tasks.Multitask`):
     each task's headline metric, the task variance of every unit, the clusters of units by their
     normalised task-variance profiles and the fractional task variance of every pair of tasks
@@ -383,12 +422,14 @@ def _multitask(out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions
     names, which = tagged.names, tagged.task.cpu()
     onset, length = tagged.onset.cpu(), tagged.length.cpu()
     headline = task.headline(metrics) if hasattr(task, "headline") else {}
-    entry: dict = {"tasks": names,
-                   "performance": {n: {"metric": k, "value": v} for n, (k, v) in headline.items()},
-                   "threshold": 1e-3,
-                   "variance_window": "from the end of the initial fixation (the first change of the task's own "
-                                      "input) to the trial's end, trials aligned at the former",
-                   "network_noise": "off (the tasks' input noise kept)"}
+    entry: dict = {
+        "tasks": names,
+        "performance": {n: {"metric": k, "value": v} for n, (k, v) in headline.items()},
+        "threshold": 1e-3,
+        "variance_window": "from the end of the initial fixation (the first change of the task's own "
+        "input) to the trial's end, trials aligned at the former",
+        "network_noise": "off (the tasks' input noise kept)",
+    }
     keep = length > onset  # a trial with nothing after its fixation has no window
     counts = torch.bincount(which[keep], minlength=len(names))
     present = [k for k in range(len(names)) if counts[k] >= 2]
@@ -402,8 +443,13 @@ def _multitask(out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions
     variance = mt.task_variance(R[:, rows], remap[which[rows]], len(present), start=onset[rows], stop=length[rows])
     kept = [names[k] for k in present]
     active = mt.active_units(variance, entry["threshold"])
-    entry["task_variance"] = {"tasks": kept, "units": variance.shape[0], "active_units": int(active.numel()),
-                              "total_by_task": variance.sum(0).tolist(), "values": variance.tolist()}
+    entry["task_variance"] = {
+        "tasks": kept,
+        "units": variance.shape[0],
+        "active_units": int(active.numel()),
+        "total_by_task": variance.sum(0).tolist(),
+        "values": variance.tolist(),
+    }
     clusters = None
     if active.numel() >= 3:
         clusters = mt.cluster_units(variance, threshold=entry["threshold"])
@@ -412,7 +458,9 @@ def _multitask(out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions
             "silhouette": dict(zip(map(str, clusters.candidates), clusters.scores.tolist())),
             "sizes": torch.bincount(clusters.labels, minlength=clusters.n_clusters).tolist(),
             "preferred_task": [kept[int(k)] for k in clusters.preferred_task],
-            "units": clusters.units.tolist(), "labels": clusters.labels.tolist()}
+            "units": clusters.units.tolist(),
+            "labels": clusters.labels.tolist(),
+        }
     else:
         entry["clusters"] = None
     pairs = {}
@@ -421,11 +469,16 @@ def _multitask(out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions
         for b in range(a + 1, len(kept)):
             ftv = mt.fractional_task_variance(variance, a, b, threshold=entry["threshold"])
             hist, edges = mt.ftv_histogram(ftv)
-            pairs[f"{kept[a]}|{kept[b]}"] = {"units": int(ftv.numel()), "counts": hist.tolist(),
-                                             "median": float(ftv.median()) if ftv.numel() else None}
+            pairs[f"{kept[a]}|{kept[b]}"] = {
+                "units": int(ftv.numel()),
+                "counts": hist.tolist(),
+                "median": float(ftv.median()) if ftv.numel() else None,
+            }
     entry["ftv"] = {"bins": edges.tolist(), "pairs": pairs}
-    figures = {"task_variance.png": _task_variance_figure(variance, kept, clusters, entry["threshold"]),
-               "ftv.png": _ftv_figure(pairs, kept, edges)}
+    figures = {
+        "task_variance.png": _task_variance_figure(variance, kept, clusters, entry["threshold"]),
+        "ftv.png": _ftv_figure(pairs, kept, edges),
+    }
     if clusters is not None:
         figures["clusters.png"] = _clusters_figure(clusters, kept)
     for name, fig in figures.items():
@@ -472,8 +525,7 @@ def _task_variance_figure(variance: Tensor, names: list[str], clusters, threshol
             ax.axvline(x, color="tab:cyan", lw=1)
         starts = [-0.5] + bounds
         ends = bounds + [n - 0.5]
-        ax.set_xticks([(a + b) / 2 for a, b in zip(starts, ends)], [str(c + 1) for c in range(len(starts))],
-                      fontsize=7)
+        ax.set_xticks([(a + b) / 2 for a, b in zip(starts, ends)], [str(c + 1) for c in range(len(starts))], fontsize=7)
         ax.set_xlabel(f"active units, by cluster ({len(starts)} clusters)")
     else:
         ax.set_xlabel("active units")
@@ -487,13 +539,16 @@ def _clusters_figure(clusters, names: list[str]):
     fig, (ax_s, ax_n) = _subplots(1, 2, figsize=(9, 3.4))
     ax_s.plot(clusters.candidates, clusters.scores.cpu(), "o-", ms=3)
     ax_s.axvline(clusters.n_clusters, color="0.6", ls="--", lw=1)
-    ax_s.set(xlabel="number of clusters", ylabel="mean silhouette",
-             title=f"chosen: {clusters.n_clusters} clusters")
+    ax_s.set(xlabel="number of clusters", ylabel="mean silhouette", title=f"chosen: {clusters.n_clusters} clusters")
     sizes = torch.bincount(clusters.labels, minlength=clusters.n_clusters)
     ax_n.bar(range(1, clusters.n_clusters + 1), sizes.cpu())
-    ax_n.set_xticks(range(1, clusters.n_clusters + 1),
-                    [f"{c + 1}: {names[int(k)]}" for c, k in enumerate(clusters.preferred_task)], fontsize=7,
-                    rotation=60, ha="right")
+    ax_n.set_xticks(
+        range(1, clusters.n_clusters + 1),
+        [f"{c + 1}: {names[int(k)]}" for c, k in enumerate(clusters.preferred_task)],
+        fontsize=7,
+        rotation=60,
+        ha="right",
+    )
     ax_n.set(ylabel="units", title="units per cluster (and the task each prefers)")
     fig.tight_layout()
     return fig
@@ -510,8 +565,9 @@ def _ftv_figure(pairs: dict, names: list[str], edges: Tensor):
             a, b = key.split("|")
             counts = torch.tensor(pair["counts"], dtype=torch.float64)
             ax.bar(centres, counts / max(1.0, float(counts.sum())), width=width, color="tab:blue")
-            ax.set(xlim=(-1.05, 1.05), xlabel=f"FTV({a}, {b})", ylabel="fraction of units",
-                   title=f"{pair['units']} units")
+            ax.set(
+                xlim=(-1.05, 1.05), xlabel=f"FTV({a}, {b})", ylabel="fraction of units", title=f"{pair['units']} units"
+            )
         fig.tight_layout()
         return fig
     K = len(names)
@@ -585,9 +641,16 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
         pick = torch.randperm(states.shape[0], generator=torch.Generator().manual_seed(seed))[:n_initial]
         fps = tr.analysis.find_fixed_points(net, u0, states[pick])
         kinds = Counter(list(fps.kind))
-        rows.append({"member": k, "seed": seeds[k] if k < len(seeds) else None,
-                     **{name: float(v) for name, v in metrics.items() if v.ndim == 0},
-                     "fixed_points": len(fps), "stable": int(fps.stable.sum()), "saddles": kinds.get("saddle", 0)})
+        rows.append(
+            {
+                "member": k,
+                "seed": seeds[k] if k < len(seeds) else None,
+                **{name: float(v) for name, v in metrics.items() if v.ndim == 0},
+                "fixed_points": len(fps),
+                "stable": int(fps.stable.sum()),
+                "saddles": kinds.get("saddle", 0),
+            }
+        )
         per_member.append((metrics, net, R, fps, kinds, states[pick]))
     key, higher = _headline(per_member[0][0])
     scores = [row[key] for row in rows]
@@ -595,37 +658,73 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
     metrics, net, R, fps, kinds, starts = per_member[best]
     readout = SimpleNamespace(weight=module.readout.weight[best], bias=module.readout.bias[best])  # member best's
     eigenvalues, linear_stable, bifurcation_entry = _write_figures(
-        out, task, net, R, fps, (metrics, outputs[best], targets, mask), readout, starts[:256], history,
-        {"members.png": _members_figure(rows, key)}, conditions=conditions, meter=meter)
+        out,
+        task,
+        net,
+        R,
+        fps,
+        (metrics, outputs[best], targets, mask),
+        readout,
+        starts[:256],
+        history,
+        {"members.png": _members_figure(rows, key)},
+        conditions=conditions,
+        meter=meter,
+    )
     multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics)
     (out / "members.md").write_text(_members_table(rows))
-    means = {name: sum(row[name] for row in rows) / len(rows) for name in rows[0]
-             if name not in ("member", "seed", "fixed_points", "stable", "saddles")}
-    summary = _plain({
-        "task": task.config(),
-        "network": _plain(dict(module.hparams.get("network", {}))),
-        "ensemble": len(ens),
-        "metrics": means,
-        "members": rows,
-        "best_member": best,
-        "n_trials": int(inputs.shape[1]),
-        "spectrum": {"member": best, "max_real": float(eigenvalues.real.max()),
-                     "spectral_radius": float(eigenvalues.abs().max()), "linear_stable": linear_stable},
-        "fixed_points": {"input": "zero", "member": best, "count": len(fps), "stable": int(fps.stable.sum()),
-                         "by_kind": dict(sorted(kinds.items())),
-                         "max_residual": float(fps.residuals.max()) if len(fps) else None},
-        **({"bifurcation": bifurcation_entry} if bifurcation_entry is not None else {}),
-        **({"multitask": dict(multitask_entry, member=best)} if multitask_entry is not None else {}),
-        **(extra or {}),
-    })
+    means = {
+        name: sum(row[name] for row in rows) / len(rows)
+        for name in rows[0]
+        if name not in ("member", "seed", "fixed_points", "stable", "saddles")
+    }
+    summary = _plain(
+        {
+            "task": task.config(),
+            "network": _plain(dict(module.hparams.get("network", {}))),
+            "ensemble": len(ens),
+            "metrics": means,
+            "members": rows,
+            "best_member": best,
+            "n_trials": int(inputs.shape[1]),
+            "spectrum": {
+                "member": best,
+                "max_real": float(eigenvalues.real.max()),
+                "spectral_radius": float(eigenvalues.abs().max()),
+                "linear_stable": linear_stable,
+            },
+            "fixed_points": {
+                "input": "zero",
+                "member": best,
+                "count": len(fps),
+                "stable": int(fps.stable.sum()),
+                "by_kind": dict(sorted(kinds.items())),
+                "max_residual": float(fps.residuals.max()) if len(fps) else None,
+            },
+            **({"bifurcation": bifurcation_entry} if bifurcation_entry is not None else {}),
+            **({"multitask": dict(multitask_entry, member=best)} if multitask_entry is not None else {}),
+            **(extra or {}),
+        }
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     meter.close("done")
     return summary
 
 
-def _write_figures(out: Path, task: Task, net, R: Tensor, fps, evaluated: tuple, readout, starts: Tensor,
-                   history, extra: dict | None = None, conditions: dict | None = None,
-                   meter=None) -> tuple[Tensor, bool, dict | None]:
+def _write_figures(
+    out: Path,
+    task: Task,
+    net,
+    R: Tensor,
+    fps,
+    evaluated: tuple,
+    readout,
+    starts: Tensor,
+    history,
+    extra: dict | None = None,
+    conditions: dict | None = None,
+    meter=None,
+) -> tuple[Tensor, bool, dict | None]:
     """Save one network's figures in ``out`` (learning curves, the task's own figure, spectrum,
     fixed points, and for decision tasks the bifurcation diagram along the evidence, followed from
     ``starts``); returns M's eigenvalues, their linear stability and the bifurcation entry."""
@@ -673,8 +772,7 @@ def _members_figure(rows: list[dict], key: str):
         ax_m.set_ylim(max(0.0, lo - 0.05), 1.0)
     width = 0.4
     ax_f.bar([x - width / 2 for x in k], [row["stable"] for row in rows], width, label="stable", color="tab:blue")
-    ax_f.bar([x + width / 2 for x in k], [row["saddles"] for row in rows], width, label="saddles",
-             color="tab:orange")
+    ax_f.bar([x + width / 2 for x in k], [row["saddles"] for row in rows], width, label="saddles", color="tab:orange")
     ax_f.set(xlabel="member", ylabel="fixed points at u = 0", title="stable points and saddles")
     from matplotlib.ticker import MaxNLocator
 
