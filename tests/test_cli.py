@@ -1051,3 +1051,31 @@ def test_fit_logs_its_curves_and_the_analysis_to_tensorboard(tmp_path):
     summary = json.loads((tmp_path / "run" / "analysis" / "summary.json").read_text())
     (logged,) = events.Scalars("analysis/bit_accuracy")
     assert logged.step == 8 and logged.value == pytest.approx(summary["metrics"]["bit_accuracy"], rel=1e-6)
+
+
+def test_a_multitask_analysis_names_its_task_variance_stage(tmp_path, monkeypatch):
+    """The task variance and unit clusters of a Multitask run are a stage of their own, counted
+    in the total: the bar does not sit on 'writing' while the clusters are computed."""
+    from types import SimpleNamespace
+
+    import torchrate as tr
+
+    task = tr.tasks.Multitask([tr.tasks.FlipFlop(n_bits=1, dt=20.0, duration=200.0), tr.tasks.Integration(dt=20.0)])
+    module = tr.training.TaskModule(
+        task, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "tau": 50.0, "dt": 20.0}}
+    )
+    trainer = SimpleNamespace(
+        is_global_zero=True,
+        sanity_checking=False,
+        default_root_dir=str(tmp_path),
+        progress_bar_callback=object(),
+        current_epoch=0,
+        global_step=0,
+        loggers=[],
+        datamodule=tr.training.TaskDataModule(task),
+    )
+    stderr = _Terminal(True)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    tr.training.AnalysisCallback(n_trials=16).on_fit_end(trainer, module)
+    text = stderr.getvalue()
+    assert "task variance and unit clusters]" in text and "6/6" in text and "done]" in text, text

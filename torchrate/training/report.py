@@ -169,7 +169,7 @@ def analyze(
         conditions=conditions,
         meter=meter,
     )
-    multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics)
+    multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics, meter)
 
     kinds = Counter(list(fps.kind))
     summary = {
@@ -210,10 +210,12 @@ def _stages(progress: bool | None, task: Task, members: int):
     from ..analysis._progress import Progress
 
     decision = getattr(task, "evidence_input", None) is not None  # + the bifurcation diagram
-    # held-out evaluation, fixed points (per member), spectrum, figures, [bifurcation], writing
+    multitask = getattr(task, "trial_tasks", None) is not None  # + task variance and clusters
+    # held-out evaluation, fixed points (per member), spectrum, figures, [bifurcation], writing,
+    # [task variance and unit clusters]
     return Progress(
         progress,
-        4 + members + decision,
+        4 + members + decision + multitask,
         "analysis",
         unit="stage",
         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
@@ -402,7 +404,9 @@ def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task,
 
 
 # ---------------------------------------------------------------------- several tasks (Yang et al. 2019)
-def _multitask(out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions: dict, metrics: dict) -> dict | None:
+def _multitask(
+    out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions: dict, metrics: dict, meter=None
+) -> dict | None:
     """For a task that mixes several (it has ``trial_tasks``, :class:`~torchrate.tasks.Multitask`):
     each task's headline metric, the task variance of every unit, the clusters of units by their
     normalised task-variance profiles and the fractional task variance of every pair of tasks
@@ -417,6 +421,8 @@ def _multitask(out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions
     trial_tasks = getattr(task, "trial_tasks", None)
     if trial_tasks is None:
         return None
+    if meter is not None:
+        meter.stage("task variance and unit clusters")
     R = _noise_free_rates(net, inputs, R)
     tagged = trial_tasks(conditions)
     names, which = tagged.names, tagged.task.cpu()
@@ -671,7 +677,7 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
         conditions=conditions,
         meter=meter,
     )
-    multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics)
+    multitask_entry = _multitask(out, task, net, inputs, R, conditions, metrics, meter)
     (out / "members.md").write_text(_members_table(rows))
     means = {
         name: sum(row[name] for row in rows) / len(rows)
