@@ -12,8 +12,11 @@ r"""Structure on a :class:`~torchrate.training.TaskModule`'s weights, as paramet
 
 A key names a weight as ``module.named_parameters()`` shows it before any constraint:
 ``network.weight_ih_l0`` (W, (N, I)), ``network.weight_hh_l0`` (M, (N, N)), ``network.bias_l0``
-(b), ``readout.weight`` (W_out, (O, N)), ``readout.bias`` (b_out). A mask is a bool tensor (or a
-nested list of bools, as YAML writes it) of the weight's shape, or broadcastable to it.
+(b), ``readout.weight`` (W_out, (O, N)), ``readout.bias`` (b_out); for a ``torch.nn`` RNN, GRU or
+LSTM its own parameters: ``network.weight_ih_l0`` ((G·N, I), G = 1, 3, 4 gates stacked),
+``network.weight_hh_l0`` ((G·N, N)), ``network.bias_ih_l0``, ``network.bias_hh_l0``. A mask is a
+bool tensor (or a nested list of bools, as YAML writes it) of the weight's shape, or
+broadcastable to it.
 """
 
 from __future__ import annotations
@@ -60,6 +63,13 @@ def constrain(module, readout: str, masks, fixed) -> None:
         parametrize.register_parametrization(owner, attr, Frozen(mask, getattr(owner, attr)))
 
 
+def _names(module) -> tuple[str, ...]:
+    """The weights ``masks`` and ``fixed`` may name: a torch.nn network's own parameters, or a torchrate one's."""
+    if module.is_torch_rnn:
+        return tuple(f"network.{n}" for n, _ in module.network.named_parameters()) + _NAMES[-2:]
+    return _NAMES
+
+
 def _owner(module, name: str) -> tuple[nn.Module, str]:
     owner, _, attr = name.rpartition(".")
     return module.get_submodule(owner), attr
@@ -75,10 +85,12 @@ def _entries(option: str, value, module) -> dict[str, Tensor]:
             f"{_validate._show(value)}; e.g. {{'network.weight_ih_l0': True}}"
         )
     out = {}
+    names = _names(module)
     for name, mask in value.items():
-        if name not in _NAMES:
+        if name not in names:
             raise ValueError(
-                f"{option} names {name!r}, which is not a weight of the module; expected one of {list(_NAMES)}"
+                f"{option} names {name!r}, which is not a weight of this module (network "
+                f"{type(module.network).__name__}); expected one of {list(names)}"
             )
         owner, attr = _owner(module, name)
         weight = getattr(owner, attr, None)

@@ -51,8 +51,8 @@ def export_weights(source, path: str | os.PathLike) -> Path:
     TypeError
         ``source`` is none of the above, or ``path`` is not a path.
     ValueError
-        A stacked (``num_layers > 1``) or bidirectional network, or an ensemble (export its
-        members one by one).
+        A stacked (``num_layers > 1``) or bidirectional network, an ensemble (export its
+        members one by one), or a TaskModule of a ``torch.nn`` RNN/GRU/LSTM (not a rate network).
 
     Notes
     -----
@@ -74,7 +74,7 @@ def export_weights(source, path: str | os.PathLike) -> Path:
     """
     import numpy as np
 
-    from .module import TaskModule
+    from .module import TaskModule, _class_path
 
     path = _validate.check_path("path", path, fix="the .npz file to write, e.g. 'weights.npz'")
     if isinstance(source, (str, os.PathLike)):
@@ -86,6 +86,12 @@ def export_weights(source, path: str | os.PathLike) -> Path:
             raise ValueError(
                 "export_weights takes one network, got an ensemble of "
                 f"{len(source.network)}; export each member (module.network[k] with its readout)"
+            )
+        if source.is_torch_rnn:
+            raise ValueError(
+                f"export_weights writes a torchrate rate network (tau dv/dt = -v + F(W_in u + W_rec v + b)); this "
+                f"TaskModule's network is a {_class_path(source.network)}, "
+                "whose weights are its state_dict: save module.state_dict() (or use the checkpoint) instead"
             )
         net, readout = source.network, source.readout
     elif isinstance(source, RateRNN):

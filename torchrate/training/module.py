@@ -16,6 +16,7 @@ import lightning as L
 import torch
 import torch.nn.functional as nnf
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from .. import _validate
 from ..networks import Ensemble, RateRNN
@@ -27,7 +28,11 @@ __all__ = ["TaskModule", "masked_mse", "masked_cross_entropy", "instantiate", "a
 
 #: ``network`` argument: ``{"class_path": "torchrate.RateRNN", "init_args": {...}}`` (no
 #: ``input_size``: it comes from the task), or a callable ``input_size -> network``
-NetworkSpec = Callable[[int], RateRNN]
+NetworkSpec = Callable[[int], nn.Module]
+
+#: the torch.nn recurrent networks the network slot takes besides torchrate's (one layer, one direction)
+_TORCH_RNNS = (nn.RNN, nn.GRU, nn.LSTM)
+_NETWORKS = (RateRNN, *_TORCH_RNNS)
 
 
 def _check_loss_args(name: str, outputs, targets, mask) -> None:
@@ -70,27 +75,29 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tenso
 _LOSSES = {"mse": masked_mse, "cross_entropy": masked_cross_entropy}
 
 
-def instantiate(spec: Mapping[str, Any], base: type, *args) -> Any:
+def instantiate(spec: Mapping[str, Any], base: type | tuple[type, ...], *args) -> Any:
     """Build ``class_path(*args, **init_args)`` from a ``{"class_path", "init_args"}`` dict,
-    checking that the class is a ``base`` — and, before anything is imported, that it is
-    torchrate's, ``torch.nn``'s or registered with :func:`~torchrate.training.allow`
-    (:mod:`~torchrate.training.allowlist`)."""
+    checking that the class is a ``base`` (one class or a tuple) — and, before anything is
+    imported, that it is torchrate's, ``torch.nn``'s or registered with
+    :func:`~torchrate.training.allow` (:mod:`~torchrate.training.allowlist`)."""
+    cls = _spec_class(spec, base)
+    return cls(*args, **dict(spec.get("init_args") or {}), **dict(spec.get("dict_kwargs") or {}))
+
+
+def _spec_class(spec, base) -> type:
+    """The class of a ``{"class_path", "init_args"}`` dict, the dict checked (see :func:`instantiate`)."""
     from .allowlist import resolve_class
 
+    label = base.__name__ if isinstance(base, type) else "network"
     if not isinstance(spec, Mapping) or "class_path" not in spec:
-        raise TypeError(
-            f"expected a {{'class_path': ..., 'init_args': {{...}}}} dict for a {base.__name__}, got {spec!r}"
-        )
+        raise TypeError(f"expected a {{'class_path': ..., 'init_args': {{...}}}} dict for a {label}, got {spec!r}")
     extra = set(spec) - {"class_path", "init_args", "dict_kwargs"}
     if extra:
-        raise TypeError(
-            f"unknown keys {sorted(extra)} in the {base.__name__} spec; expected 'class_path' and 'init_args'"
-        )
+        raise TypeError(f"unknown keys {sorted(extra)} in the {label} spec; expected 'class_path' and 'init_args'")
     for key in ("init_args", "dict_kwargs"):
         if spec.get(key) is not None and not isinstance(spec[key], Mapping):
-            raise TypeError(f"{key} of the {base.__name__} spec must be a dict of keyword arguments, got {spec[key]!r}")
-    cls = resolve_class(spec["class_path"], base, f"the {base.__name__} spec")
-    return cls(*args, **dict(spec.get("init_args") or {}), **dict(spec.get("dict_kwargs") or {}))
+            raise TypeError(f"{key} of the {label} spec must be a dict of keyword arguments, got {spec[key]!r}")
+    return resolve_class(spec["class_path"], base, f"the {label} spec")
 
 
 def as_task(task: Task | Mapping[str, Any]) -> Task:
@@ -111,7 +118,15 @@ class TaskModule(L.LightningModule):
     network : dict or callable
         ``{"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 64, ...}}`` — any
         :class:`~torchrate.RateRNN` subclass (:class:`~torchrate.EIRateRNN` too); the
-        ``input_size`` comes from the task and its ``dt`` must equal the task's. On the
+        ``input_size`` comes from the task and its ``dt`` must equal the task's. Or a
+        ``torch.nn.RNN`` (tanh or relu), ``GRU`` or ``LSTM`` with one layer in one direction
+        (``{"class_path": "torch.nn.GRU", "init_args": {"hidden_size": 64}}``): a discrete map
+        ``h_t = F(h_{t−1}, u_t)`` taking one step per time bin of the task; the readout reads
+        its hidden state h (an LSTM's h, not c) and the end-of-fit analysis finds the fixed
+        points of that map (:func:`torchrate.systems.as_system`). ``batch_first`` is handled here.
+        ``ensemble``, ``readout="excitatory"`` and :func:`~torchrate.training.export_weights`
+        need a torchrate network; ``masks`` and ``fixed`` name the torch network's own
+        parameters (``"network.weight_hh_l0"``, ``"network.bias_ih_l0"``, …). On the
         command line this is the YAML block ``model.network``. Given as a dict, it is stored
         as is in the checkpoint's hyper-parameters, which therefore load with
         ``torch.load(weights_only=True)``.
@@ -203,9 +218,14 @@ class TaskModule(L.LightningModule):
         seeds = [base + k for k in range(ensemble)] if ensemble is not None else ([] if seed is None else [seed])
         generators = [torch.Generator().manual_seed(s) for s in seeds] or [None]
         nets = [self._build_network(network, g) for g in generators]
+        if ensemble is not None and isinstance(nets[0], _TORCH_RNNS):
+            raise ValueError(
+                f"ensemble={ensemble} needs a torchrate network (torchrate.Ensemble batches RateRNNs), got a "
+                f"{_class_path(nets[0])}; train the members one at a time (network_seed s, s + 1, …)"
+            )
         self.network = nets[0] if ensemble is None else Ensemble(nets)
         self.register_buffer("member_seeds", torch.tensor(seeds, dtype=torch.long))
-        if self.network.dt != self.task.dt:
+        if not self.is_torch_rnn and self.network.dt != self.task.dt:
             raise ValueError(
                 f"the network's dt ({self.network.dt:g} ms) must equal the task's dt ({self.task.dt:g} ms): "
                 f"set network init_args dt: {self.task.dt:g}"
@@ -226,25 +246,40 @@ class TaskModule(L.LightningModule):
         constrain(self, readout, masks, fixed)  # readout Dale's law, masks, fixed weights (parametrizations)
         self.loss_fn = _LOSSES.get(kind) if self._task_loss_fn is not None else _LOSSES[kind]
 
-    def _build_network(self, network, generator) -> RateRNN:
+    def _build_network(self, network, generator) -> nn.Module:
         """One network from the spec (dict) or LightningCLI's callable, with ``generator`` for its
         initial weights (None: the network's default, the global RNG)."""
-        extra = {} if generator is None else {"generator": generator}
+        # LightningCLI: a callable built from the YAML, whose config (a dict) the hparams hold
+        spec = network if isinstance(network, Mapping) else self.hparams["network"]
+        torch_rnn = issubclass(_spec_class(spec, _NETWORKS), _TORCH_RNNS)
+        extra = {} if generator is None or torch_rnn else {"generator": generator}
         if isinstance(network, Mapping):
             init_args = network.get("init_args") or {}
             if not isinstance(init_args, Mapping):
-                raise TypeError(f"init_args of the RateRNN spec must be a dict of keyword arguments, got {init_args!r}")
-            net = instantiate({**network, "init_args": {**init_args, **extra}}, RateRNN, self.task.input_size)
-        else:  # LightningCLI: a callable built from the YAML, whose config the hparams hold
+                raise TypeError(f"init_args of the network spec must be a dict of keyword arguments, got {init_args!r}")
+            net = instantiate({**network, "init_args": {**init_args, **extra}}, _NETWORKS, self.task.input_size)
+        else:
             net = network(self.task.input_size, **extra)
-        if not isinstance(net, RateRNN):
-            raise TypeError(f"network must build a torchrate.RateRNN (or subclass), got {type(net).__name__}")
+        if not isinstance(net, _NETWORKS):
+            raise TypeError(
+                "network must build a torchrate.RateRNN (or subclass) or a torch.nn.RNN, GRU or LSTM, got "
+                f"{type(net).__name__}"
+            )
+        if torch_rnn:
+            _check_torch_rnn(net)
+            if generator is not None:
+                _seeded_uniform_(list(net.parameters()), 1 / net.hidden_size**0.5, generator)  # torch's init
         return net
 
     @property
     def is_ensemble(self) -> bool:
         """Whether the network is an :class:`~torchrate.Ensemble` (``ensemble=K``)."""
         return isinstance(self.network, Ensemble)
+
+    @property
+    def is_torch_rnn(self) -> bool:
+        """Whether the network is a ``torch.nn.RNN``, ``GRU`` or ``LSTM`` (not a torchrate network)."""
+        return isinstance(self.network, _TORCH_RNNS)
 
     # ------------------------------------------------------------------ Lightning's per-step cost
     def __setattr__(self, name: str, value: Any) -> None:
@@ -257,9 +292,16 @@ class TaskModule(L.LightningModule):
             super().__setattr__(name, value)
 
     # ------------------------------------------------------------------ model
-    def forward(self, inputs: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``inputs`` (T, B, I), initial rates ``hx`` (1, B, N) → ``(outputs (T, B, O), rates (T, B, N))``."""
-        rates, _ = self.network(inputs, hx)
+    def forward(self, inputs: Tensor, hx: Tensor | tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """``inputs`` (T, B, I), initial rates ``hx`` (1, B, N) → ``(outputs (T, B, O), rates (T, B, N))``.
+
+        For a ``torch.nn`` network the rates are its hidden state h; an LSTM's ``hx`` is ``(h_0, c_0)``.
+        A network built with ``batch_first=True`` is run batch first; inputs and outputs stay (T, B, ·)."""
+        if getattr(self.network, "batch_first", False):
+            rates, _ = self.network(inputs.transpose(0, 1), hx)
+            rates = rates.transpose(0, 1)
+        else:
+            rates, _ = self.network(inputs, hx)
         return self.readout(rates), rates
 
     def loss(
@@ -281,7 +323,8 @@ class TaskModule(L.LightningModule):
             total = total + self.hparams.rate_l2 * rates.pow(2).mean()
         if self.hparams.weight_l2:
             net = self.network
-            total = total + self.hparams.weight_l2 * (net.M.pow(2).mean() + net.W.pow(2).mean())
+            M, W = (net.weight_hh_l0, net.weight_ih_l0) if self.is_torch_rnn else (net.M, net.W)
+            total = total + self.hparams.weight_l2 * (M.pow(2).mean() + W.pow(2).mean())
         return total, task_loss
 
     def _task_loss(self, outputs, targets, mask, conditions) -> Tensor:
@@ -376,6 +419,8 @@ class TaskModule(L.LightningModule):
 
     def _reseed(self, *keys) -> None:
         net = self.network
+        if self.is_torch_rnn:  # no private noise; one layer has no dropout
+            return
         if self.is_ensemble:  # member k: the stream a single network with seed_k would draw
             if net.noise_std > 0:
                 device = self.member_seeds.device
@@ -555,12 +600,38 @@ def _state_mismatch(module: nn.Module, state_dict: Mapping[str, Tensor]) -> tupl
 def _seeded_linear_init(weight: Tensor, bias: Tensor | None, generator: torch.Generator) -> None:
     """``nn.Linear``'s default initialisation, U(−1/√fan_in, 1/√fan_in), drawn from ``generator``
     (CPU, float64, then cast): the same weights on every device and dtype."""
-    bound = 1 / weight.shape[-1] ** 0.5
+    _seeded_uniform_([t for t in (weight, bias) if t is not None], 1 / weight.shape[-1] ** 0.5, generator)
+
+
+def _seeded_uniform_(tensors: list[Tensor], bound: float, generator: torch.Generator) -> None:
+    """Fill each tensor with U(−bound, bound) drawn from ``generator`` (CPU, float64, then cast)."""
     with torch.no_grad():
-        for t in (weight, bias):
-            if t is not None:
-                draw = torch.rand(t.shape, generator=generator, dtype=torch.float64) * (2 * bound) - bound
-                t.copy_(draw)
+        for t in tensors:
+            t.copy_(torch.rand(t.shape, generator=generator, dtype=torch.float64) * (2 * bound) - bound)
+
+
+# ---------------------------------------------------------------------- torch.nn networks
+def _class_path(net: nn.Module) -> str:
+    """``torch.nn.GRU`` for torch's modules (where configs name them), else ``module.QualName``."""
+    cls = parametrize.type_before_parametrizations(net)
+    return f"torch.nn.{cls.__name__}" if isinstance(net, _TORCH_RNNS) else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _check_torch_rnn(net: nn.Module) -> None:
+    """A ``torch.nn`` RNN/GRU/LSTM for a TaskModule: one layer, one direction, no projection (the
+    end-of-fit analysis is of one layer's map ``h_t = F(h_{t−1}, u_t)``)."""
+    fixes = (
+        ("num_layers", net.num_layers, net.num_layers != 1, "num_layers: 1"),
+        ("bidirectional", net.bidirectional, net.bidirectional, "bidirectional: false"),
+        ("proj_size", getattr(net, "proj_size", 0), getattr(net, "proj_size", 0) != 0, "proj_size: 0"),
+    )
+    for option, value, refused, fix in fixes:
+        if refused:
+            raise ValueError(
+                f"network {_class_path(net)} with {option}={value!r}: a TaskModule trains one recurrent layer "
+                f"in one direction without projection (its analysis is the map of one layer, h_t = F(h_t-1, u_t)); "
+                f"set init_args {fix}"
+            )
 
 
 class StackedLinear(nn.Module):

@@ -8,9 +8,14 @@
 * ``task_metric.png`` — the task's own figure, :meth:`Task.draw <torchrate.tasks.Task.draw>`:
   psychometric curve (PerceptualDecision, NeuroGym), accuracy vs input difference
   (WinnerTakeAll), output vs target traces (Integration, FlipFlop, the default);
-* ``spectrum.png`` — the eigenvalues λ of M in the complex plane, with the line Re λ = 1;
-* ``fixed_points.png`` — the fixed points of dv/dt at zero input, marked by stability kind,
-  over the first two principal components of the held-out trajectories;
+* ``spectrum.png`` — the eigenvalues λ of M in the complex plane, with the line Re λ = 1 (a
+  ``torch.nn`` RNN/GRU/LSTM: the eigenvalues μ of its map's Jacobian ∂F/∂v at v = 0, u = 0,
+  with the unit circle);
+* ``fixed_points.png`` — the fixed points at zero input of the network's system
+  (:func:`torchrate.systems.as_system`: dv/dt = 0 of a flow, or F(v) = v of a map — an Euler
+  network with dt/τ ≥ 0.5, a ``torch.nn`` RNN/GRU/LSTM, whose state is h, for an LSTM (h, c)),
+  marked by stability kind (Re λ < 0 for a flow, |μ| < 1 for a map), over the first two
+  principal components of the held-out trajectories of that state;
 * ``bifurcation.png`` — decision tasks (those with ``task.evidence_input(c)``): the fixed
   points followed across the signed coherence c ∈ [−1, 1] at the input ``evidence_input(c)``
   (PerceptualDecision: the evidence c·(1, −1)/2 alone, the fixation cue off)
@@ -128,30 +133,35 @@ def analyze(
     meter.stage("held-out evaluation")
     if getattr(module, "is_ensemble", False):
         return _analyze_ensemble(module, out, trials, seed, history, n_initial, extra, meter)
-    ref = module.network.M
+    network = module.network
+    ref = next(network.parameters())
     inputs, targets, mask = (x.to(device=ref.device, dtype=ref.dtype) for x in trials[:3])
     conditions = {k: v.to(ref.device) for k, v in trials[3].items()}
     was_training = module.training
     module.eval()
     # the network's noise (if any) from a generator seeded with ``seed``: the same analysis at the
-    # end of a fit and from ``torchrate analyze``, and the global RNG untouched
-    network, generator = module.network, module.network.generator
-    network.generator = torch.Generator(ref.device).manual_seed(seed)
+    # end of a fit and from ``torchrate analyze``, and the global RNG untouched (torch.nn networks have none)
+    noisy = hasattr(network, "generator")
+    generator = network.generator if noisy else None
+    if noisy:
+        network.generator = torch.Generator(ref.device).manual_seed(seed)
     try:
         with torch.no_grad():
             outputs, rates = module(inputs)
     finally:
-        network.generator = generator
+        if noisy:
+            network.generator = generator
         module.train(was_training)
     metrics = task.evaluate(outputs, targets, mask, conditions)
 
     # fixed points and spectrum on a float64 CPU copy: Newton converges to q ~ 1e-26 and
     # the stability of each point is read off exactly
-    net = copy.deepcopy(module.network).to(device="cpu", dtype=torch.float64)
+    net = copy.deepcopy(network).to(device="cpu", dtype=torch.float64)
     for p in net.parameters():
         p.requires_grad_(False)
     R = rates.detach().to("cpu", torch.float64)  # (T, B, N)
-    states = R.reshape(-1, R.shape[-1])
+    S = _state_trajectories(net, inputs, R)  # (T, B, state size): the rates, or an LSTM's (h, c)
+    states = S.reshape(-1, S.shape[-1])
     pick = torch.randperm(states.shape[0], generator=torch.Generator().manual_seed(seed))[:n_initial]
     u0 = torch.zeros(task.input_size, dtype=torch.float64)
     meter.stage("fixed points")
@@ -160,7 +170,7 @@ def analyze(
         out,
         task,
         net,
-        R,
+        S,
         fps,
         (metrics, outputs, targets, mask),
         getattr(module, "readout", None),
@@ -179,12 +189,16 @@ def analyze(
         "curves": {k: v for k, v in metrics.items() if v.ndim == 1},
         "n_trials": int(inputs.shape[1]),
         "spectrum": {
+            "of": _spectrum_name(net),
             "max_real": float(eigenvalues.real.max()),
             "spectral_radius": float(eigenvalues.abs().max()),
             "linear_stable": linear_stable,
         },
         "fixed_points": {
             "input": "zero",
+            "time": fps.time,
+            "stability": _STABILITY[fps.time],
+            "state": "(h, c)" if S.shape[-1] != R.shape[-1] else "rates",
             "count": int(fps.points.shape[0]),
             "stable": int(fps.stable.sum()),
             "by_kind": dict(sorted(kinds.items())),
@@ -287,14 +301,51 @@ def _bifurcation_figure(bif, readout):
     return fig
 
 
+_STABILITY = {"discrete": "|μ| < 1 (eigenvalues of the map's Jacobian)", "continuous": "Re λ < 0"}
+
+
+def _state_trajectories(net, inputs: Tensor, R: Tensor) -> Tensor:
+    """The held-out trajectories of the state the analysis sees (float64, CPU): the rates ``R``
+    (T, B, N), or — where the network's system has a larger state, an LSTM's (h, c) — its map
+    run from 0 over ``inputs`` (T, B, I), which gives (T, B, 2N) with ``[..., :N]`` equal to ``R``."""
+    import torchrate as tr
+
+    system = tr.systems.as_system(net)
+    if system.state_size in (None, R.shape[-1]):
+        return R
+    u = inputs.detach().to("cpu", torch.float64)
+    v = torch.zeros(u.shape[1], system.state_size, dtype=torch.float64)
+    out = []
+    with torch.no_grad():
+        for u_t in u:
+            v = system(v, u_t)
+            out.append(v)
+    return torch.stack(out)
+
+
+def _spectrum_name(net) -> str:
+    """What ``spectrum`` in summary.json is of."""
+    if hasattr(net, "M"):
+        return "M (recurrent weights)"
+    return "the Jacobian dF/dv of the network's map at v = 0, u = 0"
+
+
 def _spectrum_of_M(net) -> tuple[Tensor, bool]:
     """Eigenvalues λ of M, and whether the linear network τ dv/dt = −v + Mv is stable.
 
     With one τ that is Re λ < 1 (:func:`torchrate.analysis.spectrum`); with a τ per neuron
     (E–I networks) the modes are those of diag(1/τ)(M − I), whose real parts must be < 0.
+    A network without M (``torch.nn`` RNN/GRU/LSTM): the eigenvalues μ of its map's Jacobian at
+    v = 0, u = 0, and whether |μ| < 1 there (the map contracts near the origin).
     """
     import torchrate as tr
 
+    if not hasattr(net, "M"):
+        system = tr.systems.as_system(net)
+        zeros = torch.zeros(1, system.state_size, dtype=torch.float64)
+        J = system.jacobian(zeros, torch.zeros(1, system.input_size, dtype=torch.float64))[0].detach()
+        mu = torch.linalg.eigvals(J)
+        return mu, bool(mu.abs().max() < 1)
     M, tau = net.M.detach(), net.tau.detach()
     if tau.ndim == 0:
         spec = tr.analysis.spectrum(M, tau)
@@ -374,13 +425,13 @@ def _learning_curves(history: list[dict]):
     return fig
 
 
-def _spectrum_figure(eigenvalues: Tensor):
+def _spectrum_figure(eigenvalues: Tensor, title: str = "eigenvalues of M"):
     import torchrate as tr
 
     fig, ax = _subplots(figsize=(4.2, 4))
     theta = torch.linspace(0, 2 * math.pi, 200)
     ax.plot(theta.cos(), theta.sin(), color="0.8", lw=0.8)  # the spectral radius 1 circle
-    tr.plotting.plot_spectrum(eigenvalues.cpu(), ax, boundary=1.0, title="eigenvalues of M")
+    tr.plotting.plot_spectrum(eigenvalues.cpu(), ax, boundary=1.0, title=title)
     ax.set(xlabel="Re λ", ylabel="Im λ", aspect="equal")
     fig.tight_layout()
     return fig
@@ -742,7 +793,7 @@ def _write_figures(
     figures = {
         "learning_curves.png": _learning_curves(history or []),
         "task_metric.png": task.draw(metrics, outputs, targets, mask),  # each task draws its own
-        "spectrum.png": _spectrum_figure(eigenvalues),
+        "spectrum.png": _spectrum_figure(eigenvalues, "eigenvalues of M" if hasattr(net, "M") else "μ of ∂F/∂v at 0"),
         "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task, conditions),
         **(extra or {}),
     }
