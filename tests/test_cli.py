@@ -139,7 +139,11 @@ def test_shipped_configs_parse(config, capsys):
     printed = yaml.safe_load(capsys.readouterr().out)
     task, network = printed["data"]["task"], printed["model"]["network"]
     subtasks = task["init_args"].get("tasks") or [task]  # a Multitask: each of its tasks
-    assert {t["init_args"]["dt"] for t in subtasks} == {network["init_args"]["dt"]}  # else refused
+    if network["class_path"].startswith("torch.nn."):  # a discrete map, one step per bin: no dt of its own
+        assert network["class_path"] in ("torch.nn.RNN", "torch.nn.GRU", "torch.nn.LSTM")
+        assert "dt" not in network["init_args"]
+    else:
+        assert {t["init_args"]["dt"] for t in subtasks} == {network["init_args"]["dt"]}  # else refused
     assert printed["trainer"]["default_root_dir"] == f"runs/{config.stem}"
 
 

@@ -383,8 +383,8 @@ def _as_dict(value):
 
 def _network_refusal(path, where: str) -> str:
     return (
-        f"{where}: model.network.class_path {path!r} is not allowed: the network slot takes an nn.Module "
-        "subclass from torchrate (torchrate.RateRNN, torchrate.EIRateRNN, …), torch.nn, or one registered with "
+        f"{where}: model.network.class_path {path!r} is not allowed: the network slot takes a torchrate network "
+        "(torchrate.RateRNN, torchrate.EIRateRNN, …), torch.nn.RNN, GRU or LSTM, or a class registered with "
         "torchrate.training.allow(cls) in a script that then calls torchrate.cli.main([...])"
     )
 

@@ -10,7 +10,7 @@ penalties on rates and weights, Adam and gradient-norm clipping.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import lightning as L
 import torch
@@ -28,7 +28,17 @@ __all__ = ["TaskModule", "masked_mse", "masked_cross_entropy", "instantiate", "a
 
 #: ``network`` argument: ``{"class_path": "torchrate.RateRNN", "init_args": {...}}`` (no
 #: ``input_size``: it comes from the task), or a callable ``input_size -> network``
-NetworkSpec = Callable[[int], nn.Module]
+NetworkSpec = Callable[[int], RateRNN]
+
+
+class TorchNetworkSpec(TypedDict, total=False):
+    """The network slot's YAML for a ``torch.nn`` RNN, GRU or LSTM, passed to the module as the
+    dict it is: LightningCLI reads their signatures from ``RNNBase`` (no ``nonlinearity``; a
+    ``proj_size`` that RNN and GRU refuse), so they are not parsed as callables."""
+
+    class_path: Literal["torch.nn.RNN", "torch.nn.GRU", "torch.nn.LSTM"]
+    init_args: dict[str, Any]
+
 
 #: the torch.nn recurrent networks the network slot takes besides torchrate's (one layer, one direction)
 _TORCH_RNNS = (nn.RNN, nn.GRU, nn.LSTM)
@@ -176,7 +186,7 @@ class TaskModule(L.LightningModule):
     def __init__(
         self,
         task: Task,
-        network: NetworkSpec,
+        network: NetworkSpec | TorchNetworkSpec,
         *,
         lr: float = 1e-2,
         weight_decay: float = 0.0,
