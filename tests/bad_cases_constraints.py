@@ -44,7 +44,7 @@ CASES = [
         "TaskModule masks an unknown weight name",
         module(masks={"network.M": torch.ones(4, 4, dtype=torch.bool)}),
         ValueError,
-        r"masks names 'network\.M', which is not a weight of the module; expected one of",
+        r"masks names 'network\.M', which is not a weight of this module \(network RateRNN\); expected one of",
     ),
     (
         "TaskModule masks a float mask",

@@ -306,12 +306,12 @@ _STABILITY = {"discrete": "|μ| < 1 (eigenvalues of the map's Jacobian)", "conti
 
 def _state_trajectories(net, inputs: Tensor, R: Tensor) -> Tensor:
     """The held-out trajectories of the state the analysis sees (float64, CPU): the rates ``R``
-    (T, B, N), or — where the network's system has a larger state, an LSTM's (h, c) — its map
+    (T, B, N), or — where the network is a map with a larger state, an LSTM's (h, c) — its map
     run from 0 over ``inputs`` (T, B, I), which gives (T, B, 2N) with ``[..., :N]`` equal to ``R``."""
     import torchrate as tr
 
     system = tr.systems.as_system(net)
-    if system.state_size in (None, R.shape[-1]):
+    if system.time != "discrete" or system.state_size in (None, R.shape[-1]):
         return R
     u = inputs.detach().to("cpu", torch.float64)
     v = torch.zeros(u.shape[1], system.state_size, dtype=torch.float64)
