@@ -92,6 +92,6 @@ CASES += [
             tr.tasks.FlipFlop(n_bits=1, dt=10.0, duration=100.0), {"class_path": "torchrate.RateRNN", "init_args": [4]}
         ),
         TypeError,
-        r"init_args of the RateRNN spec must be a dict",
+        r"init_args of the network spec must be a dict",
     ),
 ]

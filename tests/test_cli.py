@@ -824,7 +824,7 @@ def test_a_config_naming_a_function_in_the_network_slot_is_refused_before_it_run
     with pytest.raises(
         ValueError,
         match=r"model\.network\.class_path 'os\.system' is not allowed: the network slot "
-        r"takes an nn\.Module subclass",
+        r"takes a torchrate network \(torchrate\.RateRNN, torchrate\.EIRateRNN, …\), torch\.nn\.RNN, GRU or LSTM",
     ):
         main(args)
     assert not marker.exists() and not (tmp_path / "run").exists()
