@@ -32,14 +32,10 @@ import torch
 from torch import Tensor
 
 from . import _hostmem
+from ._private import transforms_active
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 
-__all__ = ["euler_rollout", "euler_rollout_input", "euler_rollout_reference", "transforms_active"]
-
-
-def transforms_active() -> bool:
-    """True inside a ``torch.func`` transform (vmap, grad, jvp, …), where only plain ops compose."""
-    return torch._C._are_functorch_transforms_active()
+__all__ = ["euler_rollout", "euler_rollout_input", "euler_rollout_reference"]
 
 
 # --------------------------------------------------------------------------- fused kernels

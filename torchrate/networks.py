@@ -26,7 +26,8 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import _validate, dynamics, solvers
-from ._rollout import euler_rollout, euler_rollout_input, transforms_active
+from ._private import transforms_active
+from ._rollout import euler_rollout, euler_rollout_input
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 from .nonlinearities import nonlinearity as as_nonlinearity
 from .parametrizations import DaleSign, Mask, PerGroup, Positive, check_positive

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._private import torchdiffeq_methods
+
 __all__ = ["ode_rollout", "ODE_METHODS", "ADAPTIVE_METHODS", "FIXED_GRID_METHODS", "SolverBudgetError"]  # noqa: F822
 
 
@@ -23,11 +25,8 @@ def __getattr__(name: str) -> frozenset[str]:
     if name not in ("ADAPTIVE_METHODS", "FIXED_GRID_METHODS", "ODE_METHODS"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if not _TABLE:
-        from torchdiffeq._impl.odeint import SOLVERS
-        from torchdiffeq._impl.solvers import FixedGridODESolver
-
-        fixed = frozenset(k for k, v in SOLVERS.items() if issubclass(v, FixedGridODESolver)) - {"euler"}
-        _TABLE.update(ADAPTIVE_METHODS=frozenset(SOLVERS) - fixed - {"euler"}, FIXED_GRID_METHODS=fixed)
+        adaptive, fixed = torchdiffeq_methods()
+        _TABLE.update(ADAPTIVE_METHODS=adaptive - {"euler"}, FIXED_GRID_METHODS=fixed - {"euler"})
         _TABLE["ODE_METHODS"] = _TABLE["ADAPTIVE_METHODS"] | _TABLE["FIXED_GRID_METHODS"]
     return _TABLE[name]
 

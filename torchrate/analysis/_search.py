@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._private import fused_adam_
 from ..systems import Residual
 from ._progress import Progress
 
@@ -105,20 +106,8 @@ def _has_fused_adam(v: Tensor) -> bool:
     if key not in _FUSED_ADAM:
         t = [torch.zeros(1, dtype=v.dtype, device=v.device) for _ in range(4)]
         try:
-            torch._fused_adam_(
-                t[:1],
-                t[1:2],
-                t[2:3],
-                t[3:],
-                [],
-                [torch.ones((), dtype=torch.float32, device=v.device)],
-                lr=1e-3,
-                beta1=0.9,
-                beta2=0.999,
-                weight_decay=0.0,
-                eps=1e-8,
-                amsgrad=False,
-                maximize=False,
+            fused_adam_(
+                *t, torch.zeros((), dtype=torch.float32, device=v.device), lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8
             )
             _FUSED_ADAM[key] = bool(torch.isfinite(t[0]).all())
         except (AttributeError, RuntimeError, NotImplementedError):
@@ -144,21 +133,7 @@ def _adam(
     for it in range(1, steps + 1):
         g = grad(v)
         if fused:
-            torch._fused_adam_(
-                [v],
-                [g],
-                [m],
-                [s],
-                [],
-                [step.add_(1)],
-                lr=lr,
-                beta1=b1,
-                beta2=b2,
-                weight_decay=0.0,
-                eps=eps,
-                amsgrad=False,
-                maximize=False,
-            )
+            fused_adam_(v, g, m, s, step, lr=lr, beta1=b1, beta2=b2, eps=eps)
         else:
             m.lerp_(g, 1 - b1)
             s.mul_(b2).addcmul_(g, g, value=1 - b2)
