@@ -5,6 +5,7 @@ import math
 import pytest
 import scipy.linalg
 import torch
+from torch.nn.utils import parametrize
 
 import torchrate as tr
 from torchrate._rollout import euler_rollout, euler_rollout_reference
@@ -215,10 +216,8 @@ def test_gradcheck_through_module_with_trainable_tau_and_noise():
 
     def run(u, *params):
         net.generator = torch.Generator().manual_seed(0)  # the same noise at every evaluation
-        with torch.nn.utils.stateless._reparametrize_module(
-            net, dict(zip([n for n, _ in net.named_parameters()], params))
-        ):
-            return net(u)[0]
+        names = [n for n, _ in net.named_parameters()]
+        return torch.func.functional_call(net, dict(zip(names, params)), (u,))[0]
 
     assert torch.autograd.gradcheck(run, (u, *net.parameters()))
 
@@ -382,6 +381,48 @@ def test_networks_pickle_and_deepcopy_with_the_same_behaviour():
         for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
             assert clone.F is net.F  # named nonlinearities come back as the registered one
             torch.testing.assert_close(clone(u)[0], net(u)[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tr.EIRateRNN(2, 3, 2, train_tau=True),
+        lambda: tr.RateRNN(2, 4, tau=torch.tensor([5.0, 10.0, 20.0, 40.0]), train_tau=True),
+        lambda: tr.RateRNN(2, 4, connectivity=torch.eye(4, dtype=torch.bool).logical_not()),
+        lambda: tr.LowRankRateRNN(2, 8, 2),
+    ],
+    ids=["ei", "tau", "mask", "lowrank"],
+)
+@pytest.mark.parametrize("how", ["pickle", "torch.save"])
+def test_parametrized_networks_round_trip_their_exact_state(make, how):
+    import io
+    import pickle
+
+    net = make()
+    with torch.no_grad():  # raw tensors no constraint's right_inverse would give back
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+    shared = next(net.parametrizations.parameters())  # an `original` (low rank: original0, m)
+    if how == "pickle":
+        clone, clone_shared = pickle.loads(pickle.dumps((net, shared)))
+    else:
+        buffer = io.BytesIO()
+        torch.save((net, shared), buffer)
+        buffer.seek(0)
+        clone, clone_shared = torch.load(buffer, weights_only=False)
+    state, cloned = net.state_dict(), clone.state_dict()
+    assert list(cloned) == list(state)  # same tensors in the same order (an optimiser's order too)
+    assert all(torch.equal(cloned[k], state[k]) and cloned[k].dtype == state[k].dtype for k in state)
+    assert next(clone.parametrizations.parameters()) is clone_shared  # one object, as pickled
+    base = parametrize.type_before_parametrizations
+    assert base(clone) is base(net) and type(clone).__name__ == type(net).__name__ and type(clone) is not type(net)
+    u = torch.randn(6, 3, 2)
+    torch.testing.assert_close(clone(u)[0], net(u)[0], rtol=0, atol=0)
+    for name in clone.parametrizations:  # assigning goes through the constraints' right_inverse, as before
+        target = getattr(net, name).detach()
+        setattr(clone, name, target)  # float32 rounding of log/exp or of low rank's SVD and product:
+        atol = 16 * torch.finfo(target.dtype).eps * target.abs().max()
+        torch.testing.assert_close(getattr(clone, name), target, rtol=1e-6, atol=atol)
 
 
 def test_from_weights_identity_input_and_properties():

@@ -50,6 +50,33 @@ def test_members_equal_their_own_forward_and_gradients(kind, per_member):
             torch.testing.assert_close(stacked[name].grad[k], p.grad, rtol=1e-10, atol=1e-10, msg=name)
 
 
+@pytest.mark.parametrize("kind", ["rate", "ei-train-tau", "lowrank"])
+def test_effective_weights_are_each_members_own_weights_and_compose_with_grad(kind):
+    nets = [BUILDERS[kind](k) for k in range(3)]
+    ens = tr.Ensemble(nets)
+    w = ens.effective_weights()
+    own = {"M": "weight_hh_l0", "tau": "tau", "W": "weight_ih_l0", "b": "bias_l0"}
+    assert set(w) == {"M", "tau", "W", "b"}
+    for key, name in own.items():  # the constraints evaluated per member: bit-identical,
+        expected = torch.stack([getattr(net, name) for net in nets])
+        if kind == "lowrank" and key == "M":  # but for m nᵀ/N as a batched matmul (its own rounding)
+            bound = 2 * torch.finfo(F64).eps * torch.stack([net.m.abs() @ net.n.abs().T / 12 for net in nets])
+            assert ((w[key] - expected).abs() <= bound).all()
+        else:
+            assert torch.equal(w[key], expected), key
+    params, buffers = ens.stacked()
+    # torch.func.grad of a function of the stacked weights through effective_weights: the
+    # gradient of Σ M (M = the constrained recurrent weights) equals autograd's on each member
+    grads = torch.func.grad(lambda p: ens.effective_weights(p, buffers)["M"].sum())(params)
+    for k, net in enumerate(nets):
+        net.zero_grad()
+        net.weight_hh_l0.sum().backward()
+        for name, p in net.named_parameters():
+            expected = torch.zeros_like(p) if p.grad is None else p.grad
+            ulps = 4 * torch.finfo(F64).eps * expected.abs().max() if kind == "lowrank" else 0  # batched matmul
+            torch.testing.assert_close(grads[name][k], expected, rtol=0, atol=ulps)
+
+
 def test_member_access_and_refusals():
     nets = [tr.EIRateRNN(2, 4, 2, dtype=F64, generator=_gen(k)) for k in range(2)]
     ens = tr.Ensemble(nets)

@@ -284,8 +284,7 @@ class RateRNN(nn.Module):
         # torch.nn.utils.parametrize refuses to pickle parametrized modules; a network's state is
         # plain tensors and its parametrizations small modules, so it pickles as its base class and
         # __dict__, and the parametrized class is rebuilt on load (torch.save(net), multiprocessing)
-        base = type(self).__bases__[0] if parametrize.is_parametrized(self) else type(self)
-        return _unpickle_network, (base, self.__dict__)
+        return _unpickle_network, (parametrize.type_before_parametrizations(self), self.__dict__)
 
     # ------------------------------------------------------------------ construction hooks
     def _configure_solver(self, solver, rtol, atol, adjoint, ode_options) -> None:
@@ -918,13 +917,27 @@ def _check_state(hx, expected: tuple[int, ...], label: str, ref: Tensor, input_d
 
 
 def _unpickle_network(base: type, state: dict) -> RateRNN:
-    net = base.__new__(base)
+    """A network from its class before parametrizations and its ``__dict__`` (``RateRNN.__reduce_ex__``):
+    the state exactly as pickled (the same tensors, parametrizations and module order), in the
+    parametrized class torch makes for the tensors it parametrizes."""
+    names = list(state["_modules"].get("parametrizations", ()))
+    cls = _parametrized_class(base, names) if names else base
+    net = cls.__new__(cls)
     net.__dict__.update(state)
-    if "parametrizations" in state["_modules"]:
-        parametrize._inject_new_class(net)
-        for name in net.parametrizations:
-            parametrize._inject_property(net, name)
     return net
+
+
+def _parametrized_class(base: type, names: list[str]) -> type:
+    """The class ``register_parametrization`` gives a ``base`` module when it parametrizes ``names``:
+    a subclass of ``base`` (one per instance) with a property per name that evaluates
+    ``self.parametrizations[name]``. Made by torch itself, on a bare instance with empty placeholder
+    buffers and identity parametrizations; only the class is kept."""
+    bare = base.__new__(base)
+    nn.Module.__init__(bare)
+    for name in names:
+        bare.register_buffer(name, torch.empty(0))
+        parametrize.register_parametrization(bare, name, nn.Identity(), unsafe=True)
+    return type(bare)
 
 
 def _draw(sample, like: Tensor, generator: torch.Generator) -> Tensor:
@@ -1377,6 +1390,24 @@ def _describe_F(F: Nonlinearity) -> str:
     return repr(F.name) if NONLINEARITIES.get(F.name) is F else f"{F.name!r} ({F.fn!r})"
 
 
+class _LayerZeroWeights(nn.Module):
+    """A network's layer-0 weights after their constraints as a forward, for ``functional_call``:
+    ``"M"``, ``"tau"``, and where present ``"W"`` and ``"b"``."""
+
+    def __init__(self, net: RateRNN):
+        super().__init__()
+        self.net = net
+
+    def forward(self) -> dict[str, Tensor]:
+        net = self.net
+        out = {"M": net.weight_hh_l0, "tau": net.tau}
+        if net.weight_ih_l0 is not None:
+            out["W"] = net.weight_ih_l0
+        if net.bias_l0 is not None:
+            out["b"] = net.bias_l0
+        return out
+
+
 class Ensemble(nn.Module):
     r"""K networks of the same shape run as one batched computation (``vmap`` over stacked weights).
 
@@ -1453,8 +1484,7 @@ class Ensemble(nn.Module):
 
     @staticmethod
     def _check_same(first: RateRNN, net: RateRNN, k: int) -> None:
-        def cls(n):  # parametrized modules get a class of their own per instance
-            return type(n).__bases__[0] if parametrize.is_parametrized(n) else type(n)
+        cls = parametrize.type_before_parametrizations  # parametrized modules get a class of their own
 
         if cls(net) is not cls(first):
             raise TypeError(f"every member must be a {cls(first).__name__}; member {k} is a {cls(net).__name__}")
@@ -1551,7 +1581,7 @@ class Ensemble(nn.Module):
 
     def extra_repr(self) -> str:
         net = self.template
-        name = (type(net).__bases__[0] if parametrize.is_parametrized(net) else type(net)).__name__
+        name = parametrize.type_before_parametrizations(net).__name__
         return f"{len(self)} × {name}({net.extra_repr()})"
 
     # ------------------------------------------------------------------ forward
@@ -1663,20 +1693,14 @@ class Ensemble(nn.Module):
     def effective_weights(self, params=None, buffers=None) -> dict[str, Tensor]:
         """Every member's layer-0 weights after their constraints, stacked: ``"M"`` (K, N, N),
         ``"tau"`` (K,) or (K, N), and where present ``"W"`` (K, N, I) and ``"b"`` (K, N)."""
-        from torch.func import vmap
+        from torch.func import functional_call, vmap
 
-        net = self.template
+        layer = _LayerZeroWeights(self.template)
         if params is None:
             params, buffers = self.stacked()
 
-        def weights(p, b):
-            with torch.nn.utils.stateless._reparametrize_module(net, {**p, **b}):
-                out = {"M": net.weight_hh_l0, "tau": net.tau}
-                if net.weight_ih_l0 is not None:
-                    out["W"] = net.weight_ih_l0
-                if net.bias_l0 is not None:
-                    out["b"] = net.bias_l0
-                return out
+        def weights(p, b):  # the template's tensors named as the wrapper's ("net." + name)
+            return functional_call(layer, {f"net.{k}": v for k, v in {**p, **b}.items()}, ())
 
         return vmap(weights)(params, buffers)
 
