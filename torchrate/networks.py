@@ -288,6 +288,8 @@ class RateRNN(nn.Module):
 
     # ------------------------------------------------------------------ construction hooks
     def _configure_solver(self, solver, rtol, atol, adjoint, ode_options) -> None:
+        if solver in solvers.WITHHELD_METHODS:
+            raise ValueError(f"solver {solver!r} is not offered: {solvers.WITHHELD_METHODS[solver]}")
         if solver != "euler" and solver not in solvers.ODE_METHODS:  # torchdiffeq is imported only here
             raise ValueError(
                 f"unknown solver {solver!r}; use 'euler' or a torchdiffeq method: {sorted(solvers.ODE_METHODS)}"
