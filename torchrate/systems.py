@@ -484,6 +484,11 @@ def _cell_kind(module) -> str | None:
     return None
 
 
+def _input_drive(x: Tensor, w_ih: Tensor, b_ih: Tensor | None) -> Tensor:
+    """W_ih x + b_ih (*, G·H): every gate block's input term."""
+    return x @ w_ih.T if b_ih is None else torch.addmm(b_ih, x, w_ih.T)
+
+
 @dataclass
 class _Cell:
     """One step of a torch RNN/GRU/LSTM cell at states v (B, N), inputs x (B, I): the next state and
@@ -497,12 +502,16 @@ class _Cell:
     parts: tuple
 
     @classmethod
-    def at(cls, kind: str, nonlinearity: str, x: Tensor, v: Tensor, w_ih, w_hh, b_ih, b_hh) -> _Cell:
+    def at(
+        cls, kind: str, nonlinearity: str, x: Tensor, v: Tensor, w_ih, w_hh, b_ih, b_hh, gi: Tensor | None = None
+    ) -> _Cell:
+        """The step at states ``v`` and inputs ``x``; ``gi`` (1, G·H), if given, is W_ih x + b_ih of
+        a constant input, computed once (``x`` is then not read)."""
         H = w_hh.shape[1]
         h = v[..., :H]
-        gi, gh = x @ w_ih.T, h @ w_hh.T
-        if b_ih is not None:
-            gi, gh = gi + b_ih, gh + b_hh
+        if gi is None:
+            gi = _input_drive(x, w_ih, b_ih)
+        gh = h @ w_hh.T if b_hh is None else torch.addmm(b_hh, h, w_hh.T)
         if kind == "rnn":  # h' = F(W_ih x + b_ih + W_hh h + b_hh)
             y = torch.tanh(gi + gh) if nonlinearity == "tanh" else torch.relu(gi + gh)
             slope = 1 - y * y if nonlinearity == "tanh" else (y > 0).to(y.dtype)
@@ -604,9 +613,10 @@ class _CellResidual(Residual):
     def __init__(self, kind: str, nonlinearity: str, u: Tensor, weights: list[Tensor | None]):
         super().__init__(self._residual)
         self.kind, self.nonlinearity, self.u, self.weights = kind, nonlinearity, u, weights
+        self._gi = _input_drive(u.reshape(1, -1), weights[0], weights[2])  # constant: formed once
 
     def _cell(self, v: Tensor) -> _Cell:
-        return _Cell.at(self.kind, self.nonlinearity, self.u.expand(v.shape[0], -1), v, *self.weights)
+        return _Cell.at(self.kind, self.nonlinearity, self.u, v, *self.weights, gi=self._gi)
 
     def _residual(self, v: Tensor) -> Tensor:
         flat = v.reshape(-1, v.shape[-1])
