@@ -45,4 +45,3 @@ def test_every_offered_fixed_grid_method_gets_better_as_the_step_shrinks(method,
     errors = [_decay_error(method, step, dtype) for step in (1 / 4, 1 / 16, 1 / 64)]
     floor = 1e-6 if dtype == torch.float32 else 1e-13
     assert errors[2] <= max(errors[0], floor) and errors[2] < 1e-3, errors
-
