@@ -6,7 +6,9 @@
 split's inputs, targets, mask, outputs and rates to ``<run>/predictions.pt``,
 :class:`~torchrate.training.PredictionWriter`); ``torchrate analyze
 CHECKPOINT --out DIR`` re-runs the end-of-fit analysis on a saved checkpoint; ``torchrate export
-CHECKPOINT --out FILE.npz`` writes its weights for NumPy (:func:`~torchrate.training.export_weights`).
+CHECKPOINT --out FILE.npz`` writes its weights for NumPy (:func:`~torchrate.training.export_weights`);
+``torchrate sweep --config SWEEP.yaml [--address ADDRESS] [--resume]`` runs many fits on Ray Tune and
+compares the trained networks (:func:`~torchrate.training.run_sweep`, the ``sweep`` extra).
 
 Every subcommand can name classes of modules in the working directory (``class_path:
 mymodule.MyTask`` next to ``mymodule.py``), as ``python -m`` can: the working directory is
@@ -70,6 +72,30 @@ def _export(argv: list[str]) -> int:
 
     _allow(args.allow)
     print(f"written to {export_weights(args.checkpoint, args.out)}")
+    return 0
+
+
+def _sweep(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="torchrate sweep",
+        description="Many `torchrate fit` runs on Ray Tune (a search space over config keys), one table of them "
+        "(population.csv/.parquet) and a population analysis of the trained networks (see "
+        'torchrate.training.run_sweep; needs pip install -e ".[sweep]").',
+    )
+    parser.add_argument("--config", required=True, help="the sweep YAML (base:, fit:, space:, …)")
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="a Ray cluster (ray://host:10001, auto); default: the "
+        "file's address:, then RAY_ADDRESS, else a local Ray instance",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted sweep of this name")
+    parser.add_argument("--no-progress", action="store_true", help="no progress table while the trials run")
+    args = parser.parse_args(argv)
+    from .training.sweep import run_sweep
+
+    out = run_sweep(args.config, address=args.address, resume=args.resume, progress=not args.no_progress)
+    print(f"written to {out} (population.csv, population.parquet, population.md, figures)")
     return 0
 
 
@@ -477,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
             return _analyze(args[1:])
         if args and args[0] == "export":
             return _export(args[1:])
+        if args and args[0] == "sweep":
+            return _sweep(args[1:])
         _check_config_files(args)
         build_cli(None if argv is None else args)  # None: LightningCLI reads sys.argv itself
     return 0

@@ -11,7 +11,11 @@
 * :func:`allow` — let checkpoints and configs name a class of your own (only torchrate's
   classes and ``torch.nn`` modules are allowed otherwise; see :mod:`.allowlist`);
 * :func:`export_weights` — a trained network's effective weights, masks and time constants
-  as a NumPy ``.npz`` file (``torchrate export CHECKPOINT --out FILE.npz``).
+  as a NumPy ``.npz`` file (``torchrate export CHECKPOINT --out FILE.npz``);
+* :func:`analyze_population` — several trained networks compared on the same trials: fixed-point
+  topology, CCA/Procrustes geometry, DSA dynamics, MDS embeddings (:mod:`.population`);
+* :func:`load_sweep`, :func:`run_sweep` — ``torchrate sweep --config sweep.yaml``: many fits on
+  Ray Tune (the ``sweep`` extra), one table of them and their population analysis (:mod:`.sweep`).
 
 Checkpoints load through one verified path (CRC-checked, ``weights_only=True`` always):
 :func:`load_checkpoint`, ``TaskModule.load_from_checkpoint``, Trainer resumes of a
@@ -23,7 +27,9 @@ from .callbacks import AnalysisCallback, PredictionWriter, RunCheckpoint, defaul
 from .data import TaskDataModule
 from .export import export_weights
 from .module import TaskModule, masked_cross_entropy, masked_mse
+from .population import analyze_population
 from .report import analyze, analyze_checkpoint, load_checkpoint
+from .sweep import load_sweep, run_sweep
 
 __all__ = [
     "TaskModule",
@@ -39,4 +45,7 @@ __all__ = [
     "export_weights",
     "masked_mse",
     "masked_cross_entropy",
+    "analyze_population",
+    "load_sweep",
+    "run_sweep",
 ]
