@@ -121,6 +121,11 @@ def analyze_population(
     )
     n_trials, seed, keep, dsa, rank, n_delays, n_initial = options.values()
 
+    missing = [str(c) for c in checkpoints if not c.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"checkpoints: {missing[0]!r} is not a file; give .ckpt files written by `torchrate fit`"
+        )
     networks, task = _load(checkpoints)
     from .data import draw_batch
 
@@ -200,10 +205,6 @@ def _check_checkpoints(checkpoints) -> list[Path]:
         )
     for c in checkpoints:
         _validate.check_path("checkpoints[i]", c, fix="a .ckpt written by `torchrate fit`")
-        if not Path(c).is_file():
-            raise FileNotFoundError(
-                f"checkpoints: {str(c)!r} is not a file; give .ckpt files written by `torchrate fit`"
-            )
     return [Path(c) for c in checkpoints]
 
 

@@ -411,8 +411,7 @@ def run_sweep(
     _check_experiment(tune, experiment, spec, resume)
     search_alg = _searcher(spec)
     _check_first_trial(spec)
-    address = address or spec["address"] or os.environ.get("RAY_ADDRESS") or None
-    started = _start_ray(ray, address)
+    started = _start_ray(ray, _address(address, spec["address"]))
     try:
         trainable = tune.with_resources(
             tune.with_parameters(_trial, fit=spec["fit"], root=str(experiment)),
@@ -530,6 +529,12 @@ def _check_first_trial(spec: dict) -> None:
                     "sweep: the fit configuration of the first trial is refused by `torchrate fit`: "
                     + (message[-1] if message else f"exit code {exit_.code}")
                 ) from None
+
+
+def _address(given: str | None, in_file: str | None) -> str | None:
+    """The cluster to run on: ``--address``, else the file's ``address:``, else ``RAY_ADDRESS``;
+    None (a local instance) when none is set."""
+    return given or in_file or os.environ.get("RAY_ADDRESS") or None
 
 
 def _start_ray(ray, address: str | None) -> bool:

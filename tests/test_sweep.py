@@ -1,0 +1,257 @@
+"""``torchrate sweep`` and the population analysis of trained networks.
+
+* :func:`tr.training.analyze_population` (no Ray): a network compared with its own copy is at
+  distance 0 in every measure and shares its topology; matrices are symmetric with a zero
+  diagonal; two seeds differ.
+* A 4-trial sweep on a local Ray instance (skipped only without the ``sweep`` extra; CI installs
+  it): two trials train, two fail (hidden_size 0) and are reported with their error, the table
+  and the analysis are written; ``--resume`` keeps the finished trials; a second start of the
+  same sweep, or a resume with another file, is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import torchrate as tr
+from torchrate.cli import main
+from torchrate.training import sweep as sw
+
+ROOT = Path(__file__).resolve().parents[1]
+FIT = {
+    "seed_everything": 0,
+    "threads": 1,
+    "trainer": {
+        "max_epochs": 1,
+        "accelerator": "cpu",
+        "devices": 1,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    },
+    "model": {
+        "network": {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 6, "tau": 20.0, "dt": 10.0}},
+        "lr": 0.02,
+    },
+    "data": {
+        "task": {
+            "class_path": "torchrate.tasks.FlipFlop",
+            "init_args": {"n_bits": 1, "dt": 10.0, "duration": 100.0, "pulse_rate": 0.02},
+        },
+        "batch_size": 16,
+        "train_batches": 4,
+        "val_trials": 16,
+        "test_trials": 16,
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def _fit(tmp_path: Path, seed: int) -> Path:
+    config = sw.trial_config(FIT, {"seed_everything": seed}, tmp_path / f"run{seed}")
+    path = tmp_path / f"fit{seed}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    main(["fit", "--config", str(path)])
+    return tmp_path / f"run{seed}" / "checkpoints" / "last.ckpt"
+
+
+# ---------------------------------------------------------------------- the population analysis
+@pytest.fixture(scope="module")
+def population(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("population")
+    threads = torch.get_num_threads()
+    a, b = _fit(tmp, 0), _fit(tmp, 1)
+    torch.set_num_threads(1)
+    try:
+        summary = tr.training.analyze_population(
+            [a, b, a], tmp / "out", names=["a", "b", "a_again"], labels=[{"seed": 0}, {"seed": 1}, {"seed": 0}]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    return summary, tmp / "out"
+
+
+def test_a_network_and_its_copy_are_at_distance_zero(population):
+    summary, _ = population
+    for measure in ("cca", "procrustes", "dsa"):
+        D = torch.tensor(summary["distances"][measure])
+        assert torch.equal(D, D.T) and torch.all(D.diagonal() == 0), measure
+        # the same rates: CCA and Procrustes exact to rounding (arccos near 1 loses half the digits:
+        # sqrt(2·1e-16) ≈ 1.5e-8); DSA's optimiser starts at C = I, whose angle is 0
+        assert D[0, 2] < {"cca": 1e-9, "procrustes": 1e-6, "dsa": 1e-5}[measure], (measure, D)
+        assert D[0, 1] > 1e-3 and abs(D[0, 1] - D[2, 1]) < 1e-5, (measure, D)  # two seeds differ, alike to both copies
+    E = torch.tensor(summary["mds"]["procrustes"])
+    assert torch.linalg.vector_norm(E[0] - E[2]) < 1e-3 * torch.linalg.vector_norm(E[0] - E[1])
+
+
+def test_a_network_and_its_copy_share_their_topology(population):
+    summary, _ = population
+    nets = summary["topology"]["networks"]
+    assert nets[0] == nets[2]
+    assert any({"a", "a_again"} <= set(group) for group in summary["topology"]["groups"])
+    assert summary["topology"]["agree"] == (nets[0]["signature"] == nets[1]["signature"])
+    assert sum(nets[0]["counts"].values()) >= 1  # a trained network has at least one fixed point at u = 0
+
+
+def test_population_files_are_written(population):
+    summary, out = population
+    for name in summary["files"]:
+        assert (out / name).stat().st_size > 0, name
+    text = (out / "population.md").read_text()
+    assert "3 networks on the same 64 held-out trials" in text and "| a_again | 0 |" in text
+    rows = (out / "procrustes.csv").read_text().splitlines()
+    assert rows[0] == ",a,b,a_again" and len(rows) == 4
+
+
+def test_networks_of_different_tasks_are_refused(tmp_path, population):
+    summary, _ = population
+    other = sw.trial_config(FIT, {"data.task.init_args.n_bits": 2}, tmp_path / "other")
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(other))
+    main(["fit", "--config", str(path)])
+    with pytest.raises(ValueError, match=r"checkpoints must all be trained on the same task"):
+        tr.training.analyze_population(
+            [summary["checkpoints"][0], tmp_path / "other" / "checkpoints" / "last.ckpt"], tmp_path / "out"
+        )
+
+
+# ---------------------------------------------------------------------- the sweep file
+def test_smoke_sweep_file_loads_with_four_trials():
+    spec = tr.training.load_sweep(ROOT / "configs" / "sweeps" / "smoke.yaml")
+    grids = [len(v["grid_search"]) for v in spec["space"].values()]
+    assert spec["num_samples"] * grids[0] * grids[1] == 4 and len(grids) == 2
+    assert spec["fit"]["model"]["network"]["class_path"] == "torchrate.RateRNN"  # from base:
+    assert spec["fit"]["model"]["network"]["init_args"]["tau"] == 20.0  # base kept where fit: is silent
+    assert spec["fit"]["trainer"]["max_epochs"] == 3  # fit: over base:
+    sw._check_first_trial(spec)  # torchrate fit parses its first trial
+
+
+def test_trial_config_sets_dotted_keys_and_the_run_directory(tmp_path):
+    network = {"class_path": "torch.nn.GRU", "init_args": {"hidden_size": 8}}
+    config = sw.trial_config(FIT, {"model.network": network, "model.lr": 0.1}, tmp_path)
+    assert config["model"]["network"] == network and config["model"]["lr"] == 0.1
+    assert config["trainer"]["default_root_dir"] == str(tmp_path)
+    assert FIT["model"]["lr"] == 0.02  # the base is not changed
+    assert sw._label(network) == "GRU(hidden_size=8)"
+
+
+def test_a_misspelt_key_is_refused_before_any_trial():
+    spec = tr.training.load_sweep({"fit": FIT, "space": {"model.network.init_args.hiden_size": {"grid_search": [4]}}})
+    with pytest.raises(ValueError, match=r"refused by `torchrate fit`.*hiden_size"):
+        sw._check_first_trial(spec)
+
+
+def test_the_address_comes_from_the_option_then_the_file_then_ray_address(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert sw._address(None, None) is None
+    monkeypatch.setenv("RAY_ADDRESS", "ray://env:10001")
+    assert sw._address(None, None) == "ray://env:10001"
+    assert sw._address(None, "ray://file:10001") == "ray://file:10001"
+    assert sw._address("auto", "ray://file:10001") == "auto"
+
+
+class _FakeRay:
+    def __init__(self):
+        self.calls = []
+
+    def is_initialized(self):
+        return False
+
+    def init(self, **kw):
+        self.calls.append(kw)
+
+
+def test_a_cluster_is_joined_as_it_is_and_a_local_instance_sized_to_the_machine():
+    ray = _FakeRay()
+    assert sw._start_ray(ray, "ray://head:10001")
+    assert ray.calls[0]["address"] == "ray://head:10001" and "num_cpus" not in ray.calls[0]
+    assert sw._start_ray(ray, None)
+    assert ray.calls[1]["address"] == "local" and ray.calls[1]["num_cpus"] == os.cpu_count()
+
+
+# ---------------------------------------------------------------------- a sweep on Ray
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    pytest.importorskip("ray", reason='the sweep extra: pip install -e ".[sweep]"')
+    tmp = tmp_path_factory.mktemp("sweep")
+    spec = {
+        "name": "four",
+        "fit": FIT,
+        "space": {
+            "seed_everything": {"grid_search": [0, 1]},
+            "model.network.init_args.hidden_size": {"grid_search": [6, 0]},
+        },
+        "metric": "mse",
+        "mode": "min",
+        "storage_path": str(tmp),
+        "analysis": {"n_trials": 32},
+    }
+    threads = torch.get_num_threads()
+    out = tr.training.run_sweep(spec, progress=False)
+    torch.set_num_threads(threads)
+    return spec, out
+
+
+def test_sweep_writes_one_row_per_trial_and_reports_the_failed_ones(swept):
+    import pandas as pd
+
+    spec, out = swept
+    table = pd.read_csv(out / "population.csv")
+    assert len(table) == 4
+    assert pd.read_parquet(out / "population.parquet").shape == table.shape
+    ok, failed = table[table.status == "ok"], table[table.status == "error"]
+    assert sorted(ok["config.seed_everything"]) == [0, 1] and set(ok["config.model.network.init_args.hidden_size"]) == {
+        6
+    }
+    assert len(failed) == 2 and all("hidden_size" in e for e in failed.error)
+    for _, row in ok.iterrows():
+        summary = json.loads((Path(row.run_dir) / "analysis" / "summary.json").read_text())
+        assert row.mse == pytest.approx(summary["metrics"]["mse"], rel=1e-12)
+        assert row["fixed_points.count"] == summary["fixed_points"]["count"]
+        assert sum(row[f"fixed_points.{k}"] for k in summary["fixed_points"]["by_kind"]) == row["fixed_points.count"]
+        assert Path(row.checkpoint).is_file() and row.topology
+    text = (out / "population.md").read_text()
+    assert "4 trials: 2 finished, 2 failed" in text and "Best by mse (min)" in text
+    population = json.loads((out / "population.json").read_text())
+    assert sorted(population["names"]) == sorted(ok.trial_id)
+    assert population["color_by"] == "seed_everything"
+    for name in ("distances.png", "mds.png", "topology.png"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_a_sweep_is_not_started_twice_nor_resumed_with_another_file(swept):
+    spec, _ = swept
+    with pytest.raises(FileExistsError, match=r"holds a sweep already: continue it with --resume"):
+        tr.training.run_sweep(spec, progress=False)
+    with pytest.raises(ValueError, match=r"resume: the sweep file differs .* \['num_samples'\]"):
+        tr.training.run_sweep(spec | {"num_samples": 2}, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match=r"holds no sweep to resume"):
+        tr.training.run_sweep(spec | {"name": "never_run"}, resume=True, progress=False)
+
+
+def test_resume_keeps_the_finished_trials(swept):
+    import pandas as pd
+
+    spec, out = swept
+    before = pd.read_csv(out / "population.csv")
+    stamps = {r.trial_id: Path(r.checkpoint).stat().st_mtime_ns for r in before.itertuples() if r.status == "ok"}
+    threads = torch.get_num_threads()
+    tr.training.run_sweep(spec, resume=True, progress=False)
+    torch.set_num_threads(threads)
+    after = pd.read_csv(out / "population.csv")
+    assert list(after.trial_id) == list(before.trial_id) and list(after.status) == list(before.status)
+    for trial_id, stamp in stamps.items():
+        row = after[after.trial_id == trial_id].iloc[0]
+        assert Path(row.checkpoint).stat().st_mtime_ns == stamp  # not trained again
+        assert not list(Path(row.run_dir).glob("analysis-v*"))
