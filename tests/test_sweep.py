@@ -126,6 +126,26 @@ def test_networks_of_different_tasks_are_refused(tmp_path, population):
         )
 
 
+# ---------------------------------------------------------------------- Ray stays optional
+def test_torchrate_and_its_training_import_no_ray():
+    import subprocess
+    import sys
+
+    code = "import sys, torchrate, torchrate.training, torchrate.cli; print('ray' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
+
+
+def test_without_the_extra_sweep_says_what_to_install(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: `import ray` raises ImportError
+    with pytest.raises(ModuleNotFoundError, match=r'pip install -e "\.\[sweep\]"'):
+        main(["sweep", "--config", str(ROOT / "configs" / "sweeps" / "smoke.yaml")])
+
+
 # ---------------------------------------------------------------------- the sweep file
 def test_smoke_sweep_file_loads_with_four_trials():
     spec = tr.training.load_sweep(ROOT / "configs" / "sweeps" / "smoke.yaml")

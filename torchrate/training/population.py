@@ -414,12 +414,12 @@ def _mds_figure(embeddings: dict[str, Tensor], names: list[str], colours, color_
             ax.scatter(x, y, s=40, color="tab:blue")
         elif categories is None:
             sc = ax.scatter(x, y, s=40, c=[float(c) for c in colours], cmap="viridis")
-            fig.colorbar(sc, ax=ax, shrink=0.8, label=color_by)
+            fig.colorbar(sc, ax=ax, shrink=0.8, label=color_by.rsplit(".", 1)[-1])
         else:
             for j, cat in enumerate(categories):
                 pick = [i for i, c in enumerate(colours) if str(c) == cat]
                 ax.scatter(x[pick], y[pick], s=40, color=f"C{j % 10}", label=_short(cat))
-            ax.legend(fontsize=7, title=color_by, title_fontsize=7)
+            ax.legend(fontsize=7, title=color_by.rsplit(".", 1)[-1], title_fontsize=7)
         for i, name in enumerate(names):
             ax.annotate(name, (x[i], y[i]), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set_title(f"MDS of {_TITLES[k]}", fontsize=10)
@@ -447,7 +447,8 @@ def _topology_figure(topologies, names: list[str], groups: list[list[int]]):
     ticks = [f"{n}\n({chr(65 + group_of[i]) if group_of[i] < 26 else group_of[i]})" for i, n in enumerate(names)]
     ax.set_xticks(range(len(names)), ticks, fontsize=7)
     ax.set_ylabel("fixed points at u = 0")
-    ax.set_title(f"topology: {len(groups)} group(s) (letters)", fontsize=10)
+    ax.set_title(f"fixed-point topology: {len(groups)} group(s), lettered under each network", fontsize=9)
+    ax.yaxis.get_major_locator().set_params(integer=True)
     if kinds:
         ax.legend(fontsize=7)
     fig.tight_layout()
