@@ -181,6 +181,19 @@ def test_the_address_comes_from_the_option_then_the_file_then_ray_address(monkey
     assert sw._address("auto", "ray://file:10001") == "auto"
 
 
+def test_the_summary_ranks_by_the_metric_and_says_when_it_was_not_reported():
+    rows = [
+        {"trial_id": "t0", "status": "ok", "mse": 0.2, "run_dir": "r0"},
+        {"trial_id": "t1", "status": "ok", "mse": 0.1, "run_dir": "r1"},
+        {"trial_id": "t2", "status": "error", "error": "ValueError: hidden_size must be ≥ 1", "run_dir": "r2"},
+    ]
+    text = sw._sweep_markdown(rows, {"name": "x", "metric": "mse", "mode": "min"}, analysed=True)
+    assert "3 trials: 2 finished, 1 failed" in text and "Best by mse (min): t1, mse = 0.1," in text
+    assert "- t2: ValueError: hidden_size must be ≥ 1" in text
+    text = sw._sweep_markdown(rows, {"name": "x", "metric": "acc", "mode": "max"}, analysed=False)
+    assert "metric 'acc' was not reported by any trial; the trials reported ['mse']" in text
+
+
 class _FakeRay:
     def __init__(self):
         self.calls = []

@@ -427,8 +427,10 @@ def run_sweep(
                 param_space=_param_space(tune, spec["space"]),
                 tune_config=tune.TuneConfig(
                     num_samples=spec["num_samples"],
-                    metric=spec["metric"],
-                    mode=spec["mode"],
+                    # Tune checks every report for the metric: only a search algorithm needs it (a
+                    # misspelt metric then fails the sweep at the first report); the table ranks by it
+                    metric=spec["metric"] if search_alg is not None else None,
+                    mode=spec["mode"] if search_alg is not None else None,
                     search_alg=search_alg,
                     max_concurrent_trials=spec["max_concurrent_trials"],
                     trial_dirname_creator=_trial_dirname,
@@ -678,6 +680,9 @@ def _sweep_markdown(rows: list[dict], spec: dict, analysed: bool) -> str:
     metric, mode = spec["metric"], spec["mode"]
     scored = [r for r in rows if r["status"] == "ok" and isinstance(r.get(metric), (int, float))]
     scored = [r for r in scored if math.isfinite(r[metric])]
+    if metric and not scored and counts["ok"]:
+        reported = sorted({k for r in rows if r["status"] == "ok" for k in r if isinstance(r[k], float)})
+        lines += [f"metric {metric!r} was not reported by any trial; the trials reported {reported}.", ""]
     if metric and scored:
         best = (min if mode == "min" else max)(scored, key=lambda r: r[metric])
         lines += [
