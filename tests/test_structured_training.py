@@ -121,3 +121,10 @@ def test_ensemble_report_reads_choices_with_the_best_members_readout(tmp_path):
     at_zero = summary["bifurcation"]["at_zero_coherence"]
     assert at_zero["stable"] >= 1 and len(at_zero["stable_choices"]) == at_zero["stable"]
     assert (tmp_path / "bifurcation.png").exists() and (tmp_path / "members.png").exists()
+
+
+def test_an_unseeded_ensemble_takes_any_64_bit_initial_seed(monkeypatch):
+    # a process never seeded has a random 64-bit initial seed; base + k must still fit int64
+    monkeypatch.setattr(torch, "initial_seed", lambda: 2**64 - 2)
+    seeds = TaskModule(_task(), SPEC, ensemble=3).member_seeds.tolist()
+    assert seeds == [seeds[0], seeds[0] + 1, seeds[0] + 2] and 0 <= seeds[0] < 2**63 - 3

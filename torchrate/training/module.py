@@ -224,7 +224,10 @@ class TaskModule(L.LightningModule):
         seed = network_seed
         if seed is not None:
             _validate.as_int("network_seed", seed, minimum=0)
-        base = (torch.initial_seed() if seed is None else seed) if ensemble is not None else seed
+        # an unseeded process's initial seed is any 64-bit number: folded so that base + k fits the
+        # int64 buffer member_seeds (a seed_everything seed, < 2³², is unchanged)
+        unseeded = torch.initial_seed() % (2**63 - (ensemble or 1))
+        base = (unseeded if seed is None else seed) if ensemble is not None else seed
         seeds = [base + k for k in range(ensemble)] if ensemble is not None else ([] if seed is None else [seed])
         generators = [torch.Generator().manual_seed(s) for s in seeds] or [None]
         nets = [self._build_network(network, g) for g in generators]
