@@ -58,12 +58,15 @@ def _restore_threads():
     torch.set_num_threads(threads)
 
 
-def _fit(tmp_path: Path, seed: int) -> Path:
-    config = sw.trial_config(FIT, {"seed_everything": seed}, tmp_path / f"run{seed}")
-    path = tmp_path / f"fit{seed}.yaml"
+def _fit(tmp_path: Path, seed: int, network: dict | None = None) -> Path:
+    name = f"run{seed}" if network is None else f"{network['class_path'].rsplit('.', 1)[-1]}{seed}"
+    config = sw.trial_config(
+        FIT, {"seed_everything": seed} | ({"model.network": network} if network else {}), tmp_path / name
+    )
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     main(["fit", "--config", str(path)])
-    return tmp_path / f"run{seed}" / "checkpoints" / "last.ckpt"
+    return tmp_path / name / "checkpoints" / "last.ckpt"
 
 
 # ---------------------------------------------------------------------- the population analysis
@@ -112,6 +115,29 @@ def test_population_files_are_written(population):
     assert "3 networks on the same 64 held-out trials" in text and "| a_again | 0 |" in text
     rows = (out / "procrustes.csv").read_text().splitlines()
     assert rows[0] == ",a,b,a_again" and len(rows) == 4
+
+
+def test_a_population_of_three_architectures(tmp_path, population):
+    """RateRNN, GRU and LSTM compared on the same trials: an LSTM's fixed points are searched in
+    its own state (h, c), started from its trajectories (not from its rates alone)."""
+    gru = _fit(tmp_path, 0, {"class_path": "torch.nn.GRU", "init_args": {"hidden_size": 6}})
+    lstm = _fit(tmp_path, 0, {"class_path": "torch.nn.LSTM", "init_args": {"hidden_size": 6}})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        summary = tr.training.analyze_population(
+            [population[1].parent / "run0" / "checkpoints" / "last.ckpt", gru, lstm],
+            tmp_path / "out",
+            names=["rate", "gru", "lstm"],
+            n_trials=16,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    nets = summary["topology"]["networks"]
+    assert [sum(n["counts"].values()) >= 1 for n in nets] == [True] * 3, nets
+    for measure in ("cca", "procrustes", "dsa"):
+        D = torch.tensor(summary["distances"][measure])
+        assert D.shape == (3, 3) and torch.equal(D, D.T) and torch.all(D.diagonal() == 0), measure
 
 
 def test_networks_of_different_tasks_are_refused(tmp_path, population):

@@ -131,7 +131,7 @@ def analyze_population(
 
     inputs = draw_batch(task, n_trials, seed)[0]
     rates = [_rates(module, inputs, seed) for module in networks]
-    topologies = [_topology(module.network, R, task.input_size, n_initial, seed) for module, R in zip(networks, rates)]
+    topologies = [_topology(module.network, inputs, R, n_initial, seed) for module, R in zip(networks, rates)]
     if rank is None:
         rank = min(6, min(R.shape[-1] for R in rates) * n_delays)
     distances = {"cca": _matrix(rates, lambda X, Y: 1 - float(_cca(X, Y, keep).mean()))}
@@ -278,16 +278,20 @@ def _rates(module, inputs: Tensor, seed: int) -> Tensor:
     return rates.detach().to("cpu", torch.float64)
 
 
-def _topology(network, R: Tensor, input_size: int, n_initial: int, seed: int):
-    """Fixed points at zero input from states of the trajectories ``R``, and their graph."""
+def _topology(network, inputs: Tensor, R: Tensor, n_initial: int, seed: int):
+    """Fixed points at zero input, started from states of the network's trajectories on
+    ``inputs`` (T, B, I) — its rates ``R`` (T, B, N), or an LSTM's (h, c) — and their graph."""
     import torchrate as tr
+
+    from .report import _state_trajectories
 
     net = copy.deepcopy(network).to(device="cpu", dtype=torch.float64)
     for p in net.parameters():
         p.requires_grad_(False)
-    states = R.reshape(-1, R.shape[-1])
+    S = _state_trajectories(net, inputs, R)
+    states = S.reshape(-1, S.shape[-1])
     pick = torch.randperm(states.shape[0], generator=torch.Generator().manual_seed(seed))[:n_initial]
-    u0 = torch.zeros(input_size, dtype=torch.float64)
+    u0 = torch.zeros(inputs.shape[-1], dtype=torch.float64)
     fps = tr.analysis.find_fixed_points(net, u0, states[pick])
     return tr.analysis.population.topology(net, fps, u0)
 
