@@ -138,6 +138,32 @@ def test_a_population_of_three_architectures(tmp_path, population):
     for measure in ("cca", "procrustes", "dsa"):
         D = torch.tensor(summary["distances"][measure])
         assert D.shape == (3, 3) and torch.equal(D, D.T) and torch.all(D.diagonal() == 0), measure
+    assert summary["separation"] is None  # no labels, nothing to group by
+
+
+def test_separation_of_groups_on_a_hand_built_matrix():
+    """Two groups {0, 1, 2} and {3, 4} at distance 1 inside, 3 between, except networks 2
+    and 3 are at 0.5, each the other's nearest: within 1, 3 of 5 nearest in their own group; a
+    lone member (5) counts in 'between' only."""
+    from torchrate.training.population import _separation
+
+    D = torch.full((6, 6), 3.0, dtype=torch.float64)
+    for group in ([0, 1, 2], [3, 4]):
+        for i in group:
+            for j in group:
+                D[i, j] = 1.0
+    D[2, 3] = D[3, 2] = 0.5
+    D.fill_diagonal_(0)
+    sep = _separation(D, ["a", "a", "a", "b", "b", "c"])
+    assert sep["within"] == 1.0 and sep["of"] == 5 and sep["nearest_in_group"] == 3
+    between = D[torch.tensor([[x != y for y in "aaabbc"] for x in "aaabbc"])]
+    assert sep["between"] == pytest.approx(float(between.mean()))
+    assert _separation(torch.tensor([[0.0, 3.0], [3.0, 0.0]]), ["a", "b"]) == {
+        "within": None,
+        "between": 3.0,
+        "nearest_in_group": None,
+        "of": 0,
+    }
 
 
 def test_networks_of_different_tasks_are_refused(tmp_path, population):
@@ -181,6 +207,17 @@ def test_smoke_sweep_file_loads_with_four_trials():
     assert spec["fit"]["model"]["network"]["init_args"]["tau"] == 20.0  # base kept where fit: is silent
     assert spec["fit"]["trainer"]["max_epochs"] == 3  # fit: over base:
     sw._check_first_trial(spec)  # torchrate fit parses its first trial
+
+
+def test_universality_sweep_file_loads_with_three_architectures_by_three_seeds():
+    spec = tr.training.load_sweep(ROOT / "configs" / "sweeps" / "flipflop_universality.yaml")
+    networks = spec["space"]["model.network"]["grid_search"]
+    assert [n["class_path"] for n in networks] == ["torchrate.RateRNN", "torch.nn.GRU", "torch.nn.LSTM"]
+    assert {n["init_args"]["hidden_size"] for n in networks} == {64}
+    assert spec["space"]["seed_everything"]["grid_search"] == [0, 1, 2] and spec["num_samples"] == 1
+    assert spec["analysis"]["keep"] is None and spec["analysis"]["color_by"] == "model.network"
+    for network in networks:  # torchrate fit parses a trial of each architecture
+        sw._check_first_trial({**spec, "space": {"model.network": {"grid_search": [network]}}})
 
 
 def test_trial_config_sets_dotted_keys_and_the_run_directory(tmp_path):
@@ -314,3 +351,29 @@ def test_resume_keeps_the_finished_trials(swept):
         row = after[after.trial_id == trial_id].iloc[0]
         assert Path(row.checkpoint).stat().st_mtime_ns == stamp  # not trained again
         assert not list(Path(row.run_dir).glob("analysis-v*"))
+
+
+@pytest.mark.slow
+def test_the_universality_reference_result(tmp_path):
+    """docs/population.md's reference result, rerun (~80 s on 2 cores): every one of the 9
+    flip-flop networks (RateRNN, GRU, LSTM × 3 seeds) has 8 stable points and 19 saddles with one
+    shared topology, and CCA places each nearest to one of its own architecture."""
+    pytest.importorskip("ray", reason='the sweep extra: pip install -e ".[sweep]"')
+    spec = tr.training.load_sweep(ROOT / "configs" / "sweeps" / "flipflop_universality.yaml")
+    spec["storage_path"] = str(tmp_path)
+    threads = torch.get_num_threads()
+    try:
+        out = tr.training.run_sweep(spec, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    summary = json.loads((Path(out) / "population.json").read_text())
+    assert len(summary["names"]) == 9 and summary["topology"]["agree"]
+    for net in summary["topology"]["networks"]:
+        counts = net["counts"]
+        assert counts.get("saddle") == 19 and sum(counts.values()) == 27, counts
+    documented = {"cca": (0.354, 0.511, 9), "procrustes": (0.370, 0.479, 8), "dsa": (0.075, 0.297, 8)}
+    for measure, (within, between, nearest) in documented.items():
+        sep = summary["separation"][measure]
+        assert sep["within"] < sep["between"] and sep["of"] == 9, (measure, sep)
+        assert sep["within"] == pytest.approx(within, abs=0.02) and sep["between"] == pytest.approx(between, abs=0.02)
+        assert sep["nearest_in_group"] >= nearest - (measure != "cca"), (measure, sep)

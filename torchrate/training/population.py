@@ -38,7 +38,7 @@ __all__ = ["analyze_population"]
 
 MEASURES = ("cca", "procrustes", "dsa")
 _TITLES = {
-    "cca": "1 − mean CCA (SVCCA)",
+    "cca": "1 − mean CCA",
     "procrustes": "Procrustes angle (rad)",
     "dsa": "DSA angle (rad)",
 }
@@ -107,8 +107,10 @@ def analyze_population(
     dict
         The content of ``population.json``: ``names``, ``labels``, ``topology`` (per network the
         counts by kind and the signature; ``groups``: networks sharing a signature; ``agree``),
-        ``distances`` (each measure's (P, P) matrix as lists), ``mds`` ((P, 2) per measure),
-        ``files``.
+        ``distances`` (each measure's (P, P) matrix as lists), ``separation`` (per measure, with
+        ``color_by``: the mean distance ``within`` and ``between`` its groups, and how many networks
+        have their nearest other network in their own group, ``nearest_in_group`` of ``of``; None
+        without ``color_by``), ``mds`` ((P, 2) per measure), ``files``.
     """
     checkpoints = _check_checkpoints(checkpoints)
     _validate.check_path("out", out, fix="the folder to write the population analysis into")
@@ -144,6 +146,7 @@ def analyze_population(
             rates, lambda X, Y: float(pop.dsa(X, Y, rank=rank, n_delays=n_delays, generator=g).distance)
         )
     embeddings = {k: pop.mds(D, 2) for k, D in distances.items()}
+    colours = [lab.get(color_by) for lab in labels] if color_by is not None else None
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,13 +166,13 @@ def analyze_population(
             "agree": len(groups) == 1,
         },
         "distances": {k: D.tolist() for k, D in distances.items()},
+        "separation": {k: _separation(D, colours) for k, D in distances.items()} if colours else None,
         "mds": {k: E.tolist() for k, E in embeddings.items()},
     }
     for k, D in distances.items():
         _write_matrix(out / f"{k}.csv", names, D)
     _write_embeddings(out / "mds.csv", names, embeddings)
-    colours = [lab.get(color_by) for lab in labels] if color_by is not None else None
-    _save(_distances_figure(distances, names), out / "distances.png")
+    _save(_distances_figure(distances, names, colours), out / "distances.png")
     _save(_mds_figure(embeddings, names, colours, color_by), out / "mds.png")
     _save(_topology_figure(topologies, names, groups), out / "topology.png")
     files = [*(f"{k}.csv" for k in distances), "mds.csv", "distances.png", "mds.png", "topology.png"]
@@ -302,6 +305,26 @@ def _cca(X: Tensor, Y: Tensor, keep: float | None) -> Tensor:
     return pop.cca(X, Y, keep=keep)
 
 
+def _separation(D: Tensor, colours: list) -> dict:
+    """Whether a distance matrix D (P, P) separates the groups of networks with equal
+    ``colours`` (a swept key's values): the mean distance within groups and between them, and
+    how many networks have their nearest other network in their own group (of those whose group
+    has another member). Within/nearest are None where no group has two members."""
+    keys = [repr(c) for c in colours]
+    P = len(keys)
+    same = torch.tensor([[keys[i] == keys[j] for j in range(P)] for i in range(P)])
+    off = ~torch.eye(P, dtype=torch.bool)
+    within, between = D[same & off], D[~same]
+    nearest = D.masked_fill(~off, math.inf).argmin(dim=1)
+    has_peer = (same & off).any(dim=1)
+    return {
+        "within": float(within.mean()) if within.numel() else None,
+        "between": float(between.mean()) if between.numel() else None,
+        "nearest_in_group": int(same[torch.arange(P), nearest][has_peer].sum()) if has_peer.any() else None,
+        "of": int(has_peer.sum()),
+    }
+
+
 def _matrix(rates: list[Tensor], distance) -> Tensor:
     """The symmetric (P, P) matrix of ``distance`` over pairs; 0 on the diagonal."""
     P = len(rates)
@@ -368,7 +391,25 @@ def _markdown(summary: dict, distances: dict[str, Tensor]) -> str:
     lines += ["| measure | mean | min | max |", "|---|---|---|---|"]
     for k, D in distances.items():
         off = D[~torch.eye(P, dtype=torch.bool)] if P > 1 else D.new_zeros(1)
-        lines.append(f"| {_TITLES[k]} | {float(off.mean()):.3g} | {float(off.min()):.3g} | {float(off.max()):.3g} |")
+        lines.append(
+            f"| {_title(k, summary)} | {float(off.mean()):.3g} | {float(off.min()):.3g} | {float(off.max()):.3g} |"
+        )
+    separation = summary.get("separation")
+    if separation and any(s["within"] is not None and s["between"] is not None for s in separation.values()):
+        key = summary["color_by"]
+        lines += [
+            "",
+            f"Grouped by `{key}`: mean distance within groups and between them, and how many networks "
+            "have their nearest other network in their own group:",
+            "",
+            "| measure | within | between | nearest in own group |",
+            "|---|---|---|---|",
+        ]
+        for k, sep in separation.items():
+            if sep["within"] is None or sep["between"] is None:
+                continue
+            nearest = f"{sep['nearest_in_group']}/{sep['of']}"
+            lines.append(f"| {_title(k, summary)} | {sep['within']:.3g} | {sep['between']:.3g} | {nearest} |")
     lines += ["", "![distances](distances.png)", "", "![mds](mds.png)", "", "![topology](topology.png)", ""]
     if any(summary["labels"]):
         keys = list(dict.fromkeys(k for lab in summary["labels"] for k in lab))
@@ -379,22 +420,37 @@ def _markdown(summary: dict, distances: dict[str, Tensor]) -> str:
     return "\n".join(lines)
 
 
+def _title(measure: str, summary: dict) -> str:
+    if measure == "cca" and summary.get("keep") is not None:
+        return f"1 − mean SVCCA ({summary['keep']:g} of the variance)"
+    return _TITLES[measure]
+
+
 # ---------------------------------------------------------------------- figures
 def _save(fig, path: Path) -> None:
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def _distances_figure(distances: dict[str, Tensor], names: list[str]):
+def _distances_figure(distances: dict[str, Tensor], names: list[str], colours=None):
+    """The matrices, rows and columns ordered by ``colours`` (a swept key's values, in order of
+    first appearance) with a line between groups, so that blocks on the diagonal show groups."""
     from .report import _subplots
 
+    keys = [repr(c) for c in colours] if colours is not None else [""] * len(names)
+    rank = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    order = sorted(range(len(names)), key=lambda i: rank[keys[i]])
+    edges = [j - 0.5 for j in range(1, len(order)) if keys[order[j]] != keys[order[j - 1]]]
     n = len(distances)
     fig, axes = _subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
     for ax, (k, D) in zip(axes[0], distances.items()):
-        im = ax.imshow(D.numpy(), cmap="viridis", vmin=0)
+        im = ax.imshow(D[order][:, order].numpy(), cmap="viridis", vmin=0)
+        for e in edges:
+            ax.axhline(e, color="white", lw=1)
+            ax.axvline(e, color="white", lw=1)
         ax.set_title(_TITLES[k], fontsize=10)
         ticks = range(len(names))
-        ax.set_xticks(ticks, names, rotation=90, fontsize=7)
-        ax.set_yticks(ticks, names, fontsize=7)
+        ax.set_xticks(ticks, [names[i] for i in order], rotation=90, fontsize=7)
+        ax.set_yticks(ticks, [names[i] for i in order], fontsize=7)
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     return fig
@@ -422,14 +478,28 @@ def _mds_figure(embeddings: dict[str, Tensor], names: list[str], colours, color_
         else:
             for j, cat in enumerate(categories):
                 pick = [i for i, c in enumerate(colours) if str(c) == cat]
-                ax.scatter(x[pick], y[pick], s=40, color=f"C{j % 10}", label=_short(cat))
-            ax.legend(fontsize=7, title=color_by.rsplit(".", 1)[-1], title_fontsize=7)
+                ax.scatter(x[pick], y[pick], s=40, color=f"C{j % 10}", label=_short(cat, 60))
         for i, name in enumerate(names):
             ax.annotate(name, (x[i], y[i]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set_aspect("equal", adjustable="datalim")  # distances on the page are the embedding's
         ax.set_title(f"MDS of {_TITLES[k]}", fontsize=10)
         ax.set_xlabel("MDS 1")
         ax.set_ylabel("MDS 2")
-    fig.tight_layout()
+    if categories is not None:  # one legend for all panels, below them, covering no point
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            labels,
+            loc="lower center",
+            ncol=min(len(categories), 3),
+            fontsize=7,
+            title=color_by.rsplit(".", 1)[-1],
+            title_fontsize=7,
+            frameon=False,
+        )
+        fig.tight_layout(rect=(0, 0.06 + 0.04 * math.ceil(len(categories) / 3), 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
