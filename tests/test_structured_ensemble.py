@@ -247,9 +247,12 @@ def test_grouped_blocked_rollout_equals_the_reference_in_values_and_every_gradie
         torch.testing.assert_close(gf, gr, rtol=0, atol=1e-12, msg=name)
 
 
-def test_grouped_blocked_rollout_gradchecks(monkeypatch):
+@pytest.mark.parametrize("shared_b", [1, 16])  # a shared input's drive: one batched product, or a transpose
+@pytest.mark.parametrize("per_neuron", [False, True])  # a: (K, 1, 1) or (K, 1, N), its gradient summed per block
+def test_grouped_blocked_rollout_gradchecks(monkeypatch, shared_b, per_neuron):
     import torchrate._rollout as rollout
 
+    monkeypatch.setattr(rollout, "_SHARED_B", shared_b)
     monkeypatch.setattr(rollout, "_GROUP", 2)
     monkeypatch.setattr(rollout, "_BLOCK_BYTES", 2 * 2 * 2 * 3 * 8)
     monkeypatch.setattr(rollout, "_BLOCK_ROWS", 0)
@@ -261,7 +264,7 @@ def test_grouped_blocked_rollout_gradchecks(monkeypatch):
         torch.randn(K, N, dtype=F64, generator=g),
         torch.randn(K, B, N, dtype=F64, generator=g),
         torch.randn(K, N, N, dtype=F64, generator=g) / 2,
-        0.1 + 0.4 * torch.rand(K, 1, 1, dtype=F64, generator=g),
+        0.1 + 0.4 * torch.rand(K, 1, N if per_neuron else 1, dtype=F64, generator=g),
         0.1 * torch.randn(K, T, B, N, dtype=F64, generator=g),
     )
     args = tuple(t.requires_grad_() for t in args)

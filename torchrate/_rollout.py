@@ -54,6 +54,7 @@ _BLOCK_BYTES = 1 << 20  # steps are taken in blocks of about this many bytes of 
 _BLOCK_ROWS = 256  # and at least this many rows (steps × B)
 _GROUP_BYTES = 5 << 18  # a group's M and a step's four (B, N) states: about this many bytes (1.25 MiB, L2-sized)
 _GROUP: int | None = None  # a fixed group size, for benchmarks and tests of the grouping
+_SHARED_B = 16  # from this batch size on, a shared input's drive is one batched product, not a transpose
 
 
 def _group_size(K: int, B: int, N: int, itemsize: int, device: torch.device) -> int:
@@ -127,10 +128,10 @@ def _flat(x: Tensor) -> Tensor:
     return x.reshape(*x.shape[:-3], x.shape[-3] * x.shape[-2], x.shape[-1])
 
 
-def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor) -> None:
+def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor, wide: tuple | None = None) -> None:
     """X = u Wᵀ + b (u + b without W) for a block of steps u: (t, B, I) (one network, one member or
     an input shared by a group), or (c, t, B, I), one per member; written into ``out``, the block of
-    Y, time-major: (t, B, N) or (t, c, B, N)."""
+    Y, time-major: (t, B, N) or (t, c, B, N). ``wide``: :func:`_wide`'s operands, made once per call."""
     if out.ndim == 3:  # one network (or one member): plain 2-D products
         if W is None:
             torch.add(u, b, out=out) if b is not None else out.copy_(u)
@@ -140,7 +141,8 @@ def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor) -> None:
             torch.addmm(b, _flat(u), W.T, out=_flat(out))
         return
     n, c, B, N = out.shape
-    if W is not None and u.ndim == 3:  # a shared input: one product with the members' W side by side
+    if W is not None and u.ndim == 3 and B < _SHARED_B:  # a shared input, few rows: one product with the
+        # members' W side by side, transposed into place (cheaper than the batched product's copies)
         Wcat = W.permute(2, 0, 1).reshape(W.shape[-1], c * N)  # (I, c·N)
         X = out.view(n, c * N) if B == 1 else torch.empty(n * B, c * N, dtype=out.dtype, device=out.device)
         if b is None:
@@ -154,14 +156,21 @@ def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor) -> None:
     if W is None:
         torch.add(u, b.unsqueeze(-2), out=out) if b is not None else out.copy_(u)
         return
-    # one batched product over (step, member) pairs: the small operands are expanded (copied)
+    # one batched product over (step, member) pairs: the small operands are expanded (copied; the
+    # weights' copies, the same for every block, once per call: ``wide``, for the longest block)
     x = u.expand(n, c, *u.shape[-2:]).reshape(n * c, *u.shape[-2:])
-    Wt = W.mT.expand(n, *W.mT.shape).reshape(n * c, *W.mT.shape[-2:])
+    Wt, bias = wide if wide is not None else _wide(W, b, n)
     if b is None:
-        torch.bmm(x, Wt, out=out.view(n * c, *out.shape[-2:]))
+        torch.bmm(x, Wt[: n * c], out=out.view(n * c, *out.shape[-2:]))
     else:
-        bias = b.unsqueeze(-2).expand(n, c, 1, b.shape[-1]).reshape(n * c, 1, b.shape[-1])
-        torch.baddbmm(bias, x, Wt, out=out.view(n * c, *out.shape[-2:]))
+        torch.baddbmm(bias[: n * c], x, Wt[: n * c], out=out.view(n * c, *out.shape[-2:]))
+
+
+def _wide(W: Tensor, b: Tensor | None, n: int) -> tuple[Tensor, Tensor | None]:
+    """Wᵀ (c, I, N) and b (c, N) repeated for n steps: (n·c, I, N) and (n·c, 1, N), the batched drive's operands."""
+    c = W.shape[0]
+    Wt = W.mT.expand(n, *W.mT.shape).reshape(n * c, *W.mT.shape[-2:])
+    return Wt, None if b is None else b.unsqueeze(-2).expand(n, c, 1, b.shape[-1]).reshape(n * c, 1, b.shape[-1])
 
 
 def _forward_kernel(
@@ -215,8 +224,12 @@ def _forward_steps(
     apply_ = F.inplace or F.apply_  # torch.tanh_ itself where F has an in-place form
     lead = Vs[0].shape[:-2]
     v = Vs[0]
-    for t0, t1 in _blocks(len(Ys), Ys[0]):
-        _drive(u.narrow(-3, t0, t1 - t0), W, b, Y[t0:t1])
+    blocks = _blocks(len(Ys), Ys[0])
+    wide = None
+    if W is not None and M.ndim == 3 and (u.ndim == 4 or Y.shape[-2] >= _SHARED_B):  # the batched drive's operands
+        wide = _wide(W, b, blocks[0][1])
+    for t0, t1 in blocks:
+        _drive(u.narrow(-3, t0, t1 - t0), W, b, Y[t0:t1], wide)
         for t in range(t0, t1):
             y = Ys[t]
             mm_(y, v, MT)
@@ -250,8 +263,9 @@ def _backward_kernel(
     V = R.as_strided((*R.shape[:-3], T + 1, *R.shape[-2:]), R.stride(), R.storage_offset() - R.stride(-3))
     du = (torch.zeros_like(u) if shared else _hostmem.empty(u.shape, u.dtype, u.device)) if need_u else None
     dWb = db = None  # [∂W | ∂b] summed by one product (u with a column of ones); ∂b alone without W
-    if need_weights and W is not None:
-        dWb = W.new_zeros((*W.shape[:-1], W.shape[-1] + (b is not None)))
+    if need_weights and W is not None:  # members': a transposed view, [∂W | ∂b]ᵀ summed by uᵀ E (3× faster than Eᵀ u)
+        I1 = W.shape[-1] + (b is not None)
+        dWb = W.new_zeros((*W.shape[:-1], I1)) if not members else W.new_zeros((W.shape[0], I1, W.shape[1])).mT
     elif need_weights and b is not None:
         db = torch.zeros_like(b)
     dM = torch.zeros_like(M) if need_weights else None
@@ -277,9 +291,10 @@ def _backward_kernel(
                 _take(db, k),
                 _take(dM, k),
                 Gk,
+                _take(grad_a, k) if members else None,
                 exact=not members,
             )
-            if Gk is not None:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape, in Y's time-major order
+            if Gk is not None and not members:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape
                 Gt, Vt, ak = Gk.movedim(-3, 0), Vk.movedim(-3, 0), _take(a, k)
                 grad_a[... if k is None else k] = (Gt * (Yk - Vt[:-1])).sum_to_size(ak.shape)
     dW = None
@@ -304,11 +319,13 @@ def _backward_steps(
     db: Tensor | None,
     dM: Tensor | None,
     G: Tensor | None,
+    da: Tensor | None,
     exact: bool,
 ) -> Tensor:
     """The backward time loop of one network or one group of members: δ[t] = ∂L/∂x[t] (e[t] = δ[t] / a,
     with a folded into M, without ``exact``), then ∂M, [∂W | ∂b] (dWb: one product with u and a column
-    of ones; db: ∂b without W) and ∂u (written; added into a ``shared`` input's). Fills G; returns ∂L/∂v0.
+    of ones; db: ∂b without W) and ∂u (written; added into a ``shared`` input's). Fills G, and adds
+    Σ_t G[t] (Y[t] − v_t) into ``da`` (∂L/∂a, a block at a time while it is in cache); returns ∂L/∂v0.
 
     ``exact`` (one network) keeps the historical arithmetic bit for bit, so that training runs
     reproduce: δ = ∂L/∂v[t+1] ⊙ (F'(x) a) with F'(x) a formed for all steps, and every weight
@@ -381,12 +398,16 @@ def _backward_steps(
                 dM.copy_(_flat(E).mT @ _flat(V.narrow(-3, 0, T)))
             else:
                 mm_(dM, _flat(E).mT, _flat(V.narrow(-3, t0, n)))
+        if da is not None:  # Y's block is time-major, G's and V's member-major
+            D = torch.sub(Y[t0:t1].movedim(0, -3), V.narrow(-3, t0, n)).mul_(G.narrow(-3, t0, n))
+            da.add_(D.sum(-3).sum_to_size(da.shape))
         ub = u.narrow(-3, t0, n)
         if dWb is not None:
             flat = _flat(ub)
             if dWb.shape[-1] > flat.shape[-1]:
                 flat = torch.cat([flat, flat.new_ones(*flat.shape[:-1], 1)], -1)
-            mm_(dWb, _flat(E).mT, flat.expand(*lead, *flat.shape) if flat.ndim < len(lead) + 2 else flat)
+            flat = flat.expand(*lead, *flat.shape) if flat.ndim < len(lead) + 2 else flat
+            mm_(dWb, _flat(E).mT, flat) if exact else mm_(dWb.mT, flat.mT, _flat(E))
         if db is not None:
             db.add_(E.sum((-3, -2)))
         if own_u:
