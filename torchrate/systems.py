@@ -64,6 +64,10 @@ class Residual:
     dt/τ_min for its Euler map, 1 otherwise): default tolerances are rounding errors times it.
     """
 
+    #: whether g and its derivatives are torch arithmetic on the residual's own tensors only (no user
+    #: code runs): the fixed-point search may then run them under ``torch.inference_mode``
+    pure: bool = False
+
     def __init__(self, g: Callable[[Tensor], Tensor], scale: float = 1.0):
         self._g = g
         self.scale = scale
@@ -285,6 +289,7 @@ class _RateResidual(Residual):
 
     def __init__(self, h: Tensor, M: Tensor, b: Tensor | None, tau: Tensor, F: Nonlinearity):
         self.h, self.M, self.b, self.tau, self.F = h, M, b, tau, F
+        self.pure = any(F is n for n in NONLINEARITIES.values())  # a named nonlinearity, no user callable
         self.scale = float(tau.reciprocal().max())
         self._hb = (h if b is None else h + b).expand(1, -1)
         self._MT = M.T
@@ -298,7 +303,9 @@ class _RateResidual(Residual):
         return vector_field(v, self.h, self.M, self.b, self.tau, self.F)
 
     def __call__(self, v: Tensor) -> Tensor:
-        return self.g(v)
+        """g(v) (*, N) with x = (h + b) + v Mᵀ as one fused product (what the search iterates)."""
+        x = torch.addmm(self._hb, v.reshape(-1, v.shape[-1]), self._MT).view(v.shape)
+        return (self.F(x) - v) / self.tau
 
     def grad_q(self, v: Tensor) -> Tensor:
         y = self.F(torch.addmm(self._hb, v, self._MT))
@@ -612,6 +619,7 @@ class _CellResidual(Residual):
 
     def __init__(self, kind: str, nonlinearity: str, u: Tensor, weights: list[Tensor | None]):
         super().__init__(self._residual)
+        self.pure = True  # the cell's formulas on its weights (see _Cell)
         self.kind, self.nonlinearity, self.u, self.weights = kind, nonlinearity, u, weights
         self._gi = _input_drive(u.reshape(1, -1), weights[0], weights[2])  # constant: formed once
 

@@ -640,7 +640,9 @@ def _find(
     chunks = good.split(batch_size or len(good))
     bar = Progress(progress, len(chunks) * (opt_steps + newton_steps), "fixed points")
     try:
-        v[finite] = torch.cat([_search.search(field_, c, opt, bar) for c in chunks])
+        with _search.inference(field_):
+            found = [_search.search(field_, c, opt, bar) for c in chunks]
+        v[finite] = torch.cat(found)  # copied into an ordinary tensor
     finally:
         bar.close()
     q_all = field_.q(v)
@@ -682,7 +684,9 @@ def _find(
     # only where the starts collapsed onto a few points (two or more states a point on average): on a
     # continuum every start has a point of its own, and midpoints would only add more of the set
     collapsed = 2 * len(points) <= len(idx)
-    extra = _between_points(field_, points[conv], opt, dedup_tol) if collapsed else points[:0]
+    with _search.inference(field_):
+        extra = _between_points(field_, points[conv], opt, dedup_tol) if collapsed else points[:0]
+    extra = extra.clone()  # an ordinary tensor, like every other field of the result
     if outlier_scale is not None and radius > 0:  # the starts' rule: nothing farther than their radius allows
         extra = extra[(extra - center).norm(dim=-1) <= outlier_scale * radius]
     if len(extra):  # found only between others: after the points the starts reached, with no start counted
@@ -746,9 +750,9 @@ def _between(field_, known: Tensor, fresh: Tensor, opt: _Options) -> Tensor:
         return known[:0]
     k = min(_BETWEEN_NEIGHBOURS, P - 1, max(1, _BETWEEN_MAX // len(fresh)))
     near = _search._distances(known[fresh], known).argsort(1)[:, 1 : k + 1]  # column 0: the point itself
-    pairs = torch.stack([fresh[:, None].expand(-1, k), near], -1).reshape(-1, 2)
-    pairs = torch.unique(torch.sort(pairs, dim=1).values, dim=0)  # (i, j) and (j, i) are one midpoint
-    mids = 0.5 * (known[pairs[:, 0]] + known[pairs[:, 1]])
+    i, j = fresh[:, None].expand(-1, k).reshape(-1), near.reshape(-1)
+    pair = torch.unique(torch.minimum(i, j) * P + torch.maximum(i, j))  # (i, j) and (j, i): one midpoint
+    mids = 0.5 * (known[pair // P] + known[pair % P])
     found = _search._newton(
         field_,
         mids,
