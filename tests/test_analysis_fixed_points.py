@@ -126,6 +126,23 @@ def test_network_is_not_modified():
         assert torch.equal(v, before[k]), k
 
 
+@pytest.mark.parametrize("make", ["rate", "gru"])
+def test_result_holds_ordinary_tensors(make):
+    """The search runs under torch.inference_mode for these residuals (no user code runs): every
+    tensor it returns is an ordinary one, usable in autograd and modifiable in place."""
+    g = torch.Generator().manual_seed(0)
+    net = tr.RateRNN(2, 8, tau=10.0, generator=g, dtype=F64) if make == "rate" else nn.GRU(2, 8).double()
+    field = tr.systems.as_system(net).at(torch.zeros(2, dtype=F64))
+    assert field.pure
+    fps = tr.analysis.find_fixed_points(net, torch.zeros(2, dtype=F64), torch.randn(64, 8, dtype=F64, generator=g))
+    tensors = {k: t for k, t in vars(fps).items() if isinstance(t, torch.Tensor)}
+    assert {"points", "final_states", "eigenvalues", "jacobians"} <= set(tensors)
+    assert not [k for k, t in tensors.items() if t.is_inference()]
+    w = torch.ones(8, dtype=F64, requires_grad=True)
+    (fps.points * w).sum().backward()  # saved for backward: fails on an inference tensor
+    fps.final_states.add_(0.0)
+
+
 def test_slow_point_of_a_ghost():
     """τ dv/dt = −v + tanh(2v + 0.6): past the saddle-node (b_c = 2^{1/2} − atanh(2^{−1/2}) ≈ 0.533)
     one fixed point is left, and a slow point (a minimum of q > 0) near v ≈ −0.74."""
