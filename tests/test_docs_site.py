@@ -18,27 +18,9 @@ import inspect
 import re
 from pathlib import Path
 
+from public_api import PUBLIC_MODULES as MODULES  # each has a page in docs/api/ that renders its __all__
+
 ROOT = Path(__file__).resolve().parents[1]
-# the public modules: each has a page in docs/api/ that renders its __all__
-MODULES = (
-    "torchrate",
-    "torchrate.analysis",
-    "torchrate.analysis.population",
-    "torchrate.linear",
-    "torchrate.systems",
-    "torchrate.dynamics",
-    "torchrate.nonlinearities",
-    "torchrate.parametrizations",
-    "torchrate.solvers",
-    "torchrate.connectivity",
-    "torchrate.zoo",
-    "torchrate.plotting",
-    "torchrate.tasks",
-    "torchrate.training",
-    "torchrate.training.curriculum",
-    "torchrate.training.checkpoints",
-    "torchrate.cli",
-)
 # parts of a public result, documented with it (Bifurcation.branches, .folds, .hopf)
 EXTRA = (
     "torchrate.analysis.bifurcation.Branch",

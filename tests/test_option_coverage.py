@@ -1,7 +1,8 @@
 """Every option of every public function and class has a bad-input case (issue 17's ratchet).
 
-The public surface is read from the signatures of what each module's ``__all__`` exports (and the
-alternative constructors ``from_weights``/``from_rnn``/``from_factors``/``elman``); an option counts as
+The public surface is read from the signatures of what the ``__all__`` of each module in
+``tests/public_api.py`` exports (and the alternative constructors ``from_weights``/``from_rnn``/
+``from_factors``/``elman``); an option counts as
 covered when some case id in ``tests/test_bad_inputs.py`` names both the callable and the option.
 Options not covered yet are listed in ``tests/data/options_without_a_bad_input_case.txt``: a new
 option that is neither covered nor listed fails here, and so does a listed one that has gained a
@@ -16,20 +17,8 @@ import re
 from pathlib import Path
 
 import test_bad_inputs as bad
+from public_api import PUBLIC_MODULES as MODULES
 
-MODULES = (
-    "torchrate",
-    "torchrate.analysis",
-    "torchrate.analysis.multitask",
-    "torchrate.analysis.population",
-    "torchrate.systems",
-    "torchrate.linear",
-    "torchrate.plotting",
-    "torchrate.tasks",
-    "torchrate.training",
-    "torchrate.zoo",
-    "torchrate.connectivity",
-)
 RESULTS = {
     "FixedPoints",
     "Manifold",
