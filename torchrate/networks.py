@@ -680,7 +680,7 @@ class RateRNN(nn.Module):
 
     def vector_field(self, v: Tensor, h: Tensor) -> Tensor:
         """dv/dt = (−v + F(h + Mv + b))/τ of layer 0 for rates ``v`` and projected input ``h`` (*, N)."""
-        return dynamics.vector_field(v, h, self.M, self.b, self.tau, self.F)
+        return dynamics._vector_field(v, h, self.M, self.b, self.tau, self.F)
 
     def system(self, time: str | None = None):
         r"""The dynamical system this network runs (:mod:`torchrate.systems`), for every analysis.
@@ -823,7 +823,7 @@ class RateRNN(nn.Module):
 
             def field(v, u):  # weights read at every evaluation: the adjoint reaches each parameter once
                 W, M, b = (getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias"))
-                return dynamics.vector_field(v, u if W is None else u @ W.T, M, b, self.tau, self.F)
+                return dynamics._vector_field(v, u if W is None else u @ W.T, M, b, self.tau, self.F)
 
             return ode_rollout(
                 field,

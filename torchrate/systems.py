@@ -15,7 +15,7 @@ one constant input, with ``q = ½‖g‖²`` and its gradient, that the fixed-po
 
 :func:`as_system` turns into a system: every torchrate network (its ``system(time)`` method;
 an Euler network is both its ODE and the map it runs at its ``dt``), ``torch.nn.RNN``, ``GRU``,
-``LSTM`` (any ``num_layers``) and their cells, a module with ``vector_field(v, h)``, or a system.
+``LSTM`` (any ``num_layers``) and their cells, a module with ``_vector_field(v, h)``, or a system.
 A trained ``nn.RNN`` *is* the map ``h ← tanh(W_ih u + b + W_hh h)``: its points are judged with
 |μ| < 1, as FixedPointFinder does. For an LSTM the state is ``(h, c)`` concatenated.
 
@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch.func import jacrev, jvp, vjp, vmap
 
 from . import _validate
-from .dynamics import jacobian_of_vector_field, pre_activation, vector_field
+from .dynamics import _jacobian_of_vector_field, _pre_activation, _vector_field
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 
 # RateSystem and Residual are built by the networks and by System.at, not by users
@@ -300,7 +300,7 @@ class _RateResidual(Residual):
             self._hb2, self._MT2, self._M4, self._c2 = 2 * self._hb, 2 * M.T, 4 * M, 2 * self._c
 
     def g(self, v: Tensor) -> Tensor:
-        return vector_field(v, self.h, self.M, self.b, self.tau, self.F)
+        return _vector_field(v, self.h, self.M, self.b, self.tau, self.F)
 
     def __call__(self, v: Tensor) -> Tensor:
         """g(v) (*, N) with x = (h + b) + v Mᵀ as one fused product (what the search iterates)."""
@@ -410,16 +410,16 @@ class RateSystem(System):
         return self.tau if self.time == "continuous" else self.tau / self.dt
 
     def __call__(self, v: Tensor, u: Tensor) -> Tensor:
-        f = vector_field(v, self.drive(u), self.M, self.b, self.tau, self.F)
+        f = _vector_field(v, self.drive(u), self.M, self.b, self.tau, self.F)
         return f if self.time == "continuous" else v + self.dt * f
 
     def residual(self, v: Tensor, u: Tensor) -> Tensor:
-        return vector_field(v, self.drive(u), self.M, self.b, self.residual_tau(), self.F)
+        return _vector_field(v, self.drive(u), self.M, self.b, self.residual_tau(), self.F)
 
     def jacobian(self, v: Tensor, u: Tensor) -> Tensor:
         if not self.analytic:
             return super().jacobian(v, u)
-        J = jacobian_of_vector_field(v, self.drive(u), self.M, self.b, self.residual_tau(), self.F)
+        J = _jacobian_of_vector_field(v, self.drive(u), self.M, self.b, self.residual_tau(), self.F)
         if self.time == "discrete":
             J = J + torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
         return J
@@ -427,7 +427,7 @@ class RateSystem(System):
     def input_jacobian(self, v: Tensor, u: Tensor) -> Tensor:
         if not self.analytic:
             return super().input_jacobian(v, u)
-        slope = self.F.derivative_from_output(self.F(pre_activation(v, self.drive(u), self.M, self.b)))
+        slope = self.F.derivative_from_output(self.F(_pre_activation(v, self.drive(u), self.M, self.b)))
         tau = self.residual_tau()
         gain = slope / tau  # (B, N)
         if self.W is None:
@@ -441,7 +441,7 @@ class RateSystem(System):
             b = None if self.b is None else self.b.detach()
             tau = self.residual_tau().detach()
         if not self.analytic:
-            return Residual(lambda v: vector_field(v, h, M, b, tau, self.F), float(tau.reciprocal().max()))
+            return Residual(lambda v: _vector_field(v, h, M, b, tau, self.F), float(tau.reciprocal().max()))
         return _RateResidual(h, M, b, tau, self.F)
 
     def __repr__(self) -> str:
@@ -748,7 +748,7 @@ def as_system(obj, *, time: str | None = None) -> System:
         * ``torch.nn.RNN``, ``GRU``, ``LSTM`` (any ``num_layers``, one direction) and their cells:
           the map of one step (:class:`TorchRNNMap`); LSTM state ``(h, c)``.
         * a :class:`Flow` or :class:`Map`: itself.
-        * a module with ``vector_field(v, h)`` (and optionally ``project_input(u)``, else u is
+        * a module with ``_vector_field(v, h)`` (and optionally ``project_input(u)``, else u is
           h): a :class:`Flow`; a plain callable ``f(v, h) -> dv/dt`` likewise (sizes taken from
           the states given).
     time : {"continuous", "discrete"}, optional
@@ -786,7 +786,7 @@ def as_system(obj, *, time: str | None = None) -> System:
 
 
 def _module_flow(module) -> Flow:
-    """A module with ``vector_field(v, h)`` (and ``project_input(u)``) as a Flow of its own dtype."""
+    """A module with ``_vector_field(v, h)`` (and ``project_input(u)``) as a Flow of its own dtype."""
     ref = (
         next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)
         if isinstance(module, nn.Module)
