@@ -31,7 +31,7 @@ from ._rollout import euler_rollout, euler_rollout_input
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 from .nonlinearities import nonlinearity as as_nonlinearity
 from .parametrizations import DaleSign, Mask, PerGroup, Positive, check_positive
-from .solvers import ode_rollout
+from .solvers import _ode_rollout
 
 __all__ = ["RateRNN", "EIRateRNN", "LowRankRateRNN", "Ensemble", "NonFiniteRatesError"]
 
@@ -825,7 +825,7 @@ class RateRNN(nn.Module):
                 W, M, b = (getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias"))
                 return dynamics._vector_field(v, u if W is None else u @ W.T, M, b, self.tau, self.F)
 
-            return ode_rollout(
+            return _ode_rollout(
                 field,
                 x,
                 v0,
@@ -1274,7 +1274,7 @@ class LowRankRateRNN(RateRNN):
                 x = (u if W is None else u @ self.weight_ih_l0.T) + (v @ self.n) @ self.m.T / N
                 return (F(x if self.bias_l0 is None else x + self.bias_l0) - v) / self.tau
 
-            return ode_rollout(
+            return _ode_rollout(
                 field,
                 x,
                 v0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import _validate
 from ._private import torchdiffeq_methods
 
 __all__ = [  # noqa: F822
@@ -121,7 +122,58 @@ def ode_rollout(
     Returns
     -------
     Tensor, shape (T, B, N)
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument: ``field`` not callable; ``U`` or ``v0`` not a floating tensor of the
+        shapes above (the same B, the same dtype) or not finite; ``dt``, ``rtol`` or ``atol`` not a
+        positive finite number; ``method`` not in :data:`ODE_METHODS` (or withheld); ``adjoint``
+        not a bool; ``adjoint_params`` not tensors; ``options`` not a dict (``max_evals`` ≥ 1).
+        Networks call the unchecked ``_ode_rollout`` (their settings are checked at construction).
     """
+    if not callable(field):
+        raise TypeError(f"field must be a callable (v, u) -> dv/dt, got {_validate._show(field)}")
+    for name, t, shape in (("U", U, "(T, B, I)"), ("v0", v0, "(B, N)")):
+        if not isinstance(t, Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point Tensor of shape {shape}, got {_validate._show(t)}")
+        if t.ndim != len(shape.split(",")):
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
+    if v0.shape[0] != U.shape[1]:
+        raise ValueError(f"v0 must have shape (B, N) with B = U.shape[1] = {U.shape[1]}, got {tuple(v0.shape)}")
+    if v0.dtype != U.dtype:
+        raise TypeError(f"v0 must have the dtype of U ({U.dtype}), got {v0.dtype}")
+    _validate.check_finite_tensor("U", U.detach())
+    _validate.check_finite_tensor("v0", v0.detach())
+    dt = _validate.check_positive("dt", dt, fix="the width of an input bin in ms")
+    if method in WITHHELD_METHODS:
+        raise ValueError(f"method {method!r} is not offered: {WITHHELD_METHODS[method]}")
+    _validate.check_choice("method", method, sorted(__getattr__("ODE_METHODS")))
+    rtol, atol = _validate.check_positive("rtol", rtol), _validate.check_positive("atol", atol)
+    _validate.check_flag("adjoint", adjoint)
+    if not isinstance(adjoint_params, (tuple, list)) or not all(isinstance(p, Tensor) for p in adjoint_params):
+        raise TypeError(
+            f"adjoint_params must be a tuple of the Tensors field uses, got {_validate._show(adjoint_params)}"
+        )
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"options must be a dict of torchdiffeq options or None, got {_validate._show(options)}")
+    if options and "max_evals" in options:
+        _validate.as_int("options['max_evals']", options["max_evals"], minimum=1)
+    return _ode_rollout(
+        field,
+        U,
+        v0,
+        dt,
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        adjoint=adjoint,
+        adjoint_params=adjoint_params,
+        options=options,
+    )
+
+
+def _ode_rollout(field, U, v0, dt, *, method, rtol, atol, adjoint, adjoint_params, options) -> Tensor:
     import torchdiffeq
 
     T = U.shape[0]
