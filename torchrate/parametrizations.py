@@ -20,7 +20,21 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ._validate import _show
+
 __all__ = ["Positive", "DaleSign", "Mask", "PerGroup", "Frozen", "check_positive"]
+
+
+def _name(option: str, value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{option} must be a str (named in errors), got {_show(value)}")
+    return value
+
+
+def _bool_tensor(option: str, value, what: str) -> Tensor:
+    if not isinstance(value, Tensor) or value.dtype != torch.bool:
+        raise TypeError(f"{option} must be a bool Tensor ({what}), got {_show(value)}")
+    return value
 
 
 def _first_bad(bad: Tensor) -> tuple[int, ...]:
@@ -57,7 +71,7 @@ class Positive(nn.Module):
 
     def __init__(self, name: str = "tau"):
         super().__init__()
-        self.name = name
+        self.name = _name("name", name)
 
     def forward(self, raw: Tensor) -> Tensor:
         return raw.exp()
@@ -69,6 +83,9 @@ class Positive(nn.Module):
 
 def check_positive(name: str, value: Tensor) -> Tensor:
     """``value`` if every entry is positive and finite, else a ValueError naming the first bad entry."""
+    _name("name", name)
+    if not isinstance(value, Tensor) or not value.is_floating_point():
+        raise TypeError(f"value must be a floating-point Tensor (the {name} to check), got {_show(value)}")
     bad = ~(torch.isfinite(value) & (value > 0))
     if bad.any():
         index = _first_bad(bad) if value.ndim else ()
@@ -90,6 +107,17 @@ class DaleSign(nn.Module):
 
     def __init__(self, sign: Tensor):
         super().__init__()
+        if not isinstance(sign, Tensor) or not sign.is_floating_point():
+            raise TypeError(
+                f"sign must be a floating-point Tensor of +1 and -1 (the weight's dtype), got {_show(sign)}"
+            )
+        if sign.ndim != 1 or not sign.numel():
+            raise ValueError(f"sign must have shape (N,) with N ≥ 1 (one sign per neuron), got {tuple(sign.shape)}")
+        if not bool(((sign == 1) | (sign == -1)).all()):
+            j = _first_bad((sign != 1) & (sign != -1))[0]
+            raise ValueError(
+                f"sign must hold only +1 (excitatory) and -1 (inhibitory), got sign[{j}] = {sign[j].item():g}"
+            )
         self.register_buffer("sign", sign.clone())
 
     def forward(self, raw: Tensor) -> Tensor:
@@ -131,8 +159,9 @@ class Mask(nn.Module):
 
     def __init__(self, mask: Tensor, name: str = "M"):
         super().__init__()
-        self.register_buffer("mask", mask.bool().clone())  # its own memory: loadable, and not the caller's tensor
-        self.name = name
+        self.name = _name("name", name)
+        _bool_tensor("mask", mask, "True where the weight may be non-zero")
+        self.register_buffer("mask", mask.clone())  # its own memory: loadable, and not the caller's tensor
 
     def forward(self, raw: Tensor) -> Tensor:
         return raw * self.mask
@@ -162,6 +191,15 @@ class PerGroup(nn.Module):
 
     def __init__(self, group: Tensor, names: tuple[str, ...]):
         super().__init__()
+        if not isinstance(names, tuple) or not names or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"names must be a non-empty tuple of str (one name a group), got {_show(names)}")
+        if not isinstance(group, Tensor) or group.dtype != torch.long:
+            raise TypeError(f"group must be a LongTensor (the group index of each neuron), got {_show(group)}")
+        if group.ndim != 1 or not bool(((group >= 0) & (group < len(names))).all()):
+            raise ValueError(
+                f"group must have shape (N,) with entries in 0 … {len(names) - 1} (one per name in names), got "
+                f"shape {tuple(group.shape)}, entries {sorted(set(group.flatten().tolist()))}"
+            )
         self.register_buffer("group", group.clone())
         self.names = names
 
@@ -203,7 +241,16 @@ class Frozen(nn.Module):
 
     def __init__(self, fixed: Tensor, value: Tensor):
         super().__init__()
-        self.register_buffer("fixed", fixed.bool().expand(value.shape).clone())
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise TypeError(f"value must be a floating-point Tensor (the weight), got {_show(value)}")
+        _bool_tensor("fixed", fixed, "True on the entries to freeze")
+        try:
+            fixed = fixed.expand(value.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"fixed must be broadcastable to the weight's shape {tuple(value.shape)}, got {tuple(fixed.shape)}"
+            ) from None
+        self.register_buffer("fixed", fixed.clone())
         self.register_buffer("value", value.detach().clone())
 
     def forward(self, raw: Tensor) -> Tensor:
