@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from .. import _validate
+
 __all__ = [
     "CheckpointError",
     "load_checkpoint_file",
@@ -92,8 +94,12 @@ def load_checkpoint_file(path, map_location: Any = "cpu") -> dict:
     CheckpointError
         If the archive is corrupted, or holds anything but tensors and plain Python values
         (e.g. a pickled object that would run code when loaded).
+    TypeError, ValueError
+        If ``map_location`` is not None, a device (or its name), a dict or a callable.
     """
     import io
+
+    _check_map_location(map_location)
 
     name = _name(path)
     source = path
@@ -130,11 +136,33 @@ def load_checkpoint_file(path, map_location: Any = "cpu") -> dict:
     return ckpt
 
 
+def _check_map_location(map_location) -> None:
+    """What ``torch.load`` accepts: None, a device or its name, a dict of names, a callable."""
+    if map_location is None or callable(map_location) or isinstance(map_location, (torch.device, dict)):
+        return
+    if not isinstance(map_location, str):
+        raise TypeError(
+            "map_location must be None, a torch.device or its name ('cpu', 'cuda:0'), a dict or a callable "
+            f"(as torch.load), got {_validate._show(map_location)}"
+        )
+    try:
+        torch.device(map_location)
+    except RuntimeError:
+        raise ValueError(f"map_location must name a device ('cpu', 'cuda:0'), got {map_location!r}") from None
+
+
 def save_checkpoint_file(checkpoint: Any, path: str | os.PathLike) -> None:
     """``torch.save(checkpoint, path)`` atomically: a temporary file in the same folder, flushed
     to disk, then renamed over ``path`` (``os.replace``). On any error the temporary file is
-    removed and ``path`` is left as it was."""
-    path = os.fspath(path)
+    removed and ``path`` is left as it was.
+
+    ``checkpoint`` is a dict (what :func:`load_checkpoint_file` loads back), ``path`` a local path
+    (not an existing folder); ``TypeError``/``ValueError`` naming the argument otherwise."""
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f"checkpoint must be a dict (of tensors and plain values), got {_validate._show(checkpoint)}")
+    path = os.fspath(_validate.check_path("path", path))
+    if os.path.isdir(path):
+        raise ValueError(f"path must be a checkpoint file, got the folder {path!r}")
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
@@ -241,7 +269,8 @@ def hparams_differences(saved: Mapping, current: Mapping, keys=("network", "task
     """The entries under ``keys`` whose values differ between the checkpoint's hyper-parameters
     ``saved`` and the ``current`` config, as ``"network.init_args.hidden_size: checkpoint 8,
     config 16"``. Entries present on one side only (an argument added to a class since the
-    checkpoint was written) are not compared.
+    checkpoint was written) are not compared. ``saved`` and ``current`` are mappings, ``keys`` a
+    tuple of str (``TypeError`` naming the argument otherwise).
 
     Examples
     --------
@@ -249,6 +278,11 @@ def hparams_differences(saved: Mapping, current: Mapping, keys=("network", "task
     ...                     {"network": {"init_args": {"hidden_size": 16, "tau": 20}}})
     ['network.init_args.hidden_size: checkpoint 8, config 16']
     """
+    for name, value in (("saved", saved), ("current", current)):
+        if not _is_mapping(value):
+            raise TypeError(f"{name} must be a mapping of hyper-parameters (a dict), got {_validate._show(value)}")
+    if isinstance(keys, str) or not isinstance(keys, (tuple, list)) or not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"keys must be a tuple of str (the top-level entries to compare), got {keys!r}")
     out = []
     for key in keys:
         if key not in saved or key not in current or saved[key] is None or current[key] is None:
@@ -290,12 +324,16 @@ class RunLock:
     RunDirectoryInUseError
         If another process (or another lock in this one) holds it; the message names the
         directory and the holder's pid.
+    TypeError, ValueError
+        If ``directory`` is not a path, or names a file.
     """
 
     name = ".torchrate.lock"
 
     def __init__(self, directory: str | os.PathLike):
-        self.directory = Path(directory)
+        self.directory = Path(_validate.check_path("directory", directory))
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ValueError(f"directory must be a run directory, got the file {str(self.directory)!r}")
         self._file = None
 
     def acquire(self) -> RunLock:

@@ -27,13 +27,22 @@ from typing import Any
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 
+from .. import _validate
+
 __all__ = ["Curriculum", "passes"]
 
 _MODES = ("max", "min")
 
 
 def passes(value: float, threshold: float, mode: str) -> bool:
-    """Whether a metric ``value`` reaches ``threshold`` (``mode="max"``: ≥, ``"min"``: ≤); NaN never does."""
+    """Whether a metric ``value`` reaches ``threshold`` (``mode="max"``: ≥, ``"min"``: ≤); NaN never does.
+
+    ``value`` and ``threshold`` are real numbers (one-element tensors included), ``threshold`` finite;
+    ``TypeError``/``ValueError`` naming the argument otherwise, and for a ``mode`` other than the two.
+    """
+    _validate.check_choice("mode", mode, _MODES, fix="'max': value ≥ threshold passes, 'min': value ≤ threshold")
+    threshold = _validate.as_float("threshold", threshold)
+    value = _validate.as_float("value", value, finite=False)
     if not math.isfinite(value):
         return False
     return value >= threshold if mode == "max" else value <= threshold
@@ -74,11 +83,15 @@ class Curriculum(Callback):
         mode: str = "max",
         patience: int = 1,
     ):
-        if isinstance(stages, Mapping) or not isinstance(stages, Sequence) or len(stages) == 0:
+        if isinstance(stages, (Mapping, str)) or not isinstance(stages, Sequence):
+            raise TypeError(f"stages must be a non-empty list of dicts of task arguments, got {stages!r}")
+        if len(stages) == 0:
             raise ValueError(f"stages must be a non-empty list of dicts of task arguments, got {stages!r}")
         for i, stage in enumerate(stages):
             if not isinstance(stage, Mapping):
                 raise TypeError(f"stages[{i}] must be a dict of task arguments, got {stage!r}")
+        if not isinstance(monitor, str) or not monitor:
+            raise TypeError(f"monitor must be the name of a logged metric (a str, 'val/accuracy'), got {monitor!r}")
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         thresholds = [threshold] * (len(stages) - 1) if isinstance(threshold, (int, float)) else list(threshold)
@@ -93,7 +106,9 @@ class Curriculum(Callback):
                 raise ValueError(
                     f"{name} must be a finite number, got {t!r}; the value {monitor} must reach to leave stage {i}"
                 )
-        if not isinstance(patience, int) or patience < 1:
+        if isinstance(patience, bool) or not isinstance(patience, int):
+            raise TypeError(f"patience must be a positive int (validations that must pass in a row), got {patience!r}")
+        if patience < 1:
             raise ValueError(f"patience must be a positive int, got {patience!r}")
         self.stages = [dict(s) for s in stages]
         self.monitor, self.mode, self.patience = monitor, mode, patience
