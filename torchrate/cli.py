@@ -23,6 +23,8 @@ import contextlib
 import os
 import sys
 
+from . import _validate
+
 __all__ = ["main", "build_cli"]
 
 
@@ -284,7 +286,12 @@ def build_cli(args: list[str] | None, run: bool = True):
     Checkpoints load CRC-verified and with ``weights_only=True`` always, and ``--ckpt_path``
     whose network or task (or, for ``fit``, optimiser settings) disagree with the config is
     refused with the keys named.
+
+    ``args`` is a list of str (the command line without the program name) or None (``sys.argv``),
+    ``run`` a bool: ``TypeError`` naming the argument otherwise.
     """
+    _check_args("args", args)
+    _validate.check_flag("run", run)
     with _process_state_kept(), _lightning_quieted():
         return _build_cli(args, run)
 
@@ -490,9 +497,25 @@ def _is_rank_zero_process() -> bool:
     return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
+def _check_args(name: str, value) -> None:
+    """A command line: None or a list (tuple) of str; a bare str would be split into its letters."""
+    if value is None:
+        return
+    if not isinstance(value, (list, tuple)) or not all(isinstance(a, str) for a in value):
+        raise TypeError(
+            f"{name} must be a list of str (the command line without the program name, e.g. ['fit', '--config', "
+            f"'run.yaml']) or None, got {_validate._show(value)}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``torchrate`` console script."""
+    """Entry point of the ``torchrate`` console script.
+
+    ``argv``: the command line without the program name (a list of str), or None for ``sys.argv[1:]``.
+    """
     import torchrate
+
+    _check_args("argv", argv)
 
     args = sys.argv[1:] if argv is None else list(argv)
     if args in (["--version"], ["-V"]):
