@@ -16,6 +16,7 @@ import inspect
 import re
 from pathlib import Path
 
+import pytest
 import test_bad_inputs as bad
 from public_api import PUBLIC_MODULES as MODULES
 
@@ -39,6 +40,7 @@ RESULTS = {
     "Topology",
 }
 BACKLOG = Path(__file__).parent / "data" / "options_without_a_bad_input_case.txt"
+README = Path(__file__).parents[1] / "README.md"
 
 
 def public_options() -> set[str]:
@@ -86,3 +88,15 @@ def test_every_option_has_a_bad_input_case_or_is_listed():
     assert not new, f"options without a bad-input case (add one to tests/test_bad_inputs.py): {new}"
     done = sorted(listed - missing)
     assert not done, f"these now have a case (or no longer exist): remove them from {BACKLOG.name}: {done}"
+
+
+def test_readme_states_the_counts():
+    """The README's reliability section quotes the option and case counts; every case is clear
+    (``test_bad_inputs.py`` asserts each one), so tried = clear. Update the README when they change.
+    The README counts the NeuroGym cases, which exist only where the optional neurogym is installed."""
+    pytest.importorskip("neurogym")
+    text = re.sub(r"\s+", " ", README.read_text())
+    options, cases = len(public_options()), len(bad.ALL_CASES) + len(bad.CLI_ARGPARSE)
+    assert f"Every one of the {options} options of the public API" in text
+    assert f"throws {cases} adversarial inputs" in text
+    assert f"**{cases} tried, {cases} clear, 0 silent, 0 hangs, 0 not naming the argument**" in text
