@@ -1,9 +1,10 @@
 """Every option of every public function and class has a bad-input case (issue 17's ratchet).
 
-The public surface is read from the signatures of what the ``__all__`` of each module in
-``tests/public_api.py`` exports (and the alternative constructors ``from_weights``/``from_rnn``/
-``from_factors``/``elman``); an option counts as
-covered when some case id in ``tests/test_bad_inputs.py`` names both the callable and the option.
+The public surface is read from the signatures of what the ``__all__`` of each module of
+``tests/public_api.py``'s ``option_modules()`` exports (the documented modules, then every other
+module with an ``__all__``; an object exported by several is counted once, under the first), and
+the alternative constructors ``from_weights``/``from_rnn``/``from_factors``/``elman``; an option
+counts as covered when some case id in ``tests/test_bad_inputs.py`` names both the callable and the option.
 Options not covered yet are listed in ``tests/data/options_without_a_bad_input_case.txt``: a new
 option that is neither covered nor listed fails here, and so does a listed one that has gained a
 case (remove it from the list). Result containers (what analyses return) are not inputs.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import test_bad_inputs as bad
-from public_api import PUBLIC_MODULES as MODULES
+from public_api import option_modules
 
 RESULTS = {
     "FixedPoints",
@@ -45,13 +46,14 @@ README = Path(__file__).parents[1] / "README.md"
 
 def public_options() -> set[str]:
     """``module.callable(option)`` for every named parameter of the public API."""
-    out = set()
-    for module_name in MODULES:
+    out, seen = set(), set()
+    for module_name in option_modules():
         module = importlib.import_module(module_name)
         for name in getattr(module, "__all__", []):
             obj = getattr(module, name, None)
-            if obj is None or inspect.ismodule(obj) or name in RESULTS:
+            if obj is None or inspect.ismodule(obj) or name in RESULTS or id(obj) in seen:
                 continue
+            seen.add(id(obj))
             targets = [(name, obj.__init__ if inspect.isclass(obj) else obj)] if callable(obj) else []
             if inspect.isclass(obj):
                 targets += [
