@@ -488,7 +488,11 @@ def _check_config_files(args: list[str]) -> None:
             )
         model = content.get("model")
         network = model.get("network") if isinstance(model, dict) else None
-        if isinstance(network, dict) and "class_path" in network and not allowed(network["class_path"]):
+        if (
+            isinstance(network, dict)
+            and "class_path" in network
+            and not (isinstance(network["class_path"], str) and allowed(network["class_path"]))
+        ):
             raise ValueError(_network_refusal(network["class_path"], f"config {path!r}"))
 
 

@@ -34,6 +34,18 @@ KINDS = (
 )
 
 
+def _check(name: str, eigenvalues, time: str) -> None:
+    """``eigenvalues`` a tensor of numbers (…, N) and ``time`` one of the two; no host sync."""
+    _validate.check_choice("time", time, ("continuous", "discrete"))
+    if not isinstance(eigenvalues, Tensor) or not (eigenvalues.is_floating_point() or eigenvalues.is_complex()):
+        raise TypeError(
+            f"{name} must be a floating or complex tensor of eigenvalues, shape (…, N), got "
+            f"{_validate._show(eigenvalues)}"
+        )
+    if eigenvalues.ndim == 0:
+        raise ValueError(f"{name} must have shape (…, N) (N eigenvalues a point), got a 0-D tensor")
+
+
 def _complex(lam: Tensor) -> Tensor:
     return lam if lam.is_complex() else lam.to(torch.promote_types(lam.dtype, torch.complex64))
 
@@ -41,18 +53,22 @@ def _complex(lam: Tensor) -> Tensor:
 def distance_to_marginal(eigenvalues: Tensor, time: str = "continuous") -> Tensor:
     """Signed distance of each eigenvalue from the stability boundary: Re λ (continuous) or
     |μ| − 1 (discrete); negative is stable."""
+    _check("eigenvalues", eigenvalues, time)
     lam = _complex(eigenvalues)
     return lam.real if time == "continuous" else lam.abs() - 1
 
 
 def is_stable(eigenvalues: Tensor, time: str = "continuous") -> Tensor:
     """Every Re λ < 0 (continuous) or every |μ| < 1 (discrete), shape (P,) — no tolerance."""
+    _check("eigenvalues", eigenvalues, time)
     return (distance_to_marginal(eigenvalues, time) < 0).all(-1)
 
 
 def eigen_order(lam: Tensor, time: str = "continuous") -> Tensor:
     """Indices (…, N) that sort eigenvalues by decreasing real part (continuous) or modulus
     (discrete), ties by decreasing imaginary part."""
+    _check("lam", lam, time)
+    lam = _complex(lam)
     first = torch.sort(lam.imag, dim=-1, descending=True, stable=True).indices
     key = lam.gather(-1, first)
     key = key.real if time == "continuous" else key.abs()
@@ -62,12 +78,14 @@ def eigen_order(lam: Tensor, time: str = "continuous") -> Tensor:
 def sort_eigenvalues(lam: Tensor, time: str = "continuous") -> Tensor:
     """Sort along the last dimension: by decreasing real part (continuous) or modulus (discrete),
     ties by decreasing imaginary part."""
+    _check("lam", lam, time)
     return lam.gather(-1, eigen_order(lam, time))
 
 
 def boundary_tol(eigenvalues: Tensor, time: str = "continuous") -> Tensor:
     """Default distance from the stability boundary that counts as on it, per point (…, 1):
     ``sqrt(eps)·max|λ|`` (continuous) or ``sqrt(eps)·max(1, max|μ|)`` (discrete)."""
+    _check("eigenvalues", eigenvalues, time)
     lam = _complex(eigenvalues)
     eps = torch.finfo(lam.real.dtype).eps
     size = lam.abs().nan_to_num(0.0).amax(-1, keepdim=True)

@@ -19,8 +19,29 @@ from .base import Task, Trials, figure, period_mask, white_noise
 __all__ = ["PerceptualDecision", "WinnerTakeAll", "choices"]
 
 
+def _broadcasts(a: Tensor, b: Tensor) -> bool:
+    try:
+        torch.broadcast_shapes(a.shape, b.shape)
+    except RuntimeError:
+        return False
+    return True
+
+
 def choices(outputs: Tensor, mask: Tensor) -> Tensor:
-    """The choice of each trial, ``argmax_k Σ_t mask[t, b, k] · outputs[t, b, k]``, shape (B,)."""
+    """The choice of each trial, ``argmax_k Σ_t mask[t, b, k] · outputs[t, b, k]``, shape (B,).
+
+    ``outputs`` (T, B, K) a floating tensor, ``mask`` a tensor broadcastable to it (``TypeError``/
+    ``ValueError`` naming the argument otherwise; no host sync)."""
+    if not isinstance(outputs, Tensor) or not outputs.is_floating_point():
+        raise TypeError(f"outputs must be a floating tensor of shape (T, B, K), got {_validate._show(outputs)}")
+    if outputs.ndim != 3:
+        raise ValueError(f"outputs must have shape (T, B, K), got {tuple(outputs.shape)}")
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a tensor of shape (T, B, K) (or broadcastable), got {_validate._show(mask)}")
+    if not (_broadcasts(mask, outputs) and torch.broadcast_shapes(mask.shape, outputs.shape) == outputs.shape):
+        raise ValueError(
+            f"mask must have shape (T, B, K) = {tuple(outputs.shape)} (or broadcast to it), got {tuple(mask.shape)}"
+        )
     return (outputs * mask).sum(0).argmax(-1)
 
 

@@ -24,6 +24,8 @@ import importlib
 import re
 from collections.abc import Mapping
 
+from .. import _validate
+
 __all__ = ["allow", "allowed", "resolve_class", "check_class_paths", "DisallowedClassError"]
 
 #: packages whose classes may be named (imported on demand)
@@ -86,8 +88,10 @@ def allow(cls: type | str, *names: str) -> type:
 
 def allowed(path) -> bool:
     """Whether ``path`` is registered, inside a trusted package, or a Task subclass already
-    defined in this process (no import is done)."""
-    if not isinstance(path, str) or not _DOTTED.match(path):
+    defined in this process (no import is done). ``TypeError`` if ``path`` is not a str."""
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a dotted class path str ('package.module.Class'), got {_validate._show(path)}")
+    if not _DOTTED.match(path):
         return False
     return (
         path in _REGISTERED
@@ -136,9 +140,14 @@ def resolve_class(path, base: type | tuple[type, ...], where: str = "the spec") 
     ImportError
         A trusted path that does not exist.
     TypeError
-        The name is not a class, or not a ``base``.
+        The name is not a class, or not a ``base``; ``base`` not a class (or tuple of classes),
+        ``where`` not a str.
     """
-    if not allowed(path):
+    if not isinstance(where, str):
+        raise TypeError(f"where must be a str (what names the class, for errors), got {_validate._show(where)}")
+    if not (isinstance(base, type) or isinstance(base, tuple) and base and all(isinstance(b, type) for b in base)):
+        raise TypeError(f"base must be a class or a tuple of classes, got {_validate._show(base)}")
+    if not isinstance(path, str) or not allowed(path):
         raise DisallowedClassError(_refusal(path, where))
     if path in _REGISTERED:
         cls = _REGISTERED[path]
@@ -159,10 +168,13 @@ def resolve_class(path, base: type | tuple[type, ...], where: str = "the spec") 
 
 def check_class_paths(tree, where: str) -> None:
     """Raise :class:`DisallowedClassError` if any ``class_path`` (or Lightning's ``_class_path``)
-    anywhere in the nested dicts / lists ``tree`` is not :func:`allowed`. Imports nothing."""
+    anywhere in the nested dicts / lists ``tree`` is not :func:`allowed`. Imports nothing.
+    ``where`` (a str) names the source in the error."""
+    if not isinstance(where, str):
+        raise TypeError(f"where must be a str (the source of tree, for errors), got {_validate._show(where)}")
     if isinstance(tree, Mapping) or hasattr(tree, "items") and callable(tree.items):
         for key, value in tree.items():
-            if key in ("class_path", "_class_path") and not allowed(value):
+            if key in ("class_path", "_class_path") and not (isinstance(value, str) and allowed(value)):
                 raise DisallowedClassError(_refusal(value, where))
             check_class_paths(value, where)
     elif isinstance(tree, (list, tuple)):

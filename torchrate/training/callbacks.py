@@ -20,8 +20,9 @@ __all__ = ["RunCheckpoint", "AnalysisCallback", "PredictionWriter", "default_log
 
 def versioned_directory(path: str | os.PathLike) -> Path:
     """``path`` if it does not exist or is empty, else the first of ``path-v1``, ``path-v2``, …
-    that does not exist or is empty (what Lightning does for ``epoch=…-v1.ckpt``)."""
-    path = Path(path)
+    that does not exist or is empty (what Lightning does for ``epoch=…-v1.ckpt``). ``path`` is a
+    str or ``os.PathLike`` (``TypeError`` otherwise)."""
+    path = Path(_validate.check_path("path", path))
 
     def free(p: Path) -> bool:
         return not p.exists() or p.is_dir() and not any(p.iterdir())

@@ -38,6 +38,10 @@ _NAMES = ("network.weight_ih_l0", "network.weight_hh_l0", "network.bias_l0", "re
 
 def constrain(module, readout: str, masks, fixed) -> None:
     """Apply ``readout``, then ``masks``, then ``fixed`` to ``module`` (a TaskModule, built)."""
+    if not (isinstance(module, nn.Module) and isinstance(getattr(module, "network", None), nn.Module)):
+        raise TypeError(
+            f"module must be a built TaskModule (with .network and .readout), got {_validate._show(module)}"
+        )
     _validate.check_choice("readout", readout, READOUTS, fix="'excitatory' reads E units only, with weights ≥ 0")
     masks, fixed = _entries("masks", masks, module), _entries("fixed", fixed, module)
     if (readout != "all" or masks or fixed) and module.is_ensemble:

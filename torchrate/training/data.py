@@ -25,7 +25,14 @@ __all__ = ["TaskDataModule", "draw_batch"]
 
 
 def draw_batch(task: Task, batch_size: int, seed: int) -> tuple:
-    """``(inputs, targets, mask, conditions)`` of ``batch_size`` trials drawn with ``seed``."""
+    """``(inputs, targets, mask, conditions)`` of ``batch_size`` trials drawn with ``seed``.
+
+    ``task`` a :class:`~torchrate.tasks.Task`, ``batch_size`` an int ≥ 1, ``seed`` an int
+    (``TypeError``/``ValueError`` naming the argument otherwise)."""
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a torchrate.tasks.Task, got {_validate._show(task)}")
+    batch_size = _validate.as_int("batch_size", batch_size, minimum=1)
+    seed = _validate.as_int("seed", seed)
     trials, conditions = task.generate(batch_size, generator=torch.Generator().manual_seed(seed))
     return (*trials, conditions)
 

@@ -89,7 +89,8 @@ def instantiate(spec: Mapping[str, Any], base: type | tuple[type, ...], *args) -
     """Build ``class_path(*args, **init_args)`` from a ``{"class_path", "init_args"}`` dict,
     checking that the class is a ``base`` (one class or a tuple) — and, before anything is
     imported, that it is torchrate's, ``torch.nn``'s or registered with
-    :func:`~torchrate.training.allow` (:mod:`~torchrate.training.allowlist`)."""
+    :func:`~torchrate.training.allow` (:mod:`~torchrate.training.allowlist`). ``TypeError``
+    naming ``spec`` or ``base`` when either is not of that form."""
     cls = _spec_class(spec, base)
     return cls(*args, **dict(spec.get("init_args") or {}), **dict(spec.get("dict_kwargs") or {}))
 
