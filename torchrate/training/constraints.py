@@ -38,7 +38,7 @@ _NAMES = ("network.weight_ih_l0", "network.weight_hh_l0", "network.bias_l0", "re
 
 def constrain(module, readout: str, masks, fixed) -> None:
     """Apply ``readout``, then ``masks``, then ``fixed`` to ``module`` (a TaskModule, built)."""
-    if not (isinstance(module, nn.Module) and isinstance(getattr(module, "network", None), nn.Module)):
+    if not (isinstance(getattr(module, "network", None), nn.Module) and hasattr(module, "readout")):
         raise TypeError(
             f"module must be a built TaskModule (with .network and .readout), got {_validate._show(module)}"
         )
