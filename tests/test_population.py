@@ -95,6 +95,15 @@ def test_dsa_is_zero_for_rotated_dynamics_and_positive_for_other_eigenvalues(dty
     assert float(other.distance) > 0.1
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_operator_distance_of_an_operator_and_itself_is_zero_where_the_cosine_is_exactly_one(dtype):
+    """⟨A, A⟩ / ‖A‖² rounds to exactly 1 for these: the angle's gradient (arccos' at 1) is
+    infinite there, and the distance used to come back NaN (a network against its own copy)."""
+    for A in (torch.eye(4, dtype=dtype), torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=dtype))):
+        d, C = pop.operator_distance(A, A.clone(), iters=50, generator=torch.Generator().manual_seed(0))
+        assert float(d) == 0.0 and torch.isfinite(C).all(), (A, d)
+
+
 def test_mds_recovers_euclidean_distances():
     pts = torch.randn(7, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
     D = torch.cdist(pts, pts)

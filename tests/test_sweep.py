@@ -166,6 +166,14 @@ def test_separation_of_groups_on_a_hand_built_matrix():
     }
 
 
+def test_a_distance_that_is_not_finite_is_refused_naming_the_pair():
+    from torchrate.training.population import _matrix
+
+    rates = [torch.zeros(2), torch.zeros(2), torch.full((2,), float("nan"))]
+    with pytest.raises(FloatingPointError, match="networks 0 and 2 is nan"):
+        _matrix(rates, lambda X, Y: float((X - Y).abs().sum()))
+
+
 def test_networks_of_different_tasks_are_refused(tmp_path, population):
     summary, _ = population
     other = sw.trial_config(FIT, {"data.task.init_args.n_bits": 2}, tmp_path / "other")

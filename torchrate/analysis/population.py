@@ -210,10 +210,12 @@ def dmd(X: Tensor, *, rank: int, n_delays: int = 1, interval: int = 1) -> Tensor
     return torch.linalg.lstsq(before, after).solution.mT
 
 
+def _cosine(A: Tensor, B: Tensor) -> Tensor:
+    return (A * B).sum((-2, -1)) / (torch.linalg.matrix_norm(A) * torch.linalg.matrix_norm(B))
+
+
 def _angle(A: Tensor, B: Tensor) -> Tensor:
-    return torch.arccos(
-        ((A * B).sum((-2, -1)) / (torch.linalg.matrix_norm(A) * torch.linalg.matrix_norm(B))).clamp(-1, 1)
-    )
+    return torch.arccos(_cosine(A, B).clamp(-1, 1))
 
 
 def operator_distance(
@@ -283,7 +285,9 @@ def operator_distance(
         for _ in range(iters):
             opt.zero_grad()
             C = rotations()
-            _angle(A64, C @ B64 @ C.mT).sum().backward()
+            # the angle is minimal where the cosine is maximal: ascend the cosine, whose gradient is
+            # finite everywhere (arccos' is infinite at a cosine of 1, i.e. at the answer for B = A)
+            (-_cosine(A64, C @ B64 @ C.mT)).sum().backward()
             opt.step()
             schedule.step()
     with torch.no_grad():

@@ -331,7 +331,10 @@ def _matrix(rates: list[Tensor], distance) -> Tensor:
     D = torch.zeros(P, P, dtype=torch.float64)
     for i in range(P):
         for j in range(i + 1, P):
-            D[i, j] = D[j, i] = max(distance(rates[i], rates[j]), 0.0)
+            d = distance(rates[i], rates[j])
+            if not math.isfinite(d):  # never a NaN in the tables: say which pair
+                raise FloatingPointError(f"the distance between networks {i} and {j} is {d}: are their rates finite?")
+            D[i, j] = D[j, i] = max(d, 0.0)
     return D
 
 
