@@ -4,6 +4,7 @@
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from types import ModuleType
 
 from . import dynamics, solvers
 from .networks import EIRateRNN, Ensemble, LowRankRateRNN, NonFiniteRatesError, RateRNN
@@ -14,7 +15,7 @@ from .nonlinearities import Nonlinearity, nonlinearity
 _SUBMODULES = ("analysis", "connectivity", "linear", "plotting", "systems", "tasks", "training", "zoo")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     if name in _SUBMODULES:
         import importlib
 
