@@ -18,6 +18,7 @@ cannot be resized (``resize_`` raises).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import weakref
@@ -33,7 +34,7 @@ _ALIGN = 64  # bytes, as torch's own CPU allocator
 
 _lock = threading.RLock()  # re-entrant: a lease can die (and call _free) while the lock is held
 _idle: dict[int, list[bytearray]] = {}  # size in bytes → buffers no tensor uses, least recently asked first
-_leases: dict[int, weakref.ref] = {}  # the weak references whose callbacks return buffers (by id: a
+_leases: dict[int, weakref.ref[memoryview]] = {}  # the weak references whose callbacks return buffers (by id: a
 # writable memoryview, and so a weak reference to one, cannot be hashed)
 
 
@@ -51,13 +52,13 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, min_
             del _idle[next(iter(_idle))]
         buf = idle.pop() if idle else bytearray(nbytes + _ALIGN)
         lease = memoryview(buf)
-        ref = weakref.ref(lease, lambda ref, buf=buf, n=nbytes: _free(ref, buf, n))
+        ref = weakref.ref(lease, functools.partial(_free, buf=buf, nbytes=nbytes))
         _leases[id(ref)] = ref
     offset = -torch.frombuffer(lease, dtype=torch.uint8, count=1).data_ptr() % _ALIGN
     return torch.frombuffer(lease, dtype=dtype, count=nbytes // itemsize, offset=offset).view(shape)
 
 
-def _free(ref: weakref.ref, buf: bytearray, nbytes: int) -> None:
+def _free(ref: weakref.ref[memoryview], buf: bytearray, nbytes: int) -> None:
     with _lock:
         _leases.pop(id(ref), None)
         if nbytes in _idle:  # a size no longer kept: the buffer goes back to the allocator

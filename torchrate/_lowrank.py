@@ -55,7 +55,7 @@ class LowRankFactors(nn.Module):
         r.
     """
 
-    def __init__(self, rank: int):
+    def __init__(self, rank: int) -> None:
         super().__init__()
         self.rank = rank
 

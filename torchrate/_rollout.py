@@ -507,7 +507,7 @@ def _(grad_R, u, W, b, v0, R, Y, M, a, nonlinearity, need_u, need_weights, need_
     )
 
 
-def _setup_context(ctx, inputs, output):
+def _setup_context(ctx, inputs, output) -> None:
     u, W, b, v0, M, a, eta, nonlinearity = inputs
     R, Y, S = output
     ctx.save_for_backward(u, W, b, v0, M, a, eta, R, Y)

@@ -28,10 +28,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+import os
+from collections.abc import Collection, Sequence
+from typing import Literal, TypeVar, overload
 
 import torch
 from torch import Tensor
+
+_T = TypeVar("_T")
 
 __all__ = [
     "as_float",
@@ -52,7 +56,7 @@ def _fix(fix: str | None) -> str:
     return f"; {fix}" if fix else ""
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     """The received value as it should appear in a message (short, with its type if odd)."""
     if isinstance(value, Tensor):
         if value.numel() <= 6:
@@ -64,7 +68,7 @@ def _show(value) -> str:
     return repr(value)
 
 
-def as_float(name: str, value, *, finite: bool = True, fix: str | None = None) -> float:
+def as_float(name: str, value: object, *, finite: bool = True, fix: str | None = None) -> float:
     """``value`` as a Python float: a real number, a NumPy scalar or a one-element real tensor.
 
     Refuses strings, booleans, complex numbers, tensors of more than one element (TypeError)
@@ -97,7 +101,7 @@ def as_float(name: str, value, *, finite: bool = True, fix: str | None = None) -
     return x
 
 
-def as_int(name: str, value, *, minimum: int | None = None, fix: str | None = None) -> int:
+def as_int(name: str, value: object, *, minimum: int | None = None, fix: str | None = None) -> int:
     """``value`` as a Python int (an ``int``, NumPy integer or integral one-element tensor;
     not a float, even ``2.0``, nor a bool), at least ``minimum`` if given.
 
@@ -125,7 +129,7 @@ def as_int(name: str, value, *, minimum: int | None = None, fix: str | None = No
     return x
 
 
-def check_positive(name: str, value, *, fix: str | None = None) -> float:
+def check_positive(name: str, value: object, *, fix: str | None = None) -> float:
     """``value`` as a float, which must be finite and > 0 (NaN and inf refused)."""
     x = as_float(name, value, finite=False, fix=fix)
     if not (math.isfinite(x) and x > 0):
@@ -133,7 +137,7 @@ def check_positive(name: str, value, *, fix: str | None = None) -> float:
     return x
 
 
-def check_nonnegative(name: str, value, *, fix: str | None = None) -> float:
+def check_nonnegative(name: str, value: object, *, fix: str | None = None) -> float:
     """``value`` as a float, which must be finite and ≥ 0 (NaN and inf refused)."""
     x = as_float(name, value, finite=False, fix=fix)
     if not (math.isfinite(x) and x >= 0):
@@ -159,7 +163,12 @@ def check_finite_tensor(name: str, t: Tensor, *, fix: str | None = None) -> Tens
 
 
 def as_real_tensor(
-    name: str, value, *, dtype: torch.dtype | None = None, device=None, fix: str | None = None
+    name: str,
+    value: object,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    fix: str | None = None,
 ) -> Tensor:
     """``value`` (tensor, NumPy array, nested list of numbers) as a real floating tensor.
 
@@ -221,7 +230,7 @@ def check_shape(name: str, t: Tensor, shape: Sequence[int | None | str], *, fix:
     return t
 
 
-def check_choice(name: str, value, choices: Sequence, *, fix: str | None = None):
+def check_choice(name: str, value: _T, choices: Collection[object], *, fix: str | None = None) -> _T:
     """Require ``value`` to be one of ``choices``; return it."""
     try:
         ok = value in choices
@@ -234,11 +243,11 @@ def check_choice(name: str, value, choices: Sequence, *, fix: str | None = None)
 
 def check_vector(
     name: str,
-    value,
+    value: object,
     size: int | None,
     *,
     dtype: torch.dtype | None = None,
-    device=None,
+    device: torch.device | str | None = None,
     batch: bool = False,
     what: str = "entries",
     fix: str | None = None,
@@ -262,7 +271,7 @@ def check_vector(
     return check_finite_tensor(name, t, fix=fix)
 
 
-def check_interval(name: str, value, *, fix: str | None = None) -> tuple[float, float]:
+def check_interval(name: str, value: object, *, fix: str | None = None) -> tuple[float, float]:
     """``(lo, hi)``: two finite real numbers with ``lo < hi``.
 
     Examples
@@ -284,7 +293,7 @@ def check_interval(name: str, value, *, fix: str | None = None) -> tuple[float, 
     return lo, hi
 
 
-def check_square_matrix(name: str, M, *, fix: str | None = None) -> Tensor:
+def check_square_matrix(name: str, M: object, *, fix: str | None = None) -> Tensor:
     """``M`` as a finite, real, non-empty square floating tensor (integers cast to the default
     dtype), e.g. recurrent weights.
 
@@ -303,14 +312,14 @@ def check_square_matrix(name: str, M, *, fix: str | None = None) -> Tensor:
     return check_finite_tensor(name, M, fix=fix)
 
 
-def check_flag(name: str, value, *, fix: str | None = None) -> bool:
+def check_flag(name: str, value: object, *, fix: str | None = None) -> bool:
     """``value``, which must be ``True`` or ``False`` (not ``0``/``1``, ``None`` or a string)."""
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {_show(value)}{_fix(fix)}")
     return value
 
 
-def check_dtype(name: str, value, *, fix: str | None = None) -> torch.dtype | None:
+def check_dtype(name: str, value: object, *, fix: str | None = None) -> torch.dtype | None:
     """``value``: ``None`` or a real floating-point ``torch.dtype`` (``torch.float32``, ``torch.float64``)."""
     if value is not None and not (isinstance(value, torch.dtype) and value.is_floating_point):
         raise TypeError(
@@ -320,7 +329,7 @@ def check_dtype(name: str, value, *, fix: str | None = None) -> torch.dtype | No
     return value
 
 
-def check_device(name: str, value, *, fix: str | None = None) -> torch.device | None:
+def check_device(name: str, value: object, *, fix: str | None = None) -> torch.device | None:
     """``value`` (``None``, a ``torch.device``, a name like ``"cpu"``/``"cuda:0"`` or a CUDA index)
     as a ``torch.device`` that exists on this machine (``None`` stays ``None``).
 
@@ -338,7 +347,7 @@ def check_device(name: str, value, *, fix: str | None = None) -> torch.device | 
             f"{name} must be a torch.device, a name like 'cpu' or 'cuda:0', or None, got {_show(value)}{_fix(fix)}"
         )
     try:
-        device = torch.device(value)
+        device = torch.device(value if isinstance(value, (str, torch.device)) else int(value))  # an index
     except (RuntimeError, ValueError, TypeError):
         raise ValueError(
             f"{name} must be a torch.device or a name like 'cpu' or 'cuda:0', got {_show(value)}{_fix(fix)}"
@@ -353,7 +362,7 @@ def check_device(name: str, value, *, fix: str | None = None) -> torch.device | 
     return device
 
 
-def check_generator(name: str, value, *, fix: str | None = None) -> torch.Generator | None:
+def check_generator(name: str, value: object, *, fix: str | None = None) -> torch.Generator | None:
     """``value``: ``None`` (the global RNG) or a ``torch.Generator``."""
     if value is not None and not isinstance(value, torch.Generator):
         raise TypeError(
@@ -363,7 +372,7 @@ def check_generator(name: str, value, *, fix: str | None = None) -> torch.Genera
     return value
 
 
-def check_probability(name: str, value, *, fix: str | None = None) -> float:
+def check_probability(name: str, value: object, *, fix: str | None = None) -> float:
     """``value`` as a float in [0, 1] (NaN refused)."""
     x = as_float(name, value, finite=False, fix=fix)
     if not 0 <= x <= 1:
@@ -371,7 +380,17 @@ def check_probability(name: str, value, *, fix: str | None = None) -> float:
     return x
 
 
-def check_path(name: str, value, *, optional: bool = False, fix: str | None = None):
+@overload
+def check_path(
+    name: str, value: object, *, optional: Literal[False] = False, fix: str | None = None
+) -> str | os.PathLike[str]: ...
+@overload
+def check_path(
+    name: str, value: object, *, optional: bool, fix: str | None = None
+) -> str | os.PathLike[str] | None: ...
+def check_path(
+    name: str, value: object, *, optional: bool = False, fix: str | None = None
+) -> str | os.PathLike[str] | None:
     """``value``, which must be a path (``str`` or ``os.PathLike``), or ``None`` with ``optional``.
 
     Examples
@@ -381,8 +400,6 @@ def check_path(name: str, value, *, optional: bool = False, fix: str | None = No
         ...
     TypeError: out must be a path (str or os.PathLike), got 3
     """
-    import os
-
     if value is None and optional:
         return None
     if not isinstance(value, (str, os.PathLike)):

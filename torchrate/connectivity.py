@@ -36,15 +36,15 @@ from . import _validate
 __all__ = ["random_mask", "no_autapses", "multi_area", "Areas"]
 
 
-def _count(name: str, value) -> int:
+def _count(name: str, value: object) -> int:
     return _validate.as_int(name, value, minimum=0)
 
 
-def _density(density, name: str = "density") -> float:
+def _density(density: object, name: str = "density") -> float:
     return _validate.check_probability(name, density)
 
 
-def _counts(name: str, values) -> list[int]:
+def _counts(name: str, values: object) -> list[int]:
     """A sequence of neuron counts per area, each an int ≥ 0."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or getattr(values, "ndim", 1) != 1:
         raise TypeError(
@@ -54,14 +54,19 @@ def _counts(name: str, values) -> list[int]:
     return [_count(f"{name}[{a}]", n) for a, n in enumerate(values)]
 
 
-def no_autapses(N: int, *, device=None) -> Tensor:
+def no_autapses(N: int, *, device: torch.device | str | None = None) -> Tensor:
     """All connections except ``i → i``: bool (N, N), False on the diagonal."""
     N, device = _count("N", N), _validate.check_device("device", device)
     return ~torch.eye(N, dtype=torch.bool, device=device)
 
 
 def random_mask(
-    N: int, density: float, *, generator: torch.Generator | None = None, autapses: bool = False, device=None
+    N: int,
+    density: float,
+    *,
+    generator: torch.Generator | None = None,
+    autapses: bool = False,
+    device: torch.device | str | None = None,
 ) -> Tensor:
     r"""A random mask (N, N): each connection independently present with probability ``density``.
 

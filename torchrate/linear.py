@@ -65,7 +65,7 @@ def _check_matrix(M: Tensor) -> Tensor:
     return _validate.check_square_matrix("M", M)
 
 
-def _check_rates(name: str, x, N: int, M: Tensor) -> Tensor:
+def _check_rates(name: str, x: object, N: int, M: Tensor) -> Tensor:
     if isinstance(x, Tensor) and x.is_floating_point() and torch.finfo(x.dtype).bits > torch.finfo(M.dtype).bits:
         raise TypeError(
             f"{name} has dtype {x.dtype} but M is {M.dtype}: the solution would be rounded to "

@@ -19,6 +19,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -48,7 +49,7 @@ def _weights(name: str, value, shape: tuple[int | str, ...], like: Tensor | None
     return _validate.check_finite_tensor(name, _validate.check_shape(name, t, shape))
 
 
-def _check_generator(generator) -> torch.Generator | None:
+def _check_generator(generator: torch.Generator | None) -> torch.Generator | None:
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
             f"generator must be a torch.Generator or None (the global RNG), got "
@@ -71,7 +72,9 @@ def _spectral_radius_init(M: Tensor, gain: float | None) -> Tensor:
     return M * (gain / radius) if radius > 0 else M
 
 
-def _check_elementwise(F: Nonlinearity, N: int, *, device=None, dtype=None) -> None:
+def _check_elementwise(
+    F: Nonlinearity, N: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+) -> None:
     """Refuse a callable ``F`` that is not elementwise: it must map a (2, N) probe to a (2, N) result,
     and changing one entry must change no other (F acts on each neuron's drive alone).
 
@@ -220,9 +223,9 @@ class RateRNN(nn.Module):
         train_tau: bool = False,
         connectivity: Tensor | None = None,
         generator: torch.Generator | None = None,
-        device=None,
-        dtype=None,
-    ):
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         self.input_size = _validate.as_int("input_size", input_size, minimum=1)
         self.hidden_size = N = _validate.as_int("hidden_size", hidden_size, minimum=1)
@@ -326,7 +329,7 @@ class RateRNN(nn.Module):
         """Parametrizations of a trainable ``tau``, raw → τ, applied in order (a fixed τ is stored as is)."""
         return [Positive("tau")]
 
-    def _set_tau(self, tau, train_tau: bool, **factory) -> None:
+    def _set_tau(self, tau, train_tau: bool, **factory: Any) -> None:
         if isinstance(tau, Tensor):
             if tau.is_complex() or tau.dtype == torch.bool:
                 raise TypeError(f"tau must be real (ms), got a {tau.dtype} tensor")
@@ -404,8 +407,8 @@ class RateRNN(nn.Module):
         *,
         tau: float | Tensor,
         dt: float,
-        nonlinearity="linear",
-        **kwargs,
+        nonlinearity: str = "linear",
+        **kwargs: Any,
     ) -> RateRNN:
         """A hand-built network with recurrent weights ``M`` (N, N), input weights ``W`` (N, I)
         and bias ``b`` (N,). ``W=None`` means identity input: ``input_size = N`` and ``u`` is ``h``.
@@ -450,7 +453,7 @@ class RateRNN(nn.Module):
             self._assign("bias" + suffix, _weights("b", b, (self.hidden_size,), like=M))
 
     @classmethod
-    def from_rnn(cls, rnn: nn.RNN, **kwargs) -> RateRNN:
+    def from_rnn(cls, rnn: nn.RNN, **kwargs: Any) -> RateRNN:
         r"""The rate network equal to a trained ``torch.nn.RNN`` (tanh or relu, any layers, bidirectional).
 
         With τ = dt the Euler step is ``v_{t+1} = F(W u_t + M v_t + b)``, the Elman update
@@ -512,9 +515,9 @@ class RateRNN(nn.Module):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
-        device=None,
-        dtype=None,
-        **kwargs,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **kwargs: Any,
     ) -> RateRNN:
         r"""The drop-in for ``torch.nn.RNN``: its signature, its update and its initial weights.
 
@@ -1022,10 +1025,10 @@ class EIRateRNN(RateRNN):
         *,
         tau_e: float = 10.0,
         tau_i: float = 10.0,
-        nonlinearity="relu",
-        input_mask="all",
-        **kwargs,
-    ):
+        nonlinearity: str = "relu",
+        input_mask: str = "all",
+        **kwargs: Any,
+    ) -> None:
         n_exc, n_inh = _validate.as_int("n_exc", n_exc, minimum=0), _validate.as_int("n_inh", n_inh, minimum=0)
         if n_exc + n_inh < 1:
             raise ValueError(f"n_exc + n_inh must be ≥ 1 neuron, got {n_exc} + {n_inh}")
@@ -1120,8 +1123,8 @@ class EIRateRNN(RateRNN):
         b: Tensor | None = None,
         W: Tensor | None = None,
         dt: float,
-        nonlinearity="relu",
-        **kwargs,
+        nonlinearity: str = "relu",
+        **kwargs: Any,
     ) -> EIRateRNN:
         """A hand-built E–I network; ``M`` must obey Dale's law for E neurons ``0…n_exc−1``.
         ``W=None`` means identity input (``input_size = N``).
@@ -1205,9 +1208,9 @@ class LowRankRateRNN(RateRNN):
         *,
         tau: float | Tensor = 10.0,
         dt: float = 1.0,
-        nonlinearity="tanh",
-        **kwargs,
-    ):
+        nonlinearity: str = "tanh",
+        **kwargs: Any,
+    ) -> None:
         for name in ("num_layers", "bidirectional", "dropout", "connectivity", "gain"):
             if name in kwargs:
                 raise TypeError(
@@ -1307,8 +1310,8 @@ class LowRankRateRNN(RateRNN):
         *,
         tau: float | Tensor,
         dt: float,
-        nonlinearity="tanh",
-        **kwargs,
+        nonlinearity: str = "tanh",
+        **kwargs: Any,
     ) -> LowRankRateRNN:
         r"""A hand-built low-rank network, ``M = m nᵀ/N`` with ``m, n`` (N, r).
 
@@ -1353,7 +1356,7 @@ class LowRankRateRNN(RateRNN):
         return net
 
     @classmethod
-    def from_weights(cls, M, *args, **kwargs):
+    def from_weights(cls, M, *args: Any, **kwargs: Any):
         """Refused: a low-rank network is built from its factors (:meth:`from_factors`)."""
         raise TypeError(
             "LowRankRateRNN.from_weights: build a low-rank network from its factors with "
@@ -1362,7 +1365,7 @@ class LowRankRateRNN(RateRNN):
         )
 
     @classmethod
-    def from_rnn(cls, rnn, **kwargs):
+    def from_rnn(cls, rnn, **kwargs: Any):
         """Refused: an ``nn.RNN``'s full-rank weights have no exact low-rank form."""
         raise TypeError(
             "LowRankRateRNN.from_rnn: convert with RateRNN.from_rnn(rnn), then "
@@ -1396,7 +1399,7 @@ class _LayerZeroWeights(nn.Module):
     """A network's layer-0 weights after their constraints as a forward, for ``functional_call``:
     ``"M"``, ``"tau"``, and where present ``"W"`` and ``"b"``."""
 
-    def __init__(self, net: RateRNN):
+    def __init__(self, net: RateRNN) -> None:
         super().__init__()
         self.net = net
 
@@ -1441,7 +1444,7 @@ class Ensemble(nn.Module):
     (torch.Size([4, 20, 8, 16]), torch.Size([4, 1, 8, 16]), 16)
     """
 
-    def __init__(self, nets):
+    def __init__(self, nets) -> None:
         super().__init__()
         if isinstance(nets, (str, bytes)) or not hasattr(nets, "__iter__"):
             raise TypeError(

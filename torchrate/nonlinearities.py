@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -57,7 +58,7 @@ class Nonlinearity:
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., Nonlinearity], tuple[Any, ...]]:
         # a named nonlinearity pickles as its name (its lambdas cannot be pickled): networks
         # survive torch.save(module), deepcopy and multiprocessing
         if NONLINEARITIES.get(self.name) is self:

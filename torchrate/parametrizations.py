@@ -17,6 +17,9 @@ class               forward (raw → constrained)         right_inverse (constra
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -41,7 +44,9 @@ def _first_bad(bad: Tensor) -> tuple[int, ...]:
     return tuple(int(k) for k in bad.nonzero()[0])
 
 
-def _check_fixed_buffer(module: nn.Module, name: str, state_dict: dict, prefix: str, describe) -> None:
+def _check_fixed_buffer(
+    module: nn.Module, name: str, state_dict: dict[str, Any], prefix: str, describe: Callable[[Tensor], str]
+) -> None:
     """Refuse to load a structural buffer (Dale's signs, the τ groups) that differs from the module's
     own: it is fixed at construction, and loading another would silently change the network's kind.
     ``describe(t)`` says what a buffer value means ("3 excitatory + 1 inhibitory")."""
@@ -69,7 +74,7 @@ class Positive(nn.Module):
         Named in errors (``"tau"``).
     """
 
-    def __init__(self, name: str = "tau"):
+    def __init__(self, name: str = "tau") -> None:
         super().__init__()
         self.name = _name("name", name)
 
@@ -105,7 +110,9 @@ class DaleSign(nn.Module):
         +1 for excitatory, −1 for inhibitory neurons.
     """
 
-    def __init__(self, sign: Tensor):
+    sign: Tensor
+
+    def __init__(self, sign: Tensor) -> None:
         super().__init__()
         if not isinstance(sign, Tensor) or not sign.is_floating_point():
             raise TypeError(
@@ -123,8 +130,8 @@ class DaleSign(nn.Module):
     def forward(self, raw: Tensor) -> Tensor:
         return raw.abs() * self.sign
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        def describe(sign):
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        def describe(sign: Tensor) -> str:
             return (
                 f"{int((sign > 0).sum())} excitatory + {int((sign < 0).sum())} inhibitory neurons "
                 f"{[int(x) for x in sign.tolist()] if sign.numel() <= 8 else ''}".rstrip()
@@ -157,7 +164,9 @@ class Mask(nn.Module):
         Named in errors (``"M"``, ``"W"``).
     """
 
-    def __init__(self, mask: Tensor, name: str = "M"):
+    mask: Tensor
+
+    def __init__(self, mask: Tensor, name: str = "M") -> None:
         super().__init__()
         self.name = _name("name", name)
         _bool_tensor("mask", mask, "True where the weight may be non-zero")
@@ -189,7 +198,9 @@ class PerGroup(nn.Module):
         The group values' names, for errors (``("tau_e", "tau_i")``).
     """
 
-    def __init__(self, group: Tensor, names: tuple[str, ...]):
+    group: Tensor
+
+    def __init__(self, group: Tensor, names: tuple[str, ...]) -> None:
         super().__init__()
         if not isinstance(names, tuple) or not names or not all(isinstance(n, str) for n in names):
             raise TypeError(f"names must be a non-empty tuple of str (one name a group), got {_show(names)}")
@@ -206,8 +217,8 @@ class PerGroup(nn.Module):
     def forward(self, raw: Tensor) -> Tensor:
         return raw[self.group]
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        def describe(group):
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        def describe(group: Tensor) -> str:
             return "groups " + ", ".join(f"{int((group == g).sum())} × {n}" for g, n in enumerate(self.names))
 
         _check_fixed_buffer(self, "group", state_dict, prefix, describe)
@@ -239,7 +250,10 @@ class Frozen(nn.Module):
     value : Tensor, the weight's shape
     """
 
-    def __init__(self, fixed: Tensor, value: Tensor):
+    fixed: Tensor
+    value: Tensor
+
+    def __init__(self, fixed: Tensor, value: Tensor) -> None:
         super().__init__()
         if not isinstance(value, Tensor) or not value.is_floating_point():
             raise TypeError(f"value must be a floating-point Tensor (the weight), got {_show(value)}")

@@ -10,6 +10,8 @@ figures" warning). Save it with ``fig.savefig``; in Jupyter it displays as the c
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from matplotlib.axes import Axes
@@ -69,7 +71,7 @@ def _check_ax(ax) -> None:
         raise TypeError(f"ax must be a matplotlib Axes (or None: a new figure), got {type(ax).__name__}")
 
 
-def _check_text(**texts) -> None:
+def _check_text(**texts: Any) -> None:
     """Each keyword (a title or label) must be a string or None."""
     for name, value in texts.items():
         if value is not None and not isinstance(value, str):
@@ -366,7 +368,7 @@ def plot_bifurcation(
     bif: Bifurcation,
     ax: Axes | None = None,
     *,
-    coordinate="norm",
+    coordinate: str = "norm",
     parameter: str = "parameter",
     ylabel: str | None = None,
     title: str | None = None,

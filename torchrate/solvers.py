@@ -8,6 +8,9 @@ methods in :data:`WITHHELD_METHODS`, which give wrong solutions without an error
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -62,7 +65,7 @@ class _PiecewiseConstantField(torch.nn.Module):
     counting evaluations against a budget: a solve that cannot finish raises instead of hanging
     (torchdiffeq's own guard is an ``assert``, gone under ``python -O``)."""
 
-    def __init__(self, field, U: Tensor, edges: Tensor, budget: int):
+    def __init__(self, field: Callable[[Tensor, Tensor], Tensor], U: Tensor, edges: Tensor, budget: int) -> None:
         super().__init__()
         self.field, self.U, self.edges, self.budget, self.evals = field, U, edges, budget, 0
 
@@ -82,7 +85,7 @@ class _PiecewiseConstantField(torch.nn.Module):
 
 
 def ode_rollout(
-    field,
+    field: Callable[[Tensor, Tensor], Tensor],
     U: Tensor,
     v0: Tensor,
     dt: float,
@@ -92,7 +95,7 @@ def ode_rollout(
     atol: float = 1e-8,
     adjoint: bool = False,
     adjoint_params: tuple[Tensor, ...] = (),
-    options: dict | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Tensor:
     r"""Solve dv/dt = field(v, u(t)) with ``torchdiffeq``, u piecewise constant per dt bin.
 

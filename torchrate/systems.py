@@ -68,7 +68,7 @@ class Residual:
     #: code runs): the fixed-point search may then run them under ``torch.inference_mode``
     pure: bool = False
 
-    def __init__(self, g: Callable[[Tensor], Tensor], scale: float = 1.0):
+    def __init__(self, g: Callable[[Tensor], Tensor], scale: float = 1.0) -> None:
         self._g = g
         self.scale = scale
 
@@ -141,7 +141,7 @@ class System:
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         euler_dt: float | None = None,
-    ):
+    ) -> None:
         self.state_size = None if state_size is None else _validate.as_int("state_size", state_size, minimum=1)
         self.input_size = None if input_size is None else _validate.as_int("input_size", input_size, minimum=0)
         self.dtype = _validate.check_dtype("dtype", dtype)
@@ -228,9 +228,9 @@ class Flow(System):
         input_size: int | None,
         *,
         dtype: torch.dtype | None = None,
-        device=None,
+        device: torch.device | str | None = None,
         euler_dt: float | None = None,
-    ):
+    ) -> None:
         if not callable(f):
             raise TypeError(f"f must be a callable f(v, u) -> dv/dt, got {type(f).__name__}")
         super().__init__(state_size, input_size, dtype=dtype, device=device, euler_dt=euler_dt)
@@ -267,9 +267,9 @@ class Map(System):
         input_size: int | None,
         *,
         dtype: torch.dtype | None = None,
-        device=None,
+        device: torch.device | str | None = None,
         euler_dt: float | None = None,
-    ):
+    ) -> None:
         if not callable(step):
             raise TypeError(f"step must be a callable step(v, u) -> next v, got {type(step).__name__}")
         super().__init__(state_size, input_size, dtype=dtype, device=device, euler_dt=euler_dt)
@@ -287,7 +287,7 @@ class _RateResidual(Residual):
     formulas serves both. ∇q = (F′ ⊙ w) M − w with w = g/τ′; J = (diag(F′) M − I)/τ′.
     """
 
-    def __init__(self, h: Tensor, M: Tensor, b: Tensor | None, tau: Tensor, F: Nonlinearity):
+    def __init__(self, h: Tensor, M: Tensor, b: Tensor | None, tau: Tensor, F: Nonlinearity) -> None:
         self.h, self.M, self.b, self.tau, self.F = h, M, b, tau, F
         self.pure = any(F is n for n in NONLINEARITIES.values())  # a named nonlinearity, no user callable
         self.scale = float(tau.reciprocal().max())
@@ -383,7 +383,7 @@ class RateSystem(System):
         time: str,
         dt: float | None,
         factors: tuple[Tensor, Tensor] | None = None,
-    ):
+    ) -> None:
         ref = M if M is not None else factors[0]
         N = ref.shape[0]
         super().__init__(N, N if W is None else W.shape[1], dtype=ref.dtype, device=ref.device, euler_dt=dt)
@@ -622,7 +622,7 @@ class _CellResidual(Residual):
     r"""The analytic residual g = F(v) − v of a one-layer torch RNN/GRU/LSTM cell at one input:
     ∂g/∂v, ∇q, products with ∂g/∂v and the float32 twin, all from :class:`_Cell`'s formulas."""
 
-    def __init__(self, kind: str, nonlinearity: str, u: Tensor, weights: list[Tensor | None]):
+    def __init__(self, kind: str, nonlinearity: str, u: Tensor, weights: list[Tensor | None]) -> None:
         super().__init__(self._residual)
         self.pure = True  # the cell's formulas on its weights (see _Cell)
         self.kind, self.nonlinearity, self.u, self.weights = kind, nonlinearity, u, weights
@@ -672,7 +672,7 @@ class TorchRNNMap(Map):
     (:class:`_Cell`); stacked layers use ``torch.func``.
     """
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module) -> None:
         kind = _cell_kind(module)
         if kind is None:  # pragma: no cover - as_system checks first
             raise TypeError(f"expected a torch.nn RNN/GRU/LSTM or cell, got {type(module).__name__}")

@@ -21,7 +21,7 @@ The Hopfield helpers (:func:`hebbian_weights`, :func:`hopfield_energy`,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -67,12 +67,12 @@ def _sign(x: Tensor) -> Tensor:
 SIGN = Nonlinearity("sign", _sign, torch.zeros_like)
 
 
-def _factory(dtype: torch.dtype | None, device) -> dict:
+def _factory(dtype: torch.dtype | None, device: torch.device | str | None) -> dict:
     dtype, device = _validate.check_dtype("dtype", dtype), _validate.check_device("device", device)
     return {"dtype": dtype or torch.get_default_dtype(), "device": device}
 
 
-def _time_constants(**values) -> None:
+def _time_constants(**values: Any) -> None:
     """Refuse a τ or dt (ms) that is not a positive finite number, naming it; a tensor τ (one
     per neuron) is left to the network, which checks its shape and entries."""
     for name, value in values.items():
@@ -80,7 +80,9 @@ def _time_constants(**values) -> None:
             _validate.check_positive(name, value, fix=f"{name} is in ms")
 
 
-def _real_tensor(name: str, value, dtype: torch.dtype | None = None, device=None, *, finite: bool = True) -> Tensor:
+def _real_tensor(
+    name: str, value, dtype: torch.dtype | None = None, device: torch.device | str | None = None, *, finite: bool = True
+) -> Tensor:
     """``value`` as a real floating tensor of ``dtype`` and on ``device`` if given (finite unless
     ``finite=False``). A list of numbers is converted straight to ``dtype``, not through the
     default dtype, so ``[0.66]`` in float64 is the double nearest 0.66."""
@@ -169,9 +171,9 @@ def autapse(
     *,
     tau: float = 10.0,
     dt: float = 0.1,
-    nonlinearity="linear",
-    dtype=None,
-    device=None,
+    nonlinearity: str = "linear",
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
 ) -> RateRNN:
     r"""N independent neurons, each exciting (λ > 0) or inhibiting (λ < 0) itself: M = diag(λ).
 
@@ -200,7 +202,14 @@ def autapse(
     return RateRNN.from_weights(torch.diag(lam), tau=tau, dt=dt, nonlinearity=nonlinearity)
 
 
-def mutual_pair(weight: float, *, tau: float = 10.0, dt: float = 0.1, dtype=None, device=None) -> RateRNN:
+def mutual_pair(
+    weight: float,
+    *,
+    tau: float = 10.0,
+    dt: float = 0.1,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> RateRNN:
     r"""Two linear neurons coupled symmetrically: M = [[0, w], [w, 0]].
 
     The modes are f̂₁ = (1, 1)/√2 with λ₁ = w and f̂₂ = (−1, 1)/√2 with λ₂ = −w, so an
@@ -213,14 +222,14 @@ def mutual_pair(weight: float, *, tau: float = 10.0, dt: float = 0.1, dtype=None
     return RateRNN.from_weights(M, tau=tau, dt=dt, nonlinearity="linear")
 
 
-def mutual_excitation(weight: float = 0.8, **kwargs) -> RateRNN:
+def mutual_excitation(weight: float = 0.8, **kwargs: Any) -> RateRNN:
     """Mutual excitation ``mutual_pair(+weight)``: gains 1/(1−0.8) = 5 along (1, 1), 1/1.8 along (−1, 1)."""
     if _validate.as_float("weight", weight) < 0:
         raise ValueError(f"mutual_excitation needs weight ≥ 0, got {weight}; use mutual_inhibition")
     return mutual_pair(weight, **kwargs)
 
 
-def mutual_inhibition(weight: float = 0.8, **kwargs) -> RateRNN:
+def mutual_inhibition(weight: float = 0.8, **kwargs: Any) -> RateRNN:
     """Mutual inhibition ``mutual_pair(−weight)``: gains 1/1.8 along (1, 1) and 5 along (−1, 1)."""
     if _validate.as_float("weight", weight) < 0:
         raise ValueError(f"mutual_inhibition takes the strength ≥ 0 (M = −weight), got {weight}")
@@ -234,8 +243,8 @@ def line_attractor(
     other_eigenvalues: float | Sequence[float] = 0.0,
     tau: float = 10.0,
     dt: float = 0.1,
-    dtype=None,
-    device=None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
 ) -> RateRNN:
     r"""Linear integrator: M = Φ Λ Φᵀ with eigenvalue 1 along ``direction``.
 
@@ -268,7 +277,7 @@ def line_attractor(
 
 
 # ---------------------------------------------------------------------- attractor networks
-def saturating_autapse(lambdas: Tensor | Sequence[float] | float = 2.0, **kwargs) -> RateRNN:
+def saturating_autapse(lambdas: Tensor | Sequence[float] | float = 2.0, **kwargs: Any) -> RateRNN:
     r"""Self-exciting neurons with the saturating F = clip(x, −1, 1): M = diag(λ), λ > 1.
 
     For zero input each neuron has two stable states v = ±1 (``clip(±λ) = ±1``) and an
@@ -289,8 +298,8 @@ def winner_take_all(
     tau: float = 10.0,
     dt: float = 0.1,
     noise_std: float = 0.0,
-    dtype=None,
-    device=None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
 ) -> RateRNN:
     r"""K mutually inhibiting saturating neurons whose attractors are the K one-hot states.
 
@@ -332,7 +341,7 @@ def winner_take_all(
     )
 
 
-def two_attractor(weight: float = 2.0, **kwargs) -> RateRNN:
+def two_attractor(weight: float = 2.0, **kwargs: Any) -> RateRNN:
     """The lecture's two-neuron network with two attractors: M = [[0, −w], [−w, 0]], F = clip.
 
     Stable states (1, −1) and (−1, 1), a saddle at the origin; ``winner_take_all(2)``.
@@ -498,7 +507,14 @@ def recall_asynchronous(
 
 
 # ---------------------------------------------------------------------- E–I oscillator
-def dayan_abbott_ei(tau_i: float = 30.0, *, tau_e: float = 10.0, dt: float = 0.1, dtype=None, device=None) -> EIRateRNN:
+def dayan_abbott_ei(
+    tau_i: float = 30.0,
+    *,
+    tau_e: float = 10.0,
+    dt: float = 0.1,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> EIRateRNN:
     r"""Dayan & Abbott's excitatory–inhibitory pair (Theoretical Neuroscience, §7.5).
 
     .. math::

@@ -4,6 +4,7 @@ computation synchronises with the host anyway (never a sync of its own)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 class Progress:
@@ -33,11 +34,11 @@ class Progress:
         after: float = 5.0,
         unit: str = "it",
         bar_format: str | None = None,
-    ):
+    ) -> None:
         self.enabled, self.total, self.desc, self.after, self.unit = enabled, total, desc, after, unit
         self.bar_format = bar_format
         self.start = time.perf_counter()
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar once shown (tqdm ships no type information)
         self.pending = 0
         self.running: str | None = None  # the named stage in progress (:meth:`stage`)
         if enabled:
@@ -58,7 +59,7 @@ class Progress:
         if self.bar is not None:
             self.bar.set_postfix_str(name)
 
-    def update(self, n: int, **postfix) -> None:
+    def update(self, n: int, **postfix: Any) -> None:
         if self.bar is None and self.enabled is None and time.perf_counter() - self.start >= self.after:
             self._open()
             n += self.pending

@@ -251,7 +251,7 @@ class _PointPreconditioner:
     (pivots spanning more than 1/√eps: a point on a line or ring of fixed points, whose J has a
     null direction along it) are not used: their states take exact steps."""
 
-    def __init__(self, field: Residual, points: Tensor):
+    def __init__(self, field: Residual, points: Tensor) -> None:
         self.field, self.points = field, points
         self.lu: dict[int, tuple[Tensor, Tensor] | None] = {}
 
@@ -783,7 +783,7 @@ class _GroupedInverse:
     """f ↦ J(p)⁻¹f for states ordered by their point p: one matrix product per point, with the
     inverses' transposes ``inv_t`` (P, N, N) and each state's point ``target`` (S,), sorted."""
 
-    def __init__(self, inv_t: Tensor, target: Tensor):
+    def __init__(self, inv_t: Tensor, target: Tensor) -> None:
         self.inv_t, self.target = inv_t, target
         self._group()
 
@@ -805,7 +805,7 @@ class _GroupedInverse:
 class _SharedLU:
     """f ↦ J(p)⁻¹f for states that share one point p: one LU factorisation."""
 
-    def __init__(self, LU: Tensor, pivots: Tensor):
+    def __init__(self, LU: Tensor, pivots: Tensor) -> None:
         self.LU, self.pivots = LU, pivots
 
     def __call__(self, f: Tensor) -> Tensor:

@@ -39,6 +39,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -236,7 +237,7 @@ class _Family:
     and ∂f/∂p is a central difference.
     """
 
-    def __init__(self, system: Callable, p_lo: float, p_hi: float):
+    def __init__(self, system: Callable, p_lo: float, p_hi: float) -> None:
         self.system = system
         self._cache: dict[float, tuple] = {}
         sys0, u = self._call(p_lo)
@@ -414,7 +415,7 @@ class _Options:
 class _Tracer:
     """Batched pseudo-arclength continuation in z = (v/L, (p − p₀)/P)."""
 
-    def __init__(self, fam: _Family, L: float, P: float, lo: float, hi: float, opt: _Options):
+    def __init__(self, fam: _Family, L: float, P: float, lo: float, hi: float, opt: _Options) -> None:
         self.fam, self.L, self.P, self.lo, self.hi, self.opt = fam, L, P, lo, hi, opt
         eps = torch.finfo(fam.dtype).eps
         self.ztol = 1e4 * eps
@@ -951,7 +952,7 @@ def bifurcation(
     max_points: int = 5000,
     refine: bool = True,
     progress: bool | None = None,
-    **find_options,
+    **find_options: Any,
 ) -> Bifurcation:
     r"""Follow every branch of fixed points of ``system(p)`` for p across ``values``.
 

@@ -53,7 +53,7 @@ class _Latent(Residual):
     """g(κ) = −κ + nᵀF(mκ + c)/N (K, r) of a low-rank rate system at a constant input, with its
     r × r Jacobian: the residual the search engine iterates (m, n (N, r), c = W u + b, τ, F)."""
 
-    def __init__(self, m: Tensor, n: Tensor, c: Tensor, tau: Tensor, F: Callable):
+    def __init__(self, m: Tensor, n: Tensor, c: Tensor, tau: Tensor, F: Callable) -> None:
         self.m, self.n, self.c, self.tau, self.F = m, n, c, tau, F
         self.scale = 1.0
 

@@ -3,6 +3,7 @@ r"""Phase plane of a two-neuron network: vector field, nullclines, fixed points,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -88,7 +89,7 @@ def phase_plane(
     duration: float = 500.0,
     dt: float | None = None,
     time: str | None = None,
-    **find_options,
+    **find_options: Any,
 ) -> PhasePlane:
     r"""Vector field, nullclines, fixed points and trajectories of a 2-neuron network.
 

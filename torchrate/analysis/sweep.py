@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -56,7 +57,7 @@ def sweep(
     *,
     initial_states: Tensor | None = None,
     refine: bool = True,
-    **find_options,
+    **find_options: Any,
 ) -> Sweep:
     r"""Follow one fixed point over parameter ``values`` and locate its Hopf bifurcations.
 

@@ -113,7 +113,7 @@ class Task:
     output_size: int
     loss: str = "mse"
 
-    def __init__(self, dt: float):
+    def __init__(self, dt: float) -> None:
         self.dt = _validate.check_positive("dt", dt, fix="the step in ms")
 
     # ------------------------------------------------------------------ time grid
@@ -133,13 +133,20 @@ class Task:
             "each batch, inputs.shape[0]; a task whose trials all last T steps may define n_steps"
         )
 
-    def times(self, device=None, dtype=None) -> Tensor:
+    def times(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Tensor:
         """Times (ms) of the targets, ``dt, 2dt, …, T·dt``, shape (T,)."""
         dtype = dtype or torch.get_default_dtype()
         return torch.arange(1, self.n_steps + 1, device=device, dtype=dtype) * self.dt
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, batch_size: int, *, generator: torch.Generator | None = None, device=None, dtype=None) -> Trials:
+    def sample(
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Trials:
         """Draw ``batch_size`` trials: ``(inputs (T, B, I), targets (T, B, O), mask (T, B, O))``.
 
         Random numbers are drawn in float64 on ``generator``'s device (CPU by default), then
@@ -148,7 +155,12 @@ class Task:
         return self.generate(batch_size, generator=generator, device=device, dtype=dtype)[0]
 
     def generate(
-        self, batch_size: int, *, generator: torch.Generator | None = None, device=None, dtype=None
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> tuple[Trials, dict[str, Tensor]]:
         """Like :meth:`sample`, also returning the per-trial conditions (each of shape (B,), or
         (B, K) for K values per trial), e.g. the signed coherence, that :meth:`evaluate` uses
@@ -231,7 +243,9 @@ class Task:
                     f"in __init__), got {value!r}"
                 )
 
-    def _checked_trial(self, trial, b: int, name: str, device, dtype) -> Trial:
+    def _checked_trial(
+        self, trial, b: int, name: str, device: torch.device | str | None, dtype: torch.dtype | None
+    ) -> Trial:
         """``trial`` (what :meth:`trial` returned for trial ``b``) as float64 tensors, mask (T, O),
         conditions a dict; anything else is a clear error naming ``{name}.trial()`` and the fix."""
         import numpy as np
@@ -334,7 +348,7 @@ class Task:
         return fig
 
     # ------------------------------------------------------------------ curricula
-    def update(self, **init_args) -> None:
+    def update(self, **init_args: Any) -> None:
         """Re-initialise this task in place with some ``__init__`` arguments changed (a
         curriculum stage), e.g. ``task.update(coherences=[0.512])``. The arguments are
         checked by ``__init__``; the object (shared by the data and the model) stays the same.
@@ -397,7 +411,7 @@ def _plain(value):
     return value
 
 
-def _batch_conditions(conditions: list[dict], name: str, device) -> dict[str, Tensor]:
+def _batch_conditions(conditions: list[dict], name: str, device: torch.device | str | None) -> dict[str, Tensor]:
     """Per-trial condition dicts (numbers or one-element tensors) as (B,) tensors: float64 for
     floats, int64 for integers, bool for booleans (promoted when trials mix them)."""
     keys = list(conditions[0])
@@ -439,7 +453,7 @@ def _batch_conditions(conditions: list[dict], name: str, device) -> dict[str, Te
     return out
 
 
-def figure(nrows: int = 1, ncols: int = 1, **kwargs):
+def figure(nrows: int = 1, ncols: int = 1, **kwargs: Any):
     """``(fig, axes)``: a matplotlib ``Figure`` without pyplot (no global backend or figure
     registry is touched); ``kwargs`` go to ``Figure.subplots`` (``figsize`` to ``Figure``)."""
     from matplotlib.figure import Figure
@@ -453,13 +467,22 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * mask).sum() / mask.sum()
 
 
-def period_mask(n_steps: int, start: int, stop: int, device=None, dtype=None) -> Tensor:
+def period_mask(
+    n_steps: int, start: int, stop: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+) -> Tensor:
     """(T,) indicator of steps ``start ≤ t < stop``."""
     t = torch.arange(n_steps, device=device)
     return ((t >= start) & (t < stop)).to(dtype or torch.get_default_dtype())
 
 
-def white_noise(shape, std_per_sqrt_ms: float, dt: float, generator, device, dtype) -> Tensor:
+def white_noise(
+    shape,
+    std_per_sqrt_ms: float,
+    dt: float,
+    generator: torch.Generator | None,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+) -> Tensor:
     r"""Gaussian white noise sampled on the ``dt`` grid: per-step std ``σ/√dt``, so that its
     integral over a window of ``D`` ms has std ``σ√D`` whatever ``dt``."""
     std = std_per_sqrt_ms / math.sqrt(dt)

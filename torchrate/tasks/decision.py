@@ -88,7 +88,7 @@ class PerceptualDecision(Task):
         decision: float = 200.0,
         coherences: Sequence[float] = (0.0, 0.032, 0.064, 0.128, 0.256, 0.512),
         input_noise: float = 0.5,
-    ):
+    ) -> None:
         super().__init__(dt)
         self.fixation, self.stimulus, self.delay, self.decision = fixation, stimulus, delay, decision
         self._edges = [0]
@@ -124,7 +124,9 @@ class PerceptualDecision(Task):
         c = float(coherence)
         return torch.tensor([0.0, c / 2, -c / 2], dtype=torch.float64)
 
-    def _generate(self, B, generator, device, dtype):
+    def _generate(
+        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
+    ):
         T, (_, s0, s1, d0, _) = self.n_steps, self._edges
         level = torch.randint(len(self.coherences), (B,), generator=generator, device=device)
         sign = torch.randint(2, (B,), generator=generator, device=device) * 2 - 1
@@ -211,7 +213,7 @@ class WinnerTakeAll(Task):
         memory: float = 200.0,
         amplitude_range: Sequence[float] = (0.2, 1.0),
         input_noise: float = 0.05,
-    ):
+    ) -> None:
         super().__init__(dt)
         n_inputs = _validate.as_int("n_inputs", n_inputs, minimum=2)
         if isinstance(amplitude_range, (str, bytes)) or not isinstance(amplitude_range, Sequence):
@@ -234,7 +236,9 @@ class WinnerTakeAll(Task):
     def n_steps(self) -> int:
         return self._stim + self._mem
 
-    def _generate(self, B, generator, device, dtype):
+    def _generate(
+        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
+    ):
         T, K, (lo, hi) = self.n_steps, self.n_inputs, self.amplitude_range
         a = lo + (hi - lo) * torch.rand((B, K), generator=generator, device=device, dtype=dtype)
         noise = white_noise((T, B, K), self.input_noise, self.dt, generator, device, dtype)

@@ -12,7 +12,13 @@ from .base import Task, Trials, masked_mean, period_mask, white_noise
 __all__ = ["Integration", "FlipFlop"]
 
 
-def _pulses(shape, probability: float, generator, device, dtype) -> Tensor:
+def _pulses(
+    shape,
+    probability: float,
+    generator: torch.Generator | None,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+) -> Tensor:
     """±1 pulses, each entry independently with ``probability`` (random sign), else 0."""
     hit = torch.rand(shape, generator=generator, device=device) < probability
     sign = torch.randint(2, shape, generator=generator, device=device) * 2 - 1
@@ -58,7 +64,7 @@ class Integration(Task):
         pulse_rate: float = 0.02,
         gain: float = 0.01,
         input_noise: float = 0.1,
-    ):
+    ) -> None:
         super().__init__(dt)
         self.stimulus, self.hold = stimulus, hold
         self.pulse_rate = _validate.check_nonnegative("pulse_rate", pulse_rate, fix="pulses per ms")
@@ -77,7 +83,9 @@ class Integration(Task):
     def n_steps(self) -> int:
         return self._stim + self._hold
 
-    def _generate(self, B, generator, device, dtype):
+    def _generate(
+        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
+    ):
         T = self.n_steps
         pulses = _pulses((T, B, 1), self.pulse_rate * self.dt, generator, device, dtype)
         noise = white_noise((T, B, 1), self.input_noise, self.dt, generator, device, dtype)
@@ -126,7 +134,7 @@ class FlipFlop(Task):
 
     def __init__(
         self, n_bits: int = 3, dt: float = 10.0, duration: float = 500.0, pulse_rate: float = 0.01, grace: float = 20.0
-    ):
+    ) -> None:
         super().__init__(dt)
         n_bits = _validate.as_int("n_bits", n_bits, minimum=1)
         self.n_bits, self.duration, self.grace = n_bits, duration, grace
@@ -146,7 +154,9 @@ class FlipFlop(Task):
     def n_steps(self) -> int:
         return self._T
 
-    def _generate(self, B, generator, device, dtype):
+    def _generate(
+        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
+    ):
         T = self.n_steps
         inputs = _pulses((T, B, self.n_bits), self.pulse_rate * self.dt, generator, device, dtype)
         # index of the last pulse at or before t on each channel (−1: none yet)

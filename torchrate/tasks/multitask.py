@@ -128,7 +128,7 @@ class Multitask(Task):
         proportions: Sequence[float] | None = None,
         inputs: str = "separate",
         outputs: str = "separate",
-    ):
+    ) -> None:
         if isinstance(tasks, (str, bytes, Mapping, Task)) or not isinstance(tasks, Sequence):
             raise TypeError(
                 f"tasks must be a list of torchrate.tasks.Task (or their config dicts), got {_validate._show(tasks)}"
@@ -225,7 +225,9 @@ class Multitask(Task):
             return None
 
     # ------------------------------------------------------------------ trials
-    def counts(self, batch_size: int, generator: torch.Generator | None = None, device=None) -> Tensor:
+    def counts(
+        self, batch_size: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> Tensor:
         """Trials of each task in a batch of ``batch_size`` (K,): systematic sampling of the
         proportions, ``floor(B·C_k + u) − floor(B·C_{k−1} + u)`` with C the cumulative
         proportions and one ``u ~ U[0, 1)``."""
@@ -235,7 +237,9 @@ class Multitask(Task):
         edges[-1] = batch_size  # C_K = 1 (whatever its rounding): the counts sum to B
         return torch.diff(edges, prepend=torch.zeros(1, dtype=torch.float64)).long()
 
-    def _generate(self, B, generator, device, dtype):
+    def _generate(
+        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
+    ):
         K = len(self.tasks)
         counts = self.counts(B, generator, device)
         order = torch.randperm(B, generator=generator, device=device)

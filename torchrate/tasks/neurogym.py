@@ -312,7 +312,7 @@ class NeuroGym(Task):
         condition: str | None = "auto",
         reaction_time: bool | None = None,
         rt_threshold: float = 0.8,
-    ):
+    ) -> None:
         if not isinstance(env_id, str):
             raise TypeError(f"env_id must be a NeuroGym environment id (str), got {type(env_id).__name__}")
         if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
@@ -551,7 +551,9 @@ class NeuroGym(Task):
             return float(margin) * float(interval) + 25.0
         return self.dt
 
-    def _generate(self, B, generator, device, dtype):
+    def _generate(
+        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
+    ):
         seed = int(torch.randint(2**32, (1,), generator=generator, device=device, dtype=torch.int64))
         top = self._make_env(seed)  # fresh: a batch depends on its seed only, not on earlier trials
         names, K = self._response, len(self._response)

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -72,7 +73,7 @@ class RunCheckpoint(ModelCheckpoint):
     (:class:`~torchrate.training.checkpoints.SafeCheckpointIO`, installed in ``setup``).
     """
 
-    def __init__(self, dirpath: str | None = None, save_last: bool | str = "link", **kwargs):
+    def __init__(self, dirpath: str | None = None, save_last: bool | str = "link", **kwargs: Any) -> None:
         _validate.check_path(
             "dirpath", dirpath, optional=True, fix="None saves to <trainer.default_root_dir>/checkpoints"
         )
@@ -168,7 +169,7 @@ class AnalysisCallback(Callback):
         Write into ``out`` even when it holds an earlier analysis (its files are replaced).
     """
 
-    def __init__(self, out: str | None = None, n_trials: int = 512, overwrite: bool = False):
+    def __init__(self, out: str | None = None, n_trials: int = 512, overwrite: bool = False) -> None:
         _validate.check_path("out", out, optional=True, fix="None writes to <trainer.default_root_dir>/analysis")
         n_trials = _validate.as_int("n_trials", n_trials, minimum=1)
         _validate.check_flag("overwrite", overwrite)
@@ -291,7 +292,7 @@ class PredictionWriter(BasePredictionWriter):
         Replace ``out`` when it exists.
     """
 
-    def __init__(self, out: str | None = None, overwrite: bool = False):
+    def __init__(self, out: str | None = None, overwrite: bool = False) -> None:
         _validate.check_path("out", out, optional=True, fix="None writes to <trainer.default_root_dir>/predictions.pt")
         if out is not None and Path(out).suffix not in (".pt", ".npz"):
             raise ValueError(f"out must name a .pt or .npz file, got {str(out)!r}")

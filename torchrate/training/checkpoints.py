@@ -330,7 +330,7 @@ class RunLock:
 
     name = ".torchrate.lock"
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike) -> None:
         self.directory = Path(_validate.check_path("directory", directory))
         if self.directory.exists() and not self.directory.is_dir():
             raise ValueError(f"directory must be a run directory, got the file {str(self.directory)!r}")

@@ -82,7 +82,7 @@ class Curriculum(Callback):
         threshold: float | Sequence[float] = 0.9,
         mode: str = "max",
         patience: int = 1,
-    ):
+    ) -> None:
         if isinstance(stages, (Mapping, str)) or not isinstance(stages, Sequence):
             raise TypeError(f"stages must be a non-empty list of dicts of task arguments, got {stages!r}")
         if len(stages) == 0:

@@ -40,7 +40,9 @@ def draw_batch(task: Task, batch_size: int, seed: int) -> tuple:
 class _TrainStream(IterableDataset):
     """``n_batches`` batches per epoch, each a deterministic function of (seed, epoch, rank, i)."""
 
-    def __init__(self, task: Task, batch_size: int, n_batches: int, seed: int, where: Callable[[], tuple[int, int]]):
+    def __init__(
+        self, task: Task, batch_size: int, n_batches: int, seed: int, where: Callable[[], tuple[int, int]]
+    ) -> None:
         self.task, self.batch_size, self.n_batches = task, batch_size, n_batches
         self.seed, self.where = seed, where  # where() -> (epoch, rank)
 
@@ -54,7 +56,7 @@ class _TrainStream(IterableDataset):
 
 
 class _Batches(Dataset):
-    def __init__(self, batches: list):
+    def __init__(self, batches: list) -> None:
         self.batches = batches
 
     def __len__(self) -> int:
@@ -91,7 +93,7 @@ class TaskDataModule(L.LightningDataModule):
         val_trials: int = 512,
         test_trials: int = 1024,
         seed: int = 0,
-    ):
+    ) -> None:
         super().__init__()
         batch_size, train_batches, val_trials, test_trials = (
             _validate.as_int(name, value, minimum=1)

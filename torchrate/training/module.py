@@ -85,7 +85,7 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tenso
 _LOSSES = {"mse": masked_mse, "cross_entropy": masked_cross_entropy}
 
 
-def instantiate(spec: Mapping[str, Any], base: type | tuple[type, ...], *args) -> Any:
+def instantiate(spec: Mapping[str, Any], base: type | tuple[type, ...], *args: Any) -> Any:
     """Build ``class_path(*args, **init_args)`` from a ``{"class_path", "init_args"}`` dict,
     checking that the class is a ``base`` (one class or a tuple) — and, before anything is
     imported, that it is torchrate's, ``torch.nn``'s or registered with
@@ -199,7 +199,7 @@ class TaskModule(L.LightningModule):
         readout: str = "all",
         masks: dict[str, Any] | None = None,
         fixed: dict[str, Any] | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.task = as_task(task)
         kind = getattr(self.task, "loss", None)
@@ -260,7 +260,7 @@ class TaskModule(L.LightningModule):
         constrain(self, readout, masks, fixed)  # readout Dale's law, masks, fixed weights (parametrizations)
         self.loss_fn = _LOSSES.get(kind) if self._task_loss_fn is not None else _LOSSES[kind]
 
-    def _build_network(self, network, generator) -> nn.Module:
+    def _build_network(self, network, generator: torch.Generator | None) -> nn.Module:
         """One network from the spec (dict) or LightningCLI's callable, with ``generator`` for its
         initial weights (None: the network's default, the global RNG)."""
         # LightningCLI: a callable built from the YAML, whose config (a dict) the hparams hold
@@ -384,10 +384,10 @@ class TaskModule(L.LightningModule):
         self.log(f"{stage}/loss", task_loss, prog_bar=True, batch_size=inputs.shape[1], sync_dist=True)
         self.log_dict(scalars, prog_bar=stage == "val", batch_size=inputs.shape[1], sync_dist=True)
 
-    def validation_step(self, batch, batch_idx):
+    def validation_step(self, batch, batch_idx) -> None:
         self._evaluate(batch, "val")
 
-    def test_step(self, batch, batch_idx):
+    def test_step(self, batch, batch_idx) -> None:
         self._evaluate(batch, "test")
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> dict:
@@ -456,7 +456,7 @@ class TaskModule(L.LightningModule):
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         if gradient_clip_val is None and self.hparams.grad_clip:
             gradient_clip_val, gradient_clip_algorithm = self.hparams.grad_clip, "norm"
         if self.is_ensemble and gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
@@ -509,7 +509,7 @@ class TaskModule(L.LightningModule):
         hparams_file=None,
         strict: bool | None = None,
         weights_only: bool | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         """The module saved in ``checkpoint_path`` (any checkpoint ``torchrate fit`` or a Trainer of
         this module wrote), rebuilt from its plain hyper-parameters, with its weights.
@@ -550,7 +550,7 @@ class TaskModule(L.LightningModule):
     def _from_checkpoint(
         cls,
         path,
-        map_location="cpu",
+        map_location: str = "cpu",
         *,
         hparams_file=None,
         strict: bool | None = None,
@@ -655,7 +655,16 @@ class StackedLinear(nn.Module):
     ``generators[k]``; ``self[k]`` is member k as an ``nn.Linear`` (a copy).
     """
 
-    def __init__(self, K: int, in_features: int, out_features: int, generators, *, dtype=None, device=None):
+    def __init__(
+        self,
+        K: int,
+        in_features: int,
+        out_features: int,
+        generators,
+        *,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(K, out_features, in_features, dtype=dtype, device=device))
         self.bias = nn.Parameter(torch.empty(K, out_features, dtype=dtype, device=device))

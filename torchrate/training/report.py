@@ -43,6 +43,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -356,7 +357,7 @@ def _spectrum_of_M(net) -> tuple[Tensor, bool]:
 
 
 # ---------------------------------------------------------------------- checkpoints
-def load_checkpoint(path: str | Path, map_location="cpu"):
+def load_checkpoint(path: str | Path, map_location: str = "cpu"):
     """Rebuild the :class:`~torchrate.training.TaskModule` saved in ``path`` from its plain
     hyper-parameters (``torch.load(weights_only=True)``: nothing is unpickled) — the same
     rebuild as ``TaskModule.load_from_checkpoint(path)``, which returns the module alone.
@@ -396,7 +397,7 @@ def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512
 
 
 # ---------------------------------------------------------------------- figures
-def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+def _subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any):
     """A matplotlib Figure without pyplot: no global backend or figure registry is touched."""
     from matplotlib.figure import Figure
 

@@ -7,7 +7,7 @@ import hashlib
 __all__ = ["derive_seed"]
 
 
-def derive_seed(*keys) -> int:
+def derive_seed(*keys: int | str) -> int:
     """A 63-bit seed that is a fixed function of ``keys`` (ints and strings).
 
     >>> derive_seed(0, "train", 3) == derive_seed(0, "train", 3) != derive_seed(0, "val", 3)
