@@ -230,6 +230,12 @@ CASES = [
     ("Ensemble nets=[]", lambda: tr.Ensemble([]), TypeError, r"nets must be a non-empty sequence"),
     ("Ensemble nets=3", lambda: tr.Ensemble(3), TypeError, r"nets must be a non-empty sequence"),
     (
+        "Ensemble.effective_weights params without buffers",
+        lambda: tr.Ensemble([NET]).effective_weights(tr.Ensemble([NET]).stacked()[0]),
+        TypeError,
+        r"effective_weights needs both params and buffers",
+    ),
+    (
         "Ensemble nets of a GRU",
         lambda: tr.Ensemble([NET, torch.nn.GRU(3, 4)]),
         TypeError,

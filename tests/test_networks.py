@@ -646,3 +646,22 @@ def test_one_layer_dropout_warns_as_torch_rnn_does():
         warnings.simplefilter("error")
         tr.RateRNN(3, 4, 2, dropout=0.2)  # between two layers: no warning
         tr.RateRNN(3, 4, dropout=0.0)
+
+
+@pytest.mark.parametrize("kind", ["RateRNN", "LowRankRateRNN"])
+def test_reset_parameters_keeps_identity_input(kind):
+    """A network built with W=None (identity input, u is h) redraws its recurrent weights and keeps
+    the identity: reset_parameters used to read the absent input weights' shape and fail."""
+    N = 4
+    if kind == "RateRNN":
+        net = tr.RateRNN.from_weights(0.5 * torch.eye(N, dtype=torch.float64), tau=10.0, dt=1.0)
+    else:
+        m = torch.linspace(-1, 1, N, dtype=torch.float64)[:, None]
+        net = tr.LowRankRateRNN.from_factors(m, 2 * m, tau=10.0, dt=1.0)
+    before = net.M.detach().clone()
+    net.reset_parameters(torch.Generator().manual_seed(0))
+    assert net.weight_ih_l0 is None
+    torch.testing.assert_close(net.W, torch.eye(N, dtype=torch.float64), rtol=0, atol=0)
+    assert not torch.equal(net.M.detach(), before)  # redrawn
+    u = torch.randn(3, 2, N, dtype=torch.float64)
+    torch.testing.assert_close(net(u)[0][0], net.step(torch.zeros(2, N, dtype=torch.float64), u[0]))

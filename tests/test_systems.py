@@ -534,3 +534,18 @@ def test_ensemble_member_is_its_own_system():
         torch.testing.assert_close(
             as_system(ens[k]).jacobian(v, u), as_system(nets[k]).jacobian(v, u), rtol=1e-15, atol=1e-15
         )
+
+
+def test_rate_system_refuses_what_it_cannot_run():
+    """RateSystem built directly: neither M nor factors, or a map without its Euler step, is refused
+    at construction (it used to fail later with a TypeError on None)."""
+    from torchrate.systems import RateSystem
+
+    F, tau = tr.nonlinearity("tanh"), torch.tensor(10.0)
+    with pytest.raises(ValueError, match=r"needs the recurrent weights M, or factors"):
+        RateSystem(None, None, None, tau, F, time="continuous", dt=1.0)
+    with pytest.raises(ValueError, match=r"time='discrete' needs dt"):
+        RateSystem(torch.eye(2), None, None, tau, F, time="discrete", dt=None)
+    flow = RateSystem(torch.eye(2), None, None, tau, F, time="continuous", dt=None)
+    v = torch.tensor([[0.5, -0.5]])
+    torch.testing.assert_close(flow(v, torch.zeros(1, 2)), (torch.tanh(v) - v) / 10.0)

@@ -28,6 +28,9 @@ Under ``torch.autocast`` the rollout runs in the autocast dtype (bf16/fp16), as 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, overload
+
 import torch
 from torch import Tensor
 
@@ -36,6 +39,8 @@ from ._private import transforms_active
 from .nonlinearities import NONLINEARITIES, Nonlinearity
 
 __all__ = ["euler_rollout", "euler_rollout_input", "euler_rollout_reference"]
+
+_Group = int | slice | None  # members stepped together: one (int), a range of them (slice), or the one network (None)
 
 
 # --------------------------------------------------------------------------- fused kernels
@@ -70,7 +75,7 @@ def _group_size(K: int, B: int, N: int, itemsize: int, device: torch.device) -> 
     return -(-K // groups)  # groups of near-equal size
 
 
-def _groups(v0: Tensor, M: Tensor) -> list:
+def _groups(v0: Tensor, M: Tensor) -> list[_Group]:
     """Index of each group of members (an int where members step one at a time: 2-D products);
     ``[None]`` for one network."""
     if M.ndim == 2:
@@ -80,7 +85,7 @@ def _groups(v0: Tensor, M: Tensor) -> list:
     return list(range(K)) if c == 1 else [slice(k, min(k + c, K)) for k in range(0, K, c)]
 
 
-def _group_y(Y: Tensor, k, v0: Tensor, T: int) -> Tensor:
+def _group_y(Y: Tensor, k: _Group, v0: Tensor, T: int) -> Tensor:
     """Group ``k``'s part of the flat Y: (T, c, B, N), or (T, B, N) for one network or member."""
     if k is None:
         return Y.view(T, *v0.shape)
@@ -90,17 +95,21 @@ def _group_y(Y: Tensor, k, v0: Tensor, T: int) -> Tensor:
     return part.view(T, B, N) if c is None else part.view(T, c, B, N)
 
 
-def _take(t: Tensor | None, k) -> Tensor | None:
+@overload
+def _take(t: Tensor, k: _Group) -> Tensor: ...
+@overload
+def _take(t: Tensor | None, k: _Group) -> Tensor | None: ...
+def _take(t: Tensor | None, k: _Group) -> Tensor | None:
     """Member(s) ``k`` of a stacked tensor (all of it for one network, k = None)."""
     return t if t is None or k is None else t[k]
 
 
-def _input_of(u: Tensor, k, members: bool) -> Tensor:
+def _input_of(u: Tensor, k: _Group, members: bool) -> Tensor:
     """Member(s) ``k``'s input: its own slice, or the input all members share."""
     return u if k is None or (members and u.ndim == 3) else u[k]
 
 
-def _scratch(shape: tuple, like: Tensor) -> Tensor:
+def _scratch(shape: tuple[int, ...], like: Tensor) -> Tensor:
     """A scratch buffer for one call's blocks, from memory kept between calls where it is large."""
     return _hostmem.empty(shape, like.dtype, like.device, min_bytes=_hostmem.MIN_BYTES // 16)
 
@@ -254,7 +263,7 @@ def _backward_kernel(
     need_u: bool,
     need_weights: bool,
     need_G: bool,
-) -> tuple[Tensor, ...]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Gradients (∂u, ∂W, ∂b, ∂v0, ∂M, ∂a, ∂η) of L given ∂L/∂R; ∂η[t] = ∂L/∂v[t+1] (G).
     Without ``need_u``/``need_weights``/``need_G`` the corresponding gradients are empty."""
     members = M.ndim == 3
@@ -294,13 +303,17 @@ def _backward_kernel(
                 _take(grad_a, k) if members else None,
                 exact=not members,
             )
-            if Gk is not None and not members:  # Σ_t G[t] (Y[t] − v_t), summed to a's shape
+            if Gk is not None and grad_a is not None and not members:  # Σ_t G[t] (Y[t] − v_t), to a's shape
                 Gt, Vt, ak = Gk.movedim(-3, 0), Vk.movedim(-3, 0), _take(a, k)
                 grad_a[... if k is None else k] = (Gt * (Yk - Vt[:-1])).sum_to_size(ak.shape)
     dW = None
-    if dWb is not None:  # separate tensors: the op's outputs may not alias each other
+    if dWb is not None and W is not None:  # separate tensors: the op's outputs may not alias each other
         dW, db = dWb[..., : W.shape[-1]].contiguous(), (dWb[..., -1].clone() if b is not None else None)
-    return tuple(R.new_empty(0) if g is None else g for g in (du, dW, db, dv0, dM, grad_a, G))
+
+    def filled(g: Tensor | None) -> Tensor:  # a new empty tensor each: the op's outputs may not alias
+        return R.new_empty(0) if g is None else g
+
+    return filled(du), filled(dW), filled(db), dv0, filled(dM), filled(grad_a), filled(G)
 
 
 def _backward_steps(
@@ -340,6 +353,10 @@ def _backward_steps(
     direct = grad_R.unbind(-3)
     Gs = G.unbind(-3) if G is not None else None
     T = len(direct)
+    fused: Callable[[Tensor, Tensor, Tensor], Tensor] | None
+    rows: float | Tensor
+    a_x: float | Tensor
+    a_n: float | Tensor
     if exact:
         blocks, fused, Ma, rows, a_x, a_n = [(0, T)], None, M, 1.0, 1.0, 1.0
     else:
@@ -353,19 +370,22 @@ def _backward_steps(
             rows = w.unsqueeze(-1) if w.ndim == 1 else w.mT
             a_x, a_n = (w.unsqueeze(-3), w.squeeze(-2)) if lead else (w, w.squeeze(-2) if w.ndim > 1 else w)
         Ma = M * rows
-    own_u = du is not None and W is None and not shared  # ∂u is δ itself: written in place
+    own = du if du is not None and W is None and not shared else None  # ∂u is δ itself: written in place
+    own_u = own is not None
     # ∂L/∂v[t] = (1 − a) ∂L/∂v[t+1] + δ[t] M + the direct gradient of v_t, in two alternating buffers
     bufs = (torch.empty_like(v0), torch.empty_like(v0))
     g = bufs[0].copy_(direct[T - 1])
-    scratch = None if own_u else _scratch((*lead, blocks[0][1], *v0.shape[-2:]), v0)  # e, every block
+    scratch = own if own is not None else _scratch((*lead, blocks[0][1], *v0.shape[-2:]), v0)  # e, every block
     Ys = Y.unbind(0)
     for t0, t1 in reversed(blocks):
         n = t1 - t0
-        slopes = None
+        slopes: tuple[Tensor, ...] = ()
         if not fused:  # F'(x[t]) (times a, exact) for the block's steps
-            slopes = F.derivative_from_output(Y[t0:t1])
-            slopes = (slopes.mul_(a) if exact else slopes).unbind(0)
-        E = du.narrow(-3, t0, n) if own_u else scratch.narrow(-3, 0, n)
+            if F.derivative_from_output is None:  # never: euler_rollout_input takes the reference loop then
+                raise TypeError(f"the fused backward needs {F.name!r} to have derivative_from_output")
+            d = F.derivative_from_output(Y[t0:t1])
+            slopes = (d.mul_(a) if exact else d).unbind(0)
+        E = own.narrow(-3, t0, n) if own is not None else scratch.narrow(-3, 0, n)
         Es = E.unbind(-3)
         for t in range(t1 - 1, t0 - 1, -1):
             if Gs is not None:
@@ -457,7 +477,16 @@ def _euler_op(
 
 
 @_euler_op.register_fake
-def _(u, W, b, v0, M, a, eta, nonlinearity):
+def _(
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    M: Tensor,
+    a: Tensor,
+    eta: Tensor | None,
+    nonlinearity: str,
+) -> tuple[Tensor, Tensor, Tensor]:
     T = u.shape[-3]  # the rates are a view of v_0 … v_T (the strides of the real kernel's)
     return (
         v0.new_empty((*v0.shape[:-2], T + 1, *v0.shape[-2:])).narrow(-3, 1, T),
@@ -492,8 +521,22 @@ def _euler_backward_op(
 
 
 @_euler_backward_op.register_fake
-def _(grad_R, u, W, b, v0, R, Y, M, a, nonlinearity, need_u, need_weights, need_G):
-    def like(t, need):  # a new tensor each: outputs may not alias
+def _(
+    grad_R: Tensor,
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    R: Tensor,
+    Y: Tensor,
+    M: Tensor,
+    a: Tensor,
+    nonlinearity: str,
+    need_u: bool,
+    need_weights: bool,
+    need_G: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def like(t: Tensor | None, need: bool) -> Tensor:  # a new tensor each: outputs may not alias
         return R.new_empty(0) if t is None or not need else t.new_empty(t.shape)
 
     return (
@@ -507,7 +550,8 @@ def _(grad_R, u, W, b, v0, R, Y, M, a, nonlinearity, need_u, need_weights, need_
     )
 
 
-def _setup_context(ctx, inputs, output) -> None:
+# ctx: torch's FunctionCtx, which carries attributes set here (``nonlinearity``): Any to the type checker
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor, Tensor]) -> None:
     u, W, b, v0, M, a, eta, nonlinearity = inputs
     R, Y, S = output
     ctx.save_for_backward(u, W, b, v0, M, a, eta, R, Y)
@@ -516,7 +560,7 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.set_materialize_grads(False)  # no zeros for Y's and S's (absent) gradients
 
 
-def _backward(ctx, grad_R, _grad_Y, _grad_S):
+def _backward(ctx: Any, grad_R: Tensor | None, _grad_Y: None, _grad_S: None) -> tuple[Tensor | None, ...]:
     u, W, b, v0, M, a, eta, R, Y = ctx.saved_tensors
     need = ctx.needs_input_grad[:7]  # u, W, b, v0, M, a, eta
     if grad_R is None:  # the rates were not used
@@ -534,15 +578,27 @@ def _backward(ctx, grad_R, _grad_Y, _grad_S):
 _euler_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-def _reference_vjp(grad_R, inputs, F, need):
+def _reference_vjp(
+    grad_R: Tensor, inputs: tuple[Any, ...], F: Nonlinearity, need: Sequence[bool]
+) -> tuple[Tensor | None, ...]:
     wanted = [x for x, n in zip(inputs, need) if n]
-    R = _reference(*inputs[:6], F, inputs[6])
+    u, W, b, v0, M, a, eta = inputs
+    R = _reference(u, W, b, v0, M, a, F, eta)
     grads = iter(torch.autograd.grad(R, wanted, grad_R, create_graph=True, allow_unused=True))
     out = [next(grads) if n else None for n in need]
     return (*[g if g is not None or not n else torch.zeros_like(x) for g, n, x in zip(out, need, inputs)], None)
 
 
-def _reference(u, W, b, v0, M, a, F, eta):
+def _reference(
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    M: Tensor,
+    a: Tensor,
+    F: Nonlinearity,
+    eta: Tensor | None,
+) -> Tensor:
     """The reference loop on the op's arguments and layout, X formed by differentiable ops."""
     if M.ndim == 2:
         if W is None:
@@ -596,6 +652,45 @@ def euler_rollout(X: Tensor, v0: Tensor, M: Tensor, a: Tensor, F: Nonlinearity, 
     return euler_rollout_input(X, None, None, v0, M, a, F, eta)
 
 
+@overload
+def euler_rollout_input(
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    M: Tensor,
+    a: Tensor,
+    F: Nonlinearity,
+    eta: Tensor | None = None,
+    *,
+    with_sums: Literal[False] = False,
+) -> Tensor: ...
+@overload
+def euler_rollout_input(
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    M: Tensor,
+    a: Tensor,
+    F: Nonlinearity,
+    eta: Tensor | None = None,
+    *,
+    with_sums: Literal[True],
+) -> tuple[Tensor, Tensor]: ...
+@overload
+def euler_rollout_input(
+    u: Tensor,
+    W: Tensor | None,
+    b: Tensor | None,
+    v0: Tensor,
+    M: Tensor,
+    a: Tensor,
+    F: Nonlinearity,
+    eta: Tensor | None = None,
+    *,
+    with_sums: bool,
+) -> Tensor | tuple[Tensor, Tensor]: ...
 def euler_rollout_input(
     u: Tensor,
     W: Tensor | None,
@@ -630,7 +725,8 @@ def euler_rollout_input(
     if torch.is_autocast_enabled(device):
         # as nn.RNN: the recurrence runs in the autocast dtype; gradients flow back through the casts
         dtype = torch.get_autocast_dtype(device)
-        u, W, b, v0, M, a, eta = (None if t is None else t.to(dtype) for t in (u, W, b, v0, M, a, eta))
+        u, v0, M, a = (t.to(dtype) for t in (u, v0, M, a))
+        W, b, eta = (None if t is None else t.to(dtype) for t in (W, b, eta))
         with torch.autocast(device, enabled=False):
             return euler_rollout_input(u, W, b, v0, M, a, F, eta, with_sums=with_sums)
     fused = F.derivative_from_output is not None and NONLINEARITIES.get(F.name) is F

@@ -18,8 +18,8 @@ import copy
 import math
 import numbers
 import warnings
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -34,14 +34,24 @@ from .nonlinearities import nonlinearity as as_nonlinearity
 from .parametrizations import DaleSign, Mask, PerGroup, Positive, check_positive
 from .solvers import _ode_rollout
 
+if TYPE_CHECKING:
+    from .systems import System
+
 __all__ = ["RateRNN", "EIRateRNN", "LowRankRateRNN", "Ensemble", "NonFiniteRatesError"]
+
+
+class _Factory(TypedDict):
+    """Where a network's tensors are made (``torch.zeros(..., **factory)``)."""
+
+    device: torch.device | None
+    dtype: torch.dtype
 
 
 class NonFiniteRatesError(FloatingPointError):
     """Rates became NaN or infinite during a rollout."""
 
 
-def _weights(name: str, value, shape: tuple[int | str, ...], like: Tensor | None = None) -> Tensor:
+def _weights(name: str, value: object, shape: tuple[int | str, ...], like: Tensor | None = None) -> Tensor:
     """``value`` as a finite real floating tensor of ``shape`` (a str: any size), in ``like``'s dtype/device."""
     t = _validate.as_real_tensor(
         name, value, dtype=None if like is None else like.dtype, device=None if like is None else like.device
@@ -199,6 +209,13 @@ class RateRNN(nn.Module):
     """
 
     check_finite: bool = True
+    # tensors reached by attribute (parameters, buffers, parametrized weights): their types
+    connectivity: Tensor | None
+    tau: Tensor
+    weight_hh_l0: Tensor
+    weight_ih_l0: Tensor | None  # None: identity input (from_weights(..., W=None))
+    bias_l0: Tensor | None
+    parametrizations: Any  # torch's ModuleDict of ParametrizationLists, entries reached by attribute
 
     def __init__(
         self,
@@ -218,7 +235,7 @@ class RateRNN(nn.Module):
         rtol: float = 1e-6,
         atol: float = 1e-8,
         adjoint: bool = False,
-        ode_options: dict | None = None,
+        ode_options: dict[str, Any] | None = None,
         gain: float | None = 0.9,
         train_tau: bool = False,
         connectivity: Tensor | None = None,
@@ -252,7 +269,7 @@ class RateRNN(nn.Module):
         dtype = dtype if dtype is not None else torch.get_default_dtype()
         if not dtype.is_floating_point:
             raise TypeError(f"dtype must be a real floating-point dtype (float32, float64, …), got {dtype}")
-        factory = {"device": device, "dtype": dtype}
+        factory: _Factory = {"device": device, "dtype": dtype}
         if NONLINEARITIES.get(self.F.name) is not self.F:
             _check_elementwise(self.F, N, **factory)
         if self.dropout > 0 and self.num_layers == 1:  # as torch.nn.RNN: dropout acts between layers only
@@ -283,14 +300,18 @@ class RateRNN(nn.Module):
         self._warn_unstable_step()
         self.reset_parameters(generator)
 
-    def __reduce_ex__(self, protocol):
+    def __reduce_ex__(
+        self, protocol: SupportsIndex
+    ) -> tuple[Callable[..., RateRNN], tuple[type[RateRNN], dict[str, Any]]]:
         # torch.nn.utils.parametrize refuses to pickle parametrized modules; a network's state is
         # plain tensors and its parametrizations small modules, so it pickles as its base class and
         # __dict__, and the parametrized class is rebuilt on load (torch.save(net), multiprocessing)
         return _unpickle_network, (parametrize.type_before_parametrizations(self), self.__dict__)
 
     # ------------------------------------------------------------------ construction hooks
-    def _configure_solver(self, solver, rtol, atol, adjoint, ode_options) -> None:
+    def _configure_solver(
+        self, solver: str, rtol: float, atol: float, adjoint: bool, ode_options: dict[str, Any] | None
+    ) -> None:
         if solver in solvers.WITHHELD_METHODS:
             raise ValueError(f"solver {solver!r} is not offered: {solvers.WITHHELD_METHODS[solver]}")
         if solver != "euler" and solver not in solvers.ODE_METHODS:  # torchdiffeq is imported only here
@@ -309,7 +330,7 @@ class RateRNN(nn.Module):
         self.solver, self.adjoint, self.ode_options = solver, adjoint, dict(ode_options or {})
         self.rtol, self.atol = _validate.check_positive("rtol", rtol), _validate.check_positive("atol", atol)
 
-    def _mask(self, name: str, mask, shape: tuple[int, ...]) -> Tensor:
+    def _mask(self, name: str, mask: object, shape: tuple[int, ...]) -> Tensor:
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
             raise TypeError(
                 f"{name} must be a bool Tensor of shape {shape}, got "
@@ -329,17 +350,17 @@ class RateRNN(nn.Module):
         """Parametrizations of a trainable ``tau``, raw → τ, applied in order (a fixed τ is stored as is)."""
         return [Positive("tau")]
 
-    def _set_tau(self, tau, train_tau: bool, **factory: Any) -> None:
-        if isinstance(tau, Tensor):
-            if tau.is_complex() or tau.dtype == torch.bool:
-                raise TypeError(f"tau must be real (ms), got a {tau.dtype} tensor")
-            tau = tau.detach().to(**factory).clone()
-        elif isinstance(tau, numbers.Real) and not isinstance(tau, bool):
-            tau = torch.tensor(float(tau), **factory)
+    def _set_tau(self, value: float | Tensor, train_tau: bool, **factory: Any) -> None:
+        if isinstance(value, Tensor):
+            if value.is_complex() or value.dtype == torch.bool:
+                raise TypeError(f"tau must be real (ms), got a {value.dtype} tensor")
+            tau = value.detach().to(**factory).clone()
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+            tau = torch.tensor(float(value), **factory)
         else:
             raise TypeError(
                 f"tau must be a number or a tensor of shape ({self.hidden_size},) (ms), "
-                f"got {type(tau).__name__} {tau!r}"
+                f"got {type(value).__name__} {value!r}"
             )
         if tau.ndim not in (0, 1) or (tau.ndim == 1 and tau.shape[0] != self.hidden_size):
             raise ValueError(f"tau must be a scalar or of shape ({self.hidden_size},), got shape {tuple(tau.shape)}")
@@ -377,10 +398,11 @@ class RateRNN(nn.Module):
                     M = M * self.connectivity.cpu()
                 self._assign(f"weight_hh_l{k}{d}", _spectral_radius_init(M, self.gain))
                 W = getattr(self, f"weight_ih_l{k}{d}")
-                self._assign(
-                    f"weight_ih_l{k}{d}",
-                    torch.randn(W.shape, generator=generator, dtype=torch.float64) / math.sqrt(W.shape[1]),
-                )
+                if W is not None:  # None: identity input (from_weights(..., W=None)), nothing to draw
+                    self._assign(
+                        f"weight_ih_l{k}{d}",
+                        torch.randn(W.shape, generator=generator, dtype=torch.float64) / math.sqrt(W.shape[1]),
+                    )
                 if getattr(self, f"bias_l{k}{d}") is not None:
                     getattr(self, f"bias_l{k}{d}").zero_()
 
@@ -394,7 +416,7 @@ class RateRNN(nn.Module):
             else:
                 ref.copy_(value)
 
-    def _layer_keys(self):
+    def _layer_keys(self) -> list[tuple[int, str]]:
         return [(k, d) for k in range(self.num_layers) for d in self._directions]
 
     # ------------------------------------------------------------------ alternative constructors
@@ -407,7 +429,7 @@ class RateRNN(nn.Module):
         *,
         tau: float | Tensor,
         dt: float,
-        nonlinearity: str = "linear",
+        nonlinearity: str | Callable[[Tensor], Tensor] = "linear",
         **kwargs: Any,
     ) -> RateRNN:
         """A hand-built network with recurrent weights ``M`` (N, N), input weights ``W`` (N, I)
@@ -473,7 +495,7 @@ class RateRNN(nn.Module):
             raise TypeError(f"rnn must be a torch.nn.RNN, got {type(rnn).__name__}")
         if getattr(rnn, "proj_size", 0):
             raise ValueError(f"rnn has proj_size={rnn.proj_size}; a rate network has no output projection")
-        ref = rnn.weight_hh_l0
+        ref = rnn.all_weights[0][1]  # W_hh of layer 0
         generator = _check_generator(kwargs.pop("generator", None))
         net = cls(
             rnn.input_size,
@@ -685,7 +707,7 @@ class RateRNN(nn.Module):
         """dv/dt = (−v + F(h + Mv + b))/τ of layer 0 for rates ``v`` and projected input ``h`` (*, N)."""
         return dynamics._vector_field(v, h, self.M, self.b, self.tau, self.F)
 
-    def system(self, time: str | None = None):
+    def system(self, time: str | None = None) -> System:
         r"""The dynamical system this network runs (:mod:`torchrate.systems`), for every analysis.
 
         An Euler network is both its ODE, ``dv/dt = f(v, u)`` (``time="continuous"``), and the map
@@ -728,7 +750,9 @@ class RateRNN(nn.Module):
         return v + self.dt * self.vector_field(v, self.project_input(u))
 
     # ------------------------------------------------------------------ forward
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None):
+    def forward(
+        self, input: Tensor | PackedSequence, hx: Tensor | None = None
+    ) -> tuple[Tensor | PackedSequence, Tensor]:
         """Run the network over a sequence: ``output, h_n = net(input, hx)``, as ``nn.RNN``.
 
         Parameters
@@ -752,11 +776,12 @@ class RateRNN(nn.Module):
             lengths = lengths.to(u.device)
             batched = True
         else:
-            u, batched = self._check_input(input), input.ndim == 3
+            u = self._check_input(input)
+            batched = u.ndim == 3
             lengths = None
             u = u.unsqueeze(1) if not batched else (u.transpose(0, 1) if self.batch_first else u)
         v0 = self._check_hx(hx, u, batched)
-        out, h_n, layer_outputs = u, [], []
+        out, last, layer_outputs = u, [], []
         for k in range(self.num_layers):
             if k > 0 and self.dropout and self.training:
                 out = self._dropout(out)
@@ -764,14 +789,14 @@ class RateRNN(nn.Module):
             for i, d in enumerate(self._directions):
                 x = out if not d else _reverse_time(out, lengths)
                 r = self._run_layer(f"_l{k}{d}", x, v0[len(self._directions) * k + i])
-                h_n.append(_last_step(r, lengths, v0[len(self._directions) * k + i]))
+                last.append(_last_step(r, lengths, v0[len(self._directions) * k + i]))
                 rates.append(r if not d else _reverse_time(r, lengths))
             out = torch.cat(rates, -1) if len(rates) > 1 else rates[0]
             layer_outputs.append(out)
-        h_n = torch.stack(h_n) if h_n else v0
+        h_n = torch.stack(last) if last else v0
         if self.check_finite and not torch.compiler.is_compiling() and not transforms_active():
             self._check_finite(layer_outputs, u)
-        if packed is not None:
+        if packed is not None and lengths is not None:
             return _repack(out, lengths, packed), h_n
         if not batched:
             return out.squeeze(1), h_n.squeeze(1)
@@ -782,7 +807,7 @@ class RateRNN(nn.Module):
         parametrization evaluated where a subclass's ``M`` is costly to form)."""
         return self.M
 
-    def _check_input(self, u) -> Tensor:
+    def _check_input(self, u: object) -> Tensor:
         ref = self._reference()
         if not isinstance(u, Tensor):
             raise TypeError(f"input must be a Tensor or PackedSequence, got {type(u).__name__}")
@@ -806,13 +831,15 @@ class RateRNN(nn.Module):
             raise ValueError(f"input is on {u.device} but the network is on {ref.device}")
         return u
 
-    def _check_hx(self, hx, u: Tensor, batched: bool) -> Tensor:
+    def _check_hx(self, hx: object, u: Tensor, batched: bool) -> Tensor:
         LD, B, N = self.num_layers * len(self._directions), u.shape[1], self.hidden_size
         ref = self._reference()
         if hx is None:
             return u.new_zeros(LD, B, N, dtype=ref.dtype)
         expected = (LD, B, N) if batched else (LD, N)
-        _check_state(hx, expected, "(num_layers·D, B, N)" if batched else "(num_layers·D, N)", ref, u.dtype, "network")
+        hx = _check_state(
+            hx, expected, "(num_layers·D, B, N)" if batched else "(num_layers·D, N)", ref, u.dtype, "network"
+        )
         return hx if batched else hx.unsqueeze(1)
 
     def _run_layer(self, sfx: str, x: Tensor, v0: Tensor) -> Tensor:
@@ -824,7 +851,9 @@ class RateRNN(nn.Module):
                     raise ValueError(f"{name} contains NaN or Inf: the ODE solver {self.solver!r} cannot step it")
             params = tuple(p for p in self.parameters() if p.requires_grad)
 
-            def field(v, u):  # weights read at every evaluation: the adjoint reaches each parameter once
+            def field(
+                v: Tensor, u: Tensor
+            ) -> Tensor:  # weights read at every evaluation: the adjoint reaches each parameter once
                 W, M, b = (getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias"))
                 return dynamics._vector_field(v, u if W is None else u @ W.T, M, b, self.tau, self.F)
 
@@ -869,7 +898,7 @@ class RateRNN(nn.Module):
     def _check_finite(self, layer_outputs: list[Tensor], u: Tensor) -> None:
         # one reduction and one host sync for the whole rollout: any NaN/Inf makes the sum
         # non-finite; only a sum that overflows is checked elementwise
-        total = sum(r.detach().sum() for r in layer_outputs)
+        total = torch.stack([r.detach().sum() for r in layer_outputs]).sum()
         if bool(torch.isfinite(total)) or all(bool(torch.isfinite(r).all()) for r in layer_outputs):
             return
         k = next(i for i, r in enumerate(layer_outputs) if not torch.isfinite(r).all())
@@ -908,7 +937,9 @@ class RateRNN(nn.Module):
         return hint + ": the dynamics are stable, so the inputs, weights or bias exceed the floating-point range"
 
 
-def _check_state(hx, expected: tuple[int, ...], label: str, ref: Tensor, input_dtype: torch.dtype, owner: str) -> None:
+def _check_state(
+    hx: object, expected: tuple[int, ...], label: str, ref: Tensor, input_dtype: torch.dtype, owner: str
+) -> Tensor:
     """A given initial state ``hx``: a Tensor of shape ``expected`` (named by ``label``), on ``ref``'s
     device, in its dtype (or the input's, under autocast)."""
     if not isinstance(hx, Tensor):
@@ -919,9 +950,10 @@ def _check_state(hx, expected: tuple[int, ...], label: str, ref: Tensor, input_d
         raise ValueError(f"hx is on {hx.device} but the {owner} is on {ref.device}")
     if hx.dtype != ref.dtype and hx.dtype != input_dtype:
         raise TypeError(f"hx dtype {hx.dtype} does not match the {owner}'s {ref.dtype}")
+    return hx
 
 
-def _unpickle_network(base: type, state: dict) -> RateRNN:
+def _unpickle_network(base: type[RateRNN], state: dict[str, Any]) -> RateRNN:
     """A network from its class before parametrizations and its ``__dict__`` (``RateRNN.__reduce_ex__``):
     the state exactly as pickled (the same tensors, parametrizations and module order), in the
     parametrized class torch makes for the tensors it parametrizes."""
@@ -932,7 +964,7 @@ def _unpickle_network(base: type, state: dict) -> RateRNN:
     return net
 
 
-def _parametrized_class(base: type, names: list[str]) -> type:
+def _parametrized_class(base: type[RateRNN], names: list[str]) -> type[RateRNN]:
     """The class ``register_parametrization`` gives a ``base`` module when it parametrizes ``names``:
     a subclass of ``base`` (one per instance) with a property per name that evaluates
     ``self.parametrizations[name]``. Made by torch itself, on a bare instance with empty placeholder
@@ -945,7 +977,7 @@ def _parametrized_class(base: type, names: list[str]) -> type:
     return type(bare)
 
 
-def _draw(sample, like: Tensor, generator: torch.Generator) -> Tensor:
+def _draw(sample: Callable[..., Tensor], like: Tensor, generator: torch.Generator) -> Tensor:
     """``sample`` (torch.randn, torch.rand) shaped like ``like``, drawn on the generator's device,
     outside any compiled graph: dynamo cannot trace a torch.Generator (one graph break; none
     without a generator)."""
@@ -955,12 +987,12 @@ def _draw(sample, like: Tensor, generator: torch.Generator) -> Tensor:
     return _EAGER_DRAW(sample, like, generator)
 
 
-def _draw_now(sample, like: Tensor, generator: torch.Generator) -> Tensor:
+def _draw_now(sample: Callable[..., Tensor], like: Tensor, generator: torch.Generator) -> Tensor:
     out = sample(like.shape, generator=generator, dtype=like.dtype, device=generator.device)
     return out.to(like.device)
 
 
-_EAGER_DRAW = None
+_EAGER_DRAW: Callable[[Callable[..., Tensor], Tensor, torch.Generator], Tensor] | None = None
 
 
 def _reverse_time(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -1025,8 +1057,8 @@ class EIRateRNN(RateRNN):
         *,
         tau_e: float = 10.0,
         tau_i: float = 10.0,
-        nonlinearity: str = "relu",
-        input_mask: str = "all",
+        nonlinearity: str | Callable[[Tensor], Tensor] = "relu",
+        input_mask: str | Tensor = "all",
         **kwargs: Any,
     ) -> None:
         n_exc, n_inh = _validate.as_int("n_exc", n_exc, minimum=0), _validate.as_int("n_inh", n_inh, minimum=0)
@@ -1054,7 +1086,7 @@ class EIRateRNN(RateRNN):
         N, sign = self.hidden_size, 1.0 - 2.0 * self._population
         if name.startswith("weight_hh"):
             return [DaleSign(sign.to(self.weight_hh_l0.dtype)), *super()._weight_constraints(name)]
-        mask = self._input_mask
+        mask: str | Tensor = self._input_mask
         if isinstance(mask, str):
             if mask not in ("all", "exc"):
                 raise ValueError(f"input_mask must be 'all', 'exc' or a bool tensor ({N},), got {mask!r}")
@@ -1113,7 +1145,7 @@ class EIRateRNN(RateRNN):
         )
 
     @classmethod
-    def from_weights(
+    def from_weights(  # type: ignore[override]  # built from (M, n_exc), not RateRNN's (M, W, b)
         cls,
         M: Tensor,
         n_exc: int,
@@ -1228,7 +1260,7 @@ class LowRankRateRNN(RateRNN):
 
         return [LowRankFactors(self.rank)] if name.startswith("weight_hh") else []
 
-    def system(self, time: str | None = None):
+    def system(self, time: str | None = None) -> System:
         """As :meth:`RateRNN.system`, with the factors m, n: the finder searches in κ-space."""
         from .systems import rate_system
 
@@ -1259,7 +1291,8 @@ class LowRankRateRNN(RateRNN):
             for p in (self.m, self.n):
                 p.copy_(torch.randn(N, r, generator=generator, dtype=torch.float64))
             W = self.weight_ih_l0
-            W.copy_(torch.randn(W.shape, generator=generator, dtype=torch.float64) / math.sqrt(W.shape[1]))
+            if W is not None:  # None: identity input (from_factors(..., W=None)), nothing to draw
+                W.copy_(torch.randn(W.shape, generator=generator, dtype=torch.float64) / math.sqrt(W.shape[1]))
             if self.bias_l0 is not None:
                 self.bias_l0.zero_()
 
@@ -1273,8 +1306,9 @@ class LowRankRateRNN(RateRNN):
         if self.solver != "euler":
             params = tuple(p for p in self.parameters() if p.requires_grad)
 
-            def field(v, u):  # O(N r): M v = m (nᵀ v / N)
-                x = (u if W is None else u @ self.weight_ih_l0.T) + (v @ self.n) @ self.m.T / N
+            def field(v: Tensor, u: Tensor) -> Tensor:  # O(N r): M v = m (nᵀ v / N)
+                Wt = self.weight_ih_l0
+                x = (u if Wt is None else u @ Wt.T) + (v @ self.n) @ self.m.T / N
                 return (F(x if self.bias_l0 is None else x + self.bias_l0) - v) / self.tau
 
             return _ode_rollout(
@@ -1347,16 +1381,16 @@ class LowRankRateRNN(RateRNN):
         with torch.no_grad():
             net.m.copy_(m)
             net.n.copy_(n)
-            if W is not None:
-                net.weight_ih_l0.copy_(W)
-            if b is not None:
-                net.bias_l0.copy_(_weights("b", b, (N,), like=m))
+        if W is not None:
+            net._assign("weight_ih_l0", W)
+        if b is not None:
+            net._assign("bias_l0", _weights("b", b, (N,), like=m))
         if W is None:
             net.weight_ih_l0 = None  # identity input: u is h
         return net
 
     @classmethod
-    def from_weights(cls, M, *args: Any, **kwargs: Any):
+    def from_weights(cls, M: Tensor, *args: Any, **kwargs: Any) -> NoReturn:
         """Refused: a low-rank network is built from its factors (:meth:`from_factors`)."""
         raise TypeError(
             "LowRankRateRNN.from_weights: build a low-rank network from its factors with "
@@ -1365,7 +1399,7 @@ class LowRankRateRNN(RateRNN):
         )
 
     @classmethod
-    def from_rnn(cls, rnn, **kwargs: Any):
+    def from_rnn(cls, rnn: nn.RNN, **kwargs: Any) -> NoReturn:
         """Refused: an ``nn.RNN``'s full-rank weights have no exact low-rank form."""
         raise TypeError(
             "LowRankRateRNN.from_rnn: convert with RateRNN.from_rnn(rnn), then "
@@ -1444,7 +1478,7 @@ class Ensemble(nn.Module):
     (torch.Size([4, 20, 8, 16]), torch.Size([4, 1, 8, 16]), 16)
     """
 
-    def __init__(self, nets) -> None:
+    def __init__(self, nets: Iterable[RateRNN]) -> None:
         super().__init__()
         if isinstance(nets, (str, bytes)) or not hasattr(nets, "__iter__"):
             raise TypeError(
@@ -1535,7 +1569,7 @@ class Ensemble(nn.Module):
         """The members' common structure (its own weights are member 0's at construction)."""
         return self._template[0]
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:  # the template's structure (input_size, …): any type
         try:
             return super().__getattr__(name)
         except AttributeError:
@@ -1673,7 +1707,14 @@ class Ensemble(nn.Module):
             and not torch.is_autocast_enabled(u.device.type)
         )
 
-    def _fused(self, params, buffers, u, hx, etas) -> tuple[Tensor, Tensor, Tensor]:
+    def _fused(
+        self,
+        params: dict[str, Tensor],
+        buffers: dict[str, Tensor],
+        u: Tensor,
+        hx: Tensor | None,
+        etas: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Every member's weights formed at once (vmap over the parametrizations), then one
         batched Euler loop (:func:`torchrate._rollout.euler_rollout_input` with a leading member
         dimension, member-major: (K, T, B, N) out, no transpose)."""
@@ -1695,30 +1736,47 @@ class Ensemble(nn.Module):
         h_n = (rates[:, -1] if T else v0).unsqueeze(1).clone()
         return (rates.transpose(1, 2) if net.batch_first else rates), h_n, sums
 
-    def effective_weights(self, params=None, buffers=None) -> dict[str, Tensor]:
+    def effective_weights(
+        self, params: dict[str, Tensor] | None = None, buffers: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         """Every member's layer-0 weights after their constraints, stacked: ``"M"`` (K, N, N),
         ``"tau"`` (K,) or (K, N), and where present ``"W"`` (K, N, I) and ``"b"`` (K, N)."""
         from torch.func import functional_call, vmap
 
         layer = _LayerZeroWeights(self.template)
-        if params is None:
+        if params is None and buffers is None:
             params, buffers = self.stacked()
+        if params is None or buffers is None:
+            raise TypeError(
+                "effective_weights needs both params and buffers (as Ensemble.stacked() returns them), or neither"
+            )
 
-        def weights(p, b):  # the template's tensors named as the wrapper's ("net." + name)
+        def weights(p: dict[str, Tensor], b: dict[str, Tensor]) -> dict[str, Tensor]:
+            # the template's tensors named as the wrapper's ("net." + name)
             return functional_call(layer, {f"net.{k}": v for k, v in {**p, **b}.items()}, ())
 
         return vmap(weights)(params, buffers)
 
-    def _vmapped(self, params, buffers, input, u_dim, hx, etas) -> tuple[Tensor, Tensor]:
+    def _vmapped(
+        self,
+        params: dict[str, Tensor],
+        buffers: dict[str, Tensor],
+        input: Tensor,
+        u_dim: int | None,
+        hx: Tensor | None,
+        etas: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
         """vmap of the members' own forward over their stacked weights (any network, solver, layers)."""
         from torch.func import functional_call, vmap
 
         net = self.template
 
-        def member(p, b, u, h, eta):
+        def member(
+            p: dict[str, Tensor], b: dict[str, Tensor], u: Tensor, h: Tensor | None, eta: Tensor | None
+        ) -> tuple[Tensor, Tensor]:
             if eta is not None:  # this member's pre-drawn noise, consumed in the network's draw order
                 queue = list(eta.unbind(0))
-                net._randn = lambda like: queue.pop(0)
+                net._randn = lambda like: queue.pop(0)  # type: ignore[method-assign]  # for this call only, popped below
             try:
                 return functional_call(net, (p, b), (u, h))
             finally:

@@ -15,7 +15,7 @@ one constant input, with ``q = ½‖g‖²`` and its gradient, that the fixed-po
 
 :func:`as_system` turns into a system: every torchrate network (its ``system(time)`` method;
 an Euler network is both its ODE and the map it runs at its ``dt``), ``torch.nn.RNN``, ``GRU``,
-``LSTM`` (any ``num_layers``) and their cells, a module with ``_vector_field(v, h)``, or a system.
+``LSTM`` (any ``num_layers``) and their cells, a module with ``vector_field(v, h)``, or a system.
 A trained ``nn.RNN`` *is* the map ``h ← tanh(W_ih u + b + W_hh h)``: its points are judged with
 |μ| < 1, as FixedPointFinder does. For an LSTM the state is ``(h, c)`` concatenated.
 
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -86,7 +87,7 @@ class Residual:
 
     def grad_q(self, v: Tensor) -> Tensor:
         """∇q = (∂g/∂v)ᵀ g (K, N)."""
-        g, pullback = vjp(self.g, v)
+        g, pullback = vjp(self.g, v)  # type: ignore[misc]  # the stub's union includes has_aux's 3-tuple
         return pullback(g)[0].detach()
 
     def jacobian(self, v: Tensor) -> Tensor:
@@ -290,13 +291,16 @@ class _RateResidual(Residual):
     def __init__(self, h: Tensor, M: Tensor, b: Tensor | None, tau: Tensor, F: Nonlinearity) -> None:
         self.h, self.M, self.b, self.tau, self.F = h, M, b, tau, F
         self.pure = any(F is n for n in NONLINEARITIES.values())  # a named nonlinearity, no user callable
+        if F.derivative_from_output is None:  # pragma: no cover - RateSystem.at builds this only for an analytic F
+            raise TypeError(f"the analytic residual needs {F.name!r} to have derivative_from_output")
+        self._slope = F.derivative_from_output  # F′ from F's output y = F(x)
         self.scale = float(tau.reciprocal().max())
         self._hb = (h if b is None else h + b).expand(1, -1)
         self._MT = M.T
         self._MtauT = (M / (tau[:, None] if tau.ndim else tau)).T.contiguous()  # [j, i] = M_ij/τ_i
         self._c = tau.square().reciprocal()
         if F is NONLINEARITIES["tanh"]:
-            self.grad_q = self._grad_q_tanh
+            self.grad_q = self._grad_q_tanh  # type: ignore[method-assign]  # per instance: no branch per call
             self._hb2, self._MT2, self._M4, self._c2 = 2 * self._hb, 2 * M.T, 4 * M, 2 * self._c
 
     def g(self, v: Tensor) -> Tensor:
@@ -310,7 +314,7 @@ class _RateResidual(Residual):
     def grad_q(self, v: Tensor) -> Tensor:
         y = self.F(torch.addmm(self._hb, v, self._MT))
         w = (y - v).mul_(self._c)
-        return torch.addmm(w, self.F.derivative_from_output(y).mul_(w), self.M, beta=-1)
+        return torch.addmm(w, self._slope(y).mul_(w), self.M, beta=-1)
 
     def _grad_q_tanh(self, v: Tensor) -> Tensor:
         """∇q for tanh via tanh x = 2σ(2x) − 1 (σ is ~3× faster than tanh on some CPU builds;
@@ -322,7 +326,7 @@ class _RateResidual(Residual):
 
     def linear(self, v: Tensor) -> Callable[[Tensor], Tensor]:
         """z ↦ J z = (F′ ⊙ M z − z)/τ′ at the states ``v``: one matrix product for all of them."""
-        slope = self.F.derivative_from_output(self.F(torch.addmm(self._hb, v, self._MT)))
+        slope = self._slope(self.F(torch.addmm(self._hb, v, self._MT)))
         inv_tau = self.tau.reciprocal()
 
         def product(z: Tensor) -> Tensor:
@@ -332,15 +336,16 @@ class _RateResidual(Residual):
 
     def lowered(self, dtype: torch.dtype) -> _RateResidual | None:
         """This residual with its weights in ``dtype``; None if one of them is not finite there."""
-        parts = [t if t is None else t.to(dtype) for t in (self.h, self.M, self.b, self.tau)]
-        if not all(t is None or bool(torch.isfinite(t).all()) for t in parts):
+        h, M, tau = (t.to(dtype) for t in (self.h, self.M, self.tau))
+        b = None if self.b is None else self.b.to(dtype)
+        if not all(t is None or bool(torch.isfinite(t).all()) for t in (h, M, b, tau)):
             return None
-        return _RateResidual(*parts, self.F)
+        return _RateResidual(h, M, b, tau, self.F)
 
     def jacobian(self, v: Tensor) -> Tensor:
         """J (K, N, N) stored column by column (``J.mT`` contiguous): LAPACK factorises that layout
         without a transposing copy."""
-        Jt = self.F.derivative_from_output(self.F(torch.addmm(self._hb, v, self._MT))).unsqueeze(1) * self._MtauT
+        Jt = self._slope(self.F(torch.addmm(self._hb, v, self._MT))).unsqueeze(1) * self._MtauT
         Jt.diagonal(dim1=-2, dim2=-1).sub_(self.tau.reciprocal())
         return Jt.mT
 
@@ -372,6 +377,9 @@ class RateSystem(System):
         r latent dimensions, and M is formed only when needed.
     """
 
+    state_size: int  # N, always known for a rate network
+    input_size: int
+
     def __init__(
         self,
         M: Tensor | None,
@@ -384,7 +392,11 @@ class RateSystem(System):
         dt: float | None,
         factors: tuple[Tensor, Tensor] | None = None,
     ) -> None:
-        ref = M if M is not None else factors[0]
+        if M is None and factors is None:
+            raise ValueError("RateSystem needs the recurrent weights M, or factors=(m, n) of a low-rank M = m nᵀ/N")
+        if time == "discrete" and dt is None:
+            raise ValueError("time='discrete' needs dt (the Euler step); an ODE network has only its flow")
+        ref = M if M is not None else cast("tuple[Tensor, Tensor]", factors)[0]
         N = ref.shape[0]
         super().__init__(N, N if W is None else W.shape[1], dtype=ref.dtype, device=ref.device, euler_dt=dt)
         self.time = time
@@ -397,7 +409,7 @@ class RateSystem(System):
     def M(self) -> Tensor:
         """Recurrent weights (N, N) (formed from the factors on first use for a low-rank network)."""
         if self._M is None:
-            m, n = self.factors
+            m, n = cast("tuple[Tensor, Tensor]", self.factors)  # not None: __init__ has M or the factors
             self._M = m @ n.T / m.shape[0]
         return self._M
 
@@ -407,11 +419,18 @@ class RateSystem(System):
 
     def residual_tau(self) -> Tensor:
         """τ′ of the residual g = (F(x) − v)/τ′: τ for the flow, τ/dt for the map (g = dt·f)."""
-        return self.tau if self.time == "continuous" else self.tau / self.dt
+        return self.tau if self.time == "continuous" else self.tau / self._map_dt
 
     def __call__(self, v: Tensor, u: Tensor) -> Tensor:
         f = _vector_field(v, self.drive(u), self.M, self.b, self.tau, self.F)
-        return f if self.time == "continuous" else v + self.dt * f
+        return f if self.time == "continuous" else v + self._map_dt * f
+
+    @property
+    def _map_dt(self) -> float:
+        """dt of the Euler map (``time="discrete"``, which :func:`rate_system` gives only an Euler network)."""
+        if self.dt is None:
+            raise ValueError("time='discrete' needs dt (the Euler step); an ODE network has only its flow")
+        return self.dt
 
     def residual(self, v: Tensor, u: Tensor) -> Tensor:
         return _vector_field(v, self.drive(u), self.M, self.b, self.residual_tau(), self.F)
@@ -425,9 +444,10 @@ class RateSystem(System):
         return J
 
     def input_jacobian(self, v: Tensor, u: Tensor) -> Tensor:
-        if not self.analytic:
+        slope_of = self.F.derivative_from_output  # None: not analytic
+        if slope_of is None:
             return super().input_jacobian(v, u)
-        slope = self.F.derivative_from_output(self.F(_pre_activation(v, self.drive(u), self.M, self.b)))
+        slope = slope_of(self.F(_pre_activation(v, self.drive(u), self.M, self.b)))
         tau = self.residual_tau()
         gain = slope / tau  # (B, N)
         if self.W is None:
@@ -449,7 +469,17 @@ class RateSystem(System):
         return f"RateSystem({self._sizes()}, time={self.time!r}{dt}, nonlinearity={self.F.name!r})"
 
 
-def rate_system(M, W, b, tau, F, *, dt: float | None, time: str | None, factors=None) -> RateSystem:
+def rate_system(
+    M: Tensor | None,
+    W: Tensor | None,
+    b: Tensor | None,
+    tau: Tensor,
+    F: Nonlinearity,
+    *,
+    dt: float | None,
+    time: str | None,
+    factors: tuple[Tensor, Tensor] | None = None,
+) -> RateSystem:
     r"""The :class:`RateSystem` of an Euler network (``dt``) or an ODE network (``dt=None``), with
     the default time: the map when dt/τ ≥ 0.5 (the network that was trained is the map; from_rnn's
     τ = dt included), the flow otherwise."""
@@ -467,7 +497,7 @@ def rate_system(M, W, b, tau, F, *, dt: float | None, time: str | None, factors=
     return RateSystem(M, W, b, tau, F, time=time, dt=dt, factors=factors)
 
 
-def _check_time(time) -> str | None:
+def _check_time(time: str | None) -> str | None:
     if time is not None and time not in TIMES:
         raise ValueError(f"time must be 'continuous', 'discrete' or None (the system's own), got {time!r}")
     return time
@@ -484,7 +514,7 @@ _TORCH_CELLS = {
 }
 
 
-def _cell_kind(module) -> str | None:
+def _cell_kind(module: object) -> str | None:
     for cls, kind in _TORCH_CELLS.items():
         if isinstance(module, cls):
             return kind
@@ -494,6 +524,10 @@ def _cell_kind(module) -> str | None:
 def _input_drive(x: Tensor, w_ih: Tensor, b_ih: Tensor | None) -> Tensor:
     """W_ih x + b_ih (*, G·H): every gate block's input term."""
     return x @ w_ih.T if b_ih is None else torch.addmm(b_ih, x, w_ih.T)
+
+
+# a cell's (W_ih, W_hh, b_ih, b_hh) (biases None without bias=True)
+_CellWeights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
 
 
 @dataclass
@@ -506,11 +540,20 @@ class _Cell:
     nonlinearity: str
     w_hh: Tensor
     next: Tensor
-    parts: tuple
+    parts: tuple[Tensor, ...]
 
     @classmethod
     def at(
-        cls, kind: str, nonlinearity: str, x: Tensor, v: Tensor, w_ih, w_hh, b_ih, b_hh, gi: Tensor | None = None
+        cls,
+        kind: str,
+        nonlinearity: str,
+        x: Tensor,
+        v: Tensor,
+        w_ih: Tensor,
+        w_hh: Tensor,
+        b_ih: Tensor | None,
+        b_hh: Tensor | None,
+        gi: Tensor | None = None,
     ) -> _Cell:
         """The step at states ``v`` and inputs ``x``; ``gi`` (1, G·H), if given, is W_ih x + b_ih of
         a constant input, computed once (``x`` is then not read)."""
@@ -622,7 +665,7 @@ class _CellResidual(Residual):
     r"""The analytic residual g = F(v) − v of a one-layer torch RNN/GRU/LSTM cell at one input:
     ∂g/∂v, ∇q, products with ∂g/∂v and the float32 twin, all from :class:`_Cell`'s formulas."""
 
-    def __init__(self, kind: str, nonlinearity: str, u: Tensor, weights: list[Tensor | None]) -> None:
+    def __init__(self, kind: str, nonlinearity: str, u: Tensor, weights: _CellWeights) -> None:
         super().__init__(self._residual)
         self.pure = True  # the cell's formulas on its weights (see _Cell)
         self.kind, self.nonlinearity, self.u, self.weights = kind, nonlinearity, u, weights
@@ -654,10 +697,11 @@ class _CellResidual(Residual):
 
     def lowered(self, dtype: torch.dtype) -> _CellResidual | None:
         """This residual with its input and weights in ``dtype``; None if one is not finite there."""
-        parts = [self.u.to(dtype)] + [None if w is None else w.to(dtype) for w in self.weights]
-        if not all(t is None or bool(torch.isfinite(t).all()) for t in parts):
+        u, w_ih, w_hh = (t.to(dtype) for t in (self.u, self.weights[0], self.weights[1]))
+        b_ih, b_hh = (None if t is None else t.to(dtype) for t in self.weights[2:])
+        if not all(t is None or bool(torch.isfinite(t).all()) for t in (u, w_ih, w_hh, b_ih, b_hh)):
             return None
-        return _CellResidual(self.kind, self.nonlinearity, parts[0], parts[1:])
+        return _CellResidual(self.kind, self.nonlinearity, u, (w_ih, w_hh, b_ih, b_hh))
 
 
 class TorchRNNMap(Map):
@@ -672,13 +716,13 @@ class TorchRNNMap(Map):
     (:class:`_Cell`); stacked layers use ``torch.func``.
     """
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.RNNBase | nn.RNNCellBase) -> None:
         kind = _cell_kind(module)
         if kind is None:  # pragma: no cover - as_system checks first
             raise TypeError(f"expected a torch.nn RNN/GRU/LSTM or cell, got {type(module).__name__}")
         self.module, self.kind = module, kind
-        self.cell = not hasattr(module, "num_layers")
-        if not self.cell:
+        self.cell = not isinstance(module, nn.RNNBase)
+        if isinstance(module, nn.RNNBase):
             if module.bidirectional:
                 raise ValueError(
                     f"a bidirectional {type(module).__name__} is not a dynamical system (its backward "
@@ -690,23 +734,25 @@ class TorchRNNMap(Map):
                     f"an LSTM with proj_size={module.proj_size} is not supported: its h and c have "
                     "different sizes; analyse a network with proj_size=0"
                 )
-        self.layers = 1 if self.cell else module.num_layers
+        self.layers = module.num_layers if isinstance(module, nn.RNNBase) else 1
         self.H = module.hidden_size
-        self.nonlinearity = getattr(module, "nonlinearity", "tanh")
-        ref = module.weight_hh if self.cell else module.weight_hh_l0
+        self.nonlinearity: str = getattr(module, "nonlinearity", "tanh")
+        ref = self._weights(0)[1]  # W_hh of the first layer
         N = self.layers * self.H * (2 if kind == "lstm" else 1)
         super().__init__(self._step, N, module.input_size, dtype=ref.dtype, device=ref.device)
 
-    def _weights(self, k: int):
+    def _weights(self, k: int) -> _CellWeights:
         m = self.module
         sfx = "" if self.cell else f"_l{k}"
-        return tuple(getattr(m, name + sfx, None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        w_ih, w_hh = (getattr(m, name + sfx) for name in ("weight_ih", "weight_hh"))
+        b_ih, b_hh = (getattr(m, name + sfx, None) for name in ("bias_ih", "bias_hh"))  # None: bias=False
+        return w_ih, w_hh, b_ih, b_hh
 
     def _step(self, v: Tensor, u: Tensor) -> Tensor:
         L, H = self.layers, self.H
         lstm = self.kind == "lstm"
         hs = v[..., : L * H].split(H, -1)
-        cs = v[..., L * H :].split(H, -1) if lstm else [None] * L
+        cs = v[..., L * H :].split(H, -1) if lstm else ()
         x, new_h, new_c = u, [], []
         for k in range(L):
             state = torch.cat([hs[k], cs[k]], -1) if lstm else hs[k]
@@ -725,16 +771,16 @@ class TorchRNNMap(Map):
     def at(self, u: Tensor) -> Residual:
         if self.layers > 1:
             return super().at(u)
-        return _CellResidual(
-            self.kind, self.nonlinearity, u.detach(), [None if w is None else w.detach() for w in self._weights(0)]
-        )
+        w_ih, w_hh, b_ih, b_hh = self._weights(0)
+        b_ih, b_hh = (None if b is None else b.detach() for b in (b_ih, b_hh))
+        return _CellResidual(self.kind, self.nonlinearity, u.detach(), (w_ih.detach(), w_hh.detach(), b_ih, b_hh))
 
     def __repr__(self) -> str:
         return f"TorchRNNMap({type(self.module).__name__}, {self._sizes()}, time='discrete')"
 
 
 # ============================================================================ as_system
-def as_system(obj, *, time: str | None = None) -> System:
+def as_system(obj: object, *, time: str | None = None) -> System:
     r"""The dynamical system of ``obj``, for every analysis.
 
     Parameters
@@ -748,7 +794,7 @@ def as_system(obj, *, time: str | None = None) -> System:
         * ``torch.nn.RNN``, ``GRU``, ``LSTM`` (any ``num_layers``, one direction) and their cells:
           the map of one step (:class:`TorchRNNMap`); LSTM state ``(h, c)``.
         * a :class:`Flow` or :class:`Map`: itself.
-        * a module with ``_vector_field(v, h)`` (and optionally ``project_input(u)``, else u is
+        * a module with ``vector_field(v, h)`` (and optionally ``project_input(u)``, else u is
           h): a :class:`Flow`; a plain callable ``f(v, h) -> dv/dt`` likewise (sizes taken from
           the states given).
     time : {"continuous", "discrete"}, optional
@@ -762,10 +808,10 @@ def as_system(obj, *, time: str | None = None) -> System:
     time = _check_time(time)
     if isinstance(obj, System):
         system = obj
-    elif _cell_kind(obj) is not None:
+    elif isinstance(obj, (nn.RNNBase, nn.RNNCellBase)) and _cell_kind(obj) is not None:
         system = TorchRNNMap(obj)
-    elif callable(getattr(obj, "system", None)):
-        return obj.system(time=time)
+    elif callable(system_of := getattr(obj, "system", None)):
+        return system_of(time=time)
     elif hasattr(obj, "vector_field") and callable(obj.vector_field):
         system = _module_flow(obj)
     elif callable(obj) and not isinstance(obj, (nn.Module, str, bytes, type)):
@@ -785,8 +831,8 @@ def as_system(obj, *, time: str | None = None) -> System:
     return system
 
 
-def _module_flow(module) -> Flow:
-    """A module with ``_vector_field(v, h)`` (and ``project_input(u)``) as a Flow of its own dtype."""
+def _module_flow(module: Any) -> Flow:  # any object with vector_field(v, h) (duck-typed)
+    """A module with ``vector_field(v, h)`` (and ``project_input(u)``) as a Flow of its own dtype."""
     ref = (
         next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)
         if isinstance(module, nn.Module)

@@ -67,7 +67,7 @@ def _sign(x: Tensor) -> Tensor:
 SIGN = Nonlinearity("sign", _sign, torch.zeros_like)
 
 
-def _factory(dtype: torch.dtype | None, device: torch.device | str | None) -> dict:
+def _factory(dtype: torch.dtype | None, device: torch.device | str | None) -> dict[str, Any]:
     dtype, device = _validate.check_dtype("dtype", dtype), _validate.check_device("device", device)
     return {"dtype": dtype or torch.get_default_dtype(), "device": device}
 
@@ -81,7 +81,12 @@ def _time_constants(**values: Any) -> None:
 
 
 def _real_tensor(
-    name: str, value, dtype: torch.dtype | None = None, device: torch.device | str | None = None, *, finite: bool = True
+    name: str,
+    value: object,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    *,
+    finite: bool = True,
 ) -> Tensor:
     """``value`` as a real floating tensor of ``dtype`` and on ``device`` if given (finite unless
     ``finite=False``). A list of numbers is converted straight to ``dtype``, not through the
