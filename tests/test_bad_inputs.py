@@ -554,6 +554,12 @@ CASES = [
     ("sweep make_net returns a string", sweep(make_net=lambda p: "net"), TypeError, r"make_net"),
     ("sweep make_net a network", sweep(make_net=EI), TypeError, r"make_net"),
     ("sweep make_net=42", sweep(make_net=42), TypeError, r"make_net"),
+    (
+        "sweep make_net a function of unknown size",
+        sweep(make_net=lambda p: lambda v, h: -v),
+        ValueError,
+        r"gives a system of unknown size",
+    ),
     ("sweep values empty", sweep(values=[]), ValueError, r"values"),
     ("sweep values NaN", sweep(values=[30.0, NAN]), ValueError, r"values"),
     ("sweep values inf", sweep(values=[30.0, INF]), ValueError, r"values"),

@@ -30,12 +30,20 @@ import math
 import numbers
 import os
 from collections.abc import Collection, Sequence
-from typing import Literal, TypeVar, overload
+from typing import Literal, TypedDict, TypeVar, overload
 
 import torch
 from torch import Tensor
 
 _T = TypeVar("_T")
+
+
+class Factory(TypedDict):
+    """Where new tensors are made: ``torch.zeros(n, **factory)``."""
+
+    dtype: torch.dtype | None
+    device: torch.device | str | None
+
 
 __all__ = [
     "as_float",

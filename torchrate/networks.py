@@ -1155,7 +1155,7 @@ class EIRateRNN(RateRNN):
         b: Tensor | None = None,
         W: Tensor | None = None,
         dt: float,
-        nonlinearity: str = "relu",
+        nonlinearity: str | Callable[[Tensor], Tensor] = "relu",
         **kwargs: Any,
     ) -> EIRateRNN:
         """A hand-built E–I network; ``M`` must obey Dale's law for E neurons ``0…n_exc−1``.
@@ -1240,7 +1240,7 @@ class LowRankRateRNN(RateRNN):
         *,
         tau: float | Tensor = 10.0,
         dt: float = 1.0,
-        nonlinearity: str = "tanh",
+        nonlinearity: str | Callable[[Tensor], Tensor] = "tanh",
         **kwargs: Any,
     ) -> None:
         for name in ("num_layers", "bidirectional", "dropout", "connectivity", "gain"):
@@ -1344,7 +1344,7 @@ class LowRankRateRNN(RateRNN):
         *,
         tau: float | Tensor,
         dt: float,
-        nonlinearity: str = "tanh",
+        nonlinearity: str | Callable[[Tensor], Tensor] = "tanh",
         **kwargs: Any,
     ) -> LowRankRateRNN:
         r"""A hand-built low-rank network, ``M = m nᵀ/N`` with ``m, n`` (N, r).

@@ -10,12 +10,13 @@ figures" warning). Save it with ``fig.savefig``; in Jupyter it displays as the c
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from torch import Tensor
 
 from . import _validate
@@ -24,6 +25,10 @@ from .analysis.fixed_points import FixedPoints
 from .analysis.phase_plane import PhasePlane
 from .analysis.spectrum import Spectrum
 from .analysis.sweep import Sweep
+
+if TYPE_CHECKING:
+    from .analysis.lowrank import LatentFixedPoints
+    from .networks import LowRankRateRNN
 
 __all__ = [
     "plot_spectrum",
@@ -51,7 +56,7 @@ _STYLE = {  # kind -> (marker, filled, colour)
 _GROUP_COLOURS = ("tab:cyan", "tab:pink", "tab:olive", "tab:brown", "tab:gray")
 
 
-def _axes(ax: Axes | None, figsize=(4.5, 4.0)) -> tuple[Figure, Axes]:
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (4.5, 4.0)) -> tuple[Figure | SubFigure, Axes]:
     if ax is None:
         fig = Figure(figsize=figsize, layout="constrained")  # not pyplot: nothing left open
         return fig, fig.add_subplot()
@@ -60,12 +65,12 @@ def _axes(ax: Axes | None, figsize=(4.5, 4.0)) -> tuple[Figure, Axes]:
     return ax.figure, ax
 
 
-def _require(name: str, value, cls: type, what: str) -> None:
+def _require(name: str, value: object, cls: type, what: str) -> None:
     if not isinstance(value, cls):
         raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
 
 
-def _check_ax(ax) -> None:
+def _check_ax(ax: object) -> None:
     """Refuse anything but a matplotlib Axes or None, before any work or figure is made."""
     if ax is not None and not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes (or None: a new figure), got {type(ax).__name__}")
@@ -78,18 +83,18 @@ def _check_text(**texts: Any) -> None:
             raise TypeError(f"{name} must be a string or None, got {_validate._show(value)}")
 
 
-def _check_rates(name: str, value, N: int, fix: str) -> Tensor:
+def _check_rates(name: str, value: object, N: int, fix: str) -> Tensor:
     """Rates (T, B, N): a finite real tensor (a NumPy array or nested list is converted)."""
     t = _validate.as_real_tensor(name, value, fix=fix)
     _validate.check_shape(name, t, ("T", "B", N), fix=fix)
     return _validate.check_finite_tensor(name, t, fix=fix)
 
 
-def _np(x: Tensor) -> np.ndarray:
+def _np(x: Tensor) -> np.ndarray[Any, Any]:
     return x.detach().cpu().numpy()
 
 
-def _mark(ax: Axes, xy: np.ndarray, kinds: list[str], size: float = 60, counts: bool = False) -> None:
+def _mark(ax: Axes, xy: np.ndarray[Any, Any], kinds: list[str], size: float = 60, counts: bool = False) -> None:
     """Scatter points (P, 2) with one legend entry per kind (``"saddle (19)"`` with ``counts``)."""
     for kind in dict.fromkeys(kinds):
         marker, filled, colour = _STYLE[kind]
@@ -108,7 +113,7 @@ def _mark(ax: Axes, xy: np.ndarray, kinds: list[str], size: float = 60, counts: 
         )
 
 
-def _eigenvalues(value) -> Tensor:
+def _eigenvalues(value: object) -> Tensor:
     """Eigenvalues given as a tensor, array or list: real or complex numbers, all finite."""
     fix = "pass the eigenvalues as a real or complex tensor (or a Spectrum / FixedPoints)"
     try:
@@ -126,7 +131,7 @@ def plot_spectrum(
     *,
     boundary: float | None = None,
     title: str | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     r"""Eigenvalues in the complex plane with the stability boundary.
 
     Parameters
@@ -164,13 +169,13 @@ def plot_spectrum(
         ax.legend(fontsize=8, loc="best")
         return fig
     if isinstance(spectrum, Spectrum):
-        lam, line, what = spectrum.eigenvalues, 1.0, "M"
+        eig, line, what = spectrum.eigenvalues, 1.0, "M"
     elif isinstance(spectrum, FixedPoints):
-        lam, line, what = spectrum.eigenvalues, 0.0, "J"
+        eig, line, what = spectrum.eigenvalues, 0.0, "J"
     else:
-        lam, line, what = spectrum, 0.0, "J"
+        eig, line, what = spectrum, 0.0, "J"
     line = line if boundary is None else boundary
-    lam = _np(lam.to(torch.complex128) if not lam.is_complex() else lam).reshape(-1)
+    lam = _np(eig.to(torch.complex128) if not eig.is_complex() else eig).reshape(-1)
     ax.axvline(line, color="k", ls="--", lw=1, label=f"Re λ = {line:g}")
     ax.axhline(0, color="0.8", lw=0.8, zorder=0)
     unstable = lam.real >= line
@@ -185,7 +190,7 @@ def plot_spectrum(
 
 def plot_phase_plane(
     pp: PhasePlane, ax: Axes | None = None, *, title: str | None = None, labels: tuple[str, str] = ("$v_1$", "$v_2$")
-) -> Figure:
+) -> Figure | SubFigure:
     """Vector field (arrows), nullclines, fixed points and trajectories of a 2-neuron network."""
     _require("pp", pp, PhasePlane, "a PhasePlane (from torchrate.analysis.phase_plane)")
     _check_ax(ax)
@@ -249,7 +254,7 @@ def plot_fixed_points(
     title: str | None = None,
     max_trajectories: int = 20,
     groups: Tensor | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     r"""Fixed points projected on the first two principal components of the trajectories.
 
     Parameters
@@ -295,7 +300,10 @@ def plot_fixed_points(
     mean, axes, explained = pca(source.cpu(), 2)
     if axes.shape[0] < 2:  # a single point or a 1-D cloud: pad with a zero axis
         axes = torch.cat([axes, torch.zeros(2 - axes.shape[0], axes.shape[1], dtype=axes.dtype)])
-    project = lambda x: _np((x.detach().cpu().double() - mean) @ axes.T)  # noqa: E731
+
+    def project(x: Tensor) -> np.ndarray[Any, Any]:
+        return _np((x.detach().cpu().double() - mean) @ axes.T)
+
     if trajectories is not None:
         tr_ = project(trajectories)
         for b in range(min(tr_.shape[1], max_trajectories)):
@@ -310,14 +318,17 @@ def plot_fixed_points(
             )
     if len(fps):
         _mark(ax, project(fps.points), fps.kind, counts=True)
-    for i, axis in enumerate((ax.set_xlabel, ax.set_ylabel)):
-        axis(f"PC {i + 1}" + (f" ({float(explained[i]):.0%} var.)" if i < len(explained) else ""))
+    pc = [f"PC {i + 1}" + (f" ({float(explained[i]):.0%} var.)" if i < len(explained) else "") for i in range(2)]
+    ax.set_xlabel(pc[0])
+    ax.set_ylabel(pc[1])
     ax.set_title(title or f"{len(fps)} fixed points")
     ax.legend(fontsize=7, loc="best")
     return fig
 
 
-def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter", title: str | None = None) -> Figure:
+def plot_sweep(
+    sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter", title: str | None = None
+) -> Figure | SubFigure:
     """Re λ (solid) and Im λ (dashed) of the Jacobian at the fixed point versus the parameter,
     with the Hopf points marked."""
     _require("sw", sw, Sweep, "a Sweep (from torchrate.analysis.sweep)")
@@ -339,7 +350,7 @@ def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter
     return fig
 
 
-def _coordinate(coordinate, N: int):
+def _coordinate(coordinate: object, N: int) -> tuple[Callable[[Tensor], Tensor], str]:
     """v (…, N) -> y (…,): "norm" ‖v‖, an int (a neuron's rate), or a direction d (N,): ⟨d, v⟩."""
     if isinstance(coordinate, str):
         if coordinate != "norm":
@@ -372,7 +383,7 @@ def plot_bifurcation(
     parameter: str = "parameter",
     ylabel: str | None = None,
     title: str | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     """Bifurcation diagram: the parameter on x, a coordinate of each fixed point on y.
 
     Stable stretches of a branch are solid, unstable ones dashed; folds are black circles,
@@ -424,7 +435,7 @@ def plot_bifurcation(
     return fig
 
 
-def _extent(extent, rank: int) -> tuple[float, ...]:
+def _extent(extent: object, rank: int) -> tuple[float, ...]:
     """(lo, hi) for rank 1, (lo₁, hi₁, lo₂, hi₂) for rank 2: finite numbers, lo < hi on each axis."""
     want = "(lo, hi)" if rank == 1 else "(lo₁, hi₁, lo₂, hi₂)"
     if isinstance(extent, (str, bytes)) or not hasattr(extent, "__len__") or not hasattr(extent, "__iter__"):
@@ -439,16 +450,16 @@ def _extent(extent, rank: int) -> tuple[float, ...]:
 
 
 def plot_latent_flow(
-    net,
+    net: LowRankRateRNN,
     u: Tensor | None = None,
     ax: Axes | None = None,
     *,
-    fixed_points=None,
+    fixed_points: LatentFixedPoints | None = None,
     extent: tuple[float, ...] | None = None,
     resolution: int = 25,
     trajectories: Tensor | None = None,
     title: str | None = None,
-) -> Figure:
+) -> Figure | SubFigure:
     r"""The κ-space flow of a rank-1 or rank-2 :class:`~torchrate.LowRankRateRNN` at constant input.
 
     κ = nᵀv/N obeys τ dκ/dt = −κ + nᵀF(mκ + Wu + b)/N exactly (one τ). Rank 1: dκ/dt against κ

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -116,9 +116,8 @@ def _has_fused_adam(v: Tensor) -> bool:
     if key not in _FUSED_ADAM:
         t = [torch.zeros(1, dtype=v.dtype, device=v.device) for _ in range(4)]
         try:
-            fused_adam_(
-                *t, torch.zeros((), dtype=torch.float32, device=v.device), lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8
-            )
+            step = torch.zeros((), dtype=torch.float32, device=v.device)
+            fused_adam_(t[0], t[1], t[2], t[3], step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
             _FUSED_ADAM[key] = bool(torch.isfinite(t[0]).all())
         except (AttributeError, RuntimeError, NotImplementedError):
             _FUSED_ADAM[key] = False
@@ -342,11 +341,14 @@ def _gmres(
             break
         if 4 * n_done >= len(rows):  # they leave: the others go on with smaller tensors
             sel = done.nonzero()[:, 0]
-            finished.append(rows[sel]), combined.append(combine(sel, j + 1)), met.append(done[sel])
+            finished.append(rows[sel])
+            combined.append(combine(sel, j + 1))
+            met.append(done[sel])
             keep = (~done).nonzero()[:, 0]
             rows, V, R, g, cs, sn, target = rows[keep], V[:, keep], R[keep], g[keep], cs[keep], sn[keep], target[keep]
             product, precondition = field.linear(v[rows]), preconditioner.at(v[rows])
-    finished.append(rows), combined.append(combine(torch.arange(len(rows), device=f.device), j + 1))
+    finished.append(rows)
+    combined.append(combine(torch.arange(len(rows), device=f.device), j + 1))
     met.append(done)
     rows, u = torch.cat(finished), torch.cat(combined)
     d, ok = torch.empty_like(f), torch.empty(K, dtype=torch.bool, device=f.device)
@@ -499,7 +501,7 @@ def _damped(
     s1: Tensor,
     accept: Tensor,
     stuck: Tensor,
-    armijo: Tensor,
+    armijo: float,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     r"""Levenberg–Marquardt steps d = −(JᵀJ + μI)⁻¹Jᵀg, μ = √eps·max diag(JᵀJ), for the ``stuck``
     states: where J is singular (a line or ring of fixed points: J has a null direction along
@@ -599,7 +601,7 @@ def _leaders(x: Tensor, order: Tensor, radius: float) -> tuple[Tensor, Tensor]:
         close = (_distances(x[block], x[block]) <= radius).cpu().numpy()  # one synchronisation
         free = np.ones(len(block), dtype=bool)
         local = np.empty(len(block), dtype=np.int64)
-        new = []
+        new: list[int] = []
         for i in range(len(block)):  # greedy, in order; each new leader takes its free neighbours
             if free[i]:
                 members = close[i] & free
@@ -667,7 +669,7 @@ def _place(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
     leader_opt = replace(opt, opt_steps=0) if warm_all else opt
     unplaced = torch.isfinite(v).all(-1).nonzero()[:, 0]
     points = v.new_zeros(0, N)
-    tol_p, radius = opt.dedup_tol, opt.radius
+    tol_p, radius = math.nan, opt.radius  # tol_p: the points' dedup distance, set with the first points found
     chord_pays = True
     for r in range(_ROUNDS):
         if not unplaced.numel():
@@ -693,8 +695,9 @@ def _place(field: Residual, v: Tensor, opt: _Options, bar: Progress) -> Tensor:
             break
         if found.numel():
             points = torch.cat([points, found])
-            if opt.dedup_tol is None:
-                tol_p = 10 * math.sqrt(eps) * (1 + points.abs().max().item())
+            tol_p = (
+                opt.dedup_tol if opt.dedup_tol is not None else 10 * math.sqrt(eps) * (1 + points.abs().max().item())
+            )
             points = points[_leaders(points, field.q(points).argsort(), tol_p)[0]]
         if not points.numel():
             continue
@@ -815,7 +818,9 @@ class _SharedLU:
         pass
 
 
-def _chord_solvers(field: Residual, points: Tensor, target: Tensor):
+def _chord_solvers(
+    field: Residual, points: Tensor, target: Tensor
+) -> Iterator[tuple[Tensor, _GroupedInverse | _SharedLU]]:
     """(states, solver) pairs for the chord iteration, a solver applying f ↦ J(p)⁻¹f.
 
     Small N (≤ 64): one group, with the inverses of every J(p) formed at once (checked) and

@@ -39,17 +39,20 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast, overload
 
 import torch
 from torch import Tensor
 from torch.func import jacfwd, jvp
 
 from .. import _validate
-from ..systems import as_system
+from ..nonlinearities import Nonlinearity
+from ..systems import RateSystem, System, as_system
 from ._progress import Progress
 from .fixed_points import find_fixed_points
 from .stability import classify, sort_eigenvalues
+
+_Num = TypeVar("_Num", float, Tensor)  # the Hermite formulas on numbers or on tensors
 
 __all__ = ["Bifurcation", "Branch", "Fold", "Hopf", "bifurcation"]
 
@@ -184,7 +187,7 @@ class Bifurcation:
     folds: list[Fold]
     hopf: list[Hopf]
     scale: tuple[float, float]
-    _family: object = field(default=None, repr=False)
+    _family: _Family = field(repr=False)
 
     @property
     def time(self) -> str:
@@ -198,6 +201,12 @@ class Bifurcation:
             f"{[round(h.value, 6) for h in self.hopf]})"
         )
 
+    @overload
+    def at(self, value: float) -> Slice: ...
+    @overload
+    def at(self, value: Sequence[float]) -> list[Slice]: ...
+    @overload
+    def at(self, value: float | Sequence[float] | Tensor) -> Slice | list[Slice]: ...
     def at(self, value: float | Sequence[float] | Tensor) -> Slice | list[Slice]:
         """The fixed points on every branch at ``value`` (a float, or a sequence: one Slice each).
 
@@ -207,14 +216,13 @@ class Bifurcation:
         the folds and Hopf points). A value outside ``[min, max]`` of :attr:`values`, where no
         branch was followed, is a ``ValueError`` naming the range.
         """
-        single = not isinstance(value, (Sequence, Tensor)) or (isinstance(value, Tensor) and value.ndim == 0)
         if isinstance(value, (str, bytes)):
             raise TypeError(f"value must be a number or a sequence of numbers, got {value!r} (str)")
-        vals = (
-            [_validate.as_float("value", value)]
-            if single
-            else [_validate.as_float(f"value[{i}]", x) for i, x in enumerate(value)]
-        )
+        single = not isinstance(value, (Sequence, Tensor)) or (isinstance(value, Tensor) and value.ndim == 0)
+        if not isinstance(value, (Sequence, Tensor)) or single:
+            vals = [_validate.as_float("value", value)]
+        else:
+            vals = [_validate.as_float(f"value[{i}]", x) for i, x in enumerate(value)]
         lo, hi = self.values.min().item(), self.values.max().item()
         out = [x for x in vals if not lo <= x <= hi]
         if out:
@@ -237,9 +245,9 @@ class _Family:
     and ∂f/∂p is a central difference.
     """
 
-    def __init__(self, system: Callable, p_lo: float, p_hi: float) -> None:
+    def __init__(self, system: Callable[[float], object], p_lo: float, p_hi: float) -> None:
         self.system = system
-        self._cache: dict[float, tuple] = {}
+        self._cache: dict[float, tuple[System, Tensor]] = {}
         sys0, u = self._call(p_lo)
         if sys0.dtype is None:
             raise TypeError(
@@ -248,12 +256,19 @@ class _Family:
             )
         self.dtype, self.device = sys0.dtype, sys0.device
         self.time = sys0.time
-        self.N = int(sys0.state_size)
+        self.N = int(cast(int, sys0.state_size))  # not None: _call refuses a system of unknown size
         self.p0 = p_lo
         self.analytic = False
         params = [self._params(*self._call(p)) for p in (p_lo, p_hi, p_lo + 0.3819660112501051 * (p_hi - p_lo))]
-        if all(q is not None for q in params) and p_hi > p_lo and len({q[1].name for q in params}) == 1:
-            (a, F), (b, _), (m, _) = params
+        p0, p1, p2 = params
+        if (
+            p0 is not None
+            and p1 is not None
+            and p2 is not None
+            and p_hi > p_lo
+            and len({q[1].name for q in (p0, p1, p2)}) == 1
+        ):
+            (a, F), (b, _), (m, _) = p0, p1, p2
             dp = p_hi - p_lo
             slope = {k: (b[k] - a[k]) / dp for k in a}
             affine = all(
@@ -263,14 +278,14 @@ class _Family:
                 ).item()
                 for k in a
             )
-            if affine:
-                self.analytic, self.F = True, F
+            if affine and F.derivative_from_output is not None:  # (always: an analytic rate system's F)
+                self.analytic, self.F, self._slope = True, F, F.derivative_from_output
                 self.P0 = a
                 self.dP = {k: v if (v != 0).any() else None for k, v in slope.items()}
                 self.I = torch.eye(self.N, dtype=self.dtype, device=self.device)
 
     # ---------------------------------------------------------------- construction
-    def _call(self, p: float):
+    def _call(self, p: float) -> tuple[System, Tensor]:
         """(system, u) at p, u a tensor (I,) (zeros for None); cached for the last 16 values."""
         p = float(p)
         if p in self._cache:
@@ -301,18 +316,18 @@ class _Family:
                 "with state_size and input_size"
             )
         I = sys_.input_size if sys_.input_size is not None else sys_.state_size
-        kw = {"dtype": sys_.dtype or torch.get_default_dtype(), "device": sys_.device}
-        u = torch.zeros(I, **kw) if u is None else _validate.check_vector("u", u, I, what="input", **kw)
+        kw = _validate.Factory(dtype=sys_.dtype or torch.get_default_dtype(), device=sys_.device)
+        u_p = torch.zeros(I, **kw) if u is None else _validate.check_vector("u", u, I, what="input", **kw)
         if len(self._cache) > 16:
             self._cache.pop(next(iter(self._cache)))
-        self._cache[p] = (sys_, u)
-        return sys_, u
+        self._cache[p] = (sys_, u_p)
+        return sys_, u_p
 
     @staticmethod
-    def _params(system, u):
+    def _params(system: System, u: Tensor) -> tuple[dict[str, Tensor], Nonlinearity] | None:
         """(dict of h, M, b, τ′ as (N,)/(N, N) tensors, F) for an analytic rate system, else None
         (τ′: the residual's time constant, τ for a flow and τ/dt for an Euler map)."""
-        if not getattr(system, "analytic", False):
+        if not isinstance(system, RateSystem) or not system.analytic:
             return None
         with torch.no_grad():
             M = system.M.detach()
@@ -328,11 +343,11 @@ class _Family:
         d = (p.to(self.dtype) - self.p0)[..., None]  # p may come float64 (Branch.values): keep the system's dtype
         x = P0["h"] + P0["b"] + v @ P0["M"].T
         for key in ("h", "b"):
-            if dP[key] is not None:
-                x = x + d * dP[key]
-        if dP["M"] is not None:
-            x = x + d * (v @ dP["M"].T)
-        tau = P0["tau"] if dP["tau"] is None else P0["tau"] + d * dP["tau"]
+            if (dk := dP[key]) is not None:
+                x = x + d * dk
+        if (dM := dP["M"]) is not None:
+            x = x + d * (v @ dM.T)
+        tau = P0["tau"] if (dtau := dP["tau"]) is None else P0["tau"] + d * dtau
         return x, tau
 
     def f(self, v: Tensor, p: Tensor) -> Tensor:
@@ -342,7 +357,7 @@ class _Family:
             return (self.F(x) - v) / tau
         return torch.stack([self._generic(float(pk))[0](vk) for vk, pk in zip(v, p)])
 
-    def _generic(self, p: float):
+    def _generic(self, p: float) -> tuple[Callable[[Tensor], Tensor], System]:
         """(v (N,) ↦ the residual g at p, the system at p), differentiable in v."""
         sys_, u = self._call(p)
         field_ = sys_.at(u)
@@ -352,11 +367,11 @@ class _Family:
         """J = ∂g/∂v (K, N, N) (for a map, its Jacobian minus I)."""
         if self.analytic:
             x, tau = self._x_tau(v, p)
-            slope = self.F.derivative_from_output(self.F(x))
+            slope = self._slope(self.F(x))
             M = (
                 self.P0["M"]
-                if self.dP["M"] is None
-                else self.P0["M"] + (p.to(self.dtype) - self.p0)[:, None, None] * self.dP["M"]
+                if (dM := self.dP["M"]) is None
+                else self.P0["M"] + (p.to(self.dtype) - self.p0)[:, None, None] * dM
             )
             return (slope[..., None] * M - self.I) / tau[..., None]
         return torch.stack([jacfwd(self._generic(float(pk))[0])(vk) for vk, pk in zip(v, p)])
@@ -370,13 +385,13 @@ class _Family:
             f = (y - v) / tau
             dx = torch.zeros_like(x)
             for key in ("h", "b"):
-                if self.dP[key] is not None:
-                    dx = dx + self.dP[key]
-            if self.dP["M"] is not None:
-                dx = dx + v @ self.dP["M"].T
-            fp = self.F.derivative_from_output(y) * dx
-            if self.dP["tau"] is not None:
-                fp = fp - f * self.dP["tau"]
+                if (dk := self.dP[key]) is not None:
+                    dx = dx + dk
+            if (dM := self.dP["M"]) is not None:
+                dx = dx + v @ dM.T
+            fp = self._slope(y) * dx
+            if (dtau := self.dP["tau"]) is not None:
+                fp = fp - f * dtau
             return f, fp / tau
         f = self.f(v, p)
         delta = (6e-6 if self.dtype == torch.float64 else 5e-3) * torch.clamp(p.abs(), min=1.0)
@@ -478,7 +493,7 @@ class _Tracer:
             self._fs = 1e4 * eps * max(1.0, self.L)
         return self._fs
 
-    def run(self, seeds: Tensor, progress) -> list[tuple[Tensor, Tensor, bool]]:
+    def run(self, seeds: Tensor, progress: Callable[[int], None]) -> list[tuple[Tensor, Tensor, bool]]:
         """Follow each seed (B, N + 1) both ways; returns per seed (z (S, N + 1), t (S, N + 1), closed)."""
         opt = self.opt
         B = seeds.shape[0]
@@ -560,7 +575,7 @@ class _Tracer:
             out.append((torch.stack(zs), torch.stack(ts), False))
         return out
 
-    def _land(self, za, zb, ta, tb, edge: float):
+    def _land(self, za: Tensor, zb: Tensor, ta: Tensor, tb: Tensor, edge: float) -> tuple[Tensor | None, Tensor | None]:
         """The branch point at s = ``edge`` between za (inside) and zb (outside)."""
         w = (edge - za[-1]) / (zb[-1] - za[-1])
         guess = (za + w * (zb - za))[None]
@@ -615,15 +630,15 @@ def _fv(fam: _Family, v: Tensor, p: Tensor) -> Tensor:
     return fam._generic(float(p))[0](v)
 
 
-def _refine_fold(fam: _Family, v: Tensor, p: float, w: Tensor):
+def _refine_fold(fam: _Family, v: Tensor, p: float, w: Tensor) -> tuple[float, Tensor, Tensor, bool]:
     """Newton on f = 0, J w = 0, cᵀw = 1 from (v, w, p). Returns (p, v, w/‖w‖, converged)."""
     N = v.shape[0]
     w = w / w.norm()
     c = w.clone()
 
-    def G(y):
+    def G(y: Tensor) -> Tensor:
         vv, ww, pp = y[:N], y[N : 2 * N], y[-1]
-        f, Jw = jvp(lambda x: _fv(fam, x, pp), (vv,), (ww,))
+        f, Jw = _jvp(lambda x: _fv(fam, x, pp), vv, ww)
         return torch.cat([f, Jw, (c @ ww - 1)[None]])
 
     y0 = torch.cat([v, w, torch.tensor([p], dtype=v.dtype, device=v.device)])
@@ -632,7 +647,9 @@ def _refine_fold(fam: _Family, v: Tensor, p: float, w: Tensor):
     return y[-1].item(), y[:N], ww / ww.norm(), ok
 
 
-def _refine_hopf(fam: _Family, v: Tensor, p: float, q: Tensor, omega: float):
+def _refine_hopf(
+    fam: _Family, v: Tensor, p: float, q: Tensor, omega: float
+) -> tuple[float, Tensor, Tensor, float, bool]:
     """Newton on f = 0, J a + ω b = 0, J b − ω a = 0, cᵀa = 1, cᵀb = 0 from q = a + ib."""
     N = v.shape[0]
     q = q.to(torch.promote_types(v.dtype, torch.complex64))  # the system's precision, not eig's
@@ -649,11 +666,11 @@ def _refine_hopf(fam: _Family, v: Tensor, p: float, q: Tensor, omega: float):
     qr = qr / (c.to(qr.dtype) @ qr).real
     a, b = qr.real.to(v.dtype), qr.imag.to(v.dtype)
 
-    def G(y):
+    def G(y: Tensor) -> Tensor:
         vv, aa, bb, om, pp = y[:N], y[N : 2 * N], y[2 * N : 3 * N], y[-2], y[-1]
         fn = lambda x: _fv(fam, x, pp)  # noqa: E731
-        f, Ja = jvp(fn, (vv,), (aa,))
-        _, Jb = jvp(fn, (vv,), (bb,))
+        f, Ja = _jvp(fn, vv, aa)
+        _, Jb = _jvp(fn, vv, bb)
         return torch.cat([f, Ja + om * bb, Jb - om * aa, (c @ aa - 1)[None], (c @ bb)[None]])
 
     y0 = torch.cat([v, a, b, torch.tensor([omega, p], dtype=v.dtype, device=v.device)])
@@ -663,6 +680,12 @@ def _refine_hopf(fam: _Family, v: Tensor, p: float, q: Tensor, omega: float):
     if om < 0:
         om, qv = -om, qv.conj()
     return y[-1].item(), y[:N], qv / qv.norm(), om, ok
+
+
+def _jvp(fn: Callable[[Tensor], Tensor], x: Tensor, dx: Tensor) -> tuple[Tensor, Tensor]:
+    """(fn(x), J dx) by ``torch.func.jvp`` (whose stub also allows has_aux's third value)."""
+    out, tangent = jvp(fn, (x,), (dx,))[:2]
+    return out, tangent
 
 
 # ============================================================================ analysis of a branch
@@ -696,14 +719,24 @@ def _null_vector(J: Tensor) -> Tensor:
 
 
 def _detect(
-    fam: _Family, br: Branch, index: int, folds: list, hopfs: list, refine: bool, scale: tuple[float, float]
+    fam: _Family,
+    br: Branch,
+    index: int,
+    folds: list[Fold],
+    hopfs: list[Hopf],
+    refine: bool,
+    scale: tuple[float, float],
 ) -> None:
     """Folds (tangent's p-component changes sign) and Hopf points (complex front crosses 0)."""
     tp = br.tangents[:, -1]
     L, P = scale
 
-    def near(pv, pt, k):  # the refined point lies on the segment k, k + 1 (within its length)
-        z = lambda v, p: torch.cat([v / L, torch.tensor([p / P], dtype=v.dtype, device=v.device)])  # noqa: E731
+    def near(
+        pv: float, pt: Tensor, k: int
+    ) -> bool:  # the refined point lies on the segment k, k + 1 (within its length)
+        def z(v: Tensor, p: float) -> Tensor:
+            return torch.cat([v / L, torch.tensor([p / P], dtype=v.dtype, device=v.device)])
+
         za, zb = z(br.points[k], br.values[k].item()), z(br.points[k + 1], br.values[k + 1].item())
         h = (zb - za).norm().item()
         zr = z(pt, pv)
@@ -825,7 +858,7 @@ def _slices(bif: Bifurcation, vals: list[float]) -> list[Slice]:
     return result
 
 
-def _hermite(za, zb, ta, tb, s: float) -> Tensor:
+def _hermite(za: _Num, zb: _Num, ta: _Num, tb: _Num, s: float) -> _Num:
     h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
     h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
     return h00 * za + h10 * ta + h01 * zb + h11 * tb
@@ -834,7 +867,10 @@ def _hermite(za, zb, ta, tb, s: float) -> Tensor:
 def _hermite_root(a: float, b: float, ta: float, tb: float, x: float) -> float:
     """τ ∈ [0, 1] where the cubic Hermite p-component equals x (bisection; p is monotonic on a segment
     between folds up to the cubic's wiggle)."""
-    g = lambda s: _hermite(a, b, ta, tb, s) - x  # noqa: E731
+
+    def g(s: float) -> float:
+        return _hermite(a, b, ta, tb, s) - x
+
     lo, hi = 0.0, 1.0
     glo = g(lo)
     if glo == 0:
@@ -851,11 +887,13 @@ def _hermite_root(a: float, b: float, ta: float, tb: float, x: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def _chord_fixed_p(fam: _Family, v: Tensor, p: Tensor, segs: list, iters: int = 12) -> tuple[Tensor, Tensor]:
+def _chord_fixed_p(
+    fam: _Family, v: Tensor, p: Tensor, segs: list[tuple[int, int]], iters: int = 12
+) -> tuple[Tensor, Tensor]:
     """Chord iteration v ← v − J₀⁻¹ f(v, p) at fixed p, with one LU of J₀ (at the first guess)
     per branch segment shared by all its crossings; Newton for any that does not converge."""
     eps = torch.finfo(v.dtype).eps
-    groups: dict = {}
+    groups: dict[tuple[int, int], list[int]] = {}
     for j, key in enumerate(segs):
         groups.setdefault(key, []).append(j)
     done = torch.zeros(v.shape[0], dtype=torch.bool, device=v.device)
@@ -901,16 +939,19 @@ def _newton_fixed_p(fam: _Family, v: Tensor, p: Tensor, iters: int = 20) -> tupl
 
 # ============================================================================ seeds
 @torch.no_grad()
-def _visited_states(system, u: Tensor, steps: int = 1000, every: int = 20) -> Tensor:
+def _visited_states(system: System, u: Tensor, steps: int = 1000, every: int = 20) -> Tensor:
     """The origin and every ``every``-th state of a ``steps``-step run from it at input ``u``: the
     map iterated, or a flow stepped by its network's Euler dt."""
-    if system.time == "continuous" and system.euler_dt is None:
+    dt = system.euler_dt if system.time == "continuous" else None  # a flow is stepped by its network's Euler dt
+    if system.time == "continuous" and dt is None:
         raise ValueError("give initial_states (K, N): this flow has no step (dt) to run it from the origin")
+    if system.state_size is None:
+        raise ValueError("give initial_states (K, N): this system's state size is unknown")
     v = torch.zeros(1, system.state_size, dtype=system.dtype, device=system.device)
     U = u.expand(1, -1)
     out = [v]
     for k in range(1, steps + 1):
-        v = system(v, U) if system.time == "discrete" else v + system.euler_dt * system(v, U)
+        v = system(v, U) if dt is None else v + dt * system(v, U)
         if k % every == 0:
             out.append(v)
     return torch.cat(out)
@@ -929,20 +970,20 @@ def _on_branches(bif_like: Bifurcation, value: float, pts: Tensor) -> Tensor:
 
 
 # ============================================================================ the entry point
-def parameter_values(values) -> Tensor:
+def parameter_values(values: object) -> Tensor:
     """``values`` as a finite 1-D float64 CPU tensor of at least one parameter value (errors name it)."""
-    values = _validate.as_real_tensor("values", values, dtype=torch.float64)
-    if values.ndim > 1:
-        raise ValueError(f"values must be a 1-D sequence of parameter values, got shape {tuple(values.shape)}")
-    values = values.reshape(-1)
-    if values.numel() < 1:
+    t = _validate.as_real_tensor("values", values, dtype=torch.float64)
+    if t.ndim > 1:
+        raise ValueError(f"values must be a 1-D sequence of parameter values, got shape {tuple(t.shape)}")
+    t = t.reshape(-1)
+    if t.numel() < 1:
         raise ValueError("values must hold at least one parameter value, got none")
-    return _validate.check_finite_tensor("values", values)
+    return _validate.check_finite_tensor("values", t)
 
 
 @torch.no_grad()  # forward-mode derivatives (jacfwd, jvp) still work; no graph through the weights
 def bifurcation(
-    system: Callable[[float], tuple],
+    system: Callable[[float], object],
     values: Sequence[float] | Tensor,
     *,
     initial_states: Tensor | None = None,
@@ -1071,7 +1112,8 @@ def bifurcation(
             bif.branches.append(_branch(fam, zs, ts, closed, L, P, lo))
             pts = pts[1:]
     for i, br in enumerate(bif.branches):
-        folds, hopfs = [], []
+        folds: list[Fold] = []
+        hopfs: list[Hopf] = []
         _detect(fam, br, i, folds, hopfs, refine, (L, P))
         bif.branches[i] = _insert(fam, br, folds + hopfs, L, P, lo)
         bif.folds += folds
@@ -1088,7 +1130,7 @@ def _branch(fam: _Family, zs: Tensor, ts: Tensor, closed: bool, L: float, P: flo
     return Branch(p.detach().to("cpu", torch.float64), v.detach(), lam.detach(), stable.cpu(), ts.detach(), closed)
 
 
-def _insert(fam: _Family, br: Branch, found: list, L: float, P: float, lo: float) -> Branch:
+def _insert(fam: _Family, br: Branch, found: list[Fold | Hopf], L: float, P: float, lo: float) -> Branch:
     """The branch with each refined fold / Hopf point inserted after its segment's first point
     (``item.index`` becomes the point's position); the tangent there is the null vector at a
     fold (p-component 0) and the chord's direction otherwise."""

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -53,7 +54,7 @@ import torch
 from torch import Tensor
 
 from .. import _validate
-from ..systems import System, as_system
+from ..systems import RateSystem, Residual, System, as_system
 from . import _search
 from ._progress import Progress
 from ._search import _CLUSTER_MIN_N, _LR_SCALE, _RADIUS_SCALE, _leaders, _Options, _robust_spread
@@ -183,7 +184,7 @@ class FixedPoints:
     def __len__(self) -> int:
         return self.points.shape[0]
 
-    def __getitem__(self, index) -> FixedPoints:
+    def __getitem__(self, index: int | slice | Tensor) -> FixedPoints:
         """Select points with an int, slice, index tensor or bool mask (P,); states whose point
         is not selected get ``assignment`` −1 (manifolds are kept)."""
         if isinstance(index, int):
@@ -193,7 +194,7 @@ class FixedPoints:
         new[idx] = torch.arange(len(idx), device=idx.device)
         assignment = new[self.assignment]  # −1 indexes the last entry, which stays −1
 
-        def pick(t):
+        def pick(t: Tensor | None) -> Tensor | None:
             return None if t is None else t[idx]
 
         return replace(
@@ -271,7 +272,7 @@ def sample_states(
 
 
 # ----------------------------------------------------------------------------- inputs
-def _starts(system: System, initial_states) -> Tensor:
+def _starts(system: System, initial_states: object) -> Tensor:
     states = _validate.as_real_tensor("initial_states", initial_states)
     if states.ndim != 2:
         raise ValueError(f"initial_states must have shape (K, N), got {tuple(states.shape)}")
@@ -285,25 +286,25 @@ def _starts(system: System, initial_states) -> Tensor:
     return states.detach()
 
 
-def constant_input(system: System, u, like: Tensor) -> Tensor:
+def constant_input(system: System, u: object, like: Tensor) -> Tensor:
     """``u`` as the system's constant input (I,) on ``like``'s dtype and device (zeros for None);
     errors name the expected shape and non-finite entries."""
     I = system.input_size if system.input_size is not None else like.shape[-1]
     if u is None:
         return like.new_zeros(I)
-    u = torch.as_tensor(u, dtype=like.dtype, device=like.device)
-    if u.shape != (I,):
+    t = torch.as_tensor(u, dtype=like.dtype, device=like.device)
+    if t.shape != (I,):
         raise ValueError(
-            f"u must be a constant input of shape ({I},) (the system's input_size), got shape {tuple(u.shape)}"
+            f"u must be a constant input of shape ({I},) (the system's input_size), got shape {tuple(t.shape)}"
         )
-    if not bool(torch.isfinite(u).all()):
+    if not bool(torch.isfinite(t).all()):
         raise ValueError(
-            f"u must be finite, got {int((~torch.isfinite(u)).sum())} NaN/Inf entries in u of shape {tuple(u.shape)}"
+            f"u must be finite, got {int((~torch.isfinite(t)).sum())} NaN/Inf entries in u of shape {tuple(t.shape)}"
         )
-    return u
+    return t
 
 
-def _check_parameters(obj) -> None:
+def _check_parameters(obj: object) -> None:
     """Clear errors for NaN/Inf in a module's parameters and buffers."""
     if isinstance(obj, torch.nn.Module):
         for name, t in (*obj.named_parameters(), *obj.named_buffers()):
@@ -329,7 +330,7 @@ def _finite_starts(v: Tensor) -> Tensor:
 
 
 def find_fixed_points(
-    net,
+    net: object,
     u: Tensor | None,
     initial_states: Tensor,
     *,
@@ -461,7 +462,7 @@ def find_fixed_points(
         v0 = _starts(system, initial_states)
         uc = constant_input(system, u, v0)
         _check_parameters(net)
-        if latent is not False and getattr(system, "factors", None) is not None:
+        if latent is not False and isinstance(system, RateSystem) and system.factors is not None:
             lat = latent_search(system, uc, v0, newton_steps=max(newton_steps, 100), tol=tol)
             fps = _characterise(
                 system,
@@ -502,25 +503,27 @@ def find_fixed_points(
 
 
 def _check_options(
-    opt_steps,
-    lr,
-    newton_steps,
-    check_every,
-    tol,
-    slow_points,
-    dedup_tol,
-    outlier_scale,
-    batch_size,
-    cluster,
-    progress,
-    latent,
-    eigenvectors,
-    manifold_tol,
-) -> tuple:
+    opt_steps: int,
+    lr: float | None,
+    newton_steps: int,
+    check_every: int | None,
+    tol: float | None,
+    slow_points: float | None,
+    dedup_tol: float | None,
+    outlier_scale: float | None,
+    batch_size: int | None,
+    cluster: bool | None,
+    progress: bool,
+    latent: bool | None,
+    eigenvectors: bool,
+    manifold_tol: float | None,
+) -> tuple[
+    int, float | None, int, int | None, float | None, float | None, float | None, float | None, int | None, float | None
+]:
     """Every option of :func:`find_fixed_points` by name (TypeError: wrong kind, ValueError: out of
     range), as Python numbers; None kept where it means "the default"."""
 
-    def opt(check, name, value, fix):
+    def opt(check: Callable[..., float], name: str, value: float | None, fix: str) -> float | None:
         return None if value is None else check(name, value, fix=fix)
 
     opt_steps = _validate.as_int("opt_steps", opt_steps, minimum=0, fix="Adam iterations, e.g. 100 (0: Newton only)")
@@ -556,9 +559,9 @@ def _check_options(
     for name, flag in (("progress", progress), ("eigenvectors", eigenvectors)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {_validate._show(flag)}")
-    for name, flag in (("cluster", cluster), ("latent", latent)):
-        if flag is not None and not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True, False or None, got {_validate._show(flag)}")
+    for name, choice in (("cluster", cluster), ("latent", latent)):
+        if choice is not None and not isinstance(choice, bool):
+            raise TypeError(f"{name} must be True, False or None, got {_validate._show(choice)}")
     return (
         opt_steps,
         lr,
@@ -577,19 +580,19 @@ def _find(
     system: System,
     u: Tensor,
     v0: Tensor,
-    opt_steps,
-    lr,
-    newton_steps,
-    check_every,
-    tol,
-    slow_points,
-    dedup_tol,
-    outlier_scale,
-    batch_size,
-    cluster,
-    progress,
-    eigenvectors,
-    manifold_tol,
+    opt_steps: int,
+    lr: float | None,
+    newton_steps: int,
+    check_every: int | None,
+    tol: float | None,
+    slow_points: float | None,
+    dedup_tol: float | None,
+    outlier_scale: float | None,
+    batch_size: int | None,
+    cluster: bool | None,
+    progress: bool,
+    eigenvectors: bool,
+    manifold_tol: float | None,
 ) -> FixedPoints:
     """The body of :func:`find_fixed_points` (under ``torch.no_grad``)."""
     K, N = v0.shape
@@ -717,7 +720,7 @@ def _warn_merged(
         )
 
 
-def _between_points(field_, points: Tensor, opt: _Options, dedup_tol: float) -> Tensor:
+def _between_points(field_: Residual, points: Tensor, opt: _Options, dedup_tol: float) -> Tensor:
     """New distinct points (E, N), sorted by residual, found from midpoints between points, in up to
     ``_BETWEEN_ROUNDS`` rounds: the first between all ``points``, each later one between the points
     the last round added and their neighbours."""
@@ -741,7 +744,7 @@ _BETWEEN_ROUNDS = 3  # rounds of midpoints, while they add points
 _BETWEEN_STEPS = 20  # Newton iterations from a midpoint (a saddle near it converges in a few)
 
 
-def _between(field_, known: Tensor, fresh: Tensor, opt: _Options) -> Tensor:
+def _between(field_: Residual, known: Tensor, fresh: Tensor, opt: _Options) -> Tensor:
     """Converged states of Newton (no warm-up) from the midpoints of each point ``known[fresh]`` and
     its nearest other points (each pair once): saddles between attractors whose basins the warm-up
     seldom enters (two of the 27 points of FixedPointFinder's tanh flip-flop are found only so)."""

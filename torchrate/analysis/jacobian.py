@@ -17,7 +17,7 @@ from ..systems import System, as_system
 __all__ = ["jacobian", "input_jacobian"]
 
 
-def _state_and_input(system: System, v, u) -> tuple[Tensor, Tensor, bool]:
+def _state_and_input(system: System, v: object, u: object) -> tuple[Tensor, Tensor, bool]:
     """``v`` as (B, N) and ``u`` as (B, I) on the system's dtype/device, and whether v was (N,)."""
     v = _validate.as_real_tensor("v", v, device=system.device)
     if system.dtype is not None and v.dtype != system.dtype:
@@ -41,7 +41,7 @@ def _state_and_input(system: System, v, u) -> tuple[Tensor, Tensor, bool]:
     return v, u.expand(v.shape[0], -1), single
 
 
-def jacobian(net, v: Tensor, u: Tensor | None = None, *, time: str | None = None) -> Tensor:
+def jacobian(net: object, v: Tensor, u: Tensor | None = None, *, time: str | None = None) -> Tensor:
     r"""Jacobian of the system's step with respect to the state, at states ``v`` and input ``u``.
 
     ∂(dv/dt)/∂v for a flow (1/ms for a rate network), ∂v'/∂v for a map; see
@@ -78,7 +78,7 @@ def jacobian(net, v: Tensor, u: Tensor | None = None, *, time: str | None = None
     return J[0] if single else J
 
 
-def input_jacobian(net, v: Tensor, u: Tensor | None = None, *, time: str | None = None) -> Tensor:
+def input_jacobian(net: object, v: Tensor, u: Tensor | None = None, *, time: str | None = None) -> Tensor:
     r"""Jacobian of the system's step with respect to the input, ∂(dv/dt)/∂u or ∂v'/∂u.
 
     How a small change of input moves the state: at a fixed point v* of a rate flow,

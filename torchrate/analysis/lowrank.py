@@ -31,7 +31,9 @@ import torch
 from torch import Tensor
 
 from .. import _validate
-from ..systems import Residual, System, as_system
+from ..networks import LowRankRateRNN, RateRNN
+from ..nonlinearities import Nonlinearity
+from ..systems import RateSystem, Residual, System, as_system
 from . import _search
 from ._progress import Progress
 from .stability import classify, sort_eigenvalues
@@ -53,15 +55,15 @@ class _Latent(Residual):
     """g(κ) = −κ + nᵀF(mκ + c)/N (K, r) of a low-rank rate system at a constant input, with its
     r × r Jacobian: the residual the search engine iterates (m, n (N, r), c = W u + b, τ, F)."""
 
-    def __init__(self, m: Tensor, n: Tensor, c: Tensor, tau: Tensor, F: Callable) -> None:
+    def __init__(self, m: Tensor, n: Tensor, c: Tensor, tau: Tensor, F: Nonlinearity) -> None:
         self.m, self.n, self.c, self.tau, self.F = m, n, c, tau, F
         self.scale = 1.0
 
     @classmethod
-    def of(cls, net, u) -> _Latent:
+    def of(cls, net: object, u: object) -> _Latent:
         system = as_system(net, time="continuous") if not isinstance(net, System) else net
-        factors = getattr(system, "factors", None)
-        if factors is None:
+        factors = system.factors if isinstance(system, RateSystem) else None
+        if not isinstance(system, RateSystem) or factors is None:
             raise TypeError(
                 f"net must be a torchrate.LowRankRateRNN, got {type(net).__name__}; for a full-rank "
                 "network use torchrate.analysis.low_rank_approximation(net, rank) first"
@@ -127,7 +129,7 @@ class _Latent(Residual):
         return J
 
 
-def latent_velocity(net, u: Tensor | None, kappa: Tensor) -> Tensor:
+def latent_velocity(net: object, u: Tensor | None, kappa: Tensor) -> Tensor:
     r"""dκ/dt = (−κ + nᵀF(mκ + W u + b)/N)/τ at latent states ``kappa`` (*, r), in 1/ms.
 
     Exact for one τ: then κ(t) = nᵀv(t)/N of every trajectory obeys this ODE. With a τ per
@@ -238,7 +240,7 @@ def _newton(lat: _Latent, kappa: Tensor, steps: int) -> Tensor:
 
 
 def latent_fixed_points(
-    net,
+    net: object,
     u: Tensor | None = None,
     initial_states: Tensor | None = None,
     *,
@@ -326,17 +328,17 @@ def latent_fixed_points(
 
 
 def latent_search(
-    system: System, u: Tensor, initial_states: Tensor, *, newton_steps: int, tol: float | None
+    system: RateSystem, u: Tensor, initial_states: Tensor, *, newton_steps: int, tol: float | None
 ) -> SimpleNamespace:
     """:func:`latent_fixed_points` for the fixed-point finder, in the units of ``system``'s time:
     points, residuals q of its own residual, counts, assignment, final states and residuals, and
     eigenvalues (of the flow's Jacobian, or μ = 1 + dt·λ of its Euler map)."""
-    discrete = system.time == "discrete"
-    flow_tol = tol if tol is None or not discrete else tol / system.dt**2
+    dt = system.dt if system.time == "discrete" else None  # the map's step (a map has one)
+    flow_tol = tol if tol is None or dt is None else tol / dt**2
     res = latent_fixed_points(system, u, initial_states, newton_steps=newton_steps, tol=flow_tol)
     field = system.at(u)
     final, _ = res.final_states()
-    lam = 1 + system.dt * res.eigenvalues if discrete else res.eigenvalues
+    lam = 1 + dt * res.eigenvalues if dt is not None else res.eigenvalues
     return SimpleNamespace(
         points=res.points,
         residuals=field.q(res.points),
@@ -348,7 +350,9 @@ def latent_search(
     )
 
 
-def _summarise(lat: _Latent, kappa: Tensor, finite: Tensor, tol, dedup_tol) -> LatentFixedPoints:
+def _summarise(
+    lat: _Latent, kappa: Tensor, finite: Tensor, tol: float | None, dedup_tol: float | None
+) -> LatentFixedPoints:
     N, r = lat.m.shape
     eps = torch.finfo(kappa.dtype).eps
     v = lat.F(lat.pre(kappa))  # (K, N); an O(K N) evaluation, as one step
@@ -394,7 +398,7 @@ def _eigenvalues(lat: _Latent, kstar: Tensor, A: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- approximations
-def low_rank_approximation(net, rank: int):
+def low_rank_approximation(net: RateRNN, rank: int) -> LowRankRateRNN:
     r"""The best rank-``rank`` network of a :class:`~torchrate.RateRNN` (layer 0): ``M ≈ m nᵀ/N``.
 
     Truncated SVD ``M = U S Vᵀ`` (Eckart–Young: the closest rank-r matrix in Frobenius and
@@ -402,7 +406,6 @@ def low_rank_approximation(net, rank: int):
     are copied. Returns a :class:`~torchrate.LowRankRateRNN` (``rank = N`` reproduces ``M``).
     """
     from .._lowrank import factors_of
-    from ..networks import LowRankRateRNN, RateRNN
 
     if not isinstance(net, RateRNN):
         raise TypeError(f"net must be a torchrate.RateRNN, got {type(net).__name__}")
@@ -451,7 +454,7 @@ class RankFidelity:
 
 
 def rank_fidelity(
-    net,
+    net: RateRNN,
     inputs: Tensor,
     ranks: Sequence[int] | None = None,
     *,
@@ -479,8 +482,6 @@ def rank_fidelity(
     >>> bool(fit.rates_error[-1] < 1e-12)
     True
     """
-    from ..networks import RateRNN
-
     if not isinstance(net, RateRNN):
         raise TypeError(f"net must be a torchrate.RateRNN, got {type(net).__name__}")
     for name, fn in (("readout", readout), ("metric", metric)):
@@ -508,7 +509,7 @@ def rank_fidelity(
     with torch.no_grad():
         ref, _ = net(inputs)
         S = torch.linalg.svdvals(net.M.detach())
-        out_ref = readout(ref) if readout is not None else None
+        out_ref = readout(ref) if readout is not None else ref  # ref itself (unused) without a readout
         rates_err, out_err, metrics = [], [], []
         for r in ranks:
             rates, _ = low_rank_approximation(net, r)(inputs)

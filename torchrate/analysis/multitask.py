@@ -75,7 +75,7 @@ _NORMALIZATIONS = ("max", "sum", "none")
 
 
 # ---------------------------------------------------------------------- checks
-def _check_variance(variance) -> Tensor:
+def _check_variance(variance: object) -> Tensor:
     v = _validate.as_real_tensor("variance", variance, fix="task variances of shape (N units, K tasks)")
     if v.ndim != 2 or v.shape[0] == 0 or v.shape[1] == 0:
         raise ValueError(f"variance must have shape (N units, K tasks) with N, K ≥ 1, got {tuple(v.shape)}")
@@ -85,13 +85,13 @@ def _check_variance(variance) -> Tensor:
     return v
 
 
-def _check_threshold(threshold) -> float:
+def _check_threshold(threshold: object) -> float:
     return _validate.check_nonnegative(
         "threshold", threshold, fix="the least total task variance of a unit that counts as active (Yang et al.: 1e-3)"
     )
 
 
-def _check_points(name: str, x) -> Tensor:
+def _check_points(name: str, x: object) -> Tensor:
     x = _validate.as_real_tensor(name, x, fix="points of shape (n, d)")
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{name} must have shape (n points, d features) with n, d ≥ 1, got {tuple(x.shape)}")
@@ -177,7 +177,7 @@ def task_variance(
     return (squares / weight[:, None]).T
 
 
-def _check_index_vector(name: str, value, B: int) -> Tensor:
+def _check_index_vector(name: str, value: object, B: int) -> Tensor:
     if not isinstance(value, Tensor) or value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
         raise TypeError(f"{name} must be an integer tensor of shape ({B},), got {_validate._show(value)}")
     if tuple(value.shape) != (B,):

@@ -53,7 +53,7 @@ def _zero_contours(x: Tensor, y: Tensor, z: Tensor) -> list[Tensor]:
     return [torch.from_numpy(line.copy()) for line in gen.lines(0.0)]
 
 
-def _runs_itself(net, system: System) -> bool:
+def _runs_itself(net: object, system: System) -> bool:
     """A network with its own forward and dt (its solver, its step) whose flow is analysed."""
     return (
         system.time == "continuous"
@@ -63,7 +63,7 @@ def _runs_itself(net, system: System) -> bool:
 
 
 @torch.no_grad()
-def _trajectories(net, system: System, u: Tensor, v0: Tensor, steps: int, dt: float) -> Tensor:
+def _trajectories(net: Any, system: System, u: Tensor, v0: Tensor, steps: int, dt: float) -> Tensor:
     """States (steps + 1, B, 2) from ``v0``: the network's own forward where it has one (its solver and
     dt), the map iterated, or Euler steps of ``dt`` on a flow."""
     if _runs_itself(net, system):
@@ -78,7 +78,7 @@ def _trajectories(net, system: System, u: Tensor, v0: Tensor, steps: int, dt: fl
 
 
 def phase_plane(
-    net,
+    net: object,
     u: Tensor | None = None,
     xlim: tuple[float, float] = (0.0, 1.0),
     ylim: tuple[float, float] = (0.0, 1.0),
@@ -141,8 +141,8 @@ def phase_plane(
     duration = check.check_positive("duration", duration, fix="the trajectories' length in ms (steps for a map)")
     if dt is not None:
         dt = check.check_positive("dt", dt, fix="the Euler step of the trajectories in ms")
-    kw = {"dtype": dtype, "device": device}
-    own_dt = net.dt if _runs_itself(net, system) else 1.0 if system.time == "discrete" else None
+    kw = check.Factory(dtype=dtype, device=device)
+    own_dt = getattr(net, "dt", None) if _runs_itself(net, system) else 1.0 if system.time == "discrete" else None
     if u is not None:
         u = check.check_vector("u", u, system.input_size if system.input_size is not None else 2, what="input", **kw)
     u = constant_input(system, u, torch.zeros(2, **kw))
@@ -162,9 +162,9 @@ def phase_plane(
             dt = own_dt
     field = system.at(u)
 
-    def grid(k):
-        x = torch.linspace(*xlim, k, **kw)
-        y = torch.linspace(*ylim, k, **kw)
+    def grid(k: int) -> tuple[Tensor, Tensor, Tensor]:
+        x = torch.linspace(xlim[0], xlim[1], k, **kw)
+        y = torch.linspace(ylim[0], ylim[1], k, **kw)
         Y, X = torch.meshgrid(y, x, indexing="ij")
         return x, y, torch.stack([X, Y], -1)  # (k, k, 2): [i, j] = (x[j], y[i])
 
@@ -181,6 +181,6 @@ def phase_plane(
     find_options.setdefault("outlier_scale", None)
     fps = find_fixed_points(system, u, starts, **find_options)
     traj = None
-    if initial_states is not None:
+    if initial_states is not None and dt is not None:  # dt: given, or the network's own (checked above)
         traj = _trajectories(net, system, u, initial_states, max(1, round(duration / dt)), dt).cpu()
     return PhasePlane(x.cpu(), y.cpu(), velocity.cpu(), nullclines, fps, traj, float(dt or 0.0))

@@ -21,12 +21,16 @@ Trajectories are (T, B, N): T steps of B trials of N units (one network); (S, N)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .. import _validate
 from ..systems import as_system
+
+if TYPE_CHECKING:
+    from .fixed_points import FixedPoints
 
 __all__ = [
     "Topology",
@@ -260,7 +264,7 @@ def operator_distance(
     restarts = _validate.as_int("restarts", restarts, minimum=0)
     lr = _validate.check_positive("lr", lr, fix="Adam's step, e.g. 0.05")
     generator = _validate.check_generator("generator", generator)
-    r, f64 = A.shape[0], dict(dtype=torch.float64, device=A.device)
+    r, f64 = A.shape[0], _validate.Factory(dtype=torch.float64, device=A.device)
     A64, B64 = A.detach().to(**f64), B.detach().to(**f64)
     # starts C0: the identity, the best sign flip of the axes (principal axes are known up to
     # sign), random rotations; each also reflected, so both components of O(r) are searched
@@ -429,9 +433,9 @@ class Topology:
 
 
 def topology(
-    obj,
-    fixed_points,
-    u=None,
+    obj: object,
+    fixed_points: FixedPoints,
+    u: Tensor | None = None,
     *,
     time: str | None = None,
     steps: int = 2000,

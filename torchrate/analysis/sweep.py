@@ -103,8 +103,13 @@ def sweep(
         initial_states = _validate.as_real_tensor("initial_states", initial_states)
         _validate.check_shape("initial_states", initial_states, ("K", system.state_size or initial_states.shape[-1]))
         _validate.check_finite_tensor("initial_states", initial_states)
-    kw = {"dtype": system.dtype or torch.get_default_dtype(), "device": system.device}
+    kw = _validate.Factory(dtype=system.dtype or torch.get_default_dtype(), device=system.device)
     I = system.input_size if system.input_size is not None else system.state_size
+    if I is None:
+        raise ValueError(
+            f"make_net({values[0].item():g}) gives a system of unknown size: give a torchrate.systems.Flow "
+            "or Map with state_size and input_size"
+        )
     u = torch.zeros(I, **kw) if u is None else _validate.check_vector("u", u, I, what="input", **kw)
     find_options.setdefault("outlier_scale", None)
     init = _visited_states(system, u) if initial_states is None else initial_states
@@ -124,20 +129,20 @@ def sweep(
     bif = bifurcation(
         lambda p: (_build(make_net, p), u), values, initial_states=start[None], seeds=1, refine=refine, **find_options
     )
-    slices = bif.at(values)
+    slices = bif.at(values.tolist())
     first = slices[0]
     if len(first) == 0:
         raise ValueError(f"continuation lost the fixed point at the first value {values[0].item():g}")
     branch = int(first.branch[(first.points - start.to(first.points)).norm(dim=-1).argmin()])
-    points, previous = [], start
+    rows, previous = [], start
     for sl in slices:  # the branch's point at each value (nearest the last one where it folds back)
         on = sl.points[sl.branch == branch]
         if on.shape[0] == 0:
-            points.append(torch.full_like(start, math.nan))
+            rows.append(torch.full_like(start, math.nan))
             continue
         previous = on[(on - previous.to(on)).norm(dim=-1).argmin()]
-        points.append(previous)
-    points = torch.stack(points)
+        rows.append(previous)
+    points = torch.stack(rows)
     found = ~torch.isnan(points).any(-1)
     eigenvalues = torch.full(points.shape, complex(math.nan, math.nan), dtype=torch.complex128)
     if found.any():
@@ -159,7 +164,7 @@ def sweep(
     return Sweep(values, points, eigenvalues, stable, kind, hopf)
 
 
-def _build(make_net, value: float):
+def _build(make_net: Callable[[float], object], value: float) -> object:
     """``make_net(value)``, refusing what is not a network."""
     net = make_net(value)
     if (
