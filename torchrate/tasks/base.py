@@ -16,12 +16,15 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from .. import _validate
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Task", "Trials", "Trial", "numpy_generator"]
 
@@ -214,7 +217,12 @@ class Task:
         name = type(self).__name__
         trials = [self._checked_trial(self.trial(generator), b, name, device, dtype) for b in range(batch_size)]
         # pad at the end: zero inputs and targets, mask 0 (one call per field, not per trial)
-        inputs, targets, mask = (torch.nn.utils.rnn.pad_sequence([t[k] for t in trials]) for k in range(3))
+        pad = torch.nn.utils.rnn.pad_sequence
+        inputs, targets, mask = (
+            pad([t.inputs for t in trials]),
+            pad([t.targets for t in trials]),
+            pad([t.mask for t in trials]),
+        )
         for field, t in (("inputs", inputs), ("targets", targets), ("mask", mask)):  # checked once, batched
             if not bool(torch.isfinite(t).all()):
                 k, b, o = (int(i) for i in (~torch.isfinite(t)).nonzero()[0])
@@ -228,7 +236,9 @@ class Task:
                 f"{name}.trial() returned a negative mask (mask[{k}, {o}] = {mask[k, b, o].item():g}, "
                 f"trial {b} of the batch); the mask weighs the loss: 1 = scored, 0 = free, never < 0"
             )
-        return Trials(inputs, targets, mask), _batch_conditions([t.conditions for t in trials], name, device)
+        return Trials(inputs, targets, mask), _batch_conditions(
+            [dict(t.conditions or {}) for t in trials], name, device
+        )
 
     def _check_contract(self) -> None:
         """What every subclass must set, checked before drawing (named, with the fix)."""
@@ -244,7 +254,7 @@ class Task:
                 )
 
     def _checked_trial(
-        self, trial, b: int, name: str, device: torch.device | str | None, dtype: torch.dtype | None
+        self, trial: object, b: int, name: str, device: torch.device | str | None, dtype: torch.dtype | None
     ) -> Trial:
         """``trial`` (what :meth:`trial` returned for trial ``b``) as float64 tensors, mask (T, O),
         conditions a dict; anything else is a clear error naming ``{name}.trial()`` and the fix."""
@@ -319,7 +329,7 @@ class Task:
         return {"mse": masked_mean((outputs - targets) ** 2, mask)}
 
     # ------------------------------------------------------------------ figure
-    def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor):
+    def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor) -> Figure:
         """The task's own figure of a trained network (a matplotlib ``Figure``, made without
         pyplot): what ``torchrate fit``'s analysis saves as ``task_metric.png``.
 
@@ -331,7 +341,9 @@ class Task:
         fig.tight_layout()
         return fig
 
-    def _draw_traces(self, outputs: Tensor, targets: Tensor, mask: Tensor, n_trials: int = 3, title: str | None = None):
+    def _draw_traces(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, n_trials: int = 3, title: str | None = None
+    ) -> Figure:
         O = outputs.shape[-1]
         fig, axes = figure(O, 1, figsize=(7, 1.6 * O + 0.6), sharex=True, squeeze=False)
         t = (torch.arange(outputs.shape[0], dtype=torch.float64) + 1) * self.dt
@@ -384,7 +396,7 @@ class Task:
                 "evaluate trials whose mask is 1 somewhere (e.g. from task.sample)"
             )
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """``{"class_path": …, "init_args": {…}}`` of plain Python values: what rebuilds this
         task (``torchrate fit`` YAML, checkpoints loadable with ``weights_only=True``)."""
         cls = type(self)
@@ -405,13 +417,15 @@ class Task:
         return f"{type(self).__name__}({args})"
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     return value
 
 
-def _batch_conditions(conditions: list[dict], name: str, device: torch.device | str | None) -> dict[str, Tensor]:
+def _batch_conditions(
+    conditions: list[dict[str, Any]], name: str, device: torch.device | str | None
+) -> dict[str, Tensor]:
     """Per-trial condition dicts (numbers or one-element tensors) as (B,) tensors: float64 for
     floats, int64 for integers, bool for booleans (promoted when trials mix them)."""
     keys = list(conditions[0])
@@ -453,7 +467,7 @@ def _batch_conditions(conditions: list[dict], name: str, device: torch.device | 
     return out
 
 
-def figure(nrows: int = 1, ncols: int = 1, **kwargs: Any):
+def figure(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:  # axes: one Axes or an array
     """``(fig, axes)``: a matplotlib ``Figure`` without pyplot (no global backend or figure
     registry is touched); ``kwargs`` go to ``Figure.subplots`` (``figsize`` to ``Figure``)."""
     from matplotlib.figure import Figure
@@ -476,7 +490,7 @@ def period_mask(
 
 
 def white_noise(
-    shape,
+    shape: tuple[int, ...],
     std_per_sqrt_ms: float,
     dt: float,
     generator: torch.Generator | None,

@@ -9,12 +9,16 @@ summed over that period.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .. import _validate
 from .base import Task, Trials, figure, period_mask, white_noise
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["PerceptualDecision", "WinnerTakeAll", "choices"]
 
@@ -125,8 +129,8 @@ class PerceptualDecision(Task):
         return torch.tensor([0.0, c / 2, -c / 2], dtype=torch.float64)
 
     def _generate(
-        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
-    ):
+        self, B: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> tuple[Trials, dict[str, Tensor]]:
         T, (_, s0, s1, d0, _) = self.n_steps, self._edges
         level = torch.randint(len(self.coherences), (B,), generator=generator, device=device)
         sign = torch.randint(2, (B,), generator=generator, device=device) * 2 - 1
@@ -143,7 +147,9 @@ class PerceptualDecision(Task):
         mask = respond.expand(T, B, 2).clone()
         return Trials(inputs, targets, mask), {"coherence": c.to(dtype), "choice": choice}
 
-    def evaluate(self, outputs, targets, mask, conditions=None):
+    def evaluate(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         self._check_outputs(outputs, targets, mask)
         choice, target = choices(outputs, mask), choices(targets, mask)
         metrics = {}
@@ -160,7 +166,7 @@ class PerceptualDecision(Task):
         metrics["p_right"] = (at_level * right[:, None]).sum(0) / at_level.sum(0)
         return metrics
 
-    def draw(self, metrics, outputs, targets, mask):
+    def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor) -> Figure:
         """The psychometric curve (fraction of "right" choices vs signed coherence)."""
         if "p_right" not in metrics:
             return super().draw(metrics, outputs, targets, mask)
@@ -237,8 +243,8 @@ class WinnerTakeAll(Task):
         return self._stim + self._mem
 
     def _generate(
-        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
-    ):
+        self, B: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> tuple[Trials, dict[str, Tensor]]:
         T, K, (lo, hi) = self.n_steps, self.n_inputs, self.amplitude_range
         a = lo + (hi - lo) * torch.rand((B, K), generator=generator, device=device, dtype=dtype)
         noise = white_noise((T, B, K), self.input_noise, self.dt, generator, device, dtype)
@@ -252,7 +258,9 @@ class WinnerTakeAll(Task):
         conditions = {"amplitudes": a, "difference": (top2[:, 0] - top2[:, 1]) / top2[:, 0]}
         return Trials(inputs, targets, mask), conditions
 
-    def evaluate(self, outputs, targets, mask, conditions=None):
+    def evaluate(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         self._check_outputs(outputs, targets, mask)
         correct = (choices(outputs, mask) == choices(targets, mask)).to(outputs.dtype)
         metrics = {"accuracy": correct.mean()}
@@ -266,7 +274,7 @@ class WinnerTakeAll(Task):
             metrics["accuracy_by_difference"] = (in_bin * correct[:, None]).sum(0) / in_bin.sum(0)
         return metrics
 
-    def draw(self, metrics, outputs, targets, mask):
+    def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor) -> Figure:
         """Accuracy vs the relative difference of the two largest inputs."""
         if "accuracy_by_difference" not in metrics:
             return super().draw(metrics, outputs, targets, mask)

@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
 from .. import _validate
 from .base import Task, Trials, masked_mean, period_mask, white_noise
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["Integration", "FlipFlop"]
 
 
 def _pulses(
-    shape,
+    shape: tuple[int, ...],
     probability: float,
     generator: torch.Generator | None,
     device: torch.device | str | None,
@@ -84,8 +89,8 @@ class Integration(Task):
         return self._stim + self._hold
 
     def _generate(
-        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
-    ):
+        self, B: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> tuple[Trials, dict[str, Tensor]]:
         T = self.n_steps
         pulses = _pulses((T, B, 1), self.pulse_rate * self.dt, generator, device, dtype)
         noise = white_noise((T, B, 1), self.input_noise, self.dt, generator, device, dtype)
@@ -93,13 +98,15 @@ class Integration(Task):
         targets = (self.gain * self.dt) * inputs.cumsum(0)
         return Trials(inputs, targets, torch.ones_like(targets)), {}
 
-    def evaluate(self, outputs, targets, mask, conditions=None):
+    def evaluate(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         self._check_outputs(outputs, targets, mask)
         # rates[t] is the state after step t: offset = after the last stimulus step
         drift = (outputs[-1] - outputs[self._stim - 1]).abs().mean()
         return {"mse": masked_mean((outputs - targets) ** 2, mask), "drift": drift}
 
-    def draw(self, metrics, outputs, targets, mask):
+    def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor) -> Figure:
         """Output vs target traces, with the input offset marked (the hold starts there)."""
         fig = self._draw_traces(outputs, targets, mask, title="integration")
         for ax in fig.axes:
@@ -155,8 +162,8 @@ class FlipFlop(Task):
         return self._T
 
     def _generate(
-        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
-    ):
+        self, B: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> tuple[Trials, dict[str, Tensor]]:
         T = self.n_steps
         inputs = _pulses((T, B, self.n_bits), self.pulse_rate * self.dt, generator, device, dtype)
         # index of the last pulse at or before t on each channel (−1: none yet)
@@ -166,13 +173,15 @@ class FlipFlop(Task):
         mask = ((last >= 0) & (t - last >= self._grace)).to(dtype)
         return Trials(inputs, targets, mask), {}
 
-    def evaluate(self, outputs, targets, mask, conditions=None):
+    def evaluate(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         self._check_outputs(outputs, targets, mask)
         correct = (torch.sign(outputs) == targets).to(outputs.dtype)
         mse = masked_mean((outputs - targets) ** 2, mask)
         return {"mse": mse, "bit_accuracy": masked_mean(correct, mask)}
 
-    def draw(self, metrics, outputs, targets, mask):
+    def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor) -> Figure:
         """Output vs target traces of each bit."""
         fig = self._draw_traces(outputs, targets, mask, title=f"{self.n_bits}-bit flip-flop")
         fig.tight_layout()

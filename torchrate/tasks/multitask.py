@@ -40,13 +40,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from .. import _validate
 from .base import Task, Trials, figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Multitask", "TrialTasks"]
 
@@ -62,7 +65,7 @@ class TrialTasks(NamedTuple):
     length: Tensor  # (B,) the trial's end: after its last step with a non-zero input, target or mask weight (> onset)
 
 
-def _as_task(task, where: str) -> Task:
+def _as_task(task: object, where: str) -> Task:
     """A Task, or one built from its ``{"class_path", "init_args"}`` config (checkpoints, YAML)."""
     if isinstance(task, Task):
         return task
@@ -195,7 +198,7 @@ class Multitask(Task):
         self.loss = kinds.pop() if len(kinds) == 1 else "mixed"  # informative: the loss is compute_loss
 
     # ------------------------------------------------------------------ config
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         cls = type(self)
         return {
             "class_path": f"{cls.__module__}.{cls.__qualname__}",
@@ -238,14 +241,14 @@ class Multitask(Task):
         return torch.diff(edges, prepend=torch.zeros(1, dtype=torch.float64)).long()
 
     def _generate(
-        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
-    ):
+        self, B: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> tuple[Trials, dict[str, Tensor]]:
         K = len(self.tasks)
         counts = self.counts(B, generator, device)
         order = torch.randperm(B, generator=generator, device=device)
         task = torch.repeat_interleave(torch.arange(K, device=device), counts.to(device))[order]  # (B,)
         seeds = torch.randint(2**62, (K,), generator=generator, device=device).tolist()
-        parts = []
+        parts: list[tuple[Trials, dict[str, Tensor]] | None] = []
         for k, sub in enumerate(self.tasks):
             n = int(counts[k])
             if n == 0:
@@ -291,17 +294,18 @@ class Multitask(Task):
     def trial_tasks(self, conditions: Mapping[str, Tensor]) -> TrialTasks:
         """The task of each trial and its onset and length, from ``generate``'s conditions —
         what the training report's task-variance analysis reads."""
-        self._check_conditions(conditions)
+        conditions = self._check_conditions(conditions)
         return TrialTasks(list(self.names), conditions["task"], conditions["onset"], conditions["length"])
 
-    def _check_conditions(self, conditions) -> None:
+    def _check_conditions(self, conditions: object) -> Mapping[str, Tensor]:
         if not isinstance(conditions, Mapping) or not all(k in conditions for k in ("task", "steps")):
             raise ValueError(
                 "Multitask needs the conditions of the batch (which task each trial is): pass "
                 "multitask.generate(...)[1] as conditions"
             )
+        return conditions
 
-    def _split(self, k: int, conditions) -> tuple[Tensor, int, dict[str, Tensor]]:
+    def _split(self, k: int, conditions: Mapping[str, Tensor]) -> tuple[Tensor, int, dict[str, Tensor]]:
         """Trials of task k (indices), its sub-batch length and its own conditions."""
         idx = (conditions["task"] == k).nonzero()[:, 0]
         prefix = f"{self.names[k]}/"
@@ -319,23 +323,25 @@ class Multitask(Task):
         over ``outputs`` (an ensemble)."""
         from ..training.module import _LOSSES  # the very losses single tasks are trained with
 
-        self._check_conditions(conditions)
+        conditions = self._check_conditions(conditions)
         task = conditions["task"]
         B = task.shape[0]
         onehot = torch.nn.functional.one_hot(task, len(self.tasks)).to(mask.dtype)  # (B, K)
         scored = torch.stack([(mask[..., s] * onehot[:, k, None]).sum() for k, s in enumerate(self._out)])
-        n, scored = onehot.sum(0).tolist(), (scored > 0).tolist()  # one host sync per batch
+        n, has_scored = onehot.sum(0).tolist(), (scored > 0).tolist()  # one host sync per batch
         total = outputs.new_zeros(())
         for k, (sub, s) in enumerate(zip(self.tasks, self._out)):
-            if n[k] == 0 or not scored[k]:  # absent, or nothing scored on its trials in this batch
+            if n[k] == 0 or not has_scored[k]:  # absent, or nothing scored on its trials in this batch
                 continue
             m = mask[..., s] * onehot[:, k, None]
             total = total + (n[k] / B) * _LOSSES[sub.loss](outputs[..., s], targets[..., s], m)
         return total
 
-    def evaluate(self, outputs, targets, mask, conditions=None):
+    def evaluate(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: Mapping[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         self._check_outputs(outputs, targets, mask)
-        self._check_conditions(conditions)
+        conditions = self._check_conditions(conditions)
         metrics: dict[str, Tensor] = {}
         accuracies = []
         for k, sub in enumerate(self.tasks):
@@ -368,7 +374,7 @@ class Multitask(Task):
             out[name] = (key, float(own[key]))
         return out
 
-    def draw(self, metrics, outputs, targets, mask):
+    def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor) -> Figure:
         """Each task's headline metric (its accuracy where it has one), one bar per task."""
         heads = self.headline(metrics)
         fig, ax = figure(figsize=(max(4.5, 0.45 * len(heads) + 1.5), 3.6))

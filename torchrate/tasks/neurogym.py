@@ -41,7 +41,8 @@ import math
 import numbers
 import warnings
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import numpy as np
 import torch
@@ -49,6 +50,9 @@ from torch import Tensor
 
 from .. import _validate
 from .base import Task, Trials, masked_mean
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["NeuroGym", "import_neurogym"]
 
@@ -60,7 +64,7 @@ _PROBE_TRIALS = 64  # trials drawn (seed 0) at construction to find the response
 _FORWARDING_WARNING = ".*to get variables from other wrappers is deprecated"
 
 
-def import_neurogym():
+def import_neurogym() -> ModuleType:
     """``import neurogym``, or an ``ImportError`` that says how to install it."""
     try:
         import neurogym
@@ -72,7 +76,7 @@ def import_neurogym():
     return neurogym
 
 
-def _env_class(env_id: str):
+def _env_class(env_id: str) -> tuple[Any, dict[str, Any]]:  # neurogym/gymnasium ship no types: Any
     """The environment class (or factory) registered under ``env_id`` and the keyword arguments of its spec."""
     import_neurogym()  # registers the environments
     import gymnasium as gym
@@ -90,10 +94,10 @@ def _env_class(env_id: str):
     return creator, dict(spec.kwargs or {})
 
 
-def _parameters(creator) -> dict[str, inspect.Parameter]:
+def _parameters(creator: Any) -> dict[str, inspect.Parameter]:
     """The named parameters of an environment class's ``__init__`` (NeuroGym's metaclass hides
     them from ``inspect.signature(cls)``) or of a factory function."""
-    fn = creator.__init__ if isinstance(creator, type) else creator
+    fn = getattr(creator, "__init__", creator) if isinstance(creator, type) else creator
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):  # pragma: no cover - a builtin
@@ -101,7 +105,7 @@ def _parameters(creator) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in params.items() if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def _trial_source(env, env_id: str):
+def _trial_source(env: Any, env_id: str) -> tuple[Any, Any]:
     """``(top, reaction_time)``: the object whose ``new_trial()`` draws one whole trial (the
     environment, or the outermost NeuroGym ``TrialWrapper`` — ``ScheduleEnvs``, ``ScheduleAttr``,
     … — around it), and NeuroGym's ``ReactionTime`` wrapper if the environment came in one.
@@ -132,7 +136,7 @@ def _trial_source(env, env_id: str):
     return env, reaction_time
 
 
-def _seed(env, seed: int) -> None:
+def _seed(env: Any, seed: int) -> None:
     """Seed every random generator behind ``env`` (a trial source, see :func:`_trial_source`) from ``seed``.
 
     A plain environment gets ``env.seed(seed)``. ``ScheduleEnvs`` gets one seed per
@@ -171,7 +175,11 @@ def _seed(env, seed: int) -> None:
         env.seed(seed)
 
 
-def _plain_kwargs(value, where: str):
+@overload
+def _plain_kwargs(value: Mapping[str, Any], where: str) -> dict[str, Any]: ...
+@overload
+def _plain_kwargs(value: object, where: str) -> object: ...
+def _plain_kwargs(value: object, where: str) -> object:
     """``value`` (an ``env_kwargs`` entry) as plain Python — NumPy scalars and arrays and tensors become
     floats, ints, bools and lists, so the task's config is saved and loaded with ``weights_only=True`` —
     with every number finite (a NaN ``sigma`` would give NaN inputs)."""
@@ -192,7 +200,7 @@ def _plain_kwargs(value, where: str):
     return value
 
 
-def _check_timing(timing, where: str) -> None:
+def _check_timing(timing: object, where: str) -> None:
     """Every number in a ``timing`` spec (a duration in ms, or the bounds of a distribution of
     durations) must be ≥ 0: NeuroGym turns a negative period into a trial of one step."""
     if isinstance(timing, Mapping):
@@ -209,15 +217,15 @@ class _Drawn(NamedTuple):
     """One trial as drawn: its dict, the environment that drew it, ``ob`` (T_b, I), ``gt``
     (T_b,) or (T_b, O), and each period's first and end step."""
 
-    trial: dict
+    trial: dict[str, Any]
     env: Any
-    ob: np.ndarray
-    gt: np.ndarray
+    ob: np.ndarray[Any, Any]
+    gt: np.ndarray[Any, Any]
     start: dict[str, int]
     end: dict[str, int]
 
 
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (numbers.Real, np.number, np.bool_)) and not isinstance(value, (str, np.str_))
 
 
@@ -384,7 +392,7 @@ class NeuroGym(Task):
         self._response = self._find_response_periods()
 
     # ------------------------------------------------------------------ the environment
-    def _build(self, seed: int | None = None):
+    def _build(self, seed: int | None = None) -> Any:
         """A fresh environment, as the registry builds it (wrappers included)."""
         kwargs = dict(self._kwargs)
         if self._seed_argument and seed is not None:
@@ -396,7 +404,7 @@ class NeuroGym(Task):
         except TypeError as err:
             raise TypeError(f"env_kwargs {self.env_kwargs!r} do not fit {self.env_id}: {err}") from None
 
-    def _make_env(self, seed: int):
+    def _make_env(self, seed: int) -> Any:
         """The trial source (:func:`_trial_source`) of a fresh environment, seeded with ``seed``."""
         top, _ = _trial_source(self._build(seed), self.env_id)
         with warnings.catch_warnings():
@@ -404,7 +412,7 @@ class NeuroGym(Task):
             _seed(top, seed)
         return top
 
-    def _check_spaces(self, top) -> None:
+    def _check_spaces(self, top: Any) -> None:
         name = self.env_id
         obs, act = top.observation_space, top.action_space
         if obs.shape is None or len(obs.shape) != 1:
@@ -419,7 +427,7 @@ class NeuroGym(Task):
             )
         self.input_size = int(obs.shape[0])
 
-    def _draw_trials(self, top, n: int) -> list[_Drawn]:
+    def _draw_trials(self, top: Any, n: int) -> list[_Drawn]:
         """``n`` trials of ``top``, each with its periods (copied: the environment reuses its dicts)."""
         out = []
         with warnings.catch_warnings():
@@ -465,11 +473,12 @@ class NeuroGym(Task):
                 "that env.seed() does not set (or draws before it, when it is built), so its batches "
                 "could not be reproduced"
             )
-        where = {}  # each period's (start, end) in the first trial that has it (sub-environments may differ)
+        # each period's (start, end) in the first trial that has it (sub-environments may differ)
+        where: dict[str, tuple[int, int]] = {}
         for d in probe:
             for p in d.start:
                 where.setdefault(p, (d.start[p], d.end[p]))
-        periods = sorted(where, key=where.get)
+        periods = sorted(where, key=lambda p: where[p])
         _, env, ob, _, starts, ends = probe[0]
         if self._reaction_time and "stimulus" not in starts:
             raise ValueError(f"reaction_time=True needs a 'stimulus' period; {name} has {sorted(periods)}")
@@ -526,7 +535,7 @@ class NeuroGym(Task):
     def n_steps(self) -> int:
         raise AttributeError("NeuroGym trials vary in length: T is the longest trial of each batch (inputs.shape[0])")
 
-    def _condition_of(self, trial: dict) -> float:
+    def _condition_of(self, trial: dict[str, Any]) -> float:
         """The psychometric variable of one trial (NaN: none)."""
         key = self.condition
         if key is None:
@@ -544,7 +553,7 @@ class NeuroGym(Task):
             return float(trial[f"coh_{int(context) + 1}"])
         return math.nan
 
-    def _tolerance(self, env, trial: dict) -> float:
+    def _tolerance(self, env: Any, trial: dict[str, Any]) -> float:
         """Timing tolerance (ms): NeuroGym's reward rule ``prod_margin · interval + 25``, else dt."""
         margin, interval = getattr(env, "prod_margin", None), trial.get("production")
         if margin is not None and interval is not None:
@@ -552,8 +561,8 @@ class NeuroGym(Task):
         return self.dt
 
     def _generate(
-        self, B, generator: torch.Generator | None, device: torch.device | str | None, dtype: torch.dtype | None
-    ):
+        self, B: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> tuple[Trials, dict[str, Tensor]]:
         seed = int(torch.randint(2**32, (1,), generator=generator, device=device, dtype=torch.int64))
         top = self._make_env(seed)  # fresh: a batch depends on its seed only, not on earlier trials
         names, K = self._response, len(self._response)
@@ -642,7 +651,9 @@ class NeuroGym(Task):
         return Trials(inputs_t, targets, mask.contiguous()), conditions
 
     # ------------------------------------------------------------------ metrics
-    def evaluate(self, outputs, targets, mask, conditions=None):
+    def evaluate(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         self._check_outputs(outputs, targets, mask)
         if self.loss == "mse":  # continuous actions
             return {"mse": masked_mean((outputs - targets) ** 2, mask)}
@@ -676,18 +687,20 @@ class NeuroGym(Task):
         return metrics
 
     @staticmethod
-    def _earlier_responses_correct(outputs, targets, conditions):
+    def _earlier_responses_correct(outputs: Tensor, targets: Tensor, conditions: Mapping[str, Tensor]) -> Tensor:
         """(B,) whether the choice at the last step of every response period but the final one
         (DualDelayMatchSample's first test, HierarchicalReasoning's rule) is the ground truth there."""
         start, stop = conditions.get("response_start"), conditions.get("response_stop")
-        if start is None or start.shape[-1] < 2:
+        if start is None or stop is None or start.shape[-1] < 2:
             return torch.ones_like(conditions["decision_stop"], dtype=torch.bool)
         check = (stop > start) & (stop != conditions["decision_stop"][:, None])  # (B, K)
         ends = (stop - 1).clamp(min=0).T  # (K, B)
         right = outputs.argmax(-1).gather(0, ends) == targets.argmax(-1).gather(0, ends)
         return (right | ~check.T).all(0)
 
-    def _reaction_times(self, outputs, conditions, choice):
+    def _reaction_times(
+        self, outputs: Tensor, conditions: Mapping[str, Tensor], choice: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """``(choice, rt)``: the first choice whose probability reaches ``rt_threshold`` in the
         response window and its time (ms from stimulus onset; NaN and the last-step choice
         when none does)."""
@@ -704,7 +717,7 @@ class NeuroGym(Task):
         rt = (first - conditions["stimulus_start"] + 1).to(outputs.dtype) * self.dt
         return choice, torch.where(any_hit, rt, torch.full_like(rt, math.nan))
 
-    def _timing_correct(self, outputs, conditions):
+    def _timing_correct(self, outputs: Tensor, conditions: Mapping[str, Tensor]) -> Tensor:
         """Timing trials: the step where the probability of the "go" action peaks in the
         response window, within ``tolerance`` ms of the ground truth's go step."""
         T, B, _ = outputs.shape
@@ -716,7 +729,9 @@ class NeuroGym(Task):
         error_ms = (response - conditions["event"]).abs().to(outputs.dtype) * self.dt
         return error_ms <= conditions["tolerance"]
 
-    def _psychometric(self, c, choice, target, correct, informative) -> dict[str, Tensor]:
+    def _psychometric(
+        self, c: Tensor, choice: Tensor, target: Tensor, correct: Tensor, informative: Tensor
+    ) -> dict[str, Tensor]:
         has = torch.isfinite(c) & informative
         if not bool(has.any()):
             return {}
@@ -736,7 +751,7 @@ class NeuroGym(Task):
             out["p_choice1"] = (at * first[:, None]).sum(0) / at.sum(0)
         return out
 
-    def _chronometric(self, c, rt, keep) -> dict[str, Tensor]:
+    def _chronometric(self, c: Tensor, rt: Tensor, keep: Tensor) -> dict[str, Tensor]:
         has = torch.isfinite(c)
         if not bool(has.any()):
             return {}
@@ -747,7 +762,7 @@ class NeuroGym(Task):
         return {"rt_condition": levels, "rt_by_condition": (at * torch.nan_to_num(rt)[:, None]).sum(0) / at.sum(0)}
 
     # ------------------------------------------------------------------ figure
-    def draw(self, metrics, outputs, targets, mask):
+    def draw(self, metrics: dict[str, Tensor], outputs: Tensor, targets: Tensor, mask: Tensor) -> Figure:
         """Psychometric (and chronometric) curves when the trials expose a condition, and one
         trial's action probabilities against its targets; continuous actions: outputs against
         targets of three trials."""
