@@ -24,6 +24,7 @@ import os
 import sys
 
 from . import _validate
+import lightning as L
 
 __all__ = ["main", "build_cli"]
 
@@ -224,7 +225,7 @@ def _describe(summary: dict, out: str) -> str:
     return f"{metrics}\nfixed points at u = 0: {kinds}\nwritten to {out}"
 
 
-def _fit_report(trainer) -> str:
+def _fit_report(trainer: L.Trainer) -> str:
     """What ``torchrate fit`` prints at its end: where the run, its checkpoints and its analysis
     are, the held-out metrics and the fixed points found."""
     import json
@@ -252,7 +253,7 @@ def _fit_report(trainer) -> str:
     return "\n".join(lines)
 
 
-def _predict_report(trainer) -> str:
+def _predict_report(trainer: L.Trainer) -> str:
     """What ``torchrate predict`` prints at its end: the file written, its trials, and the weights used."""
     from .training import PredictionWriter
 
@@ -414,7 +415,7 @@ def _as_dict(value):
     return value
 
 
-def _network_refusal(path, where: str) -> str:
+def _network_refusal(path: str | os.PathLike[str], where: str) -> str:
     return (
         f"{where}: model.network.class_path {path!r} is not allowed: the network slot takes a torchrate network "
         "(torchrate.RateRNN, torchrate.EIRateRNN, …), torch.nn.RNN, GRU or LSTM, or a class registered with "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Mapping
+from typing import TypeGuard
 
 from .. import _validate
 
@@ -86,7 +87,7 @@ def allow(cls: type | str, *names: str) -> type:
     return cls
 
 
-def allowed(path) -> bool:
+def allowed(path: object) -> TypeGuard[str]:
     """Whether ``path`` is registered, inside a trusted package, or a Task subclass already
     defined in this process (no import is done). ``TypeError`` if ``path`` is not a str."""
     if not isinstance(path, str):
@@ -117,7 +118,7 @@ def _defined_task(path: str) -> type | None:
     return (current or found or [None])[-1]
 
 
-def _refusal(path, where: str) -> str:
+def _refusal(path: object, where: str) -> str:
     module, _, name = str(path).rpartition(".")
     return (
         f"{where} names class_path {path!r}, which is not allowed: only torchrate's classes, torch.nn modules "
@@ -129,7 +130,7 @@ def _refusal(path, where: str) -> str:
     )
 
 
-def resolve_class(path, base: type | tuple[type, ...], where: str = "the spec") -> type:
+def resolve_class(path: object, base: type | tuple[type, ...], where: str = "the spec") -> type:
     """The class named ``path`` — from the registry, or imported from a trusted package —
     checked to be a subclass of ``base``.
 
@@ -166,7 +167,7 @@ def resolve_class(path, base: type | tuple[type, ...], where: str = "the spec") 
     return cls
 
 
-def check_class_paths(tree, where: str) -> None:
+def check_class_paths(tree: object, where: str) -> None:
     """Raise :class:`DisallowedClassError` if any ``class_path`` (or Lightning's ``_class_path``)
     anywhere in the nested dicts / lists ``tree`` is not :func:`allowed`. Imports nothing.
     ``where`` (a str) names the source in the error."""

@@ -7,19 +7,24 @@ import math
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback, ModelCheckpoint
+from torch import Tensor
 
 from .. import _validate
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
 
 __all__ = ["RunCheckpoint", "AnalysisCallback", "PredictionWriter", "default_loggers", "versioned_directory"]
 
 
-def versioned_directory(path: str | os.PathLike) -> Path:
+def versioned_directory(path: str | os.PathLike[str]) -> Path:
     """``path`` if it does not exist or is empty, else the first of ``path-v1``, ``path-v2``, …
     that does not exist or is empty (what Lightning does for ``epoch=…-v1.ckpt``). ``path`` is a
     str or ``os.PathLike`` (``TypeError`` otherwise)."""
@@ -44,13 +49,13 @@ def _tensorboard_available() -> bool:
     return any(importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorboardX"))
 
 
-def default_loggers(save_dir: str | os.PathLike) -> list:
+def default_loggers(save_dir: str | Path) -> list[Logger]:
     """A CSV logger in ``save_dir/logs/version_k`` — plus TensorBoard in
     ``save_dir/tensorboard/version_k`` when ``tensorboard`` (or ``tensorboardX``) is installed."""
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     _validate.check_path("save_dir", save_dir, fix="the run's folder")
-    loggers = [CSVLogger(save_dir, name="logs")]
+    loggers: list[Logger] = [CSVLogger(save_dir, name="logs")]
     if _tensorboard_available():
         # no hp_metric: Lightning's placeholder (−1) would stand in the HParams table for a metric
         loggers.append(TensorBoardLogger(save_dir, name="tensorboard", default_hp_metric=False))
@@ -73,7 +78,9 @@ class RunCheckpoint(ModelCheckpoint):
     (:class:`~torchrate.training.checkpoints.SafeCheckpointIO`, installed in ``setup``).
     """
 
-    def __init__(self, dirpath: str | None = None, save_last: bool | str = "link", **kwargs: Any) -> None:
+    def __init__(
+        self, dirpath: str | None = None, save_last: bool | Literal["link"] | None = "link", **kwargs: Any
+    ) -> None:
         _validate.check_path(
             "dirpath", dirpath, optional=True, fix="None saves to <trainer.default_root_dir>/checkpoints"
         )
@@ -96,14 +103,14 @@ class RunCheckpoint(ModelCheckpoint):
         if self.dirpath is None:
             self.dirpath = os.path.realpath(os.path.join(trainer.default_root_dir, "checkpoints"))
 
-    def setup(self, trainer, pl_module, stage) -> None:
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         from .checkpoints import install_safe_checkpoint_io
 
         install_safe_checkpoint_io(trainer)  # before Lightning restores --ckpt_path
         self._use_run_dir(trainer)
         super().setup(trainer, pl_module, stage)
 
-    def _save_last_checkpoint(self, trainer, monitor_candidates) -> None:
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Tensor]) -> None:
         # always <dirpath>/last.ckpt: Lightning's version counter would write last-v1.ckpt
         # whenever last_model_path was not restored (a moved run directory)
         if not self.save_last:
@@ -118,7 +125,7 @@ class RunCheckpoint(ModelCheckpoint):
             self._remove_checkpoint(trainer, previous)
 
     @staticmethod
-    def _link_checkpoint(trainer, filepath: str, linkpath: str) -> None:
+    def _link_checkpoint(trainer: L.Trainer, filepath: str, linkpath: str) -> None:
         # Lightning's version removes the link, then creates it: a crash in between leaves no
         # last.ckpt. Here a new link (or copy) is made beside it and renamed over it.
         if trainer.is_global_zero and os.path.abspath(filepath) != os.path.abspath(linkpath):
@@ -134,7 +141,7 @@ class RunCheckpoint(ModelCheckpoint):
             os.replace(tmp, linkpath)
         trainer.strategy.barrier()
 
-    def _find_last_checkpoints(self, trainer) -> set[str]:
+    def _find_last_checkpoints(self, trainer: L.Trainer) -> set[str]:
         self._use_run_dir(trainer)
         return super()._find_last_checkpoints(trainer)
 
@@ -175,36 +182,38 @@ class AnalysisCallback(Callback):
         _validate.check_flag("overwrite", overwrite)
         self.out, self.n_trials, self.overwrite = out, n_trials, overwrite
         self.written_to: Path | None = None
-        self.history: list[dict] = []
+        self.history: list[dict[str, Any]] = []
         self._loss_sum: torch.Tensor | None = None
         self._batches = 0
 
     # ------------------------------------------------------------------ history
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         # TaskModule returns the task loss without penalties; any other module its "loss"
         loss = outputs.get("task_loss", outputs["loss"]).detach()  # summed on device: no host sync
         self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
         self._batches += 1
 
-    def on_validation_end(self, trainer, pl_module) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # runs before ModelCheckpoint saves at the end of validation, so the row is in the checkpoint
         if trainer.sanity_checking:
             return
-        row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
-        if self._batches:
+        row: dict[str, float] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        if self._batches and self._loss_sum is not None:
             row["train/loss"] = float(self._loss_sum) / self._batches
         row |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.ndim == 0}
         self.history.append(row)
         self._loss_sum, self._batches = None, 0
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {"history": list(self.history)}
 
-    def load_state_dict(self, state_dict: dict) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict["history"])
 
     # ------------------------------------------------------------------ analysis
-    def on_fit_end(self, trainer, pl_module) -> None:
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         from .report import analyze
@@ -213,7 +222,7 @@ class AnalysisCallback(Callback):
         if not self.overwrite:
             out = versioned_directory(out)
         self.written_to = out
-        datamodule = trainer.datamodule
+        datamodule: Any = getattr(trainer, "datamodule", None)  # set by Lightning, not declared on Trainer
         trials = datamodule.held_out(self.n_trials) if hasattr(datamodule, "held_out") else None
         # its stages on stderr, as the Trainer's bar shows training: not with the bar disabled, nor into a file
         progress = trainer.progress_bar_callback is not None and sys.stderr is not None and sys.stderr.isatty()
@@ -228,7 +237,7 @@ class AnalysisCallback(Callback):
         _log_analysis_to_tensorboard(trainer, out, summary)
 
 
-def _log_analysis_to_tensorboard(trainer, out: Path, summary: dict) -> None:
+def _log_analysis_to_tensorboard(trainer: L.Trainer, out: Path, summary: dict[str, Any]) -> None:
     """The analysis in every TensorBoard logger of the Trainer, at the last step: the held-out
     metrics and the fixed-point counts as scalars (``analysis/…``), each figure as an image,
     ``summary.json`` as text."""
@@ -300,13 +309,20 @@ class PredictionWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")  # each batch kept on the CPU: also with return_predictions=False
         self.out, self.overwrite = out, overwrite
         self.written_to: Path | None = None
-        self._batches: list[dict] = []
+        self._batches: list[dict[str, Any]] = []
 
-    def on_predict_epoch_start(self, trainer, pl_module) -> None:
+    def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._batches = []
 
     def write_on_batch_end(
-        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        prediction: Any,
+        batch_indices: Sequence[int] | None,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int,
     ) -> None:
         if not isinstance(prediction, dict) or "outputs" not in prediction:
             raise TypeError(
@@ -315,7 +331,7 @@ class PredictionWriter(BasePredictionWriter):
             )
         self._batches.append(_to_cpu(prediction))
 
-    def on_predict_epoch_end(self, trainer, pl_module) -> None:
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._batches:
             return
         out = Path(self.out) if self.out is not None else Path(trainer.default_root_dir) / "predictions.pt"
@@ -338,7 +354,7 @@ class PredictionWriter(BasePredictionWriter):
         self.written_to = out
 
 
-def _to_cpu(x):
+def _to_cpu(x: Any) -> Any:  # a prediction: tensors in nested dicts
     if isinstance(x, torch.Tensor):
         return x.detach().cpu()
     if isinstance(x, dict):
@@ -355,11 +371,11 @@ def _versioned_file(path: Path) -> Path:
     return candidate
 
 
-def _merge_batches(batches: list[dict]) -> dict:
+def _merge_batches(batches: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-batch dicts of (…, T, B, ·) tensors (and a ``conditions`` dict of (B, …) tensors) as
     one dict with every trial along B, shorter batches padded at the end of T (NaN outputs and
     rates, zeros elsewhere)."""
-    merged = {}
+    merged: dict[str, Any] = {}
     for key in batches[0]:
         if key == "conditions":
             merged[key] = {name: torch.cat([b[key][name] for b in batches]) for name in batches[0][key]}

@@ -21,10 +21,11 @@ import os
 import pickle
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
@@ -45,11 +46,11 @@ class CheckpointError(ValueError):
     """A checkpoint file that is corrupted, not a torchrate checkpoint, or unsafe to load."""
 
 
-def _name(source) -> str:
+def _name(source: object) -> str:
     return os.fspath(source) if isinstance(source, (str, os.PathLike)) else str(getattr(source, "name", "<stream>"))
 
 
-def verify_archive(path) -> None:
+def verify_archive(path: str | os.PathLike[str] | IO[bytes]) -> None:
     """Raise :class:`CheckpointError` naming ``path`` unless it is a complete zip archive whose
     members all match their CRC-32 (what ``torch.save`` writes since PyTorch 1.6). ``path``
     may also be a seekable binary file object.
@@ -78,7 +79,7 @@ def verify_archive(path) -> None:
         )
 
 
-def load_checkpoint_file(path, map_location: Any = "cpu") -> dict:
+def load_checkpoint_file(path: str | os.PathLike[str] | IO[bytes], map_location: Any = "cpu") -> dict[str, Any]:
     """Verify ``path`` (:func:`verify_archive`) and load it with ``weights_only=True``, whatever
     the environment says.
 
@@ -102,7 +103,7 @@ def load_checkpoint_file(path, map_location: Any = "cpu") -> dict:
     _check_map_location(map_location)
 
     name = _name(path)
-    source = path
+    source: str | os.PathLike[str] | IO[bytes] = path
     if isinstance(path, (str, os.PathLike)):
         if not _is_local(path):
             from lightning.fabric.utilities.cloud_io import get_filesystem
@@ -136,7 +137,7 @@ def load_checkpoint_file(path, map_location: Any = "cpu") -> dict:
     return ckpt
 
 
-def _check_map_location(map_location) -> None:
+def _check_map_location(map_location: object) -> None:
     """What ``torch.load`` accepts: None, a device or its name, a dict of names, a callable."""
     if map_location is None or callable(map_location) or isinstance(map_location, (torch.device, dict)):
         return
@@ -151,7 +152,7 @@ def _check_map_location(map_location) -> None:
         raise ValueError(f"map_location must name a device ('cpu', 'cuda:0'), got {map_location!r}") from None
 
 
-def save_checkpoint_file(checkpoint: Any, path: str | os.PathLike) -> None:
+def save_checkpoint_file(checkpoint: Any, path: str | os.PathLike[str]) -> None:
     """``torch.save(checkpoint, path)`` atomically: a temporary file in the same folder, flushed
     to disk, then renamed over ``path`` (``os.replace``). On any error the temporary file is
     removed and ``path`` is left as it was.
@@ -180,7 +181,7 @@ def save_checkpoint_file(checkpoint: Any, path: str | os.PathLike) -> None:
         raise
 
 
-def _is_local(path) -> bool:
+def _is_local(path: str | os.PathLike[str]) -> bool:
     return "://" not in str(path) or str(path).startswith("file://")
 
 
@@ -192,12 +193,17 @@ class SafeCheckpointIO(TorchCheckpointIO):
     need it.
     """
 
-    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
         if storage_options is not None or not _is_local(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
         save_checkpoint_file(checkpoint, str(path).removeprefix("file://"))
 
-    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None) -> dict:
+    def load_checkpoint(
+        self,
+        path: str | Path,
+        map_location: Callable[..., Any] | None = lambda storage, loc: storage,
+        weights_only: bool | None = None,
+    ) -> dict[str, Any]:
         if weights_only is False:
             warnings.warn(
                 "weights_only=False is ignored: torchrate checkpoints hold only tensors and plain "
@@ -208,7 +214,7 @@ class SafeCheckpointIO(TorchCheckpointIO):
         return load_checkpoint_file(path, map_location=map_location)
 
 
-def install_safe_checkpoint_io(trainer) -> None:
+def install_safe_checkpoint_io(trainer: L.Trainer) -> None:
     """Make ``trainer`` save and load through :class:`SafeCheckpointIO` (idempotent).
 
     Called by ``torchrate fit``, by :class:`~torchrate.training.RunCheckpoint` and by
@@ -232,16 +238,16 @@ def install_safe_checkpoint_io(trainer) -> None:
 
 
 # ---------------------------------------------------------------------- config agreement
-def _is_mapping(value) -> bool:
+def _is_mapping(value: Any) -> bool:  # duck-typed: anything with items() (jsonargparse's Namespace)
     return isinstance(value, Mapping) or hasattr(value, "items") and callable(value.items)
 
 
-def _flatten(value, prefix: str) -> dict[str, tuple[Any, Any]]:
+def _flatten(value: Any, prefix: str) -> dict[str, tuple[Any, Any]]:
     """``{dotted name: (comparable value, value as given)}`` of the leaves of ``value``. A list of
     configs (a Multitask's ``tasks``) is followed into each entry (``tasks[1].init_args.n_bits``) and
     its length compared; any other list is one leaf."""
     if _is_mapping(value):
-        out = {}
+        out: dict[str, tuple[Any, Any]] = {}
         for k, v in value.items():
             out |= _flatten(v, f"{prefix}.{k}" if prefix else str(k))
         return out
@@ -255,7 +261,7 @@ def _flatten(value, prefix: str) -> dict[str, tuple[Any, Any]]:
     return {prefix: (_plain(value), value)}
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if _is_mapping(value):
@@ -265,7 +271,9 @@ def _plain(value):
     return value
 
 
-def hparams_differences(saved: Mapping, current: Mapping, keys=("network", "task")) -> list[str]:
+def hparams_differences(
+    saved: Mapping[str, Any], current: Mapping[str, Any], keys: Sequence[str] = ("network", "task")
+) -> list[str]:
     """The entries under ``keys`` whose values differ between the checkpoint's hyper-parameters
     ``saved`` and the ``current`` config, as ``"network.init_args.hidden_size: checkpoint 8,
     config 16"``. Entries present on one side only (an argument added to a class since the
@@ -294,13 +302,13 @@ def hparams_differences(saved: Mapping, current: Mapping, keys=("network", "task
     return out
 
 
-def _same_class(a, b) -> bool:
+def _same_class(a: object, b: object) -> bool:
     """``torchrate.tasks.FlipFlop`` and ``torchrate.tasks.memory.FlipFlop`` name one class.
     Only allowed class paths are resolved (:mod:`~torchrate.training.allowlist`): a name from a
     checkpoint never imports a module of its own."""
     from .allowlist import resolve_class
 
-    def resolve(path):
+    def resolve(path: object) -> object:
         try:
             return resolve_class(path, object)
         except (ImportError, TypeError, ValueError):
@@ -330,11 +338,11 @@ class RunLock:
 
     name = ".torchrate.lock"
 
-    def __init__(self, directory: str | os.PathLike) -> None:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(_validate.check_path("directory", directory))
         if self.directory.exists() and not self.directory.is_dir():
             raise ValueError(f"directory must be a run directory, got the file {str(self.directory)!r}")
-        self._file = None
+        self._file: IO[str] | None = None
 
     def acquire(self) -> RunLock:
         """Take the lock (``RunDirectoryInUseError`` naming the other process if it is held); returns ``self``."""
@@ -371,5 +379,5 @@ class RunLock:
     def __enter__(self) -> RunLock:
         return self.acquire()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()

@@ -22,10 +22,14 @@ broadcastable to it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
+
+if TYPE_CHECKING:
+    from .module import TaskModule
 
 from .. import _validate
 from ..parametrizations import DaleSign, Frozen, Mask
@@ -36,7 +40,7 @@ READOUTS = ("all", "excitatory")
 _NAMES = ("network.weight_ih_l0", "network.weight_hh_l0", "network.bias_l0", "readout.weight", "readout.bias")
 
 
-def constrain(module, readout: str, masks, fixed) -> None:
+def constrain(module: TaskModule, readout: str, masks: object, fixed: object) -> None:
     """Apply ``readout``, then ``masks``, then ``fixed`` to ``module`` (a TaskModule, built)."""
     if not (isinstance(getattr(module, "network", None), nn.Module) and hasattr(module, "readout")):
         raise TypeError(
@@ -67,19 +71,19 @@ def constrain(module, readout: str, masks, fixed) -> None:
         parametrize.register_parametrization(owner, attr, Frozen(mask, getattr(owner, attr)))
 
 
-def _names(module) -> tuple[str, ...]:
+def _names(module: TaskModule) -> tuple[str, ...]:
     """The weights ``masks`` and ``fixed`` may name: a torch.nn network's own parameters, or a torchrate one's."""
     if module.is_torch_rnn:
         return tuple(f"network.{n}" for n, _ in module.network.named_parameters()) + _NAMES[-2:]
     return _NAMES
 
 
-def _owner(module, name: str) -> tuple[nn.Module, str]:
+def _owner(module: TaskModule, name: str) -> tuple[nn.Module, str]:
     owner, _, attr = name.rpartition(".")
     return module.get_submodule(owner), attr
 
 
-def _entries(option: str, value, module) -> dict[str, Tensor]:
+def _entries(option: str, value: object, module: TaskModule) -> dict[str, Tensor]:
     """``{name: bool mask broadcastable to the weight}`` from the option's dict (True: every entry)."""
     if value is None:
         return {}

@@ -24,10 +24,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 
 from .. import _validate
+from ..tasks import Task
 
 __all__ = ["Curriculum", "passes"]
 
@@ -115,13 +117,13 @@ class Curriculum(Callback):
         self.thresholds = [float(t) for t in thresholds]
         self.stage = 0
         self.passed = 0
-        self.history: list[dict] = []  # {"stage", "step", "epoch", monitor: value} at each change
-        self._task_configs: list[dict] = []  # the tasks' config() at the current stage
+        self.history: list[dict[str, Any]] = []  # {"stage", "step", "epoch", monitor: value} at each change
+        self._task_configs: list[dict[str, Any]] = []  # the tasks' config() at the current stage
 
     # ------------------------------------------------------------------ tasks
     @staticmethod
-    def _tasks(trainer, pl_module) -> list:
-        tasks = []
+    def _tasks(trainer: L.Trainer, pl_module: L.LightningModule) -> list[Task]:
+        tasks: list[Task] = []
         for owner in (pl_module, getattr(trainer, "datamodule", None)):
             task = getattr(owner, "task", None)
             if task is not None and all(task is not t for t in tasks):
@@ -130,7 +132,7 @@ class Curriculum(Callback):
             raise TypeError("Curriculum needs a model or data module with a `task` attribute (a torchrate Task)")
         return tasks
 
-    def _apply(self, trainer, pl_module) -> None:
+    def _apply(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         stage = self.stages[self.stage]
         network = getattr(pl_module, "network", None)
         net_dt = getattr(network, "dt", None)
@@ -150,12 +152,12 @@ class Curriculum(Callback):
             self._task_configs.append(task.config())
 
     # ------------------------------------------------------------------ hooks
-    def on_fit_start(self, trainer, pl_module) -> None:
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # after a resume, self.stage was restored by load_state_dict
         self._apply(trainer, pl_module)
         self._log(trainer)
 
-    def on_validation_end(self, trainer, pl_module) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.stage == len(self.stages) - 1:
             return
         if self.monitor not in trainer.callback_metrics:
@@ -181,12 +183,12 @@ class Curriculum(Callback):
         )
         self._log(trainer)
 
-    def _log(self, trainer) -> None:
+    def _log(self, trainer: L.Trainer) -> None:
         for logger in trainer.loggers:
             logger.log_metrics({"curriculum/stage": float(self.stage)}, step=trainer.global_step)
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {
             "stage": self.stage,
             "passed": self.passed,
@@ -194,7 +196,7 @@ class Curriculum(Callback):
             "tasks": list(self._task_configs),
         }
 
-    def load_state_dict(self, state_dict: dict) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         stage = int(state_dict["stage"])
         if not 0 <= stage < len(self.stages):
             raise ValueError(

@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import lightning as L
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from .. import _validate
@@ -23,8 +24,10 @@ from .seeding import derive_seed
 
 __all__ = ["TaskDataModule", "draw_batch"]
 
+Batch = tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]  # inputs (T, B, I), targets (T, B, O), mask, conditions
 
-def draw_batch(task: Task, batch_size: int, seed: int) -> tuple:
+
+def draw_batch(task: Task, batch_size: int, seed: int) -> Batch:
     """``(inputs, targets, mask, conditions)`` of ``batch_size`` trials drawn with ``seed``.
 
     ``task`` a :class:`~torchrate.tasks.Task`, ``batch_size`` an int ≥ 1, ``seed`` an int
@@ -34,10 +37,10 @@ def draw_batch(task: Task, batch_size: int, seed: int) -> tuple:
     batch_size = _validate.as_int("batch_size", batch_size, minimum=1)
     seed = _validate.as_int("seed", seed)
     trials, conditions = task.generate(batch_size, generator=torch.Generator().manual_seed(seed))
-    return (*trials, conditions)
+    return trials.inputs, trials.targets, trials.mask, conditions
 
 
-class _TrainStream(IterableDataset):
+class _TrainStream(IterableDataset[Batch]):
     """``n_batches`` batches per epoch, each a deterministic function of (seed, epoch, rank, i)."""
 
     def __init__(
@@ -49,20 +52,20 @@ class _TrainStream(IterableDataset):
     def __len__(self) -> int:
         return self.n_batches
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         epoch, rank = self.where()
         for i in range(self.n_batches):
             yield draw_batch(self.task, self.batch_size, derive_seed(self.seed, "train", epoch, rank, i))
 
 
-class _Batches(Dataset):
-    def __init__(self, batches: list) -> None:
+class _Batches(Dataset[Batch]):
+    def __init__(self, batches: list[Batch]) -> None:
         self.batches = batches
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Batch:
         return self.batches[i]
 
 
@@ -106,7 +109,7 @@ class TaskDataModule(L.LightningDataModule):
         )
         _validate.as_int("seed", seed, fix="the root seed of the train, val and test splits")
         self.task = as_task(task)
-        task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
+        task = self.task.config()  # type: ignore[assignment]  # save_hyperparameters reads the locals: plain
         self.save_hyperparameters()
         self.batch_size, self.train_batches, self.seed = batch_size, train_batches, seed
         self.val_trials, self.test_trials = val_trials, test_trials
@@ -120,7 +123,7 @@ class TaskDataModule(L.LightningDataModule):
         sizes = [self.batch_size] * full + ([rest] if rest else [])
         return _Batches([draw_batch(self.task, size, derive_seed(self.seed, split, i)) for i, size in enumerate(sizes)])
 
-    def held_out(self, n_trials: int, split: str = "test"):
+    def held_out(self, n_trials: int, split: str = "test") -> Batch:
         """``(inputs, targets, mask, conditions)`` of ``n_trials`` held-out trials in one batch."""
         return draw_batch(self.task, n_trials, derive_seed(self.seed, split, "all"))
 
@@ -134,21 +137,21 @@ class TaskDataModule(L.LightningDataModule):
 
     # each loader gets a generator of its own: a DataLoader iterator otherwise draws its base seed
     # from the global RNG (the batches themselves are seeded from (seed, split, …) above)
-    def train_dataloader(self):
+    def train_dataloader(self) -> DataLoader[Batch]:
         stream = _TrainStream(self.task, self.batch_size, self.train_batches, self.seed, self._where)
         return DataLoader(stream, batch_size=None, generator=torch.Generator().manual_seed(self.seed))
 
-    def val_dataloader(self):
+    def val_dataloader(self) -> DataLoader[Batch]:
         return DataLoader(
             self._fixed("val", self.val_trials), batch_size=None, generator=torch.Generator().manual_seed(self.seed)
         )
 
-    def test_dataloader(self):
+    def test_dataloader(self) -> DataLoader[Batch]:
         return DataLoader(
             self._fixed("test", self.test_trials), batch_size=None, generator=torch.Generator().manual_seed(self.seed)
         )
 
-    def predict_dataloader(self):
+    def predict_dataloader(self) -> DataLoader[Batch]:
         """The test split (the trials ``test`` scores): what ``torchrate predict`` runs the network on."""
         return self.test_dataloader()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -29,12 +30,15 @@ from .. import _validate
 from ..networks import RateRNN
 from ..parametrizations import Frozen, Mask
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = ["export_weights", "EQUATION"]
 
 EQUATION = "tau dv/dt = -v + F(W_in u + W_rec v + b); y = W_out v + b_out; time in ms"
 
 
-def export_weights(source, path: str | os.PathLike) -> Path:
+def export_weights(source: object, path: str | os.PathLike[str]) -> Path:
     """Write the effective weights of ``source`` to the ``.npz`` file ``path``; return its path.
 
     Parameters
@@ -132,7 +136,7 @@ def export_weights(source, path: str | os.PathLike) -> Path:
                 "W_out_fixed": _fixed(readout, "weight", (O, N)),
                 "b_out_fixed": _fixed(readout, "bias", (O,)),
             }
-        out = {k: _numpy(v) for k, v in arrays.items()}
+        out: dict[str, Any] = {k: _numpy(v) for k, v in arrays.items()}
     out |= {"nonlinearity": np.array(net.F.name), "solver": np.array(net.solver), "equation": np.array(EQUATION)}
     path = Path(path)
     if path.suffix != ".npz":
@@ -142,7 +146,7 @@ def export_weights(source, path: str | os.PathLike) -> Path:
     return path
 
 
-def _numpy(t: Tensor):
+def _numpy(t: Tensor) -> np.ndarray[Any, Any]:
     t = t.detach().cpu()
     if t.is_floating_point() and t.dtype not in (torch.float16, torch.float32, torch.float64):
         t = t.float()  # bfloat16 has no NumPy dtype
@@ -150,10 +154,10 @@ def _numpy(t: Tensor):
 
 
 def _constraints(owner: nn.Module, name: str) -> list[nn.Module]:
-    return list(owner.parametrizations[name]) if parametrize.is_parametrized(owner, name) else []
+    return list(getattr(owner.parametrizations, name)) if parametrize.is_parametrized(owner, name) else []
 
 
-def _mask(owner: nn.Module, name: str, shape) -> Tensor:
+def _mask(owner: nn.Module, name: str, shape: tuple[int, ...]) -> Tensor:
     """Where ``owner.name`` may be non-zero: the product of its Mask constraints (all True: none)."""
     mask = torch.ones(shape, dtype=torch.bool)
     for p in _constraints(owner, name):
@@ -162,7 +166,7 @@ def _mask(owner: nn.Module, name: str, shape) -> Tensor:
     return mask
 
 
-def _fixed(owner: nn.Module, name: str, shape) -> Tensor:
+def _fixed(owner: nn.Module, name: str, shape: tuple[int, ...]) -> Tensor:
     """Which entries of ``owner.name`` are fixed (Frozen constraints; all False: none)."""
     fixed = torch.zeros(shape, dtype=torch.bool)
     for p in _constraints(owner, name):

@@ -9,8 +9,9 @@ penalties on rates and weights, Adam and gradient-norm clipping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypedDict
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 import lightning as L
 import torch
@@ -23,6 +24,9 @@ from ..networks import Ensemble, RateRNN
 from ..tasks import Task
 from .constraints import constrain
 from .seeding import derive_seed
+
+if TYPE_CHECKING:
+    from .data import Batch
 
 __all__ = ["TaskModule", "masked_mse", "masked_cross_entropy", "instantiate", "as_task"]
 
@@ -45,7 +49,7 @@ _TORCH_RNNS = (nn.RNN, nn.GRU, nn.LSTM)
 _NETWORKS = (RateRNN, *_TORCH_RNNS)
 
 
-def _check_loss_args(name: str, outputs, targets, mask) -> None:
+def _check_loss_args(name: str, outputs: Tensor, targets: Tensor, mask: Tensor) -> None:
     """Tensors, ``targets`` of the shape of ``outputs``, ``mask`` broadcasting to it (shapes only:
     no host sync, so the check also runs under ``vmap``)."""
     for n, t in ((name, outputs), ("targets", targets), ("mask", mask)):
@@ -95,7 +99,7 @@ def instantiate(spec: Mapping[str, Any], base: type | tuple[type, ...], *args: A
     return cls(*args, **dict(spec.get("init_args") or {}), **dict(spec.get("dict_kwargs") or {}))
 
 
-def _spec_class(spec, base) -> type:
+def _spec_class(spec: object, base: type | tuple[type, ...]) -> type:
     """The class of a ``{"class_path", "init_args"}`` dict, the dict checked (see :func:`instantiate`)."""
     from .allowlist import resolve_class
 
@@ -184,6 +188,12 @@ class TaskModule(L.LightningModule):
     (torch.Size([50, 8, 3]), torch.Size([50, 8, 64]))
     """
 
+    # the network is a RateRNN (or subclass), an Ensemble or a torch.nn.RNN/GRU/LSTM, told apart by
+    # is_ensemble / is_torch_rnn (properties a type checker cannot follow): Any to it
+    network: Any
+    readout: nn.Linear | StackedLinear
+    member_seeds: Tensor
+
     def __init__(
         self,
         task: Task,
@@ -212,7 +222,7 @@ class TaskModule(L.LightningModule):
                 "outputs: values scored by masked MSE, or logits over classes scored by masked "
                 f"cross-entropy), got {_validate._show(kind)} from {type(self.task).__name__}"
             )
-        task = self.task.config()  # save_hyperparameters reads the locals: keep them plain
+        task = self.task.config()  # type: ignore[assignment]  # save_hyperparameters reads the locals: plain
         self.save_hyperparameters()
         if not isinstance(network, Mapping) and not isinstance(self.hparams["network"], Mapping):
             raise TypeError(
@@ -228,16 +238,19 @@ class TaskModule(L.LightningModule):
         # an unseeded process's initial seed is any 64-bit number: folded so that base + k fits the
         # int64 buffer member_seeds (a seed_everything seed, < 2³², is unchanged)
         unseeded = torch.initial_seed() % (2**63 - (ensemble or 1))
-        base = (unseeded if seed is None else seed) if ensemble is not None else seed
-        seeds = [base + k for k in range(ensemble)] if ensemble is not None else ([] if seed is None else [seed])
-        generators = [torch.Generator().manual_seed(s) for s in seeds] or [None]
+        if ensemble is not None:
+            base = unseeded if seed is None else seed
+            seeds = [base + k for k in range(ensemble)]
+        else:
+            seeds = [] if seed is None else [seed]
+        generators: list[torch.Generator | None] = [torch.Generator().manual_seed(s) for s in seeds] or [None]
         nets = [self._build_network(network, g) for g in generators]
         if ensemble is not None and isinstance(nets[0], _TORCH_RNNS):
             raise ValueError(
                 f"ensemble={ensemble} needs a torchrate network (torchrate.Ensemble batches RateRNNs), got a "
                 f"{_class_path(nets[0])}; train the members one at a time (network_seed s, s + 1, …)"
             )
-        self.network = nets[0] if ensemble is None else Ensemble(nets)
+        self.network = nets[0] if ensemble is None else Ensemble(cast("list[RateRNN]", nets))  # checked above
         self.register_buffer("member_seeds", torch.tensor(seeds, dtype=torch.long))
         if not self.is_torch_rnn and self.network.dt != self.task.dt:
             raise ValueError(
@@ -248,7 +261,7 @@ class TaskModule(L.LightningModule):
             _validate.check_nonnegative(name, value)
         if grad_clip is not None:
             _validate.check_positive("grad_clip", grad_clip, fix="a gradient norm, or None for no clipping")
-        ref = nets[0].weight_hh_l0
+        ref = next(nets[0].parameters())  # the network's dtype and device
         if ensemble is None:
             self.readout = nn.Linear(nets[0].hidden_size, self.task.output_size, dtype=ref.dtype, device=ref.device)
             if seed is not None:
@@ -258,9 +271,11 @@ class TaskModule(L.LightningModule):
                 ensemble, nets[0].hidden_size, self.task.output_size, generators, dtype=ref.dtype, device=ref.device
             )
         constrain(self, readout, masks, fixed)  # readout Dale's law, masks, fixed weights (parametrizations)
-        self.loss_fn = _LOSSES.get(kind) if self._task_loss_fn is not None else _LOSSES[kind]
+        self.loss_fn = _LOSSES.get(kind) if isinstance(kind, str) else None  # None: the task's compute_loss
 
-    def _build_network(self, network, generator: torch.Generator | None) -> nn.Module:
+    def _build_network(
+        self, network: Mapping[str, Any] | Callable[..., nn.Module], generator: torch.Generator | None
+    ) -> RateRNN | nn.RNNBase:
         """One network from the spec (dict) or LightningCLI's callable, with ``generator`` for its
         initial weights (None: the network's default, the global RNG)."""
         # LightningCLI: a callable built from the YAML, whose config (a dict) the hparams hold
@@ -333,45 +348,57 @@ class TaskModule(L.LightningModule):
             return self._ensemble_loss(outputs, rates, targets, mask, conditions)
         task_loss = self._task_loss(outputs, targets, mask, conditions)
         total = task_loss
-        if self.hparams.rate_l2:
-            total = total + self.hparams.rate_l2 * rates.pow(2).mean()
-        if self.hparams.weight_l2:
+        if self.hparams["rate_l2"]:
+            total = total + self.hparams["rate_l2"] * rates.pow(2).mean()
+        if self.hparams["weight_l2"]:
             net = self.network
             M, W = (net.weight_hh_l0, net.weight_ih_l0) if self.is_torch_rnn else (net.M, net.W)
-            total = total + self.hparams.weight_l2 * (M.pow(2).mean() + W.pow(2).mean())
+            total = total + self.hparams["weight_l2"] * (M.pow(2).mean() + W.pow(2).mean())
         return total, task_loss
 
-    def _task_loss(self, outputs, targets, mask, conditions) -> Tensor:
+    def _task_loss(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: Mapping[str, Tensor] | None
+    ) -> Tensor:
         if self._task_loss_fn is not None:
             return self._task_loss_fn(outputs, targets, mask, conditions)
+        if self.loss_fn is None:  # pragma: no cover - __init__ refuses a task with neither
+            raise TypeError(f"{type(self.task).__name__} has neither a known loss nor compute_loss")
         return self.loss_fn(outputs, targets, mask)
 
-    def _ensemble_loss(self, outputs, rates, targets, mask, conditions=None) -> tuple[Tensor, Tensor]:
+    def _ensemble_loss(
+        self,
+        outputs: Tensor,
+        rates: Tensor,
+        targets: Tensor,
+        mask: Tensor,
+        conditions: Mapping[str, Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor]:
         from torch.func import vmap
 
         task_losses = vmap(lambda o: self._task_loss(o, targets, mask, conditions))(outputs)  # (K,)
         total = task_losses
-        if self.hparams.rate_l2:
-            total = total + self.hparams.rate_l2 * rates.pow(2).mean((1, 2, 3))
-        if self.hparams.weight_l2:
+        if self.hparams["rate_l2"]:
+            total = total + self.hparams["rate_l2"] * rates.pow(2).mean((1, 2, 3))
+        if self.hparams["weight_l2"]:
             w = self.network.effective_weights()
             W = w.get("W")
             penalty = w["M"].pow(2).mean((1, 2)) + (W.pow(2).mean((1, 2)) if W is not None else 0.0)
-            total = total + self.hparams.weight_l2 * penalty
+            total = total + self.hparams["weight_l2"] * penalty
         return total.sum(), task_losses.mean()
 
     # ------------------------------------------------------------------ steps
-    def training_step(self, batch, batch_idx):
+    def training_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
         inputs, targets, mask, conditions = batch
         outputs, rates = self(inputs)
         total, task_loss = self.loss(outputs, rates, targets, mask, conditions)
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        every = self.trainer.log_every_n_steps  # type: ignore[attr-defined]  # set by Lightning, not declared
+        if (self.global_step + 1) % every == 0:
             # only on the steps the loggers write: each self.log costs ~1 ms of Python, as much
             # as a forward pass of a small network (AnalysisCallback keeps the epoch means)
             self.log("train/loss", task_loss, prog_bar=True, batch_size=inputs.shape[1])
         return {"loss": total, "task_loss": task_loss.detach()}
 
-    def _evaluate(self, batch, stage: str) -> None:
+    def _evaluate(self, batch: Batch, stage: str) -> None:
         inputs, targets, mask, conditions = batch
         outputs, rates = self(inputs)
         _, task_loss = self.loss(outputs, rates, targets, mask, conditions)
@@ -384,13 +411,13 @@ class TaskModule(L.LightningModule):
         self.log(f"{stage}/loss", task_loss, prog_bar=True, batch_size=inputs.shape[1], sync_dist=True)
         self.log_dict(scalars, prog_bar=stage == "val", batch_size=inputs.shape[1], sync_dist=True)
 
-    def validation_step(self, batch, batch_idx) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
-    def test_step(self, batch, batch_idx) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
-    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> dict:
+    def predict_step(self, batch: Batch | Tensor, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """A batch of trials ``(inputs, targets, mask, conditions)`` — or inputs (T, B, I) alone —
         and what the network makes of it: ``{"inputs", "targets", "mask", "conditions", "outputs",
         "rates"}``, written to a file by :class:`~torchrate.training.PredictionWriter`
@@ -410,28 +437,28 @@ class TaskModule(L.LightningModule):
         seed = self.hparams.get("network_seed")
         self._noise_seed = torch.initial_seed() if seed is None else seed
         # after a checkpoint's restore: an ensemble's member seeds, read once for the per-step re-seeding
-        self._member_seed_list = self.member_seeds.tolist()
+        self._member_seed_list: list[int] | None = self.member_seeds.tolist()
 
     def on_fit_end(self) -> None:
         self._member_seed_list = None  # later validate/test runs read the buffer as it is then
 
-    def on_train_batch_start(self, batch, batch_idx) -> None:
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # the network's noise and dropout come from a generator of this module's, re-seeded per
         # step from (seed, rank, step): a resumed run draws what an uninterrupted one would, and
         # the global RNG is never touched
         self._reseed("train", self.global_step)
 
-    def on_validation_batch_start(self, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._reseed("val", batch_idx)
 
     def on_predict_start(self) -> None:
         seed = self.hparams.get("network_seed")  # as on_fit_start: seed_everything's, unless the module has its own
         self._noise_seed = torch.initial_seed() if seed is None else seed
 
-    def on_predict_batch_start(self, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._reseed("predict", batch_idx)
 
-    def _reseed(self, *keys) -> None:
+    def _reseed(self, *keys: int | str) -> None:
         net = self.network
         if self.is_torch_rnn:  # no private noise; one layer has no dropout
             return
@@ -453,18 +480,23 @@ class TaskModule(L.LightningModule):
             if net.generator is not generator:
                 net.generator = generator
 
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+    def configure_optimizers(self) -> torch.optim.Adam:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"])
 
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        if gradient_clip_val is None and self.hparams.grad_clip:
-            gradient_clip_val, gradient_clip_algorithm = self.hparams.grad_clip, "norm"
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        if gradient_clip_val is None and self.hparams["grad_clip"]:
+            gradient_clip_val, gradient_clip_algorithm = self.hparams["grad_clip"], "norm"
         if self.is_ensemble and gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
             clip_members_(self.parameters(), len(self.network), gradient_clip_val)
             return
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # what ``torchrate analyze`` checks before rebuilding the model
         checkpoint["torchrate"] = {"module": f"{type(self).__module__}.{type(self).__qualname__}"}
         if self.member_seeds.numel():  # also in the state dict (buffer member_seeds)
@@ -479,7 +511,7 @@ class TaskModule(L.LightningModule):
         if self._trainer is not None:
             install_safe_checkpoint_io(self._trainer)
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # the dict arrives already loaded (through SafeCheckpointIO when a Trainer of this module
         # restores it): refuse class paths outside the allow-list before comparing them (which
         # may import), then a network or task that differs from this module's (built from the
@@ -489,7 +521,7 @@ class TaskModule(L.LightningModule):
 
         saved = checkpoint.get("hyper_parameters") or {}
         check_class_paths(saved, "the checkpoint's hyper-parameters")
-        keys = ("network", "task")
+        keys: tuple[str, ...] = ("network", "task")
         if self._trainer is not None and self._trainer.state.fn == "fit":
             # on resume Adam's saved state would override a new lr / weight_decay
             keys += ("lr", "weight_decay", "rate_l2", "weight_l2", "grad_clip")
@@ -504,13 +536,13 @@ class TaskModule(L.LightningModule):
     @classmethod
     def load_from_checkpoint(
         cls,
-        checkpoint_path,
-        map_location=None,
-        hparams_file=None,
+        checkpoint_path: str | os.PathLike[str] | IO[bytes],
+        map_location: Any = None,
+        hparams_file: str | os.PathLike[str] | None = None,
         strict: bool | None = None,
         weights_only: bool | None = None,
         **kwargs: Any,
-    ):
+    ) -> TaskModule:
         """The module saved in ``checkpoint_path`` (any checkpoint ``torchrate fit`` or a Trainer of
         this module wrote), rebuilt from its plain hyper-parameters, with its weights.
 
@@ -549,13 +581,13 @@ class TaskModule(L.LightningModule):
     @classmethod
     def _from_checkpoint(
         cls,
-        path,
-        map_location: str = "cpu",
+        path: str | os.PathLike[str] | IO[bytes],
+        map_location: Any = "cpu",
         *,
-        hparams_file=None,
+        hparams_file: str | os.PathLike[str] | None = None,
         strict: bool | None = None,
         overrides: Mapping[str, Any] | None = None,
-    ):
+    ) -> tuple[TaskModule, dict[str, Any]]:
         """``(module, checkpoint)``: the one rebuild behind :meth:`load_from_checkpoint` and
         :func:`~torchrate.training.load_checkpoint`."""
         from .allowlist import DisallowedClassError, check_class_paths
@@ -611,13 +643,13 @@ def _state_mismatch(module: nn.Module, state_dict: Mapping[str, Tensor]) -> tupl
 
 
 # ---------------------------------------------------------------------- ensembles
-def _seeded_linear_init(weight: Tensor, bias: Tensor | None, generator: torch.Generator) -> None:
+def _seeded_linear_init(weight: Tensor, bias: Tensor | None, generator: torch.Generator | None) -> None:
     """``nn.Linear``'s default initialisation, U(−1/√fan_in, 1/√fan_in), drawn from ``generator``
     (CPU, float64, then cast): the same weights on every device and dtype."""
     _seeded_uniform_([t for t in (weight, bias) if t is not None], 1 / weight.shape[-1] ** 0.5, generator)
 
 
-def _seeded_uniform_(tensors: list[Tensor], bound: float, generator: torch.Generator) -> None:
+def _seeded_uniform_(tensors: list[Tensor], bound: float, generator: torch.Generator | None) -> None:
     """Fill each tensor with U(−bound, bound) drawn from ``generator`` (CPU, float64, then cast)."""
     with torch.no_grad():
         for t in tensors:
@@ -660,7 +692,7 @@ class StackedLinear(nn.Module):
         K: int,
         in_features: int,
         out_features: int,
-        generators,
+        generators: Sequence[torch.Generator | None],
         *,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
@@ -685,7 +717,7 @@ class StackedLinear(nn.Module):
         return lin
 
 
-def clip_members_(parameters, K: int, max_norm: float) -> Tensor:
+def clip_members_(parameters: Iterable[Tensor], K: int, max_norm: float) -> Tensor:
     r"""Clip each member's gradient by its own 2-norm, as ``clip_grad_norm_`` would clip it alone.
 
     Every parameter's leading dimension is the member (K, …). Member k's norm is over its slices

@@ -39,6 +39,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -357,7 +358,7 @@ def _spectrum_of_M(net) -> tuple[Tensor, bool]:
 
 
 # ---------------------------------------------------------------------- checkpoints
-def load_checkpoint(path: str | Path, map_location: str = "cpu"):
+def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu"):
     """Rebuild the :class:`~torchrate.training.TaskModule` saved in ``path`` from its plain
     hyper-parameters (``torch.load(weights_only=True)``: nothing is unpickled) — the same
     rebuild as ``TaskModule.load_from_checkpoint(path)``, which returns the module alone.

@@ -93,7 +93,7 @@ _INSTALL = 'pip install -e ".[sweep]" (ray[tune], pandas, pyarrow)'
 
 
 # ---------------------------------------------------------------------- the sweep file
-def load_sweep(source: str | os.PathLike | Mapping) -> dict:
+def load_sweep(source: str | os.PathLike[str] | Mapping) -> dict:
     """Read and check a sweep file (or the same as a dict); return the resolved sweep.
 
     Every key is checked by name before anything runs (and the fit configuration of the first
@@ -315,7 +315,7 @@ def _check_analysis(analysis, space: dict) -> dict:
     return out
 
 
-def trial_config(fit: Mapping, values: Mapping, run_dir: str | os.PathLike) -> dict:
+def trial_config(fit: Mapping, values: Mapping, run_dir: str | os.PathLike[str]) -> dict:
     """The fit configuration of one trial: ``values`` (dotted keys) set in a copy of ``fit``, the run
     directory set, and the progress bar off unless the configuration asks for it (it would fill the log)."""
     config = copy.deepcopy(dict(fit))
@@ -369,7 +369,7 @@ def _result(run: Path) -> dict:
 
 # ---------------------------------------------------------------------- the sweep
 def run_sweep(
-    sweep: str | os.PathLike | Mapping,
+    sweep: str | os.PathLike[str] | Mapping,
     *,
     address: str | None = None,
     resume: bool = False,
