@@ -22,9 +22,17 @@ import argparse
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import _validate
-import lightning as L
+
+if TYPE_CHECKING:  # lightning is imported by the commands that train, not by `import torchrate.cli`
+    import logging
+
+    import lightning as L
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 __all__ = ["main", "build_cli"]
 
@@ -102,7 +110,7 @@ def _sweep(argv: list[str]) -> int:
     return 0
 
 
-def _add_allow_argument(parser) -> None:
+def _add_allow_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow",
         action="append",
@@ -122,7 +130,7 @@ def _allow(paths: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def _working_directory_importable():
+def _working_directory_importable() -> Iterator[None]:
     """The working directory on ``sys.path`` (appended: installed packages still win) while the
     block runs, as ``python -m`` has it: ``class_path: mymodule.MyTask`` finds ``./mymodule.py``."""
     cwd = os.getcwd()
@@ -149,7 +157,7 @@ def _positive_int(text: str) -> int:
 
 
 @contextlib.contextmanager
-def _process_state_kept(threads: int | None = None):
+def _process_state_kept(threads: int | None = None) -> Iterator[None]:
     """Run the block with ``threads`` torch threads (if given), then restore the process-wide
     state a command may change: torch's thread count and CPU/CUDA RNGs, Python's and NumPy's
     RNGs, and the ``PL_GLOBAL_SEED*`` variables of ``seed_everything``."""
@@ -194,13 +202,13 @@ _NOISE_WARNINGS = (
 _NOISE_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
 
-def _no_tips(record) -> bool:
+def _no_tips(record: logging.LogRecord) -> bool:
     """A logging filter: drops Lightning's advertisements ("💡 Tip: … litlogger / litmodels")."""
     return not str(record.msg).startswith("💡 Tip")
 
 
 @contextlib.contextmanager
-def _lightning_quieted():
+def _lightning_quieted() -> Iterator[None]:
     """Lightning's tips, and its warnings that do not apply to torchrate's in-memory tasks, off
     while the block runs; its information ("GPU available: …") and every other warning kept."""
     import logging
@@ -219,7 +227,7 @@ def _lightning_quieted():
                 logger.removeFilter(_no_tips)
 
 
-def _describe(summary: dict, out: str) -> str:
+def _describe(summary: dict[str, Any], out: str) -> str:
     metrics = ", ".join(f"{k} = {v:.4g}" for k, v in summary["metrics"].items() if isinstance(v, float))
     kinds = ", ".join(f"{n} {k}" for k, n in summary["fixed_points"]["by_kind"].items()) or "none"
     return f"{metrics}\nfixed points at u = 0: {kinds}\nwritten to {out}"
@@ -234,10 +242,10 @@ def _fit_report(trainer: L.Trainer) -> str:
 
     root = os.path.abspath(trainer.default_root_dir)
     lines = [f"run directory: {root}"]
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is not None and getattr(checkpoint, "dirpath", None):
-        lines.append(f"checkpoints:   {checkpoint.dirpath} (resume with --ckpt_path last)")
-    analysis = next((c for c in trainer.callbacks if isinstance(c, AnalysisCallback)), None)
+    dirpath = getattr(trainer.checkpoint_callback, "dirpath", None)  # None: no checkpoint callback
+    if dirpath:
+        lines.append(f"checkpoints:   {dirpath} (resume with --ckpt_path last)")
+    analysis = next((c for c in _callbacks(trainer) if isinstance(c, AnalysisCallback)), None)
     out = None
     if analysis is not None and analysis.written_to is not None:
         out = os.path.abspath(analysis.written_to)  # analysis, or analysis-v1, … when a run was repeated
@@ -257,7 +265,7 @@ def _predict_report(trainer: L.Trainer) -> str:
     """What ``torchrate predict`` prints at its end: the file written, its trials, and the weights used."""
     from .training import PredictionWriter
 
-    writer = next((c for c in trainer.callbacks if isinstance(c, PredictionWriter)), None)
+    writer = next((c for c in _callbacks(trainer) if isinstance(c, PredictionWriter)), None)
     if writer is None or writer.written_to is None:
         return "predictions:   none written (no PredictionWriter, or no batches)"
     weights = trainer.ckpt_path or "none given: the network as initialised (give --ckpt_path last for the trained one)"
@@ -267,7 +275,12 @@ def _predict_report(trainer: L.Trainer) -> str:
     )
 
 
-def build_cli(args: list[str] | None, run: bool = True):
+def _callbacks(trainer: L.Trainer) -> list[Callback]:
+    """The trainer's callbacks (an attribute Lightning sets, not declared on ``Trainer``)."""
+    return getattr(trainer, "callbacks", [])
+
+
+def build_cli(args: list[str] | None, run: bool = True) -> LightningCLI:
     """The ``LightningCLI`` of ``torchrate fit|validate|test|predict``.
 
     With ``run=False`` (no subcommand in ``args``) it only builds ``cli.trainer``,
@@ -297,7 +310,7 @@ def build_cli(args: list[str] | None, run: bool = True):
         return _build_cli(args, run)
 
 
-def _build_cli(args: list[str] | None, run: bool):
+def _build_cli(args: list[str] | None, run: bool) -> LightningCLI:
     from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
     from lightning.pytorch.cli import LightningCLI
 
@@ -306,7 +319,7 @@ def _build_cli(args: list[str] | None, run: bool):
     class TorchrateCLI(LightningCLI):
         threads: int | None = None  # the config's thread count (set before instantiation)
 
-        def add_arguments_to_parser(self, parser) -> None:
+        def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
             parser.add_argument(
                 "--threads",
                 type=int | None,
@@ -345,7 +358,7 @@ def _build_cli(args: list[str] | None, run: bool):
             check_class_paths(ckpt.get("hyper_parameters") or {}, f"checkpoint {ckpt_path!r}")  # before comparing
             config = self.config[sub]
             current = {"network": _as_dict(config.model.get("network")), "task": _as_dict(config.data.get("task"))}
-            keys = ("network", "task")
+            keys: tuple[str, ...] = ("network", "task")
             if sub == "fit":
                 keys += ("lr", "weight_decay", "rate_l2", "weight_l2", "grad_clip")
                 current |= {k: config.model.get(k) for k in keys[2:]}
@@ -374,7 +387,7 @@ def _build_cli(args: list[str] | None, run: bool):
             if self.trainer.is_global_zero:
                 print(_predict_report(self.trainer), flush=True)
 
-        def _instantiate_trainer(self, config, callbacks):
+        def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> L.Trainer:
             if config.get("logger") in (None, True):
                 config["logger"] = default_loggers(config.get("default_root_dir") or ".")
             given = list(config.get("callbacks") or []) + list(callbacks)
@@ -383,8 +396,8 @@ def _build_cli(args: list[str] | None, run: bool):
                 # network's step); the shown loss changes every log_every_n_steps anyway
                 callbacks = [*callbacks, TQDMProgressBar(refresh_rate=config.get("log_every_n_steps") or 50)]
             trainer = super()._instantiate_trainer(config, callbacks)
-            if any(isinstance(c, PredictionWriter) and c is not default_writer for c in trainer.callbacks):
-                trainer.callbacks.remove(default_writer)  # the user's (--trainer.callbacks+=…PredictionWriter) writes
+            if any(isinstance(c, PredictionWriter) and c is not default_writer for c in _callbacks(trainer)):
+                _callbacks(trainer).remove(default_writer)  # the user's (--trainer.callbacks+=…PredictionWriter) writes
             from .training.checkpoints import install_safe_checkpoint_io
 
             install_safe_checkpoint_io(trainer)  # atomic saves; CRC-verified, weights_only=True loads
@@ -408,14 +421,14 @@ def _build_cli(args: list[str] | None, run: bool):
     )
 
 
-def _as_dict(value):
+def _as_dict(value: Any) -> Any:  # a jsonargparse Namespace, a dict, or any config value
     """A jsonargparse Namespace (or a dict) as nested plain dicts."""
     if hasattr(value, "as_dict"):
         return value.as_dict()
     return value
 
 
-def _network_refusal(path: str | os.PathLike[str], where: str) -> str:
+def _network_refusal(path: object, where: str) -> str:
     return (
         f"{where}: model.network.class_path {path!r} is not allowed: the network slot takes a torchrate network "
         "(torchrate.RateRNN, torchrate.EIRateRNN, …), torch.nn.RNN, GRU or LSTM, or a class registered with "
@@ -423,7 +436,7 @@ def _network_refusal(path: str | os.PathLike[str], where: str) -> str:
     )
 
 
-def _check_network_slot(config) -> None:
+def _check_network_slot(config: Any) -> None:  # a jsonargparse Namespace
     """The parsed config's ``model.network`` must name an allowed ``nn.Module`` subclass: refused
     before instantiation (a function such as ``os.system`` would otherwise be called with its
     ``init_args``)."""
@@ -441,7 +454,7 @@ def _check_network_slot(config) -> None:
         raise ValueError(f"{_network_refusal(network['class_path'], 'the configuration')} ({err})") from None
 
 
-def _check_tensorboard(config) -> None:
+def _check_tensorboard(config: Any) -> None:  # a jsonargparse Namespace
     """A ``trainer.logger`` naming TensorBoard needs ``tensorboard`` (or ``tensorboardX``), an
     optional dependency: refused before anything is built, with the fix (Lightning would raise
     from inside jsonargparse's instantiation)."""

@@ -9,7 +9,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import lightning as L
 import torch
@@ -20,6 +20,8 @@ from .. import _validate
 
 if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
+
+    from .module import TaskModule
 
 __all__ = ["RunCheckpoint", "AnalysisCallback", "PredictionWriter", "default_loggers", "versioned_directory"]
 
@@ -227,7 +229,7 @@ class AnalysisCallback(Callback):
         # its stages on stderr, as the Trainer's bar shows training: not with the bar disabled, nor into a file
         progress = trainer.progress_bar_callback is not None and sys.stderr is not None and sys.stderr.isatty()
         summary = analyze(
-            pl_module,
+            cast("TaskModule", pl_module),  # analyze refuses a module without .task and .network
             out,
             trials=trials,
             history=self.history,

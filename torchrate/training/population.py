@@ -26,13 +26,21 @@ import copy
 import csv
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .. import _validate
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..analysis.population import Topology
+    from ..tasks import Task
+    from .module import TaskModule
 
 __all__ = ["analyze_population"]
 
@@ -49,7 +57,7 @@ def analyze_population(
     out: str | Path,
     *,
     names: Sequence[str] | None = None,
-    labels: Sequence[Mapping] | None = None,
+    labels: Sequence[Mapping[str, Any]] | None = None,
     color_by: str | None = None,
     n_trials: int = 64,
     seed: int = 0,
@@ -58,7 +66,7 @@ def analyze_population(
     rank: int | None = None,
     n_delays: int = 1,
     n_initial: int = 256,
-) -> dict:
+) -> dict[str, Any]:
     r"""Compare the networks of several ``torchrate fit`` checkpoints on the same trials.
 
     For P networks with rates :math:`X_i` (T, B, N_i) on the same B trials of the task:
@@ -183,7 +191,9 @@ def analyze_population(
 
 
 # ---------------------------------------------------------------------- checks
-def check_options(*, n_trials, seed, keep, dsa, rank, n_delays, n_initial) -> dict:
+def check_options(
+    *, n_trials: object, seed: object, keep: object, dsa: object, rank: object, n_delays: object, n_initial: object
+) -> dict[str, Any]:
     """The numeric options of :func:`analyze_population`, checked (also what ``torchrate sweep``
     checks its ``analysis:`` section with, before any trial runs)."""
     n_trials = _validate.as_int("n_trials", n_trials, minimum=1, fix="held-out trials to compare the networks on")
@@ -200,7 +210,7 @@ def check_options(*, n_trials, seed, keep, dsa, rank, n_delays, n_initial) -> di
     return dict(n_trials=n_trials, seed=seed, keep=keep, dsa=dsa, rank=rank, n_delays=n_delays, n_initial=n_initial)
 
 
-def _check_checkpoints(checkpoints) -> list[Path]:
+def _check_checkpoints(checkpoints: object) -> list[Path]:
     if isinstance(checkpoints, (str, Path)) or not isinstance(checkpoints, Sequence) or not checkpoints:
         raise TypeError(
             f"checkpoints must be a non-empty list of .ckpt paths (one network each), got "
@@ -211,7 +221,7 @@ def _check_checkpoints(checkpoints) -> list[Path]:
     return [Path(c) for c in checkpoints]
 
 
-def _check_names(names, P: int) -> list[str]:
+def _check_names(names: object, P: int) -> list[str]:
     if names is None:
         return [f"net{i}" for i in range(P)]
     if isinstance(names, str) or not isinstance(names, Sequence) or len(names) != P:
@@ -221,7 +231,7 @@ def _check_names(names, P: int) -> list[str]:
     return list(names)
 
 
-def _check_labels(labels, P: int) -> list[dict]:
+def _check_labels(labels: object, P: int) -> list[dict[str, Any]]:
     if labels is None:
         return [{} for _ in range(P)]
     if isinstance(labels, (str, Mapping)) or not isinstance(labels, Sequence) or len(labels) != P:
@@ -231,7 +241,7 @@ def _check_labels(labels, P: int) -> list[dict]:
     return [dict(lab) for lab in labels]
 
 
-def _check_color_by(color_by, labels: list[dict]) -> str | None:
+def _check_color_by(color_by: object, labels: list[dict[str, Any]]) -> str | None:
     keys = list(dict.fromkeys(k for lab in labels for k in lab))
     if color_by is None:
         return next((k for k in keys if len({repr(lab.get(k)) for lab in labels}) > 1), None)
@@ -241,10 +251,12 @@ def _check_color_by(color_by, labels: list[dict]) -> str | None:
 
 
 # ---------------------------------------------------------------------- networks
-def _load(checkpoints: list[Path]):
+def _load(checkpoints: list[Path]) -> tuple[list[TaskModule], Task]:
     from .report import load_checkpoint
 
-    modules, task, first = [], None, None
+    modules: list[TaskModule] = []
+    task: Task | None = None
+    first: Path | None = None
     for path in checkpoints:
         module, _ = load_checkpoint(path)
         if getattr(module, "is_ensemble", False):
@@ -260,10 +272,12 @@ def _load(checkpoints: list[Path]):
                 f"{str(path)!r} has {module.task.config()}, {str(first)!r} has {task.config()}"
             )
         modules.append(module.eval())
+    if task is None:  # pragma: no cover - _check_checkpoints refuses an empty list
+        raise ValueError("checkpoints must name at least one checkpoint")
     return modules, task
 
 
-def _rates(module, inputs: Tensor, seed: int) -> Tensor:
+def _rates(module: TaskModule, inputs: Tensor, seed: int) -> Tensor:
     """The network's rates (T, B, N) on ``inputs``, float64 on the CPU; its noise (if any) drawn
     from a generator seeded with ``seed``."""
     network = module.network
@@ -281,7 +295,7 @@ def _rates(module, inputs: Tensor, seed: int) -> Tensor:
     return rates.detach().to("cpu", torch.float64)
 
 
-def _topology(network, inputs: Tensor, R: Tensor, n_initial: int, seed: int):
+def _topology(network: nn.Module, inputs: Tensor, R: Tensor, n_initial: int, seed: int) -> Topology:
     """Fixed points at zero input, started from states of the network's trajectories on
     ``inputs`` (T, B, I) — its rates ``R`` (T, B, N), or an LSTM's (h, c) — and their graph."""
     import torchrate as tr
@@ -305,7 +319,7 @@ def _cca(X: Tensor, Y: Tensor, keep: float | None) -> Tensor:
     return pop.cca(X, Y, keep=keep)
 
 
-def _separation(D: Tensor, colours: list) -> dict:
+def _separation(D: Tensor, colours: list[Any]) -> dict[str, Any]:
     """Whether a distance matrix D (P, P) separates the groups of networks with equal
     ``colours`` (a swept key's values): the mean distance within groups and between them, and
     how many networks have their nearest other network in their own group (of those whose group
@@ -325,7 +339,7 @@ def _separation(D: Tensor, colours: list) -> dict:
     }
 
 
-def _matrix(rates: list[Tensor], distance) -> Tensor:
+def _matrix(rates: list[Tensor], distance: Callable[[Tensor, Tensor], float]) -> Tensor:
     """The symmetric (P, P) matrix of ``distance`` over pairs; 0 on the diagonal."""
     P = len(rates)
     D = torch.zeros(P, P, dtype=torch.float64)
@@ -363,7 +377,7 @@ def _write_embeddings(path: Path, names: list[str], embeddings: dict[str, Tensor
             w.writerow([name, *(f"{float(E[i, a]):.6g}" for E in embeddings.values() for a in (0, 1))])
 
 
-def _markdown(summary: dict, distances: dict[str, Tensor]) -> str:
+def _markdown(summary: dict[str, Any], distances: dict[str, Tensor]) -> str:
     names, topo = summary["names"], summary["topology"]
     P = len(names)
     lines = [
@@ -392,10 +406,11 @@ def _markdown(summary: dict, distances: dict[str, Tensor]) -> str:
         "",
     ]
     lines += ["| measure | mean | min | max |", "|---|---|---|---|"]
-    for k, D in distances.items():
+    for measure, D in distances.items():
         off = D[~torch.eye(P, dtype=torch.bool)] if P > 1 else D.new_zeros(1)
         lines.append(
-            f"| {_title(k, summary)} | {float(off.mean()):.3g} | {float(off.min()):.3g} | {float(off.max()):.3g} |"
+            f"| {_title(measure, summary)} | {float(off.mean()):.3g} | {float(off.min()):.3g} "
+            f"| {float(off.max()):.3g} |"
         )
     separation = summary.get("separation")
     if separation and any(s["within"] is not None and s["between"] is not None for s in separation.values()):
@@ -423,18 +438,18 @@ def _markdown(summary: dict, distances: dict[str, Tensor]) -> str:
     return "\n".join(lines)
 
 
-def _title(measure: str, summary: dict) -> str:
+def _title(measure: str, summary: dict[str, Any]) -> str:
     if measure == "cca" and summary.get("keep") is not None:
         return f"1 − mean SVCCA ({summary['keep']:g} of the variance)"
     return _TITLES[measure]
 
 
 # ---------------------------------------------------------------------- figures
-def _save(fig, path: Path) -> None:
+def _save(fig: Figure, path: Path) -> None:
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def _distances_figure(distances: dict[str, Tensor], names: list[str], colours=None):
+def _distances_figure(distances: dict[str, Tensor], names: list[str], colours: list[Any] | None = None) -> Figure:
     """The matrices, rows and columns ordered by ``colours`` (a swept key's values, in order of
     first appearance) with a line between groups, so that blocks on the diagonal show groups."""
     from .report import _subplots
@@ -459,11 +474,13 @@ def _distances_figure(distances: dict[str, Tensor], names: list[str], colours=No
     return fig
 
 
-def _numeric(values) -> bool:
+def _numeric(values: Sequence[Any]) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
-def _mds_figure(embeddings: dict[str, Tensor], names: list[str], colours, color_by: str | None):
+def _mds_figure(
+    embeddings: dict[str, Tensor], names: list[str], colours: list[Any] | None, color_by: str | None
+) -> Figure:
     from .report import _subplots
 
     n = len(embeddings)
@@ -477,7 +494,7 @@ def _mds_figure(embeddings: dict[str, Tensor], names: list[str], colours, color_
             ax.scatter(x, y, s=40, color="tab:blue")
         elif categories is None:
             sc = ax.scatter(x, y, s=40, c=[float(c) for c in colours], cmap="viridis")
-            fig.colorbar(sc, ax=ax, shrink=0.8, label=color_by.rsplit(".", 1)[-1])
+            fig.colorbar(sc, ax=ax, shrink=0.8, label=(color_by or "").rsplit(".", 1)[-1])
         else:
             for j, cat in enumerate(categories):
                 pick = [i for i, c in enumerate(colours) if str(c) == cat]
@@ -496,7 +513,7 @@ def _mds_figure(embeddings: dict[str, Tensor], names: list[str], colours, color_
             loc="lower center",
             ncol=min(len(categories), 3),
             fontsize=7,
-            title=color_by.rsplit(".", 1)[-1],
+            title=(color_by or "").rsplit(".", 1)[-1],
             title_fontsize=7,
             frameon=False,
         )
@@ -510,7 +527,7 @@ def _short(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _topology_figure(topologies, names: list[str], groups: list[list[int]]):
+def _topology_figure(topologies: list[Topology], names: list[str], groups: list[list[int]]) -> Figure:
     from .report import _subplots
 
     kinds = list(dict.fromkeys(k for t in topologies for k in sorted(t.counts)))

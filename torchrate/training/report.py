@@ -41,10 +41,10 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -53,11 +53,25 @@ from .. import _validate
 from ..tasks import Task
 from .data import draw_batch
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..analysis._progress import Progress
+    from ..analysis.bifurcation import Bifurcation
+    from ..analysis.fixed_points import FixedPoints
+    from ..analysis.multitask import UnitClusters
+    from .data import Batch
+    from .module import TaskModule
+
 __all__ = ["analyze", "analyze_checkpoint", "load_checkpoint"]
+
+# a trained network as the analysis sees it: a torchrate network (float64 copy) or a torch.nn RNN/GRU/LSTM,
+# told apart by what it has (hasattr(net, "M"), noise_std)
+_Net = Any
 
 
 # ---------------------------------------------------------------------- pure helpers
-def _plain(x):
+def _plain(x: object) -> Any:  # a JSON value
     """Tensors and floats as JSON values (NaN/inf → None)."""
     if isinstance(x, Tensor):
         x = x.tolist()
@@ -72,17 +86,17 @@ def _plain(x):
 
 # ---------------------------------------------------------------------- analysis
 def analyze(
-    module,
+    module: TaskModule,
     out: str | Path,
     *,
-    trials=None,
+    trials: Batch | None = None,
     n_trials: int = 512,
     seed: int = 0,
-    history: list[dict] | None = None,
+    history: list[dict[str, Any]] | None = None,
     n_initial: int = 1024,
-    extra: dict | None = None,
+    extra: dict[str, Any] | None = None,
     progress: bool | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Analyse a trained :class:`~torchrate.training.TaskModule` and write the figures and
     ``summary.json`` into ``out``.
 
@@ -216,12 +230,12 @@ def analyze(
     return summary
 
 
-def _check_progress(progress) -> None:
+def _check_progress(progress: object) -> None:
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be True, False or None (shown after 5 s), got {_validate._show(progress)}")
 
 
-def _stages(progress: bool | None, task: Task, members: int):
+def _stages(progress: bool | None, task: Task, members: int) -> Progress:
     """The progress meter of :func:`analyze`: one unit per stage (:meth:`Progress.stage`)."""
     from ..analysis._progress import Progress
 
@@ -238,7 +252,7 @@ def _stages(progress: bool | None, task: Task, members: int):
     )  # stages: no rate
 
 
-def _choice_axis(readout, N: int) -> Tensor | None:
+def _choice_axis(readout: object, N: int) -> Tensor | None:
     """Readout row 0 minus row 1 (float64, CPU): the "choice 0 vs choice 1" direction."""
     weight = getattr(readout, "weight", None)
     if not isinstance(weight, Tensor) or weight.ndim != 2 or weight.shape[0] < 2 or weight.shape[1] != N:
@@ -247,7 +261,9 @@ def _choice_axis(readout, N: int) -> Tensor | None:
     return w[0] - w[1]
 
 
-def _bifurcation(net, evidence, starts: Tensor, readout, n_values: int = 101):
+def _bifurcation(
+    net: _Net, evidence: Callable[[float], Tensor], starts: Tensor, readout: object, n_values: int = 101
+) -> tuple[Bifurcation, dict[str, Any]]:
     """Fixed points of the float64 copy ``net`` followed across the signed coherence c ∈ [−1, 1]
     at input ``evidence(c)``; returns the Bifurcation and the ``summary.json`` entry."""
     import torchrate as tr
@@ -259,7 +275,7 @@ def _bifurcation(net, evidence, starts: Tensor, readout, n_values: int = 101):
     weight = getattr(readout, "weight", None)
     bias = getattr(readout, "bias", None)
 
-    def choice(point: Tensor):
+    def choice(point: Tensor) -> int | None:
         if not isinstance(weight, Tensor) or weight.ndim != 2 or weight.shape[1] != point.shape[-1]:
             return None
         logits = weight.detach().to("cpu", torch.float64) @ point.cpu()
@@ -286,7 +302,7 @@ def _bifurcation(net, evidence, starts: Tensor, readout, n_values: int = 101):
     return bif, entry
 
 
-def _bifurcation_figure(bif, readout):
+def _bifurcation_figure(bif: Bifurcation, readout: object) -> Figure:
     import torchrate as tr
 
     fig, ax = _subplots(figsize=(5.2, 3.8))
@@ -306,7 +322,7 @@ def _bifurcation_figure(bif, readout):
 _STABILITY = {"discrete": "|μ| < 1 (eigenvalues of the map's Jacobian)", "continuous": "Re λ < 0"}
 
 
-def _state_trajectories(net, inputs: Tensor, R: Tensor) -> Tensor:
+def _state_trajectories(net: _Net, inputs: Tensor, R: Tensor) -> Tensor:
     """The held-out trajectories of the state the analysis sees (float64, CPU): the rates ``R``
     (T, B, N), or — where the network is a map with a larger state, an LSTM's (h, c) — its map
     run from 0 over ``inputs`` (T, B, I), which gives (T, B, 2N) with ``[..., :N]`` equal to ``R``."""
@@ -325,14 +341,14 @@ def _state_trajectories(net, inputs: Tensor, R: Tensor) -> Tensor:
     return torch.stack(out)
 
 
-def _spectrum_name(net) -> str:
+def _spectrum_name(net: _Net) -> str:
     """What ``spectrum`` in summary.json is of."""
     if hasattr(net, "M"):
         return "M (recurrent weights)"
     return "the Jacobian dF/dv of the network's map at v = 0, u = 0"
 
 
-def _spectrum_of_M(net) -> tuple[Tensor, bool]:
+def _spectrum_of_M(net: _Net) -> tuple[Tensor, bool]:
     """Eigenvalues λ of M, and whether the linear network τ dv/dt = −v + Mv is stable.
 
     With one τ that is Re λ < 1 (:func:`torchrate.analysis.spectrum`); with a τ per neuron
@@ -344,8 +360,9 @@ def _spectrum_of_M(net) -> tuple[Tensor, bool]:
 
     if not hasattr(net, "M"):
         system = tr.systems.as_system(net)
-        zeros = torch.zeros(1, system.state_size, dtype=torch.float64)
-        J = system.jacobian(zeros, torch.zeros(1, system.input_size, dtype=torch.float64))[0].detach()
+        N, I = cast(int, system.state_size), cast(int, system.input_size)  # a torch RNN's map: both known
+        zeros = torch.zeros(1, N, dtype=torch.float64)
+        J = system.jacobian(zeros, torch.zeros(1, I, dtype=torch.float64))[0].detach()
         mu = torch.linalg.eigvals(J)
         return mu, bool(mu.abs().max() < 1)
     M, tau = net.M.detach(), net.tau.detach()
@@ -358,7 +375,7 @@ def _spectrum_of_M(net) -> tuple[Tensor, bool]:
 
 
 # ---------------------------------------------------------------------- checkpoints
-def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu"):
+def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> tuple[TaskModule, dict[str, Any]]:
     """Rebuild the :class:`~torchrate.training.TaskModule` saved in ``path`` from its plain
     hyper-parameters (``torch.load(weights_only=True)``: nothing is unpickled) — the same
     rebuild as ``TaskModule.load_from_checkpoint(path)``, which returns the module alone.
@@ -378,7 +395,9 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu"):
     return TaskModule._from_checkpoint(path, map_location=map_location, strict=True)
 
 
-def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512, progress: bool | None = None) -> dict:
+def analyze_checkpoint(
+    path: str | Path, out: str | Path, *, n_trials: int = 512, progress: bool | None = None
+) -> dict[str, Any]:
     """``torchrate analyze``: :func:`load_checkpoint`, then :func:`analyze` on held-out
     trials of the run's test split (same seed as the run's data module); ``progress`` as
     :func:`analyze`'s (``torchrate analyze`` shows it when stderr is a terminal)."""
@@ -392,13 +411,13 @@ def analyze_checkpoint(path: str | Path, out: str | Path, *, n_trials: int = 512
     seed = int(data_hparams.get("seed", 0))
     trials = TaskDataModule(module.task, seed=seed).held_out(n_trials)
     callbacks = ckpt.get("callbacks") or {}
-    history = next((s["history"] for k, s in callbacks.items() if "AnalysisCallback" in k), [])
+    history: list[dict[str, Any]] = next((s["history"] for k, s in callbacks.items() if "AnalysisCallback" in k), [])
     extra = {"checkpoint": str(path), "epochs": ckpt.get("epoch"), "global_step": ckpt.get("global_step")}
     return analyze(module, out, trials=trials, history=history, extra=extra, progress=progress)
 
 
 # ---------------------------------------------------------------------- figures
-def _subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any):
+def _subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:  # axes: one or an array
     """A matplotlib Figure without pyplot: no global backend or figure registry is touched."""
     from matplotlib.figure import Figure
 
@@ -406,7 +425,7 @@ def _subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any):
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _learning_curves(history: list[dict]):
+def _learning_curves(history: list[dict[str, Any]]) -> Figure:
     fig, (ax_loss, ax_metric) = _subplots(1, 2, figsize=(9, 3.4))
     steps = [row["step"] for row in history]
     for key, style in (("train/loss", "-"), ("val/loss", "--")):
@@ -427,7 +446,7 @@ def _learning_curves(history: list[dict]):
     return fig
 
 
-def _spectrum_figure(eigenvalues: Tensor, title: str = "eigenvalues of M"):
+def _spectrum_figure(eigenvalues: Tensor, title: str = "eigenvalues of M") -> Figure:
     import torchrate as tr
 
     fig, ax = _subplots(figsize=(4.2, 4))
@@ -439,7 +458,15 @@ def _spectrum_figure(eigenvalues: Tensor, title: str = "eigenvalues of M"):
     return fig
 
 
-def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task, conditions=None, n_trials: int = 40):
+def _fixed_point_figure(
+    rates: Tensor,
+    fps: FixedPoints,
+    targets: Tensor,
+    mask: Tensor,
+    task: Task,
+    conditions: dict[str, Tensor] | None = None,
+    n_trials: int = 40,
+) -> Figure:
     import torchrate as tr
 
     fig, ax = _subplots(figsize=(5, 4.4))
@@ -458,8 +485,15 @@ def _fixed_point_figure(rates: Tensor, fps, targets: Tensor, mask: Tensor, task,
 
 # ---------------------------------------------------------------------- several tasks (Yang et al. 2019)
 def _multitask(
-    out: Path, task: Task, net, inputs: Tensor, R: Tensor, conditions: dict, metrics: dict, meter=None
-) -> dict | None:
+    out: Path,
+    task: Task,
+    net: _Net,
+    inputs: Tensor,
+    R: Tensor,
+    conditions: dict[str, Tensor],
+    metrics: dict[str, Tensor],
+    meter: Progress | None = None,
+) -> dict[str, Any] | None:
     """For a task that mixes several (it has ``trial_tasks``, :class:`~torchrate.tasks.Multitask`):
     each task's headline metric, the task variance of every unit, the clusters of units by their
     normalised task-variance profiles and the fractional task variance of every pair of tasks
@@ -481,7 +515,7 @@ def _multitask(
     names, which = tagged.names, tagged.task.cpu()
     onset, length = tagged.onset.cpu(), tagged.length.cpu()
     headline = task.headline(metrics) if hasattr(task, "headline") else {}
-    entry: dict = {
+    entry: dict[str, Any] = {
         "tasks": names,
         "performance": {n: {"metric": k, "value": v} for n, (k, v) in headline.items()},
         "threshold": 1e-3,
@@ -533,6 +567,7 @@ def _multitask(
                 "counts": hist.tolist(),
                 "median": float(ftv.median()) if ftv.numel() else None,
             }
+    edges = cast(Tensor, edges)  # ≥ 2 tasks kept: at least one pair
     entry["ftv"] = {"bins": edges.tolist(), "pairs": pairs}
     figures = {
         "task_variance.png": _task_variance_figure(variance, kept, clusters, entry["threshold"]),
@@ -545,7 +580,7 @@ def _multitask(
     return entry
 
 
-def _noise_free_rates(net, inputs: Tensor, R: Tensor) -> Tensor:
+def _noise_free_rates(net: _Net, inputs: Tensor, R: Tensor) -> Tensor:
     """``R`` — or, for a network with private noise, its rates on ``inputs`` without it (float64, CPU)."""
     if not getattr(net, "noise_std", 0):
         return R
@@ -561,7 +596,9 @@ def _noise_free_rates(net, inputs: Tensor, R: Tensor) -> Tensor:
     return rates
 
 
-def _task_variance_figure(variance: Tensor, names: list[str], clusters, threshold: float):
+def _task_variance_figure(
+    variance: Tensor, names: list[str], clusters: UnitClusters | None, threshold: float
+) -> Figure:
     """Normalised task variance (task × active unit), units sorted by cluster."""
     from ..analysis import multitask as mt
 
@@ -593,7 +630,7 @@ def _task_variance_figure(variance: Tensor, names: list[str], clusters, threshol
     return fig
 
 
-def _clusters_figure(clusters, names: list[str]):
+def _clusters_figure(clusters: UnitClusters, names: list[str]) -> Figure:
     """Mean silhouette against the number of clusters, and the units in each chosen cluster."""
     fig, (ax_s, ax_n) = _subplots(1, 2, figsize=(9, 3.4))
     ax_s.plot(clusters.candidates, clusters.scores.cpu(), "o-", ms=3)
@@ -613,7 +650,7 @@ def _clusters_figure(clusters, names: list[str]):
     return fig
 
 
-def _ftv_figure(pairs: dict, names: list[str], edges: Tensor):
+def _ftv_figure(pairs: dict[str, dict[str, Any]], names: list[str], edges: Tensor) -> Figure:
     """Histograms of FTV(A, B) over units: one panel per pair of tasks, or, beyond six pairs, a grid
     of small histograms (row A, column B) in one panel, as Yang et al.'s Fig. 3."""
     width = (edges[1:] - edges[:-1]).cpu()
@@ -654,14 +691,23 @@ def _ftv_figure(pairs: dict, names: list[str], edges: Tensor):
 
 
 # ---------------------------------------------------------------------- ensembles
-def _headline(metrics: dict) -> tuple[str, bool]:
+def _headline(metrics: dict[str, Tensor]) -> tuple[str, bool]:
     """The metric that ranks members (an accuracy if the task has one) and whether higher is better."""
     keys = [k for k, v in metrics.items() if v.ndim == 0]
     acc = [k for k in keys if "accuracy" in k]
     return (acc[0], True) if acc else (keys[0], False)
 
 
-def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: int, extra, meter) -> dict:
+def _analyze_ensemble(
+    module: TaskModule,
+    out: Path,
+    trials: Batch,
+    seed: int,
+    history: list[dict[str, Any]] | None,
+    n_initial: int,
+    extra: dict[str, Any] | None,
+    meter: Progress,
+) -> dict[str, Any]:
     """An ensemble's analysis: every member's metrics and fixed points at zero input (a table
     ``members.md`` and a figure ``members.png``), and the usual figures of the best member.
 
@@ -687,7 +733,8 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
         ens.generators = generators
         module.train(was_training)
     seeds = module.member_seeds.tolist()
-    rows, per_member = [], []
+    rows: list[dict[str, Any]] = []
+    per_member = []
     u0 = torch.zeros(task.input_size, dtype=torch.float64)
     for k in range(len(ens)):
         meter.stage(f"fixed points, member {k + 1}/{len(ens)}")
@@ -773,17 +820,17 @@ def _analyze_ensemble(module, out: Path, trials, seed: int, history, n_initial: 
 def _write_figures(
     out: Path,
     task: Task,
-    net,
+    net: _Net,
     R: Tensor,
-    fps,
-    evaluated: tuple,
-    readout,
+    fps: FixedPoints,
+    evaluated: tuple[dict[str, Tensor], Tensor, Tensor, Tensor],
+    readout: object,
     starts: Tensor,
-    history,
-    extra: dict | None = None,
-    conditions: dict | None = None,
-    meter=None,
-) -> tuple[Tensor, bool, dict | None]:
+    history: list[dict[str, Any]] | None,
+    extra: dict[str, Figure] | None = None,
+    conditions: dict[str, Tensor] | None = None,
+    meter: Progress | None = None,
+) -> tuple[Tensor, bool, dict[str, Any] | None]:
     """Save one network's figures in ``out`` (learning curves, the task's own figure, spectrum,
     fixed points, and for decision tasks the bifurcation diagram along the evidence, followed from
     ``starts``); returns M's eigenvalues, their linear stability and the bifurcation entry."""
@@ -811,16 +858,19 @@ def _write_figures(
     return eigenvalues, linear_stable, bifurcation_entry
 
 
-def _members_table(rows: list[dict]) -> str:
+def _members_table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table, one row per member."""
     cols = list(rows[0])
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+
+    def fmt(v: object) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(row[c]) for c in cols) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
-def _members_figure(rows: list[dict], key: str):
+def _members_figure(rows: list[dict[str, Any]], key: str) -> Figure:
     """Across members: the headline metric, and the numbers of stable points and saddles."""
     fig, (ax_m, ax_f) = _subplots(1, 2, figsize=(10, 3.4))
     k = [row["member"] for row in rows]

@@ -43,8 +43,9 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -93,7 +94,7 @@ _INSTALL = 'pip install -e ".[sweep]" (ray[tune], pandas, pyarrow)'
 
 
 # ---------------------------------------------------------------------- the sweep file
-def load_sweep(source: str | os.PathLike[str] | Mapping) -> dict:
+def load_sweep(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
     """Read and check a sweep file (or the same as a dict); return the resolved sweep.
 
     Every key is checked by name before anything runs (and the fit configuration of the first
@@ -177,11 +178,10 @@ def load_sweep(source: str | os.PathLike[str] | Mapping) -> dict:
     }
 
 
-def _read(source) -> tuple[dict, Path, str]:
+def _read(source: object) -> tuple[dict[str, Any], Path, str]:
     if isinstance(source, Mapping):
         return dict(source), Path.cwd(), "sweep"
-    _validate.check_path("source", source, fix="a sweep YAML file, or a dict of its keys")
-    path = Path(source)
+    path = Path(_validate.check_path("source", source, fix="a sweep YAML file, or a dict of its keys"))
     if not path.is_file():
         raise FileNotFoundError(f"sweep file {str(path)!r} does not exist")
     content = yaml.safe_load(path.read_text())
@@ -192,15 +192,17 @@ def _read(source) -> tuple[dict, Path, str]:
     return content, path.resolve().parent, path.stem
 
 
-def _fit_config(base, fit, here: Path) -> dict:
+def _fit_config(base: object, fit: object, here: Path) -> dict[str, Any]:
     if base is None and fit is None:
         raise ValueError(
             "sweep: give the fit configuration as base: (a `torchrate fit` config file) and/or fit: (inline)"
         )
-    config: dict = {}
+    config: dict[str, Any] = {}
     if base is not None:
-        _validate.check_path("sweep: base", base, fix="a `torchrate fit` config file, relative to the sweep file")
-        path = (here / base).resolve()
+        base_file = _validate.check_path(
+            "sweep: base", base, fix="a `torchrate fit` config file, relative to the sweep file"
+        )
+        path = (here / base_file).resolve()
         if not path.is_file():
             raise FileNotFoundError(
                 f"sweep: base {str(base)!r} not found (looked for {str(path)!r}, relative to the sweep file)"
@@ -220,7 +222,7 @@ def _fit_config(base, fit, here: Path) -> dict:
     return config
 
 
-def _merged(base: Mapping, over: Mapping) -> dict:
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """``over`` merged into a copy of ``base``, mapping by mapping (other values replaced)."""
     out = copy.deepcopy(dict(base))
     for k, v in over.items():
@@ -228,7 +230,7 @@ def _merged(base: Mapping, over: Mapping) -> dict:
     return out
 
 
-def _check_space(space) -> dict:
+def _check_space(space: object) -> dict[str, Any]:
     if not isinstance(space, Mapping):
         raise TypeError(f"sweep: space must be a mapping of dotted config keys to values, got {_validate._show(space)}")
     out = {}
@@ -247,7 +249,7 @@ def _check_space(space) -> dict:
     return out
 
 
-def _check_sampler(key: str, kind: str, args) -> None:
+def _check_sampler(key: str, kind: str, args: object) -> None:
     where = f"sweep: space[{key!r}].{kind}"
     if kind in ("grid_search", "choice"):
         if not isinstance(args, list) or not args:
@@ -255,6 +257,8 @@ def _check_sampler(key: str, kind: str, args) -> None:
         return
     if not isinstance(args, list) or len(args) != 2:
         raise ValueError(f"{where} must be {SPACE[kind]}, got {_validate._show(args)}")
+    low: float
+    high: float
     if kind == "randint":
         low, high = (_validate.as_int(where, a) for a in args)
     else:
@@ -263,7 +267,7 @@ def _check_sampler(key: str, kind: str, args) -> None:
         raise ValueError(f"{where} must be {SPACE[kind]}, got {args!r}")
 
 
-def _check_named(key: str, value):
+def _check_named(key: str, value: object) -> dict[str, Any] | None:
     """``None``, a name, or ``{name: …, **options}`` as ``{"name": …, "options": {…}}``."""
     if value is None:
         return None
@@ -277,7 +281,7 @@ def _check_named(key: str, value):
     )
 
 
-def _check_resources(resources) -> dict:
+def _check_resources(resources: object) -> dict[str, Any]:
     if not isinstance(resources, Mapping):
         raise TypeError(
             f"sweep: resources_per_trial must be a mapping {{cpu: 1, gpu: 0}}, got {_validate._show(resources)}"
@@ -292,7 +296,7 @@ def _check_resources(resources) -> dict:
     return {"cpu": cpu, "gpu": gpu}
 
 
-def _check_analysis(analysis, space: dict) -> dict:
+def _check_analysis(analysis: object, space: dict[str, Any]) -> dict[str, Any]:
     from .population import check_options
 
     if not isinstance(analysis, Mapping):
@@ -315,7 +319,7 @@ def _check_analysis(analysis, space: dict) -> dict:
     return out
 
 
-def trial_config(fit: Mapping, values: Mapping, run_dir: str | os.PathLike[str]) -> dict:
+def trial_config(fit: Mapping[str, Any], values: Mapping[str, Any], run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The fit configuration of one trial: ``values`` (dotted keys) set in a copy of ``fit``, the run
     directory set, and the progress bar off unless the configuration asks for it (it would fill the log)."""
     config = copy.deepcopy(dict(fit))
@@ -334,7 +338,7 @@ def trial_config(fit: Mapping, values: Mapping, run_dir: str | os.PathLike[str])
 
 
 # ---------------------------------------------------------------------- one trial (in a Ray worker)
-def _trial(values: dict, *, fit: dict, root: str) -> None:
+def _trial(values: dict[str, Any], *, fit: dict[str, Any], root: str) -> None:
     """Tune's function trainable: ``torchrate fit`` in ``<root>/runs/<trial id>``, then one report."""
     from ray import tune
 
@@ -352,14 +356,14 @@ def _trial(values: dict, *, fit: dict, root: str) -> None:
     tune.report(_result(run))
 
 
-def _result(run: Path) -> dict:
+def _result(run: Path) -> dict[str, Any]:
     """What a trial reports: the held-out metrics and fixed points of its newest analysis."""
     summaries = sorted(run.glob("analysis*/summary.json"), key=lambda p: p.stat().st_mtime)
     if not summaries:
         raise RuntimeError(f"{run}: the fit wrote no analysis/summary.json (is AnalysisCallback removed?)")
     summary = json.loads(summaries[-1].read_text())
     fps = summary.get("fixed_points") or {}
-    out = {k: v for k, v in (summary.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    out: dict[str, Any] = {k: v for k, v in (summary.get("metrics") or {}).items() if isinstance(v, (int, float))}
     out |= {f"fixed_points.{k}": n for k, n in (fps.get("by_kind") or {}).items()}
     out |= {"fixed_points.count": fps.get("count"), "fixed_points.stable": fps.get("stable")}
     last = run / "checkpoints" / "last.ckpt"
@@ -369,7 +373,7 @@ def _result(run: Path) -> dict:
 
 # ---------------------------------------------------------------------- the sweep
 def run_sweep(
-    sweep: str | os.PathLike[str] | Mapping,
+    sweep: str | os.PathLike[str] | Mapping[str, Any],
     *,
     address: str | None = None,
     resume: bool = False,
@@ -451,11 +455,11 @@ def run_sweep(
     return _write_population(rows, spec, experiment / "population")
 
 
-def _trial_dirname(trial) -> str:
+def _trial_dirname(trial: Any) -> str:  # a ray.tune Trial (Ray ships no types here)
     return trial.trial_id
 
 
-def _import_ray():
+def _import_ray() -> tuple[Any, Any]:  # the ray and ray.tune modules
     try:
         import ray
         from ray import tune
@@ -466,7 +470,7 @@ def _import_ray():
     return ray, tune
 
 
-def _check_experiment(tune, experiment: Path, spec: dict, resume: bool) -> None:
+def _check_experiment(tune: Any, experiment: Path, spec: dict[str, Any], resume: bool) -> None:
     held = experiment.is_dir() and tune.Tuner.can_restore(str(experiment))
     if resume:
         if not held:
@@ -486,7 +490,7 @@ def _check_experiment(tune, experiment: Path, spec: dict, resume: bool) -> None:
         )
 
 
-def _searcher(spec: dict):
+def _searcher(spec: dict[str, Any]) -> Any:  # a ray.tune search algorithm, or None
     """Tune's search algorithm named in the sweep (None: grid and random sampling)."""
     named = spec["search_alg"]
     if named is None:
@@ -498,7 +502,7 @@ def _searcher(spec: dict):
     return create_searcher(named["name"], **named["options"])
 
 
-def _first_values(space: dict) -> dict:
+def _first_values(space: dict[str, Any]) -> dict[str, Any]:
     """A value of every key of the space (the first of a list, the low end of a range)."""
     out = {}
     for key, value in space.items():
@@ -509,7 +513,7 @@ def _first_values(space: dict) -> dict:
     return out
 
 
-def _check_first_trial(spec: dict) -> None:
+def _check_first_trial(spec: dict[str, Any]) -> None:
     """Parse the first trial's fit configuration as ``torchrate fit`` will (a misspelt key or a
     wrong type is reported now, not by every trial)."""
     import io
@@ -539,7 +543,7 @@ def _address(given: str | None, in_file: str | None) -> str | None:
     return given or in_file or os.environ.get("RAY_ADDRESS") or None
 
 
-def _start_ray(ray, address: str | None) -> bool:
+def _start_ray(ray: Any, address: str | None) -> bool:
     """Connect to ``address``, or start a local instance; True when this call started it."""
     import logging
 
@@ -553,7 +557,7 @@ def _start_ray(ray, address: str | None) -> bool:
     return True
 
 
-def _param_space(tune, space: dict) -> dict:
+def _param_space(tune: Any, space: dict[str, Any]) -> dict[str, Any]:
     samplers = {
         "grid_search": tune.grid_search,
         "choice": tune.choice,
@@ -572,7 +576,7 @@ def _param_space(tune, space: dict) -> dict:
 
 
 # ---------------------------------------------------------------------- the table and the analysis
-def _label(value) -> str | float | int | bool:
+def _label(value: object) -> str | float | int | bool:
     """A swept value as one table cell: numbers and strings as they are, a class spec as
     ``Class(arg=…)``, anything else as JSON."""
     if isinstance(value, (bool, int, float, str)) or value is None:
@@ -583,7 +587,7 @@ def _label(value) -> str | float | int | bool:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _rows(results, keys: list[str], experiment: Path) -> list[dict]:
+def _rows(results: Any, keys: list[str], experiment: Path) -> list[dict[str, Any]]:
     rows = []
     for result in results:
         metrics = dict(result.metrics or {})
@@ -605,7 +609,7 @@ def _rows(results, keys: list[str], experiment: Path) -> list[dict]:
     return rows
 
 
-def _reported(key: str, value) -> bool:
+def _reported(key: str, value: object) -> bool:
     """A trial's own report (not Tune's bookkeeping: time, node, pid, …)."""
     tune_keys = {"trial_id", "timestamp", "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "done"}
     tune_keys |= {
@@ -619,13 +623,13 @@ def _reported(key: str, value) -> bool:
     return key not in tune_keys and key != "config" and not key.startswith("config/")
 
 
-def _error_line(error) -> str:
+def _error_line(error: object) -> str:
     """The last line of a trial's error (Ray wraps it in its traceback)."""
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
 
 
-def _write_population(rows: list[dict], spec: dict, out: Path) -> Path:
+def _write_population(rows: list[dict[str, Any]], spec: dict[str, Any], out: Path) -> Path:
     import pandas as pd
 
     from .population import analyze_population
@@ -657,7 +661,7 @@ def _write_population(rows: list[dict], spec: dict, out: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int):
+def _torch_threads(n: int) -> Iterator[None]:
     import torch
 
     saved = torch.get_num_threads()
@@ -668,7 +672,7 @@ def _torch_threads(n: int):
         torch.set_num_threads(saved)
 
 
-def _sweep_markdown(rows: list[dict], spec: dict, analysed: bool) -> str:
+def _sweep_markdown(rows: list[dict[str, Any]], spec: dict[str, Any], analysed: bool) -> str:
     counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "error", "unfinished")}
     lines = [
         f"# Sweep {spec['name']}",
