@@ -137,7 +137,9 @@ def _flat(x: Tensor) -> Tensor:
     return x.reshape(*x.shape[:-3], x.shape[-3] * x.shape[-2], x.shape[-1])
 
 
-def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor, wide: tuple | None = None) -> None:
+def _drive(
+    u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor, wide: tuple[Tensor, Tensor | None] | None = None
+) -> None:
     """X = u Wᵀ + b (u + b without W) for a block of steps u: (t, B, I) (one network, one member or
     an input shared by a group), or (c, t, B, I), one per member; written into ``out``, the block of
     Y, time-major: (t, B, N) or (t, c, B, N). ``wide``: :func:`_wide`'s operands, made once per call."""
@@ -169,7 +171,7 @@ def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor, wide: tup
     # weights' copies, the same for every block, once per call: ``wide``, for the longest block)
     x = u.expand(n, c, *u.shape[-2:]).reshape(n * c, *u.shape[-2:])
     Wt, bias = wide if wide is not None else _wide(W, b, n)
-    if b is None:
+    if bias is None:  # b is None
         torch.bmm(x, Wt[: n * c], out=out.view(n * c, *out.shape[-2:]))
     else:
         torch.baddbmm(bias[: n * c], x, Wt[: n * c], out=out.view(n * c, *out.shape[-2:]))
@@ -418,7 +420,7 @@ def _backward_steps(
                 dM.copy_(_flat(E).mT @ _flat(V.narrow(-3, 0, T)))
             else:
                 mm_(dM, _flat(E).mT, _flat(V.narrow(-3, t0, n)))
-        if da is not None:  # Y's block is time-major, G's and V's member-major
+        if da is not None and G is not None:  # Y's block is time-major, G's and V's member-major
             D = torch.sub(Y[t0:t1].movedim(0, -3), V.narrow(-3, t0, n)).mul_(G.narrow(-3, t0, n))
             da.add_(D.sum(-3).sum_to_size(da.shape))
         ub = u.narrow(-3, t0, n)

@@ -515,7 +515,7 @@ def _is_rank_zero_process() -> bool:
     return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
-def _check_args(name: str, value) -> None:
+def _check_args(name: str, value: object) -> None:
     """A command line: None or a list (tuple) of str; a bare str would be split into its letters."""
     if value is None:
         return

@@ -24,7 +24,9 @@ from .nonlinearities import Nonlinearity
 __all__ = ["pre_activation", "vector_field", "euler_step", "jacobian_of_vector_field"]
 
 
-def _check(v, h, M, b, tau=1.0, F=None) -> None:
+def _check(
+    v: Tensor, h: Tensor, M: Tensor, b: Tensor | None, tau: float | Tensor = 1.0, F: Nonlinearity | None = None
+) -> None:
     """The arguments of the public functions: ``v`` (*, N), ``h`` broadcastable to it, ``M`` (N, N),
     ``b`` (N,) or None, all of ``v``'s floating dtype and finite; ``τ`` > 0 of shape () or (N,)."""
     for name, t in (("v", v), ("h", h), ("M", M), ("b", b)):

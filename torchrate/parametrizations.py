@@ -28,13 +28,13 @@ from ._validate import _show
 __all__ = ["Positive", "DaleSign", "Mask", "PerGroup", "Frozen", "check_positive"]
 
 
-def _name(option: str, value) -> str:
+def _name(option: str, value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{option} must be a str (named in errors), got {_show(value)}")
     return value
 
 
-def _bool_tensor(option: str, value, what: str) -> Tensor:
+def _bool_tensor(option: str, value: object, what: str) -> Tensor:
     if not isinstance(value, Tensor) or value.dtype != torch.bool:
         raise TypeError(f"{option} must be a bool Tensor ({what}), got {_show(value)}")
     return value

@@ -176,7 +176,19 @@ def ode_rollout(
     )
 
 
-def _ode_rollout(field, U, v0, dt, *, method, rtol, atol, adjoint, adjoint_params, options) -> Tensor:
+def _ode_rollout(
+    field: Callable[[Tensor, Tensor], Tensor],
+    U: Tensor,
+    v0: Tensor,
+    dt: float,
+    *,
+    method: str,
+    rtol: float,
+    atol: float,
+    adjoint: bool,
+    adjoint_params: tuple[Tensor, ...],
+    options: dict[str, Any] | None,
+) -> Tensor:
     import torchdiffeq
 
     T = U.shape[0]

@@ -29,7 +29,7 @@ def default_tol(scale: float, v: Tensor) -> Tensor:
     return 0.5 * v.shape[-1] * s.square()
 
 
-def inference(field: Residual) -> contextlib.AbstractContextManager:
+def inference(field: Residual) -> contextlib.AbstractContextManager[object]:
     """``torch.inference_mode`` for a search on a residual that runs no user code
     (:attr:`Residual.pure`: a rate network's, a torch cell's), else nothing. A search is thousands
     of small operations; without version counters and view tracking each costs less (FixedPointFinder's

@@ -34,7 +34,7 @@ KINDS = (
 )
 
 
-def _check(name: str, eigenvalues, time: str) -> None:
+def _check(name: str, eigenvalues: object, time: str) -> None:
     """``eigenvalues`` a tensor of numbers (…, N) and ``time`` one of the two; no host sync."""
     _validate.check_choice("time", time, ("continuous", "discrete"))
     if not isinstance(eigenvalues, Tensor) or not (eigenvalues.is_floating_point() or eigenvalues.is_complex()):
