@@ -49,6 +49,16 @@ def test_plot_spectrum_of_M_and_J():
     assert len(ax2.collections[1].get_offsets()) == 2  # unstable spiral: both Re λ > 0
 
 
+def test_plot_into_a_subfigure_returns_the_root_figure():
+    # mypy found it: Axes.figure is a SubFigure for an Axes in one, which cannot be saved; the
+    # module promises "returns the Figure"
+    root = matplotlib.figure.Figure()
+    ax = root.subfigures(1, 2)[1].add_subplot()
+    M = torch.tensor([[0.5, 2.0], [-2.0, 0.5]], dtype=F64)
+    fig = tr.plotting.plot_spectrum(tr.analysis.spectrum(M), ax)
+    assert fig is root and ax.collections  # drawn into the given Axes, the savable root returned
+
+
 def test_plot_phase_plane_and_sweep():
     pp = tr.analysis.phase_plane(
         ei_pair(50.0),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure, SubFigure
+from matplotlib.figure import Figure
 from torch import Tensor
 
 from . import _validate
@@ -56,13 +56,14 @@ _STYLE = {  # kind -> (marker, filled, colour)
 _GROUP_COLOURS = ("tab:cyan", "tab:pink", "tab:olive", "tab:brown", "tab:gray")
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (4.5, 4.0)) -> tuple[Figure | SubFigure, Axes]:
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (4.5, 4.0)) -> tuple[Figure, Axes]:
     if ax is None:
         fig = Figure(figsize=figsize, layout="constrained")  # not pyplot: nothing left open
         return fig, fig.add_subplot()
     if not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes (or None: a new figure), got {type(ax).__name__}")
-    return ax.figure, ax
+    owner = ax.figure  # a SubFigure for an Axes in one: its root Figure is what can be saved
+    return (owner if isinstance(owner, Figure) else owner.figure), ax
 
 
 def _require(name: str, value: object, cls: type, what: str) -> None:
@@ -131,7 +132,7 @@ def plot_spectrum(
     *,
     boundary: float | None = None,
     title: str | None = None,
-) -> Figure | SubFigure:
+) -> Figure:
     r"""Eigenvalues in the complex plane with the stability boundary.
 
     Parameters
@@ -190,7 +191,7 @@ def plot_spectrum(
 
 def plot_phase_plane(
     pp: PhasePlane, ax: Axes | None = None, *, title: str | None = None, labels: tuple[str, str] = ("$v_1$", "$v_2$")
-) -> Figure | SubFigure:
+) -> Figure:
     """Vector field (arrows), nullclines, fixed points and trajectories of a 2-neuron network."""
     _require("pp", pp, PhasePlane, "a PhasePlane (from torchrate.analysis.phase_plane)")
     _check_ax(ax)
@@ -254,7 +255,7 @@ def plot_fixed_points(
     title: str | None = None,
     max_trajectories: int = 20,
     groups: Tensor | None = None,
-) -> Figure | SubFigure:
+) -> Figure:
     r"""Fixed points projected on the first two principal components of the trajectories.
 
     Parameters
@@ -326,9 +327,7 @@ def plot_fixed_points(
     return fig
 
 
-def plot_sweep(
-    sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter", title: str | None = None
-) -> Figure | SubFigure:
+def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter", title: str | None = None) -> Figure:
     """Re λ (solid) and Im λ (dashed) of the Jacobian at the fixed point versus the parameter,
     with the Hopf points marked."""
     _require("sw", sw, Sweep, "a Sweep (from torchrate.analysis.sweep)")
@@ -383,7 +382,7 @@ def plot_bifurcation(
     parameter: str = "parameter",
     ylabel: str | None = None,
     title: str | None = None,
-) -> Figure | SubFigure:
+) -> Figure:
     """Bifurcation diagram: the parameter on x, a coordinate of each fixed point on y.
 
     Stable stretches of a branch are solid, unstable ones dashed; folds are black circles,
@@ -459,7 +458,7 @@ def plot_latent_flow(
     resolution: int = 25,
     trajectories: Tensor | None = None,
     title: str | None = None,
-) -> Figure | SubFigure:
+) -> Figure:
     r"""The κ-space flow of a rank-1 or rank-2 :class:`~torchrate.LowRankRateRNN` at constant input.
 
     κ = nᵀv/N obeys τ dκ/dt = −κ + nᵀF(mκ + Wu + b)/N exactly (one τ). Rank 1: dκ/dt against κ
