@@ -111,10 +111,29 @@ class _Clock(L.Callback):
         self.steps_per_cpu_s = steps / (time.process_time() - self.cpu)
 
 
-def lightning(config: str, overrides: list[str], epochs: int) -> tuple[float, float, torch.Tensor]:
-    """Steps/s (wall clock, CPU time) of ``trainer.fit`` as ``torchrate fit`` builds it, final weights."""
+# what each variant of --breakdown takes out of the trainer ``torchrate fit`` builds
+_STRIP = {
+    "torchrate fit": lambda trainer: None,
+    "without loggers": lambda trainer: setattr(trainer, "loggers", []),
+    "without RunCheckpoint": lambda trainer: _drop(trainer, "RunCheckpoint"),
+    "without AnalysisCallback": lambda trainer: _drop(trainer, "AnalysisCallback"),
+    "without the progress bar": lambda trainer: _drop(trainer, "TQDMProgressBar"),
+    "without any logger or callback": lambda trainer: (setattr(trainer, "loggers", []), trainer.callbacks.clear()),
+}
+
+
+def _drop(trainer, name: str) -> None:
+    trainer.callbacks[:] = [c for c in trainer.callbacks if type(c).__name__ != name]
+
+
+def lightning(
+    config: str, overrides: list[str], epochs: int, strip: str = "torchrate fit"
+) -> tuple[float, float, torch.Tensor]:
+    """Steps/s (wall clock, CPU time) of ``trainer.fit`` as ``torchrate fit`` builds it (less what
+    ``strip`` names, see ``_STRIP``), final weights."""
     with tempfile.TemporaryDirectory() as root:
         cli = _cli(config, overrides, epochs, root)
+        _STRIP[strip](cli.trainer)
         clock = _Clock()
         cli.trainer.callbacks.append(clock)
         for cb in cli.trainer.callbacks:
@@ -123,6 +142,50 @@ def lightning(config: str, overrides: list[str], epochs: int) -> tuple[float, fl
         with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
             cli.trainer.fit(cli.model, cli.datamodule)
     return clock.steps_per_s, clock.steps_per_cpu_s, _weights(cli.model)
+
+
+def barebones(config: str, overrides: list[str], epochs: int) -> tuple[float, float, torch.Tensor]:
+    """Steps/s of Lightning's own floor: ``L.Trainer(barebones=True)`` (no logging, progress bar,
+    checkpoints, summary or profiler hooks) on the same module and batches."""
+    with tempfile.TemporaryDirectory() as root:
+        cli = _cli(config, overrides, epochs, root)
+    clock = _Clock()
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+        trainer = L.Trainer(
+            barebones=True,
+            max_epochs=epochs,
+            callbacks=[clock],
+            limit_val_batches=0,
+            accelerator="cpu",
+            devices=1,
+            gradient_clip_val=cli.trainer.gradient_clip_val,
+        )
+        trainer.log_every_n_steps = 10**9  # barebones sets 0; TaskModule logs every log_every_n_steps
+        trainer.fit(cli.model, cli.datamodule)
+    return clock.steps_per_s, clock.steps_per_cpu_s, _weights(cli.model)
+
+
+def breakdown(repeats: int = 7, epochs: int = 4, out: Path = Path("experiments/out")) -> dict[str, float]:
+    """Where Lightning's time goes on FlipFlop(3), N = 64: the overhead (CPU time, median of
+    ``repeats`` interleaved runs) of the full trainer, of it without each of its parts, and of
+    ``Trainer(barebones=True)``, each against the bare loop."""
+    torch.set_num_threads(1)
+    runs: dict[str, list[float]] = {"bare loop": [], **{k: [] for k in _STRIP}, "Trainer(barebones=True)": []}
+    print(f"FlipFlop(3) N=64, CPU time, median of {repeats}; load {_load()}")
+    for _ in range(repeats):
+        runs["bare loop"].append(bare("flipflop.yaml", [], epochs)[1])
+        for strip in _STRIP:
+            runs[strip].append(lightning("flipflop.yaml", [], epochs, strip)[1])
+        runs["Trainer(barebones=True)"].append(barebones("flipflop.yaml", [], epochs)[1])
+    bare_rate = statistics.median(runs["bare loop"])
+    overhead = {k: 1 - statistics.median(v) / bare_rate for k, v in runs.items() if k != "bare loop"}
+    for k, o in overhead.items():
+        added = 1e3 * (1 / (bare_rate * (1 - o)) - 1 / bare_rate)
+        print(f"{k:<32} overhead {o:6.1%}  added {added:.2f} ms/step")
+    print(f"load {_load()}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark_training_breakdown.json").write_text(json.dumps({"overhead": overhead, "runs": runs}, indent=2))
+    return overhead
 
 
 def _load() -> float | None:
@@ -210,5 +273,11 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--out", type=Path, default=Path("experiments/out"))
+    parser.add_argument(
+        "--breakdown", action="store_true", help="where the time goes: the trainer without each part, and barebones"
+    )
     args = parser.parse_args()
-    main(args.repeats, args.epochs, args.out)
+    if args.breakdown:
+        breakdown(args.repeats, args.epochs, args.out)
+    else:
+        main(args.repeats, args.epochs, args.out)
