@@ -86,6 +86,32 @@ def test_jacobians_of_torch_modules_are_autograd_and_pass_gradcheck(cls):
     assert torch.autograd.gradgradcheck(system, (vr, ur))
 
 
+@pytest.mark.parametrize(
+    "module",
+    [
+        nn.RNN(3, 5, nonlinearity="relu"),
+        nn.RNN(3, 5, bias=False),
+        nn.GRU(3, 5, bias=False),
+        nn.LSTM(3, 5, bias=False),
+        nn.RNNCell(3, 5),
+        nn.GRUCell(3, 5),
+        nn.LSTMCell(3, 5),
+    ],
+    ids=lambda m: f"{type(m).__name__}-{getattr(m, 'nonlinearity', '')}-{'bias' if m.bias else 'nobias'}",
+)
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_written_out_input_jacobian_of_one_layer_equals_torch_func(module, dtype):
+    """∂v'/∂u of a one-layer module or cell, written out (:meth:`_Cell.input_jacobian`), equals
+    torch.func's of the same step, with and without biases, tanh and relu."""
+    torch.manual_seed(3)
+    system = as_system(module.to(dtype))
+    v, u = torch.randn(6, system.state_size, dtype=dtype), torch.randn(6, 3, dtype=dtype)
+    tol = 1e-13 if dtype == F64 else 1e-5
+    Ju = system.input_jacobian(v, u)
+    assert Ju.shape == (6, system.state_size, 3)
+    torch.testing.assert_close(Ju, Map.input_jacobian(system, v, u), rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("time", ["continuous", "discrete"])
 def test_rate_system_jacobians_are_analytic_and_equal_autograd(time):
     """RateSystem's analytic ∂/∂v and ∂/∂u equal torch.func of its own __call__, for both times,
