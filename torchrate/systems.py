@@ -566,9 +566,11 @@ class _Cell:
         b_ih: Tensor | None,
         b_hh: Tensor | None,
         gi: Tensor | None = None,
+        derivatives: bool = True,
     ) -> _Cell:
         """The step at states ``v`` and inputs ``x``; ``gi`` (1, G·H), if given, is W_ih x + b_ih of
-        a constant input, computed once (``x`` is then not read)."""
+        a constant input, computed once (``x`` is then not read). ``derivatives=False``: only
+        ``next`` is read (the RNN's F′ is not formed: two of its six operations)."""
         H = w_hh.shape[1]
         h = v[..., :H]
         if gi is None:
@@ -576,6 +578,8 @@ class _Cell:
         gh = h @ w_hh.T if b_hh is None else torch.addmm(b_hh, h, w_hh.T)
         if kind == "rnn":  # h' = F(W_ih x + b_ih + W_hh h + b_hh)
             y = torch.tanh(gi + gh) if nonlinearity == "tanh" else torch.relu(gi + gh)
+            if not derivatives:
+                return cls(kind, nonlinearity, w_hh, y, ())
             slope = 1 - y * y if nonlinearity == "tanh" else (y > 0).to(y.dtype)
             return cls(kind, nonlinearity, w_hh, y, (slope,))
         if kind == "gru":  # gates (r, z, n); n = tanh(i_n + r ⊙ (W_hn h + b_hn)), h' = n + z ⊙ (h − n)
@@ -688,12 +692,12 @@ class _CellResidual(Residual):
         self.kind, self.nonlinearity, self.u, self.weights = kind, nonlinearity, u, weights
         self._gi = _input_drive(u.reshape(1, -1), weights[0], weights[2])  # constant: formed once
 
-    def _cell(self, v: Tensor) -> _Cell:
-        return _Cell.at(self.kind, self.nonlinearity, self.u, v, *self.weights, gi=self._gi)
+    def _cell(self, v: Tensor, derivatives: bool = True) -> _Cell:
+        return _Cell.at(self.kind, self.nonlinearity, self.u, v, *self.weights, gi=self._gi, derivatives=derivatives)
 
     def _residual(self, v: Tensor) -> Tensor:
         flat = v.reshape(-1, v.shape[-1])
-        return (self._cell(flat).next - flat).reshape(v.shape)
+        return (self._cell(flat, derivatives=False).next - flat).reshape(v.shape)
 
     def jacobian(self, v: Tensor) -> Tensor:
         """∂(F(v) − v)/∂v (K, N, N)."""
@@ -773,7 +777,7 @@ class TorchRNNMap(Map):
         x, new_h, new_c = u, [], []
         for k in range(L):
             state = torch.cat([hs[k], cs[k]], -1) if lstm else hs[k]
-            out = _Cell.at(self.kind, self.nonlinearity, x, state, *self._weights(k)).next
+            out = _Cell.at(self.kind, self.nonlinearity, x, state, *self._weights(k), derivatives=False).next
             x = out[..., :H]
             new_h.append(x)
             new_c.append(out[..., H:])
