@@ -572,7 +572,7 @@ class _Cell:
         a constant input, computed once (``x`` is then not read). ``derivatives=False``: only
         ``next`` is read (the RNN's F′ is not formed: two of its six operations)."""
         H = w_hh.shape[1]
-        h = v[..., :H]
+        h = v if v.shape[-1] == H else v[..., :H]  # an RNN's or GRU's state is h: no slicing op
         if gi is None:
             gi = _input_drive(x, w_ih, b_ih)
         gh = h @ w_hh.T if b_hh is None else torch.addmm(b_hh, h, w_hh.T)
