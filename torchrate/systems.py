@@ -567,29 +567,35 @@ class _Cell:
         b_hh: Tensor | None,
         gi: Tensor | None = None,
         derivatives: bool = True,
+        folded: bool = False,
     ) -> _Cell:
         """The step at states ``v`` and inputs ``x``; ``gi`` (1, G·H), if given, is W_ih x + b_ih of
-        a constant input, computed once (``x`` is then not read). ``derivatives=False``: only
-        ``next`` is read (the RNN's F′ is not formed: two of its six operations)."""
+        a constant input, computed once (``x`` is then not read); ``folded``: it holds b_hh too
+        (an RNN's or LSTM's, whose gates add W_hh h + b_hh to it; ``b_hh`` is then not read), and
+        the pre-activation is one operation. ``derivatives=False``: only ``next`` is read (the
+        RNN's F′ is not formed: two of its six operations)."""
         H = w_hh.shape[1]
         h = v if v.shape[-1] == H else v[..., :H]  # an RNN's or GRU's state is h: no slicing op
         if gi is None:
             gi = _input_drive(x, w_ih, b_ih)
-        gh = h @ w_hh.T if b_hh is None else torch.addmm(b_hh, h, w_hh.T)
-        if kind == "rnn":  # h' = F(W_ih x + b_ih + W_hh h + b_hh)
-            y = torch.tanh(gi + gh) if nonlinearity == "tanh" else torch.relu(gi + gh)
-            if not derivatives:
-                return cls(kind, nonlinearity, w_hh, y, ())
-            slope = 1 - y * y if nonlinearity == "tanh" else (y > 0).to(y.dtype)
-            return cls(kind, nonlinearity, w_hh, y, (slope,))
         if kind == "gru":  # gates (r, z, n); n = tanh(i_n + r ⊙ (W_hn h + b_hn)), h' = n + z ⊙ (h − n)
+            gh = h @ w_hh.T if b_hh is None else torch.addmm(b_hh, h, w_hh.T)
             i_r, i_z, i_n = gi.chunk(3, -1)
             h_r, h_z, h_n = gh.chunk(3, -1)
             r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
             n = torch.tanh(i_n + r * h_n)
             return cls(kind, nonlinearity, w_hh, n + z * (h - n), (h, r, z, n, h_n))
+        if folded:
+            pre = torch.addmm(gi, h, w_hh.T)
+        else:
+            pre = gi + (h @ w_hh.T if b_hh is None else torch.addmm(b_hh, h, w_hh.T))
+        if kind == "rnn":  # h' = F(W_ih x + b_ih + W_hh h + b_hh)
+            y = torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
+            if not derivatives:
+                return cls(kind, nonlinearity, w_hh, y, ())
+            slope = 1 - y * y if nonlinearity == "tanh" else (y > 0).to(y.dtype)
+            return cls(kind, nonlinearity, w_hh, y, (slope,))
         c = v[..., H:]  # gates (i, f, g, o); c' = f c + i g, h' = o tanh(c')
-        pre = gi + gh
         # σ of all four gates at once and tanh of a contiguous copy of g: σ and tanh of a column
         # slice take the strided path, several times slower per element than the contiguous one
         gates = torch.sigmoid(pre)
@@ -690,10 +696,22 @@ class _CellResidual(Residual):
         super().__init__(self._residual)
         self.pure = True  # the cell's formulas on its weights (see _Cell)
         self.kind, self.nonlinearity, self.u, self.weights = kind, nonlinearity, u, weights
-        self._gi = _input_drive(u.reshape(1, -1), weights[0], weights[2])  # constant: formed once
+        gi = _input_drive(u.reshape(1, -1), weights[0], weights[2])  # constant: formed once
+        # an RNN's and LSTM's gates take W_hh h + (W_ih u + b_ih + b_hh): the constant summed once
+        self._folded = kind != "gru"
+        self._gi = gi if not self._folded or weights[3] is None else gi + weights[3]
 
     def _cell(self, v: Tensor, derivatives: bool = True) -> _Cell:
-        return _Cell.at(self.kind, self.nonlinearity, self.u, v, *self.weights, gi=self._gi, derivatives=derivatives)
+        return _Cell.at(
+            self.kind,
+            self.nonlinearity,
+            self.u,
+            v,
+            *self.weights,
+            gi=self._gi,
+            derivatives=derivatives,
+            folded=self._folded,
+        )
 
     def _residual(self, v: Tensor) -> Tensor:
         flat = v.reshape(-1, v.shape[-1])
