@@ -714,6 +714,8 @@ class _CellResidual(Residual):
         )
 
     def _residual(self, v: Tensor) -> Tensor:
+        if v.dim() == 2:  # the search's (K, N): no reshapes (two torch operations)
+            return self._cell(v, derivatives=False).next - v
         flat = v.reshape(-1, v.shape[-1])
         return (self._cell(flat, derivatives=False).next - flat).reshape(v.shape)
 

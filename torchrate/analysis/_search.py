@@ -466,7 +466,7 @@ def _newton(
                     tmax = trial.abs().amax(-1)
             moved = accept & ~done
             # less than 1% decrease of q is no longer Newton-like progress (singular J, slow point)
-            done = done | ~moved | small | (s1 > 0.99 * s0) | polish
+            done = ~moved | small | (s1 > 0.99 * s0) | polish  # ~moved includes done
             if krylov is not None:
                 s_prev = torch.where(moved, s0, s_prev)
             if stop is not None:
