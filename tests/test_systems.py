@@ -575,3 +575,19 @@ def test_rate_system_refuses_what_it_cannot_run():
     flow = RateSystem(torch.eye(2), None, None, tau, F, time="continuous", dt=None)
     v = torch.tensor([[0.5, -0.5]])
     torch.testing.assert_close(flow(v, torch.zeros(1, 2)), (torch.tanh(v) - v) / 10.0)
+
+
+@pytest.mark.parametrize("tau", [1.0, 3.0])
+@pytest.mark.parametrize("time", ["discrete", "continuous"])
+def test_rate_residual_call_equals_its_differentiable_g_for_any_shape(tau, time):
+    """The search's fused g(v) (no reshape for (K, N) states, no division where τ′ = 1) equals the
+    differentiable g, for (K, N), (A, B, N) and (N,) states, τ′ = 1 and τ′ ≠ 1."""
+    torch.manual_seed(4)
+    N = 6
+    net = tr.RateRNN.from_weights(torch.randn(N, N, dtype=F64), torch.randn(N, 2, dtype=F64), tau=tau, dt=tau)
+    res = net.system(time).at(torch.randn(2, dtype=F64))
+    for shape in [(5, N), (2, 3, N), (N,)]:
+        v = torch.randn(shape, dtype=F64)
+        out = res(v)
+        assert out.shape == v.shape
+        torch.testing.assert_close(out, res.g(v), rtol=1e-15, atol=1e-15)
