@@ -20,6 +20,7 @@ from torch import Tensor
 
 from . import _validate
 from .nonlinearities import Nonlinearity
+from .parametrizations import check_positive
 
 __all__ = ["pre_activation", "vector_field", "euler_step", "jacobian_of_vector_field"]
 
@@ -51,8 +52,7 @@ def _check(
             raise TypeError(f"tau must be a number or a Tensor of the dtype of v ({v.dtype}), got {tau.dtype}")
         if tau.shape not in ((), (n,)):
             raise ValueError(f"tau must have shape () or ({n},) (one time constant per neuron), got {tuple(tau.shape)}")
-        if not bool(((tau > 0) & torch.isfinite(tau)).all()):
-            raise ValueError(f"tau must be positive finite time constants (ms), got {tau.detach().cpu().tolist()}")
+        check_positive("tau", tau.detach())  # every entry > 0 and finite, naming the first that is not
     else:
         _validate.check_positive("tau", tau, fix="the time constant in ms")
     if F is not None and not isinstance(F, Nonlinearity):

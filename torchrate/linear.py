@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from . import _validate
+from .parametrizations import check_positive
 
 __all__ = ["solve", "steady_state", "phi1"]
 
@@ -56,9 +57,7 @@ def _as_tau(tau: float | Tensor, N: int, like: Tensor) -> Tensor:
     tau = _validate.as_real_tensor("tau", tau, dtype=like.dtype, device=like.device)
     if tau.ndim not in (0, 1) or (tau.ndim == 1 and tau.shape[0] != N):
         raise ValueError(f"tau must be a scalar or of shape ({N},), got shape {tuple(tau.shape)}")
-    if not bool((torch.isfinite(tau) & (tau > 0)).all()):
-        raise ValueError(f"tau must be positive and finite (ms), got {tau.tolist()}")
-    return tau
+    return check_positive("tau", tau)
 
 
 def _check_matrix(M: Tensor) -> Tensor:
