@@ -205,6 +205,20 @@ def _robust_spread(v: Tensor) -> float:
 # (1 − α)² > 0.99, which the search treats as no progress anyway
 _ALPHAS = 2.0 ** -torch.arange(8)
 _ARMIJO = 1e-4
+_LINE_SEARCH: dict[tuple[torch.dtype, torch.device], tuple[Tensor, Tensor, float]] = {}
+
+
+def _line_search(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, float]:
+    """The step lengths α (8,), their Armijo factors 1 − 2·10⁻⁴α (accept α d when
+    s(v + αd) ≤ this × s(v)) and the full step's factor as a float: made once per dtype and device."""
+    key = (dtype, device)
+    if key not in _LINE_SEARCH:
+        alphas = _ALPHAS.to(dtype=dtype, device=device)
+        armijo = 1 - 2 * _ARMIJO * alphas
+        _LINE_SEARCH[key] = alphas, armijo, float(armijo[0])
+    return _LINE_SEARCH[key]
+
+
 # a step that divides q by at least 10⁴ (‖f‖ by 100) into rounding level is Newton's quadratic
 # convergence onto an isolated root: one more step polishes it. A state that creeps into rounding
 # level more slowly (along a slow manifold: a GRU's saturated update gate) keeps iterating.
@@ -412,16 +426,14 @@ def _newton(
     N = v.shape[-1]
     budget = _JACOBIAN_BYTES_CUDA if v.device.type == "cuda" else _JACOBIAN_BYTES_CPU
     chunk = max(1, budget // (N * N * v.element_size()))
-    alphas = _ALPHAS.to(dtype=v.dtype, device=v.device)
-    armijo = 1 - 2 * _ARMIJO * alphas  # accept α d when s(v + αd) ≤ this × s(v)
-    armijo_full = float(armijo[0])
+    alphas, armijo, armijo_full = _line_search(v.dtype, v.device)
     if stop is not None:  # s = 2q at rounding level is c (1 + ‖v‖∞)², capped at 2 tol
         c, cap = N * (1e3 * torch.finfo(v.dtype).eps * stop[0]) ** 2, 2 * stop[1]
     jacobian = field.jacobian
-    # the states still iterating: their rows in v, states, residuals f, s = ‖f‖² = 2q and ‖v‖∞
+    # the states still iterating: their rows in v, states, residuals f and s = ‖f‖² = 2q
     active, va = torch.arange(v.shape[0], device=v.device), v.clone()
     f = field(va)
-    s0, vmax = f.square().sum(-1), va.abs().amax(-1)
+    s0 = f.square().sum(-1)
     krylov = None
     if points is not None and len(points) and N >= _KRYLOV_MIN_N:
         krylov, s_prev = _PointPreconditioner(field, points), s0  # s before the last step taken
@@ -432,7 +444,7 @@ def _newton(
     # Levenberg–Marquardt as for any), then done
     polish, threshold = done, torch.full_like(s0, armijo_full)
     if stop is not None:
-        done = s0 <= 1e-6 * (c * (1 + vmax).square()).clamp_max(cap)
+        done = s0 <= 1e-6 * (c * (1 + va.abs().amax(-1)).square()).clamp_max(cap)
     done_steps = 0
     while done_steps < max_steps and va.shape[0]:
         for _ in range(min(check_every, max_steps - done_steps)):
@@ -441,7 +453,7 @@ def _newton(
             else:
                 target = (s0 / s_prev).clamp_max(_KRYLOV_ETA**2).sqrt() * s0.sqrt()
                 if stop is not None:  # no need to solve below what rounding lets f reach
-                    target = target.clamp_min((1e-6 * (c * (1 + vmax).square()).clamp_max(cap)).sqrt())
+                    target = target.clamp_min((1e-6 * (c * (1 + va.abs().amax(-1)).square()).clamp_max(cap)).sqrt())
                 # a state GMRES missed takes its own LU this time and the next, then GMRES again
                 d, ok, exact = _krylov_direction(field, jacobian, va, f, target, krylov, chunk, exact)
             trial = va + d
@@ -469,20 +481,18 @@ def _newton(
             done = ~moved | small | (s1 > 0.99 * s0) | polish  # ~moved includes done
             if krylov is not None:
                 s_prev = torch.where(moved, s0, s_prev)
-            if stop is not None:
-                quadratic = moved & (s1 <= _QUADRATIC * s0)
-            step = moved[:, None]
-            va, f = torch.where(step, trial, va), torch.where(step, f1, f)
-            s0, vmax = torch.where(moved, s1, s0), torch.where(moved, tmax, vmax)
-            if stop is not None:
-                rounding = (c * (1 + vmax).square()).clamp_max(cap)
-                done, polish = done | (s0 <= 1e-6 * rounding), quadratic & (s0 <= rounding)
+            if stop is not None:  # at the new states: a state that did not move is done already
+                rounding = (c * (1 + tmax).square()).clamp_max(cap)
+                polish = moved & (s1 <= torch.minimum(_QUADRATIC * s0, rounding))  # a quadratic step to rounding level
+                done |= s1 <= 1e-6 * rounding
                 threshold = torch.where(polish, 1.0, armijo_full)
+            step = moved[:, None]
+            va, f, s0 = torch.where(step, trial, va), torch.where(step, f1, f), torch.where(moved, s1, s0)
             done_steps += 1
         go = (~done).nonzero()[:, 0]  # host synchronisation: compact the active set
         if len(go) < len(done):
             v[active] = va
-            active, va, f, s0, vmax, polish, threshold = (t[go] for t in (active, va, f, s0, vmax, polish, threshold))
+            active, va, f, s0, polish, threshold = (t[go] for t in (active, va, f, s0, polish, threshold))
             done = done[go]
             if krylov is not None:
                 s_prev, exact = s_prev[go], exact[go]
