@@ -2,6 +2,7 @@
 
 import cmath
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -278,3 +279,46 @@ def test_a_network_without_fixed_points_returns_none_and_says_why():
     with pytest.warns(UserWarning, match=r"none of the 16 states converged .*smallest q = ½‖dv/dt‖² = 0.005\)"):
         fps = tr.analysis.find_fixed_points(net, torch.tensor([1.0, 0.0], dtype=torch.float64), starts)
     assert len(fps) == 0 and int(fps.counts.sum()) == 0
+
+
+def _fpf_rate_network(dtype: torch.dtype) -> tuple[tr.RateRNN, torch.Tensor]:
+    """FixedPointFinder's trained 3-bit flip-flop tanh RNN (tests/data) as the rate network with its
+    map (τ = dt), and its 1,024 starts."""
+    d = torch.load(Path(__file__).parent / "data" / "fpf_flipflop_rnn.pt", weights_only=True)
+    sd = {k: t.to(dtype) for k, t in d["state_dict"].items()}
+    b = sd["bias_ih_l0"] + sd["bias_hh_l0"]
+    net = tr.RateRNN.from_weights(sd["weight_hh_l0"], sd["weight_ih_l0"], b, tau=1.0, dt=1.0, nonlinearity="tanh")
+    return net, d["initial_states"].to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_newton_balls_around_known_points_hold(dtype, monkeypatch):
+    """The search places a state on a known point p once it is within ¼/(‖J(p)⁻¹‖∞ γ) of it (∞-norm,
+    half the radius of Dennis & Schnabel's Theorem 5.2.1): plain Newton (full steps, nothing placed)
+    from corners of every ball of FixedPointFinder's flip-flop converges to its point. Placing changes
+    no result: with the balls switched off (no Lipschitz constant) the same 27 points, kinds and counts."""
+    from torchrate.analysis import _search
+
+    net, starts = _fpf_rate_network(dtype)
+    u = torch.zeros(3, dtype=dtype)
+    fps = tr.analysis.find_fixed_points(net, u, starts, outlier_scale=None)
+    assert len(fps) == 27 and int(fps.stable.sum()) == 8
+    field = net.system("discrete").at(u)
+    basins = _search._Basins(field, fps.points)
+    assert bool((basins.radius > 0).all())
+    gen = torch.Generator().manual_seed(3)
+    signs = torch.randint(0, 2, (27, 8, 16), generator=gen).to(dtype) * 2 - 1
+    x = (fps.points[:, None] + basins.radius[:, None, None] * signs).reshape(-1, 16)  # on each ball's corners
+    for _ in range(30):
+        x = x - torch.linalg.solve(field.jacobian(x), field(x))
+    far = (x.reshape(27, 8, 16) - fps.points[:, None]).abs().amax(-1)
+    assert far.max() < (1e-5 if dtype == torch.float32 else 1e-13)
+    monkeypatch.setattr(tr.systems, "_CURVATURE", {})
+    assert net.system("discrete").at(u).lipschitz is None
+    plain = tr.analysis.find_fixed_points(net, u, starts, outlier_scale=None)
+    dist = torch.cdist(plain.points.double(), fps.points.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    match = dist.argmin(1)
+    assert len(plain) == 27 and sorted(match.tolist()) == list(range(27))
+    assert dist.min(1).values.max() < (1e-5 if dtype == torch.float32 else 1e-13)
+    assert [fps.kind[j] for j in match.tolist()] == plain.kind
+    assert torch.equal(fps.counts[match], plain.counts)

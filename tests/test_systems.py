@@ -591,3 +591,64 @@ def test_rate_residual_call_equals_its_differentiable_g_for_any_shape(tau, time)
         out = res(v)
         assert out.shape == v.shape
         torch.testing.assert_close(out, res.g(v), rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("time", ["discrete", "continuous"])
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "softplus", "linear"])
+def test_rate_residual_lipschitz_constant_bounds_its_jacobian_and_is_attained(name, time, dtype):
+    """γ = sup|F″| maxᵢ ‖Mᵢ‖₁²/τ′ᵢ bounds ‖J(x) − J(y)‖∞/‖x − y‖∞ at random pairs, and is attained
+    (to 1%) by a short step along sign(Mᵢ) of the row that sets it, from where F″ peaks: the bound
+    the fixed-point search's Newton balls rest on is neither wrong nor loose. τ a vector (per unit)."""
+    gen = torch.Generator().manual_seed(7)
+    N = 12
+    M, W = torch.randn(N, N, generator=gen, dtype=F64), torch.randn(N, 2, generator=gen, dtype=F64)
+    tau = 2.0 + torch.rand(N, generator=gen, dtype=F64)
+    net = tr.RateRNN.from_weights(M, W, torch.randn(N, generator=gen, dtype=F64), tau=tau, dt=0.5, nonlinearity=name)
+    res = net.to(dtype).system(time).at(torch.randn(2, generator=gen, dtype=F64).to(dtype))
+    gamma = float(res.lipschitz)
+    tau_prime = tau if time == "continuous" else tau / 0.5  # the Euler map's residual is dt·f
+    row = M.abs().sum(-1)
+    peak = {"tanh": 4 / (3 * 3**0.5), "sigmoid": 3**0.5 / 18, "softplus": 0.25, "linear": 0.0}[name]
+    assert gamma == pytest.approx(peak * float((row.square() / tau_prime).max()), rel=1e-6)
+
+    def ratio(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        J = res.jacobian(torch.stack([x, y]).to(dtype)).double()
+        return (J[0] - J[1]).abs().sum(-1).amax() / (x - y).abs().max()
+
+    for _ in range(50):
+        x, y = torch.randn(2, N, generator=gen, dtype=F64)
+        assert ratio(x, y) <= gamma * (1 + 1e-5)
+    if name == "linear":
+        return
+    i = int((row.square() / tau_prime).argmax())
+    x_peak = {"tanh": math.atanh(3**-0.5), "sigmoid": math.log(2 + 3**0.5), "softplus": 0.0}[name]
+    direction = M[i].sign()
+    h = res.h[i].double() + (0 if res.b is None else res.b[i].double())
+    x = (x_peak - h) / (M[i] @ direction) * direction  # pre-activation i at the peak of |F″|
+    step = 1e-3 if dtype == F32 else 1e-6
+    assert ratio(x - step * direction, x + step * direction) >= 0.99 * gamma
+
+
+@pytest.mark.parametrize("name", ["relu", "clip", "step"])
+def test_rate_residual_has_no_lipschitz_constant_where_its_slope_jumps(name):
+    net = tr.RateRNN.from_weights(torch.randn(4, 4), torch.randn(4, 1), tau=2.0, dt=1.0, nonlinearity=name)
+    assert net.system("discrete").at(torch.zeros(1)).lipschitz is None
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_torch_rnn_residual_lipschitz_constant_is_the_rate_maps(nonlinearity):
+    """A one-layer tanh nn.RNN's residual has the Lipschitz constant of the rate map it is (τ′ = 1), which
+    bounds its Jacobian's change; a ReLU RNN (F′ jumps) and a GRU have none."""
+    gen = torch.Generator().manual_seed(2)
+    rnn = nn.RNN(2, 10, nonlinearity=nonlinearity).double()
+    res = as_system(rnn).at(torch.zeros(2, dtype=F64))
+    if nonlinearity == "relu":
+        assert res.lipschitz is None and as_system(nn.GRU(2, 10)).at(torch.zeros(2)).lipschitz is None
+        return
+    W = rnn.weight_hh_l0.detach()
+    assert float(res.lipschitz) == pytest.approx(4 / (3 * 3**0.5) * float(W.abs().sum(-1).square().max()), rel=1e-12)
+    for _ in range(20):
+        x, y = torch.randn(2, 10, generator=gen, dtype=F64)
+        J = res.jacobian(torch.stack([x, y]))
+        assert (J[0] - J[1]).abs().sum(-1).amax() <= float(res.lipschitz) * (x - y).abs().max() * (1 + 1e-12)

@@ -68,6 +68,10 @@ class Residual:
     #: whether g and its derivatives are torch arithmetic on the residual's own tensors only (no user
     #: code runs): the fixed-point search may then run them under ``torch.inference_mode``
     pure: bool = False
+    #: γ with ‖∂g/∂v(x) − ∂g/∂v(y)‖∞ ≤ γ ‖x − y‖∞ for all states (a 0-dim tensor), where known: the
+    #: fixed-point search then knows, around each point found, a ball from which Newton's iteration
+    #: converges to it (see ``analysis._search._Basins``). None: not known.
+    lipschitz: Tensor | None = None
 
     def __init__(self, g: Callable[[Tensor], Tensor], scale: float = 1.0) -> None:
         self._g = g
@@ -281,6 +285,10 @@ class Map(System):
 
 
 # ============================================================================ rate networks
+# sup |F″| of the named nonlinearities whose F′ is Lipschitz: tanh 4/(3√3), σ √3/18, softplus 1/4
+_CURVATURE = {"tanh": 4 / (3 * 3**0.5), "sigmoid": 3**0.5 / 18, "softplus": 0.25, "linear": 0.0}
+
+
 class _RateResidual(Residual):
     r"""The analytic residual of a rate network at one input: g = (F(x) − v)/τ′, x = h + Mv + b.
 
@@ -304,6 +312,11 @@ class _RateResidual(Residual):
         self._unit_tau = tau.device.type == "cpu" and bool((tau == 1).all())
         if F is NONLINEARITIES["tanh"]:
             self.grad_q = self._grad_q_tanh  # type: ignore[method-assign]  # per instance: no branch per call
+        # ∂g/∂v(x) − ∂g/∂v(y) = diag((F′(a) − F′(b))/τ′) M with |F′(aᵢ) − F′(bᵢ)| ≤ sup|F″| ‖Mᵢ‖₁ ‖x − y‖∞
+        curvature = next((c for name, c in _CURVATURE.items() if F is NONLINEARITIES[name]), None)
+        if curvature is not None:
+            row = M.abs().sum(-1)
+            self.lipschitz = curvature * (row.square() / tau.expand_as(row)).amax()
 
     def g(self, v: Tensor) -> Tensor:
         return _vector_field(v, self.h, self.M, self.b, self.tau, self.F)
@@ -705,6 +718,8 @@ class _CellResidual(Residual):
         # an RNN's and LSTM's gates take W_hh h + (W_ih u + b_ih + b_hh): the constant summed once
         self._folded = kind != "gru"
         self._gi = gi if not self._folded or weights[3] is None else gi + weights[3]
+        if kind == "rnn" and nonlinearity in _CURVATURE:  # g = F(W_hh v + c) − v: a rate map, τ′ = 1
+            self.lipschitz = _CURVATURE[nonlinearity] * weights[1].abs().sum(-1).square().amax()
 
     def _cell(self, v: Tensor, derivatives: bool = True) -> _Cell:
         return _Cell.at(

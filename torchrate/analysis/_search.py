@@ -95,6 +95,15 @@ def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
     return _solve_rows(J, rhs, torch.zeros_like(rhs), torch.zeros(B, dtype=torch.bool, device=rhs.device))
 
 
+def _inverse(J: Tensor) -> tuple[Tensor, Tensor]:
+    """J⁻¹ and ``info`` for a batch J (P, N, N): batched unless a multi-threaded CPU with N > 128
+    (see above), where one matrix at a time."""
+    if J.device.type == "cpu" and torch.get_num_threads() > 1 and J.shape[-1] > _BATCHED_LU_MAX_N_THREADED:
+        parts = [torch.linalg.inv_ex(j) for j in J]
+        return torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
+    return torch.linalg.inv_ex(J)
+
+
 def _solve_rows(J: Tensor, rhs: Tensor, x: Tensor, ok: Tensor) -> tuple[Tensor, Tensor]:
     """The rows of ``x`` not ``ok`` solved one matrix at a time (checked)."""
     for i in (~ok).nonzero()[:, 0].tolist():
@@ -418,8 +427,10 @@ def _newton(
     quadratically (q divided by 10⁴ or more) to rounding level, min(:func:`default_tol` (scale,
     v), tol), and at once below 1e-6 times that: that step ends at rounding level, and the steps
     after it would only move it by rounding noise (at N = 256 they were 2–5 of every converged
-    state's ~8 LU factorisations). With known ``points`` (P, N) and N ≥ 256, directions come from
-    GMRES preconditioned by the points' LUs (see :func:`_krylov_direction`). Only still-moving
+    state's ~8 LU factorisations). With known ``points`` (P, N), a state that enters a ball around
+    one from which Newton provably converges to it is placed on it (N < 256, a residual with a
+    Lipschitz constant: see :class:`_Basins`); from N = 256 on, directions come from GMRES
+    preconditioned by the points' LUs (see :func:`_krylov_direction`). Only still-moving
     states are iterated; the active set is compacted every ``check_every`` iterations.
     """
     v = v.clone()
@@ -434,8 +445,13 @@ def _newton(
     active, va = torch.arange(v.shape[0], device=v.device), v.clone()
     f = field(va)
     s0 = f.square().sum(-1)
+    # balls around known points where N is small; from N = 256 on their LUs serve GMRES instead
+    points = points if points is not None and len(points) else None
+    basins = (
+        _Basins(field, points) if points is not None and field.lipschitz is not None and N < _KRYLOV_MIN_N else None
+    )
     krylov = None
-    if points is not None and len(points) and N >= _KRYLOV_MIN_N:
+    if points is not None and N >= _KRYLOV_MIN_N:
         krylov, s_prev = _PointPreconditioner(field, points), s0  # s before the last step taken
         exact = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)  # GMRES missed: own LU next
     done = torch.zeros(va.shape[0], dtype=torch.bool, device=v.device)
@@ -488,6 +504,9 @@ def _newton(
                 threshold = torch.where(polish, 1.0, armijo_full)
             step = moved[:, None]
             va, f, s0 = torch.where(step, trial, va), torch.where(step, f1, f), torch.where(moved, s1, s0)
+            if basins is not None:  # inside a known point's ball: Newton would end there
+                va, caught = basins.capture(va)
+                done |= caught
             done_steps += 1
         go = (~done).nonzero()[:, 0]  # host synchronisation: compact the active set
         if len(go) < len(done):
@@ -499,6 +518,29 @@ def _newton(
         progress.update(min(check_every, max_steps), phase="newton", active=active.numel())
     v[active] = va
     return v
+
+
+class _Basins:
+    r"""Balls around known points from which Newton's iteration converges to the point.
+
+    Where J(p) is invertible with β = ‖J(p)⁻¹‖∞ and J is Lipschitz with constant γ
+    (:attr:`Residual.lipschitz`), Newton's iteration from any state within 1/(2βγ) of p (∞-norm)
+    converges to p, quadratically (Dennis & Schnabel 1996, Theorem 5.2.1). Each ball is taken
+    at half that radius (p and β are computed to rounding). A state that enters one is placed
+    on its point: where it would converge, without the iterations to get there.
+    """
+
+    def __init__(self, field: Residual, points: Tensor) -> None:
+        assert field.lipschitz is not None
+        inv, info = _inverse(field.jacobian(points))
+        radius = 0.25 / (inv.abs().sum(-1).amax(-1) * field.lipschitz)  # γ = 0 (J constant): everywhere
+        self.points, self.radius = points, torch.where(info == 0, radius, 0.0)  # J(p) singular: no ball
+
+    def capture(self, v: Tensor) -> tuple[Tensor, Tensor]:
+        """``v`` (K, N) with the states inside a ball placed on its point, and which (K,)."""
+        dist, near = torch.cdist(v, self.points, p=math.inf).min(1)
+        caught = dist < self.radius[near]
+        return torch.where(caught[:, None], self.points[near], v), caught
 
 
 def _damped(
