@@ -538,7 +538,7 @@ class _Basins:
 
     def capture(self, v: Tensor) -> tuple[Tensor, Tensor]:
         """``v`` (K, N) with the states inside a ball placed on its point, and which (K,)."""
-        dist, near = torch.cdist(v, self.points, p=math.inf).min(1)
+        dist, near = _distances(v, self.points).min(1)  # ‖·‖∞ ≤ ‖·‖₂: inside the ball too
         caught = dist < self.radius[near]
         return torch.where(caught[:, None], self.points[near], v), caught
 
