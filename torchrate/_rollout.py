@@ -188,30 +188,30 @@ def _forward_kernel(
     u: Tensor, W: Tensor | None, b: Tensor | None, v0: Tensor, M: Tensor, a: Tensor, eta: Tensor | None, F: Nonlinearity
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Rates R = v_1 … v_T (a view of V = v_0 … v_T); Y = F(X + V Mᵀ), flat, each group's part
-    time-major, for the backward; and S, each network's sum of its rates, () or (K,) (summed a
-    block at a time while the block is in cache: a non-finite rate makes it non-finite, without
-    another pass over R)."""
+    time-major, for the backward; and S, () or (K,), each network's sum of its last rates v_T
+    (zeros for T = 0), which is non-finite where any of its rates is: a non-finite entry of v_t
+    stays non-finite in v_{t+1} = lerp(v_t, y, a) (+ η) whatever y and a ∈ [0, 1] (NaN + … and
+    ∞ − ∞ are NaN), so no pass over R is needed."""
     T, members = u.shape[-3], M.ndim == 3
     # large buffers from memory kept between calls (no page faults every step; see _hostmem)
     V = _hostmem.empty((*v0.shape[:-2], T + 1, *v0.shape[-2:]), v0.dtype, v0.device)
     V.select(-3, 0).copy_(v0)
     Y = _hostmem.empty((T * v0.numel(),), v0.dtype, v0.device)
-    S = v0.new_zeros(v0.shape[:-2])
-    if T:
-        for k in _groups(v0, M):
-            _forward_steps(
-                _input_of(u, k, members),
-                _take(W, k),
-                _take(b, k),
-                _take(M, k),
-                _scalar(_take(a, k)),
-                _take(eta, k),
-                F,
-                _take(V, k),
-                _group_y(Y, k, v0, T),
-                S[... if k is None else k],
-            )
-    return V.narrow(-3, 1, T), Y, S
+    if not T:
+        return V.narrow(-3, 1, 0), Y, v0.new_zeros(v0.shape[:-2])
+    for k in _groups(v0, M):
+        _forward_steps(
+            _input_of(u, k, members),
+            _take(W, k),
+            _take(b, k),
+            _take(M, k),
+            _scalar(_take(a, k)),
+            _take(eta, k),
+            F,
+            _take(V, k),
+            _group_y(Y, k, v0, T),
+        )
+    return V.narrow(-3, 1, T), Y, V.select(-3, T).sum((-2, -1))
 
 
 def _forward_steps(
@@ -224,7 +224,6 @@ def _forward_steps(
     F: Nonlinearity,
     V: Tensor,
     Y: Tensor,
-    S: Tensor,
 ) -> None:
     """The time loop of one network, V (T + 1, B, N), M (N, N), or of a group of members, V (c, T + 1, B, N),
     M (c, N, N): per block, the drive into Y; per step, ``Y[t] += v_t Mᵀ``, ``F`` in place, ``lerp`` into V."""
@@ -233,7 +232,6 @@ def _forward_steps(
     Vs, Ys = V.unbind(-3), Y.unbind(0)  # per-step views, made once
     etas = eta.unbind(-3) if eta is not None else None
     apply_ = F.inplace or F.apply_  # torch.tanh_ itself where F has an in-place form
-    lead = Vs[0].shape[:-2]
     v = Vs[0]
     blocks = _blocks(len(Ys), Ys[0])
     wide = None
@@ -248,7 +246,6 @@ def _forward_steps(
             v = torch.lerp(v, y, w, out=Vs[t + 1])
             if etas is not None:
                 v.add_(etas[t])
-        S.add_(V.narrow(-3, t0 + 1, t1 - t0).reshape(*lead, -1).sum(-1))  # a member's block is contiguous
 
 
 def _backward_kernel(
@@ -716,8 +713,9 @@ def euler_rollout_input(
     v0, M, a, F, eta
         As :func:`euler_rollout`, member-major with K members: eta (K, T, B, N).
     with_sums : bool
-        Also return each network's sum of its rates, () or (K,), without a gradient: for a
-        finiteness check that needs no second pass over the rates.
+        Also return, without a gradient, () or (K,) numbers each finite exactly where the
+        network's rates are: for a finiteness check that needs no pass over the rates (the
+        fused op sums each network's last rates, in which a non-finite rate persists).
 
     Returns
     -------

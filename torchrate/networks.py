@@ -1679,7 +1679,7 @@ class Ensemble(nn.Module):
             _check_state(hx, expected, "(K, L·D, B, N)", ref, input.dtype, "ensemble")
         params, buffers = self.stacked()
         etas = self._noise(input if u_dim is None else input[0]) if net.noise_std > 0 else None
-        if self._fusable(input):  # with each member's sum of its rates, formed while they were in cache
+        if self._fusable(input):  # with a number per member that is finite where its rates are
             rates, h_n, sums = self._fused(params, buffers, input, hx, etas)
         else:
             rates, h_n = self._vmapped(params, buffers, input, u_dim, hx, etas)
