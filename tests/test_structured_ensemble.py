@@ -247,7 +247,7 @@ def test_grouped_blocked_rollout_equals_the_reference_in_values_and_every_gradie
         torch.testing.assert_close(gf, gr, rtol=0, atol=1e-12, msg=name)
 
 
-@pytest.mark.parametrize("shared_b", [1, 16])  # a shared input's drive: one batched product, or a transpose
+@pytest.mark.parametrize("shared_b", [1, 16])  # a shared input's drive: per step, or per block transposed
 @pytest.mark.parametrize("per_neuron", [False, True])  # a: (K, 1, 1) or (K, 1, N), its gradient summed per block
 def test_grouped_blocked_rollout_gradchecks(monkeypatch, shared_b, per_neuron):
     import torchrate._rollout as rollout
@@ -306,7 +306,7 @@ def test_members_stepped_in_groups_equal_their_own_forward_and_gradients(group, 
 @pytest.mark.parametrize("group", [1, 2, None], ids=["one-at-a-time", "groups-of-2", "default"])
 def test_a_member_whose_rates_blow_up_is_named(group, monkeypatch):
     """Member 1's linear dynamics grow by 1 + 0.1·(50 − 1) ≈ 5.9 a step and overflow float64 within
-    500 steps: the fused rollout's per-member sums (formed block by block) name it, and only it."""
+    500 steps: the fused rollout's per-member sums of the last rates name it, and only it."""
     import torchrate._rollout as rollout
 
     monkeypatch.setattr(rollout, "_GROUP", group)

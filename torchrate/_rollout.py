@@ -137,12 +137,11 @@ def _flat(x: Tensor) -> Tensor:
     return x.reshape(*x.shape[:-3], x.shape[-3] * x.shape[-2], x.shape[-1])
 
 
-def _drive(
-    u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor, wide: tuple[Tensor, Tensor | None] | None = None
-) -> None:
+def _drive(u: Tensor, W: Tensor | None, b: Tensor | None, out: Tensor) -> None:
     """X = u Wᵀ + b (u + b without W) for a block of steps u: (t, B, I) (one network, one member or
     an input shared by a group), or (c, t, B, I), one per member; written into ``out``, the block of
-    Y, time-major: (t, B, N) or (t, c, B, N). ``wide``: :func:`_wide`'s operands, made once per call."""
+    Y, time-major: (t, B, N) or (t, c, B, N). Members with W and their own inputs, or a shared input
+    of _SHARED_B rows or more, form their drive a step at a time instead (:func:`_forward_steps`)."""
     if out.ndim == 3:  # one network (or one member): plain 2-D products
         if W is None:
             torch.add(u, b, out=out) if b is not None else out.copy_(u)
@@ -152,8 +151,8 @@ def _drive(
             torch.addmm(b, _flat(u), W.T, out=_flat(out))
         return
     n, c, B, N = out.shape
-    if W is not None and u.ndim == 3 and B < _SHARED_B:  # a shared input, few rows: one product with the
-        # members' W side by side, transposed into place (cheaper than the batched product's copies)
+    if W is not None:  # a shared input, few rows: one product with the members' W side by side,
+        # transposed into place
         Wcat = W.permute(2, 0, 1).reshape(W.shape[-1], c * N)  # (I, c·N)
         X = out.view(n, c * N) if B == 1 else torch.empty(n * B, c * N, dtype=out.dtype, device=out.device)
         if b is None:
@@ -164,24 +163,7 @@ def _drive(
             out.copy_(X.view(n, B, c, N).transpose(1, 2))
         return
     u = u.unsqueeze(1) if u.ndim == 3 else u.transpose(0, 1)  # (t, 1 or c, B, I), time-major
-    if W is None:
-        torch.add(u, b.unsqueeze(-2), out=out) if b is not None else out.copy_(u)
-        return
-    # one batched product over (step, member) pairs: the small operands are expanded (copied; the
-    # weights' copies, the same for every block, once per call: ``wide``, for the longest block)
-    x = u.expand(n, c, *u.shape[-2:]).reshape(n * c, *u.shape[-2:])
-    Wt, bias = wide if wide is not None else _wide(W, b, n)
-    if bias is None:  # b is None
-        torch.bmm(x, Wt[: n * c], out=out.view(n * c, *out.shape[-2:]))
-    else:
-        torch.baddbmm(bias[: n * c], x, Wt[: n * c], out=out.view(n * c, *out.shape[-2:]))
-
-
-def _wide(W: Tensor, b: Tensor | None, n: int) -> tuple[Tensor, Tensor | None]:
-    """Wᵀ (c, I, N) and b (c, N) repeated for n steps: (n·c, I, N) and (n·c, 1, N), the batched drive's operands."""
-    c = W.shape[0]
-    Wt = W.mT.expand(n, *W.mT.shape).reshape(n * c, *W.mT.shape[-2:])
-    return Wt, None if b is None else b.unsqueeze(-2).expand(n, c, 1, b.shape[-1]).reshape(n * c, 1, b.shape[-1])
+    torch.add(u, b.unsqueeze(-2), out=out) if b is not None else out.copy_(u)
 
 
 def _forward_kernel(
@@ -226,21 +208,28 @@ def _forward_steps(
     Y: Tensor,
 ) -> None:
     """The time loop of one network, V (T + 1, B, N), M (N, N), or of a group of members, V (c, T + 1, B, N),
-    M (c, N, N): per block, the drive into Y; per step, ``Y[t] += v_t Mᵀ``, ``F`` in place, ``lerp`` into V."""
+    M (c, N, N): per block (or per step, see :func:`_drive`), the drive into Y; per step, ``Y[t] += v_t Mᵀ``,
+    ``F`` in place, ``lerp`` into V."""
     mm_ = Tensor.addmm_ if M.ndim == 2 else Tensor.baddbmm_
     MT = M.mT.contiguous()  # a transposed operand makes MKL's (batched) GEMM up to 1.5× slower at N = 64
     Vs, Ys = V.unbind(-3), Y.unbind(0)  # per-step views, made once
     etas = eta.unbind(-3) if eta is not None else None
     apply_ = F.inplace or F.apply_  # torch.tanh_ itself where F has an in-place form
     v = Vs[0]
-    blocks = _blocks(len(Ys), Ys[0])
-    wide = None
-    if W is not None and M.ndim == 3 and (u.ndim == 4 or Y.shape[-2] >= _SHARED_B):  # the batched drive's operands
-        wide = _wide(W, b, blocks[0][1])
-    for t0, t1 in blocks:
-        _drive(u.narrow(-3, t0, t1 - t0), W, b, Y[t0:t1], wide)
+    xs: Sequence[Tensor] = ()
+    if W is not None and M.ndim == 3 and (u.ndim == 4 or Y.shape[-2] >= _SHARED_B):
+        # each step's drive b + u_t Wᵀ is one batched product into Y[t] just before the recurrent
+        # product adds to it, while Y[t] is in cache (a block's drive, a product over (step,
+        # member) pairs of copied operands, wrote megabytes of Y ahead of the steps)
+        xs = (u.unsqueeze(-3).expand(-1, M.shape[0], -1, -1) if u.ndim == 3 else u.movedim(-3, 0)).unbind(0)
+        WT, bias = W.mT.contiguous(), None if b is None else b.unsqueeze(-2)
+    for t0, t1 in _blocks(len(Ys), Ys[0]):
+        if not xs:
+            _drive(u.narrow(-3, t0, t1 - t0), W, b, Y[t0:t1])
         for t in range(t0, t1):
             y = Ys[t]
+            if xs:
+                torch.bmm(xs[t], WT, out=y) if bias is None else torch.baddbmm(bias, xs[t], WT, out=y)
             mm_(y, v, MT)
             apply_(y)
             v = torch.lerp(v, y, w, out=Vs[t + 1])
