@@ -364,6 +364,13 @@ def _backward_steps(
     bufs = (torch.empty_like(v0), torch.empty_like(v0))
     g = bufs[0].copy_(direct[T - 1])
     scratch = own if own is not None else _scratch((*lead, blocks[0][1], *v0.shape[-2:]), v0)  # e, every block
+    B = v0.shape[-2]
+    ub1 = None  # [u | 1], (…, T·B, I (+ 1)), made once: the rows [∂W | ∂b] is summed over
+    if dWb is not None:
+        ub1 = _flat(u)
+        if dWb.shape[-1] > ub1.shape[-1]:
+            ub1 = torch.cat([ub1, ub1.new_ones(*ub1.shape[:-1], 1)], -1)
+        ub1 = ub1.expand(*lead, *ub1.shape) if ub1.ndim < len(lead) + 2 else ub1
     Ys = Y.unbind(0)
     for t0, t1 in reversed(blocks):
         n = t1 - t0
@@ -409,12 +416,8 @@ def _backward_steps(
         if da is not None and G is not None:  # Y's block is time-major, G's and V's member-major
             D = torch.sub(Y[t0:t1].movedim(0, -3), V.narrow(-3, t0, n)).mul_(G.narrow(-3, t0, n))
             da.add_(D.sum(-3).sum_to_size(da.shape))
-        ub = u.narrow(-3, t0, n)
-        if dWb is not None:
-            flat = _flat(ub)
-            if dWb.shape[-1] > flat.shape[-1]:
-                flat = torch.cat([flat, flat.new_ones(*flat.shape[:-1], 1)], -1)
-            flat = flat.expand(*lead, *flat.shape) if flat.ndim < len(lead) + 2 else flat
+        if dWb is not None and ub1 is not None:
+            flat = ub1.narrow(-2, t0 * B, n * B)
             mm_(dWb, _flat(E).mT, flat) if exact else mm_(dWb.mT, flat.mT, _flat(E))
         if db is not None:
             db.add_(E.sum((-3, -2)))
@@ -424,7 +427,7 @@ def _backward_steps(
         elif du is not None:
             part = E * a_x if W is None else (_flat(E) @ (W * rows)).view(*E.shape[:-1], W.shape[-1])
             if shared:  # the members' gradients add
-                du.narrow(-3, t0, n).add_(part.sum(0) if part.ndim > ub.ndim else part)
+                du.narrow(-3, t0, n).add_(part.sum(0) if part.ndim > u.ndim else part)
             else:
                 du.narrow(-3, t0, n).copy_(part)
     if not exact:
