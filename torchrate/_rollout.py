@@ -220,16 +220,19 @@ def _forward_steps(
     if W is not None and M.ndim == 3 and (u.ndim == 4 or Y.shape[-2] >= _SHARED_B):
         # each step's drive b + u_t Wᵀ is one batched product into Y[t] just before the recurrent
         # product adds to it, while Y[t] is in cache (a block's drive, a product over (step,
-        # member) pairs of copied operands, wrote megabytes of Y ahead of the steps)
+        # member) pairs of copied operands, wrote megabytes of Y ahead of the steps); b is a row
+        # of [Wᵀ; b] against a column of ones in [u | 1] (cheaper than baddbmm's copy of b into Y[t])
+        WT = (W.mT if b is None else torch.cat([W.mT, b.unsqueeze(-2)], -2)).contiguous()
+        if b is not None:
+            u = torch.cat([u, u.new_ones(*u.shape[:-1], 1)], -1)
         xs = (u.unsqueeze(-3).expand(-1, M.shape[0], -1, -1) if u.ndim == 3 else u.movedim(-3, 0)).unbind(0)
-        WT, bias = W.mT.contiguous(), None if b is None else b.unsqueeze(-2)
     for t0, t1 in _blocks(len(Ys), Ys[0]):
         if not xs:
             _drive(u.narrow(-3, t0, t1 - t0), W, b, Y[t0:t1])
         for t in range(t0, t1):
             y = Ys[t]
             if xs:
-                torch.bmm(xs[t], WT, out=y) if bias is None else torch.baddbmm(bias, xs[t], WT, out=y)
+                torch.bmm(xs[t], WT, out=y)
             mm_(y, v, MT)
             apply_(y)
             v = torch.lerp(v, y, w, out=Vs[t + 1])
