@@ -218,8 +218,8 @@ def _forward_steps(
     v = Vs[0]
     xs: Sequence[Tensor] = ()
     if W is not None and M.ndim == 3 and (u.ndim == 4 or Y.shape[-2] >= _SHARED_B):
-        # each step's drive b + u_t Wᵀ is one batched product into Y[t] just before the recurrent
-        # product adds to it, while Y[t] is in cache (a block's drive, a product over (step,
+        # each step's drive b + u_t Wᵀ is one batched product added into Y[t] just after the
+        # recurrent product wrote it, while Y[t] is in cache (a block's drive, a product over (step,
         # member) pairs of copied operands, wrote megabytes of Y ahead of the steps); b is a row
         # of [Wᵀ; b] against a column of ones in [u | 1] (cheaper than baddbmm's copy of b into Y[t])
         WT = (W.mT if b is None else torch.cat([W.mT, b.unsqueeze(-2)], -2)).contiguous()
@@ -231,9 +231,11 @@ def _forward_steps(
             _drive(u.narrow(-3, t0, t1 - t0), W, b, Y[t0:t1])
         for t in range(t0, t1):
             y = Ys[t]
-            if xs:
-                torch.bmm(xs[t], WT, out=y)
-            mm_(y, v, MT)
+            if xs:  # the recurrent product written, the drive's added (cheaper than the other order)
+                torch.bmm(v, MT, out=y)
+                y.baddbmm_(xs[t], WT)
+            else:
+                mm_(y, v, MT)
             apply_(y)
             v = torch.lerp(v, y, w, out=Vs[t + 1])
             if etas is not None:
