@@ -1750,12 +1750,35 @@ class Ensemble(nn.Module):
             raise TypeError(
                 "effective_weights needs both params and buffers (as Ensemble.stacked() returns them), or neither"
             )
+        stored = self._stored_weights(params, buffers)
+        if stored is not None:
+            return stored
 
         def weights(p: dict[str, Tensor], b: dict[str, Tensor]) -> dict[str, Tensor]:
             # the template's tensors named as the wrapper's ("net." + name)
             return functional_call(layer, {f"net.{k}": v for k, v in {**p, **b}.items()}, ())
 
         return vmap(weights)(params, buffers)
+
+    def _stored_weights(self, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> dict[str, Tensor] | None:
+        """:meth:`effective_weights` without vmap where the members compute none of their layer-0
+        weights (no parametrizations, each a registered parameter or buffer, or None): the
+        stacked tensors themselves, which is what vmap of ``_LayerZeroWeights`` returns; None
+        otherwise. vmap and ``functional_call`` cost ~0.2 ms a call (K = 32, N = 64)."""
+        net = self.template
+        if parametrize.is_parametrized(net):
+            return None
+        out = {}
+        for key, name in (("M", "weight_hh_l0"), ("tau", "tau"), ("W", "weight_ih_l0"), ("b", "bias_l0")):
+            if hasattr(type(net), name):  # a property or other computed attribute
+                return None
+            if name in net._parameters or name in net._buffers:
+                stored = net._parameters[name] if name in net._parameters else net._buffers[name]
+                if stored is not None:
+                    out[key] = params[name] if name in params else buffers[name]
+            elif key in ("M", "tau") or net.__dict__.get(name, 0) is not None:
+                return None
+        return out
 
     def _vmapped(
         self,
