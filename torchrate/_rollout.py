@@ -412,7 +412,11 @@ def _backward_steps(
                     torch.addcmul(direct[t - 1], g, leak, out=nxt)
                 mm_(nxt, e, Ma)
             g = nxt
-        # the block's share of the weight gradients: Σ e[t]ᵀ v_t, Σ e[t]ᵀ u_t, Σ e[t]
+        # the block's share of the weight gradients: Σ e[t]ᵀ u_t, Σ e[t] (first, while E is in
+        # cache from the steps), Σ e[t]ᵀ v_t
+        if dWb is not None and ub1 is not None:
+            flat = ub1.narrow(-2, t0 * B, n * B)
+            mm_(dWb, _flat(E).mT, flat) if exact else mm_(dWb.mT, flat.mT, _flat(E))
         if dM is not None:
             if exact:
                 dM.copy_(_flat(E).mT @ _flat(V.narrow(-3, 0, T)))
@@ -421,9 +425,6 @@ def _backward_steps(
         if da is not None and G is not None:  # Y's block is time-major, G's and V's member-major
             D = torch.sub(Y[t0:t1].movedim(0, -3), V.narrow(-3, t0, n)).mul_(G.narrow(-3, t0, n))
             da.add_(D.sum(-3).sum_to_size(da.shape))
-        if dWb is not None and ub1 is not None:
-            flat = ub1.narrow(-2, t0 * B, n * B)
-            mm_(dWb, _flat(E).mT, flat) if exact else mm_(dWb.mT, flat.mT, _flat(E))
         if db is not None:
             db.add_(E.sum((-3, -2)))
         if own_u:
