@@ -6,7 +6,9 @@ r"""The Euler rollout of τ dv/dt = −v + F(x), x = X_t + M v: one fused op, an
 * :func:`euler_rollout_input` (X = W u + b formed inside) and :func:`euler_rollout` (X given)
   are what the networks call. On the ordinary eager and compiled paths they run the fused op
   ``torchrate::euler_rollout``: per block of steps the drive W u + b written into a
-  preallocated buffer, then per step an in-place ``addmm → F → lerp``; backward is a
+  preallocated buffer, then per step an in-place ``addmm → F → lerp`` (members with their own
+  inputs, or a shared input of 16 rows or more: per step ``bmm`` of the recurrent product, the
+  drive's small product added, ``F``, ``lerp``); backward is a
   hand-written loop of three kernels a step (ATen's own backward of F, an add, a matmul), and
   the weight gradients one matmul per block of steps. K networks of one shape (an
   :class:`~torchrate.Ensemble`) run in the same op with a leading member dimension, in
@@ -45,7 +47,9 @@ _Group = int | slice | None  # members stepped together: one (int), a range of t
 
 # --------------------------------------------------------------------------- fused kernels
 # The drive X = u Wᵀ + b (u + b without W) is formed inside, one cache-sized block of steps at a
-# time, and its gradients are summed block by block: neither X nor ∂L/∂X is held for all steps.
+# time (members with W and their own inputs, or a shared input of _SHARED_B rows or more: a step
+# at a time, :func:`_forward_steps`), and its gradients are summed block by block: neither X nor
+# ∂L/∂X is held for all steps.
 # u is (T, B, I) for one network; (K, T, B, I), one per member, or (T, B, I) shared, for K members.
 # The rates R and ∂L/∂η (G) are (T, B, N), or member-major (K, T, B, N): a member's steps are
 # contiguous, so an ensemble's rates need no transpose and the weight gradients are matmuls over
@@ -59,7 +63,7 @@ _BLOCK_BYTES = 1 << 20  # steps are taken in blocks of about this many bytes of 
 _BLOCK_ROWS = 256  # and at least this many rows (steps × B)
 _GROUP_BYTES = 5 << 18  # a group's M and a step's four (B, N) states: about this many bytes (1.25 MiB, L2-sized)
 _GROUP: int | None = None  # a fixed group size, for benchmarks and tests of the grouping
-_SHARED_B = 16  # from this batch size on, a shared input's drive is one batched product, not a transpose
+_SHARED_B = 16  # from this batch size on, a shared input's drive is a product a step, not a block's transposed product
 
 
 def _group_size(K: int, B: int, N: int, itemsize: int, device: torch.device) -> int:
