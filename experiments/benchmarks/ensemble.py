@@ -12,20 +12,22 @@ For every (K, B, N) of the grid (T = 50, tanh, float32, one thread, set here onl
   K-batched ``torch.baddbmm``/``torch.bmm`` or as K separate ``torch.addmm``/``torch.mm``.
   GFLOP/s = 6·K·T·B·N² (those three products; the input projection is left out) over a time.
 
-Contenders run warm and interleaved in one process; each sample repeats a call until it has
-used ``--min-ms`` of CPU time, and a time is the median of ``--repeats`` samples. Times are the
+Contenders run warm and interleaved in one process; each sample makes one untimed call (its first
+after the other contenders ran, see ``timer``; ``--cold`` times it too), then repeats a call until
+it has used ``--min-ms`` of CPU time, and a time is the median of ``--repeats`` samples. Times are the
 process's CPU time (what a one-thread run costs, and what a shared machine's other jobs do not
 add to by descheduling it); wall-clock times are recorded too (``*_wall_ms``, ``speedup_wall``).
 Gradients are set to None inside each call. Writes experiments/out/ensemble.json.
 
     python experiments/benchmarks/ensemble.py [--K 8 32] [--B 1 16 64 256] [--N 64 256] [--T 50]
-                                              [--repeats 7] [--min-ms 30]
+                                              [--repeats 7] [--min-ms 30] [--cold]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -39,11 +41,16 @@ OUT = Path(__file__).resolve().parents[2] / "experiments" / "out"
 INPUT = 3
 
 
-def timer(fn, min_s: float):
-    """A sample: ``fn`` repeated until ``min_s`` of CPU time has passed (at least once); (CPU, wall)
-    seconds per call."""
+def timer(fn, min_s: float, cold: bool = False):
+    """A sample: ``fn`` once untimed, then repeated until ``min_s`` of CPU time has passed (at least
+    once); (CPU, wall) seconds per call. The untimed call is each sample's first after the other
+    contenders ran, whose data then fill the caches: both contenders are timed warm, as a training
+    loop calls them (the ensemble streams ~13 MB a call at K = 32, B = 16, N = 64, and its first
+    call after the loop's was 2-4 ms slower; ``--cold`` times that call too)."""
 
     def sample() -> tuple[float, float]:
+        if not cold:
+            fn()
         n, cpu, wall = 0, time.process_time(), time.perf_counter()
         while True:
             fn()
@@ -104,9 +111,9 @@ def contenders(K: int, B: int, N: int, T: int) -> dict:
     return {"ensemble": ensemble, "loop": loop, "one": one, "bmm_floor": bmm_floor, "mm_floor": mm_floor}
 
 
-def measure(calls: dict, repeats: int, min_s: float) -> tuple[dict[str, float], dict[str, float]]:
+def measure(calls: dict, repeats: int, min_s: float, cold: bool = False) -> tuple[dict[str, float], dict[str, float]]:
     """Median CPU and wall seconds per call of each contender."""
-    samples = {name: timer(fn, min_s) for name, fn in calls.items()}
+    samples = {name: timer(fn, min_s, cold) for name, fn in calls.items()}
     for s in samples.values():  # warm-up
         s()
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
@@ -127,6 +134,7 @@ def main() -> list[dict]:
     parser.add_argument("--T", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--min-ms", type=float, default=30.0, help="the least duration of one sample")
+    parser.add_argument("--cold", action="store_true", help="time each sample's first call too (see timer)")
     parser.add_argument("--out", type=Path, default=OUT / "ensemble.json")
     args = parser.parse_args()
     torch.set_num_threads(1)  # a benchmark script: its own process
@@ -134,7 +142,8 @@ def main() -> list[dict]:
     T = args.T
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread, T = {T}, tanh, float32, forward+backward; "
-        f"median of {args.repeats} interleaved samples, CPU time (ms per call)"
+        f"median of {args.repeats} interleaved samples{' (first calls timed: --cold)' if args.cold else ''}, "
+        f"CPU time (ms per call); load average {os.getloadavg()[0]:.2f}"
     )
     print(
         f"{'K':>3} {'B':>4} {'N':>4} | {'ensemble ms':>11} {'loop ms':>9} {'loop/ens':>8} | {'one×K ms':>9} "
@@ -145,7 +154,7 @@ def main() -> list[dict]:
     for K in args.K:
         for N in args.N:
             for B in args.B:
-                t, wall = measure(contenders(K, B, N, T), args.repeats, args.min_ms / 1e3)
+                t, wall = measure(contenders(K, B, N, T), args.repeats, args.min_ms / 1e3, args.cold)
                 gflop = 6 * K * T * B * N * N / 1e9
                 row = {
                     "K": K,
@@ -167,6 +176,8 @@ def main() -> list[dict]:
                     f"{row['bmm_floor_gflops']:>8.1f} {row['mm_floor_gflops']:>8.1f} | {row['speedup_wall']:>13.2f}",
                     flush=True,
                 )
+    load_after = os.getloadavg()[0]
+    print(f"load average after: {load_after:.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -176,6 +187,8 @@ def main() -> list[dict]:
                 "threads": 1,
                 "T": T,
                 "repeats": args.repeats,
+                "cold": args.cold,
+                "load_after": load_after,
                 "rows": rows,
             },
             indent=2,
