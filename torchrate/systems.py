@@ -314,9 +314,9 @@ class _RateResidual(Residual):
             self.grad_q = self._grad_q_tanh  # type: ignore[method-assign]  # per instance: no branch per call
         # ∂g/∂v(x) − ∂g/∂v(y) = diag((F′(a) − F′(b))/τ′) M with |F′(aᵢ) − F′(bᵢ)| ≤ sup|F″| ‖Mᵢ‖₁ ‖x − y‖∞
         curvature = next((c for name, c in _CURVATURE.items() if F is NONLINEARITIES[name]), None)
-        if curvature is not None:
-            row = M.abs().sum(-1)
-            self.lipschitz = curvature * (row.square() / tau.expand_as(row)).amax()
+        if curvature is not None:  # a bound the search uses, not differentiated: no graph
+            row = M.detach().abs().sum(-1)
+            self.lipschitz = curvature * (row.square() / tau.detach().expand_as(row)).amax()
 
     def g(self, v: Tensor) -> Tensor:
         return _vector_field(v, self.h, self.M, self.b, self.tau, self.F)
@@ -719,7 +719,7 @@ class _CellResidual(Residual):
         self._folded = kind != "gru"
         self._gi = gi if not self._folded or weights[3] is None else gi + weights[3]
         if kind == "rnn" and nonlinearity in _CURVATURE:  # g = F(W_hh v + c) − v: a rate map, τ′ = 1
-            self.lipschitz = _CURVATURE[nonlinearity] * weights[1].abs().sum(-1).square().amax()
+            self.lipschitz = _CURVATURE[nonlinearity] * weights[1].detach().abs().sum(-1).square().amax()
 
     def _cell(self, v: Tensor, derivatives: bool = True) -> _Cell:
         return _Cell.at(
