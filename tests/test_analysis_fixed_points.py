@@ -322,3 +322,24 @@ def test_newton_balls_around_known_points_hold(dtype, monkeypatch):
     assert dist.min(1).values.max() < (1e-5 if dtype == torch.float32 else 1e-13)
     assert [fps.kind[j] for j in match.tolist()] == plain.kind
     assert torch.equal(fps.counts[match], plain.counts)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_no_newton_ball_around_a_point_of_a_line(dtype, monkeypatch):
+    """A linear network with a line of fixed points whose J is singular only up to rounding (M = Q Λ Qᵀ,
+    one eigenvalue 1): γ = 0 would make every ball the whole space, and place every state on one of the
+    first points found. No ball is drawn where J(p)'s condition number exceeds 1/√eps, so the search
+    returns the same line, from the same states, with the balls as without."""
+    gen = torch.Generator().manual_seed(0)
+    N = 20
+    Q, _ = torch.linalg.qr(torch.randn(N, N, generator=gen, dtype=F64))
+    lam = torch.cat([torch.ones(1, dtype=F64), 0.5 * torch.rand(N - 1, generator=gen, dtype=F64)])
+    net = tr.RateRNN.from_weights(Q @ torch.diag(lam) @ Q.T, tau=10.0, dt=1.0, nonlinearity="linear").to(dtype)
+    starts = torch.randn(200, N, generator=gen, dtype=F64).to(dtype)
+    assert float(net.system("continuous").at(torch.zeros(0, dtype=dtype)).lipschitz) == 0.0
+    with_balls = tr.analysis.find_fixed_points(net, None, starts)
+    monkeypatch.setattr(tr.systems, "_CURVATURE", {})
+    without = tr.analysis.find_fixed_points(net, None, starts)
+    assert len(with_balls.manifolds) == len(without.manifolds) == 1
+    assert with_balls.manifolds[0].count == without.manifolds[0].count
+    torch.testing.assert_close(with_balls.final_states, without.final_states)

@@ -532,9 +532,14 @@ class _Basins:
 
     def __init__(self, field: Residual, points: Tensor) -> None:
         assert field.lipschitz is not None
-        inv, info = _inverse(field.jacobian(points))
-        radius = 0.25 / (inv.abs().sum(-1).amax(-1) * field.lipschitz)  # γ = 0 (J constant): everywhere
-        self.points, self.radius = points, torch.where(info == 0, radius, 0.0)  # J(p) singular: no ball
+        J = field.jacobian(points)
+        inv, info = _inverse(J)
+        beta = inv.abs().sum(-1).amax(-1)
+        # no ball where J(p) is singular or nearly (condition number beyond 1/√eps): a point of a line
+        # or ring of fixed points, whose J is singular up to rounding; with γ = 0 (J constant) its
+        # ball would be the whole space and every state would be placed on it
+        regular = (info == 0) & (beta * J.abs().sum(-1).amax(-1) <= torch.finfo(J.dtype).eps ** -0.5)
+        self.points, self.radius = points, torch.where(regular, 0.25 / (beta * field.lipschitz), 0.0)
 
     def capture(self, v: Tensor) -> tuple[Tensor, Tensor]:
         """``v`` (K, N) with the states inside a ball placed on its point, and which (K,)."""
