@@ -289,6 +289,15 @@ class Map(System):
 _CURVATURE = {"tanh": 4 / (3 * 3**0.5), "sigmoid": 3**0.5 / 18, "softplus": 0.25, "linear": 0.0}
 
 
+def _jacobian_lipschitz(curvature: float, M: Tensor, tau: Tensor | float = 1.0) -> Tensor:
+    """γ with ‖J(x) − J(y)‖∞ ≤ γ ‖x − y‖∞ for J = (diag F′(Mv + c) M − I)/τ′: row i changes by
+    |F′(aᵢ) − F′(bᵢ)| ‖Mᵢ‖₁/τ′ᵢ ≤ sup|F″| ‖Mᵢ‖₁² ‖x − y‖∞/τ′ᵢ. From detached weights: a bound the
+    fixed-point search uses, never differentiated, so no graph is built for it."""
+    row = M.detach().abs().sum(-1)
+    tau = tau.detach().expand_as(row) if isinstance(tau, Tensor) else tau
+    return curvature * (row.square() / tau).amax()
+
+
 class _RateResidual(Residual):
     r"""The analytic residual of a rate network at one input: g = (F(x) − v)/τ′, x = h + Mv + b.
 
@@ -312,11 +321,9 @@ class _RateResidual(Residual):
         self._unit_tau = tau.device.type == "cpu" and bool((tau == 1).all())
         if F is NONLINEARITIES["tanh"]:
             self.grad_q = self._grad_q_tanh  # type: ignore[method-assign]  # per instance: no branch per call
-        # ∂g/∂v(x) − ∂g/∂v(y) = diag((F′(a) − F′(b))/τ′) M with |F′(aᵢ) − F′(bᵢ)| ≤ sup|F″| ‖Mᵢ‖₁ ‖x − y‖∞
         curvature = next((c for name, c in _CURVATURE.items() if F is NONLINEARITIES[name]), None)
-        if curvature is not None:  # a bound the search uses, not differentiated: no graph
-            row = M.detach().abs().sum(-1)
-            self.lipschitz = curvature * (row.square() / tau.detach().expand_as(row)).amax()
+        if curvature is not None:
+            self.lipschitz = _jacobian_lipschitz(curvature, M, tau)
 
     def g(self, v: Tensor) -> Tensor:
         return _vector_field(v, self.h, self.M, self.b, self.tau, self.F)
@@ -719,7 +726,7 @@ class _CellResidual(Residual):
         self._folded = kind != "gru"
         self._gi = gi if not self._folded or weights[3] is None else gi + weights[3]
         if kind == "rnn" and nonlinearity in _CURVATURE:  # g = F(W_hh v + c) − v: a rate map, τ′ = 1
-            self.lipschitz = _CURVATURE[nonlinearity] * weights[1].detach().abs().sum(-1).square().amax()
+            self.lipschitz = _jacobian_lipschitz(_CURVATURE[nonlinearity], weights[1])
 
     def _cell(self, v: Tensor, derivatives: bool = True) -> _Cell:
         return _Cell.at(

@@ -46,6 +46,11 @@ def inference(field: Residual) -> contextlib.AbstractContextManager[object]:
 _BATCHED_LU_MAX_N_THREADED = 128
 
 
+def _one_at_a_time(J: Tensor) -> bool:
+    """Whether a batch J (B, N, N) must be factorised one matrix at a time (see above)."""
+    return J.device.type == "cpu" and torch.get_num_threads() > 1 and J.shape[-1] > _BATCHED_LU_MAX_N_THREADED
+
+
 def _solved(J: Tensor, x: Tensor, rhs: Tensor) -> Tensor:
     r"""Whether ``x`` (B, N) solves ``J x = rhs``: finite, and ‖Jx − rhs‖∞ ≤ √eps (‖J‖∞‖x‖∞ + ‖rhs‖∞).
 
@@ -76,9 +81,9 @@ def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
     residual too large) are solved one at a time, and checked; rows that still fail (J singular)
     have ``ok`` False and x = 0.
     """
-    B, N = rhs.shape
+    B = rhs.shape[0]
     threaded_cpu = J.device.type == "cpu" and torch.get_num_threads() > 1
-    if B > 1 and not (threaded_cpu and N > _BATCHED_LU_MAX_N_THREADED):
+    if B > 1 and not _one_at_a_time(J):
         try:
             xb, info = torch.linalg.solve_ex(J, rhs)
         except RuntimeError:
@@ -96,12 +101,19 @@ def _solve(J: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _inverse(J: Tensor) -> tuple[Tensor, Tensor]:
-    """J⁻¹ and ``info`` for a batch J (P, N, N): batched unless a multi-threaded CPU with N > 128
-    (see above), where one matrix at a time."""
-    if J.device.type == "cpu" and torch.get_num_threads() > 1 and J.shape[-1] > _BATCHED_LU_MAX_N_THREADED:
+    """J⁻¹ (P, N, N) and ``good`` (P,): factorised (batched unless :func:`_one_at_a_time`) and
+    checked, finite with ‖J J⁻¹ − I‖ ≤ √eps (1 + ‖J‖∞‖J⁻¹‖∞): a backward-stable inverse of any
+    conditioning passes, a corrupted or singular one does not."""
+    if _one_at_a_time(J):
         parts = [torch.linalg.inv_ex(j) for j in J]
-        return torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
-    return torch.linalg.inv_ex(J)
+        inv, info = torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
+    else:
+        inv, info = torch.linalg.inv_ex(J)
+    eye = torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
+    err = (J @ inv - eye).abs().amax((-2, -1))
+    scale = 1 + J.abs().sum(-1).amax(-1) * inv.abs().sum(-1).amax(-1)
+    good = (info == 0) & torch.isfinite(inv).flatten(1).all(-1) & (err <= math.sqrt(torch.finfo(J.dtype).eps) * scale)
+    return inv, good
 
 
 def _solve_rows(J: Tensor, rhs: Tensor, x: Tensor, ok: Tensor) -> tuple[Tensor, Tensor]:
@@ -533,12 +545,12 @@ class _Basins:
     def __init__(self, field: Residual, points: Tensor) -> None:
         assert field.lipschitz is not None
         J = field.jacobian(points)
-        inv, info = _inverse(J)
+        inv, good = _inverse(J)
         beta = inv.abs().sum(-1).amax(-1)
         # no ball where J(p) is singular or nearly (condition number beyond 1/√eps): a point of a line
         # or ring of fixed points, whose J is singular up to rounding; with γ = 0 (J constant) its
         # ball would be the whole space and every state would be placed on it
-        regular = (info == 0) & (beta * J.abs().sum(-1).amax(-1) <= torch.finfo(J.dtype).eps ** -0.5)
+        regular = good & (beta * J.abs().sum(-1).amax(-1) <= torch.finfo(J.dtype).eps ** -0.5)
         self.points, self.radius = points, torch.where(regular, 0.25 / (beta * field.lipschitz), 0.0)
 
     def capture(self, v: Tensor) -> tuple[Tensor, Tensor]:
@@ -887,15 +899,7 @@ def _chord_solvers(
     N = points.shape[1]
     jacobian = field.jacobian
     if N <= _CHORD_INVERSE_MAX_N:
-        J = jacobian(points)
-        inv, info = torch.linalg.inv_ex(J)
-        eye = torch.eye(N, dtype=J.dtype, device=J.device)
-        err = (J @ inv - eye).abs().amax((-2, -1))
-        good = (
-            (info == 0)
-            & torch.isfinite(inv).flatten(1).all(-1)
-            & (err <= math.sqrt(torch.finfo(J.dtype).eps) * (1 + J.abs().sum(-1).amax(-1) * inv.abs().sum(-1).amax(-1)))
-        )
+        inv, good = _inverse(jacobian(points))
         sel = good[target].nonzero()[:, 0]
         sel = sel[torch.sort(target[sel], stable=True).indices]  # grouped by point
         yield sel, _GroupedInverse(inv.mT, target[sel])
