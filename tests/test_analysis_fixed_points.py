@@ -343,3 +343,44 @@ def test_no_newton_ball_around_a_point_of_a_line(dtype, monkeypatch):
     assert len(with_balls.manifolds) == len(without.manifolds) == 1
     assert with_balls.manifolds[0].count == without.manifolds[0].count
     torch.testing.assert_close(with_balls.final_states, without.final_states)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_median_is_torch_median(dtype):
+    """The search's median (numpy's selection on the CPU) is torch.median's, the lower one for an even
+    count, bit for bit: of all entries and along a dimension, for odd and even counts."""
+    from torchrate.analysis._search import _median
+
+    gen = torch.Generator().manual_seed(0)
+    for shape in [(1024, 16), (7, 3), (1, 5), (2, 2), (1000, 1)]:
+        x = torch.randn(shape, generator=gen, dtype=F64).to(dtype)
+        assert torch.equal(_median(x, 0), x.median(0).values)
+        assert torch.equal(_median(x.T, 1), x.T.median(1).values)
+        m = _median(x)
+        assert m.ndim == 0 and m.dtype == dtype and torch.equal(m, x.median())
+
+
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_leaders_invariants(dtype, exact):
+    """Greedy leader clustering (exact distances, or the matrix-product form for a coarse radius): every
+    row has exactly one leader within the radius, leaders are their own leaders, more than the radius
+    apart, and come in the order given; ~1,000 rows in clusters over several blocks of 128."""
+    from torchrate.analysis._search import _leaders
+
+    gen = torch.Generator().manual_seed(1)
+    centres = 3 * torch.randn(40, 16, generator=gen, dtype=F64)
+    x = (centres[torch.randint(0, 40, (1000,), generator=gen)] + 0.05 * torch.randn(1000, 16, generator=gen)).to(dtype)
+    order = torch.randperm(1000, generator=gen)
+    radius = 0.5
+    leaders, assign = _leaders(x, order, radius, exact=exact)
+    slack = 1e-4 if not exact else 0.0  # the matrix-product form's rounding
+    d = torch.cdist(x.double(), x[leaders].double(), compute_mode="donot_use_mm_for_euclid_dist")
+    assert bool((assign >= 0).all()) and len(leaders) == 40
+    assert float(d.gather(1, assign[:, None]).max()) <= radius + slack
+    assert torch.equal(assign[leaders], torch.arange(len(leaders)))
+    between = d[leaders] + torch.diag(torch.full((len(leaders),), math.inf, dtype=F64))
+    assert float(between.min()) > radius - slack
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(1000)
+    assert bool((rank[leaders].diff() > 0).all())

@@ -87,7 +87,8 @@ class Residual:
 
     def q(self, v: Tensor) -> Tensor:
         """q = ½‖g‖², shape (*,)."""
-        return 0.5 * self(v).square().sum(-1)
+        g = self(v)
+        return 0.5 * torch.linalg.vecdot(g, g)
 
     def grad_q(self, v: Tensor) -> Tensor:
         """∇q = (∂g/∂v)ᵀ g (K, N)."""
@@ -316,11 +317,16 @@ class _RateResidual(Residual):
         self._MT = M.T
         self._MtauT = (M / (tau[:, None] if tau.ndim else tau)).T.contiguous()  # [j, i] = M_ij/τ_i
         self._c = tau.square().reciprocal()
+        # Jᵀ = slope ⊙ (M/τ′)ᵀ + C is one fused multiply-add onto a constant C = −diag(1/τ′) (for
+        # tanh, slope = 1 − y²: Jᵀ = −y² ⊙ (M/τ′)ᵀ + C with C = (M/τ′)ᵀ − diag(1/τ′))
+        self._jt_offset = -torch.diag(tau.reciprocal().expand(M.shape[0]))
         # τ′ = 1 (an Euler map with dt = τ): g = F(x) − v, no division (checked on a CPU only: no
         # host synchronisation for an accelerator's τ)
         self._unit_tau = tau.device.type == "cpu" and bool((tau == 1).all())
         if F is NONLINEARITIES["tanh"]:
             self.grad_q = self._grad_q_tanh  # type: ignore[method-assign]  # per instance: no branch per call
+            self.jacobian = self._jacobian_tanh  # type: ignore[method-assign]
+            self._jt_offset = self._jt_offset + self._MtauT
         curvature = next((c for name, c in _CURVATURE.items() if F is NONLINEARITIES[name]), None)
         if curvature is not None:
             self.lipschitz = _jacobian_lipschitz(curvature, M, tau)
@@ -370,9 +376,13 @@ class _RateResidual(Residual):
     def jacobian(self, v: Tensor) -> Tensor:
         """J (K, N, N) stored column by column (``J.mT`` contiguous): LAPACK factorises that layout
         without a transposing copy."""
-        Jt = self._slope(self.F(torch.addmm(self._hb, v, self._MT))).unsqueeze(1) * self._MtauT
-        Jt.diagonal(dim1=-2, dim2=-1).sub_(self.tau.reciprocal())
-        return Jt.mT
+        slope = self._slope(self.F(torch.addmm(self._hb, v, self._MT)))
+        return torch.addcmul(self._jt_offset, slope.unsqueeze(1), self._MtauT).mT
+
+    def _jacobian_tanh(self, v: Tensor) -> Tensor:
+        """J for tanh: F′ = 1 − y², so Jᵀ = ((M/τ′)ᵀ − diag(1/τ′)) − y² ⊙ (M/τ′)ᵀ (four operations)."""
+        y = torch.addmm(self._hb, v, self._MT).tanh_()
+        return torch.addcmul(self._jt_offset, (y * y).unsqueeze(1), self._MtauT, value=-1).mT
 
 
 class RateSystem(System):
