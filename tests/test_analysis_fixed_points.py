@@ -384,3 +384,5 @@ def test_leaders_invariants(dtype, exact):
     rank = torch.empty_like(order)
     rank[order] = torch.arange(1000)
     assert bool((rank[leaders].diff() > 0).all())
+    one = _leaders(x[:1], torch.zeros(1, dtype=torch.long), radius, exact=exact)  # a single row: its own leader
+    assert one[0].tolist() == [0] and one[1].tolist() == [0]

@@ -349,11 +349,11 @@ class _RateResidual(Residual):
         return torch.addmm(w, self._slope(y).mul_(w), self.M, beta=-1)
 
     def _grad_q_tanh(self, v: Tensor) -> Tensor:
-        """∇q for tanh, with F′ ⊙ w = (1 − y²) ⊙ w = w − y ⊙ (y ⊙ w) as one fused multiply-add
-        (two operations fewer than forming F′; where τ′ = 1, w = y − v needs no scaling)."""
+        """∇q for tanh, with F′ ⊙ w = (1 − y²) ⊙ w in one kernel, ATen's backward of tanh from its
+        output (where τ′ = 1, w = y − v needs no scaling)."""
         y = torch.addmm(self._hb, v, self._MT).tanh_()
         w = y - v if self._unit_tau else (y - v).mul_(self._c)
-        return torch.addmm(w, torch.addcmul(w, y, y * w, value=-1), self.M, beta=-1)
+        return torch.addmm(w, torch.ops.aten.tanh_backward(w, y), self.M, beta=-1)
 
     def linear(self, v: Tensor) -> Callable[[Tensor], Tensor]:
         """z ↦ J z = (F′ ⊙ M z − z)/τ′ at the states ``v``: one matrix product for all of them."""

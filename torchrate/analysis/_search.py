@@ -683,6 +683,8 @@ def _leaders(x: Tensor, order: Tensor, radius: float, exact: bool = True) -> tup
         Index into ``leaders`` of each row's leader.
     """
     K = x.shape[0]
+    if K == 1:  # its own leader
+        return order.clone(), torch.zeros(1, dtype=torch.long, device=x.device)
     assign = torch.full((K,), -1, dtype=torch.long, device=x.device)
     leaders = fresh = torch.zeros(0, dtype=torch.long, device=x.device)
     pending = order  # rows with no leader yet, in order, each compared with every leader but ``fresh``
