@@ -293,6 +293,14 @@ CASES = [
         r"initial_states must have shape \(K, 4\)",
     ),
     (
+        "find_fixed_points bfloat16 network",
+        lambda: tr.analysis.find_fixed_points(
+            tr.RateRNN.from_weights(torch.eye(2), tau=10.0, dt=1.0).to(torch.bfloat16), None, torch.zeros(3, 2)
+        ),
+        TypeError,
+        r"searches in float32 or float64 .* got a bfloat16 network",
+    ),
+    (
         "input_jacobian net a string",
         lambda: tr.analysis.input_jacobian("net", V),
         TypeError,

@@ -283,6 +283,12 @@ def _starts(system: System, initial_states: object) -> Tensor:
     N = system.state_size
     if N is not None and states.shape[1] != N:
         raise ValueError(f"initial_states must have shape (K, {N}) for this network, got {tuple(states.shape)}")
+    if states.dtype not in (torch.float32, torch.float64):
+        raise TypeError(
+            f"find_fixed_points searches in float32 or float64 (its linear algebra is LAPACK's), got a "
+            f"{str(states.dtype).removeprefix('torch.')} network: analyse a copy in float32, e.g. "
+            "copy.deepcopy(net).float()"
+        )
     return states.detach()
 
 
