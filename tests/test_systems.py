@@ -652,3 +652,40 @@ def test_torch_rnn_residual_lipschitz_constant_is_the_rate_maps(nonlinearity):
         x, y = torch.randn(2, 10, generator=gen, dtype=F64)
         J = res.jacobian(torch.stack([x, y]))
         assert (J[0] - J[1]).abs().sum(-1).amax() <= float(res.lipschitz) * (x - y).abs().max() * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("time", ["continuous", "discrete"])
+@pytest.mark.parametrize("tau", [10.0, "per-neuron", "dt"])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "sigmoid", "softplus", "linear", "relu"])
+def test_rate_residual_derivatives_equal_autograd(nonlinearity, tau, time, dtype):
+    """The search's analytic rate residual (``RateSystem.at(u)``: its g, q, ∇q, J and J z) equals
+    torch.func of the same g (the generic :class:`Residual`), for every analytic F, a scalar, a
+    per-neuron and a unit τ′ (τ = dt: the map's g = F(x) − v, no division), flow and map, float32
+    and float64. ``lowered`` gives the same residual in float32."""
+    from torchrate.systems import Residual
+
+    N, I, dt = 7, 3, 2.0
+    taus = {10.0: 10.0, "per-neuron": torch.linspace(4.0, 16.0, N), "dt": dt}
+    net = tr.RateRNN(
+        I, N, tau=taus[tau], dt=dt, nonlinearity=nonlinearity, dtype=F64, generator=torch.Generator().manual_seed(5)
+    )
+    with torch.no_grad():
+        net.bias_l0.normal_(generator=torch.Generator().manual_seed(6))
+    net = net.to(dtype)
+    system = net.system(time)
+    gen = torch.Generator().manual_seed(7)
+    u = torch.randn(I, generator=gen, dtype=F64).to(dtype)
+    v, z = (torch.randn(5, N, generator=gen, dtype=F64).to(dtype) for _ in range(2))
+    res = system.at(u)
+    generic = Residual(lambda x: system.residual(x, u.expand(x.shape[0], -1)), res.scale)
+    tol = dict(rtol=1e-13, atol=1e-14) if dtype == F64 else dict(rtol=2e-5, atol=2e-6)
+    torch.testing.assert_close(res(v), generic(v), **tol)
+    torch.testing.assert_close(res.q(v), generic.q(v), **tol)
+    torch.testing.assert_close(res.grad_q(v), generic.grad_q(v), **tol)
+    torch.testing.assert_close(res.jacobian(v), generic.jacobian(v), **tol)
+    torch.testing.assert_close(res.linear(v)(z), generic.linear(v)(z), **tol)
+    if dtype == F64:
+        low = res.lowered(F32)
+        torch.testing.assert_close(low.jacobian(v.float()), res.jacobian(v).float(), rtol=2e-5, atol=2e-6)
+        torch.testing.assert_close(low.grad_q(v.float()), res.grad_q(v).float(), rtol=2e-5, atol=2e-6)
