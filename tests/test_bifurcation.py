@@ -330,3 +330,26 @@ def test_hopf_of_the_dayan_abbott_pair_in_float32_and_float64(dtype):
     assert h.frequency == pytest.approx(math.sqrt(0.75 / 400), rel=1e-4)
     assert h.point.dtype == dtype and h.eigenvector.dtype == torch.promote_types(dtype, torch.complex64)
     torch.testing.assert_close(h.point.double(), torch.tensor([80 / 3, 50 / 3], dtype=F64), rtol=1e-5, atol=0)
+
+
+def test_batched_solves_are_safe_with_threads_above_n128():
+    """Continuation's batched solves (n = N + 1 = 201) with 2 threads equal one-matrix solves. MKL's
+    batched LU, which torch runs in parallel over the batch, printed "DLASWP parameter 6" and hung
+    here (a 200-unit network's bifurcation diagram never finished with 2 threads); they now take
+    the fixed-point search's rule, one matrix at a time on a multi-threaded CPU above n = 128."""
+    from torchrate.analysis.bifurcation import _solve
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(8, 201, 201, generator=g, dtype=F64)
+    b = torch.randn(8, 201, generator=g, dtype=F64)
+    A[3] = 0.0  # singular: a NaN row
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        x = _solve(A, b)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+    assert bool(torch.isnan(x[3]).all()) and bool(torch.isfinite(x[[0, 1, 2, 4, 5, 6, 7]]).all())
+    for i in (0, 1, 2, 4, 5, 6, 7):
+        torch.testing.assert_close(x[i], torch.linalg.solve(A[i], b[i]), rtol=1e-10, atol=1e-12)

@@ -249,3 +249,33 @@ def test_small_networks_match_a_dense_scipy_enumeration(N, seed, grid):
     d = torch.cdist(truth, fps.points, compute_mode="donot_use_mm_for_euclid_dist")
     assert d.min(1).values.max().item() < 1e-12 and d.min(0).values.max().item() < 1e-12
     check_invariants(fps, 1024)
+
+
+def test_levenberg_marquardt_steps_with_threads_above_n128(monkeypatch):
+    """N = 200, where MKL's batched LU is unsafe with threads (torch runs the batch in parallel): a
+    random network whose search takes Levenberg–Marquardt steps (counted) returns the same points
+    with 2 threads as with 1. Those steps' batched solve used to bypass the one-matrix-at-a-time
+    rule, and the 2-thread search hung in MKL ("DLASWP parameter 6") at the first of them."""
+    from torchrate.analysis import _search
+
+    calls = []
+    damped = _search._damped
+    monkeypatch.setattr(_search, "_damped", lambda *a, **k: calls.append(1) or damped(*a, **k))
+    gen = torch.Generator().manual_seed(0)
+    N = 200
+    M = 1.3 * torch.randn(N, N, generator=gen, dtype=F64) / N**0.5
+    net = tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, nonlinearity="tanh")
+    starts = 0.5 * torch.randn(64, N, generator=gen, dtype=F64)
+    before = torch.get_num_threads()
+    results = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            calls.clear()
+            results[threads] = tr.analysis.find_fixed_points(net, None, starts), len(calls)
+    finally:
+        torch.set_num_threads(before)
+    (one, steps_one), (two, steps_two) = results[1], results[2]
+    assert steps_one > 0 and steps_two > 0
+    assert len(two) == len(one) == 5 and two.kind == one.kind and two.counts.tolist() == one.counts.tolist()
+    torch.testing.assert_close(two.points, one.points, rtol=0, atol=1e-12)

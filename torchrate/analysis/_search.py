@@ -598,8 +598,10 @@ def _damped(
     states: where J is singular (a line or ring of fixed points: J has a null direction along
     it) or its Newton step fails the line search. With g in the range of J this is the
     minimum-norm Newton step to the nearest point of the set, to within μ/σ², so states converge
-    onto a continuous attractor instead of stalling beside it. Updates the iteration's ``trial``, ``f1``,
-    ``s1`` and ``accept`` in place, and returns them."""
+    onto a continuous attractor instead of stalling beside it. Solved as Newton's directions are
+    (:func:`_solve`: one matrix at a time on a multi-threaded CPU above N = 128, where MKL's batched
+    LU fails). Updates the iteration's ``trial``, ``f1``, ``s1`` and ``accept`` in place, and
+    returns them."""
     idx = stuck.nonzero()[:, 0]
     J = field.jacobian(v[idx]).contiguous()
     Jt = J.mT
@@ -607,8 +609,8 @@ def _damped(
     info = torch.finfo(v.dtype)
     mu = math.sqrt(info.eps) * A.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(info.tiny)
     A.diagonal(dim1=-2, dim2=-1).add_(mu[:, None])
-    d, info = torch.linalg.solve_ex(A, -(Jt @ f[idx].unsqueeze(-1)).squeeze(-1))
-    usable = (info == 0) & torch.isfinite(d).all(-1)
+    d, ok = _solve(A, -(Jt @ f[idx].unsqueeze(-1)).squeeze(-1))
+    usable = ok & torch.isfinite(d).all(-1)
     t = v[idx] + torch.where(usable[:, None], d, torch.zeros_like(d))
     ft = field(t)
     st = torch.linalg.vecdot(ft, ft)

@@ -48,6 +48,7 @@ from torch.func import jacfwd, jvp
 from .. import _validate
 from ..nonlinearities import Nonlinearity
 from ..systems import RateSystem, System, as_system
+from . import _search
 from ._progress import Progress
 from .fixed_points import find_fixed_points
 from .stability import classify, sort_eigenvalues
@@ -400,10 +401,11 @@ class _Family:
 
 # ============================================================================ small linear algebra
 def _solve(A: Tensor, b: Tensor) -> Tensor:
-    """Batched solve of A x = b (b (K, n)); NaN rows where A is singular."""
-    x, info = torch.linalg.solve_ex(A, b[..., None])
-    x = x[..., 0]
-    return torch.where((info != 0)[:, None], torch.full_like(x, math.nan), x)
+    """Batched solve of A x = b (b (K, n)); NaN rows where A is singular. The fixed-point search's
+    solver (:func:`._search._solve`): one matrix at a time on a multi-threaded CPU above n = 128,
+    where MKL's batched LU returns invalid pivots or hangs, and checked there."""
+    x, ok = _search._solve(A, b)
+    return torch.where(ok[:, None], x, torch.full_like(x, math.nan))
 
 
 def _bordered(A: Tensor, row: Tensor) -> Tensor:
