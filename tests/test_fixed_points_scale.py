@@ -251,11 +251,12 @@ def test_small_networks_match_a_dense_scipy_enumeration(N, seed, grid):
     check_invariants(fps, 1024)
 
 
-def test_levenberg_marquardt_steps_with_threads_above_n128(monkeypatch):
+def test_levenberg_marquardt_steps_and_eigenvectors_with_threads_above_n128(monkeypatch):
     """N = 200, where MKL's batched LU is unsafe with threads (torch runs the batch in parallel): a
-    random network whose search takes Levenberg–Marquardt steps (counted) returns the same points
-    with 2 threads as with 1. Those steps' batched solve used to bypass the one-matrix-at-a-time
-    rule, and the 2-thread search hung in MKL ("DLASWP parameter 6") at the first of them."""
+    random network whose search takes Levenberg–Marquardt steps (counted) returns the same points,
+    and left eigenvectors with L R = I, with 2 threads as with 1. Those steps' batched solve and the
+    left eigenvectors' batched inverse used to bypass the one-matrix-at-a-time rule, and the
+    2-thread search hung in MKL ("DLASWP parameter 6", "ZLASWP") at the first of them."""
     from torchrate.analysis import _search
 
     calls = []
@@ -272,10 +273,13 @@ def test_levenberg_marquardt_steps_with_threads_above_n128(monkeypatch):
         for threads in (1, 2):
             torch.set_num_threads(threads)
             calls.clear()
-            results[threads] = tr.analysis.find_fixed_points(net, None, starts), len(calls)
+            results[threads] = tr.analysis.find_fixed_points(net, None, starts, eigenvectors=True), len(calls)
     finally:
         torch.set_num_threads(before)
     (one, steps_one), (two, steps_two) = results[1], results[2]
     assert steps_one > 0 and steps_two > 0
     assert len(two) == len(one) == 5 and two.kind == one.kind and two.counts.tolist() == one.counts.tolist()
     torch.testing.assert_close(two.points, one.points, rtol=0, atol=1e-12)
+    torch.testing.assert_close(two.eigenvalues, one.eigenvalues, rtol=0, atol=1e-12)
+    eye = torch.eye(N, dtype=two.left_eigenvectors.dtype).expand(len(two), N, N)
+    torch.testing.assert_close(two.left_eigenvectors @ two.right_eigenvectors, eye, rtol=0, atol=1e-10)

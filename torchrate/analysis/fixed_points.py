@@ -836,7 +836,12 @@ def _characterise(
     L = None
     if R is not None:
         R = R[iso]
-        L = torch.linalg.inv(R) if len(iso) else R.clone()
+        if not len(iso):
+            L = R.clone()
+        elif _search._one_at_a_time(R):  # MKL's batched LU hangs with threads above N = 128
+            L = torch.stack([torch.linalg.inv(r) for r in R])
+        else:
+            L = torch.linalg.inv(R)
     inj = (
         system.input_jacobian(points, u.expand(len(iso), -1)).detach()
         if len(iso)
