@@ -13,11 +13,16 @@ NAN = float("nan")
 
 
 @functools.cache
-def _dir() -> str:
-    """A folder holding a valid checkpoint ``a.ckpt``, made when a case first needs it."""
-    folder = tempfile.mkdtemp(prefix="torchrate-bad-cases-")
-    torch.save({"state_dict": {}}, f"{folder}/a.ckpt")
+def _folder() -> tempfile.TemporaryDirectory[str]:
+    """A folder holding a valid checkpoint ``a.ckpt``, made when a case first needs it and removed
+    when the process exits (the cache keeps it alive until then)."""
+    folder = tempfile.TemporaryDirectory(prefix="torchrate-bad-cases-")
+    torch.save({"state_dict": {}}, f"{folder.name}/a.ckpt")
     return folder
+
+
+def _dir() -> str:
+    return _folder().name
 
 
 CASES = [
