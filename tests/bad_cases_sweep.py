@@ -34,9 +34,13 @@ def _missing_base():
 
 
 def _not_a_mapping_file():
-    path = Path(tempfile.mkdtemp()) / "sweep.yaml"
-    path.write_text("- 1\n- 2\n")
-    return lambda: tr.training.load_sweep(path)
+    def load():  # the file in a folder removed again when the case has run
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "sweep.yaml"
+            path.write_text("- 1\n- 2\n")
+            return tr.training.load_sweep(path)
+
+    return load
 
 
 CASES = [
