@@ -288,3 +288,42 @@ def test_torchrate_fit_trains_and_analyses_a_torch_network(kind, tmp_path, capsy
     assert main(["analyze", str(tmp_path / "run" / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "a")]) == 0
     again = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert again["fixed_points"] == summary["fixed_points"] and again["metrics"] == summary["metrics"]
+
+
+def test_bifurcation_entry_reads_an_lstms_choices_from_h():
+    """The readout reads h, the first half of an LSTM's state (h, c): every stable point and fold of
+    the bifurcation entry gets a choice (it got none when the readout's width had to equal the state's)."""
+    from torchrate.training.report import _bifurcation, _bifurcation_figure
+
+    net = _bistable("lstm").network.double()  # unit i: c ← tanh(2h_i + 2u_i), h ← tanh(c)
+    readout = torch.nn.Linear(2, 2).double()
+    with torch.no_grad():  # choice 0 where h_0 > 0, choice 1 where h_0 < 0
+        readout.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
+        readout.bias.zero_()
+    a = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    grid = torch.cartesian_prod(a, a)
+    starts = 0.9 * torch.cat([grid, torch.tanh(2 * grid)], -1)  # near the four stable corners
+
+    def evidence(c: float) -> torch.Tensor:  # drives unit 0 only
+        return torch.tensor([c, 0.0], dtype=torch.float64)
+
+    bif, entry = _bifurcation(net, evidence, starts, readout, n_values=41)
+    at_zero = entry["at_zero_coherence"]
+    assert at_zero["stable"] == 4 and at_zero["stable_choices"] == [0, 0, 1, 1]
+    # unit 0's bistability ends at c = ±c*: the attractors of the choice against the evidence go
+    folds = entry["folds"]
+    assert len(folds) >= 2 and all(f["choice"] in (0, 1) for f in folds)
+    lo, hi = min(f["coherence"] for f in folds), max(f["coherence"] for f in folds)
+    assert lo < 0 < hi and entry["choice_attractor_disappears_at"].keys() == {"0", "1"}
+    # closed form (gates i = o = 1, f = 0 to 2e-9): h = tanh(tanh(2h + 2c)) holds on the curve
+    # c(h) = atanh(atanh(h))/2 − h, whose extrema are the folds
+    h = torch.linspace(1e-6, math.tanh(1.0) - 1e-9, 2_000_001, dtype=torch.float64)
+    c_star = (torch.atanh(torch.atanh(h)) / 2 - h).min().abs().item()
+    assert hi == pytest.approx(c_star, abs=1e-7) and lo == pytest.approx(-c_star, abs=1e-7)
+    fig = _bifurcation_figure(bif, readout)
+    try:
+        assert fig.axes[0].get_ylabel() == "readout: choice 0 − choice 1"  # the axis, zero on c
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

@@ -252,13 +252,22 @@ def _stages(progress: bool | None, task: Task, members: int) -> Progress:
     )  # stages: no rate
 
 
-def _choice_axis(readout: object, N: int) -> Tensor | None:
-    """Readout row 0 minus row 1 (float64, CPU): the "choice 0 vs choice 1" direction."""
+def _choice_axis(readout: object, D: int) -> Tensor | None:
+    """Readout row 0 minus row 1 (float64, CPU) as a direction in the state space (D,): the "choice 0
+    vs choice 1" direction. The readout reads the state's first N coordinates (:func:`_read_rates`),
+    so an LSTM's c coordinates get 0."""
     weight = getattr(readout, "weight", None)
-    if not isinstance(weight, Tensor) or weight.ndim != 2 or weight.shape[0] < 2 or weight.shape[1] != N:
+    if not isinstance(weight, Tensor) or weight.ndim != 2 or weight.shape[0] < 2 or weight.shape[1] > D:
         return None
     w = weight.detach().to("cpu", torch.float64)
-    return w[0] - w[1]
+    return torch.cat([w[0] - w[1], w.new_zeros(D - w.shape[1])])
+
+
+def _read_rates(state: Tensor, N: int) -> Tensor:
+    """What the readout (N inputs) reads of a state (…, D): its first N coordinates, the whole state
+    of a rate network, an RNN or a GRU (D = N), an LSTM's h of its (h, c) (D = 2N; see
+    :func:`_state_trajectories`)."""
+    return state[..., :N]
 
 
 def _bifurcation(
@@ -276,9 +285,9 @@ def _bifurcation(
     bias = getattr(readout, "bias", None)
 
     def choice(point: Tensor) -> int | None:
-        if not isinstance(weight, Tensor) or weight.ndim != 2 or weight.shape[1] != point.shape[-1]:
+        if not isinstance(weight, Tensor) or weight.ndim != 2 or weight.shape[1] > point.shape[-1]:
             return None
-        logits = weight.detach().to("cpu", torch.float64) @ point.cpu()
+        logits = weight.detach().to("cpu", torch.float64) @ _read_rates(point.cpu(), weight.shape[1])
         if isinstance(bias, Tensor):
             logits = logits + bias.detach().to("cpu", torch.float64)
         return int(logits.argmax())
