@@ -403,6 +403,12 @@ _HIDDEN_16 = r"network\.init_args\.hidden_size: checkpoint 8, config 16"
         ("last", ["--model.network.init_args.tau", "30.0"], r"network\.init_args\.tau: checkpoint 20\.0, config 30\.0"),
         ("file", ["--data.task.init_args.n_bits", "3"], r"task\.init_args\.n_bits: checkpoint 2, config 3"),
         ("last", ["--model.lr", "0.1"], r"lr: checkpoint 0\.01, config 0\.1"),
+        ("last", ["--model.grad_clip", "null"], r"grad_clip: checkpoint 1\.0, config None"),
+        (
+            "file",
+            ["--model.fixed", '{"readout.bias": true}'],
+            r"fixed: checkpoint None, config \{'readout\.bias': True\}",
+        ),
     ],
 )
 def test_a_checkpoint_config_disagreement_is_refused_naming_the_keys(fitted, tmp_path, ckpt, override, key):
@@ -424,6 +430,55 @@ def test_a_checkpoint_config_disagreement_is_refused_naming_the_keys(fitted, tmp
         )
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch=1-step=8.ckpt", "last.ckpt"]
     assert (run / "checkpoints" / "epoch=1-step=8.ckpt").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "ckpt, override, key",
+    [
+        (
+            "file",
+            ["--model.masks", '{"network.weight_ih_l0": [[true, false]]}'],
+            r"masks: checkpoint None, config \{'network\.weight_ih_l0': \[\[True, False\]\]\}",
+        ),
+        (
+            "last",
+            ["--model.masks", '{"network.weight_ih_l0": [[true, false]]}'],
+            r"masks: checkpoint None, config \{'network\.weight_ih_l0': \[\[True, False\]\]\}",
+        ),
+        (
+            "file",
+            ["--model.fixed", '{"readout.bias": true}'],
+            r"fixed: checkpoint None, config \{'readout\.bias': True\}",
+        ),
+        ("file", ["--model.readout", "excitatory"], r"readout: checkpoint all, config excitatory"),
+        ("file", ["--model.ensemble", "2"], r"ensemble: checkpoint None, config 2"),
+        ("last", ["--model.network_seed", "3"], r"network_seed: checkpoint None, config 3"),
+    ],
+)
+def test_evaluating_a_checkpoint_of_another_model_is_refused_naming_the_key(fitted, tmp_path, ckpt, override, key):
+    # validate/test/predict compare the model's hyper-parameters too: before, a config's masks or
+    # fixed weights were silently replaced by the checkpoint's (their buffers), None against a value
+    # was never compared, and ensemble / network_seed failed with a bare state-dict error. "file"
+    # is refused by the CLI before anything is built, "last" by TaskModule.on_load_checkpoint
+    run = _copy_run(fitted, tmp_path)
+    path = "last" if ckpt == "last" else str(run / "checkpoints" / "last.ckpt")
+    with pytest.raises(ValueError, match=rf"disagrees? with the configuration: {key}\. Use the checkpoint's values"):
+        main(["validate", "--config", _rooted_config(tmp_path, run), "--ckpt_path", path, *override])
+
+
+def test_a_checkpoint_written_before_an_argument_existed_still_evaluates(fitted, tmp_path):
+    # an argument absent from the checkpoint's hyper-parameters is not compared; the optimiser's
+    # settings are compared only when a fit resumes
+    run = _copy_run(fitted, tmp_path)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    for key in ("readout", "masks", "fixed", "ensemble", "network_seed"):
+        del ckpt["hyper_parameters"][key]
+    torch.save(ckpt, run / "checkpoints" / "older.ckpt")
+    config = _rooted_config(tmp_path, run)
+    args = ["--config", config, "--ckpt_path", str(run / "checkpoints" / "older.ckpt"), "--model.lr", "0.5"]
+    assert main(["validate", *args]) == 0
+    with pytest.raises(ValueError, match=r"disagrees with the configuration: lr: checkpoint 0\.01, config 0\.5\."):
+        main(["fit", *args, "--trainer.max_epochs", "3"])
 
 
 def test_an_interrupted_save_leaves_the_previous_checkpoint_usable(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@ weights ≥ 0), connectivity masks on any weight, and fixed (non-trainable) weig
 each exact after optimiser steps (Adam with weight decay), and restored from a checkpoint."""
 
 import lightning as L
+import pytest
 import torch
 
 import torchrate as tr
@@ -99,3 +100,78 @@ def test_constraints_round_trip_through_a_checkpoint(tmp_path):
         a = getattr(module.get_submodule(owner), attr)
         assert torch.equal(a, getattr(loaded.get_submodule(owner), attr)), name
     assert (loaded.readout.weight[~(mask & (loaded.network.sign > 0))] == 0).all()
+
+
+def _constrained():
+    mask = torch.rand(2, 8, generator=torch.Generator().manual_seed(2)) > 0.3
+    module = TaskModule(
+        TASK,
+        EI,
+        readout="excitatory",
+        masks={"readout.weight": mask},
+        fixed={"network.weight_ih_l0": True},
+        network_seed=0,
+    )
+    return module, mask
+
+
+@pytest.mark.parametrize(
+    "key, saved_value, message",
+    [
+        ("readout", "all", r"readout: checkpoint all, config excitatory"),
+        ("masks", None, r"masks: checkpoint None, config \{'readout\.weight': \[\[(True|False), "),
+        ("masks", "other", r"masks\.readout\.weight: checkpoint \[\[(True|False), .*config \[\[(True|False), "),
+        ("fixed", None, r"fixed: checkpoint None, config \{'network\.weight_ih_l0': True\}"),
+        (
+            "fixed",
+            {"network.weight_hh_l0": True},
+            r"fixed: checkpoint \{'network\.weight_hh_l0': True\}, config \{'netw",
+        ),
+        ("ensemble", 2, r"ensemble: checkpoint 2, config None"),
+        ("network_seed", 1, r"network_seed: checkpoint 1, config 0"),
+        ("network_seed", None, r"network_seed: checkpoint None, config 0"),
+    ],
+)
+def test_a_checkpoint_with_another_readout_masks_fixed_weights_or_members_is_refused(key, saved_value, message):
+    module, mask = _constrained()
+    saved = dict(module.hparams)
+    saved[key] = {"readout.weight": ~mask} if saved_value == "other" else saved_value
+    with pytest.raises(ValueError, match=rf"disagree with the configuration: {message}.*start a new run"):
+        module.on_load_checkpoint({"hyper_parameters": saved})
+
+
+def test_a_checkpoint_that_agrees_or_predates_an_argument_loads():
+    module, mask = _constrained()
+    module.on_load_checkpoint({"hyper_parameters": dict(module.hparams)})  # the control: no difference
+    saved = {**module.hparams, "masks": {"readout.weight": mask.tolist()}}  # as YAML writes it: same mask
+    module.on_load_checkpoint({"hyper_parameters": saved})
+    older = {k: v for k, v in module.hparams.items() if k not in ("masks", "fixed", "readout")}  # absent: not compared
+    module.on_load_checkpoint({"hyper_parameters": older})
+
+
+def test_a_trainer_refuses_a_checkpoint_whose_masks_would_replace_the_modules(tmp_path):
+    # the masks are buffers of the state dict: before, validate(ckpt_path=…) of a module built with
+    # mask B silently evaluated the checkpoint's mask A
+    net = {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0, "tau": 40.0}}
+    mask = torch.rand(2, 8, generator=torch.Generator().manual_seed(3)) > 0.5
+    data = TaskDataModule(TASK, batch_size=8, train_batches=2, val_trials=8, test_trials=8)
+
+    def bare():
+        return L.Trainer(
+            max_steps=2,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
+
+    first = bare()
+    first.fit(TaskModule(TASK, net, masks={"readout.weight": mask}, network_seed=0), data)
+    first.save_checkpoint(tmp_path / "a.ckpt")
+    other = TaskModule(TASK, net, masks={"readout.weight": ~mask}, network_seed=0)
+    with pytest.raises(ValueError, match=r"masks\.readout\.weight: checkpoint \[\[(True|False)"):
+        bare().validate(other, data, ckpt_path=tmp_path / "a.ckpt")
+    assert torch.equal(other.readout.parametrizations.weight[0].mask, ~mask)  # its own mask, untouched
+    same = TaskModule(TASK, net, masks={"readout.weight": mask}, network_seed=0)
+    bare().validate(same, data, ckpt_path=tmp_path / "a.ckpt")  # the control: the same config loads

@@ -207,6 +207,118 @@ def test_stop_then_continue_with_more_epochs_matches(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_every_taskmodule_argument_is_compared_with_a_checkpoint():
+    # a new TaskModule argument must be classified: the model's (always compared with --ckpt_path's
+    # hyper-parameters) or the optimiser's (compared when a fit resumes), else it is silently overridden
+    import inspect
+
+    from torchrate.training.checkpoints import _FIT_HPARAMS, _MODEL_HPARAMS, _compared_hparams
+
+    arguments = set(inspect.signature(TaskModule.__init__).parameters) - {"self"}
+    assert set(_MODEL_HPARAMS) | set(_FIT_HPARAMS) == arguments
+    assert not set(_MODEL_HPARAMS) & set(_FIT_HPARAMS)
+    assert _compared_hparams(fit=False) == _MODEL_HPARAMS
+    assert _compared_hparams(fit=True) == _MODEL_HPARAMS + _FIT_HPARAMS
+
+
+KEYS = ("masks", "fixed", "ensemble", "network_seed", "readout", "grad_clip", "network")
+
+
+@pytest.mark.parametrize(
+    "saved, current, expected",
+    [
+        # None against a value, either way round, is a difference (it used to be skipped)
+        (
+            {"masks": None},
+            {"masks": {"readout.weight": [[True, False]]}},
+            ["masks: checkpoint None, config {'readout.weight': [[True, False]]}"],
+        ),
+        ({"fixed": {"readout.bias": True}}, {"fixed": None}, ["fixed: checkpoint {'readout.bias': True}, config None"]),
+        ({"ensemble": None}, {"ensemble": 3}, ["ensemble: checkpoint None, config 3"]),
+        ({"network_seed": 0}, {"network_seed": None}, ["network_seed: checkpoint 0, config None"]),
+        ({"grad_clip": 1.0}, {"grad_clip": None}, ["grad_clip: checkpoint 1.0, config None"]),
+        (
+            {"network": {"init_args": {"tau": None}}},
+            {"network": {"init_args": {"tau": 20.0}}},
+            ["network.init_args.tau: checkpoint None, config 20.0"],
+        ),
+        # values on both sides
+        ({"readout": "all"}, {"readout": "excitatory"}, ["readout: checkpoint all, config excitatory"]),
+        (
+            {"masks": {"readout.weight": torch.tensor([[True, False]])}},
+            {"masks": {"readout.weight": [[False, True]]}},
+            ["masks.readout.weight: checkpoint [[True, False]], config [[False, True]]"],
+        ),
+        # equal: both None, a tensor and its nested list, 20 and 20.0
+        ({"masks": None, "ensemble": None}, {"masks": None, "ensemble": None}, []),
+        (
+            {"masks": {"readout.weight": torch.tensor([[True, False]])}},
+            {"masks": {"readout.weight": [[True, False]]}},
+            [],
+        ),
+        ({"network_seed": 20}, {"network_seed": 20.0}, []),
+        # absent on one side (an argument added since the checkpoint was written): not compared, at any depth
+        ({}, {"masks": {"readout.weight": [[True]]}, "fixed": None}, []),
+        ({"masks": None, "fixed": {"readout.bias": True}}, {}, []),
+        ({"network": {"init_args": {"hidden_size": 8}}}, {"network": {"init_args": {"hidden_size": 8, "tau": 5}}}, []),
+        # but a dict of masks (not a class's arguments) naming other weights differs
+        (
+            {"masks": {"readout.weight": [[True]]}},
+            {"masks": {"readout.bias": [True]}},
+            ["masks: checkpoint {'readout.weight': [[True]]}, config {'readout.bias': [True]}"],
+        ),
+        (
+            {"fixed": {"readout.bias": True}},
+            {"fixed": {"readout.bias": True, "network.bias_l0": True}},
+            ["fixed: checkpoint {'readout.bias': True}, config {'readout.bias': True, 'network.bias_l0': True}"],
+        ),
+    ],
+)
+def test_hparams_differences_reports_none_against_a_value_and_skips_what_one_side_lacks(saved, current, expected):
+    from torchrate.training.checkpoints import hparams_differences
+
+    assert hparams_differences(saved, current, KEYS) == expected
+
+
+def test_hparams_differences_cuts_a_long_value_and_compares_a_list_of_configs_with_an_empty_one():
+    from torchrate.training.checkpoints import hparams_differences
+
+    big = torch.ones(16, 16, dtype=torch.bool)
+    (diff,) = hparams_differences({"masks": {"network.weight_hh_l0": big}}, {"masks": None}, ("masks",))
+    assert diff.startswith("masks: checkpoint {'network.weight_hh_l0': [[True, True,") and diff.endswith(
+        "…, config None"
+    )
+    assert len(diff) < 120
+    tasks = [{"class_path": "torchrate.tasks.FlipFlop", "init_args": {"n_bits": 2}}]
+    assert hparams_differences({"task": {"init_args": {"tasks": tasks}}}, {"task": {"init_args": {"tasks": []}}}) == [
+        "task.init_args.tasks.length: checkpoint 1, config 0"
+    ]
+
+
+def test_a_task_config_is_compared_as_the_task_it_builds():
+    # a checkpoint written by `torchrate fit` holds the YAML's task (NeuroGym env_kwargs: null); a
+    # module built in Python holds task.config() (env_kwargs {}): the same task, not a difference,
+    # while a real difference still is, and an argument the checkpoint lacks stays uncompared
+    pytest.importorskip("neurogym")
+    from torchrate.training.checkpoints import _hparams_disagreement, hparams_differences
+    from torchrate.training.module import as_task
+
+    written = {"class_path": "torchrate.tasks.NeuroGym", "init_args": {"env_id": "GoNogo-v0", "dt": 100.0}}
+    written["init_args"]["env_kwargs"] = None
+    built = as_task(written).config()
+    raw = hparams_differences({"task": written}, {"task": built})
+    assert raw == ["task.init_args.env_kwargs: checkpoint None, config {}"]  # the control: as written they differ
+    state = torch.random.get_rng_state()
+    assert _hparams_disagreement({"task": written}, {"task": built}, fit=False) == []
+    assert torch.equal(torch.random.get_rng_state(), state)
+    other = json.loads(json.dumps(built))
+    other["init_args"].update(dt=50.0, rt_threshold=0.9)
+    # written has no rt_threshold (as a checkpoint from before the argument existed): not compared
+    assert _hparams_disagreement({"task": written}, {"task": other}, fit=False) == [
+        "task.init_args.dt: checkpoint 100.0, config 50.0"
+    ]
+
+
 # ----------------------------------------------------------------------------- training to target
 def _train(task, network, tmp_path, epochs, lr=1e-2, batches=50):
     L.seed_everything(0, verbose=False)

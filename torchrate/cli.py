@@ -298,8 +298,8 @@ def build_cli(args: list[str] | None, run: bool = True) -> LightningCLI:
     ``fit`` holds a lock on the run directory (``trainer.default_root_dir``): a second fit
     into it while the first runs is refused (:class:`~torchrate.training.checkpoints.RunDirectoryInUseError`).
     Checkpoints load CRC-verified and with ``weights_only=True`` always, and ``--ckpt_path``
-    whose network or task (or, for ``fit``, optimiser settings) disagree with the config is
-    refused with the keys named.
+    whose model (network, task, ensemble, network_seed, readout, masks, fixed; for ``fit`` also
+    the optimiser's settings) disagrees with the config is refused with the keys named.
 
     ``args`` is a list of str (the command line without the program name) or None (``sys.argv``),
     ``run`` a bool: ``TypeError`` naming the argument otherwise.
@@ -346,7 +346,7 @@ def _build_cli(args: list[str] | None, run: bool) -> LightningCLI:
             # hidden_size: 16 silently trains the checkpoint's 8) and loads it without checking
             # it: here the file is verified and any disagreement refused instead
             from .training.allowlist import check_class_paths
-            from .training.checkpoints import hparams_differences, load_checkpoint_file
+            from .training.checkpoints import _compared_hparams, _hparams_disagreement, load_checkpoint_file
 
             sub = self.config.get("subcommand")
             if not sub:
@@ -357,12 +357,11 @@ def _build_cli(args: list[str] | None, run: bool) -> LightningCLI:
             ckpt = load_checkpoint_file(ckpt_path)
             check_class_paths(ckpt.get("hyper_parameters") or {}, f"checkpoint {ckpt_path!r}")  # before comparing
             config = self.config[sub]
-            current = {"network": _as_dict(config.model.get("network")), "task": _as_dict(config.data.get("task"))}
-            keys: tuple[str, ...] = ("network", "task")
-            if sub == "fit":
-                keys += ("lr", "weight_decay", "rate_l2", "weight_l2", "grad_clip")
-                current |= {k: config.model.get(k) for k in keys[2:]}
-            diff = hparams_differences(ckpt.get("hyper_parameters") or {}, current, keys)
+            # the TaskModule as it will be built: the model's arguments (and, for fit, the optimiser's),
+            # the task linked from data.task
+            current = {k: _as_dict(config.model.get(k)) for k in _compared_hparams(sub == "fit") if k in config.model}
+            current["task"] = _as_dict(config.data.get("task"))
+            diff = _hparams_disagreement(ckpt.get("hyper_parameters") or {}, current, fit=sub == "fit")
             if diff:
                 raise ValueError(
                     f"checkpoint {ckpt_path!r} disagrees with the configuration: "

@@ -9,8 +9,9 @@ r"""Checkpoints that cannot run code or lie, and run directories that cannot be 
   previous checkpoint intact.
 * :class:`SafeCheckpointIO` — both, as the Lightning ``CheckpointIO`` that ``torchrate fit``
   (and :class:`~torchrate.training.RunCheckpoint`) install.
-* :func:`hparams_differences` — what differs between a checkpoint's network / task and a
-  config's, as ``"network.init_args.hidden_size: checkpoint 8, config 16"``.
+* :func:`hparams_differences` — what differs between a checkpoint's hyper-parameters and a
+  config's, as ``"network.init_args.hidden_size: checkpoint 8, config 16"``: every TaskModule
+  argument that defines the model, and the optimiser's on a resumed fit.
 * :class:`RunLock` — an exclusive lock on a run directory: a second ``torchrate fit`` into
   the same directory is refused while the first runs.
 """
@@ -238,36 +239,97 @@ def install_safe_checkpoint_io(trainer: L.Trainer) -> None:
 
 
 # ---------------------------------------------------------------------- config agreement
+#: The :class:`~torchrate.training.TaskModule` arguments that define the model: its network and
+#: task, its members (``ensemble``, and ``network_seed``: the members' seeds, buffer ``member_seeds``,
+#: and the noise seed) and the constraints on its weights (``readout``, ``masks``, ``fixed``, whose
+#: masks are buffers of the state dict). A checkpoint loaded into a module built from a config
+#: (``--ckpt_path``, any Trainer's restore) must agree with the config on every one of them.
+_MODEL_HPARAMS: tuple[str, ...] = ("network", "task", "ensemble", "network_seed", "readout", "masks", "fixed")
+#: ... and, when a fit resumes, on the optimiser's and the loss's (Adam's saved state would carry on
+#: with a new ``lr`` or ``weight_decay`` unannounced). Every TaskModule argument is in one of the two
+#: (tests/test_training.py checks it).
+_FIT_HPARAMS: tuple[str, ...] = ("lr", "weight_decay", "rate_l2", "weight_l2", "grad_clip")
+
+
+def _compared_hparams(fit: bool) -> tuple[str, ...]:
+    """The hyper-parameters a checkpoint must share with the config: ``_MODEL_HPARAMS``, and
+    ``_FIT_HPARAMS`` too when ``fit`` (a resumed fit). What ``torchrate fit|validate|test|predict
+    --ckpt_path`` and ``TaskModule.on_load_checkpoint`` compare with :func:`hparams_differences`."""
+    return _MODEL_HPARAMS + _FIT_HPARAMS if fit else _MODEL_HPARAMS
+
+
 def _is_mapping(value: Any) -> bool:  # duck-typed: anything with items() (jsonargparse's Namespace)
     return isinstance(value, Mapping) or hasattr(value, "items") and callable(value.items)
 
 
-def _flatten(value: Any, prefix: str) -> dict[str, tuple[Any, Any]]:
-    """``{dotted name: (comparable value, value as given)}`` of the leaves of ``value``. A list of
-    configs (a Multitask's ``tasks``) is followed into each entry (``tasks[1].init_args.n_bits``) and
-    its length compared; any other list is one leaf."""
-    if _is_mapping(value):
-        out: dict[str, tuple[Any, Any]] = {}
-        for k, v in value.items():
-            out |= _flatten(v, f"{prefix}.{k}" if prefix else str(k))
-        return out
-    if isinstance(value, (list, tuple)) and any(_is_mapping(v) for v in value):
-        out = {f"{prefix}.length": (len(value), len(value))}
-        for i, v in enumerate(value):
-            out |= _flatten(v, f"{prefix}[{i}]")
-        return out
-    if isinstance(value, (list, tuple)):
-        return {prefix: ([_plain(v) for v in value], value)}
-    return {prefix: (_plain(value), value)}
+def _entries(value: Any) -> dict[Any, Any]:
+    """A mapping's entries, one level deep (a jsonargparse Namespace's ``items()`` are its dotted leaves)."""
+    return dict(value.as_dict() if hasattr(value, "as_dict") else value.items())
+
+
+def _is_config_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and any(_is_mapping(v) for v in value)
+
+
+def _differences(saved: Any, current: Any, name: str) -> list[str]:
+    """The leaves of ``saved`` and ``current`` under ``name`` that differ.
+
+    A class's spec (``{"class_path", "init_args"}``) and its ``init_args`` are followed into the
+    entries both have: an argument present on one side only (added to the class since the
+    checkpoint was written) is not compared. Any other mapping is a value (``masks``, ``fixed``):
+    its keys must be the same (else it is one difference) and its entries are compared. A list
+    of configs (a Multitask's ``tasks``) is followed into the entries both have, its length compared
+    (``tasks[1].init_args.n_bits``, ``tasks.length``). Anything else is one leaf, None included —
+    so None against a value (or a mapping) is a difference."""
+    if _is_mapping(saved) and _is_mapping(current):
+        a, b = _entries(saved), _entries(current)
+        arguments = "class_path" in a or "class_path" in b or name.rpartition(".")[2] in ("init_args", "dict_kwargs")
+        if arguments or set(a) == set(b):
+            out: list[str] = []
+            for k in sorted(set(a) & set(b), key=str):
+                out += _differences(a[k], b[k], f"{name}.{k}" if name else str(k))
+            return out
+    elif isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
+        if _is_config_list(saved) or _is_config_list(current):
+            out = (
+                [] if len(saved) == len(current) else [f"{name}.length: checkpoint {len(saved)}, config {len(current)}"]
+            )
+            for i, (x, y) in enumerate(zip(saved, current)):
+                out += _differences(x, y, f"{name}[{i}]")
+            return out
+    a, b = _plain(saved), _plain(current)
+    if a == b or (name.endswith("class_path") and _same_class(a, b)):
+        return []
+    return [f"{name}: checkpoint {_brief(saved)}, config {_brief(current)}"]
 
 
 def _plain(value: Any) -> Any:
+    """``value`` comparable with ``==``: tensors and arrays as nested lists, ints as floats (20 and 20.0 agree)."""
+    if hasattr(value, "tolist") and callable(value.tolist) and not isinstance(value, (int, float, bool, str)):
+        value = value.tolist()  # a Tensor or NumPy array (a mask), or a NumPy scalar
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if _is_mapping(value):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v) for k, v in _entries(value).items()}
     if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)  # 20 and 20.0 agree
+        return float(value)
+    return value
+
+
+def _brief(value: Any) -> str:
+    """A value as the message shows it: as given (``20``, ``torchrate.RateRNN``), tensors as their
+    nested lists, cut at 60 characters (a mask)."""
+    text = str(_lists(value))
+    return f"{text[:60]}…" if len(text) > 60 else text
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    if _is_mapping(value):
+        return {k: _lists(v) for k, v in _entries(value).items()}
     return value
 
 
@@ -276,15 +338,27 @@ def hparams_differences(
 ) -> list[str]:
     """The entries under ``keys`` whose values differ between the checkpoint's hyper-parameters
     ``saved`` and the ``current`` config, as ``"network.init_args.hidden_size: checkpoint 8,
-    config 16"``. Entries present on one side only (an argument added to a class since the
-    checkpoint was written) are not compared. ``saved`` and ``current`` are mappings, ``keys`` a
-    tuple of str (``TypeError`` naming the argument otherwise).
+    config 16"``. ``saved`` and ``current`` are mappings, ``keys`` a tuple of str (``TypeError``
+    naming the argument otherwise). ``--ckpt_path`` and ``TaskModule.on_load_checkpoint`` compare
+    every TaskModule argument that defines the model (``network``, ``task``, ``ensemble``,
+    ``network_seed``, ``readout``, ``masks``, ``fixed``) and, on a resumed fit, the optimiser's and
+    the loss's (``lr``, ``weight_decay``, ``rate_l2``, ``weight_l2``, ``grad_clip``).
+
+    An argument present on one side only — a key of the hyper-parameters, or of a class's
+    ``init_args``: one added since the checkpoint was written — is not compared. An entry present
+    on both sides is, None included: ``masks`` None in the checkpoint and a dict in the config is
+    reported (``"masks: checkpoint None, config {...}"``), and so are two ``masks`` (or ``fixed``)
+    dicts that name different weights. Ints equal floats (``20`` and ``20.0`` agree), a tensor
+    equals its nested list, and two class paths that name one class agree.
 
     Examples
     --------
     >>> hparams_differences({"network": {"init_args": {"hidden_size": 8, "tau": 20.0}}},
     ...                     {"network": {"init_args": {"hidden_size": 16, "tau": 20}}})
     ['network.init_args.hidden_size: checkpoint 8, config 16']
+    >>> hparams_differences({"masks": None, "fixed": None}, {"masks": None, "fixed": {"readout.bias": True}},
+    ...                     keys=("masks", "fixed", "ensemble"))
+    ["fixed: checkpoint None, config {'readout.bias': True}"]
     """
     for name, value in (("saved", saved), ("current", current)):
         if not _is_mapping(value):
@@ -293,13 +367,54 @@ def hparams_differences(
         raise TypeError(f"keys must be a tuple of str (the top-level entries to compare), got {keys!r}")
     out = []
     for key in keys:
-        if key not in saved or key not in current or saved[key] is None or current[key] is None:
-            continue
-        a, b = _flatten(saved[key], key), _flatten(current[key], key)
-        for name in sorted(set(a) & set(b)):
-            if a[name][0] != b[name][0] and not (name.endswith("class_path") and _same_class(a[name][0], b[name][0])):
-                out.append(f"{name}: checkpoint {a[name][1]}, config {b[name][1]}")
+        if key in saved and key in current:  # absent on one side: not compared
+            out += _differences(saved[key], current[key], key)
     return out
+
+
+def _hparams_disagreement(saved: Mapping[str, Any], current: Mapping[str, Any], *, fit: bool) -> list[str]:
+    """:func:`hparams_differences` of a checkpoint's hyper-parameters ``saved`` and a module's or
+    config's ``current`` on :func:`_compared_hparams` — what ``--ckpt_path`` and
+    ``TaskModule.on_load_checkpoint`` refuse. The task is compared as built: a task's ``config()``
+    may resolve what its YAML left to a default (a NeuroGym task's ``env_kwargs: null`` is ``{}``),
+    so where the written configs differ both are rebuilt (:func:`_built_task`) and compared again;
+    what still differs is a different task."""
+    keys = _compared_hparams(fit)
+    diff = hparams_differences(saved, current, keys)
+    if any(d.startswith(("task.", "task:")) for d in diff) and "task" in saved and "task" in current:
+        diff = hparams_differences(
+            {**saved, "task": _built_task(saved["task"])}, {**current, "task": _built_task(current["task"])}, keys
+        )
+    return diff
+
+
+def _built_task(spec: Any) -> Any:
+    """The task config ``spec`` as the task it builds writes it (``Task.config()``), kept to the
+    entries ``spec`` names (an argument added to the class since stays uncompared); ``spec`` itself
+    when it does not build. The global RNG is left as it was and the task's warnings are not shown
+    (they are when the module builds it)."""
+    from .module import as_task
+
+    if not _is_mapping(spec):
+        return spec
+    spec = _lists(spec)  # plain dicts and lists
+    try:
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            built = as_task(spec).config()
+    except Exception:  # a checkpoint's task that no longer builds: its config as written
+        return spec
+    return _restricted(built, spec)
+
+
+def _restricted(built: Any, written: Any) -> Any:
+    """``built`` with its mappings cut to the keys of ``written`` (entries ``written`` lacks dropped)."""
+    if _is_mapping(built) and _is_mapping(written):
+        b = _entries(built)
+        return {k: _restricted(b[k], v) if k in b else v for k, v in _entries(written).items()}
+    if isinstance(built, (list, tuple)) and isinstance(written, (list, tuple)) and len(built) == len(written):
+        return [_restricted(x, y) for x, y in zip(built, written)]
+    return built
 
 
 def _same_class(a: object, b: object) -> bool:

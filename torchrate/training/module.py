@@ -514,18 +514,17 @@ class TaskModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # the dict arrives already loaded (through SafeCheckpointIO when a Trainer of this module
         # restores it): refuse class paths outside the allow-list before comparing them (which
-        # may import), then a network or task that differs from this module's (built from the
-        # config) — it would silently train or evaluate something else — naming the keys
+        # may import), then a model that differs from this module's (built from the config) — a
+        # network, task, members, readout, masks or fixed weights of its own; the checkpoint's
+        # mask buffers would silently replace the config's — naming the keys. On a resumed fit the
+        # optimiser's too: Adam's saved state would override a new lr / weight_decay
         from .allowlist import check_class_paths
-        from .checkpoints import hparams_differences
+        from .checkpoints import _hparams_disagreement
 
         saved = checkpoint.get("hyper_parameters") or {}
         check_class_paths(saved, "the checkpoint's hyper-parameters")
-        keys: tuple[str, ...] = ("network", "task")
-        if self._trainer is not None and self._trainer.state.fn == "fit":
-            # on resume Adam's saved state would override a new lr / weight_decay
-            keys += ("lr", "weight_decay", "rate_l2", "weight_l2", "grad_clip")
-        diff = hparams_differences(saved, dict(self.hparams), keys)
+        fit = self._trainer is not None and self._trainer.state.fn == "fit"
+        diff = _hparams_disagreement(saved, dict(self.hparams), fit=fit)
         if diff:
             raise ValueError(
                 "the checkpoint's hyper-parameters disagree with the configuration: "
