@@ -175,3 +175,30 @@ def test_a_trainer_refuses_a_checkpoint_whose_masks_would_replace_the_modules(tm
     assert torch.equal(other.readout.parametrizations.weight[0].mask, ~mask)  # its own mask, untouched
     same = TaskModule(TASK, net, masks={"readout.weight": mask}, network_seed=0)
     bare().validate(same, data, ckpt_path=tmp_path / "a.ckpt")  # the control: the same config loads
+
+
+def test_load_from_checkpoint_refuses_overrides_of_what_the_weights_define(tmp_path):
+    # an override is merged before the module is built, so the comparison with the checkpoint cannot
+    # see it; the state dict then replaced the overridden masks (buffers) with the checkpoint's, and
+    # the module said masks=B while running A's
+    module, mask = _constrained()
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "c.ckpt")
+    path = tmp_path / "c.ckpt"
+    network = module.hparams["network"]
+    refused = {
+        "masks": {"readout.weight": ~mask},
+        "fixed": None,
+        "readout": "all",
+        "network_seed": 1,
+        "network": {**network, "init_args": {**network["init_args"], "tau_e": 50.0}},
+    }
+    for key, value in refused.items():
+        with pytest.raises(ValueError, match=rf"overrides what its weights define: {key}[.:].*override only the task"):
+            TaskModule.load_from_checkpoint(path, **{key: value})
+    # the training settings, the task, and a model argument equal to the checkpoint's may be given
+    loaded = TaskModule.load_from_checkpoint(path, lr=1e-4, masks={"readout.weight": mask.tolist()}, task=TASK)
+    assert loaded.hparams["lr"] == 1e-4
+    assert loaded.state_dict().keys() == module.state_dict().keys()
+    assert all(torch.equal(v, module.state_dict()[k]) for k, v in loaded.state_dict().items())

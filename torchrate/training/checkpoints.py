@@ -390,11 +390,15 @@ def _hparams_disagreement(saved: Mapping[str, Any], current: Mapping[str, Any], 
 
 def _built_task(spec: Any) -> Any:
     """The task config ``spec`` as the task it builds writes it (``Task.config()``), kept to the
-    entries ``spec`` names (an argument added to the class since stays uncompared); ``spec`` itself
+    entries ``spec`` names (an argument added to the class since stays uncompared); a task object
+    (``load_from_checkpoint(path, task=PerceptualDecision(...))``) as its ``config()``; ``spec`` itself
     when it does not build. The global RNG is left as it was and the task's warnings are not shown
     (they are when the module builds it)."""
+    from ..tasks import Task
     from .module import as_task
 
+    if isinstance(spec, Task):
+        return spec.config()
     if not _is_mapping(spec):
         return spec
     spec = _lists(spec)  # plain dicts and lists

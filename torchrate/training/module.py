@@ -550,8 +550,10 @@ class TaskModule(L.LightningModule):
         verified and it loads with ``weights_only=True`` always — ``weights_only=False`` is ignored
         with a warning, as is ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` — and the class paths in its
         hyper-parameters must be allowed (:func:`~torchrate.training.allow`) before anything is
-        imported. ``kwargs`` override hyper-parameters (e.g. ``lr=1e-3``); ``hparams_file`` (YAML,
-        read with ``yaml.safe_load``) replaces them.
+        imported. ``kwargs`` override hyper-parameters: the task and the training settings (e.g.
+        ``lr=1e-3``), not what the weights define (network, ensemble, network_seed, readout, masks,
+        fixed: refused where they differ from the checkpoint's, whose state dict would overwrite
+        them); ``hparams_file`` (YAML, read with ``yaml.safe_load``) replaces them.
 
         Raises
         ------
@@ -559,7 +561,8 @@ class TaskModule(L.LightningModule):
             A corrupted file, one that would unpickle objects, or one naming a class outside the
             allow-list (all ``ValueError``).
         ValueError
-            Not a checkpoint of ``cls``, or (``strict``) weights that do not fit the network.
+            Not a checkpoint of ``cls``, (``strict``) weights that do not fit the network, or an
+            override of what the weights define.
         """
         import warnings
 
@@ -610,7 +613,9 @@ class TaskModule(L.LightningModule):
 
             with open(hparams_file) as f:
                 hparams = dict(yaml.safe_load(f) or {})
-        hparams = {k: v for k, v in hparams.items() if not str(k).startswith("_")} | dict(overrides or {})
+        hparams = {k: v for k, v in hparams.items() if not str(k).startswith("_")}
+        _check_overrides(hparams, dict(overrides or {}), name)
+        hparams |= dict(overrides or {})
         ckpt["hyper_parameters"] = hparams  # what on_load_checkpoint compares with the rebuilt module
         try:
             check_class_paths(hparams, f"checkpoint {str(name)!r}")  # before anything is imported
@@ -631,6 +636,24 @@ class TaskModule(L.LightningModule):
         module.load_state_dict(state_dict, strict=strict)
         device = next((t.device for t in state_dict.values() if isinstance(t, Tensor)), None)
         return (module.to(device) if device is not None else module), ckpt
+
+
+def _check_overrides(saved: Mapping[str, Any], overrides: Mapping[str, Any], name: object) -> None:
+    """Refuse ``load_from_checkpoint`` overrides of what the checkpoint's weights define (the
+    network, members, readout, masks, fixed weights: their tensors and buffers are in the state
+    dict, which would overwrite them, or not fit): a module whose hyper-parameters name one model
+    but whose state is another's. The task and the training settings (``lr``, …) may be overridden."""
+    from .checkpoints import _MODEL_HPARAMS, hparams_differences
+
+    changed = hparams_differences(saved, overrides, tuple(k for k in _MODEL_HPARAMS if k != "task"))
+    if changed:
+        raise ValueError(
+            f"load_from_checkpoint({str(name)!r}, ...) overrides what its weights define: "
+            + "; ".join(changed)
+            + ". The checkpoint's state dict would replace or not fit them; override only the task or the "
+            "training settings (lr, weight_decay, rate_l2, weight_l2, grad_clip), or build a TaskModule with "
+            "these arguments and load the weights you want into it"
+        )
 
 
 def _state_mismatch(module: nn.Module, state_dict: Mapping[str, Tensor]) -> tuple[list[str], list[str]]:
