@@ -74,7 +74,8 @@ def test_fixed_weights_and_entries_keep_their_initial_values_under_dale_and_weig
     assert (net.M[:, :6] >= 0).all() and (net.M[:, 6:] <= 0).all()  # Dale's law still holds
 
 
-def test_constraints_round_trip_through_a_checkpoint(tmp_path):
+def _constrained():
+    """An E–I module with every kind of constraint: an excitatory readout, a mask on it, a fixed W."""
     mask = torch.rand(2, 8, generator=torch.Generator().manual_seed(2)) > 0.3
     module = TaskModule(
         TASK,
@@ -84,6 +85,11 @@ def test_constraints_round_trip_through_a_checkpoint(tmp_path):
         fixed={"network.weight_ih_l0": True},
         network_seed=0,
     )
+    return module, mask
+
+
+def test_constraints_round_trip_through_a_checkpoint(tmp_path):
+    module, mask = _constrained()
     trainer = L.Trainer(
         max_steps=3,
         logger=False,
@@ -100,19 +106,6 @@ def test_constraints_round_trip_through_a_checkpoint(tmp_path):
         a = getattr(module.get_submodule(owner), attr)
         assert torch.equal(a, getattr(loaded.get_submodule(owner), attr)), name
     assert (loaded.readout.weight[~(mask & (loaded.network.sign > 0))] == 0).all()
-
-
-def _constrained():
-    mask = torch.rand(2, 8, generator=torch.Generator().manual_seed(2)) > 0.3
-    module = TaskModule(
-        TASK,
-        EI,
-        readout="excitatory",
-        masks={"readout.weight": mask},
-        fixed={"network.weight_ih_l0": True},
-        network_seed=0,
-    )
-    return module, mask
 
 
 @pytest.mark.parametrize(
