@@ -166,6 +166,30 @@ def test_separation_of_groups_on_a_hand_built_matrix():
     }
 
 
+def test_the_table_and_both_figures_group_networks_alike():
+    """1 and "1" are two groups in the separation table, the distance figure's blocks and the MDS
+    figure's legend (the figure grouped by str, the table by repr)."""
+    import matplotlib.pyplot as plt
+
+    from torchrate.training.population import _distances_figure, _mds_figure, _separation
+
+    colours = [1, "1", 1, "1"]
+    D = torch.tensor([[0.0, 3, 1, 3], [3, 0, 3, 1], [1, 3, 0, 3], [3, 1, 3, 0]], dtype=torch.float64)
+    assert _separation(D, colours)["within"] == 1.0
+    names = ["a", "b", "c", "d"]
+    fig = _mds_figure({"cca": torch.randn(4, 2, dtype=torch.float64)}, names, colours, "x")
+    try:
+        assert [t.get_text() for t in fig.legends[0].get_texts()] == ["1", "'1'"]  # two groups, told apart
+        assert [len(c.get_offsets()) for c in fig.axes[0].collections] == [2, 2]
+    finally:
+        plt.close(fig)
+    fig = _distances_figure({"cca": D}, names, colours)
+    try:
+        assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "c", "b", "d"]  # by group
+    finally:
+        plt.close(fig)
+
+
 def test_a_distance_that_is_not_finite_is_refused_naming_the_pair():
     from torchrate.training.population import _matrix
 

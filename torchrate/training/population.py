@@ -244,10 +244,16 @@ def _check_labels(labels: object, P: int) -> list[dict[str, Any]]:
 def _check_color_by(color_by: object, labels: list[dict[str, Any]]) -> str | None:
     keys = list(dict.fromkeys(k for lab in labels for k in lab))
     if color_by is None:
-        return next((k for k in keys if len({repr(lab.get(k)) for lab in labels}) > 1), None)
+        return next((k for k in keys if len(set(_group_keys([lab.get(k) for lab in labels]))) > 1), None)
     if not isinstance(color_by, str) or color_by not in keys:
         raise ValueError(f"color_by must be one of the labels' keys {keys}, or None, got {_validate._show(color_by)}")
     return color_by
+
+
+def _group_keys(colours: Sequence[Any]) -> list[str]:
+    """Each network's group: its ``color_by`` value as ``repr`` (1 and "1" are two groups; the
+    table, the distance figure and the MDS figure group alike)."""
+    return [repr(c) for c in colours]
 
 
 # ---------------------------------------------------------------------- networks
@@ -324,7 +330,7 @@ def _separation(D: Tensor, colours: list[Any]) -> dict[str, Any]:
     ``colours`` (a swept key's values): the mean distance within groups and between them, and
     how many networks have their nearest other network in their own group (of those whose group
     has another member). Within/nearest are None where no group has two members."""
-    keys = [repr(c) for c in colours]
+    keys = _group_keys(colours)
     P = len(keys)
     same = torch.tensor([[keys[i] == keys[j] for j in range(P)] for i in range(P)])
     off = ~torch.eye(P, dtype=torch.bool)
@@ -454,7 +460,7 @@ def _distances_figure(distances: dict[str, Tensor], names: list[str], colours: l
     first appearance) with a line between groups, so that blocks on the diagonal show groups."""
     from .report import _subplots
 
-    keys = [repr(c) for c in colours] if colours is not None else [""] * len(names)
+    keys = _group_keys(colours) if colours is not None else [""] * len(names)
     rank = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     order = sorted(range(len(names)), key=lambda i: rank[keys[i]])
     edges = [j - 0.5 for j in range(1, len(order)) if keys[order[j]] != keys[order[j - 1]]]
@@ -487,7 +493,11 @@ def _mds_figure(
     fig, axes = _subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
     categories = None
     if colours is not None and not _numeric(colours):
-        categories = list(dict.fromkeys(str(c) for c in colours))
+        groups = _group_keys(colours)
+        value = dict(zip(groups, colours))  # each group's value, in order of first appearance
+        printed = [str(v) for v in value.values()]
+        # each group's label: its value printed, or its repr where two groups print alike (1 and "1")
+        categories = {g: str(v) if printed.count(str(v)) == 1 else g for g, v in value.items()}
     for ax, (k, E) in zip(axes[0], embeddings.items()):
         x, y = E[:, 0].numpy(), E[:, 1].numpy()
         if colours is None:
@@ -496,9 +506,9 @@ def _mds_figure(
             sc = ax.scatter(x, y, s=40, c=[float(c) for c in colours], cmap="viridis")
             fig.colorbar(sc, ax=ax, shrink=0.8, label=(color_by or "").rsplit(".", 1)[-1])
         else:
-            for j, cat in enumerate(categories):
-                pick = [i for i, c in enumerate(colours) if str(c) == cat]
-                ax.scatter(x[pick], y[pick], s=40, color=f"C{j % 10}", label=_short(cat, 60))
+            for j, (group, label) in enumerate(categories.items()):
+                pick = [i for i, g in enumerate(groups) if g == group]
+                ax.scatter(x[pick], y[pick], s=40, color=f"C{j % 10}", label=_short(label, 60))
         for i, name in enumerate(names):
             ax.annotate(name, (x[i], y[i]), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set_aspect("equal", adjustable="datalim")  # distances on the page are the embedding's
