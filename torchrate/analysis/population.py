@@ -54,8 +54,7 @@ def _trials(X: Tensor, name: str) -> Tensor:
         raise ValueError(f"{name} must have shape (T, B, N) or (S, N) with no empty dimension, got {tuple(X.shape)}")
     if not X.is_floating_point():
         raise TypeError(f"{name} must be a floating point tensor, got {X.dtype}")
-    if not bool(torch.isfinite(X).all()):
-        raise ValueError(f"{name} holds NaN or Inf; compare finite trajectories")
+    _validate.check_finite_tensor(name, X, fix="compare finite trajectories")
     return X if X.ndim == 3 else X.unsqueeze(1)
 
 
@@ -358,6 +357,7 @@ def dsa(
     -------
     DSA
     """
+    X, Y = _trials(X, "X"), _trials(Y, "Y")  # each checked under its own name
     A, B = (
         dmd(X, rank=rank, n_delays=n_delays, interval=interval),
         dmd(Y, rank=rank, n_delays=n_delays, interval=interval),
