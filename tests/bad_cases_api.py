@@ -410,6 +410,18 @@ CASES = [
     ("TaskModule network_seed=-1", module(network_seed=-1), ValueError, r"network_seed must be an integer ≥ 0"),
     ("TaskModule network_seed='0'", module(network_seed="0"), TypeError, r"network_seed must be an integer"),
     (
+        "TaskModule network_seed=2**64",
+        module(network_seed=2**64),
+        ValueError,
+        r"network_seed must be an integer in \[0, 2\*\*63 - 1\] .*got 18446744073709551616",
+    ),
+    (
+        "TaskModule network_seed=2**63 - 2, ensemble=3",
+        module(network_seed=2**63 - 2, ensemble=3),
+        ValueError,
+        r"network_seed must be an integer in \[0, 2\*\*63 - 3\]",
+    ),
+    (
         "TaskModule task whose loss is not a kind",
         module(task=_task_with_loss("hinge")),
         ValueError,

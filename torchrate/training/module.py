@@ -234,7 +234,12 @@ class TaskModule(L.LightningModule):
         # not "seed": Lightning refuses a hyper-parameter that the data module also has with another value
         seed = network_seed
         if seed is not None:
-            _validate.as_int("network_seed", seed, minimum=0)
+            seed = _validate.as_int("network_seed", seed, minimum=0)
+            if seed > 2**63 - (ensemble or 1):  # the members' seeds network_seed + k are int64 (buffer member_seeds)
+                raise ValueError(
+                    f"network_seed must be an integer in [0, 2**63 - {ensemble or 1}] (the members' seeds "
+                    f"network_seed + k are 64-bit signed integers), got {seed}"
+                )
         # an unseeded process's initial seed is any 64-bit number: folded so that base + k fits the
         # int64 buffer member_seeds (a seed_everything seed, < 2³², is unchanged)
         unseeded = torch.initial_seed() % (2**63 - (ensemble or 1))
