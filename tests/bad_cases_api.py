@@ -440,6 +440,12 @@ CASES = [
     ("TaskDataModule test_trials='8'", data(test_trials="8"), TypeError, r"test_trials must be an integer"),
     ("TaskDataModule seed=1.5", data(seed=1.5), TypeError, r"seed must be an integer, got 1.5"),
     ("TaskDataModule seed='0'", data(seed="0"), TypeError, r"seed must be an integer"),
+    (
+        "TaskDataModule seed=2**64",
+        data(seed=2**64),
+        ValueError,
+        r"seed must be an integer in \[-2\*\*63, 2\*\*64 - 1\] \(a torch seed\), got 18446744073709551616",
+    ),
     ("TaskDataModule task='flipflop'", data(task="flipflop"), TypeError, r"task must be a torchrate.tasks.Task"),
     (
         "AnalysisCallback out=3",
@@ -542,6 +548,12 @@ CASES = [
     ("analyze n_trials=0", analyze(n_trials=0), ValueError, r"n_trials must be an integer ≥ 1, got 0"),
     ("analyze n_initial=0", analyze(n_initial=0), ValueError, r"n_initial must be an integer ≥ 1, got 0"),
     ("analyze seed=0.5", analyze(seed=0.5), TypeError, r"seed must be an integer, got 0.5"),
+    (
+        "analyze seed=2**64",
+        analyze(seed=2**64),
+        ValueError,
+        r"seed must be an integer in \[-2\*\*63, 2\*\*64 - 1\] \(a torch seed\), got 18446744073709551616",
+    ),
     ("analyze history='loss'", analyze(history="loss"), TypeError, r"history must be a list of dicts or None"),
     ("analyze extra=3", analyze(extra=3), TypeError, r"extra must be a dict or None"),
     ("analyze out=None", analyze(out=None), TypeError, r"out must be a path \(str or os.PathLike\)"),

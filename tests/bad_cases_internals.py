@@ -136,6 +136,12 @@ CASES = [
     ("draw_batch batch_size=2.5", lambda: draw_batch(_TASK, 2.5, 0), TypeError, r"batch_size must be an integer"),
     ("draw_batch seed='0'", lambda: draw_batch(_TASK, 4, "0"), TypeError, r"seed must be an integer, got '0'"),
     ("draw_batch seed=1.5", lambda: draw_batch(_TASK, 4, 1.5), TypeError, r"seed must be an integer, got 1.5"),
+    (
+        "draw_batch seed=2**64",
+        lambda: draw_batch(_TASK, 4, 2**64),
+        ValueError,
+        r"seed must be an integer in \[-2\*\*63, 2\*\*64 - 1\] \(a torch seed\), got 18446744073709551616",
+    ),
     ("as_task task=3", lambda: as_task(3), TypeError, r"task must be a torchrate.tasks.Task or its config dict"),
     (
         "as_task task spec of a network",

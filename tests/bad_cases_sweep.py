@@ -191,6 +191,12 @@ CASES = [
     ),
     ("analyze_population n_trials 0", _pop(n_trials=0), ValueError, r"n_trials must be an integer ≥ 1"),
     ("analyze_population seed 1.5", _pop(seed=1.5), TypeError, r"seed must be an integer"),
+    (
+        "analyze_population seed 2**64",
+        _pop(seed=2**64),
+        ValueError,
+        r"seed must be an integer in \[-2\*\*63, 2\*\*64 - 1\] \(a torch seed\), got 18446744073709551616",
+    ),
     ("analyze_population keep 0", _pop(keep=0.0), ValueError, r"keep must be a share of variance"),
     ("analyze_population dsa 'yes'", _pop(dsa="yes"), TypeError, r"dsa must be True or False"),
     ("analyze_population rank 0", _pop(rank=0), ValueError, r"rank must be an integer ≥ 1"),

@@ -153,6 +153,23 @@ def check_nonnegative(name: str, value: object, *, fix: str | None = None) -> fl
     return x
 
 
+def as_seed(name: str, value: object, *, fix: str | None = None) -> int:
+    """``value`` as a seed torch takes (``torch.Generator.manual_seed``): an integer (as
+    :func:`as_int`) in [−2⁶³, 2⁶⁴ − 1].
+
+    Examples
+    --------
+    >>> as_seed("seed", 2**64)
+    Traceback (most recent call last):
+        ...
+    ValueError: seed must be an integer in [-2**63, 2**64 - 1] (a torch seed), got 18446744073709551616
+    """
+    x = as_int(name, value, fix=fix)
+    if not -(2**63) <= x < 2**64:
+        raise ValueError(f"{name} must be an integer in [-2**63, 2**64 - 1] (a torch seed), got {x}{_fix(fix)}")
+    return x
+
+
 def check_finite_tensor(name: str, t: Tensor, *, fix: str | None = None) -> Tensor:
     """Raise ``ValueError`` naming ``name``, the count and the first index of any NaN / ±inf
     in ``t``; return ``t``. One reduction (and a host sync) when all entries are finite."""

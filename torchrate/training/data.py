@@ -35,7 +35,7 @@ def draw_batch(task: Task, batch_size: int, seed: int) -> Batch:
     if not isinstance(task, Task):
         raise TypeError(f"task must be a torchrate.tasks.Task, got {_validate._show(task)}")
     batch_size = _validate.as_int("batch_size", batch_size, minimum=1)
-    seed = _validate.as_int("seed", seed)
+    seed = _validate.as_seed("seed", seed)
     trials, conditions = task.generate(batch_size, generator=torch.Generator().manual_seed(seed))
     return trials.inputs, trials.targets, trials.mask, conditions
 
@@ -107,7 +107,7 @@ class TaskDataModule(L.LightningDataModule):
                 ("test_trials", test_trials),
             )
         )
-        _validate.as_int("seed", seed, fix="the root seed of the train, val and test splits")
+        _validate.as_seed("seed", seed, fix="the root seed of the train, val and test splits")
         self.task = as_task(task)
         task = self.task.config()  # type: ignore[assignment]  # save_hyperparameters reads the locals: plain
         self.save_hyperparameters()

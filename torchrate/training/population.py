@@ -197,7 +197,7 @@ def check_options(
     """The numeric options of :func:`analyze_population`, checked (also what ``torchrate sweep``
     checks its ``analysis:`` section with, before any trial runs)."""
     n_trials = _validate.as_int("n_trials", n_trials, minimum=1, fix="held-out trials to compare the networks on")
-    seed = _validate.as_int("seed", seed)
+    seed = _validate.as_seed("seed", seed)
     if keep is not None:
         keep = _validate.check_probability("keep", keep, fix="a share of variance in (0, 1], or None for plain CCA")
         if keep == 0:

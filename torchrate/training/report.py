@@ -128,7 +128,7 @@ def analyze(
         raise TypeError(f"module must be a TaskModule (with a .task and a .network), got {_validate._show(module)}")
     _validate.check_path("out", out, fix="the folder to write the figures and summary.json into")
     _validate.as_int("n_trials", n_trials, minimum=1)
-    _validate.as_int("seed", seed)
+    _validate.as_seed("seed", seed)
     _validate.as_int("n_initial", n_initial, minimum=1, fix="initial states of the fixed-point search")
     if history is not None and (
         not isinstance(history, (list, tuple)) or not all(isinstance(row, Mapping) for row in history)
