@@ -207,6 +207,29 @@ def test_stop_then_continue_with_more_epochs_matches(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_resuming_from_a_checkpoint_saved_mid_epoch_sees_the_rest_of_that_epoch(tmp_path):
+    # Lightning restarts the train loader of a resumed epoch but keeps its count of batches: the
+    # epoch started again at batch 0: batches 0–1 of epoch 1 were trained on twice and 2–3 never
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    seen = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append((trainer.current_epoch, batch_idx, batch[0].numpy().tobytes()))  # the trials themselves
+
+    straight, _ = _fit_flipflop(tmp_path / "a", 3, [Record()])
+    uninterrupted, seen[:] = list(seen), []
+    every = ModelCheckpoint(dirpath=tmp_path / "steps", every_n_train_steps=3, save_top_k=-1)
+    _fit_flipflop(tmp_path / "b", 3, [Record(), every])
+    seen.clear()
+    resumed, t = _fit_flipflop(tmp_path / "b", 3, [Record()], ckpt_path=tmp_path / "steps" / "epoch=1-step=6.ckpt")
+    assert seen[0][:2] == (1, 2) and seen == uninterrupted[6:]  # batch 2 of epoch 1 onwards, the same trials
+    assert t.global_step == 12
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_every_taskmodule_argument_is_compared_with_a_checkpoint():
     # a new TaskModule argument must be classified: the model's (always compared with --ckpt_path's
     # hyper-parameters) or the optimiser's (compared when a fit resumes), else it is silently overridden

@@ -41,10 +41,11 @@ def draw_batch(task: Task, batch_size: int, seed: int) -> Batch:
 
 
 class _TrainStream(IterableDataset[Batch]):
-    """``n_batches`` batches per epoch, each a deterministic function of (seed, epoch, rank, i)."""
+    """``n_batches`` batches per epoch, each a deterministic function of (seed, epoch, rank, i);
+    an epoch resumed at batch ``start`` (``where()`` → (epoch, rank, start)) yields the rest."""
 
     def __init__(
-        self, task: Task, batch_size: int, n_batches: int, seed: int, where: Callable[[], tuple[int, int]]
+        self, task: Task, batch_size: int, n_batches: int, seed: int, where: Callable[[], tuple[int, int, int]]
     ) -> None:
         self.task, self.batch_size, self.n_batches = task, batch_size, n_batches
         self.seed, self.where = seed, where  # where() -> (epoch, rank)
@@ -53,8 +54,8 @@ class _TrainStream(IterableDataset[Batch]):
         return self.n_batches
 
     def __iter__(self) -> Iterator[Batch]:
-        epoch, rank = self.where()
-        for i in range(self.n_batches):
+        epoch, rank, start = self.where()
+        for i in range(start, self.n_batches):
             yield draw_batch(self.task, self.batch_size, derive_seed(self.seed, "train", epoch, rank, i))
 
 
@@ -114,9 +115,15 @@ class TaskDataModule(L.LightningDataModule):
         self.batch_size, self.train_batches, self.seed = batch_size, train_batches, seed
         self.val_trials, self.test_trials = val_trials, test_trials
 
-    def _where(self) -> tuple[int, int]:
+    def _where(self) -> tuple[int, int, int]:
+        """(epoch, rank, the epoch's first batch): 0, or on a run resumed from a checkpoint saved
+        mid-epoch the batches of the epoch it had completed (Lightning restarts the loader but
+        not its count of them: the epoch would start again from batch 0, seen twice)."""
         trainer = self.trainer
-        return (trainer.current_epoch, trainer.global_rank) if trainer is not None else (0, 0)
+        if trainer is None:
+            return 0, 0, 0
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed  # 0 when an epoch starts afresh
+        return trainer.current_epoch, trainer.global_rank, done
 
     def _fixed(self, split: str, n_trials: int) -> _Batches:
         full, rest = divmod(n_trials, self.batch_size)
