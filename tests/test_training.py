@@ -230,6 +230,54 @@ def test_resuming_from_a_checkpoint_saved_mid_epoch_sees_the_rest_of_that_epoch(
         assert torch.equal(a, b), name
 
 
+def _noisy_decision(network_seed=0):
+    task = PerceptualDecision(dt=20.0)
+    module = TaskModule(task, rnn(8, 20.0, tau=50.0, noise_std=0.5), network_seed=network_seed)
+    return module, TaskDataModule(task, batch_size=16, train_batches=2, val_trials=32, test_trials=48)
+
+
+def test_test_and_validate_on_their_own_draw_the_noise_a_fit_draws(tmp_path):
+    # test never re-seeded the noise (each run scored other noise), and validate on its own used
+    # seed 0, not the module's network_seed: a checkpoint's val/loss was not the one its fit logged
+    module, data = _noisy_decision(network_seed=3)
+    t = trainer(tmp_path, 1, num_sanity_val_steps=0)
+    t.fit(module, data)
+    logged = float(t.callback_metrics["val/loss"])
+    bare = trainer(tmp_path, 1, enable_checkpointing=False)
+    assert bare.validate(module, data, verbose=False)[0]["val/loss"] == logged
+    loaded = TaskModule.load_from_checkpoint(t.checkpoint_callback.best_model_path)
+    assert bare.validate(loaded, data, verbose=False)[0]["val/loss"] == logged
+    first, again = (bare.test(loaded, data, verbose=False)[0]["test/loss"] for _ in range(2))
+    fresh = trainer(tmp_path, 1, enable_checkpointing=False).test(module, data, verbose=False)[0]["test/loss"]
+    assert first == again == fresh
+    # and the noise matters: another seed scores otherwise
+    other, _ = _noisy_decision(network_seed=4)
+    other.load_state_dict(loaded.state_dict(), strict=False)
+    other.member_seeds = loaded.member_seeds
+    assert bare.test(other, data, verbose=False)[0]["test/loss"] != first
+
+
+def test_accumulated_batches_each_draw_their_own_noise(tmp_path):
+    # every batch of a step of accumulated gradients was driven by the same noise (the key was
+    # the step alone); the first batch of a step keeps the key of an unaccumulated run
+    draws = []
+
+    class Spy(TaskModule):
+        def on_train_batch_start(self, batch, batch_idx):
+            super().on_train_batch_start(batch, batch_idx)
+            draws.append(torch.randn(8, generator=self.network.generator))
+
+    task = PerceptualDecision(dt=20.0)
+    data = TaskDataModule(task, batch_size=8, train_batches=4)
+    for accumulate in (2, 1):
+        module = Spy(task, rnn(8, 20.0, tau=50.0, noise_std=0.2), network_seed=0)
+        trainer(tmp_path, 1, limit_val_batches=0, accumulate_grad_batches=accumulate).fit(module, data)
+    accumulated, plain = draws[:4], draws[4:]
+    assert len({tuple(d.tolist()) for d in accumulated}) == 4  # four batches, four noises
+    # batch 2k of the accumulated run takes step k's noise, as batch k of the plain run does
+    assert torch.equal(accumulated[0], plain[0]) and torch.equal(accumulated[2], plain[1])
+
+
 def test_every_taskmodule_argument_is_compared_with_a_checkpoint():
     # a new TaskModule argument must be classified: the model's (always compared with --ckpt_path's
     # hyper-parameters) or the optimiser's (compared when a fit resumes), else it is silently overridden

@@ -437,10 +437,17 @@ class TaskModule(L.LightningModule):
         return {"inputs": inputs, **trials, "outputs": outputs, "rates": rates}
 
     # ------------------------------------------------------------------ reproducibility
-    def on_fit_start(self) -> None:
-        # the seed of seed_everything, unless the module has its own
+    def _set_noise_seed(self) -> None:
+        """The root of the network's noise seeds: seed_everything's (``torch.initial_seed()``),
+        unless the module has its own ``network_seed``; set as fit, validate, test or predict starts."""
         seed = self.hparams.get("network_seed")
         self._noise_seed = torch.initial_seed() if seed is None else seed
+
+    def _fitting(self) -> bool:
+        return self._trainer is not None and self._trainer.state.fn == "fit"
+
+    def on_fit_start(self) -> None:
+        self._set_noise_seed()
         # after a checkpoint's restore: an ensemble's member seeds, read once for the per-step re-seeding
         self._member_seed_list: list[int] | None = self.member_seeds.tolist()
 
@@ -449,16 +456,27 @@ class TaskModule(L.LightningModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # the network's noise and dropout come from a generator of this module's, re-seeded per
-        # step from (seed, rank, step): a resumed run draws what an uninterrupted one would, and
-        # the global RNG is never touched
-        self._reseed("train", self.global_step)
+        # batch from (seed, rank, step[, the batch's place in a step of accumulated gradients]): a
+        # resumed run draws what an uninterrupted one would, each accumulated batch its own noise
+        # (the step alone gave them all the same), and the global RNG is never touched
+        micro = batch_idx % self.trainer.accumulate_grad_batches
+        self._reseed("train", self.global_step, *((micro,) if micro else ()))
+
+    def on_validation_start(self) -> None:
+        if not self._fitting():  # a fit's validation uses the fit's seed; validate on its own sets it
+            self._set_noise_seed()
 
     def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._reseed("val", batch_idx)
 
+    def on_test_start(self) -> None:
+        self._set_noise_seed()
+
+    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._reseed("test", batch_idx)
+
     def on_predict_start(self) -> None:
-        seed = self.hparams.get("network_seed")  # as on_fit_start: seed_everything's, unless the module has its own
-        self._noise_seed = torch.initial_seed() if seed is None else seed
+        self._set_noise_seed()
 
     def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._reseed("predict", batch_idx)
