@@ -172,8 +172,9 @@ class AnalysisCallback(Callback):
     out : str, optional
         Output folder.
     n_trials : int
-        Held-out trials (the test split) used for the metrics, trajectories and the
-        initial states of the fixed-point search.
+        Held-out trials (:meth:`TaskDataModule.held_out`: one batch drawn from the test split's
+        seed, never trained on) used for the metrics, trajectories and the initial states of the
+        fixed-point search.
     overwrite : bool
         Write into ``out`` even when it holds an earlier analysis (its files are replaced).
     """

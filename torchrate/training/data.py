@@ -131,7 +131,9 @@ class TaskDataModule(L.LightningDataModule):
         return _Batches([draw_batch(self.task, size, derive_seed(self.seed, split, i)) for i, size in enumerate(sizes)])
 
     def held_out(self, n_trials: int, split: str = "test") -> Batch:
-        """``(inputs, targets, mask, conditions)`` of ``n_trials`` held-out trials in one batch."""
+        """``(inputs, targets, mask, conditions)`` of ``n_trials`` held-out trials in one batch, drawn
+        from ``(seed, split, "all")``: never trained on, but not the trials of the ``split``'s own
+        batches (those are drawn a batch at a time, from ``(seed, split, i)``)."""
         return draw_batch(self.task, n_trials, derive_seed(self.seed, split, "all"))
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
