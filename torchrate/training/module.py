@@ -378,9 +378,7 @@ class TaskModule(L.LightningModule):
         mask: Tensor,
         conditions: Mapping[str, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
-        from torch.func import vmap
-
-        task_losses = vmap(lambda o: self._task_loss(o, targets, mask, conditions))(outputs)  # (K,)
+        task_losses = self._member_task_losses(outputs, targets, mask, conditions)
         total = task_losses
         if self.hparams["rate_l2"]:
             total = total + self.hparams["rate_l2"] * rates.pow(2).mean((1, 2, 3))
@@ -390,6 +388,14 @@ class TaskModule(L.LightningModule):
             penalty = w["M"].pow(2).mean((1, 2)) + (W.pow(2).mean((1, 2)) if W is not None else 0.0)
             total = total + self.hparams["weight_l2"] * penalty
         return total.sum(), task_losses.mean()
+
+    def _member_task_losses(
+        self, outputs: Tensor, targets: Tensor, mask: Tensor, conditions: Mapping[str, Tensor] | None
+    ) -> Tensor:
+        """Each member's task loss (K,), of an ensemble's outputs (K, T, B, O)."""
+        from torch.func import vmap
+
+        return vmap(lambda o: self._task_loss(o, targets, mask, conditions))(outputs)
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
@@ -403,24 +409,47 @@ class TaskModule(L.LightningModule):
             self.log("train/loss", task_loss, prog_bar=True, batch_size=inputs.shape[1])
         return {"loss": total, "task_loss": task_loss.detach()}
 
-    def _evaluate(self, batch: Batch, stage: str) -> None:
+    # validation and test: the outputs of every batch are kept, and the task loss and metrics logged
+    # once, of the whole set (a ratio such as the accuracy over trials with coherence ≠ 0 is not the
+    # mean of the batches' ratios, and a batch with no trial to count would give 0/0)
+    def _evaluate(self, batch: Batch) -> None:
         inputs, targets, mask, conditions = batch
-        outputs, rates = self(inputs)
-        _, task_loss = self.loss(outputs, rates, targets, mask, conditions)
-        if self.is_ensemble:  # member means of the task's metrics
+        outputs, _ = self(inputs)
+        self.__dict__.setdefault("_evaluated", []).append((outputs.detach(), targets, mask, conditions))
+
+    def _log_evaluation(self, stage: str) -> None:
+        parts: list[Batch] = self.__dict__.pop("_evaluated", None) or []
+        if not parts:
+            return
+        outputs, targets, mask, conditions = _joined(parts, time_dim=1 if self.is_ensemble else 0)
+        if self.is_ensemble:  # member means of the task loss and of the task's metrics
+            task_loss = self._member_task_losses(outputs, targets, mask, conditions).mean()
             each = [self.task.evaluate(o, targets, mask, conditions) for o in outputs]
             metrics = {k: torch.stack([m[k] for m in each]).mean(0) for k in each[0] if each[0][k].ndim == 0}
         else:
+            task_loss = self._task_loss(outputs, targets, mask, conditions)
             metrics = self.task.evaluate(outputs, targets, mask, conditions)
         scalars = {f"{stage}/{k}": v for k, v in metrics.items() if v.ndim == 0}
-        self.log(f"{stage}/loss", task_loss, prog_bar=True, batch_size=inputs.shape[1], sync_dist=True)
-        self.log_dict(scalars, prog_bar=stage == "val", batch_size=inputs.shape[1], sync_dist=True)
+        self.log(f"{stage}/loss", task_loss, prog_bar=True, sync_dist=True)  # several ranks: their mean
+        self.log_dict(scalars, prog_bar=stage == "val", sync_dist=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self.__dict__.pop("_evaluated", None)  # nothing left from an interrupted run
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+        self._evaluate(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_evaluation("val")
+
+    def on_test_epoch_start(self) -> None:
+        self.__dict__.pop("_evaluated", None)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+        self._evaluate(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_evaluation("test")
 
     def predict_step(self, batch: Batch | Tensor, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """A batch of trials ``(inputs, targets, mask, conditions)`` — or inputs (T, B, I) alone —
@@ -659,6 +688,27 @@ class TaskModule(L.LightningModule):
         module.load_state_dict(state_dict, strict=strict)
         device = next((t.device for t in state_dict.values() if isinstance(t, Tensor)), None)
         return (module.to(device) if device is not None else module), ckpt
+
+
+def _joined(parts: Sequence[Batch], time_dim: int) -> Batch:
+    """Batches ``(outputs, targets, mask, conditions)`` as one, trials side by side: outputs (…, T, B,
+    O) with the time axis at ``time_dim``, targets and masks (T, B, …), conditions (B, …) each.
+    Batches of other lengths are padded with zeros at their end: steps with mask 0, scored nowhere,
+    as a batch pads its own shorter trials."""
+
+    def cat(tensors: list[Tensor], t: int) -> Tensor:
+        steps = max(x.shape[t] for x in tensors)
+        padded = [
+            x
+            if x.shape[t] == steps
+            else torch.cat([x, x.new_zeros(*x.shape[:t], steps - x.shape[t], *x.shape[t + 1 :])], t)
+            for x in tensors
+        ]
+        return torch.cat(padded, t + 1)
+
+    outputs = cat([p[0] for p in parts], time_dim)
+    targets, mask = cat([p[1] for p in parts], 0), cat([p[2] for p in parts], 0)
+    return outputs, targets, mask, {k: torch.cat([p[3][k] for p in parts]) for k in parts[0][3]}
 
 
 def _check_overrides(saved: Mapping[str, Any], overrides: Mapping[str, Any], name: object) -> None:
