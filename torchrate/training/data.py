@@ -48,7 +48,7 @@ class _TrainStream(IterableDataset[Batch]):
         self, task: Task, batch_size: int, n_batches: int, seed: int, where: Callable[[], tuple[int, int, int]]
     ) -> None:
         self.task, self.batch_size, self.n_batches = task, batch_size, n_batches
-        self.seed, self.where = seed, where  # where() -> (epoch, rank)
+        self.seed, self.where = seed, where  # where() -> (epoch, rank, first batch)
 
     def __len__(self) -> int:
         return self.n_batches

@@ -575,8 +575,7 @@ class TaskModule(L.LightningModule):
 
         saved = checkpoint.get("hyper_parameters") or {}
         check_class_paths(saved, "the checkpoint's hyper-parameters")
-        fit = self._trainer is not None and self._trainer.state.fn == "fit"
-        diff = _hparams_disagreement(saved, dict(self.hparams), fit=fit)
+        diff = _hparams_disagreement(saved, dict(self.hparams), fit=self._fitting())
         if diff:
             raise ValueError(
                 "the checkpoint's hyper-parameters disagree with the configuration: "
