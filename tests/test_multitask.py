@@ -441,3 +441,40 @@ def test_docs_multitask_blocks_run_and_print_what_they_say():
     assert tuple(namespace["variance"].shape) == (64, 3)
     assert {"decision/accuracy", "flipflop/mse", "integration/mse"} <= set(namespace["metrics"])
     assert namespace["clusters"].n_clusters >= 2
+
+
+def test_batches_where_a_task_drew_no_trial_join_with_the_others(tmp_path):
+    # a Multitask's "<task>/<key>" conditions exist only in batches where that task drew trials:
+    # the predictions file took the keys of its first batch (dropping decision/coherence when that
+    # batch had no decision trial), and joining the batches for the whole-set test metrics failed
+    import lightning as L
+
+    tasks = [
+        {
+            "class_path": "torchrate.tasks.PerceptualDecision",
+            "init_args": {"dt": 20.0, "fixation": 100.0, "stimulus": 200.0, "decision": 100.0},
+        },
+        {"class_path": "torchrate.tasks.FlipFlop", "init_args": {"n_bits": 2, "dt": 20.0, "duration": 300.0}},
+    ]
+    task = tr.tasks.Multitask(tasks, names=["decision", "flipflop"], proportions=[0.2, 0.8])
+    data = tr.training.TaskDataModule(task, batch_size=2, test_trials=8, seed=2)
+    batches = list(data.test_dataloader())
+    assert ["decision/coherence" in b[3] for b in batches] == [False, True, False, True]  # the case
+    module = TaskModule(task, {"class_path": "torchrate.RateRNN", "init_args": {"hidden_size": 8, "dt": 20.0}})
+    writer = tr.training.PredictionWriter(out=str(tmp_path / "p.pt"))
+    trainer = L.Trainer(callbacks=[writer], logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.predict(module, data, return_predictions=False)
+    saved = torch.load(tmp_path / "p.pt", weights_only=True)["conditions"]
+    decision = saved["task"] == 0
+    assert decision.tolist() == [False, False, False, True, False, False, True, False]
+    joined = torch.cat([b[3].get("decision/coherence", torch.zeros(2)) for b in batches])
+    assert torch.equal(saved["decision/coherence"], joined) and (saved["decision/coherence"][~decision] == 0).all()
+    # the whole test set's metrics: each task's own, on its trials
+    logged = trainer.test(module, data, verbose=False)[0]
+    inputs, targets, mask = (torch.cat([b[i] for b in batches], 1) for i in range(3))
+    with torch.no_grad():
+        outputs, _ = module(inputs)
+    whole = task.evaluate(outputs, targets, mask, {k: v for k, v in saved.items()})
+    assert {k: logged[f"test/{k}"] for k in whole if whole[k].ndim == 0} == pytest.approx(
+        {k: float(v) for k, v in whole.items() if v.ndim == 0}, abs=1e-6
+    )

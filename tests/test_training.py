@@ -304,11 +304,11 @@ def test_batches_of_other_lengths_are_joined_padded_with_unscored_steps():
 
     a = (torch.ones(3, 2, 1), torch.ones(3, 2, 1), torch.ones(3, 2, 1), {"c": torch.tensor([1.0, 2.0])})
     b = (torch.full((5, 1, 1), 2.0), torch.ones(5, 1, 1), torch.ones(5, 1, 1), {"c": torch.tensor([3.0])})
-    outputs, targets, mask, conditions = _joined([a, b], time_dim=0)
+    outputs, targets, mask, conditions = _joined([a, b])
     assert outputs.shape == targets.shape == mask.shape == (5, 3, 1)
     assert mask[:, :2].sum() == 6 and mask[3:, :2].sum() == 0 and mask[:, 2].sum() == 5  # padding unscored
     assert torch.equal(outputs[:, 2, 0], torch.full((5,), 2.0)) and conditions["c"].tolist() == [1.0, 2.0, 3.0]
-    members = _joined([(torch.ones(4, 3, 2, 1), *a[1:]), (torch.ones(4, 5, 1, 1), *b[1:])], time_dim=1)[0]
+    members = _joined([(torch.ones(4, 3, 2, 1), *a[1:]), (torch.ones(4, 5, 1, 1), *b[1:])])[0]
     assert members.shape == (4, 5, 3, 1)  # an ensemble's (K, T, B, O)
 
 

@@ -377,20 +377,15 @@ def _versioned_file(path: Path) -> Path:
 def _merge_batches(batches: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-batch dicts of (…, T, B, ·) tensors (and a ``conditions`` dict of (B, …) tensors) as
     one dict with every trial along B, shorter batches padded at the end of T (NaN outputs and
-    rates, zeros elsewhere)."""
+    rates, zeros elsewhere); conditions with every key any batch has (zeros where a batch lacks one,
+    see :func:`~torchrate.training.module._conditions_side_by_side`)."""
+    from .module import _conditions_side_by_side, _side_by_side
+
     merged: dict[str, Any] = {}
     for key in batches[0]:
         if key == "conditions":
-            merged[key] = {name: torch.cat([b[key][name] for b in batches]) for name in batches[0][key]}
-            continue
-        parts = [b[key] for b in batches]
-        T = max(p.shape[-3] for p in parts)
-        fill = math.nan if key in ("outputs", "rates") else 0.0
-        padded = []
-        for p in parts:
-            if p.shape[-3] < T:
-                pad = p.new_full((*p.shape[:-3], T - p.shape[-3], *p.shape[-2:]), fill)
-                p = torch.cat([p, pad], dim=-3)
-            padded.append(p)
-        merged[key] = torch.cat(padded, dim=-2)
+            sizes = [b["inputs"].shape[-2] for b in batches]
+            merged[key] = _conditions_side_by_side([b[key] for b in batches], sizes)
+        else:
+            merged[key] = _side_by_side([b[key] for b in batches], math.nan if key in ("outputs", "rates") else 0.0)
     return merged

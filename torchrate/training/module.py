@@ -421,7 +421,7 @@ class TaskModule(L.LightningModule):
         parts: list[Batch] = self.__dict__.pop("_evaluated", None) or []
         if not parts:
             return
-        outputs, targets, mask, conditions = _joined(parts, time_dim=1 if self.is_ensemble else 0)
+        outputs, targets, mask, conditions = _joined(parts)
         if self.is_ensemble:  # member means of the task loss and of the task's metrics
             task_loss = self._member_task_losses(outputs, targets, mask, conditions).mean()
             each = [self.task.evaluate(o, targets, mask, conditions) for o in outputs]
@@ -689,25 +689,42 @@ class TaskModule(L.LightningModule):
         return (module.to(device) if device is not None else module), ckpt
 
 
-def _joined(parts: Sequence[Batch], time_dim: int) -> Batch:
-    """Batches ``(outputs, targets, mask, conditions)`` as one, trials side by side: outputs (…, T, B,
-    O) with the time axis at ``time_dim``, targets and masks (T, B, …), conditions (B, …) each.
-    Batches of other lengths are padded with zeros at their end: steps with mask 0, scored nowhere,
-    as a batch pads its own shorter trials."""
-
-    def cat(tensors: list[Tensor], t: int) -> Tensor:
-        steps = max(x.shape[t] for x in tensors)
-        padded = [
+def _side_by_side(tensors: Sequence[Tensor], fill: float = 0.0) -> Tensor:
+    """Batches (…, T, B, ·) as one, trials side by side along B; a shorter batch is padded at the end
+    of its T with ``fill``."""
+    steps = max(x.shape[-3] for x in tensors)
+    return torch.cat(
+        [
             x
-            if x.shape[t] == steps
-            else torch.cat([x, x.new_zeros(*x.shape[:t], steps - x.shape[t], *x.shape[t + 1 :])], t)
+            if x.shape[-3] == steps
+            else torch.cat([x, x.new_full((*x.shape[:-3], steps - x.shape[-3], *x.shape[-2:]), fill)], -3)
             for x in tensors
-        ]
-        return torch.cat(padded, t + 1)
+        ],
+        -2,
+    )
 
-    outputs = cat([p[0] for p in parts], time_dim)
-    targets, mask = cat([p[1] for p in parts], 0), cat([p[2] for p in parts], 0)
-    return outputs, targets, mask, {k: torch.cat([p[3][k] for p in parts]) for k in parts[0][3]}
+
+def _conditions_side_by_side(conditions: Sequence[Mapping[str, Tensor]], sizes: Sequence[int]) -> dict[str, Tensor]:
+    """Batches' conditions (B_i, …) as one dict along B, with every key any batch has: a batch
+    without one (a Multitask's ``<task>/<key>`` where that task drew no trial) gives zeros for its
+    ``sizes[i]`` trials, as the Multitask gives its other tasks' trials in a batch that has it."""
+    keys = list(dict.fromkeys(k for c in conditions for k in c))
+    out = {}
+    for k in keys:
+        like = next(c[k] for c in conditions if k in c)
+        out[k] = torch.cat(
+            [c[k] if k in c else like.new_zeros((n, *like.shape[1:])) for c, n in zip(conditions, sizes)]
+        )
+    return out
+
+
+def _joined(parts: Sequence[Batch]) -> Batch:
+    """Batches ``(outputs, targets, mask, conditions)`` as one, trials side by side: outputs (…, T, B,
+    O) (an ensemble's (K, T, B, O)), targets and masks (T, B, O), conditions (B, …) each. Batches of
+    other lengths are padded with zeros at their end: steps with mask 0, scored nowhere, as a batch
+    pads its own shorter trials."""
+    outputs, targets, mask = (_side_by_side(list(each)) for each in zip(*(p[:3] for p in parts)))
+    return outputs, targets, mask, _conditions_side_by_side([p[3] for p in parts], [p[1].shape[-2] for p in parts])
 
 
 def _check_overrides(saved: Mapping[str, Any], overrides: Mapping[str, Any], name: object) -> None:
