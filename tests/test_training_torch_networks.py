@@ -288,6 +288,7 @@ def test_torchrate_fit_trains_and_analyses_a_torch_network(kind, tmp_path, capsy
     assert main(["analyze", str(tmp_path / "run" / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "a")]) == 0
     again = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert again["fixed_points"] == summary["fixed_points"] and again["metrics"] == summary["metrics"]
+    assert (again["epochs"], again["global_step"]) == (summary["epochs"], summary["global_step"])  # was one epoch fewer
 
 
 def test_bifurcation_entry_reads_an_lstms_choices_from_h():

@@ -421,8 +421,20 @@ def analyze_checkpoint(
     trials = TaskDataModule(module.task, seed=seed).held_out(n_trials)
     callbacks = ckpt.get("callbacks") or {}
     history: list[dict[str, Any]] = next((s["history"] for k, s in callbacks.items() if "AnalysisCallback" in k), [])
-    extra = {"checkpoint": str(path), "epochs": ckpt.get("epoch"), "global_step": ckpt.get("global_step")}
+    extra = {"checkpoint": str(path), "epochs": _epochs_run(ckpt), "global_step": ckpt.get("global_step")}
     return analyze(module, out, trials=trials, history=history, extra=extra, progress=progress)
+
+
+def _epochs_run(ckpt: dict[str, Any]) -> int | None:
+    """The epochs a checkpoint's fit had run, counted as the end-of-fit summary counts them
+    (``trainer.current_epoch`` then): Lightning's epoch progress, ``processed``. The checkpoint's
+    ``epoch`` is the 0-based index of the epoch it was saved in (one fewer at the end of a fit);
+    it is the answer only where the loops' state is missing."""
+    try:
+        return int(ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except (KeyError, TypeError):
+        epoch = ckpt.get("epoch")
+        return epoch if isinstance(epoch, int) else None
 
 
 # ---------------------------------------------------------------------- figures
