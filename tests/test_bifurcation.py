@@ -353,3 +353,20 @@ def test_batched_solves_are_safe_with_threads_above_n128():
     assert bool(torch.isnan(x[3]).all()) and bool(torch.isfinite(x[[0, 1, 2, 4, 5, 6, 7]]).all())
     for i in (0, 1, 2, 4, 5, 6, 7):
         torch.testing.assert_close(x[i], torch.linalg.solve(A[i], b[i]), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_slices_of_a_map_judge_stability_by_the_modulus(dtype):
+    # v' = tanh(w v) (τ = dt = 1): at v = 0, μ = w, unstable for w < −1 (a flip). Inside the grid's
+    # segment where the verdict changes, at() classified μ by Re μ < 0: "stable" at w = −1.02
+    def system(w):
+        return tr.RateRNN.from_weights(torch.tensor([[w]], dtype=dtype), tau=1.0, dt=1.0, nonlinearity="tanh"), None
+
+    starts = torch.tensor([[0.0], [0.3]], dtype=dtype)
+    bif = tr.analysis.bifurcation(system, torch.linspace(-1.5, -0.5, 11, dtype=dtype), initial_states=starts)
+    assert bif.time == "discrete"
+    for w in (-1.3, -1.05, -1.02, -1.01, -0.99, -0.95, -0.7):
+        s = bif.at(w)
+        at_zero = s.points.abs().flatten() < 1e-6
+        assert at_zero.any(), w
+        assert s.stable[at_zero].tolist() == [abs(w) < 1] * int(at_zero.sum()), w

@@ -840,7 +840,7 @@ def _slices(bif: Bifurcation, vals: list[float]) -> list[Slice]:
         need = [j for j, s in enumerate(stab) if s is None]
         if need:
             lam = _eigenvalues(fam, v[need], p[need])
-            st, _ = classify(lam)
+            st, _ = classify(lam, time=fam.time)
             for j, s in zip(need, st.tolist()):
                 stab[j] = s
         out_pts = v
