@@ -101,3 +101,25 @@ def test_sweep_default_starts_from_visited_states():
     torch.testing.assert_close(sw.points, FIXED_POINT.expand(3, 2), rtol=1e-14, atol=1e-13)
     assert sw.kind == ["stable spiral", "stable spiral", "unstable spiral"]
     assert sw.hopf[0] == pytest.approx(40.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("steps", [3, 4])
+def test_trajectories_of_a_batch_first_network_are_its_own(steps):
+    # phase_plane gave a batch_first network a (T, B, I) input, which it reads as (B, T, I): with as
+    # many steps as starts, the trajectories came back transposed (off by 1.2); otherwise a shape error
+    M = torch.tensor([[1.25, -1.0], [1.0, 0.0]], dtype=torch.float64)
+    b, u = torch.tensor([0.2, -0.1], dtype=torch.float64), torch.tensor([0.3, 0.0], dtype=torch.float64)
+    v0 = torch.tensor([[0.5, -0.5], [-0.4, 0.2], [0.1, 0.9]], dtype=torch.float64)
+    runs = []
+    for batch_first in (False, True):
+        net = tr.RateRNN(2, 2, dtype=torch.float64, tau=10.0, dt=0.5, nonlinearity="tanh", batch_first=batch_first)
+        with torch.no_grad():
+            net.weight_hh_l0.copy_(M)
+            net.weight_ih_l0.copy_(torch.eye(2, dtype=torch.float64))
+            net.bias_l0.copy_(b)
+        runs.append(tr.analysis.phase_plane(net, u, (-1, 1), (-1, 1), n=5, initial_states=v0, duration=0.5 * steps))
+    v = [v0]
+    for _ in range(steps):  # Euler by hand: v ← v + dt/τ (−v + tanh(M v + u + b))
+        v.append(v[-1] + 0.05 * (-v[-1] + torch.tanh(v[-1] @ M.T + u + b)))
+    for pp in runs:
+        torch.testing.assert_close(pp.trajectories, torch.stack(v), rtol=0, atol=1e-14)

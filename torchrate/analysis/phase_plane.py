@@ -67,8 +67,10 @@ def _trajectories(net: Any, system: System, u: Tensor, v0: Tensor, steps: int, d
     """States (steps + 1, B, 2) from ``v0``: the network's own forward where it has one (its solver and
     dt), the map iterated, or Euler steps of ``dt`` on a flow."""
     if _runs_itself(net, system):
-        rates, _ = net(u.expand(steps, v0.shape[0], -1).contiguous(), v0[None])
-        return torch.cat([v0[None], rates])
+        time_first = not getattr(net, "batch_first", False)  # the network reads (T, B, I) or (B, T, I)
+        x = u.expand(steps, v0.shape[0], -1)
+        rates, _ = net((x if time_first else x.transpose(0, 1)).contiguous(), v0[None])
+        return torch.cat([v0[None], rates if time_first else rates.transpose(0, 1)])
     out = [v0]
     U = u.expand(v0.shape[0], -1)
     for _ in range(steps):
