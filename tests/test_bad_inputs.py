@@ -194,6 +194,14 @@ CASES = [
     ("find_fixed_points progress=None", fp(progress=None), TypeError, r"progress must be True or False"),
     ("find_fixed_points latent='yes'", fp(latent="yes"), TypeError, r"latent must be True, False or None"),
     ("find_fixed_points latent=True, full-rank net", fp(latent=True), TypeError, r"latent=True needs a low-rank"),
+    (
+        "find_fixed_points latent=True with slow_points",
+        lambda: tr.analysis.find_fixed_points(
+            _low_rank_net(), None, torch.randn(4, 16, dtype=F64), latent=True, slow_points=1e-3
+        ),
+        ValueError,
+        r"latent=True .*slow_points=0\.001 would be ignored",
+    ),
     ("find_fixed_points eigenvectors=1", fp(eigenvectors=1), TypeError, r"eigenvectors must be True or False"),
     ("find_fixed_points manifold_tol=-1", fp(manifold_tol=-1.0), ValueError, r"manifold_tol must be a finite"),
     ("find_fixed_points manifold_tol=nan", fp(manifold_tol=NAN), ValueError, r"manifold_tol must be a finite"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch.func import functional_call, grad, vmap
@@ -152,6 +154,26 @@ def test_latent_fixed_points_equal_the_full_space_finder(rank, u, roots):
     torch.testing.assert_close(latent.eigenvalues, full.eigenvalues[match], rtol=0, atol=1e-12)
     ev = tr.analysis.fixed_points.sort_eigenvalues(torch.linalg.eigvals(latent.jacobians()))
     torch.testing.assert_close(latent.eigenvalues, ev, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_search_options_the_latent_search_has_no_use_for_take_the_full_space_search(dtype):
+    # the latent search takes newton_steps and tol only: dedup_tol=100 (merge all three points) and
+    # slow_points were silently ignored on a low-rank network's default search
+    net = _bistable(1, N=64, seed=3)
+    starts = _full_space_starts(net, 24, 0.05, 1).to(dtype)
+    net, u = net.to(dtype), torch.tensor([0.0], dtype=dtype)
+    assert len(tr.analysis.find_fixed_points(net, u, starts)) == 3  # the latent search, as before
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dedup_tol=100 joins distinct points (and says so where it does)
+        merged = tr.analysis.find_fixed_points(net, u, starts, dedup_tol=100.0)
+        full = tr.analysis.find_fixed_points(net, u, starts, dedup_tol=100.0, latent=False)
+    assert len(merged) == len(full) == 1
+    assert torch.equal(merged.points, full.points) and torch.equal(merged.counts, full.counts)
+    with pytest.raises(
+        ValueError, match=r"latent=True .* newton_steps and tol only: dedup_tol=100\.0 would be ignored"
+    ):
+        tr.analysis.find_fixed_points(net, u, starts, dedup_tol=100.0, latent=True)
 
 
 def test_latent_eigenvalues_closed_form_rank_one():

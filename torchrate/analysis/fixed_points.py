@@ -44,6 +44,7 @@ detached, ``requires_grad`` untouched.
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Callable
@@ -413,7 +414,9 @@ def find_fixed_points(
     latent : bool, optional
         For a low-rank network (a system with ``factors``, e.g. a
         :class:`~torchrate.LowRankRateRNN`; the default there, None): the exact search in its r
-        latent dimensions (:func:`~torchrate.analysis.lowrank.latent_fixed_points`).
+        latent dimensions (:func:`~torchrate.analysis.lowrank.latent_fixed_points`), which takes
+        ``newton_steps`` and ``tol`` only: with any other search option given (``dedup_tol``,
+        ``slow_points``, …) None takes the full-space search, and True is refused.
         ``False``: the full-space search on the formed M.
     eigenvectors : bool
         Also return right and left eigenvectors (``right_eigenvectors``, ``left_eigenvectors``).
@@ -464,11 +467,31 @@ def find_fixed_points(
     system = as_system(net, time=time)
     if latent and getattr(system, "factors", None) is None:
         raise TypeError(f"latent=True needs a low-rank network (torchrate.LowRankRateRNN), got {type(net).__name__}")
+    given = {
+        name: value
+        for name, value in (
+            ("opt_steps", opt_steps),
+            ("lr", lr),
+            ("check_every", check_every),
+            ("slow_points", slow_points),
+            ("dedup_tol", dedup_tol),
+            ("outlier_scale", outlier_scale),
+            ("batch_size", batch_size),
+            ("cluster", cluster),
+        )
+        if value != inspect.signature(find_fixed_points).parameters[name].default
+    }  # options the latent search has no use for: given, the full-space search takes them
+    if latent and given:
+        raise ValueError(
+            f"latent=True searches the network's r latent dimensions, which take newton_steps and tol only: "
+            f"{', '.join(f'{k}={v!r}' for k, v in given.items())} would be ignored; pass latent=None or False "
+            "(the full-space search, which takes them)"
+        )
     with torch.no_grad():
         v0 = _starts(system, initial_states)
         uc = constant_input(system, u, v0)
         _check_parameters(net)
-        if latent is not False and isinstance(system, RateSystem) and system.factors is not None:
+        if latent is not False and not given and isinstance(system, RateSystem) and system.factors is not None:
             lat = latent_search(system, uc, v0, newton_steps=max(newton_steps, 100), tol=tol)
             fps = _characterise(
                 system,
