@@ -480,6 +480,7 @@ def find_fixed_points(
             ("cluster", cluster),
         )
         if value != inspect.signature(find_fixed_points).parameters[name].default
+        and not (name == "outlier_scale" and value is None)  # the latent search drops no outlier either
     }  # options the latent search has no use for: given, the full-space search takes them
     if latent and given:
         raise ValueError(
