@@ -267,6 +267,15 @@ def test_noise_is_reproducible_and_has_the_ou_stationary_variance():
 def test_noise_with_an_ode_solver_is_refused():
     with pytest.raises(ValueError, match="noise_std=0.1 needs solver='euler'"):
         tr.RateRNN(2, 3, noise_std=0.1, solver="dopri5")
+    # set after construction, either way round: the ODE branch ran without the noise, silently
+    u = torch.randn(5, 2, 2)
+    noisy_later = tr.RateRNN(2, 3, solver="rk4")
+    noisy_later.noise_std = 0.5
+    ode_later = tr.RateRNN(2, 3, noise_std=0.5)
+    ode_later.solver = "rk4"
+    for net in (noisy_later, ode_later):
+        with pytest.raises(ValueError, match="noise_std=0.5 needs solver='euler'"):
+            net(u)
 
 
 # ----------------------------------------------------------------------------- Dayan–Abbott E–I

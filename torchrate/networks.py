@@ -122,6 +122,17 @@ def _check_elementwise(
 
 
 # --------------------------------------------------------------------------- RateRNN
+
+
+def _check_noise_solver(noise_std: float, solver: str) -> None:
+    """Private noise is an Euler–Maruyama term: an ODE solver would integrate without it."""
+    if noise_std > 0 and solver != "euler":
+        raise ValueError(
+            f"noise_std={noise_std} needs solver='euler' (Euler–Maruyama); the ODE solver {solver!r} "
+            "integrates deterministic dynamics. Set noise_std=0 or solver='euler'"
+        )
+
+
 class RateRNN(nn.Module):
     r"""Firing-rate RNN, τ dv/dt = −v + F(W u + M v + b), as an Euler cell or an ODE.
 
@@ -318,11 +329,7 @@ class RateRNN(nn.Module):
             raise ValueError(
                 f"unknown solver {solver!r}; use 'euler' or a torchdiffeq method: {sorted(solvers.ODE_METHODS)}"
             )
-        if self.noise_std > 0 and solver != "euler":
-            raise ValueError(
-                f"noise_std={self.noise_std} needs solver='euler' (Euler–Maruyama); the ODE solver {solver!r} "
-                "integrates deterministic dynamics. Set noise_std=0 or solver='euler'"
-            )
+        _check_noise_solver(self.noise_std, solver)
         if adjoint and solver == "euler":
             raise ValueError("adjoint=True applies to torchdiffeq solvers; the Euler path has its own fast backward")
         if ode_options is not None and not isinstance(ode_options, dict):
@@ -845,6 +852,7 @@ class RateRNN(nn.Module):
     def _run_layer(self, sfx: str, x: Tensor, v0: Tensor) -> Tensor:
         """Rates (T, B, N) of the layer/direction ``sfx`` driven by ``x`` (T, B, I_k) from ``v0`` (B, N)."""
         if self.solver != "euler":
+            _check_noise_solver(self.noise_std, self.solver)  # also where either was set after construction
             # torchdiffeq guards its inputs with asserts (gone under python -O, where NaN then hangs)
             for name, t in (("hx", v0), ("input", x), *self.named_parameters()):
                 if not torch.isfinite(t).all():
