@@ -467,6 +467,7 @@ def find_fixed_points(
     system = as_system(net, time=time)
     if latent and getattr(system, "factors", None) is None:
         raise TypeError(f"latent=True needs a low-rank network (torchrate.LowRankRateRNN), got {type(net).__name__}")
+    defaults = inspect.signature(find_fixed_points).parameters
     given = {
         name: value
         for name, value in (
@@ -479,7 +480,7 @@ def find_fixed_points(
             ("batch_size", batch_size),
             ("cluster", cluster),
         )
-        if value != inspect.signature(find_fixed_points).parameters[name].default
+        if value != defaults[name].default
         and not (name == "outlier_scale" and value is None)  # the latent search drops no outlier either
     }  # options the latent search has no use for: given, the full-space search takes them
     if latent and given:
