@@ -16,6 +16,13 @@ EI = {
 }
 
 
+def quiet_trainer(**kw):
+    """A Lightning Trainer without logger, checkpoints, progress bar or model summary."""
+    return L.Trainer(
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, **kw
+    )
+
+
 def train(module, steps: int = 5):
     """``steps`` Adam steps with weight decay (which moves every raw parameter it can)."""
     opt = torch.optim.Adam(module.parameters(), lr=0.05, weight_decay=0.1)
@@ -90,14 +97,7 @@ def _constrained():
 
 def test_constraints_round_trip_through_a_checkpoint(tmp_path):
     module, mask = _constrained()
-    trainer = L.Trainer(
-        max_steps=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_steps=3, default_root_dir=tmp_path)
     trainer.fit(module, TaskDataModule(TASK, batch_size=8, train_batches=3, val_trials=8, test_trials=8))
     trainer.save_checkpoint(tmp_path / "c.ckpt")
     loaded, _ = tr.training.load_checkpoint(tmp_path / "c.ckpt")
@@ -150,14 +150,7 @@ def test_a_trainer_refuses_a_checkpoint_whose_masks_would_replace_the_modules(tm
     data = TaskDataModule(TASK, batch_size=8, train_batches=2, val_trials=8, test_trials=8)
 
     def bare():
-        return L.Trainer(
-            max_steps=2,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=tmp_path,
-        )
+        return quiet_trainer(max_steps=2, default_root_dir=tmp_path)
 
     first = bare()
     first.fit(TaskModule(TASK, net, masks={"readout.weight": mask}, network_seed=0), data)
@@ -175,7 +168,7 @@ def test_load_from_checkpoint_refuses_overrides_of_what_the_weights_define(tmp_p
     # see it; the state dict then replaced the overridden masks (buffers) with the checkpoint's, and
     # the module said masks=B while running A's
     module, mask = _constrained()
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = quiet_trainer()
     trainer.strategy.connect(module)
     trainer.save_checkpoint(tmp_path / "c.ckpt")
     path = tmp_path / "c.ckpt"
