@@ -40,7 +40,11 @@ def ei_module(**kw):
         },
         network_seed=0,
         readout="excitatory",
-        masks={"network.weight_ih_l0": m_in},
+        masks={
+            "network.weight_ih_l0": m_in,
+            "network.bias_l0": torch.arange(10) % 3 != 0,
+            "readout.bias": torch.tensor([True, False]),
+        },
         fixed={"network.weight_hh_l0": fixed},
         **kw,
     )
@@ -76,12 +80,15 @@ def test_the_npz_holds_the_effective_weights_exactly(make, tmp_path):
         assert z["dale_sign"].tolist() == [1] * 8 + [-1] * 2
         assert torch.equal(torch.from_numpy(z["input_mask"]), net.parametrizations.weight_ih_l0[1].mask.cpu())
         assert (z["W_in"][~z["input_mask"]] == 0).all()
+        assert z["b_mask"].tolist() == [i % 3 != 0 for i in range(10)] and (z["b"][~z["b_mask"]] == 0).all()
+        assert z["b_out_mask"].tolist() == [True, False] and z["b_out"][1] == 0
         assert z["output_mask"][:, 8:].sum() == 0 and z["output_mask"][:, :8].all() and (z["W_out"] >= 0).all()
         assert z["W_rec_fixed"][:2].all() and not z["W_rec_fixed"][2:].any() and not z["W_in_fixed"].any()
         assert (z["W_rec"][:, :8] >= 0).all() and (z["W_rec"][:, 8:] <= 0).all()
         assert z["tau"].tolist() == [40.0] * 8 + [20.0] * 2
     else:
         assert (z["dale_sign"] == 0).all() and z["rec_mask"].all() and not z["W_out_fixed"].any()
+        assert z["b_mask"].all() and z["b_out_mask"].all()
 
 
 @pytest.mark.parametrize("make", [rate_module, ei_module], ids=["RateRNN tanh", "EIRateRNN relu, constrained"])
@@ -137,3 +144,8 @@ def test_export_from_a_checkpoint_and_from_the_command_line(tmp_path):
     assert sorted(a.files) == sorted(b.files) == sorted(c.files)
     for key in a.files:
         assert np.array_equal(a[key], b[key]) and np.array_equal(a[key], c[key]), key
+
+
+def test_a_network_without_a_bias_exports_b_as_zeros_that_may_not_change(tmp_path):
+    z = np.load(export_weights(tr.RateRNN(3, 5, bias=False), tmp_path / "nobias.npz"))
+    assert (z["b"] == 0).all() and not z["b_mask"].any() and z["b_mask"].shape == (5,)

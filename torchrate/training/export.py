@@ -69,8 +69,9 @@ def export_weights(source: object, path: str | os.PathLike[str]) -> Path:
     * ``nonlinearity``, ``solver``: F's name (``"tanh"``, ``"relu"``, …) and the solver;
     * ``noise_std`` (): σ of the private noise (per step ``σ·√(2·dt/τ)``);
     * ``W_out`` (O, N), ``b_out`` (O,): the readout (a TaskModule only);
-    * ``input_mask`` (N, I), ``rec_mask`` (N, N), ``output_mask`` (O, N): allowed connections
-      (True where no mask);
+    * ``input_mask`` (N, I), ``rec_mask`` (N, N), ``b_mask`` (N,), ``output_mask`` (O, N),
+      ``b_out_mask`` (O,): the entries allowed to be non-zero (True where no mask; ``b_mask`` all
+      False for a network without a bias);
     * ``dale_sign`` (N,): +1 excitatory, −1 inhibitory, 0 without Dale's law;
     * ``W_in_fixed``, ``W_rec_fixed``, ``b_fixed``, ``W_out_fixed``, ``b_out_fixed``: entries that
       did not train (``fixed=``);
@@ -122,6 +123,7 @@ def export_weights(source: object, path: str | os.PathLike[str]) -> Path:
             "noise_std": torch.tensor(net.noise_std),
             "input_mask": _mask(net, "weight_ih_l0", (N, I)),
             "rec_mask": _mask(net, "weight_hh_l0", (N, N)),
+            "b_mask": _mask(net, "bias_l0", (N,)) if net.b is not None else torch.zeros(N, dtype=torch.bool),
             "dale_sign": getattr(net, "sign", torch.zeros(N)).to(torch.int8),
             "W_in_fixed": _fixed(net, "weight_ih_l0", (N, I)),
             "W_rec_fixed": _fixed(net, "weight_hh_l0", (N, N)),
@@ -133,6 +135,7 @@ def export_weights(source: object, path: str | os.PathLike[str]) -> Path:
                 "W_out": readout.weight,
                 "b_out": readout.bias,
                 "output_mask": _mask(readout, "weight", (O, N)),
+                "b_out_mask": _mask(readout, "bias", (O,)),
                 "W_out_fixed": _fixed(readout, "weight", (O, N)),
                 "b_out_fixed": _fixed(readout, "bias", (O,)),
             }
