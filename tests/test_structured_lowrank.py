@@ -244,6 +244,25 @@ def test_low_rank_approximation_is_the_truncated_svd():
     assert (fit.rates_error[:-1] > fit.rates_error[-1]).all()
 
 
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"batch_first": True},
+        {"solver": "rk4", "ode_options": {"step_size": 0.25}},
+        {"solver": "dopri5", "rtol": 1e-2, "atol": 1e-2},
+    ],
+)
+def test_low_rank_approximation_keeps_the_rollout_settings(kw):
+    # batch_first and the solver's options were dropped: rank N ran another rollout (rk4 with
+    # step dt, dopri5 at 1e-6, or the inputs read time-major), silently
+    net = tr.RateRNN(2, 16, tau=10.0, dt=5.0, gain=1.5, dtype=F64, generator=_gen(9), **kw)
+    u = torch.randn(4, 30, 2, dtype=F64, generator=_gen(10))
+    approx = low_rank_approximation(net, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(approx(u)[0], net(u)[0], rtol=0, atol=1e-12)
+    assert rank_fidelity(net, u, ranks=[16]).rates_error[0] < 1e-12
+
+
 # ----------------------------------------------------------------------------- figures
 @pytest.mark.parametrize("rank", [1, 2])
 def test_latent_flow_figure_marks_every_fixed_point(rank):

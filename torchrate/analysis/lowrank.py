@@ -21,6 +21,7 @@ rank reproduces its rates (and outputs, and a task metric).
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -403,7 +404,9 @@ def low_rank_approximation(net: RateRNN, rank: int) -> LowRankRateRNN:
 
     Truncated SVD ``M = U S Vᵀ`` (Eckart–Young: the closest rank-r matrix in Frobenius and
     spectral norm), ``m = √N U_r S_r^{1/2}``, ``n = √N V_r S_r^{1/2}``; ``W``, ``b``, τ, dt and F
-    are copied. Returns a :class:`~torchrate.LowRankRateRNN` (``rank = N`` reproduces ``M``).
+    are copied, and so are ``batch_first``, the noise (``noise_std``) and the solver settings
+    (``solver``, ``rtol``, ``atol``, ``adjoint``, ``ode_options``), as :meth:`RateRNN.layer`
+    does. Returns a :class:`~torchrate.LowRankRateRNN` (``rank = N`` reproduces ``M``).
     """
     from .._lowrank import factors_of
 
@@ -423,7 +426,20 @@ def low_rank_approximation(net: RateRNN, rank: int) -> LowRankRateRNN:
         W = None if net.weight_ih_l0 is None else net.weight_ih_l0.detach()
         b = None if net.b is None else net.b.detach()
         return LowRankRateRNN.from_factors(
-            m, n, W, b, tau=net.tau.detach(), dt=net.dt, nonlinearity=net.F, solver=net.solver
+            m,
+            n,
+            W,
+            b,
+            tau=net.tau.detach(),
+            dt=net.dt,
+            nonlinearity=net.F,
+            batch_first=net.batch_first,
+            noise_std=net.noise_std,
+            solver=net.solver,
+            rtol=net.rtol,
+            atol=net.atol,
+            adjoint=net.adjoint,
+            ode_options=copy.deepcopy(net.ode_options),
         )
 
 
