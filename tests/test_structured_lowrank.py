@@ -263,6 +263,16 @@ def test_low_rank_approximation_keeps_the_rollout_settings(kw):
     assert rank_fidelity(net, u, ranks=[16]).rates_error[0] < 1e-12
 
 
+def test_rank_fidelity_of_a_noisy_network_compares_noise_free_rollouts():
+    # one noisy draw against another: rank N had a rates_error of 0.6 (net noise_std = 0.1)
+    net = tr.RateRNN(2, 16, dtype=F64, noise_std=0.1, generator=_gen(11))
+    approx = low_rank_approximation(net, 16)
+    assert approx.noise_std == 0.1
+    fit = rank_fidelity(net, torch.randn(30, 4, 2, dtype=F64, generator=_gen(12)), ranks=[2, 16])
+    assert fit.rates_error[1] < 1e-12 < fit.rates_error[0]
+    assert net.noise_std == 0.1  # set aside while the rollouts run, then restored
+
+
 # ----------------------------------------------------------------------------- figures
 @pytest.mark.parametrize("rank", [1, 2])
 def test_latent_flow_figure_marks_every_fixed_point(rank):

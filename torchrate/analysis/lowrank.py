@@ -479,6 +479,9 @@ def rank_fidelity(
 ) -> RankFidelity:
     r"""Run the rank-r approximations of ``net`` on ``inputs`` (T, B, I) and compare with ``net``.
 
+    The rollouts are noise-free (a ``noise_std`` of ``net`` is set aside while they run): one
+    noisy draw against another would measure the noise, not the approximation.
+
     Parameters
     ----------
     net : RateRNN
@@ -522,6 +525,21 @@ def rank_fidelity(
             raise ValueError("ranks must hold at least one rank, got none")
         if max(ranks) > net.hidden_size:
             raise ValueError(f"ranks must lie in [1, {net.hidden_size}] (the hidden size), got {max(ranks)}")
+    noise_std = net.noise_std
+    try:
+        net.noise_std = 0.0
+        return _rank_fidelity(net, inputs, ranks, readout, metric)
+    finally:
+        net.noise_std = noise_std
+
+
+def _rank_fidelity(
+    net: RateRNN,
+    inputs: Tensor,
+    ranks: list[int],
+    readout: Callable[[Tensor], Tensor] | None,
+    metric: Callable[[Tensor], float] | None,
+) -> RankFidelity:
     with torch.no_grad():
         ref, _ = net(inputs)
         S = torch.linalg.svdvals(net.M.detach())
