@@ -261,3 +261,24 @@ def test_a_stage_that_changes_dt_against_the_network_is_refused_and_leaves_the_t
     assert task.dt == 20.0 and _coherences(task) == {0.512}  # the task was left at stage 0's arguments
     same = Curriculum([{"dt": 20.0}, {"coherences": [0.256], "dt": 20.0}], threshold=0.5)
     same.on_fit_start(trainer, module)  # a stage may name dt, equal to the network's
+
+
+def test_each_stage_applies_to_the_task_as_configured_so_a_resume_draws_the_same_trials():
+    # stages were applied on top of the previous stage's task, so a run resumed at stage 1 (its
+    # task rebuilt as configured, then stage 1 alone) drew every coherence where the uninterrupted
+    # run drew 0.512 only, and {} later on was not "as configured"
+    stages = [{"coherences": [0.512]}, {"delay": 200.0}, {}]
+    task = PerceptualDecision(dt=20.0)
+    trainer, module = _fake_run(task)
+    cb = Curriculum(stages, monitor="val/loss", mode="min", threshold=10.0)
+    cb.on_fit_start(trainer, module)
+    trainer.callback_metrics = {"val/loss": torch.tensor(0.0)}
+    cb.on_validation_end(trainer, module)
+    assert (task.coherences, task.delay) == (PerceptualDecision().coherences, 200.0)
+    resumed_task = PerceptualDecision(dt=20.0)
+    resumed = Curriculum(stages, monitor="val/loss", mode="min", threshold=10.0)
+    resumed.load_state_dict(cb.state_dict())
+    resumed.on_fit_start(*_fake_run(resumed_task))
+    assert resumed_task.config() == task.config()
+    cb.on_validation_end(trainer, module)
+    assert task.config() == PerceptualDecision(dt=20.0).config()

@@ -20,6 +20,7 @@ moves to the next stage. In ``torchrate fit``'s YAML::
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -63,9 +64,11 @@ class Curriculum(Callback):
     Parameters
     ----------
     stages : sequence of dict
-        ``__init__`` arguments of the task at each stage (``{}``: as configured). Stage 0 is
-        applied when fitting starts. A stage must keep the task's ``dt`` equal to the
-        network's (``ValueError`` when it is applied, the task left as it was).
+        ``__init__`` arguments of the task at each stage, each applied to the task as configured
+        (not to the previous stage's: ``{}`` is the task as configured, and a resumed run's
+        task is the uninterrupted run's). Stage 0 is applied when fitting starts. A stage must
+        keep the task's ``dt`` equal to the network's (``ValueError`` when it is applied, the
+        task left as it was).
     monitor : str
         A validation metric logged by the module (``val/accuracy``, ``val/loss``, …).
     threshold : float or sequence of float
@@ -119,6 +122,8 @@ class Curriculum(Callback):
         self.passed = 0
         self.history: list[dict[str, Any]] = []  # {"stage", "step", "epoch", monitor: value} at each change
         self._task_configs: list[dict[str, Any]] = []  # the tasks' config() at the current stage
+        # each task's __init__ arguments as configured (first seen), that every stage is applied to
+        self._configured: dict[int, tuple[Task, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ tasks
     @staticmethod
@@ -139,7 +144,9 @@ class Curriculum(Callback):
         self._task_configs = []
         for task in self._tasks(trainer, pl_module):
             before = dict(task.__dict__)
-            task.update(**stage)
+            if id(task) not in self._configured or self._configured[id(task)][0] is not task:
+                self._configured[id(task)] = (task, copy.deepcopy(task.config()["init_args"]))
+            task.update(**{**self._configured[id(task)][1], **stage})
             if net_dt is not None and task.dt != net_dt:  # the network was built for one step: it cannot change
                 new_dt = task.dt
                 task.__dict__.clear()
