@@ -175,6 +175,39 @@ def test_refusals_name_the_fix():
         Map(lambda v, u: v, 0, 1)
 
 
+class _LeakyGRUCell(nn.GRUCell):
+    """A user's cell: torch's GRU step with a leak, h' = (1 − α) h + α GRU(u, h)."""
+
+    def forward(self, input, hx=None):
+        return 0.9 * hx + 0.1 * super().forward(input, hx)
+
+
+class _HalvedRNN(nn.RNN):
+    def forward(self, input, hx=None):
+        out, h = super().forward(input, hx)
+        return 0.5 * out, 0.5 * h
+
+
+@pytest.mark.parametrize("module", [_LeakyGRUCell(2, 3), _HalvedRNN(2, 3)], ids=["GRUCell", "RNN"])
+def test_a_torch_module_with_its_own_forward_is_refused_not_analysed_as_torchs(module):
+    """A subclass whose forward is its own was analysed silently with torch's formulas (its step,
+    Jacobians and fixed points were those of the plain cell); a parametrized module, whose class
+    inherits forward, is still torch's map."""
+    with pytest.raises(TypeError, match=r"overrides torch\.nn\.(GRUCell|RNN)\.forward.*torchrate\.systems\.Map"):
+        as_system(module)
+    with pytest.raises(TypeError, match="overrides"):
+        tr.analysis.jacobian(module, torch.zeros(3))
+    masked = nn.GRU(2, 3).double()
+    torch.nn.utils.parametrize.register_parametrization(masked, "weight_hh_l0", _Abs())
+    u, h = torch.randn(4, 2, dtype=F64), torch.randn(4, 3, dtype=F64)
+    torch.testing.assert_close(as_system(masked)(h, u), masked(u[None], h[None])[1][0], rtol=1e-15, atol=1e-15)
+
+
+class _Abs(nn.Module):
+    def forward(self, x):
+        return x.abs()
+
+
 # ----------------------------------------------------------------------------- discrete-time stability
 def _one_unit_rnn(dtype=F64) -> nn.RNN:
     rnn = nn.RNN(1, 1, bias=False).to(dtype)

@@ -556,6 +556,20 @@ def _cell_kind(module: object) -> str | None:
     return None
 
 
+def _check_own_forward(module: nn.Module) -> None:
+    """Refuse a subclass of a torch RNN/GRU/LSTM (or cell) whose ``forward`` is its own: its step is
+    not the torch formulas that :class:`TorchRNNMap` writes out (a parametrized module, whose class
+    inherits ``forward``, is fine: its weights are read through the parametrization)."""
+    base: type[nn.Module] = next(cls for cls in _TORCH_CELLS if isinstance(module, cls))
+    if type(module).forward is not base.forward:
+        raise TypeError(
+            f"{type(module).__name__} overrides torch.nn.{base.__name__}.forward, so its step is not torch's "
+            f"{base.__name__} update that as_system would analyse; wrap its step v' = F(v, u) as "
+            "torchrate.systems.Map(step, state_size, input_size) (e.g. step = lambda v, u: cell(u, v) for an "
+            "RNN or GRU cell)"
+        )
+
+
 def _input_drive(x: Tensor, w_ih: Tensor, b_ih: Tensor | None) -> Tensor:
     """W_ih x + b_ih (*, G·H): every gate block's input term."""
     return x @ w_ih.T if b_ih is None else torch.addmm(b_ih, x, w_ih.T)
@@ -798,6 +812,7 @@ class TorchRNNMap(Map):
         kind = _cell_kind(module)
         if kind is None:  # pragma: no cover - as_system checks first
             raise TypeError(f"expected a torch.nn RNN/GRU/LSTM or cell, got {type(module).__name__}")
+        _check_own_forward(module)
         self.module, self.kind = module, kind
         self.cell = not isinstance(module, nn.RNNBase)
         if isinstance(module, nn.RNNBase):
