@@ -88,6 +88,29 @@ def test_plot_phase_plane_and_sweep():
     assert len(hopf) == 1 and hopf[0].get_xdata()[0] == pytest.approx(40.0, abs=1e-9)
 
 
+def test_plot_sweep_of_a_map_draws_the_multipliers_against_the_unit_circle():
+    """v' = tanh(g v) (an nn.RNN, one unit, no bias): the fixed point 0 has μ = g, stable for |g| < 1;
+    a map's plot draws |μ| with the boundary at 1, not Re λ against 0 in 1/ms."""
+
+    def rnn(g):
+        net = torch.nn.RNN(1, 1, bias=False, dtype=F64)
+        with torch.no_grad():
+            net.weight_hh_l0.fill_(g)
+            net.weight_ih_l0.zero_()
+        return net
+
+    values = torch.tensor([-0.9, -0.3, 0.2, 0.6], dtype=F64)
+    sw = tr.analysis.sweep(rnn, values, torch.zeros(1, dtype=F64), initial_states=torch.zeros(1, 1, dtype=F64))
+    assert sw.time == "discrete" and sw.stable.all()
+    torch.testing.assert_close(sw.eigenvalues[:, 0].real, values, rtol=0, atol=1e-12)
+    ax = tr.plotting.plot_sweep(sw).axes[0]
+    (curve,) = [line for line in ax.lines if line.get_label() == "|μ1|"]
+    np.testing.assert_allclose(curve.get_ydata(), values.abs().numpy(), rtol=0, atol=1e-12)
+    boundary = [line for line in ax.lines if line.get_label().startswith("_") and len(set(line.get_ydata())) == 1]
+    assert [line.get_ydata()[0] for line in boundary] == [1]
+    assert "μ" in ax.get_ylabel() and "1/ms" not in ax.get_ylabel()
+
+
 def test_plot_fixed_points_in_pca_space():
     M = torch.tensor([[0.0, 2.0], [2.0, 0.0]], dtype=F64)
     net = tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, nonlinearity="tanh")

@@ -328,8 +328,9 @@ def plot_fixed_points(
 
 
 def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter", title: str | None = None) -> Figure:
-    """Re λ (solid) and Im λ (dashed) of the Jacobian at the fixed point versus the parameter,
-    with the Hopf points marked."""
+    """The eigenvalues of the Jacobian at the fixed point versus the parameter, with the Hopf
+    points marked: of a flow, Re λ (solid) and Im λ (dashed) with the boundary Re λ = 0; of a map,
+    |μ| with the boundary |μ| = 1."""
     _require("sw", sw, Sweep, "a Sweep (from torchrate.analysis.sweep)")
     _check_ax(ax)
     _check_text(parameter=parameter, title=title)
@@ -337,14 +338,17 @@ def plot_sweep(sw: Sweep, ax: Axes | None = None, *, parameter: str = "parameter
     p = _np(sw.values)
     lam = _np(sw.eigenvalues)
     for i in range(lam.shape[1]):
-        ax.plot(p, lam[:, i].real, color=f"C{i}", lw=2, label=f"Re λ{i + 1}")
-        ax.plot(p, lam[:, i].imag, color=f"C{i}", lw=1.2, ls="--", label=f"Im λ{i + 1}")
-    ax.axhline(0, color="k", lw=0.8)
+        if sw.time == "discrete":
+            ax.plot(p, np.abs(lam[:, i]), color=f"C{i}", lw=2, label=f"|μ{i + 1}|")
+        else:
+            ax.plot(p, lam[:, i].real, color=f"C{i}", lw=2, label=f"Re λ{i + 1}")
+            ax.plot(p, lam[:, i].imag, color=f"C{i}", lw=1.2, ls="--", label=f"Im λ{i + 1}")
+    ax.axhline(1 if sw.time == "discrete" else 0, color="k", lw=0.8)
     for j, h in enumerate(sw.hopf):
         ax.axvline(h, color="tab:red", ls=":", lw=1.5, label=f"Hopf at {h:.4g}" if j < 3 else None)
     ax.set_xlabel(parameter)
-    ax.set_ylabel("λ (1/ms)")
-    ax.set_title(title or "eigenvalues of J at the fixed point")
+    ax.set_ylabel("|μ| (the map's multipliers)" if sw.time == "discrete" else "λ (1/ms)")
+    ax.set_title(title or f"eigenvalues of {'the map' if sw.time == 'discrete' else 'J'} at the fixed point")
     ax.legend(fontsize=7, loc="best")
     return fig
 

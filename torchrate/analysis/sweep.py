@@ -34,12 +34,15 @@ class Sweep:
     points : Tensor, shape (S, N)
         The fixed point at each value (NaN where none was found).
     eigenvalues : Tensor, shape (S, N), complex
-        Of the Jacobian there, by decreasing real part.
+        Of the Jacobian there (λ of a flow, in 1/ms; μ of a map, the multipliers), by decreasing
+        real part.
     stable : Tensor, shape (S,), bool
     kind : list of str
     hopf : list of float
         Parameter values where a complex pair crosses Re λ = 0 on the followed branch (solved by
         Newton on the extended system with ``refine=True``, else interpolated between values).
+    time : {"continuous", "discrete"}
+        The system's time: a flow (stable where Re λ < 0) or a map (stable where |μ| < 1).
     """
 
     values: Tensor
@@ -48,6 +51,7 @@ class Sweep:
     stable: Tensor
     kind: list[str]
     hopf: list[float]
+    time: str = "continuous"
 
 
 def sweep(
@@ -124,7 +128,7 @@ def sweep(
         points = start.expand(S, -1).cpu()
         eigenvalues = fps.eigenvalues[int(fps.counts.argmax())].expand(S, -1).cpu()
         stable, kind = classify(eigenvalues, time=system.time)
-        return Sweep(values, points, eigenvalues, stable, kind, [])
+        return Sweep(values, points, eigenvalues, stable, kind, [], system.time)
 
     bif = bifurcation(
         lambda p: (_build(make_net, p), u), values, initial_states=start[None], seeds=1, refine=refine, **find_options
@@ -161,7 +165,7 @@ def sweep(
             if not (math.isnan(g0) or math.isnan(g1) or (g0 < 0) == (g1 < 0) or g0 == g1):
                 a, b = values[k].item(), values[k + 1].item()
                 hopf.append(a - g0 * (b - a) / (g1 - g0))
-    return Sweep(values, points, eigenvalues, stable, kind, hopf)
+    return Sweep(values, points, eigenvalues, stable, kind, hopf, system.time)
 
 
 def _build(make_net: Callable[[float], object], value: float) -> object:
