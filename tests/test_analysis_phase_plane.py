@@ -123,3 +123,24 @@ def test_trajectories_of_a_batch_first_network_are_its_own(steps):
         v.append(v[-1] + 0.05 * (-v[-1] + torch.tanh(v[-1] @ M.T + u + b)))
     for pp in runs:
         torch.testing.assert_close(pp.trajectories, torch.stack(v), rtol=0, atol=1e-14)
+
+
+def test_a_given_dt_integrates_the_flow_with_that_step_not_the_networks_own():
+    """An Euler network at dt = 8 ms, τ = 10 ms analysed as its flow: dt = 0.1 was replaced silently by
+    the network's 8 ms (its map, which overshoots the stable spiral); given, it is the Euler step."""
+    net = ei_pair(30.0, dt=8.0)
+    start = torch.tensor([[30.0, 20.0]], dtype=F64)
+    u = torch.zeros(2, dtype=F64)
+    pp = tr.analysis.phase_plane(
+        net, u, (0, 60), (0, 40), n=3, initial_states=start, duration=2.0, dt=0.1, time="continuous"
+    )
+    assert pp.dt == 0.1 and pp.trajectories.shape == (21, 1, 2)
+    v = [start]
+    for _ in range(20):
+        v.append(v[-1] + 0.1 * net.vector_field(v[-1], u))
+    torch.testing.assert_close(pp.trajectories, torch.stack(v), rtol=0, atol=1e-12)
+    own = tr.analysis.phase_plane(net, u, (0, 60), (0, 40), n=3, initial_states=start, duration=16.0, time="continuous")
+    assert own.dt == 8.0 and own.trajectories.shape == (3, 1, 2)  # without dt: the network's own forward
+    with torch.no_grad():
+        rates, _ = net(u.expand(2, 1, 2), start[None])
+    torch.testing.assert_close(own.trajectories[1:], rates, rtol=0, atol=0)

@@ -285,6 +285,7 @@ CASES = [
         r"no steady state: mode 0 has λ = 1",
     ),
     ("phase_plane dt='x' (own dt)", pp(dt="x"), TypeError, r"\bdt must be a real number"),
+    ("phase_plane dt of a map", pp(dt=0.1, time="discrete"), ValueError, r"dt applies to the trajectories of a flow"),
     ("phase_plane duration=-1 without starts", pp(duration=-1.0), ValueError, r"duration"),
     ("phase_plane find option tol=-1", pp(tol=-1.0), ValueError, r"tol must be a finite number ≥ 0"),
     ("sweep find option opt_steps=-1", sweep(opt_steps=-1), ValueError, r"opt_steps must be an integer ≥ 0"),

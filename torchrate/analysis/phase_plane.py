@@ -63,10 +63,10 @@ def _runs_itself(net: object, system: System) -> bool:
 
 
 @torch.no_grad()
-def _trajectories(net: Any, system: System, u: Tensor, v0: Tensor, steps: int, dt: float) -> Tensor:
-    """States (steps + 1, B, 2) from ``v0``: the network's own forward where it has one (its solver and
-    dt), the map iterated, or Euler steps of ``dt`` on a flow."""
-    if _runs_itself(net, system):
+def _trajectories(net: Any, system: System, u: Tensor, v0: Tensor, steps: int, dt: float, own: bool) -> Tensor:
+    """States (steps + 1, B, 2) from ``v0``: the network's own forward (``own``: its solver and dt),
+    the map iterated, or Euler steps of ``dt`` on a flow."""
+    if own:
         time_first = not getattr(net, "batch_first", False)  # the network reads (T, B, I) or (B, T, I)
         x = u.expand(steps, v0.shape[0], -1)
         rates, _ = net((x if time_first else x.transpose(0, 1)).contiguous(), v0[None])
@@ -109,6 +109,10 @@ def phase_plane(
     initial_states : Tensor, shape (B, 2), optional
         Starts of trajectories, run for ``duration`` ms with the network's own ``forward``
         (its solver and ``dt``), or Euler with step ``dt`` (ms) for other modules.
+    dt : float, optional
+        The trajectories' Euler step (ms) on the flow; for a network with its own ``dt``, given,
+        it replaces the network's forward (its solver, its step). Required for a flow without
+        one; refused for a map, whose trajectories are its own steps.
     time : {"continuous", "discrete"}, optional
         For an Euler network: its ODE or the map it runs (see
         :func:`~torchrate.systems.as_system`). For a map, ``velocity`` is the step F(v) − v and
@@ -143,8 +147,15 @@ def phase_plane(
     duration = check.check_positive("duration", duration, fix="the trajectories' length in ms (steps for a map)")
     if dt is not None:
         dt = check.check_positive("dt", dt, fix="the Euler step of the trajectories in ms")
+        if system.time == "discrete":
+            raise ValueError(
+                f"dt applies to the trajectories of a flow; this is a map, whose trajectories are its own steps "
+                f"(duration counts them), got dt={dt:g}: leave dt out, or pass time='continuous' for an Euler "
+                "network's ODE"
+            )
     kw = check.Factory(dtype=dtype, device=device)
     own_dt = getattr(net, "dt", None) if _runs_itself(net, system) else 1.0 if system.time == "discrete" else None
+    own = False  # trajectories from the network's own forward
     if u is not None:
         u = check.check_vector("u", u, system.input_size if system.input_size is not None else 2, what="input", **kw)
     u = constant_input(system, u, torch.zeros(2, **kw))
@@ -157,11 +168,10 @@ def phase_plane(
             fix="one row (v₁, v₂) per trajectory; a single start is initial_states[None]",
         )
         check.check_finite_tensor("initial_states", initial_states)
-        if own_dt is None:
-            if dt is None:
-                raise ValueError("dt must be given (ms) for the trajectories of a module without .dt, got None")
-        else:
-            dt = own_dt
+        if dt is None and own_dt is None:
+            raise ValueError("dt must be given (ms) for the trajectories of a module without .dt, got None")
+        own = dt is None and _runs_itself(net, system)  # unless a dt was given
+        dt = own_dt if dt is None else dt
     field = system.at(u)
 
     def grid(k: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -184,5 +194,5 @@ def phase_plane(
     fps = find_fixed_points(system, u, starts, **find_options)
     traj = None
     if initial_states is not None and dt is not None:  # dt: given, or the network's own (checked above)
-        traj = _trajectories(net, system, u, initial_states, max(1, round(duration / dt)), dt).cpu()
+        traj = _trajectories(net, system, u, initial_states, max(1, round(duration / dt)), dt, own).cpu()
     return PhasePlane(x.cpu(), y.cpu(), velocity.cpu(), nullclines, fps, traj, float(dt or 0.0))
