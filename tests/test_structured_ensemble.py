@@ -97,6 +97,19 @@ def test_member_access_and_refusals():
         ens(torch.zeros(3, 5, 1, 2, dtype=F64))
 
 
+@pytest.mark.parametrize("kind", ["rate", "ei-train-tau", "lowrank", "two-layers"])
+def test_a_member_of_a_converted_ensemble_has_its_dtype(kind):
+    # ens.float() converted the stacked tensors but not the template: ens[k] had float64 weights
+    # (its float32 values cast back) and float32 buffers, and ran another network than member k
+    ens = tr.Ensemble([BUILDERS[kind](k) for k in range(2)]).float()
+    member = ens[1]
+    assert {t.dtype for t in member.parameters()} == {torch.float32}
+    assert {t.dtype for t in member.buffers() if t.is_floating_point()} == {torch.float32}
+    u = torch.randn(5, 2, 3)
+    rates, _ = ens(u)
+    torch.testing.assert_close(member(u)[0], rates[1], rtol=0, atol=1e-6)
+
+
 def test_fused_ensemble_rollout_equals_its_reference_and_gradchecks():
     torch.manual_seed(0)
     K, T, B, N = 3, 7, 2, 4

@@ -1612,7 +1612,9 @@ class Ensemble(nn.Module):
         params, buffers = self.stacked()
         net = copy.deepcopy(self.template)
         ref = next(iter(params.values()))
-        net.to(device=ref.device)
+        # the ensemble's device and dtype (after ens.to(...), .float(), .double()): the template
+        # keeps those of construction, and copy_ would cast the member's weights back to them
+        net.to(device=ref.device, dtype=ref.dtype)
         with torch.no_grad():
             for name, t in net.named_parameters():
                 t.copy_(params[name][k])
