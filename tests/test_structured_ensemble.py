@@ -89,6 +89,9 @@ def test_member_access_and_refusals():
         ens[2]
     with pytest.raises(ValueError, match="member 1 has hidden_size=5 but member 0 has 4"):
         tr.Ensemble([tr.RateRNN(2, 4), tr.RateRNN(2, 5)])
+    # same N, other populations: ens[1] was member 0's structure (n_exc = 4) with member 1's weights
+    with pytest.raises(ValueError, match="member 1 has n_exc=3 but member 0 has 4"):
+        tr.Ensemble([tr.EIRateRNN(2, 4, 2, dtype=F64), tr.EIRateRNN(2, 3, 3, dtype=F64)])
     with pytest.raises(TypeError, match="every member must be a RateRNN; member 1 is a EIRateRNN"):
         tr.Ensemble([tr.RateRNN(2, 4), tr.EIRateRNN(2, 2, 2)])
     with pytest.raises(ValueError, match="solver='euler'"):

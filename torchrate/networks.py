@@ -1549,6 +1549,9 @@ class Ensemble(nn.Module):
             "adjoint",
             "dropout",
             "rank",
+            # an EIRateRNN's populations: a member is rebuilt from member 0's structure (ens[k])
+            "n_exc",
+            "n_inh",
         )
         for key in keys:
             if getattr(net, key, None) != getattr(first, key, None):
