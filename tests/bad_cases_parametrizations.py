@@ -79,4 +79,16 @@ CASES = [
         TypeError,
         r"\bvalue must be a floating-point Tensor",
     ),
+    (
+        "Frozen checks a module",
+        lambda: P.Frozen(torch.ones(1, dtype=torch.bool), _W, checks=torch.nn.Identity()),
+        TypeError,
+        r"\bchecks must be a sequence of parametrizations",
+    ),
+    (
+        "Frozen checks [3]",
+        lambda: P.Frozen(torch.ones(1, dtype=torch.bool), _W, checks=[3]),
+        TypeError,
+        r"\bchecks must be a sequence of parametrizations",
+    ),
 ]

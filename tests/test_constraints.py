@@ -2,6 +2,8 @@
 weights ≥ 0), connectivity masks on any weight, and fixed (non-trainable) weights or entries —
 each exact after optimiser steps (Adam with weight decay), and restored from a checkpoint."""
 
+from copy import deepcopy
+
 import lightning as L
 import pytest
 import torch
@@ -79,6 +81,32 @@ def test_fixed_weights_and_entries_keep_their_initial_values_under_dale_and_weig
     assert torch.equal(net.W, W0) and torch.equal(module.readout.bias, b0)
     assert torch.equal(net.M[fixed_hh], M0[fixed_hh]) and not torch.equal(net.M[~fixed_hh], M0[~fixed_hh])
     assert (net.M[:, :6] >= 0).all() and (net.M[:, 6:] <= 0).all()  # Dale's law still holds
+
+
+def test_a_refused_assignment_leaves_the_fixed_entries_as_they_were():
+    """Assigning a weight that breaks Dale's law raises; the fixed entries' values changed anyway
+    (Frozen, the outermost, took them before Dale's check ran), so Dale's law was broken from then on."""
+    fixed_hh = torch.zeros(8, 8, dtype=torch.bool)
+    fixed_hh[0] = True
+    module = TaskModule(TASK, EI, fixed={"network.weight_hh_l0": fixed_hh}, network_seed=0)
+    net = module.network
+    M0 = net.M.detach().clone()
+    bad = M0.clone()
+    bad[0, 0] = -5.0  # unit 0 is excitatory: its column must be ≥ 0
+    with pytest.raises(ValueError, match="breaks Dale's law"), torch.no_grad():
+        net.weight_hh_l0 = bad
+    assert torch.equal(net.M, M0)
+    good = M0.clone()
+    good[0, 0] = 0.5
+    with torch.no_grad():
+        net.weight_hh_l0 = good
+    assert torch.equal(net.M, good)  # an accepted weight is the new fixed value
+    train(module, steps=2)
+    assert net.M[0, 0] == 0.5 and (net.M[:, :6] >= 0).all()
+    copy = deepcopy(module).double()  # its checks are the copy's own constraints
+    with pytest.raises(ValueError, match="breaks Dale's law"), torch.no_grad():
+        copy.network.weight_hh_l0 = bad.double()
+    assert torch.equal(copy.network.M, net.M.detach().double())
 
 
 def _constrained():

@@ -17,7 +17,7 @@ class               forward (raw → constrained)         right_inverse (constra
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -242,18 +242,24 @@ class Frozen(nn.Module):
     (their value when the constraint was added) under any optimiser step; the others train.
 
     Their gradient is exactly 0, so no optimiser (weight decay included) moves them. Assigning
-    the weight (``module.weight = W``) sets ``value`` to ``W``'s fixed entries.
+    the weight (``module.weight = W``) sets ``value`` to ``W``'s fixed entries, once ``W`` has
+    passed the checks of ``checks``.
 
     Parameters
     ----------
     fixed : bool Tensor, broadcastable to the weight
     value : Tensor, the weight's shape
+    checks : sequence of nn.Module, optional
+        The parametrizations registered on the weight before this one (torch runs an assignment
+        through the last one first): their ``right_inverse`` checks an assigned weight before the
+        fixed values change, so that a weight they refuse (breaking Dale's law, outside a mask)
+        leaves ``value`` as it was.
     """
 
     fixed: Tensor
     value: Tensor
 
-    def __init__(self, fixed: Tensor, value: Tensor) -> None:
+    def __init__(self, fixed: Tensor, value: Tensor, *, checks: Sequence[nn.Module] = ()) -> None:
         super().__init__()
         if not isinstance(value, Tensor) or not value.is_floating_point():
             raise TypeError(f"value must be a floating-point Tensor (the weight), got {_show(value)}")
@@ -264,14 +270,28 @@ class Frozen(nn.Module):
             raise ValueError(
                 f"fixed must be broadcastable to the weight's shape {tuple(value.shape)}, got {tuple(fixed.shape)}"
             ) from None
+        if isinstance(checks, (nn.Module, str, bytes)) or not all(
+            isinstance(c, nn.Module) and callable(getattr(c, "right_inverse", None)) for c in checks
+        ):
+            raise TypeError(
+                "checks must be a sequence of parametrizations with a right_inverse (those registered on the "
+                f"weight before this one), got {_show(checks)}"
+            )
         self.register_buffer("fixed", fixed.clone())
         self.register_buffer("value", value.detach().clone())
+        # a plain list, not submodules: they belong to the weight's ParametrizationList (its state_dict,
+        # device moves); a deepcopy of the module maps them to their copies
+        self._checks: list[Any] = list(checks)  # modules with a right_inverse (checked above)
 
     def forward(self, raw: Tensor) -> Tensor:
         return torch.where(self.fixed, self.value, raw)
 
     def right_inverse(self, value: Tensor) -> Tensor:
-        """``value`` itself; assigning a weight also makes it the new fixed value of the frozen entries."""
+        """``value`` itself; assigning a weight also makes it the new fixed value of the frozen entries
+        (after the ``checks`` have passed it: a refused weight changes nothing)."""
+        checked = value
+        for p in reversed(self._checks):
+            checked = p.right_inverse(checked)
         with torch.no_grad():
             self.value.copy_(value)
         return value

@@ -68,7 +68,8 @@ def constrain(module: TaskModule, readout: str, masks: object, fixed: object) ->
         _add(owner, attr, mask, name)
     for name, mask in fixed.items():
         owner, attr = _owner(module, name)
-        parametrize.register_parametrization(owner, attr, Frozen(mask, getattr(owner, attr)))
+        checks = list(getattr(owner.parametrizations, attr)) if parametrize.is_parametrized(owner, attr) else []
+        parametrize.register_parametrization(owner, attr, Frozen(mask, getattr(owner, attr), checks=checks))
 
 
 def _names(module: TaskModule) -> tuple[str, ...]:
