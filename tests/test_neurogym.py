@@ -543,6 +543,17 @@ def test_a_step_by_step_wrapper_is_refused(ngym):
         tr.tasks.NeuroGym("TorchrateTestNoisyPDM-v0")
 
 
+def test_a_timing_the_registered_factory_replaces_is_refused(ngym):
+    # yang19's dlygo/dlyanti factories set timing={"delay": 500} over the one given: the
+    # decision period stayed 500 ms (5 steps) where 700 ms were asked, silently
+    for env_id in ("yang19.dlygo-v0", "yang19.dlyanti-v0"):
+        with pytest.raises(ValueError, match=rf"{re.escape(env_id)} does not take env_kwargs\['timing'\] "):
+            tr.tasks.NeuroGym(env_id, env_kwargs={"timing": {"decision": 700}})
+    task = tr.tasks.NeuroGym("yang19.go-v0", env_kwargs={"timing": {"decision": 700}})
+    _, c = task.generate(8, generator=_gen(0))
+    assert torch.all(c["decision_stop"] - c["decision_start"] == 7)
+
+
 def test_required_arguments_in_env_kwargs_and_a_constructor_seed(ngym):
     kw = {"session": {"v": 0.5, "a": 0.5}, "catch_prob": 0.5}
     task = tr.tasks.NeuroGym("AnnubesEnv-v0", env_kwargs=kw)

@@ -213,6 +213,30 @@ def _check_timing(timing: object, where: str) -> None:
         raise ValueError(f"{where} must be a duration ≥ 0 ms, got {timing!r}")
 
 
+def _leaf_envs(top: Any) -> list[Any]:
+    """The environments behind a trial source: ``ScheduleEnvs``'s sub-environments, or the one it wraps."""
+    subs = getattr(top, "envs", None)
+    return [leaf for sub in subs for leaf in _leaf_envs(sub)] if subs else [top.unwrapped]
+
+
+def _check_timing_reached(top: Any, timing: object, env_id: str) -> None:
+    """Every entry of ``env_kwargs['timing']`` must be in the timing of every environment built:
+    a registered factory may replace the ``timing`` it is given by its own (yang19's ``dlygo``
+    and ``dlyanti`` set ``{"delay": 500}``), and the trials would silently keep the defaults."""
+    if not isinstance(timing, Mapping):
+        return
+    for leaf in _leaf_envs(top):
+        have = getattr(leaf, "timing", None) or {}
+        lost = {k: v for k, v in timing.items() if k not in have or have[k] != v}
+        if lost:
+            shown = {k: have.get(k, "absent") for k in lost}
+            raise ValueError(
+                f"{env_id} does not take env_kwargs['timing'] {lost!r}: the environment it builds has "
+                f"{shown!r} there (its registered factory sets a timing of its own), so these trials "
+                "would silently keep that timing"
+            )
+
+
 class _Drawn(NamedTuple):
     """One trial as drawn: its dict, the environment that drew it, ``ob`` (T_b, I), ``gt``
     (T_b,) or (T_b, O), and each period's first and end step."""
@@ -376,6 +400,7 @@ class NeuroGym(Task):
         self._seed_argument = "random_seed" in params and "random_seed" not in self._kwargs
         top, wrapper = _trial_source(self._build(), env_id)
         env = top.unwrapped
+        _check_timing_reached(top, env_kwargs.get("timing"), env_id)
         super().__init__(float(env.dt))
         self._check_spaces(top)
         if self.reaction_time is None:
