@@ -232,6 +232,35 @@ def test_timing_task_accuracy_within_neurogym_tolerance(ngym):
     assert 0 < float(expected) < 1
 
 
+def test_one_two_three_go_is_timed_from_the_response_onset_as_neurogym_rewards(ngym):
+    # its ground truth is "go" over the whole response period: the choice at the period's last
+    # step scored an always-"go" output 100 % correct, where NeuroGym's reward (the first "go"
+    # in interval3 or response, within 0.2 · interval + 25 ms of the onset) scores it 0 %
+    task = tr.tasks.NeuroGym("OneTwoThreeGo-v0", dt=80)
+    (inputs, targets, mask), c = task.generate(40, generator=_gen(5), dtype=torch.float64)
+    t = torch.arange(targets.shape[0])[:, None]
+
+    def said_go_from(step):
+        go = (t >= step) & (t < c["length"])
+        return torch.stack([5.0 * ~go, 10.0 * go], -1).double()
+
+    assert float(task.evaluate(said_go_from(torch.zeros(40)), targets, mask, c)["accuracy"]) == 0.0
+    assert torch.equal(c["event"], c["decision_start"]) and torch.all(c["first_go"])
+    assert float(task.evaluate(10 * targets, targets, mask, c)["accuracy"]) == 1.0
+    assert float(task.evaluate(said_go_from(c["length"]), targets, mask, c)["accuracy"]) == 0.0  # never
+    offsets = torch.tensor([-3, -2, -1, 0, 1, 2, 3, 4] * 5)
+    m = task.evaluate(said_go_from(c["event"] + offsets), targets, mask, c)
+    interval = torch.tensor([d.trial["interval"] for d in task._draw_trials(task._make_env(_seed_of(5)), 40)])
+    expected = (offsets.abs() * 80.0 <= 0.2 * interval + 25).double().mean()
+    assert float(m["accuracy"]) == pytest.approx(float(expected), abs=1e-12)
+    assert 0 < float(expected) < 1
+
+
+def _seed_of(seed: int) -> int:
+    """The environment seed a batch drawn with ``_gen(seed)`` uses."""
+    return int(torch.randint(2**32, (1,), generator=_gen(seed), dtype=torch.int64))
+
+
 # ---------------------------------------------------------------------- errors
 def test_errors_name_the_argument(ngym):
     with pytest.raises(ValueError, match="env_id must name a NeuroGym environment, got 'Nope-v0'"):

@@ -302,7 +302,9 @@ class NeuroGym(Task):
       whose ground truth is one "go" step inside the response period (ReadySetGo,
       MotorTiming), the response is the step where the probability of "go" peaks, correct
       within NeuroGym's reward tolerance ``prod_margin · interval + 25`` ms (``dt`` for other
-      environments);
+      environments); in OneTwoThreeGo, whose ground truth is "go" over the whole response
+      period, the first step whose choice is "go" (from ``interval3`` on) must be within that
+      tolerance of the response onset, as NeuroGym rewards it;
     * ``condition``, ``accuracy_by_condition`` — the psychometric curve in per-cent-correct
       form, when the trials expose a condition; with two choices also ``signed_condition``
       and ``p_choice1`` (the fraction of choices of action 1 at condition × (+1 if action 1
@@ -580,7 +582,7 @@ class NeuroGym(Task):
 
     def _tolerance(self, env: Any, trial: dict[str, Any]) -> float:
         """Timing tolerance (ms): NeuroGym's reward rule ``prod_margin · interval + 25``, else dt."""
-        margin, interval = getattr(env, "prod_margin", None), trial.get("production")
+        margin, interval = getattr(env, "prod_margin", None), trial.get("production", trial.get("interval"))
         if margin is not None and interval is not None:
             return float(margin) * float(interval) + 25.0
         return self.dt
@@ -600,6 +602,8 @@ class NeuroGym(Task):
         length = np.empty(B, np.int64)
         condition = np.empty(B, np.float64)
         tolerance = np.empty(B, np.float64)
+        timed = np.zeros(B, bool)  # from a NeuroGym timing task (one with a prod_margin)
+        lead = np.zeros(B, np.int64)  # first step of the period before the final response window
         for b, (trial, env, ob, gt, starts, ends) in enumerate(self._draw_trials(top, B)):
             n = ob.shape[0]
             for k, p in enumerate(names):  # a period this trial lacks stays empty (0, 0)
@@ -621,6 +625,9 @@ class NeuroGym(Task):
             final[b], length[b] = f, n
             condition[b] = self._condition_of(trial)
             tolerance[b] = self._tolerance(env, trial)
+            timed[b] = getattr(env, "prod_margin", None) is not None
+            opens = start[b, f]
+            lead[b] = min((starts[p] for p in starts if starts[p] < ends[p] == opens), default=opens)
         T = int(length.max())
         inputs = np.zeros((T, B, self.input_size), np.float64)
         for b in range(B):
@@ -661,7 +668,10 @@ class NeuroGym(Task):
         target_last = actions[np.clip(last - 1, 0, T - 1), cols]  # the ground truth at the response's end
         in_window = (t >= first) & (t < last)
         varies = ((actions != target_last) & in_window).any(0)  # it changes inside: a timing trial
-        event = np.where(varies, np.argmax((actions > 0) & in_window, 0), -1)  # its go step
+        # a timing trial whose ground truth is "go" from the window's onset on (OneTwoThreeGo):
+        # timed from that onset, by the first "go" from the period before it, as NeuroGym rewards
+        sustained = ~varies & timed & (target_last > 0)
+        event = np.where(varies, np.argmax((actions > 0) & in_window, 0), np.where(sustained, first, -1))  # go step
         target = np.where(varies, actions[np.maximum(event, 0), cols], target_last)
         actions_t = torch.from_numpy(actions).to(device)
         targets = torch.nn.functional.one_hot(actions_t.clamp(min=0), self.output_size).to(dtype)
@@ -670,6 +680,8 @@ class NeuroGym(Task):
             "target": torch.from_numpy(target).to(device),
             "event": torch.from_numpy(event).to(device),
             "tolerance": torch.from_numpy(tolerance).to(device=device, dtype=dtype),
+            "first_go": torch.from_numpy(sustained).to(device),
+            "search_start": torch.from_numpy(np.where(sustained, lead, first)).to(device),
         }
         if self._reaction_time:
             conditions["stimulus_start"] = torch.from_numpy(onset).to(device)
@@ -744,15 +756,26 @@ class NeuroGym(Task):
 
     def _timing_correct(self, outputs: Tensor, conditions: Mapping[str, Tensor]) -> Tensor:
         """Timing trials: the step where the probability of the "go" action peaks in the
-        response window, within ``tolerance`` ms of the ground truth's go step."""
+        response window, within ``tolerance`` ms of the ground truth's go step; where the ground
+        truth is "go" from the window's onset on (OneTwoThreeGo), the first step whose choice is
+        "go", from the period before the window on, within ``tolerance`` of that onset."""
         T, B, _ = outputs.shape
         t = torch.arange(T, device=outputs.device)[:, None]
         window = (t >= conditions["decision_start"]) & (t < conditions["decision_stop"])
         go = conditions["target"].expand(T, B)[..., None]  # the action of the go step
         p = outputs.softmax(-1).gather(-1, go)[..., 0]  # (T, B)
         response = torch.where(window, p, -1.0).argmax(0)
+        first_go = conditions.get("first_go")
+        if first_go is not None and bool(first_go.any()):
+            searched = (t >= conditions["search_start"]) & (t < conditions["decision_stop"])
+            said_go = (outputs.argmax(-1) == go[..., 0]) & searched
+            first = torch.where(said_go, t, T).amin(0)
+            response = torch.where(first_go, first, response)
+            never = first_go & (first == T)
+        else:
+            never = torch.zeros_like(response, dtype=torch.bool)
         error_ms = (response - conditions["event"]).abs().to(outputs.dtype) * self.dt
-        return error_ms <= conditions["tolerance"]
+        return (error_ms <= conditions["tolerance"]) & ~never
 
     def _psychometric(
         self, c: Tensor, choice: Tensor, target: Tensor, correct: Tensor, informative: Tensor
