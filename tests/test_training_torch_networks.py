@@ -4,6 +4,7 @@ options that need a torchrate network."""
 
 import json
 import math
+import os
 
 import lightning as L
 import pytest
@@ -328,3 +329,22 @@ def test_bifurcation_entry_reads_an_lstms_choices_from_h():
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+def test_spectrum_figure_of_a_map_marks_stability_by_the_unit_circle(tmp_path, monkeypatch):
+    """spectrum.png of a torch.nn network: the multipliers μ of its map at 0 are stable where |μ| < 1.
+    μ = −1.5 (|μ| > 1, Re μ < 1) was drawn as "stable" — by the line Re λ = 1 of a flow's M — while
+    summary.json said linear_stable False."""
+    from matplotlib.figure import Figure
+
+    module = TaskModule(TASK, spec("rnn_tanh", 2), network_seed=0)
+    with torch.no_grad():
+        for p in module.network.parameters():
+            p.zero_()
+        module.network.weight_hh_l0.copy_(torch.diag(torch.tensor([-1.5, 0.5])))  # ∂F/∂v at 0 = M
+    saved: dict[str, Figure] = {}
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kwargs: saved.__setitem__(os.path.basename(path), fig))
+    summary = analyze(module, tmp_path, n_trials=8, n_initial=8, progress=False)
+    assert summary["spectrum"]["spectral_radius"] == pytest.approx(1.5) and not summary["spectrum"]["linear_stable"]
+    drawn = {c.get_label(): c.get_offsets().tolist() for c in saved["spectrum.png"].axes[0].collections}
+    assert drawn["stable"] == [[0.5, 0.0]] and drawn["unstable"] == [[-1.5, 0.0]]

@@ -467,11 +467,24 @@ def _learning_curves(history: list[dict[str, Any]]) -> Figure:
     return fig
 
 
-def _spectrum_figure(eigenvalues: Tensor, title: str = "eigenvalues of M") -> Figure:
+def _spectrum_figure(eigenvalues: Tensor, title: str = "eigenvalues of M", *, multipliers: bool = False) -> Figure:
+    """Eigenvalues λ of M, stable left of Re λ = 1 — or, ``multipliers``, the eigenvalues μ of a map's
+    Jacobian, stable inside the unit circle |μ| = 1 (a map is stable where |μ| < 1, whatever Re μ)."""
     import torchrate as tr
 
     fig, ax = _subplots(figsize=(4.2, 4))
     theta = torch.linspace(0, 2 * math.pi, 200)
+    if multipliers:
+        mu = eigenvalues.detach().cpu().to(torch.complex128)
+        ax.plot(theta.cos(), theta.sin(), color="k", ls="--", lw=1, label="|μ| = 1")
+        ax.axhline(0, color="0.8", lw=0.8, zorder=0)
+        inside = mu.abs() < 1
+        ax.scatter(mu.real[inside], mu.imag[inside], s=22, color="tab:blue", label="stable")
+        ax.scatter(mu.real[~inside], mu.imag[~inside], s=22, color="tab:red", label="unstable")
+        ax.set(xlabel="Re μ", ylabel="Im μ", aspect="equal", title=title)
+        ax.legend(fontsize=8, loc="best")
+        fig.tight_layout()
+        return fig
     ax.plot(theta.cos(), theta.sin(), color="0.8", lw=0.8)  # the spectral radius 1 circle
     tr.plotting.plot_spectrum(eigenvalues.cpu(), ax, boundary=1.0, title=title)
     ax.set(xlabel="Re λ", ylabel="Im λ", aspect="equal")
@@ -863,7 +876,11 @@ def _write_figures(
     figures = {
         "learning_curves.png": _learning_curves(history or []),
         "task_metric.png": task.draw(metrics, outputs, targets, mask),  # each task draws its own
-        "spectrum.png": _spectrum_figure(eigenvalues, "eigenvalues of M" if hasattr(net, "M") else "μ of ∂F/∂v at 0"),
+        "spectrum.png": (
+            _spectrum_figure(eigenvalues)
+            if hasattr(net, "M")
+            else _spectrum_figure(eigenvalues, "μ of ∂F/∂v at 0", multipliers=True)
+        ),
         "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task, conditions),
         **(extra or {}),
     }
