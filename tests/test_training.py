@@ -607,3 +607,28 @@ def test_per_step_shortcuts_change_nothing_they_skip():
     assert module.__dict__["_current_fx_name"] == "training_step"
     module.extra = torch.nn.Linear(2, 2)  # still registered as a submodule
     assert "extra" in dict(module.named_children())
+
+
+def test_spectrum_figure_of_an_ei_network_marks_the_stability_of_its_tau_per_neuron(tmp_path, monkeypatch):
+    """spectrum.png of a network with a τ per neuron: its linear network τ dv/dt = −v + Mv is stable as
+    diag(1/τ)(M − I) is, not as M's eigenvalues are one by one. With slow inhibition (τ_I = 10 τ_E) M's
+    eigenvalues 0.75 ± 0.66i (Re λ < 1) were drawn "stable" while summary.json said linear_stable False;
+    the figure now draws the eigenvalues of diag(1/τ)(M − I) (0.02 ± 0.01i per ms) against Re λ = 0."""
+    from matplotlib.figure import Figure
+
+    from torchrate.training.report import analyze
+
+    task = FlipFlop(n_bits=1, dt=1.0, duration=20.0, pulse_rate=0.2, grace=1.0)
+    spec = {"n_exc": 1, "n_inh": 1, "tau_e": 10.0, "tau_i": 100.0, "dt": 1.0, "nonlinearity": "tanh"}
+    module = TaskModule(task, {"class_path": "torchrate.EIRateRNN", "init_args": spec}, network_seed=0)
+    with torch.no_grad():
+        module.network.weight_hh_l0 = torch.tensor([[1.5, -1.0], [1.0, 0.0]])  # E → E 1.5, I → I 0
+    saved: dict[str, Figure] = {}
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kwargs: saved.__setitem__(str(path)[-12:], fig))
+    summary = analyze(module, tmp_path, n_trials=8, n_initial=8, progress=False)
+    assert summary["spectrum"]["max_real"] == pytest.approx(0.75) and not summary["spectrum"]["linear_stable"]
+    ax = saved["spectrum.png"].axes[0]
+    drawn = {c.get_label(): c.get_offsets().tolist() for c in ax.collections if len(c.get_offsets())}
+    assert list(drawn) == ["unstable"]
+    assert sum(sorted(drawn["unstable"]), []) == pytest.approx([0.02, -0.01, 0.02, 0.01])
+    assert ax.get_xlabel() == "Re λ (1/ms)"

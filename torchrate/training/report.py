@@ -8,8 +8,9 @@
 * ``task_metric.png`` — the task's own figure, :meth:`Task.draw <torchrate.tasks.Task.draw>`:
   psychometric curve (PerceptualDecision, NeuroGym), accuracy vs input difference
   (WinnerTakeAll), output vs target traces (Integration, FlipFlop, the default);
-* ``spectrum.png`` — the eigenvalues λ of M in the complex plane, with the line Re λ = 1 (a
-  ``torch.nn`` RNN/GRU/LSTM: the eigenvalues μ of its map's Jacobian ∂F/∂v at v = 0, u = 0,
+* ``spectrum.png`` — the eigenvalues λ of M in the complex plane, with the line Re λ = 1 (a τ
+  per neuron, E–I networks: the eigenvalues of diag(1/τ)(M − I), in 1/ms, with the line Re λ = 0;
+  a ``torch.nn`` RNN/GRU/LSTM: the eigenvalues μ of its map's Jacobian ∂F/∂v at v = 0, u = 0,
   with the unit circle);
 * ``fixed_points.png`` — the fixed points at zero input of the network's system
   (:func:`torchrate.systems.as_system`: dv/dt = 0 of a flow, or F(v) = v of a map — an Euler
@@ -467,12 +468,20 @@ def _learning_curves(history: list[dict[str, Any]]) -> Figure:
     return fig
 
 
-def _spectrum_figure(eigenvalues: Tensor, title: str = "eigenvalues of M", *, multipliers: bool = False) -> Figure:
+def _spectrum_figure(
+    eigenvalues: Tensor, title: str = "eigenvalues of M", *, multipliers: bool = False, per_ms: bool = False
+) -> Figure:
     """Eigenvalues λ of M, stable left of Re λ = 1 — or, ``multipliers``, the eigenvalues μ of a map's
-    Jacobian, stable inside the unit circle |μ| = 1 (a map is stable where |μ| < 1, whatever Re μ)."""
+    Jacobian, stable inside the unit circle |μ| = 1 (a map is stable where |μ| < 1, whatever Re μ) — or,
+    ``per_ms``, the eigenvalues of diag(1/τ)(M − I) (1/ms), stable left of Re λ = 0: with a τ per neuron
+    the stability of τ dv/dt = −v + Mv is not read off M's eigenvalues one by one."""
     import torchrate as tr
 
     fig, ax = _subplots(figsize=(4.2, 4))
+    if per_ms:
+        tr.plotting.plot_spectrum(eigenvalues.cpu(), ax, boundary=0.0, title=title)  # axes in 1/ms
+        fig.tight_layout()
+        return fig
     theta = torch.linspace(0, 2 * math.pi, 200)
     if multipliers:
         mu = eigenvalues.detach().cpu().to(torch.complex128)
@@ -876,11 +885,7 @@ def _write_figures(
     figures = {
         "learning_curves.png": _learning_curves(history or []),
         "task_metric.png": task.draw(metrics, outputs, targets, mask),  # each task draws its own
-        "spectrum.png": (
-            _spectrum_figure(eigenvalues)
-            if hasattr(net, "M")
-            else _spectrum_figure(eigenvalues, "μ of ∂F/∂v at 0", multipliers=True)
-        ),
+        "spectrum.png": _spectrum_figure_of(net, eigenvalues),
         "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task, conditions),
         **(extra or {}),
     }
@@ -894,6 +899,17 @@ def _write_figures(
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120, bbox_inches="tight")
     return eigenvalues, linear_stable, bifurcation_entry
+
+
+def _spectrum_figure_of(net: _Net, eigenvalues: Tensor) -> Figure:
+    """spectrum.png of ``net`` (float64 CPU copy) whose :func:`_spectrum_of_M` is ``eigenvalues``."""
+    if not hasattr(net, "M"):
+        return _spectrum_figure(eigenvalues, "μ of ∂F/∂v at 0", multipliers=True)
+    M, tau = net.M.detach(), net.tau.detach()
+    if tau.ndim == 0:
+        return _spectrum_figure(eigenvalues)
+    A = (M - torch.eye(M.shape[0], dtype=M.dtype, device=M.device)) / tau[:, None]
+    return _spectrum_figure(torch.linalg.eigvals(A), "eigenvalues of diag(1/τ)(M − I)", per_ms=True)
 
 
 def _members_table(rows: list[dict[str, Any]]) -> str:
