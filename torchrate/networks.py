@@ -649,22 +649,24 @@ class RateRNN(nn.Module):
         sfx = f"_l{k}{'_reverse' if reverse else ''}"
         M, W, b = (getattr(self, n + sfx) for n in ("weight_hh", "weight_ih", "bias"))
         W, b = (None if t is None else t.detach() for t in (W, b))
-        return RateRNN.from_weights(
-            M.detach(),
-            W,
-            b,
-            tau=self.tau.detach(),
-            dt=self.dt,
-            nonlinearity=self.F,
-            batch_first=self.batch_first,
-            noise_std=self.noise_std,
-            solver=self.solver,
-            rtol=self.rtol,
-            atol=self.atol,
-            adjoint=self.adjoint,
-            ode_options=copy.deepcopy(self.ode_options),
-            generator=self.generator,
-        )
+        return RateRNN.from_weights(M.detach(), W, b, **self._run_settings(), generator=self.generator)
+
+    def _run_settings(self) -> dict[str, Any]:
+        """What a copy of this network with other weights needs to run as it does (the keyword
+        arguments of :meth:`from_weights`): τ, dt, F, ``batch_first``, ``noise_std`` and the solver's
+        settings (``solver``, ``rtol``, ``atol``, ``adjoint``, ``ode_options``)."""
+        return {
+            "tau": self.tau.detach(),
+            "dt": self.dt,
+            "nonlinearity": self.F,
+            "batch_first": self.batch_first,
+            "noise_std": self.noise_std,
+            "solver": self.solver,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "adjoint": self.adjoint,
+            "ode_options": copy.deepcopy(self.ode_options),
+        }
 
     # ------------------------------------------------------------------ parameters (layer 0)
     @property

@@ -21,7 +21,6 @@ rank reproduces its rates (and outputs, and a task metric).
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -425,22 +424,7 @@ def low_rank_approximation(net: RateRNN, rank: int) -> LowRankRateRNN:
         m, n, _ = factors_of(net.M.detach(), rank, check=False)
         W = None if net.weight_ih_l0 is None else net.weight_ih_l0.detach()
         b = None if net.b is None else net.b.detach()
-        return LowRankRateRNN.from_factors(
-            m,
-            n,
-            W,
-            b,
-            tau=net.tau.detach(),
-            dt=net.dt,
-            nonlinearity=net.F,
-            batch_first=net.batch_first,
-            noise_std=net.noise_std,
-            solver=net.solver,
-            rtol=net.rtol,
-            atol=net.atol,
-            adjoint=net.adjoint,
-            ode_options=copy.deepcopy(net.ode_options),
-        )
+        return LowRankRateRNN.from_factors(m, n, W, b, **net._run_settings())
 
 
 @dataclass
