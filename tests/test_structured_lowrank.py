@@ -57,6 +57,18 @@ def test_noise_and_ode_solver_paths_equal_the_full_rank_network():
     torch.testing.assert_close(ode(u)[0], _full(ode, solver="dopri5", rtol=1e-10, atol=1e-12)(u)[0], rtol=0, atol=1e-9)
 
 
+def test_noise_set_after_construction_with_an_ode_solver_is_refused():
+    # the low-rank ODE branch ran without the noise, silently (RateRNN's refuses)
+    u = torch.randn(5, 2, 2, dtype=F64)
+    noisy_later = tr.LowRankRateRNN(2, 8, 1, solver="rk4", dtype=F64)
+    noisy_later.noise_std = 0.5
+    ode_later = tr.LowRankRateRNN(2, 8, 1, noise_std=0.5, dtype=F64)
+    ode_later.solver = "rk4"
+    for net in (noisy_later, ode_later):
+        with pytest.raises(ValueError, match="noise_std=0.5 needs solver='euler'"):
+            net(u)
+
+
 def test_gradients_equal_the_full_rank_chain_rule_and_torch_func_works():
     """∂L/∂m = (∂L/∂M) n / N and ∂L/∂n = (∂L/∂M)ᵀ m / N, with ∂L/∂M from the fused full-rank path."""
     net = tr.LowRankRateRNN(3, 48, 2, tau=5.0, dt=1.0, dtype=F64, generator=_gen(4))

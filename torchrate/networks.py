@@ -1314,6 +1314,7 @@ class LowRankRateRNN(RateRNN):
 
         W, b, F, N = self.weight_ih_l0, self.bias_l0, self.F, self.hidden_size
         if self.solver != "euler":
+            _check_noise_solver(self.noise_std, self.solver)  # also where either was set after construction
             params = tuple(p for p in self.parameters() if p.requires_grad)
 
             def field(v: Tensor, u: Tensor) -> Tensor:  # O(N r): M v = m (nᵀ v / N)
