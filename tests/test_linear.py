@@ -1,5 +1,6 @@
 """Exact linear solutions against independent methods: scipy's expm, dopri5, closed forms."""
 
+import decimal
 import math
 
 import numpy as np
@@ -157,6 +158,37 @@ def test_steady_state_refuses_unstable(lam, what):
     M = torch.diag(torch.tensor([0.2, lam], dtype=F64))
     with pytest.raises(ValueError, match=rf"λ = {lam:g} with Re λ ≥ 1, so mode 0 {what}"):
         tr.linear.steady_state(M, torch.ones(2, dtype=F64))
+
+
+def test_phi1_finite_where_exp_overflows():
+    """φ(z) = eᶻ/z stays finite past eᶻ's overflow (z ≤ 716 in float64, ≤ 93 in float32), was ±inf or
+    NaN there; where φ itself overflows it is ±inf, never NaN; gradients stay finite."""
+
+    def exact(z: complex) -> complex:  # eᶻ/z in 40-digit decimal arithmetic (the −1/z is below rounding here)
+        D, ctx = decimal.Decimal, decimal.Context(prec=40)
+        z = complex(z)
+        a, b = D(z.real), D(z.imag)
+        c, s, ea = D(math.cos(z.imag)), D(math.sin(z.imag)), ctx.exp(a)
+        r2 = a * a + b * b
+        return complex(float(ea * (c * a + s * b) / r2), float(ea * (s * a - c * b) / r2))
+
+    x = torch.tensor([700.0, 710.0, 716.0, 717.0, 800.0], dtype=F64)
+    ref = torch.tensor([exact(v).real if v < 716.5 else math.inf for v in x.tolist()], dtype=F64)
+    torch.testing.assert_close(phi1(x), ref, rtol=4.5e-16, atol=0)
+    x32 = torch.tensor([80.0, 89.0, 93.0, 94.0])
+    ref32 = torch.tensor([exact(v).real if v < 93.5 else math.inf for v in x32.tolist()])
+    torch.testing.assert_close(phi1(x32), ref32, rtol=2.4e-7, atol=0)
+    zc = [710 + 1j, 716 - 300j, 400 + 0j, 800 + 1j, 800 + 0j, 800 - 1j]
+    got = phi1(torch.tensor(zc, dtype=torch.complex128))
+    assert not got.isnan().any()
+    for g, z in zip(got.tolist()[:3], zc[:3]):
+        ref_z = exact(z)
+        assert abs(g - ref_z) <= 1e-13 * abs(ref_z)
+    assert got[3].real == math.inf and got[3].imag == math.inf and got[5].imag == -math.inf
+    assert got[4].real == math.inf and got[4].imag == 0
+    xg = torch.tensor([-3.0, 0.0, 2.0, 710.0, 720.0], dtype=F64, requires_grad=True)
+    (grad,) = torch.autograd.grad(phi1(xg)[:4].sum(), xg)
+    assert torch.isfinite(grad).all()
 
 
 def test_phi1_no_cancellation():

@@ -34,19 +34,35 @@ def phi1(z: Tensor) -> Tensor:
     r"""φ(z) = (eᶻ − 1)/z with φ(0) = 1, accurate to rounding for all z, real or complex.
 
     For complex ``z = a + ib`` the numerator is formed as
-    ``expm1(a)·cos b − 2 sin²(b/2) + i eᵃ sin b`` so no digits cancel near ``z = 0``.
+    ``expm1(a)·cos b − 2 sin²(b/2) + i eᵃ sin b`` so no digits cancel near ``z = 0``. For large
+    ``Re z`` (where ``eᶻ`` overflows but ``eᶻ/z`` need not) it is ``e^{a/2}·(e^{a/2}/|z|)·e^{i(b − arg z)}``
+    (the ``−1/z`` below rounding): finite wherever φ is, ±inf (never NaN) where φ overflows.
     """
     if not isinstance(z, Tensor):
         raise TypeError(
             f"z must be a Tensor (real or complex), got {_validate._show(z)}; e.g. phi1(torch.as_tensor(z))"
         )
+    a = z.real if z.is_complex() else z
+    big = a > 0.5 * math.log(torch.finfo(a.dtype).max)  # e^{−a} below rounding; e^z may overflow
+    zs = torch.where(big, torch.zeros_like(z), z)  # the series form's argument, kept where it cannot overflow
     if z.is_complex():
-        a, b = z.real, z.imag
-        num = torch.complex(torch.expm1(a) * torch.cos(b) - 2 * torch.sin(b / 2) ** 2, torch.exp(a) * torch.sin(b))
+        a_s, b_s = zs.real, zs.imag
+        num = torch.complex(
+            torch.expm1(a_s) * torch.cos(b_s) - 2 * torch.sin(b_s / 2) ** 2, torch.exp(a_s) * torch.sin(b_s)
+        )
     else:
-        num = torch.expm1(z)
-    zero = z == 0
-    return torch.where(zero, torch.ones_like(num), num / torch.where(zero, torch.ones_like(z), z))
+        num = torch.expm1(zs)
+    zero = zs == 0
+    small = torch.where(zero, torch.ones_like(num), num / torch.where(zero, torch.ones_like(zs), zs))
+    half = torch.exp(torch.where(big, a, torch.zeros_like(a)) / 2)
+    mag = half * (half / torch.where(big, z.abs(), torch.ones_like(a)))  # e^a/|z|, inf only where it overflows
+    if z.is_complex():
+        theta = z.imag - torch.angle(z)
+        re, im = (torch.where(f == 0, torch.zeros_like(f), mag * f) for f in (torch.cos(theta), torch.sin(theta)))
+        large = torch.complex(re, im)  # no inf·0 = NaN where a component is exactly 0
+    else:
+        large = mag
+    return torch.where(big, large, small)
 
 
 def _as_tau(tau: float | Tensor, N: int, like: Tensor) -> Tensor:
