@@ -191,6 +191,26 @@ def test_phi1_finite_where_exp_overflows():
     assert torch.isfinite(grad).all()
 
 
+def test_phi1_and_solve_derivatives_at_and_near_zero():
+    """φ'(z) = 1/2 + z/3 + z²/8 + …: autograd through (eᶻ − 1)/z gave 0 at z = 0 and lost all digits
+    near it, so d solve/dM was 0 at an exact integrator λ = 1 (where d v/dλ = t² h/(2τ²))."""
+    z = torch.tensor([0.0, 1e-300, -1e-12, 1e-8, 0.3, -0.9], dtype=F64, requires_grad=True)
+    (grad,) = torch.autograd.grad(phi1(z).sum(), z)
+    zd = z.detach()
+    exact = torch.where(zd == 0, 0.5, (torch.exp(zd) * (zd - 1) + 1) / zd**2)  # cancels near 0: used away from it
+    series = 1 / 2 + zd / 3 + zd**2 / 8 + zd**3 / 30
+    torch.testing.assert_close(grad[:4], series[:4], rtol=1e-15, atol=0)
+    torch.testing.assert_close(grad[4:], exact[4:], rtol=1e-14, atol=0)
+    zc = torch.tensor([0j, 1e-9 + 1e-9j], dtype=torch.complex128, requires_grad=True)
+    (gc,) = torch.autograd.grad(phi1(zc).real.sum(), zc)
+    torch.testing.assert_close(gc, (1 / 2 + zc.detach() / 3).conj(), rtol=1e-15, atol=0)
+    h, tau, t = torch.tensor([1.0, 1.0], dtype=F64), 2.0, torch.tensor([3.0], dtype=F64)
+    for method in ("eig", "expm"):
+        M = torch.diag(torch.tensor([1.0, 0.5], dtype=F64)).requires_grad_()
+        (dM,) = torch.autograd.grad(tr.linear.solve(M, h, t, tau=tau, method=method)[0, 0], M)
+        assert abs(dM[0, 0].item() - 9 / 8) < 1e-14  # t² h/(2τ²)
+
+
 def test_phi1_no_cancellation():
     """φ(z) = 1 + z/2 + z²/6 + O(z³) for |z| ≪ 1, real and complex; φ(0) = 1 exactly."""
     z = torch.tensor([1e-8, -3e-9, 0.0, 1e-300], dtype=F64)

@@ -33,8 +33,9 @@ __all__ = ["solve", "steady_state", "phi1"]
 def phi1(z: Tensor) -> Tensor:
     r"""φ(z) = (eᶻ − 1)/z with φ(0) = 1, accurate to rounding for all z, real or complex.
 
-    For complex ``z = a + ib`` the numerator is formed as
-    ``expm1(a)·cos b − 2 sin²(b/2) + i eᵃ sin b`` so no digits cancel near ``z = 0``. For large
+    For ``|z| < 1`` it is its Taylor series ``Σ zᵏ/(k+1)!`` (20 terms, Horner), so its derivatives
+    (``φ'(0) = 1/2``) are exact too. Elsewhere, for complex ``z = a + ib`` the numerator is formed as
+    ``expm1(a)·cos b − 2 sin²(b/2) + i eᵃ sin b`` so no digits cancel. For large
     ``Re z`` (where ``eᶻ`` overflows but ``eᶻ/z`` need not) it is ``e^{a/2}·(e^{a/2}/|z|)·e^{i(b − arg z)}``
     (the ``−1/z`` below rounding): finite wherever φ is, ±inf (never NaN) where φ overflows.
     """
@@ -44,7 +45,12 @@ def phi1(z: Tensor) -> Tensor:
         )
     a = z.real if z.is_complex() else z
     big = a > 0.5 * math.log(torch.finfo(a.dtype).max)  # e^{−a} below rounding; e^z may overflow
-    zs = torch.where(big, torch.zeros_like(z), z)  # the series form's argument, kept where it cannot overflow
+    near = z.abs() < 1
+    zn = torch.where(near, z, torch.zeros_like(z))  # the Taylor series' argument
+    series = torch.full_like(zn, _PHI1_TAYLOR[-1])
+    for c in reversed(_PHI1_TAYLOR[:-1]):
+        series = series * zn + c
+    zs = torch.where(big | near, torch.zeros_like(z), z)  # expm1's argument, where it neither overflows nor cancels
     if z.is_complex():
         a_s, b_s = zs.real, zs.imag
         num = torch.complex(
@@ -62,7 +68,10 @@ def phi1(z: Tensor) -> Tensor:
         large = torch.complex(re, im)  # no inf·0 = NaN where a component is exactly 0
     else:
         large = mag
-    return torch.where(big, large, small)
+    return torch.where(near, series, torch.where(big, large, small))
+
+
+_PHI1_TAYLOR = [1.0 / math.factorial(k + 1) for k in range(21)]  # φ(z) = Σ zᵏ/(k+1)!; the 21st term < 1e-19 at |z| < 1
 
 
 def _as_tau(tau: float | Tensor, N: int, like: Tensor) -> Tensor:
