@@ -765,15 +765,14 @@ class NeuroGym(Task):
         go = conditions["target"].expand(T, B)[..., None]  # the action of the go step
         p = outputs.softmax(-1).gather(-1, go)[..., 0]  # (T, B)
         response = torch.where(window, p, -1.0).argmax(0)
+        never = torch.zeros_like(response, dtype=torch.bool)  # no "go" at all where one is timed
         first_go = conditions.get("first_go")
-        if first_go is not None and bool(first_go.any()):
+        if first_go is not None:
             searched = (t >= conditions["search_start"]) & (t < conditions["decision_stop"])
             said_go = (outputs.argmax(-1) == go[..., 0]) & searched
             first = torch.where(said_go, t, T).amin(0)
             response = torch.where(first_go, first, response)
             never = first_go & (first == T)
-        else:
-            never = torch.zeros_like(response, dtype=torch.bool)
         error_ms = (response - conditions["event"]).abs().to(outputs.dtype) * self.dt
         return (error_ms <= conditions["tolerance"]) & ~never
 
