@@ -261,6 +261,19 @@ def test_trial_config_sets_dotted_keys_and_the_run_directory(tmp_path):
     assert sw._label(network) == "GRU(hidden_size=8)"
 
 
+def test_a_key_inside_another_swept_key_is_set_inside_it_in_either_order(tmp_path):
+    # the space listing model.network.init_args.hidden_size before model.network trained networks
+    # of the swept network's size while the table reported the swept hidden_size
+    network = {"class_path": "torch.nn.GRU", "init_args": {"hidden_size": 8}}
+    for values in (
+        {"model.network": network, "model.network.init_args.hidden_size": 5},
+        {"model.network.init_args.hidden_size": 5, "model.network": network},
+    ):
+        config = sw.trial_config(FIT, values, tmp_path)
+        assert config["model"]["network"] == {"class_path": "torch.nn.GRU", "init_args": {"hidden_size": 5}}
+    assert network["init_args"]["hidden_size"] == 8  # the swept value is not changed
+
+
 def test_a_misspelt_key_is_refused_before_any_trial():
     spec = tr.training.load_sweep({"fit": FIT, "space": {"model.network.init_args.hiden_size": {"grid_search": [4]}}})
     with pytest.raises(ValueError, match=r"refused by `torchrate fit`.*hiden_size"):

@@ -323,7 +323,9 @@ def trial_config(fit: Mapping[str, Any], values: Mapping[str, Any], run_dir: str
     """The fit configuration of one trial: ``values`` (dotted keys) set in a copy of ``fit``, the run
     directory set, and the progress bar off unless the configuration asks for it (it would fill the log)."""
     config = copy.deepcopy(dict(fit))
-    for key, value in values.items():
+    # a key before the keys inside it (model.network before model.network.init_args.hidden_size),
+    # whatever the order of the space: the inner value is set inside the outer one, not replaced by it
+    for key, value in sorted(values.items(), key=lambda kv: kv[0].count(".")):
         *parents, leaf = key.split(".")
         node = config
         for p in parents:
