@@ -126,6 +126,22 @@ def _eigenvalues(value: object) -> Tensor:
     return _validate.check_finite_tensor("spectrum", lam, fix=fix)
 
 
+def _plot_multipliers(ax: Axes, mu: Tensor, title: str) -> None:
+    """The multipliers μ of a map on ``ax``: stable (|μ| < 1) blue, unstable red, with the unit circle."""
+    lam = _np(mu.to(torch.complex128)).reshape(-1)
+    angle = np.linspace(0, 2 * np.pi, 361)
+    ax.plot(np.cos(angle), np.sin(angle), color="k", ls="--", lw=1, label="|μ| = 1")
+    ax.axhline(0, color="0.8", lw=0.8, zorder=0)
+    unstable = np.abs(lam) >= 1
+    ax.scatter(lam.real[~unstable], lam.imag[~unstable], s=22, color="tab:blue", label="stable")
+    ax.scatter(lam.real[unstable], lam.imag[unstable], s=22, color="tab:red", label="unstable")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("Re μ")
+    ax.set_ylabel("Im μ")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="best")
+
+
 def plot_spectrum(
     spectrum: Spectrum | FixedPoints | Tensor,
     ax: Axes | None = None,
@@ -156,18 +172,7 @@ def plot_spectrum(
     _check_text(title=title)
     fig, ax = _axes(ax)
     if isinstance(spectrum, FixedPoints) and spectrum.time == "discrete" and boundary is None:
-        lam = _np(spectrum.eigenvalues.to(torch.complex128)).reshape(-1)
-        angle = np.linspace(0, 2 * np.pi, 361)
-        ax.plot(np.cos(angle), np.sin(angle), color="k", ls="--", lw=1, label="|μ| = 1")
-        ax.axhline(0, color="0.8", lw=0.8, zorder=0)
-        unstable = np.abs(lam) >= 1
-        ax.scatter(lam.real[~unstable], lam.imag[~unstable], s=22, color="tab:blue", label="stable")
-        ax.scatter(lam.real[unstable], lam.imag[unstable], s=22, color="tab:red", label="unstable")
-        ax.set_aspect("equal", adjustable="datalim")
-        ax.set_xlabel("Re μ")
-        ax.set_ylabel("Im μ")
-        ax.set_title(title or "eigenvalues of the map's Jacobian")
-        ax.legend(fontsize=8, loc="best")
+        _plot_multipliers(ax, spectrum.eigenvalues, title or "eigenvalues of the map's Jacobian")
         return fig
     if isinstance(spectrum, Spectrum):
         eig, line, what = spectrum.eigenvalues, 1.0, "M"

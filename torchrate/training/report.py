@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import torch
 from torch import Tensor
@@ -358,7 +358,16 @@ def _spectrum_name(net: _Net) -> str:
     return "the Jacobian dF/dv of the network's map at v = 0, u = 0"
 
 
-def _spectrum_of_M(net: _Net) -> tuple[Tensor, bool]:
+class _LinearModes(NamedTuple):
+    """The linearisation at rest that summary.json reports and spectrum.png draws."""
+
+    eigenvalues: Tensor  # of M (a network without M: the μ of its map), reported
+    stable: bool  # the linear network's (the map's) stability
+    shown: Tensor  # the eigenvalues that decide ``stable``, drawn
+    kind: str  # "M" (Re λ < 1), "per_ms" (diag(1/τ)(M − I), Re λ < 0) or "map" (|μ| < 1)
+
+
+def _spectrum_of_M(net: _Net) -> _LinearModes:
     """Eigenvalues λ of M, and whether the linear network τ dv/dt = −v + Mv is stable.
 
     With one τ that is Re λ < 1 (:func:`torchrate.analysis.spectrum`); with a τ per neuron
@@ -374,14 +383,15 @@ def _spectrum_of_M(net: _Net) -> tuple[Tensor, bool]:
         zeros = torch.zeros(1, N, dtype=torch.float64)
         J = system.jacobian(zeros, torch.zeros(1, I, dtype=torch.float64))[0].detach()
         mu = torch.linalg.eigvals(J)
-        return mu, bool(mu.abs().max() < 1)
+        return _LinearModes(mu, bool(mu.abs().max() < 1), mu, "map")
     M, tau = net.M.detach(), net.tau.detach()
     if tau.ndim == 0:
         spec = tr.analysis.spectrum(M, tau)
-        return spec.eigenvalues, bool(spec.stable)
+        return _LinearModes(spec.eigenvalues, bool(spec.stable), spec.eigenvalues, "M")
     eigenvalues = tr.analysis.spectrum(M).eigenvalues
     A = (M - torch.eye(M.shape[0], dtype=M.dtype, device=M.device)) / tau[:, None]
-    return eigenvalues, bool(torch.linalg.eigvals(A).real.max() < 0)
+    modes = torch.linalg.eigvals(A)
+    return _LinearModes(eigenvalues, bool(modes.real.max() < 0), modes, "per_ms")
 
 
 # ---------------------------------------------------------------------- checkpoints
@@ -468,35 +478,23 @@ def _learning_curves(history: list[dict[str, Any]]) -> Figure:
     return fig
 
 
-def _spectrum_figure(
-    eigenvalues: Tensor, title: str = "eigenvalues of M", *, multipliers: bool = False, per_ms: bool = False
-) -> Figure:
-    """Eigenvalues λ of M, stable left of Re λ = 1 — or, ``multipliers``, the eigenvalues μ of a map's
-    Jacobian, stable inside the unit circle |μ| = 1 (a map is stable where |μ| < 1, whatever Re μ) — or,
-    ``per_ms``, the eigenvalues of diag(1/τ)(M − I) (1/ms), stable left of Re λ = 0: with a τ per neuron
-    the stability of τ dv/dt = −v + Mv is not read off M's eigenvalues one by one."""
+def _spectrum_figure(modes: _LinearModes) -> Figure:
+    """spectrum.png: the eigenvalues that decide the linear stability (``modes.shown``) against their
+    boundary — M's against Re λ = 1 (with the unit circle of the spectral radius), diag(1/τ)(M − I)'s
+    (1/ms) against Re λ = 0, a map's μ inside the unit circle |μ| = 1 (whatever Re μ)."""
     import torchrate as tr
 
     fig, ax = _subplots(figsize=(4.2, 4))
-    if per_ms:
-        tr.plotting.plot_spectrum(eigenvalues.cpu(), ax, boundary=0.0, title=title)  # axes in 1/ms
-        fig.tight_layout()
-        return fig
-    theta = torch.linspace(0, 2 * math.pi, 200)
-    if multipliers:
-        mu = eigenvalues.detach().cpu().to(torch.complex128)
-        ax.plot(theta.cos(), theta.sin(), color="k", ls="--", lw=1, label="|μ| = 1")
-        ax.axhline(0, color="0.8", lw=0.8, zorder=0)
-        inside = mu.abs() < 1
-        ax.scatter(mu.real[inside], mu.imag[inside], s=22, color="tab:blue", label="stable")
-        ax.scatter(mu.real[~inside], mu.imag[~inside], s=22, color="tab:red", label="unstable")
-        ax.set(xlabel="Re μ", ylabel="Im μ", aspect="equal", title=title)
-        ax.legend(fontsize=8, loc="best")
-        fig.tight_layout()
-        return fig
-    ax.plot(theta.cos(), theta.sin(), color="0.8", lw=0.8)  # the spectral radius 1 circle
-    tr.plotting.plot_spectrum(eigenvalues.cpu(), ax, boundary=1.0, title=title)
-    ax.set(xlabel="Re λ", ylabel="Im λ", aspect="equal")
+    shown = modes.shown.detach().cpu()
+    if modes.kind == "map":
+        tr.plotting._plot_multipliers(ax, shown, "μ of ∂F/∂v at 0")
+    elif modes.kind == "per_ms":
+        tr.plotting.plot_spectrum(shown, ax, boundary=0.0, title="eigenvalues of diag(1/τ)(M − I)")  # in 1/ms
+    else:
+        theta = torch.linspace(0, 2 * math.pi, 200)
+        ax.plot(theta.cos(), theta.sin(), color="0.8", lw=0.8)  # the spectral radius 1 circle
+        tr.plotting.plot_spectrum(shown, ax, boundary=1.0, title="eigenvalues of M")
+        ax.set(xlabel="Re λ", ylabel="Im λ", aspect="equal")
     fig.tight_layout()
     return fig
 
@@ -880,12 +878,12 @@ def _write_figures(
     metrics, outputs, targets, mask = evaluated
     stage = meter.stage if meter is not None else lambda name: None
     stage("spectrum")
-    eigenvalues, linear_stable = _spectrum_of_M(net)
+    modes = _spectrum_of_M(net)
     stage("figures")
     figures = {
         "learning_curves.png": _learning_curves(history or []),
         "task_metric.png": task.draw(metrics, outputs, targets, mask),  # each task draws its own
-        "spectrum.png": _spectrum_figure_of(net, eigenvalues),
+        "spectrum.png": _spectrum_figure(modes),
         "fixed_points.png": _fixed_point_figure(R, fps, targets, mask, task, conditions),
         **(extra or {}),
     }
@@ -898,18 +896,7 @@ def _write_figures(
     stage("writing")
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120, bbox_inches="tight")
-    return eigenvalues, linear_stable, bifurcation_entry
-
-
-def _spectrum_figure_of(net: _Net, eigenvalues: Tensor) -> Figure:
-    """spectrum.png of ``net`` (float64 CPU copy) whose :func:`_spectrum_of_M` is ``eigenvalues``."""
-    if not hasattr(net, "M"):
-        return _spectrum_figure(eigenvalues, "μ of ∂F/∂v at 0", multipliers=True)
-    M, tau = net.M.detach(), net.tau.detach()
-    if tau.ndim == 0:
-        return _spectrum_figure(eigenvalues)
-    A = (M - torch.eye(M.shape[0], dtype=M.dtype, device=M.device)) / tau[:, None]
-    return _spectrum_figure(torch.linalg.eigvals(A), "eigenvalues of diag(1/τ)(M − I)", per_ms=True)
+    return modes.eigenvalues, modes.stable, bifurcation_entry
 
 
 def _members_table(rows: list[dict[str, Any]]) -> str:
