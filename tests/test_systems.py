@@ -401,8 +401,15 @@ def test_input_jacobians_and_eigenvectors(dtype):
     for k in range(len(fps)):
         Ju = torch.autograd.functional.jacobian(lambda x, k=k: system(fps.points[k : k + 1], x[None])[0], u)
         torch.testing.assert_close(fps.input_jacobians[k], Ju, rtol=tol, atol=tol)
+    # to rounding where the eigenvalues are apart. In float32 this saturated GRU's slow states count as
+    # converged, with μ ≈ 1 five- to elevenfold: nearly defective, LAPACK's own eig leaves ‖J R − R Λ‖ ~ 0.2
+    mu = fps.eigenvalues
+    apart = (mu[:, :, None] - mu[:, None, :]).abs().masked_fill(torch.eye(16, dtype=torch.bool), math.inf).amin(
+        (-2, -1)
+    ) > 1e-3
+    assert int(apart.sum()) >= 1
     R, L, J = fps.right_eigenvectors, fps.left_eigenvectors, fps.jacobians.to(fps.right_eigenvectors.dtype)
-    lam = torch.diag_embed(fps.eigenvalues)
+    R, L, J, lam = R[apart], L[apart], J[apart], torch.diag_embed(mu[apart])
     eye = torch.eye(16, dtype=R.dtype).expand_as(R)
     scale = 1e3 * torch.finfo(dtype).eps * (1 + R.abs().amax() * L.abs().amax())
     assert (L @ R - eye).abs().max() < scale
@@ -433,6 +440,75 @@ def test_a_map_of_your_own_and_threads():
     assert len(one) == len(two) >= 1 and one.kind == two.kind
     torch.testing.assert_close(one.points, two.points, rtol=0, atol=1e-12)
     assert (torch.tanh(one.points @ A.T) - one.points).abs().max() < 1e-13
+
+
+@pytest.mark.parametrize("time", ["continuous", "discrete"])
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_parallel_rings_are_separate_manifolds(dtype, time):
+    """A ring of 63 units beside an uncoupled bistable unit (self-weight 2): three rings, the bump
+    times w ∈ {−w*, 0, w*}, w* = tanh(2w*), 0.957 apart, closer than a gap in their sampling. The two
+    outer rings attract, the middle one is a saddle ring; each is its own closed manifold (they were
+    reported as one ring that does not attract). Verdicts checked by simulating the network."""
+    N, n = 64, 63
+    th = torch.arange(n, dtype=F64) * 2 * math.pi / n
+    c, s = th.cos(), th.sin()
+    M = torch.zeros(N, N, dtype=F64)
+    M[:n, :n] = 3.0 / n * (torch.outer(c, c) + torch.outer(s, s))
+    M[n, n] = 2.0
+    net = tr.RateRNN.from_weights(M, tau=10.0, dt=1.0, nonlinearity="tanh").to(dtype)
+    gen = torch.Generator().manual_seed(0)
+    phi = 2 * math.pi * torch.rand(300, generator=gen, dtype=F64)
+    starts = torch.empty(300, N, dtype=F64)
+    starts[:, :n] = 0.8 * torch.cos(th[None] - phi[:, None]) + 0.05 * torch.randn(300, n, generator=gen, dtype=F64)
+    starts[:, n] = 2.4 * torch.rand(300, generator=gen, dtype=F64) - 1.2
+    fps = tr.analysis.find_fixed_points(net, None, starts.to(dtype), time=time)
+    assert len(fps) == 0 and len(fps.manifolds) == 3
+    assert sum(m.count for m in fps.manifolds) == int((fps.on_manifold >= 0).sum()) >= 290  # (float32: 293)
+    w = 1.0
+    for _ in range(100):
+        w = math.tanh(2 * w)
+    tol = 1e-10 if dtype == F64 else 1e-4
+    rings = sorted(fps.manifolds, key=lambda m: m.points[0, n].item())
+    for ring, level, attracting in zip(rings, (-w, 0.0, w), (True, False, True)):
+        assert ring.dimension == 1 and ring.closed and ring.stable_transverse == attracting
+        assert (ring.points[:, n] - level).abs().max() < tol
+        # simulated: a small kick off the ring (unit n) decays on the outer rings, grows on the middle one
+        v = ring.points[:1].clone()
+        v[0, n] += 1e-3
+        for _ in range(200):
+            v = v + 0.1 * (torch.tanh(v @ M.to(dtype).T) - v)  # the network's Euler step, dt/τ = 0.1
+        assert ((v[0, n] - level).abs() < 1e-3) == attracting
+
+
+def _line_with_a_gap(center: bool):
+    """dv₂/dt = −v₂ and dv₁/dt zero on two segments of the v₁ axis, [−2, −1] and [1, 2] (with an
+    unstable point at 0 midway between them: dv₁/dt = v₁(1 − v₁²)² there) or [−2, −1] and [1/2, 2]
+    (a flow towards 1/2 in the gap: no fixed point in it)."""
+    relu = torch.relu
+
+    def f(v, u):
+        x = v[:, :1]
+        inner = x * relu(1 - x * x) ** 2 if center else relu(x + 1) ** 2 * relu(0.5 - x) ** 2
+        return torch.cat([inner - relu(x - 2) ** 2 + relu(-2 - x) ** 2, -v[:, 1:]], -1)
+
+    return f
+
+
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_a_line_with_a_gap_is_two_segments(dtype, center):
+    """Two segments of fixed points on one line, a gap of 1.5–2 between them (the points 1/40 apart):
+    two lines, not one through the gap (an edge along a set joined its ends however long it was).
+    Midway between the centred segments lies a fixed point, but an unstable node, on no set."""
+    flow = Flow(_line_with_a_gap(center), 2, 1, dtype=dtype)
+    lo = 1.0 if center else 0.5
+    v1 = torch.cat([torch.linspace(-2, -1, 41, dtype=dtype), torch.linspace(lo, 2, 41, dtype=dtype)])
+    starts = torch.stack([v1, torch.full_like(v1, 0.1)], -1)
+    fps = tr.analysis.find_fixed_points(flow, None, starts)
+    assert len(fps.manifolds) == 2 and sum(m.count for m in fps.manifolds) == 82
+    ends = sorted((m.points[:, 0].min().item(), m.points[:, 0].max().item()) for m in fps.manifolds)
+    assert ends == [(-2.0, -1.0), (lo, 2.0)]
+    assert all(m.dimension == 1 and m.stable_transverse and not m.closed for m in fps.manifolds)
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])

@@ -508,6 +508,7 @@ def find_fixed_points(
                 torch.zeros_like(lat.assignment, dtype=torch.bool),
                 eigenvectors,
                 manifold_tol,
+                tol,
                 eigenvalues=lat.eigenvalues,
             )
         else:
@@ -730,7 +731,7 @@ def _find(
     assignment = torch.full((K,), -1, dtype=torch.long, device=v.device)
     assignment[idx] = assign
     return _characterise(
-        system, u, points, q_points, conv, counts, assignment, v, q_all, outliers, eigenvectors, manifold_tol
+        system, u, points, q_points, conv, counts, assignment, v, q_all, outliers, eigenvectors, manifold_tol, tol
     )
 
 
@@ -801,7 +802,13 @@ def _between(field_: Residual, known: Tensor, fresh: Tensor, opt: _Options) -> T
 
 
 _MANIFOLD_MIN_POINTS = 3  # distinct points on the stability boundary that make a continuum
-_MANIFOLD_GAP = 20.0  # a gap this many times the median spacing separates two sets
+_MANIFOLD_GAP = 20.0  # points farther apart than this many median spacings, across the sets, lie apart
+_ALONG = 0.8  # a chord with this fraction of its length in the sets' directions at both ends runs along them
+_NEAR = 3.0  # a chord up to this many median spacings, off the sets as an arc would be, lies on one
+_TANGENT_NOISE = 0.05  # rounding in the tangent spaces: the fraction of a chord off them that is noise
+_LINK_ROUNDS = 8  # rounds of linking groups of points (see _continua)
+_CONTINUES_STEPS = 20  # Newton iterations of the bordered system from a chord's midpoint
+_CONTINUES_DEPTH = 3  # halvings of a chord before the set along it must be an arc
 
 
 def _characterise(
@@ -817,6 +824,7 @@ def _characterise(
     outliers: Tensor,
     eigenvectors: bool,
     manifold_tol: float | None,
+    tol: float | None,
     eigenvalues: Tensor | None = None,
 ) -> FixedPoints:
     """Jacobians, eigenvalues, stability and kinds of the distinct points; continuous attractors
@@ -841,7 +849,7 @@ def _characterise(
     if R is not None:
         R = R.gather(-1, order[:, None, :].expand(-1, N, -1))
     # ---- continuous attractors: connected sets of points with an eigenvalue on the boundary
-    groups = _continua(points, jac, lam, time, manifold_tol)
+    groups = _continua(system, u, points, jac, lam, manifold_tol, tol)
     on_set = torch.zeros(P, dtype=torch.bool, device=points.device)
     manifolds = []
     point_to_set = torch.full((P + 1,), -1, dtype=torch.long, device=points.device)
@@ -921,41 +929,75 @@ def _compare_times(system: System, lam: Tensor, stable: Tensor, kind: list[str])
         )  # the caller of find_fixed_points
 
 
-def _continua(points: Tensor, jac: Tensor, lam: Tensor, time: str, tol: float | None) -> list[tuple[Tensor, int]]:
+def _continua(
+    system: System, u: Tensor, points: Tensor, jac: Tensor, lam: Tensor, tol: float | None, q_tol: float | None
+) -> list[tuple[Tensor, int]]:
     """Index sets (and dimensions) of points that form continuous sets of fixed points: points with
-    an eigenvalue on the stability boundary, joined along a minimum spanning tree where an edge is
-    short (at most ``_MANIFOLD_GAP`` × the median edge) or runs along the set (within 37° of the
-    span of the boundary eigenvectors at both ends), in components of ``_MANIFOLD_MIN_POINTS``+."""
+    an eigenvalue on the stability boundary, joined where the set runs between them, in groups of
+    ``_MANIFOLD_MIN_POINTS``+.
+
+    A pair of points runs along the sets where, at both ends, at least ``_ALONG`` of the chord lies
+    in the span of the boundary eigenvectors there (the set's tangent space, within 37°). Pairs that
+    are near (at most ``_NEAR`` × the median distance to a nearest point) and form an :func:`_arc`
+    are joined outright. The groups so joined are then linked in rounds: each round takes a minimum
+    spanning tree of the groups (pairs along the sets first, then by length) and links two groups
+    where :func:`_continues` finds, by Newton's method, the set running between the tree's pair of
+    points; a pair neither along nor within ``_MANIFOLD_GAP`` × the median distance is not tried.
+    A pair that fails sets its two groups apart for the later rounds, which try other pairs (an arc
+    of a ring is linked to its other arc once the rings between them were set apart). So two
+    parallel rings, a stable one and a saddle one, are two sets however close; so are two segments
+    of one line.
+    """
     if not len(points):
         return []
-    on = distance_to_marginal(lam, time).abs() <= (boundary_tol(lam, time) if tol is None else tol)
-    dims = on.sum(-1)
+    time = system.time
+    bound = boundary_tol(lam, time)[:, 0] if tol is None else torch.full_like(lam.real[:, 0], tol)
+    dims = (distance_to_marginal(lam, time).abs() <= bound[:, None]).sum(-1)
     cand = (dims > 0).nonzero()[:, 0]
     if len(cand) < _MANIFOLD_MIN_POINTS:
         return []
     x = points[cand]
-    parent, edge = _spanning_tree(x)
-    cut = _MANIFOLD_GAP * edge[1:].median().item()
-    tangents = _tangent_spaces(jac[cand], time, int(dims[cand].max()))
-    e = x - x[parent.to(x.device)]
-    norm = e.norm(dim=-1).clamp_min(torch.finfo(x.dtype).tiny)
-    along_here = (tangents.mT @ e.unsqueeze(-1)).squeeze(-1).norm(dim=-1) / norm
-    along_there = (tangents[parent.to(x.device)].mT @ e.unsqueeze(-1)).squeeze(-1).norm(dim=-1) / norm
-    along = (torch.minimum(along_here, along_there) >= 0.8).cpu()
-    root = list(range(len(cand)))
-
-    def find(i: int) -> int:
-        while root[i] != i:
-            root[i] = root[root[i]]
-            i = root[i]
-        return i
-
-    for i, (p, length, run) in enumerate(zip(parent.tolist(), edge.tolist(), along.tolist())):
-        if p != i and (length <= cut or run):
-            root[find(i)] = find(p)
+    S = x.shape[0]
+    tangents = _tangent_spaces(jac[cand], lam[cand], time, int(dims[cand].max()))  # (S, N, d)
+    dist = _search._distances(x, x)
+    eye = torch.eye(S, dtype=torch.bool, device=x.device)
+    median = dist.masked_fill(eye, math.inf).amin(1).median()
+    # the fraction of x_j − x_i in the tangent space at x_i, ‖T_iᵀ (x_j − x_i)‖ / ‖x_j − x_i‖, from T_iᵀ x_j (S, d, S)
+    tx = tangents.mT @ x.T
+    own = tx.diagonal(dim1=0, dim2=2).T  # T_iᵀ x_i (S, d)
+    here = ((tx - own[:, :, None]).norm(dim=1) / dist.clamp_min(torch.finfo(x.dtype).tiny)).clamp_max(1)
+    along = torch.minimum(here, here.T)
+    runs = (along >= _ALONG) & ~eye
+    i, j = (runs & (dist <= _NEAR * median)).nonzero().unbind(1)
+    arc = _arc(x[i], x[j], tangents[i], tangents[j])
+    group = _union(S, i[arc].tolist(), j[arc].tolist())
+    tried = runs | (dist <= _MANIFOLD_GAP * median)
+    weight = torch.where(runs, dist, dist + 2 * dist.max())  # any pair along the sets before any across them
+    failed = x.new_zeros(2, 0, dtype=torch.long)  # pairs of points tried and found apart: their groups lie apart
+    for _ in range(_LINK_ROUNDS):
+        g = torch.unique(torch.tensor(group, device=x.device), return_inverse=True)[1]  # groups 0, 1, …
+        same = g[:, None] == g[None, :]
+        between = torch.zeros(S, S, dtype=torch.bool, device=x.device)  # (groups, groups): apart
+        between[g[failed[0]], g[failed[1]]] = True
+        between[g[failed[1]], g[failed[0]]] = True
+        apart = between[g][:, g]
+        parent, _ = _spanning_tree(torch.where(same, 0.0, weight).masked_fill(apart, 2 * weight.max()))  # apart: last
+        parent = parent.to(x.device)
+        k = ((g != g[parent]) & ~apart.gather(1, parent[:, None])[:, 0]).nonzero()[:, 0]  # tree pairs between groups
+        if not len(k):
+            break
+        pa = parent[k]
+        link = tried[k, pa].clone()
+        t = link.nonzero()[:, 0]
+        if len(t):
+            ka, kb = k[t], pa[t]
+            on = torch.maximum(bound[cand[ka]], bound[cand[kb]])
+            link[t] = _continues(system, u, x[ka], x[kb], tangents[ka], tangents[kb], on, q_tol)
+        failed = torch.cat([failed, torch.stack([k[~link], pa[~link]])], 1)
+        group = _union(S, k[link].tolist(), pa[link].tolist(), group)
     comps: dict[int, list[int]] = {}
-    for i in range(len(cand)):
-        comps.setdefault(find(i), []).append(i)
+    for m, r in enumerate(group):
+        comps.setdefault(r, []).append(m)
     out = []
     for members in comps.values():
         if len(members) >= _MANIFOLD_MIN_POINTS:
@@ -964,22 +1006,185 @@ def _continua(points: Tensor, jac: Tensor, lam: Tensor, time: str, tol: float | 
     return out
 
 
-def _tangent_spaces(jac: Tensor, time: str, d: int) -> Tensor:
-    """Orthonormal bases (S, N, d) of the real span of the ``d`` eigenvectors of ``jac`` whose
-    eigenvalues lie nearest the stability boundary: the directions along a set of fixed points."""
-    lam, vec = torch.linalg.eig(jac)
+def _union(n: int, i: list[int], j: list[int], start: list[int] | None = None) -> list[int]:
+    """The connected components of ``n`` nodes (each node's root, a member of its component) joined
+    by the edges (i, j), starting from the components ``start`` (roots, as returned)."""
+    root = list(range(n)) if start is None else list(start)
+
+    def find(m: int) -> int:
+        while root[m] != m:
+            root[m] = root[root[m]]
+            m = root[m]
+        return m
+
+    for a, b in zip(i, j):
+        root[find(a)] = find(b)
+    return [find(m) for m in range(n)]
+
+
+def _arc(a: Tensor, b: Tensor, ta: Tensor, tb: Tensor) -> Tensor:
+    """Whether the chords from ``a`` to ``b`` (E, N) run along sets with the tangent spaces ``ta``, ``tb``
+    (E, N, d) at their ends as an arc of one would (E,): at least ``_ALONG`` of the chord in each (within
+    37°), and off each by no more than 2 sin(θ/2) + ``_TANGENT_NOISE`` of it, θ the largest angle between
+    the two spaces (an arc whose tangent turns by θ leaves it by θ/2 at each end)."""
+    e = b - a
+    length = e.norm(dim=-1).clamp_min(torch.finfo(a.dtype).tiny)
+    here = ((ta.mT @ e[:, :, None]).norm(dim=(-2, -1)) / length).clamp_max(1)
+    there = ((tb.mT @ e[:, :, None]).norm(dim=(-2, -1)) / length).clamp_max(1)
+    frac = torch.minimum(here, there)
+    cos = torch.linalg.svdvals(ta.mT @ tb).amin(-1).clamp(0, 1)  # cos θ
+    return (frac >= _ALONG) & ((1 - frac.square()).sqrt() <= 2 * ((1 - cos) / 2).sqrt() + _TANGENT_NOISE)
+
+
+def _continues(
+    system: System,
+    u: Tensor,
+    a: Tensor,
+    b: Tensor,
+    ta: Tensor,
+    tb: Tensor,
+    tol: Tensor,
+    q_tol: float | None,
+    depth: int = _CONTINUES_DEPTH,
+) -> Tensor:
+    """Whether a set of fixed points runs from the points ``a`` to ``b`` (E, N), whose sets have the
+    tangent spaces ``ta``, ``tb`` (E, N, d) there: (E,) bool. ``tol`` (E,): the distance from the
+    boundary that counts as on it, at a and b.
+
+    The set crosses the plane normal to the chord through its midpoint near that midpoint, at a point
+    x of a set (:func:`_crossing`), and runs on from a to x and from x to b: each half is an
+    :func:`_arc`, or, up to ``depth`` halvings, continues so itself. A third set between a and b
+    (a saddle ring midway between two rings) is crossed, but not reached from a.
+    """
+    x, tx, ok = _crossing(system, u, a, b, ta, tb, tol, q_tol)
+    for p, tp, q, tq in ((a, ta, x, tx), (x, tx, b, tb)):
+        on = ok & _arc(p, q, tp, tq)
+        rest = (ok & ~on).nonzero()[:, 0]
+        if depth > 0 and len(rest):
+            on[rest] = _continues(system, u, p[rest], q[rest], tp[rest], tq[rest], tol[rest], q_tol, depth - 1)
+        ok = on
+    return ok
+
+
+def _crossing(
+    system: System, u: Tensor, a: Tensor, b: Tensor, ta: Tensor, tb: Tensor, tol: Tensor, q_tol: float | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Where a set of fixed points through ``a`` and ``b`` (E, N) crosses the plane through their
+    midpoint m normal to the chord: the points x (E, N), the set's tangent spaces there (E, N, d), and
+    whether each is one (E,) bool.
+
+    The plane is x ∈ m + B^⊥, B (N, d) the chord's direction and, for d > 1, the d − 1 other
+    directions of the set at a. Newton on the bordered system (the corrector of pseudo-arclength
+    continuation)
+
+    .. math:: f(x) + B λ = 0, \quad Bᵀ (x − m) = 0, \qquad K = \begin{pmatrix} J & B \\ Bᵀ & 0 \end{pmatrix}
+
+    from (m, 0) finds a fixed point (λ = 0) on it. There K (W; Λ) = (0; I) gives the directions W
+    (N, d) along which f stays 0 to first order, J W = −B Λ: the set's tangent space, where
+    ‖J Ŵ‖₂ ≤ ``tol`` (E,) for its orthonormal basis Ŵ (J singular along it: a point of a set, not an
+    isolated fixed point). It is a crossing where Newton converged (q ≤ the search's tolerance)
+    within ‖b − a‖ (1/8 + 3/8 sin θ) of m, θ the largest angle between ``ta`` and ``tb`` (an arc of a
+    circle turning by θ ≤ 90° has its sagitta ‖b − a‖ tan(θ/4)/2 ≤ that bound), at a point of a set.
+    Parallel rings have no fixed point on that plane, concentric ones two at ~√(r·gap) from m, far
+    beyond gap/8; an isolated fixed point midway between two segments of a line is on no set.
+    """
+    field_ = system.at(u)
+    E, N = a.shape
+    d = ta.shape[-1]
+    e = b - a
+    length = e.norm(dim=-1)
+    chord = e / length.clamp_min(torch.finfo(a.dtype).tiny)[:, None]
+    if d > 1:  # the set's other directions at a, normal to the chord
+        rest = ta - chord[:, :, None] * (chord[:, None, :] @ ta)
+        other = torch.linalg.svd(rest, full_matrices=False).U[..., : d - 1]
+        B = torch.cat([chord[:, :, None], other], -1)
+    else:
+        B = chord[:, :, None]
+    m = 0.5 * (a + b)
+    x, lam = m.clone(), a.new_zeros(E, d)
+    budget = _search._JACOBIAN_BYTES_CUDA if a.device.type == "cuda" else _search._JACOBIAN_BYTES_CPU
+    chunks = torch.arange(E, device=a.device).split(max(1, budget // ((N + d) ** 2 * a.element_size())))
+    zeros = a.new_zeros(E, d, d)
+
+    def bordered(rows: Tensor) -> tuple[Tensor, Tensor]:
+        J = field_.jacobian(x[rows])
+        return J, torch.cat([torch.cat([J, B[rows]], -1), torch.cat([B[rows].mT, zeros[rows]], -1)], -2)
+
+    def converged(x: Tensor) -> Tensor:  # a fixed point to the search's tolerance
+        return field_.q(x) <= (_search.default_tol(field_.scale, x) if q_tol is None else q_tol)
+
+    for _ in range(_CONTINUES_STEPS):
+        f = field_(x) + (B @ lam[:, :, None])[..., 0]
+        g = (B.mT @ (x - m)[:, :, None])[..., 0]
+        rhs = -torch.cat([f, g], -1)
+        step = torch.empty_like(rhs)
+        for rows in chunks:
+            sol, solved = _search._solve(bordered(rows)[1], rhs[rows])
+            step[rows] = torch.where(solved[:, None], sol, math.nan)
+        step = torch.where(converged(x)[:, None], 0.0, step)  # there already (a slow set in float32: no closer)
+        x, lam = x + step[:, :N], lam + step[:, N:]
+        if not bool((step.abs().amax(-1) > 4 * torch.finfo(a.dtype).eps * (1 + x.abs().amax(-1))).any()):
+            break  # every state converged, at rounding level, or failed (NaN)
+    cos = torch.linalg.svdvals(ta.mT @ tb).amin(-1).clamp(0, 1)
+    bound = length * (0.125 + 0.375 * (1 - cos.square()).sqrt())
+    near = torch.isfinite(x).all(-1) & ((x - m).norm(dim=-1) <= bound)
+    x = torch.where(near[:, None], x, m)  # finite everywhere
+    tangents, on = x.new_zeros(E, N, d), torch.zeros_like(near)
+    unit = torch.cat([x.new_zeros(N, d), torch.eye(d, dtype=x.dtype, device=x.device)])
+    for rows in chunks:
+        J, K = bordered(rows)
+        W, _ = torch.linalg.solve_ex(K, unit.expand(len(rows), -1, -1))
+        W = W[:, :N].nan_to_num(0.0)
+        Q = torch.linalg.svd(W, full_matrices=False).U  # orthonormal (s, N, d)
+        tangents[rows] = Q
+        on[rows] = torch.linalg.svdvals(J @ Q)[:, -1] <= tol[rows]  # J singular along the set
+    return x, tangents, near & converged(x) & on
+
+
+def _tangent_spaces(jac: Tensor, lam: Tensor, time: str, d: int) -> Tensor:
+    """Orthonormal bases (S, N, d) of the real span of the eigenvectors of ``jac`` (S, N, N) for its ``d``
+    eigenvalues ``lam`` (S, N) nearest the stability boundary: the directions along a set of fixed points.
+
+    Two steps of inverse iteration, (J − s I) w ← w, from the eigenvalue shifted by ~eps^¾ ‖J‖ (an LU
+    each, not an eigendecomposition; where that fails, the eigenvectors), from a fixed pseudo-random
+    start per column (a degenerate eigenvalue, a plane of fixed points, gets independent columns);
+    each column's phase turned to make its largest entry real, and the leading d left singular
+    vectors of their real and imaginary parts kept.
+    """
+    S, N = jac.shape[:2]
+    ctype = lam.dtype
     near = distance_to_marginal(lam, time).abs().argsort(-1)[:, :d]
-    basis = vec.gather(-1, near[:, None, :].expand(-1, jac.shape[-1], -1))
-    real = torch.cat([basis.real, basis.imag], -1)
-    q, _ = torch.linalg.qr(real)
-    return q[..., :d].to(jac.dtype)
+    size = jac.abs().sum(-1).amax(-1, keepdim=True)  # ‖J‖∞ (S, 1)
+    shift = lam.gather(-1, near) + torch.finfo(jac.dtype).eps ** 0.75 * (1 + size)  # (S, d)
+    start = torch.randn(d, N, generator=torch.Generator().manual_seed(0), dtype=jac.dtype).to(jac.device, ctype)
+    eye = torch.eye(N, dtype=ctype, device=jac.device)
+    budget = _search._JACOBIAN_BYTES_CUDA if jac.device.type == "cuda" else _search._JACOBIAN_BYTES_CPU
+    vecs = []
+    for rows in torch.arange(S, device=jac.device).split(max(1, budget // (d * N * N * eye.element_size()))):
+        A = jac[rows].to(ctype)[:, None] - shift[rows][..., None, None] * eye  # (s, d, N, N)
+        LU, pivots, _ = torch.linalg.lu_factor_ex(A)
+        w = start.expand(len(rows), -1, -1)[..., None]
+        for _ in range(2):
+            w = torch.linalg.lu_solve(LU, pivots, w)
+            w = w / w.abs().amax(-2, keepdim=True).clamp_min(torch.finfo(jac.dtype).tiny)
+        vecs.append(w[..., 0])
+    w = torch.cat(vecs)  # (S, d, N)
+    bad = (~torch.isfinite(w).flatten(1).all(-1)).nonzero()[:, 0]
+    if len(bad):  # the shifted J singular to rounding after all: the eigenvectors themselves
+        lam_b, vec_b = torch.linalg.eig(jac[bad])
+        pick = distance_to_marginal(lam_b, time).abs().argsort(-1)[:, :d]
+        w[bad] = vec_b.gather(-1, pick[:, None, :].expand(-1, N, -1)).mT.to(ctype)
+    top = w.abs().argmax(-1, keepdim=True)
+    phase = w.gather(-1, top)
+    w = (w * (phase.abs() / phase).nan_to_num(1.0)).mT  # (S, N, d), largest entry real
+    return torch.linalg.svd(torch.cat([w.real, w.imag], -1), full_matrices=False).U[..., :d].to(jac.dtype)
 
 
-def _spanning_tree(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Prim's minimum spanning tree of the rows of ``x`` (S, N), from exact distances (one transfer to
-    the host): each row's parent (S,) and the length of the edge to it (S,); row 0 is the root (its
-    own parent, length 0)."""
-    D = _search._distances(x, x).double().cpu().numpy()
+def _spanning_tree(weights: Tensor) -> tuple[Tensor, Tensor]:
+    """Prim's minimum spanning tree of a complete graph with symmetric edge ``weights`` (S, S) (one
+    transfer to the host): each node's parent (S,) and the weight of the edge to it (S,); node 0 is
+    the root (its own parent, weight 0)."""
+    D = weights.double().cpu().numpy()
     S = D.shape[0]
     parent, edge = np.zeros(S, dtype=np.int64), np.zeros(S)
     best, nearest = D[0].copy(), np.zeros(S, dtype=np.int64)
